@@ -1,0 +1,131 @@
+"""What a run produced: plain data the engine fills and record/announce/report read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .status import Status, worst
+
+# A step's outcome says *how* it ended; its status says how bad that is.
+OUTCOMES = ("ok", "failed", "timed_out", "aborted", "skipped", "not_run")
+
+
+@dataclass
+class Attempt:
+    number: int
+    started: datetime
+    duration: float
+    outcome: str  # ok | failed | timed_out | aborted
+    error: str | None = None
+
+
+@dataclass
+class Evaluation:
+    """One threshold or assertion applied to a step's result."""
+
+    name: str
+    status: Status
+    text: str  # readable: "pending_count = 37 > warning 10"
+    value: Any = None
+    warning: Any = None
+    critical: Any = None
+    direction: str | None = None  # thresholds only
+    kind: str = "threshold"  # threshold | assert
+
+
+@dataclass
+class StepResult:
+    id: str
+    title: str
+    action: str
+    status: Status = Status.OK
+    outcome: str = "ok"
+    started: datetime | None = None
+    duration: float = 0.0
+    values: dict[str, Any] = field(default_factory=dict)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    error: str | None = None
+    hint: str | None = None
+    children: list[StepResult] = field(default_factory=list)  # for_each items, groups, checks
+    rendered: dict[str, Any] | None = None  # --dry-run / --rehearse: what would be sent
+    item: Any = None  # the for_each item this result is for
+    origin: str | None = None  # file:line of the step
+
+    @property
+    def bad(self) -> bool:
+        return self.status.is_bad
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["started"] = self.started.isoformat() if self.started else None
+        for attempt in data["attempts"]:
+            attempt["started"] = attempt["started"].isoformat()
+        for evaluation in data["evaluations"]:
+            evaluation["status"] = evaluation["status"].value
+        data["children"] = [child.as_dict() for child in self.children]
+        return data
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    runbook: str
+    title: str = ""
+    kind: str = ""
+    status: Status = Status.OK
+    outcome: str = "completed"  # completed | aborted | skipped | refused | invalid
+    mode: str = "run"  # run | dry-run | rehearse
+    trigger: str = "manual"
+    started: datetime | None = None
+    ended: datetime | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # already masked
+    user: str = ""
+    host: str = ""
+    steps: list[StepResult] = field(default_factory=list)
+    error: str | None = None
+    path: str | None = None
+
+    @property
+    def duration(self) -> float:
+        if self.started and self.ended:
+            return (self.ended - self.started).total_seconds()
+        return 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return self.status.exit_code
+
+    def finish_status(self) -> Status:
+        """Worst step, unless the run as a whole failed to evaluate."""
+        step_status = worst(step.status for step in self.steps)
+        if self.error and self.outcome in ("invalid",):
+            return Status.UNKNOWN
+        return step_status
+
+    def bad_steps(self) -> list[StepResult]:
+        return [step for step in self.steps if step.bad]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "runbook": self.runbook,
+            "title": self.title,
+            "kind": self.kind,
+            "status": self.status.value,
+            "exit_code": self.exit_code,
+            "outcome": self.outcome,
+            "mode": self.mode,
+            "trigger": self.trigger,
+            "started": self.started.isoformat() if self.started else None,
+            "ended": self.ended.isoformat() if self.ended else None,
+            "duration": round(self.duration, 6),
+            "inputs": self.inputs,
+            "user": self.user,
+            "host": self.host,
+            "error": self.error,
+            "steps": [step.as_dict() for step in self.steps],
+        }

@@ -1,0 +1,29 @@
+"""What an executor is handed for one attempt of one step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import templates
+
+
+@dataclass
+class StepContext:
+    scope: Mapping[str, Any]  # template context: inputs, steps, env, vars, now, run, item
+    timeout: float  # seconds this attempt may take
+    mode: str = "run"  # run | dry-run | rehearse
+    where: str = ""  # "file:line: key" of the step, prefixed to template errors
+    services: Any = None  # the engine's per-run services (connections, nested runs)
+    sleep: Callable[[float], None] = field(default=lambda seconds: None)
+    log: Callable[[str], None] = field(default=lambda message: None)
+
+    def render(self, value: Any) -> Any:
+        return templates.render_value(value, self.scope, self.where)
+
+    def evaluate(self, expression: Any) -> Any:
+        return templates.evaluate(expression, self.scope, self.where)
+
+    def render_sql(self, text: str, dialect: str = "sqlite") -> tuple[str, list[Any]]:
+        return templates.render_sql(text, self.scope, dialect, self.where)
