@@ -69,7 +69,7 @@ class StepDefaults:
 
     timeout: float = DEFAULT_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    on_error: str = "stop"
+    on_error: str = ""  # "" = by runbook kind: health checks continue, others stop
 
     def merged(self, raw: Mapping[str, Any] | None) -> StepDefaults:
         if not raw:
@@ -131,7 +131,7 @@ class Step:
     asserts: tuple[Assertion, ...] = ()
     hint: str | None = None
     confirm: str | None = None
-    on_error: str = "stop"  # stop | continue | warning
+    on_error: str = ""  # stop | continue | warning; "" = by runbook kind
     connection: str | None = None
     with_: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # shell, env, cwd for command

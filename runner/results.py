@@ -17,8 +17,9 @@ class Attempt:
     number: int
     started: datetime
     duration: float
-    outcome: str  # ok | failed | timed_out | aborted
+    outcome: str  # ok | failed | timed_out | aborted | not_yet (until)
     error: str | None = None
+    transient: bool = False  # the failure was of a kind worth retrying
 
 
 @dataclass

@@ -1,0 +1,332 @@
+"""Database connections for one run: opened on first use, one per name, closed at the end.
+
+SQLite (stdlib) is the embedded default; anything else goes through pyodbc, imported
+only when an ODBC connection is opened. Each connection runs in autocommit unless a
+transaction is open: a `transaction` group, or the whole run under `--rehearse`,
+which is rolled back at the end. Nested transactions become savepoints.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .config import STATE_CONNECTION, Config, ConnectionSpec
+from .errors import ConfigError
+from .steps.base import StepError, StepTimeout, TransientError
+
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error")
+_DRIVER_DIALECTS = (("sql server", "tsql"), ("freetds", "tsql"), ("tds", "tsql"), ("postgres", "postgres"),
+                    ("psqlodbc", "postgres"), ("mariadb", "mysql"), ("mysql", "mysql"), ("sqlite", "sqlite"))
+# SQLSTATE classes and codes worth another attempt: connection trouble, timeouts,
+# serialization failures and deadlocks.
+_TRANSIENT_SQLSTATES = ("08", "HYT00", "HYT01", "40001", "40P01", "57P01", "57P02", "57P03")
+_TRANSIENT_NATIVE = ("1205", "1213", "2006", "2013", "1927")
+
+
+def infer_dialect(connection_string: str) -> str:
+    driver = connection_string.lower()
+    match = re.search(r"driver\s*=\s*\{?([^;}]*)", driver)
+    name = match.group(1) if match else driver
+    for needle, dialect in _DRIVER_DIALECTS:
+        if needle in name:
+            return dialect
+    return "ansi"
+
+
+def split_statements(sql: str) -> list[str]:
+    """SQLite statements in a script, split where SQLite itself says a statement ends."""
+    if ";" not in sql.rstrip().rstrip(";"):
+        return [sql]
+    statements, buffer = [], ""
+    for piece in sql.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \t\r\n;"):
+                statements.append(buffer)
+            buffer = ""
+    if buffer.strip(" \t\r\n;"):
+        statements.append(buffer.rstrip(";"))
+    return statements
+
+
+def count_placeholders(sql: str) -> int:
+    """`?` placeholders outside quotes and comments."""
+    return len(re.findall(r"\?", re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", "", sql, flags=re.S)))
+
+
+class Connection:
+    """One open database connection with explicit transaction control."""
+
+    def __init__(self, spec: ConnectionSpec, dialect: str) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.dialect = dialect
+        self.lock = threading.RLock()  # for_each items may share it from threads
+        self.depth = 0  # open transactions (the first is BEGIN, the rest savepoints)
+
+    def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def _result(columns: list[str], rows: list[tuple[Any, ...]], rowcount: int) -> dict[str, Any]:
+    mapped = [dict(zip(columns, row, strict=False)) for row in rows]
+    return {
+        "rows": mapped,
+        "row": mapped[0] if mapped else {},
+        "value": rows[0][0] if rows and rows[0] else None,
+        "columns": columns,
+        "rowcount": rowcount if rowcount >= 0 else len(rows),
+    }
+
+
+class SqliteConnection(Connection):
+    def __init__(self, spec: ConnectionSpec, path: str, read_only: bool = False) -> None:
+        super().__init__(spec, "sqlite")
+        if path != ":memory:":
+            file = Path(path)
+            if not file.exists():
+                raise StepError(
+                    f"connection {spec.name!r}: database file {path} does not exist"
+                    + (f" (defined at {spec.origin})" if spec.origin else "")
+                )
+            uri = f"file:{file.resolve()}?mode={'ro' if read_only else 'rw'}"
+        else:
+            uri = ":memory:"
+        try:
+            self.db = sqlite3.connect(uri, uri=uri != ":memory:", timeout=spec.timeout,
+                                      isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as error:
+            raise StepError(f"connection {spec.name!r}: cannot open SQLite database {path}: {error}") from None
+
+    def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
+        with self.lock:
+            timer = threading.Timer(timeout, self.db.interrupt) if timeout else None
+            if timer:
+                timer.daemon = True
+                timer.start()
+            try:
+                statements = split_statements(sql)
+                result: dict[str, Any] = _result([], [], 0)
+                total = 0
+                offset = 0
+                for statement in statements:
+                    count = count_placeholders(statement) if len(statements) > 1 else len(params)
+                    cursor = self.db.execute(statement, params[offset: offset + count])
+                    offset += count
+                    rows = cursor.fetchall()
+                    total += max(cursor.rowcount, 0)
+                    if cursor.description:
+                        result = _result([d[0] for d in cursor.description], rows, cursor.rowcount)
+                if not result["columns"]:
+                    result["rowcount"] = total
+                return result
+            except sqlite3.OperationalError as error:
+                message = str(error)
+                if message == "interrupted":
+                    raise StepTimeout(f"query on {self.name!r} cancelled after {timeout:g}s") from None
+                if any(text in message.lower() for text in _SQLITE_TRANSIENT):
+                    raise TransientError(f"{self.name}: {message}") from None
+                raise StepError(f"{self.name}: {message}") from None
+            except sqlite3.Error as error:
+                raise StepError(f"{self.name}: {error}") from None
+            finally:
+                if timer:
+                    timer.cancel()
+
+    def begin(self) -> None:
+        with self.lock:
+            self.db.execute("BEGIN" if self.depth == 0 else f"SAVEPOINT sp{self.depth}")
+            self.depth += 1
+
+    def commit(self) -> None:
+        with self.lock:
+            self.depth -= 1
+            self.db.execute("COMMIT" if self.depth == 0 else f"RELEASE SAVEPOINT sp{self.depth}")
+
+    def rollback(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                return
+            self.depth -= 1
+            if self.depth == 0:
+                self.db.execute("ROLLBACK")
+            else:
+                self.db.execute(f"ROLLBACK TO SAVEPOINT sp{self.depth}")
+                self.db.execute(f"RELEASE SAVEPOINT sp{self.depth}")
+
+    def close(self) -> None:
+        with self.lock:
+            while self.depth:
+                self.rollback()
+            self.db.close()
+
+
+def _odbc_error(name: str, error: Exception, timeout: float) -> StepError:
+    args = getattr(error, "args", ())
+    sqlstate = str(args[0]) if args else ""
+    text = str(args[1]) if len(args) > 1 else str(error)
+    message = f"{name}: {text} (SQLSTATE {sqlstate})" if sqlstate else f"{name}: {text}"
+    if sqlstate in ("HYT00", "HYT01") or "timeout" in text.lower() and "login" not in text.lower():
+        return StepTimeout(f"{name}: statement cancelled after {timeout:g}s ({text})")
+    if sqlstate.startswith(_TRANSIENT_SQLSTATES) or any(f"({code})" in text or f"[{code}]" in text for code in _TRANSIENT_NATIVE):
+        return TransientError(message)
+    return StepError(message)
+
+
+class OdbcConnection(Connection):
+    def __init__(self, spec: ConnectionSpec, connection_string: str) -> None:
+        super().__init__(spec, spec.dialect or infer_dialect(connection_string))
+        try:
+            import pyodbc
+        except ImportError as error:
+            raise ConfigError(
+                f"connection {spec.name!r} needs ODBC, which is not available here ({error}). "
+                "Install unixODBC and a driver (Debian/Ubuntu: apt-get install unixodbc "
+                "odbc-postgresql odbc-mariadb) and the Python package pyodbc."
+            ) from None
+        self.pyodbc = pyodbc
+        try:
+            self.db = pyodbc.connect(connection_string, autocommit=True, timeout=int(spec.timeout))
+        except pyodbc.Error as error:
+            raise _odbc_error(spec.name, error, spec.timeout) from None
+
+    def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
+        with self.lock:
+            try:
+                self.db.timeout = int(max(1, round(timeout))) if timeout else 0
+                cursor = self.db.execute(sql, params) if params else self.db.execute(sql)
+                result = _result([], [], cursor.rowcount)
+                while True:
+                    if cursor.description:
+                        columns = [d[0] for d in cursor.description]
+                        result = _result(columns, [tuple(r) for r in cursor.fetchall()], cursor.rowcount)
+                    if not cursor.nextset():
+                        break
+                cursor.close()
+                return result
+            except self.pyodbc.Error as error:
+                raise _odbc_error(self.name, error, timeout) from None
+
+    def begin(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                self.db.autocommit = False
+            else:
+                self.db.execute(f"SAVEPOINT sp{self.depth}")
+            self.depth += 1
+
+    def commit(self) -> None:
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0:
+                self.db.commit()
+                self.db.autocommit = True
+            elif self.dialect != "tsql":
+                self.db.execute(f"RELEASE SAVEPOINT sp{self.depth}")
+
+    def rollback(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                return
+            self.depth -= 1
+            if self.depth == 0:
+                self.db.rollback()
+                self.db.autocommit = True
+            else:
+                self.db.execute(f"ROLLBACK TO SAVEPOINT sp{self.depth}")
+
+    def close(self) -> None:
+        with self.lock:
+            try:
+                while self.depth:
+                    self.rollback()
+            finally:
+                self.db.close()
+
+
+class Connections:
+    """The connections of one run, by name; `overrides` maps a name to another spec's name."""
+
+    def __init__(self, config: Config, *, rehearse: bool = False, overrides: Mapping[str, str] | None = None,
+                 on_secret: Any = None) -> None:
+        self.config = config
+        self.rehearse = rehearse
+        self.overrides = dict(overrides or {})
+        self.on_secret = on_secret
+        self.open: dict[str, Connection] = {}
+        self.lock = threading.Lock()
+
+    def spec(self, name: str) -> ConnectionSpec:
+        target = self.overrides.get(name, name)
+        if target == STATE_CONNECTION and target not in self.config.connections:
+            return ConnectionSpec(STATE_CONNECTION, "sqlite", str(self.config.state), "sqlite")
+        spec = self.config.connections.get(target)
+        if spec is None:
+            known = ", ".join(sorted(self.config.connections)) or "none"
+            raise ConfigError(f"unknown connection {target!r} (known: {known}; see {self.config.display_path})")
+        return spec
+
+    def dialect(self, name: str) -> str:
+        spec = self.spec(name)
+        return spec.dialect or (infer_dialect(spec.target) if spec.kind == "odbc" else "sqlite")
+
+    def get(self, name: str) -> Connection:
+        with self.lock:
+            found = self.open.get(name)
+            if found is not None:
+                return found
+            spec = self.spec(name)
+            target, secrets = spec.resolve()
+            if self.on_secret:
+                for value in secrets:
+                    self.on_secret(value)
+            if spec.kind == "sqlite":
+                if spec.demo:
+                    from .demo import ensure_demo
+
+                    ensure_demo(spec.demo, Path(target))
+                connection: Connection = SqliteConnection(spec, target, read_only=spec.name == STATE_CONNECTION)
+            else:
+                connection = OdbcConnection(spec, target)
+            if self.rehearse:
+                connection.begin()
+            self.open[name] = connection
+            return connection
+
+    def reset(self, name: str) -> None:
+        """Drop a broken connection so the next attempt reconnects."""
+        with self.lock:
+            connection = self.open.pop(name, None)
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - it is already broken
+                pass
+
+    def close_all(self) -> None:
+        """Roll back whatever is still open (rehearsal, an aborted transaction) and close."""
+        with self.lock:
+            connections, self.open = list(self.open.values()), {}
+        for connection in connections:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - closing must not hide the run's result
+                pass

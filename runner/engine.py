@@ -1,0 +1,496 @@
+"""Walks a runbook's steps: when, confirm, retry, until, for_each, transaction, on_error,
+on_failure and finally; hands each action to its executor; evaluates the results.
+
+The engine reaches only downstream: executors (steps/), evaluation, the state store
+and the lock. Reporting and announcing happen after it returns a RunResult.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from . import evaluate, retry, templates
+from .connections import Connections
+from .errors import Aborted, ConfirmationRefused, RunbookError, TemplateError
+from .inputs import resolve_inputs
+from .library import Library
+from .model import RetryPolicy, Runbook, Step, Threshold
+from .results import RunResult, StepResult
+from .status import Status, worst
+from .steps import executor
+from .steps.base import StepError
+from .steps.context import StepContext
+
+ABORT_OUTCOMES = (KeyboardInterrupt, Aborted)
+_CONTINUE_KINDS = ("health-check", "troubleshooting")
+
+
+@dataclass
+class Options:
+    mode: str = "run"  # run | dry-run | rehearse
+    assume_yes: bool = False
+    interactive: bool | None = None  # None: ask when stdin is a terminal
+    trigger: str = "manual"
+    connection_overrides: Mapping[str, str] = field(default_factory=dict)
+    sleep: Callable[[float], None] = time.sleep
+    ask: Callable[[str], str] = input
+    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
+    environ: Mapping[str, str] | None = None
+    record: bool = True
+
+
+class _Stop(Exception):
+    """A step ended badly with on_error: stop."""
+
+
+@dataclass
+class _Services:
+    connections: Connections
+    engine: Engine
+    runbook: Runbook
+
+
+class Engine:
+    def __init__(self, library: Library, options: Options | None = None, state: Any = None) -> None:
+        self.library = library
+        self.config = library.config
+        self.options = options or Options()
+        self.state = state
+        from .secrets import Masker, secret_env_names
+
+        self.masker = Masker()
+        environ = self.options.environ if self.options.environ is not None else os.environ
+        self.environ = dict(environ)
+        for name in secret_env_names(self.environ):
+            self.masker.add(self.environ[name])
+
+    # ---------------------------------------------------------------- entry point
+    def run(self, runbook: Runbook, params: Mapping[str, Any] | None = None) -> RunResult:
+        """Run `runbook`; raises InputError / ConfirmationRefused before anything starts."""
+        inputs = resolve_inputs(runbook.inputs, params or {}, runbook.name)
+        for spec in runbook.inputs:
+            if spec.secret and inputs.get(spec.name) not in (None, ""):
+                self.masker.add(str(inputs[spec.name]))
+        self._refuse_unconfirmed(runbook)
+        from .state import new_run_id
+
+        run = RunResult(
+            run_id=new_run_id(), runbook=runbook.name, title=runbook.title, kind=runbook.kind,
+            mode=self.options.mode, trigger=self.options.trigger, started=datetime.now(UTC),
+            inputs=self.masker.mask(dict(inputs)), user=_user(), host=socket.gethostname(), path=runbook.path,
+        )
+        from .locks import RunLock
+
+        mode = "allow" if self.options.mode == "dry-run" else runbook.concurrency
+        lock = RunLock(self.config.var_dir / "locks", runbook.name, mode)
+        if not lock.acquire():
+            holder = lock.holder() or "another process"
+            run.outcome, run.status, run.ended = "skipped", Status.OK, datetime.now(UTC)
+            run.error = f"{runbook.name} is already running ({holder}); this run was skipped (concurrency: skip)"
+            self._record(run, start=True)
+            return run
+        try:
+            self._record(run, start=True)
+            self._execute(runbook, run, inputs)
+        finally:
+            lock.release()
+        self._mask(run)
+        self._record(run)
+        return run
+
+    def _record(self, run: RunResult, start: bool = False) -> None:
+        if self.state is None or not self.options.record or self.options.mode == "dry-run":
+            return
+        if start:
+            self.state.start_run(run)
+            if run.outcome == "skipped":
+                self.state.finish_run(run)
+        else:
+            self.state.finish_run(run)
+
+    def _execute(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> None:
+        connections = Connections(self.config, rehearse=self.options.mode == "rehearse",
+                                  overrides=self.options.connection_overrides, on_secret=self.masker.add)
+        services = _Services(connections, self, runbook)
+        scope = self._scope(runbook, run, inputs)
+        try:
+            try:
+                stopped = self._walk(runbook.steps, scope, services, run.steps, runbook)
+                run.status = worst(step.status for step in run.steps)
+                if run.status is Status.CRITICAL and (runbook.on_failure or runbook.on_failure_runbook):
+                    self._on_failure(runbook, scope, services, run)
+                if runbook.finally_:
+                    self._walk(runbook.finally_, scope, services, run.steps, runbook, label="finally")
+                run.status = worst(step.status for step in run.steps)
+                if stopped:
+                    run.error = stopped
+            except ABORT_OUTCOMES as interruption:
+                run.outcome = "aborted"
+                run.status = Status.UNKNOWN
+                signal_name = "SIGTERM" if isinstance(interruption, Aborted) else "Ctrl-C"
+                run.error = f"aborted by {signal_name}; open transactions were rolled back"
+                for step in run.steps:
+                    if step.outcome == "running":
+                        step.outcome, step.status = "aborted", Status.UNKNOWN
+        finally:
+            connections.close_all()
+            run.ended = datetime.now(UTC)
+
+    def _scope(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "inputs": inputs,
+            "steps": {},
+            "env": self.environ,
+            "vars": {**self.config.vars, **runbook.vars},
+            "now": run.started,
+            "run": {"id": run.run_id, "runbook": runbook.name, "started": run.started, "mode": run.mode,
+                    "trigger": run.trigger},
+            "__connection__": runbook.connection,
+        }
+
+    # ---------------------------------------------------------------- walking
+    def _walk(self, steps: tuple[Step, ...], scope: dict[str, Any], services: _Services,
+              into: list[StepResult], runbook: Runbook, label: str = "") -> str | None:
+        """Run `steps` in order into `into`; returns why it stopped early, if it did."""
+        for index, step in enumerate(steps):
+            result = self._step(step, scope, services, runbook)
+            into.append(result)
+            scope["steps"][step.id] = _visible(result)
+            if result.status is Status.CRITICAL and self._on_error(step, runbook) == "stop":
+                for rest in steps[index + 1:]:
+                    into.append(StepResult(rest.id, rest.label, rest.action, Status.SKIPPED, "not_run",
+                                           origin=str(rest.origin), error=f"not run: {step.id} failed"))
+                return f"stopped after {step.id!r} ended CRITICAL (on_error: stop)"
+        return None
+
+    def _on_error(self, step: Step, runbook: Runbook) -> str:
+        return step.on_error or ("continue" if runbook.kind in _CONTINUE_KINDS or runbook.is_check else "stop")
+
+    def _step(self, step: Step, scope: dict[str, Any], services: _Services, runbook: Runbook,
+              thresholds: tuple[Threshold, ...] | None = None) -> StepResult:
+        result = StepResult(step.id, step.label, step.action, origin=str(step.origin), hint=step.hint)
+        result.started = datetime.now(UTC)
+        clock = time.perf_counter()
+        result.outcome = "running"
+        try:
+            if step.when is not None and not self._condition(step.when, scope, step, result):
+                result.status, result.outcome = Status.SKIPPED, "skipped"
+                return result
+            if step.confirm and not self._confirmed(step, scope):
+                raise ConfirmationRefused(f"{step.id}: not confirmed; the run stops here")
+            if step.for_each is not None:
+                self._for_each(step, scope, services, runbook, result)
+            elif step.transaction:
+                self._transaction(step, scope, services, runbook, result)
+            elif step.action == "group":
+                stopped = self._walk(step.steps, scope, services, result.children, runbook)
+                result.status = worst(child.status for child in result.children)
+                result.error = stopped
+            elif step.action == "check":
+                self._call_check(step, scope, services, result)
+            elif step.action == "runbook":
+                self._call_runbook(step, scope, services, result)
+            else:
+                self._action(step, scope, services, result, thresholds)
+            if result.outcome == "running":
+                result.outcome = "ok" if result.error is None else result.outcome
+        except TemplateError as error:
+            result.status, result.outcome, result.error = Status.UNKNOWN, "failed", str(error)
+        except ConfirmationRefused as error:
+            result.status, result.outcome, result.error = Status.CRITICAL, "refused", str(error)
+        except ABORT_OUTCOMES:
+            result.status, result.outcome = Status.UNKNOWN, "aborted"
+            result.duration = time.perf_counter() - clock
+            raise
+        except RunbookError as error:
+            result.status, result.outcome, result.error = Status.UNKNOWN, "failed", error.format_message()
+        finally:
+            result.duration = time.perf_counter() - clock
+        if result.outcome == "running":
+            result.outcome = "ok"
+        if result.status is Status.CRITICAL and result.outcome in ("failed", "timed_out") \
+                and self._on_error(step, runbook) == "warning":
+            result.status = Status.WARNING
+        return result
+
+    def _condition(self, expression: Any, scope: Mapping[str, Any], step: Step, result: StepResult) -> bool:
+        where = f"{step.origin}.when"
+        if self.options.mode == "dry-run":
+            try:
+                return bool(templates.evaluate(expression, scope, where))
+            except TemplateError:
+                result.rendered = {"when": f"{expression} (depends on results; assumed true)"}
+                return True
+        return bool(templates.evaluate(expression, scope, where))
+
+    def _confirmed(self, step: Step, scope: Mapping[str, Any]) -> bool:
+        if self.options.mode == "dry-run" or self.options.assume_yes:
+            return True
+        question = templates.render_value(step.confirm, scope, str(step.origin))
+        answer = self.options.ask(f"{question} [y/N] ").strip().lower()
+        return answer in ("y", "yes")
+
+    def _refuse_unconfirmed(self, runbook: Runbook) -> None:
+        if self.options.mode == "dry-run" or self.options.assume_yes:
+            return
+        interactive = self.options.interactive
+        if interactive is None:
+            interactive = sys.stdin.isatty()
+        needing = [step.id for step in runbook.all_steps() if step.confirm]
+        if needing and not interactive:
+            raise ConfirmationRefused(
+                f"{runbook.name}: step{'s' if len(needing) > 1 else ''} {', '.join(needing)} "
+                "must be confirmed, and there is no terminal to ask: run it with --yes to confirm"
+            )
+
+    # ---------------------------------------------------------------- actions
+    def _context(self, step: Step, scope: Mapping[str, Any], services: _Services) -> StepContext:
+        return StepContext(scope=scope, timeout=step.timeout, mode=self.options.mode, where=str(step.origin),
+                           services=services, sleep=self.options.sleep, log=self.options.log)
+
+    def _action(self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult,
+                thresholds: tuple[Threshold, ...] | None = None, policy: RetryPolicy | None = None) -> None:
+        runner = executor(step.action)
+        ctx = self._context(step, scope, services)
+        if self.options.mode == "dry-run":
+            try:
+                result.rendered = runner.describe(step, ctx)
+            except TemplateError as error:
+                result.rendered = {"note": f"rendered at run time: {error}"}
+            result.status, result.outcome = Status.SKIPPED, "not_run"
+            return
+        until = None
+        if step.until is not None:
+            def until(values: dict[str, Any]) -> bool:
+                return bool(templates.evaluate(step.until, {**scope, **values, "result": values},
+                                               f"{step.origin}.until"))
+        values, attempts, error = retry.attempt(lambda: runner.run(step, ctx), policy or step.retry,
+                                                sleep=self.options.sleep, until=until)
+        result.attempts = attempts
+        result.values = values or {}
+        if self.options.mode == "rehearse" and step.action == "sql":
+            result.rendered = {**runner.describe(step, ctx), "rowcount": result.values.get("rowcount")}
+        if result.values.get("skipped"):
+            result.status, result.outcome = Status.SKIPPED, "skipped"
+            result.error = result.values.get("reason")
+            return
+        if error is not None:
+            result.status, result.outcome, result.error = Status.CRITICAL, error.outcome, str(error)
+            if len(attempts) > 1:
+                result.error += f" (after {len(attempts)} attempts)"
+            if values is None:
+                return
+        result.evaluations = evaluate.evaluate_step(step, result.values, scope, thresholds)
+        statuses = [e.status for e in result.evaluations]
+        if step.action == "command" and not step.asserts and result.values.get("exit_code") not in (0, None):
+            result.error = result.error or f"exit code {result.values['exit_code']}"
+            statuses.append(Status.CRITICAL)
+            result.outcome = "failed"
+        result.status = worst([result.status, *statuses])
+
+    def _for_each(self, step: Step, scope: dict[str, Any], services: _Services, runbook: Runbook,
+                  result: StepResult) -> None:
+        items = step.for_each
+        if isinstance(items, str):
+            items = templates.evaluate(items, scope, f"{step.origin}.for_each")
+        if isinstance(items, Mapping):
+            items = list(items.items())
+        if items is None or isinstance(items, str | bytes) or not hasattr(items, "__iter__"):
+            raise TemplateError(f"{step.origin}.for_each: expected a list, got {type(items).__name__}")
+        items = list(items)
+        body = step.steps or (replace(step, for_each=None),)
+
+        def one(item: Any) -> StepResult:
+            item_scope = {**scope, step.as_: item, "steps": dict(scope["steps"])}
+            child = StepResult(step.id, _item_label(item), "item", item=item, origin=str(step.origin))
+            started = time.perf_counter()
+            child.started = datetime.now(UTC)
+            self._walk(body, item_scope, services, child.children, runbook)
+            child.status = worst(c.status for c in child.children)
+            child.outcome = "ok" if not child.status.is_bad else "failed"
+            child.duration = time.perf_counter() - started
+            return child
+
+        if step.concurrency > 1 and step.on_item_error != "stop" and self.options.mode != "dry-run":
+            with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
+                result.children = list(pool.map(one, items))
+        else:
+            for item in items:
+                child = one(item)
+                result.children.append(child)
+                if step.on_item_error == "stop" and child.status is Status.CRITICAL:
+                    result.error = f"stopped at item {_item_label(item)} (on_item_error: stop)"
+                    break
+        bad = [c for c in result.children if c.status.is_bad]
+        result.values = {"items": len(items), "failed": len(bad), "succeeded": len(result.children) - len(bad)}
+        result.status = worst(c.status for c in result.children)
+        if bad and not result.error:
+            result.error = f"{len(bad)} of {len(items)} items failed"
+
+    def _transaction(self, step: Step, scope: dict[str, Any], services: _Services, runbook: Runbook,
+                     result: StepResult) -> None:
+        name = step.connection or scope.get("__connection__")
+        if not name:
+            raise StepError(f"{step.id}: a transaction needs a connection")
+        single = RetryPolicy(attempts=1)
+
+        def once() -> dict[str, Any]:
+            connection = services.connections.get(name)
+            connection.begin()
+            children: list[StepResult] = []
+            result.children = children
+            try:
+                for nested in step.steps:
+                    child = StepResult(nested.id, nested.label, nested.action, origin=str(nested.origin),
+                                       hint=nested.hint)
+                    child.started = datetime.now(UTC)
+                    self._action(nested, scope, services, child, policy=single)
+                    children.append(child)
+                    scope["steps"][nested.id] = _visible(child)
+                    if child.status is Status.CRITICAL:
+                        error_type = _TransientInTransaction if _was_transient(child) else StepError
+                        raise error_type(f"{nested.id}: {child.error or 'ended CRITICAL'}; rolled back")
+            except BaseException:
+                connection.rollback()
+                if isinstance(sys.exc_info()[1], StepError) and sys.exc_info()[1].transient:
+                    services.connections.reset(name)
+                raise
+            if self.options.mode == "dry-run":
+                connection.rollback()
+            else:
+                connection.commit()
+            return {"statements": len(children)}
+
+        if self.options.mode == "dry-run":
+            for nested in step.steps:
+                child = StepResult(nested.id, nested.label, nested.action, origin=str(nested.origin))
+                self._action(nested, scope, services, child)
+                result.children.append(child)
+            result.status, result.outcome = Status.SKIPPED, "not_run"
+            return
+        values, attempts, error = retry.attempt(once, step.retry, sleep=self.options.sleep)
+        result.attempts = attempts
+        result.values = values or {}
+        if error is not None:
+            result.status, result.outcome = Status.CRITICAL, error.outcome
+            result.error = str(error) + (f" (after {len(attempts)} attempts)" if len(attempts) > 1 else "")
+        else:
+            result.status = worst(c.status for c in result.children)
+
+    # ---------------------------------------------------------------- calls
+    def _call_check(self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult) -> None:
+        check = self.library.check(step.config)
+        arguments = templates.render_value(dict(step.with_), scope, f"{step.origin}.with")
+        inputs = resolve_inputs(check.inputs, arguments, f"check {check.name}")
+        overrides = {t.name: t for t in step.thresholds}
+        local = {**scope, "inputs": inputs, "steps": {}, "vars": {**scope["vars"], **check.vars},
+                 "check": {"name": check.name, "title": check.title},
+                 "__connection__": step.connection or scope.get("__connection__")}
+        for nested in check.steps:
+            mine = tuple(overrides.pop(t.name, t) for t in nested.thresholds)
+            child = self._step(nested, local, services, services.runbook, thresholds=mine if overrides or mine else None)
+            result.children.append(child)
+            local["steps"][nested.id] = _visible(child)
+        if check.title and not step.title:
+            result.title = templates.render_value(check.title, local, str(step.origin))
+        result.values = {"steps": local["steps"]}
+        result.status = worst(c.status for c in result.children)
+        result.hint = step.hint or next((c.hint for c in result.children if c.bad and c.hint), None)
+
+    def _call_runbook(self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult) -> None:
+        runbook = self.library.runbook(step.config)
+        arguments = templates.render_value(dict(step.with_), scope, f"{step.origin}.with")
+        inputs = resolve_inputs(runbook.inputs, arguments, runbook.name)
+        nested = RunResult(run_id=scope["run"]["id"], runbook=runbook.name, mode=self.options.mode,
+                           started=datetime.now(UTC))
+        self._execute_nested(runbook, nested, inputs, services)
+        result.children = nested.steps
+        result.status = nested.status
+        result.values = {"status": nested.status.value, "runbook": runbook.name}
+        if nested.error:
+            result.error = nested.error
+
+    def _execute_nested(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any], services: _Services) -> None:
+        scope = self._scope(runbook, run, inputs)
+        nested_services = _Services(services.connections, self, runbook)
+        stopped = self._walk(runbook.steps, scope, nested_services, run.steps, runbook)
+        run.status = worst(s.status for s in run.steps)
+        if run.status is Status.CRITICAL and (runbook.on_failure or runbook.on_failure_runbook):
+            self._on_failure(runbook, scope, nested_services, run)
+        if runbook.finally_:
+            self._walk(runbook.finally_, scope, nested_services, run.steps, runbook)
+        run.status = worst(s.status for s in run.steps)
+        run.error = stopped
+
+    def _on_failure(self, runbook: Runbook, scope: dict[str, Any], services: _Services, run: RunResult) -> None:
+        if runbook.on_failure:
+            handled: list[StepResult] = []
+            self._walk(runbook.on_failure, scope, services, handled, runbook)
+            run.steps.append(StepResult("on_failure", "on_failure", "group", worst(s.status for s in handled),
+                                        children=handled))
+        elif runbook.on_failure_runbook:
+            target = self.library.runbook(runbook.on_failure_runbook["runbook"])
+            arguments = templates.render_value(dict(runbook.on_failure_runbook.get("with") or {}), scope, "on_failure")
+            nested = RunResult(run_id=run.run_id, runbook=target.name, mode=self.options.mode, started=datetime.now(UTC))
+            self._execute_nested(target, nested, resolve_inputs(target.inputs, arguments, target.name), services)
+            run.steps.append(StepResult("on_failure", f"on_failure: {target.name}", "runbook", nested.status,
+                                        children=nested.steps, error=nested.error))
+
+    # ---------------------------------------------------------------- secrets
+    def _mask(self, run: RunResult) -> None:
+        mask = self.masker.mask
+        run.error = mask(run.error) if run.error else run.error
+
+        def walk(steps: list[StepResult]) -> None:
+            for step in steps:
+                step.values = mask(step.values)
+                step.error = mask(step.error) if step.error else step.error
+                step.rendered = mask(step.rendered) if step.rendered else step.rendered
+                for evaluation in step.evaluations:
+                    evaluation.text = mask(evaluation.text)
+                for attempt in step.attempts:
+                    attempt.error = mask(attempt.error) if attempt.error else attempt.error
+                walk(step.children)
+
+        walk(run.steps)
+
+
+class _TransientInTransaction(StepError):
+    """A statement in a transaction hit a deadlock or lost its connection: retry the group."""
+
+    transient = True
+
+
+def _was_transient(child: StepResult) -> bool:
+    return bool(child.attempts) and child.attempts[-1].transient
+
+
+def _visible(result: StepResult) -> dict[str, Any]:
+    """What later templates see as steps.<id>: the values, and how the step ended."""
+    return {**result.values, "ok": not result.status.is_bad and result.status is not Status.UNKNOWN,
+            "severity": result.status.value, "outcome": result.outcome}
+
+
+def _item_label(item: Any) -> str:
+    if isinstance(item, Mapping):
+        for key in ("id", "name", "staging_id", "STAGING_ID"):
+            if key in item:
+                return f"{key}={item[key]}"
+    text = str(item)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
