@@ -1,0 +1,194 @@
+"""Secret masking: what must never reach output, history or notifications.
+
+A `Masker` holds the secret values of one run (environment variables that look
+secret, every `${VAR}` expanded into a connection string, inputs declared
+`secret: true`) and replaces each occurrence with `***`. Two kinds of credentials
+are masked even when nobody registered them, because they are recognisable by shape:
+the password of a URL (`scheme://user:password@host`) and `PWD=` / `PASSWORD=` in an
+ODBC connection string.
+
+`mask()` runs on every value the state store keeps and every line a report prints,
+so the path with no secrets registered does two substring tests and returns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+
+#: Shorter values would mask half of every text ("abc", "1", "on").
+MIN_SECRET_LENGTH = 4
+
+#: Values that variables such as PRIVATE_NETWORK=true hold; masking them would
+#: blank out every boolean in a report without protecting anything.
+_NOT_SECRET_VALUES = frozenset({"true", "false", "none", "null", "unset", "empty"})
+
+# userinfo may not hold "/", "?", "#" or "@" unencoded (RFC 3986), which keeps
+# "https://host:8080/path@x" from being read as a password.
+_URL_PASSWORD = re.compile(
+    r"(?P<keep>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?P<secret>[^/?#@\s]+)(?=@)"
+)
+
+# ODBC values may be braced to hold ";" ({a;b}, with "}}" as an escaped brace).
+_ODBC_PASSWORD = re.compile(
+    r"(?P<keep>\b(?:PWD|PASSWORD|PASSWD)\s*=\s*)(?P<secret>\{(?:[^}]|\}\})*\}|[^;\r\n]+)",
+    re.IGNORECASE,
+)
+
+# Environment variable names: markers that are safe to find anywhere in the name...
+_SECRET_NAME_PARTS = ("PASSWORD", "PASSWD", "SECRET", "CREDENTIAL", "API_KEY", "APIKEY", "PRIVATE")
+# ...and short ones that must end a word, so TOKENIZERS_PARALLELISM is not a secret
+# while GITHUB_TOKEN, APITOKEN and DB_PWD are.
+_SECRET_WORD_ENDINGS = ("TOKEN", "TOKENS", "PWD")
+# The shell's working directories, not passwords.
+_NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
+_WORD_SPLIT = re.compile(r"[^A-Z0-9]+")
+
+# HTTP headers whose whole value is a credential, masked in mappings by key.
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
+)
+
+T = TypeVar("T")
+
+
+class Masker:
+    """Replaces registered secrets, URL passwords and ODBC passwords with `***`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another is masked as a whole.
+        # Replaced (never mutated) under the lock, so mask() may read it without one.
+        self._secrets: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+        self.add_many(secrets)
+
+    def add(self, value: str) -> None:
+        """Register one secret value, with the encoded forms it takes in URLs and JSON."""
+        if not isinstance(value, str):
+            value = str(value)
+        forms = {value, value.strip()}
+        for form in list(forms):
+            forms.update((quote(form, safe=""), quote_plus(form), json.dumps(form)[1:-1]))
+        kept = {
+            form
+            for form in forms
+            if len(form) >= MIN_SECRET_LENGTH and form.lower() not in _NOT_SECRET_VALUES
+        }
+        if not kept:
+            return
+        with self._lock:
+            known = set(self._secrets) | kept
+            self._secrets = tuple(sorted(known, key=lambda s: (-len(s), s)))
+
+    def add_many(self, values: Iterable[str]) -> None:
+        for value in values:
+            self.add(value)
+
+    def add_env(self, environ: Mapping[str, str]) -> None:
+        """Register the values of every variable `secret_env_names` picks out."""
+        for name in secret_env_names(environ):
+            self.add(environ[name])
+
+    def mask_text(self, text: str) -> str:
+        secrets = self._secrets
+        if secrets:
+            text = _mask_registered(text, secrets)
+        if "@" in text and "://" in text:
+            text = _URL_PASSWORD.sub(rf"\g<keep>{MASK}", text)
+        if "=" in text:
+            text = _ODBC_PASSWORD.sub(_mask_odbc_match, text)
+        return text
+
+    def mask(self, obj: T) -> T:
+        """A deep copy of str/dict/list/tuple/set data with every secret masked.
+
+        Keys are masked too, and the values of credential headers (Authorization,
+        Cookie, ...) are replaced whole. Other types (numbers, datetimes, objects)
+        are returned as they are.
+        """
+        return self._mask(obj)  # type: ignore[no-any-return]
+
+    def _mask(self, obj: Any) -> Any:
+        if isinstance(obj, str):
+            return self.mask_text(obj)
+        if isinstance(obj, Mapping):
+            masked = {}
+            for key, value in obj.items():
+                if value and is_credential_key(key):
+                    masked[key] = MASK
+                else:
+                    masked[self._mask(key)] = self._mask(value)
+            return masked
+        if isinstance(obj, list):
+            return [self._mask(item) for item in obj]
+        if isinstance(obj, tuple):
+            return tuple(self._mask(item) for item in obj)
+        if isinstance(obj, (set, frozenset)):
+            return type(obj)(self._mask(item) for item in obj)
+        return obj
+
+
+def is_credential_key(key: object) -> bool:
+    """True for mapping keys whose whole value is a credential (HTTP Authorization, Cookie)."""
+    return isinstance(key, str) and key.lower() in _SECRET_HEADERS
+
+
+def _mask_registered(text: str, secrets: tuple[str, ...]) -> str:
+    """Mask every occurrence of every secret, merging overlaps into one `***`.
+
+    Overlapping occurrences of two secrets ("abcd1234" and "1234wxyz" in
+    "abcd1234wxyz") leave no piece of either behind, which replacing one secret
+    after another would.
+    """
+    spans: list[tuple[int, int]] = []
+    for secret in secrets:
+        start = text.find(secret)
+        while start != -1:
+            spans.append((start, start + len(secret)))
+            start = text.find(secret, start + 1)
+    if not spans:
+        return text
+    spans.sort()
+    pieces: list[str] = []
+    position = 0
+    current_start, current_end = spans[0]
+    for start, end in spans[1:]:
+        if start <= current_end:
+            current_end = max(current_end, end)
+            continue
+        pieces += [text[position:current_start], MASK]
+        position = current_end
+        current_start, current_end = start, end
+    pieces += [text[position:current_start], MASK, text[current_end:]]
+    return "".join(pieces)
+
+
+def _mask_odbc_match(match: re.Match[str]) -> str:
+    if match.group("secret").strip() in ("", MASK):
+        return match.group(0)
+    return match.group("keep") + MASK
+
+
+def secret_env_names(environ: Mapping[str, str]) -> set[str]:
+    """Names of environment variables whose values are secrets, judged by name.
+
+    PASSWORD, PASSWD, SECRET, CREDENTIAL, API_KEY, APIKEY and PRIVATE anywhere in the
+    name (case-insensitive); TOKEN and PWD only at the end of a word part (GITHUB_TOKEN,
+    DB_PWD, not TOKENIZERS_PARALLELISM). The shell's own PWD and OLDPWD are paths.
+    """
+    names = set()
+    for name in environ:
+        upper = name.upper()
+        if upper in _NOT_SECRET_NAMES:
+            continue
+        if any(part in upper for part in _SECRET_NAME_PARTS) or any(
+            word.endswith(_SECRET_WORD_ENDINGS) for word in _WORD_SPLIT.split(upper) if word
+        ):
+            names.add(name)
+    return names

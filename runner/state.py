@@ -1,0 +1,602 @@
+"""The state store: every run and every step result, in one SQLite file.
+
+Several processes write at once (the scheduler's hourly run, an operator's manual
+run, a nested `runbook:` step), so the file is in WAL mode, every write takes the
+write lock up front with `BEGIN IMMEDIATE`, and a busy timeout makes a writer wait
+for another instead of failing with "database is locked". Everything stored goes
+through the Masker first: secrets never reach the file.
+
+Checks read the same file through the `state` connection (read-only). Tables:
+
+runs (one row per run; inserted with outcome 'running' when it starts, so a run
+whose process died stays visible)
+    run_id TEXT PRIMARY KEY   sortable by time: 20261124T091500Z-ab12cd
+    runbook, title, kind      the runbook's name, title, kind
+    status                    OK | WARNING | CRITICAL | UNKNOWN; NULL while running
+    outcome                   running | completed | aborted | skipped | refused | invalid
+    mode                      run | dry-run | rehearse
+    trigger                   manual | schedule | runbook | ...
+    inputs_json               the inputs, masked, as JSON
+    user, host, pid           who ran it, where, which process
+    started, ended            ISO-8601 UTC text: 2026-11-24T09:15:00.123456Z
+    duration                  seconds (REAL)
+    error, path               why the run failed as a whole; the runbook file
+
+step_results (one row per step; for_each items, groups and checks are children)
+    run_id, seq               seq numbers a run's steps 1.. in execution-tree order
+    parent_seq                the seq of the enclosing step; NULL for top-level steps
+    step_id, title, action    action: sql | http | command | check | runbook | ...
+    status, outcome, started, duration, error, hint
+    values_json               the step's result values (at most 100 `rows`; when cut,
+                              rows_truncated = 1 and rows_total = how many there were)
+    evaluations_json          thresholds and asserts: name, status, text, value, ...
+    attempts_json, attempts   every attempt (number, started, duration, outcome,
+                              error) and how many there were
+    item_json                 the for_each item a child ran for
+
+runs_summary (a view: one row per runbook, real runs only, dry runs and rehearsals
+left out)
+    runbook, runs, last_run_id, last_started, last_ended, last_status, last_outcome,
+    last_success            when the last run with status OK ended
+    minutes_since_success   NULL when it never succeeded
+    last_finished           when the last run that ended at all (any status) ended
+    minutes_since_finished
+
+    SELECT minutes_since_success AS minutes FROM runs_summary WHERE runbook = ?
+
+schema_version (version INTEGER PRIMARY KEY, applied TEXT): the migrations applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, InputError
+from .results import RunResult, StepResult
+from .secrets import MASK, Masker, is_credential_key
+
+#: Rows of a SQL result kept in history; the rest are counted, not stored.
+MAX_STORED_ROWS = 100
+#: Longer texts (an HTTP body, a command's output) are cut to this many characters.
+MAX_STORED_TEXT = 50_000
+#: Seconds a writer waits for another process's write before giving up.
+BUSY_TIMEOUT = 30.0
+_MAX_DEPTH = 32
+
+# Each migration is applied in one transaction; append, never edit a released one.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 1: runs, their step results, and a summary for "last success" checks
+        """
+        CREATE TABLE runs (
+            run_id      TEXT PRIMARY KEY,
+            runbook     TEXT NOT NULL,
+            title       TEXT,
+            kind        TEXT,
+            status      TEXT,
+            outcome     TEXT NOT NULL,
+            mode        TEXT NOT NULL DEFAULT 'run',
+            trigger     TEXT,
+            inputs_json TEXT,
+            user        TEXT,
+            host        TEXT,
+            pid         INTEGER,
+            started     TEXT NOT NULL,
+            ended       TEXT,
+            duration    REAL,
+            error       TEXT,
+            path        TEXT
+        )
+        """,
+        "CREATE INDEX idx_runs_runbook_started ON runs (runbook, started)",
+        "CREATE INDEX idx_runs_started ON runs (started)",
+        """
+        CREATE TABLE step_results (
+            run_id           TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+            seq              INTEGER NOT NULL,
+            parent_seq       INTEGER,
+            step_id          TEXT NOT NULL,
+            title            TEXT,
+            action           TEXT,
+            status           TEXT,
+            outcome          TEXT,
+            started          TEXT,
+            duration         REAL,
+            values_json      TEXT,
+            evaluations_json TEXT,
+            attempts_json    TEXT,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            error            TEXT,
+            hint             TEXT,
+            item_json        TEXT,
+            PRIMARY KEY (run_id, seq)
+        )
+        """,
+        """
+        CREATE VIEW runs_summary AS
+        WITH real AS (SELECT * FROM runs WHERE mode = 'run'),
+        latest AS (
+            SELECT runbook, COUNT(*) AS runs, MAX(started) AS started
+            FROM real GROUP BY runbook
+        ),
+        success AS (
+            SELECT runbook, MAX(ended) AS ended FROM real
+            WHERE status = 'OK' AND outcome = 'completed' GROUP BY runbook
+        ),
+        finished AS (
+            SELECT runbook, MAX(ended) AS ended FROM real
+            WHERE outcome <> 'running' AND ended IS NOT NULL GROUP BY runbook
+        )
+        SELECT
+            latest.runbook AS runbook,
+            latest.runs AS runs,
+            last.run_id AS last_run_id,
+            last.started AS last_started,
+            last.ended AS last_ended,
+            last.status AS last_status,
+            last.outcome AS last_outcome,
+            success.ended AS last_success,
+            (julianday('now') - julianday(success.ended)) * 1440.0 AS minutes_since_success,
+            finished.ended AS last_finished,
+            (julianday('now') - julianday(finished.ended)) * 1440.0 AS minutes_since_finished
+        FROM latest
+        JOIN real AS last ON last.runbook = latest.runbook AND last.started = latest.started
+        LEFT JOIN success ON success.runbook = latest.runbook
+        LEFT JOIN finished ON finished.runbook = latest.runbook
+        """,
+    ),
+)
+
+#: The schema version this code writes; a newer store is refused.
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_RUN_COLUMNS = (
+    "run_id", "runbook", "title", "kind", "status", "outcome", "mode", "trigger",
+    "inputs_json", "user", "host", "pid", "started", "ended", "duration", "error", "path",
+)  # fmt: skip
+_STEP_COLUMNS = (
+    "run_id", "seq", "parent_seq", "step_id", "title", "action", "status", "outcome",
+    "started", "duration", "values_json", "evaluations_json", "attempts_json", "attempts",
+    "error", "hint", "item_json",
+)  # fmt: skip
+_EXIT_CODES = {"OK": 0, "SKIPPED": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
+
+
+def new_run_id() -> str:
+    """A run id that sorts by start time and is unique across processes: 20261124T091500Z-ab12cd."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def utc_text(moment: datetime | None) -> str | None:
+    """ISO-8601 UTC text that sorts as time does; a naive datetime is local time."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class StateStore:
+    """Run history in SQLite, safe to share between processes."""
+
+    def __init__(
+        self, path: Path, masker: Masker | None = None, *, busy_timeout: float = BUSY_TIMEOUT
+    ) -> None:
+        self.path = Path(path)
+        self.masker = masker if masker is not None else Masker()
+        # One connection per store; engine threads (for_each concurrency) share it.
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"{self.path}: cannot open the state store: {exc}") from exc
+        try:
+            self._conn.row_factory = sqlite3.Row
+            self._prepare()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise ConfigError(
+                f"{self.path}: cannot use the state store: {exc} "
+                "(point `state:` in runner.yaml at another file, or move this one away)"
+            ) from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return _current_version(self._conn)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def start_run(self, run: RunResult) -> None:
+        """Record a run as 'running' before its first step, so a crash stays visible."""
+        row = self._run_row(run, outcome="running", status=None)
+        placeholders = ", ".join("?" for _ in _RUN_COLUMNS)
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({placeholders})",
+                [row[column] for column in _RUN_COLUMNS],
+            )
+
+    def finish_run(self, run: RunResult) -> None:
+        """Record how a run ended and all its step results, in one transaction.
+
+        Works without `start_run` too (a run refused before it started), and a second
+        call replaces the first one's step results.
+        """
+        row = self._run_row(run, outcome=run.outcome, status=run.status.value)
+        steps = list(self._step_rows(run))
+        placeholders = ", ".join("?" for _ in _RUN_COLUMNS)
+        updates = ", ".join(f"{column} = excluded.{column}" for column in _RUN_COLUMNS[1:])
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({placeholders}) "
+                f"ON CONFLICT (run_id) DO UPDATE SET {updates}",
+                [row[column] for column in _RUN_COLUMNS],
+            )
+            conn.execute("DELETE FROM step_results WHERE run_id = ?", (run.run_id,))
+            conn.executemany(
+                f"INSERT INTO step_results ({', '.join(_STEP_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in _STEP_COLUMNS)})",
+                [[step[column] for column in _STEP_COLUMNS] for step in steps],
+            )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def history(
+        self, runbook: str | None = None, limit: int = 20, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs newest first (without their steps), optionally of one runbook or status."""
+        clauses, params = _filters(runbook=runbook, status=status)
+        sql = f"SELECT * FROM runs {clauses} ORDER BY started DESC, run_id DESC LIMIT ?"
+        with self._lock:
+            rows = self._conn.execute(sql, [*params, max(int(limit), 0)]).fetchall()
+        return [_run_dict(row) for row in rows]
+
+    def last_run(
+        self,
+        runbook: str,
+        status: str | None = None,
+        *,
+        mode: str | None = "run",
+        include_running: bool = False,
+    ) -> dict[str, Any] | None:
+        """The newest finished real run of `runbook` (with its steps), or None.
+
+        Dry runs and rehearsals and runs still going are left out unless asked for:
+        "how did this runbook last end?" is what alert routing and `status` need.
+        """
+        clauses, params = _filters(
+            runbook=runbook, status=status, mode=mode, include_running=include_running
+        )
+        sql = f"SELECT run_id FROM runs {clauses} ORDER BY started DESC, run_id DESC LIMIT 1"
+        with self._lock:
+            row = self._conn.execute(sql, params).fetchone()
+        return self.get_run(row["run_id"]) if row else None
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """One run with its steps (children nested); a unique prefix of the id will do."""
+        if not run_id:
+            return None
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                pattern = _escape_like(run_id) + "%"
+                matches = self._conn.execute(
+                    "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY run_id LIMIT 6",
+                    (pattern,),
+                ).fetchall()
+                if not matches:
+                    return None
+                if len(matches) > 1:
+                    listed = ", ".join(match["run_id"] for match in matches[:5])
+                    more = " ..." if len(matches) > 5 else ""
+                    raise InputError(
+                        f"run id {run_id!r} is ambiguous: it matches {listed}{more}; "
+                        "give more characters"
+                    )
+                row = matches[0]
+            steps = self._conn.execute(
+                "SELECT * FROM step_results WHERE run_id = ? ORDER BY seq", (row["run_id"],)
+            ).fetchall()
+        run = _run_dict(row)
+        run["steps"] = _step_tree(steps)
+        return run
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        conn = self._conn
+        # Switching to WAL needs a moment alone with the file; skip it when already done
+        # (the mode is stored in the file) so opening never contends with writers.
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, much faster
+        conn.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            current = _current_version(self._conn)
+        self._refuse_newer(current)
+        while current < SCHEMA_VERSION:
+            with self._write() as conn:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version "
+                    "(version INTEGER PRIMARY KEY, applied TEXT NOT NULL)"
+                )
+                # Read again under the write lock: another process may have migrated.
+                current = _current_version(conn)
+                self._refuse_newer(current)
+                if current >= SCHEMA_VERSION:
+                    break
+                for statement in _MIGRATIONS[current]:
+                    conn.execute(statement)
+                current += 1
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
+                    (current, utc_text(datetime.now(UTC))),
+                )
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"{self.path}: the state store has schema version {version}, newer than "
+                f"this runbook release understands ({SCHEMA_VERSION}); upgrade "
+                "runbook-runner, or point `state:` in runner.yaml at another file"
+            )
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding the write lock from its first statement.
+
+        A deferred transaction that later writes can fail at once with "database is
+        locked" when another process wrote in between; IMMEDIATE waits its turn.
+        """
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise ConfigError(
+                    f"{self.path}: cannot write to the state store: {exc}"
+                    + (" (another process kept it busy)" if "locked" in str(exc) else "")
+                ) from exc
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _text(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return _cut(self.masker.mask_text(str(value)))
+
+    def _json(self, value: Any) -> str:
+        return json.dumps(_storable(value, self.masker), ensure_ascii=False, sort_keys=False)
+
+    def _run_row(self, run: RunResult, *, outcome: str, status: str | None) -> dict[str, Any]:
+        started = run.started or datetime.now(UTC)
+        return {
+            "run_id": run.run_id,
+            "runbook": run.runbook,
+            "title": self._text(run.title),
+            "kind": run.kind,
+            "status": status,
+            "outcome": outcome,
+            "mode": run.mode,
+            "trigger": run.trigger,
+            "inputs_json": self._json(run.inputs),
+            "user": self._text(run.user),
+            "host": run.host,
+            "pid": os.getpid(),
+            "started": utc_text(started),
+            "ended": utc_text(run.ended) if status is not None else None,
+            "duration": run.duration if status is not None else None,
+            "error": self._text(run.error),
+            "path": self._text(run.path),
+        }
+
+    def _step_rows(self, run: RunResult) -> Iterator[dict[str, Any]]:
+        seq = 0
+
+        def walk(steps: list[StepResult], parent: int | None) -> Iterator[dict[str, Any]]:
+            nonlocal seq
+            for step in steps:
+                seq += 1
+                mine = seq
+                yield {
+                    "run_id": run.run_id,
+                    "seq": mine,
+                    "parent_seq": parent,
+                    "step_id": step.id,
+                    "title": self._text(step.title),
+                    "action": step.action,
+                    "status": step.status.value,
+                    "outcome": step.outcome,
+                    "started": utc_text(step.started),
+                    "duration": step.duration,
+                    "values_json": self._json(_limit_rows(step.values)),
+                    "evaluations_json": self._json(step.evaluations),
+                    "attempts_json": self._json(step.attempts),
+                    "attempts": len(step.attempts),
+                    "error": self._text(step.error),
+                    "hint": self._text(step.hint),
+                    "item_json": None if step.item is None else self._json(step.item),
+                }
+                yield from walk(step.children, mine)
+
+        yield from walk(run.steps, None)
+
+
+def _current_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+
+
+def _filters(
+    *,
+    runbook: str | None = None,
+    status: str | None = None,
+    mode: str | None = None,
+    include_running: bool = True,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if runbook is not None:
+        clauses.append("runbook = ?")
+        params.append(runbook)
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(str(status).upper())
+    if mode is not None:
+        clauses.append("mode = ?")
+        params.append(mode)
+    if not include_running:
+        clauses.append("outcome <> 'running'")
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _limit_rows(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    rows = values.get("rows") if isinstance(values, Mapping) else None
+    if not isinstance(rows, (list, tuple)) or len(rows) <= MAX_STORED_ROWS:
+        return values
+    return {
+        **values,
+        "rows": list(rows[:MAX_STORED_ROWS]),
+        "rows_truncated": True,
+        "rows_total": len(rows),
+    }
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_STORED_TEXT:
+        return text
+    return f"{text[:MAX_STORED_TEXT]}... ({len(text) - MAX_STORED_TEXT} more characters)"
+
+
+def _storable(value: Any, masker: Masker, depth: int = 0) -> Any:
+    """JSON-safe, masked copy of a value; never fails on a type it does not know."""
+    if depth > _MAX_DEPTH:
+        return "<nested too deeply>"
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Enum):
+        return _storable(value.value, masker, depth + 1)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return _cut(masker.mask_text(value))
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return utc_text(value)
+    if isinstance(value, (datetime, date, time)):  # naive: the database's own clock
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _cut(bytes(value).hex())
+    if isinstance(value, Mapping):
+        return {
+            _storable_key(key, masker): (
+                MASK if item and is_credential_key(key) else _storable(item, masker, depth + 1)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_storable(item, masker, depth + 1) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return _storable(fields, masker, depth + 1)
+    try:
+        text = str(value)
+    except Exception:  # an object whose __str__ fails must not lose the run's record
+        text = f"<{type(value).__name__}>"
+    return _cut(masker.mask_text(text))
+
+
+def _storable_key(key: Any, masker: Masker) -> str:
+    if isinstance(key, str):
+        return masker.mask_text(key)
+    stored = _storable(key, masker, _MAX_DEPTH)
+    return stored if isinstance(stored, str) else json.dumps(stored)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+    data = {key: row[key] for key in _RUN_COLUMNS if key != "inputs_json"}
+    data["inputs"] = _loads(row["inputs_json"]) or {}
+    data["exit_code"] = _EXIT_CODES.get(row["status"]) if row["status"] else None
+    return data
+
+
+def _step_tree(rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    """Step rows (ordered by seq) as nested dicts shaped like StepResult.as_dict()."""
+    by_seq: dict[int, dict[str, Any]] = {}
+    top: list[dict[str, Any]] = []
+    for row in rows:
+        step = {
+            "seq": row["seq"],
+            "parent_seq": row["parent_seq"],
+            "id": row["step_id"],
+            "title": row["title"],
+            "action": row["action"],
+            "status": row["status"],
+            "outcome": row["outcome"],
+            "started": row["started"],
+            "duration": row["duration"],
+            "values": _loads(row["values_json"]) or {},
+            "evaluations": _loads(row["evaluations_json"]) or [],
+            "attempts": _loads(row["attempts_json"]) or [],
+            "error": row["error"],
+            "hint": row["hint"],
+            "item": _loads(row["item_json"]),
+            "children": [],
+        }
+        by_seq[row["seq"]] = step
+        parent = by_seq.get(row["parent_seq"]) if row["parent_seq"] is not None else None
+        (parent["children"] if parent is not None else top).append(step)
+    return top
