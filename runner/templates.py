@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, pass_context
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -90,6 +90,8 @@ def _seconds(value: Any) -> float:
 
 @pass_context
 def _finalize(context: Any, value: Any) -> Any:
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
     binds = context.get(_BINDS)
     if binds is None:  # an ordinary template: identifiers and lists print plainly
         if isinstance(value, InList):

@@ -1,0 +1,79 @@
+"""Shared fixtures: throwaway projects (runner.yaml, runbooks, checks, sql) on disk."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Project:
+    """A folder with runner.yaml, runbooks/, checks/ and sql/, and a SQLite database."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.db = root / "data.db"
+        for folder in ("runbooks", "checks", "sql"):
+            (root / folder).mkdir(exist_ok=True)
+        self.config(
+            """
+            connections:
+              main: {sqlite: data.db}
+            state: var/runner.db
+            """
+        )
+        sqlite3.connect(self.db).close()
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    def config(self, text: str) -> Path:
+        return self.write("runner.yaml", text)
+
+    def runbook(self, name: str, text: str) -> Path:
+        return self.write(f"runbooks/{name}.yaml", text)
+
+    def sql(self, *statements: str) -> None:
+        with sqlite3.connect(self.db) as db:
+            for statement in statements:
+                db.execute(statement)
+
+    def query(self, statement: str) -> list[tuple]:
+        with sqlite3.connect(self.db) as db:
+            return db.execute(statement).fetchall()
+
+    def library(self):
+        from runner.config import load_config
+        from runner.library import Library
+
+        return Library(load_config(self.root / "runner.yaml"))
+
+    def run(self, name: str, params: dict | None = None, **options):
+        from runner.engine import Engine, Options
+        from runner.state import StateStore
+
+        library = self.library()
+        options.setdefault("sleep", lambda seconds: None)
+        options.setdefault("log", lambda message: None)
+        options.setdefault("interactive", False)
+        state = StateStore(library.config.state)
+        try:
+            engine = Engine(library, Options(**options), state)
+            state.masker = engine.masker
+            return engine.run(library.runbook(name), params or {})
+        finally:
+            state.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNBOOK_CONFIG", raising=False)
+    return Project(tmp_path)

@@ -1,0 +1,464 @@
+"""The engine end to end on real SQLite files: statuses, retries, for_each, transactions."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.errors import ConfirmationRefused, InputError
+from runner.status import Status
+
+
+def statuses(run):
+    return {step.id: step.status for step in run.steps}
+
+
+def test_thresholds_give_worst_status_and_readable_lines(project):
+    project.sql("CREATE TABLE q (n INTEGER)", "INSERT INTO q VALUES (37)")
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        steps:
+          - id: pending
+            sql: SELECT n AS pending_count, 5 AS oldest_minutes FROM q
+            thresholds:
+              pending_count: {warning: 10, critical: 50}
+              oldest_minutes: {warning: 60}
+            hint: check the scheduler
+          - id: low
+            sql: SELECT 2 AS free_gb
+            thresholds:
+              free_gb: {warning: 10, critical: 5, direction: below}
+        """)
+    run = project.run("t")
+    assert statuses(run) == {"pending": Status.WARNING, "low": Status.CRITICAL}
+    assert run.status is Status.CRITICAL and run.exit_code == 2
+    texts = [e.text for e in run.steps[0].evaluations]
+    assert texts == ["pending_count = 37 > warning 10", "oldest_minutes = 5 <= warning 60"]
+    assert run.steps[1].evaluations[0].text == "free_gb = 2 < critical 5"
+
+
+def test_templated_threshold_uses_inputs(project):
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        inputs:
+          stale: {type: integer, default: 60}
+        steps:
+          - id: age
+            sql: SELECT 75 AS minutes
+            thresholds:
+              minutes: {warning: "{{ inputs.stale }}", critical: 240}
+        """)
+    assert project.run("t").status is Status.WARNING
+    assert project.run("t", {"stale": "90"}).status is Status.OK
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"stale": "soon"}, "input 'stale' (integer): expected a whole number, got 'soon'"),
+        ({"stael": "5"}, "unknown input 'stael' for t; did you mean 'stale'?"),
+        ({}, "missing input 'who' (string) for t: add --param who=..."),
+    ],
+    ids=["wrong-type", "typo", "missing"],
+)
+def test_bad_params_are_refused_before_anything_runs(project, params, message):
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        inputs:
+          stale: {type: integer, default: 60}
+          who: {type: string}
+        steps:
+          - sql: CREATE TABLE touched (x)
+        """)
+    with pytest.raises(InputError) as error:
+        project.run("t", params)
+    assert message in str(error.value)
+    assert project.query("SELECT name FROM sqlite_master WHERE name = 'touched'") == []
+
+
+def test_injection_attempts_are_bound_not_executed(project):
+    project.sql("CREATE TABLE x (id INTEGER, name TEXT)", "INSERT INTO x VALUES (1, 'a')")
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        inputs:
+          id: {type: string}
+        steps:
+          - id: find
+            sql: SELECT COUNT(*) AS n FROM x WHERE id = {{ inputs.id }} OR name = {{ inputs.id }}
+        """)
+    for hostile in ("1; DROP TABLE x", "' OR '1'='1", "1 OR 1=1"):
+        run = project.run("t", {"id": hostile})
+        assert run.steps[0].values["value"] == 0, hostile
+    assert project.query("SELECT COUNT(*) FROM x") == [(1,)]
+
+
+def test_in_list_and_identifier(project):
+    project.sql("CREATE TABLE x (id INTEGER)", "INSERT INTO x VALUES (1), (2), (3), (4)")
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        inputs:
+          ids: {type: list, default: [1, 3, 9]}
+          table: {type: string, default: x}
+        steps:
+          - id: n
+            sql: SELECT COUNT(*) FROM {{ inputs.table | identifier }} WHERE id IN {{ inputs.ids | in_list }}
+        """)
+    assert project.run("t").steps[0].values["value"] == 2
+    run = project.run("t", {"table": "x; DROP TABLE x"})
+    assert run.status is Status.UNKNOWN
+    assert "not a safe SQL identifier" in run.steps[0].error
+    assert project.query("SELECT COUNT(*) FROM x") == [(4,)]
+
+
+def test_undefined_variable_at_run_time_names_it(project):
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        steps:
+          - id: a
+            sql: SELECT 1 AS n
+          - id: b
+            sql: SELECT {{ steps.a.row.missing }}
+        """)
+    run = project.run("t")
+    assert run.steps[1].status is Status.UNKNOWN
+    assert "no key 'missing'" in run.steps[1].error
+    assert "t.yaml:6" in run.steps[1].error
+
+
+def test_transient_failures_are_retried_and_each_attempt_recorded(project, tmp_path):
+    counter = tmp_path / "count"
+    counter.write_text("0")
+    script = tmp_path / "flaky.sh"
+    script.write_text(f"""#!/bin/sh
+n=$(cat {counter}); n=$((n+1)); echo $n > {counter}
+[ $n -ge 3 ] && exit 0
+sleep 5
+""")
+    script.chmod(0o755)
+    project.runbook("t", f"""
+        runbook: t
+        steps:
+          - id: flaky
+            command: ["{script}"]
+            timeout: 0.3s
+            retry: {{attempts: 4, delay: 1s}}
+        """)
+    slept = []
+    run = project.run("t", sleep=slept.append)
+    step = run.steps[0]
+    assert step.status is Status.OK
+    assert [a.outcome for a in step.attempts] == ["timed_out", "timed_out", "ok"]
+    assert slept == [1.0, 2.0]
+
+
+def test_syntax_errors_are_not_retried(project):
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        defaults:
+          retry: {attempts: 5}
+        steps:
+          - id: bad
+            sql: SELEC 1
+        """)
+    run = project.run("t")
+    assert run.steps[0].status is Status.CRITICAL
+    assert len(run.steps[0].attempts) == 1
+    assert "syntax error" in run.steps[0].error
+
+
+def test_on_error_stop_skips_the_rest_but_finally_runs(project):
+    project.sql("CREATE TABLE log (what TEXT)")
+    project.runbook("t", """
+        runbook: t
+        kind: processing
+        connection: main
+        steps:
+          - id: boom
+            sql: SELECT * FROM nowhere
+          - id: after
+            sql: INSERT INTO log VALUES ('after')
+        finally:
+          - id: cleanup
+            sql: INSERT INTO log VALUES ('finally')
+        """)
+    run = project.run("t")
+    assert [(s.id, s.outcome) for s in run.steps] == [("boom", "failed"), ("after", "not_run"), ("cleanup", "ok")]
+    assert project.query("SELECT what FROM log") == [("finally",)]
+    assert run.status is Status.CRITICAL
+
+
+def test_health_checks_continue_past_a_failing_step(project):
+    project.runbook("t", """
+        runbook: t
+        kind: health-check
+        connection: main
+        steps:
+          - id: boom
+            sql: SELECT * FROM nowhere
+          - id: fine
+            sql: SELECT 1
+        """)
+    run = project.run("t")
+    assert statuses(run) == {"boom": Status.CRITICAL, "fine": Status.OK}
+
+
+def test_on_error_warning_downgrades(project):
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        steps:
+          - id: boom
+            sql: SELECT * FROM nowhere
+            on_error: warning
+        """)
+    assert project.run("t").status is Status.WARNING
+
+
+def test_when_skips(project):
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        steps:
+          - id: count
+            sql: SELECT 0 AS n
+          - id: fix
+            when: steps.count.value > 0
+            sql: SELECT 1
+        """)
+    run = project.run("t")
+    assert run.steps[1].status is Status.SKIPPED
+    assert run.status is Status.OK
+
+
+def test_transaction_is_all_or_nothing(project):
+    project.sql("CREATE TABLE a (x INTEGER)", "CREATE TABLE b (x INTEGER NOT NULL)")
+    project.runbook("t", """
+        runbook: t
+        kind: rollback
+        connection: main
+        steps:
+          - id: tx
+            transaction: true
+            steps:
+              - id: one
+                sql: INSERT INTO a VALUES (1)
+              - id: two
+                sql: INSERT INTO b VALUES (NULL)
+        """)
+    run = project.run("t")
+    assert run.steps[0].status is Status.CRITICAL
+    assert "rolled back" in run.steps[0].error
+    assert project.query("SELECT COUNT(*) FROM a") == [(0,)]
+
+
+def test_for_each_collects_item_failures(project):
+    project.sql("CREATE TABLE o (id INTEGER, ok INTEGER)", "INSERT INTO o VALUES (1, 1), (2, 0), (3, 1)")
+    project.runbook("t", """
+        runbook: t
+        kind: processing
+        connection: main
+        steps:
+          - id: orders
+            sql: SELECT id, ok FROM o ORDER BY id
+          - id: each
+            for_each: steps.orders.rows
+            as: order
+            concurrency: 2
+            steps:
+              - id: check
+                sql: SELECT {{ order.ok }} AS ok
+                thresholds:
+                  ok: {critical: 1, direction: below}
+          - id: after
+            sql: SELECT 1
+        """)
+    run = project.run("t")
+    each = run.steps[1]
+    assert [c.status for c in each.children] == [Status.OK, Status.CRITICAL, Status.OK]
+    assert each.values == {"items": 3, "failed": 1, "succeeded": 2}
+    assert each.error == "1 of 3 items failed"
+
+
+def test_until_polls_with_the_retry_policy(project):
+    project.sql("CREATE TABLE c (n INTEGER)", "INSERT INTO c VALUES (0)")
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        steps:
+          - id: poll
+            sql: UPDATE c SET n = n + 1 RETURNING n
+            until: value >= 3
+            retry: {attempts: 5, backoff: fixed, delay: 10s}
+        """)
+    slept = []
+    run = project.run("t", sleep=slept.append)
+    assert run.steps[0].status is Status.OK
+    assert len(run.steps[0].attempts) == 3 and slept == [10.0, 10.0]
+
+
+def test_confirm_without_terminal_is_refused_before_anything_runs(project):
+    project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1)")
+    project.runbook("t", """
+        runbook: t
+        kind: rollback
+        connection: main
+        steps:
+          - id: wipe
+            confirm: Delete everything?
+            sql: DELETE FROM d
+        """)
+    with pytest.raises(ConfirmationRefused, match="--yes"):
+        project.run("t")
+    assert project.query("SELECT COUNT(*) FROM d") == [(1,)]
+    assert project.run("t", assume_yes=True).status is Status.OK
+    assert project.query("SELECT COUNT(*) FROM d") == [(0,)]
+
+
+def test_rehearse_rolls_back_and_reports_row_counts(project):
+    project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1), (2)")
+    project.runbook("t", """
+        runbook: t
+        kind: rollback
+        connection: main
+        steps:
+          - id: wipe
+            sql: DELETE FROM d
+        """)
+    run = project.run("t", mode="rehearse")
+    assert run.steps[0].rendered["rowcount"] == 2
+    assert project.query("SELECT COUNT(*) FROM d") == [(2,)]
+
+
+def test_dry_run_renders_sql_with_bound_values_and_runs_nothing(project):
+    project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1)")
+    project.runbook("t", """
+        runbook: t
+        kind: rollback
+        connection: main
+        inputs:
+          x: {type: integer, default: 1}
+        steps:
+          - id: wipe
+            sql: DELETE FROM d WHERE x = {{ inputs.x }}
+        """)
+    run = project.run("t", mode="dry-run")
+    assert run.steps[0].rendered["sql"] == "DELETE FROM d WHERE x = ?"
+    assert run.steps[0].rendered["params"] == [1]
+    assert project.query("SELECT COUNT(*) FROM d") == [(1,)]
+
+
+def test_check_step_runs_reusable_check_with_overridden_threshold(project):
+    project.write("checks/row-count.yaml", """
+        check: row-count
+        title: "{{ inputs.table }} has few rows"
+        inputs:
+          table: {type: string}
+        steps:
+          - id: count
+            sql: SELECT COUNT(*) AS n FROM {{ inputs.table | identifier }}
+            thresholds:
+              n: {warning: 100}
+        """)
+    project.sql("CREATE TABLE x (a)", "INSERT INTO x VALUES (1), (2), (3)")
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        steps:
+          - id: rows
+            check: row-count
+            with: {table: x}
+            thresholds:
+              n: {warning: 2}
+        """)
+    run = project.run("t")
+    assert run.steps[0].status is Status.WARNING
+    assert run.steps[0].title == "x has few rows"
+    assert run.steps[0].children[0].evaluations[0].text == "n = 3 > warning 2"
+
+
+def test_runbook_step_and_on_failure_runbook(project):
+    project.sql("CREATE TABLE log (what TEXT)")
+    project.runbook("undo", """
+        runbook: undo
+        kind: rollback
+        connection: main
+        inputs:
+          why: {type: string}
+        steps:
+          - sql: INSERT INTO log VALUES ({{ inputs.why }})
+        """)
+    project.runbook("t", """
+        runbook: t
+        kind: processing
+        connection: main
+        steps:
+          - id: boom
+            sql: SELECT * FROM nowhere
+        on_failure:
+          runbook: undo
+          with: {why: "{{ run.runbook }} failed"}
+        """)
+    run = project.run("t")
+    assert run.status is Status.CRITICAL
+    assert project.query("SELECT what FROM log") == [("t failed",)]
+
+
+def test_overlapping_run_is_skipped(project):
+    from runner.locks import RunLock
+
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        steps:
+          - sql: SELECT 1
+        """)
+    library = project.library()
+    with RunLock(library.config.var_dir / "locks", "t", "skip") as held:
+        assert held
+        run = project.run("t")
+    assert run.outcome == "skipped" and run.exit_code == 0
+    assert "already running" in run.error
+
+
+def test_missing_database_file_is_critical_with_clear_message(project):
+    project.config("""
+        connections:
+          gone: {sqlite: nowhere/missing.db}
+        """)
+    project.runbook("t", """
+        runbook: t
+        connection: gone
+        defaults: {retry: {attempts: 1}}
+        steps:
+          - sql: SELECT 1
+        """)
+    run = project.run("t")
+    assert run.status is Status.CRITICAL
+    assert "missing.db does not exist" in run.steps[0].error
+
+
+def test_history_records_run_and_steps(project):
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        steps:
+          - id: one
+            sql: SELECT 1 AS n
+            thresholds: {n: {warning: 0}}
+        """)
+    run = project.run("t")
+    from runner.state import StateStore
+
+    store = StateStore(project.library().config.state)
+    rows = store.history("t")
+    assert rows[0]["run_id"] == run.run_id and rows[0]["status"] == "WARNING"
+    stored = store.get_run(run.run_id)
+    assert stored["steps"][0]["id"] == "one"
+    assert stored["steps"][0]["evaluations"][0]["text"] == "n = 1 > warning 0"
+    store.close()
