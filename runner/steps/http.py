@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..durations import format_duration, parse_duration
+from ..secrets import MASK
 from .base import StepError, StepTimeout, TransientError
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CONFIG_KEYS = (
     "method", "url", "headers", "params", "json", "body", "timeout", "verify", "allow_redirects",
 )
-MASK = "***"
-_SECRET_NAME = re.compile(r"authorization|cookie|token|key|secret|passw|auth", re.I)
+# Header and parameter names: broader than runner.secrets' environment-name rules,
+# because describe() shows requests before any secret value is known to the masker.
+_SECRET_NAME = re.compile(r"auth|cookie|token|key|secret|passw|credential", re.I)
 _METHOD = re.compile(r"^[A-Z]+$")
 _CHUNK = 64 * 1024
 

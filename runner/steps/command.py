@@ -1,0 +1,214 @@
+"""The `command` step: run one program, for what SQL and HTTP cannot do.
+
+An argv list runs without a shell, so rendered values stay single arguments whatever
+they contain. A string runs through /bin/sh only when the step says `shell: true`;
+values that come from inputs are then safest passed through `env:` and quoted in the
+script ("$NAME"), because a template rendered into shell text is shell text.
+
+The program starts in its own process group so that a timeout kills everything it
+started, not just the first process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from ..durations import format_duration
+from ..secrets import MASK, secret_env_names
+from .base import StepError, StepTimeout
+
+if TYPE_CHECKING:
+    from ..model import Step
+    from .context import StepContext
+
+#: stdout and stderr each keep this much; the rest is read and dropped.
+MAX_OUTPUT = 1024 * 1024
+#: After a kill, how long to wait for the pipes to close before giving up on them.
+_KILL_GRACE = 5.0
+_CHUNK = 64 * 1024
+
+
+class CommandStep:
+    name = "command"
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        plan = _Plan.from_step(step, ctx)
+        if ctx.mode in ("dry-run", "rehearse"):
+            return {"skipped": True, "reason": f"{ctx.mode}: commands are not run"}
+        ctx.log(f"run {plan.shown}")
+        return plan.run(ctx.timeout)
+
+    def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        return _Plan.from_step(step, ctx).describe()
+
+
+class _Plan:
+    """What to start: argv (or a shell script), environment and working directory."""
+
+    def __init__(
+        self, args: list[str] | str, shell: bool, env: dict[str, str] | None, cwd: str | None
+    ) -> None:
+        self.args = args
+        self.shell = shell
+        self.env = env  # only the step's own variables; os.environ is merged at start
+        self.cwd = cwd
+
+    @property
+    def shown(self) -> str:
+        import shlex
+
+        return self.args if isinstance(self.args, str) else shlex.join(self.args)
+
+    @classmethod
+    def from_step(cls, step: Step, ctx: StepContext) -> _Plan:
+        options = step.options or {}
+        shell = bool(ctx.render(options.get("shell", False)))
+        config = ctx.render(step.config)
+        if shell:
+            if not isinstance(config, str):
+                raise StepError(
+                    "with shell: true give the command as one string, such as "
+                    "command: \"pg_dump orders | gzip > orders.gz\""
+                )
+            args: list[str] | str = config
+        elif isinstance(config, str):
+            raise StepError(
+                f"command {config!r} is a string: give a list such as"
+                " [pg_dump, --format=c, orders] (each item one argument, no shell),"
+                " or set shell: true to run it through the shell"
+            )
+        elif isinstance(config, list | tuple) and config:
+            if any(item is None or isinstance(item, Mapping | list) for item in config):
+                raise StepError("each item of a command list must be one value (one argument)")
+            args = [_text(item) for item in config]
+        else:
+            raise StepError(
+                "command needs a list of arguments, such as [pg_dump, --format=c, orders]"
+            )
+        env = options.get("env")
+        if env is not None and not isinstance(env, Mapping):
+            raise StepError("command env must be a mapping of variable names to values")
+        rendered_env = (
+            {str(k): _text(v) for k, v in ctx.render(dict(env)).items()} if env else None
+        )
+        cwd = options.get("cwd")
+        rendered_cwd = None
+        if cwd is not None:
+            rendered_cwd = str(ctx.render(cwd))
+            if not os.path.isdir(rendered_cwd):
+                raise StepError(f"cwd {rendered_cwd!r} is not an existing directory")
+        return cls(args, shell, rendered_env, rendered_cwd)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = (
+            {"shell": self.args} if isinstance(self.args, str) else {"argv": list(self.args)}
+        )
+        if self.env:
+            hidden = secret_env_names(self.env)
+            out["env"] = {k: MASK if k in hidden else v for k, v in self.env.items()}
+        if self.cwd:
+            out["cwd"] = self.cwd
+        return out
+
+    def run(self, timeout: float) -> dict[str, Any]:
+        program = "/bin/sh" if self.shell else self.args[0]
+        try:
+            process = subprocess.Popen(
+                self.args,
+                shell=self.shell,
+                env={**os.environ, **self.env} if self.env else None,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group: killpg reaches its children
+            )
+        except FileNotFoundError:
+            raise StepError(f"command not found: {program}") from None
+        except PermissionError:
+            raise StepError(f"command is not executable: {program}") from None
+        except OSError as error:
+            raise StepError(f"cannot start {program}: {error}") from None
+        assert process.stdout is not None and process.stderr is not None
+        stdout, stderr = _Capture(process.stdout), _Capture(process.stderr)
+        deadline = time.monotonic() + timeout
+        finished = False
+        try:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                # A child left running in the background may still hold the pipes open.
+                for capture in (stdout, stderr):
+                    capture.join(max(0.0, deadline - time.monotonic()))
+                finished = not (stdout.is_alive() or stderr.is_alive())
+            except subprocess.TimeoutExpired:
+                pass
+        finally:
+            if not finished:  # timed out, or interrupted (Ctrl-C, SIGTERM): leave nothing behind
+                _kill_group(process)
+                for capture in (stdout, stderr):
+                    capture.join(_KILL_GRACE)
+        result = {
+            "exit_code": process.returncode,
+            "stdout": stdout.text(),
+            "stderr": stderr.text(),
+        }
+        if not finished:
+            error = StepTimeout(
+                f"{self.shown} did not finish within {format_duration(timeout)}: it was killed"
+            )
+            error.result = result  # type: ignore[attr-defined]  # the output it had given so far
+            raise error
+        return result
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # already gone, with all of its group
+    except PermissionError:  # a process (or zombie group) we may no longer signal
+        process.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=_KILL_GRACE)
+
+
+class _Capture(threading.Thread):
+    """Drains one pipe so the program never blocks on it; keeps the first MAX_OUTPUT bytes."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.kept = bytearray()
+        self.total = 0
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while chunk := self.pipe.read1(_CHUNK):  # type: ignore[attr-defined]
+                self.total += len(chunk)
+                room = MAX_OUTPUT - len(self.kept)
+                if room > 0:
+                    self.kept += chunk[:room]
+        except (OSError, ValueError):
+            pass  # the pipe was closed under us after a kill
+        finally:
+            self.pipe.close()
+
+    def text(self) -> str:
+        text = bytes(self.kept).decode("utf-8", errors="replace")
+        if self.total > len(self.kept):
+            text += f"\n[truncated: {self.total} bytes in total; the first {MAX_OUTPUT} are kept]"
+        return text
