@@ -1,0 +1,145 @@
+"""Secret masking: registered values, URL and ODBC passwords, environment names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from runner.secrets import MASK, Masker, secret_env_names
+
+
+@pytest.mark.parametrize(
+    ("secrets", "text", "expected"),
+    [
+        (["hunter2-pw"], "login with hunter2-pw failed", "login with *** failed"),
+        (["hunter2-pw"], "hunter2-pw/hunter2-pw", "***/***"),
+        (["abc"], "abc is too short to be a secret", "abc is too short to be a secret"),
+        ([""], "nothing to mask", "nothing to mask"),
+        (["true"], "verify=true", "verify=true"),
+        (["token-1234", "token-1234-extra"], "key token-1234-extra", "key ***"),
+        (["abcd1234", "1234wxyz"], "x abcd1234wxyz y", "x *** y"),
+        (["p@ss w/rd"], "https://u:p%40ss%20w%2Frd@host", "https://u:***@host"),
+        (["p@ss w/rd"], "form body pw=p%40ss+w%2Frd", "form body pw=***"),
+        (['say "hi"\\now'], '{"pw": "say \\"hi\\"\\\\now"}', '{"pw": "***"}'),
+    ],
+    ids=[
+        "registered",
+        "every-occurrence",
+        "too-short",
+        "empty",
+        "boolean-word",
+        "longest-first",
+        "overlapping",
+        "url-encoded",
+        "form-encoded",
+        "json-escaped",
+    ],
+)
+def test_mask_text_registered(secrets: list[str], text: str, expected: str) -> None:
+    assert Masker(secrets).mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "postgresql://app:s3cr3t@db.local:5432/orders",
+            "postgresql://app:***@db.local:5432/orders",
+        ),
+        (
+            "mailto://ops:pa55word@mail.example.com?to=a@b.c",
+            "mailto://ops:***@mail.example.com?to=a@b.c",
+        ),
+        (
+            "connect to https://host:8080/path@v2 failed",
+            "connect to https://host:8080/path@v2 failed",
+        ),
+        ("git clone ssh://git@example.com/repo", "git clone ssh://git@example.com/repo"),
+        (
+            "DRIVER={ODBC Driver 18};SERVER=db;UID=sa;PWD=Str0ng!;Encrypt=yes",
+            "DRIVER={ODBC Driver 18};SERVER=db;UID=sa;PWD=***;Encrypt=yes",
+        ),
+        ("Server=db;Password={a;b}}c};Database=x", "Server=db;Password=***;Database=x"),
+        ("uid=sa;pwd=lower-case", "uid=sa;pwd=***"),
+        ("UID=sa;PWD=;", "UID=sa;PWD=;"),
+        ("SQLPWD=not-a-key-we-know", "SQLPWD=not-a-key-we-know"),
+        ("plain text with = signs", "plain text with = signs"),
+    ],
+    ids=[
+        "url-password",
+        "url-query-at",
+        "port-is-not-password",
+        "user-only",
+        "odbc-pwd",
+        "odbc-braced",
+        "odbc-lower-case",
+        "odbc-empty",
+        "odbc-other-key",
+        "no-credentials",
+    ],
+)
+def test_mask_text_recognises_credentials_without_registration(text: str, expected: str) -> None:
+    assert Masker().mask_text(text) == expected
+
+
+def test_mask_is_a_deep_copy_of_nested_data() -> None:
+    masker = Masker(["s3cr3t-token"])
+    moment = datetime(2026, 11, 24, 9, 15)
+    data = {
+        "inputs": {"token": "s3cr3t-token", "count": 3, "when": moment},
+        "rows": [("id", "s3cr3t-token"), ["s3cr3t-token"]],
+        "tags": {"s3cr3t-token"},
+        "s3cr3t-token": "as a key",
+        "headers": {"Authorization": "Basic dXNlcjpwYXNz", "Accept": "application/json"},
+    }
+    masked = masker.mask(data)
+
+    assert masked == {
+        "inputs": {"token": MASK, "count": 3, "when": moment},
+        "rows": [("id", MASK), [MASK]],
+        "tags": {MASK},
+        MASK: "as a key",
+        "headers": {"Authorization": MASK, "Accept": "application/json"},
+    }
+    assert data["inputs"]["token"] == "s3cr3t-token"  # the original is untouched
+
+
+def test_secrets_added_later_are_masked() -> None:
+    masker = Masker()
+    assert masker.mask_text("password is Tr0ub4dor") == "password is Tr0ub4dor"
+    masker.add("Tr0ub4dor")
+    assert masker.mask_text("password is Tr0ub4dor") == "password is ***"
+
+
+def test_add_env_registers_values_of_secret_looking_variables() -> None:
+    masker = Masker()
+    masker.add_env({"CP_PASSWORD": "cp-pass-1", "CP_HOST": "sql01.local", "PWD": "/work/main"})
+    assert masker.mask_text("sql01.local cp-pass-1 /work/main") == "sql01.local *** /work/main"
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("CP_PASSWORD", True),
+        ("mysql_root_password", True),
+        ("DBPASSWD", True),
+        ("CLIENT_SECRET", True),
+        ("GITHUB_TOKEN", True),
+        ("SLACK_APITOKEN", True),
+        ("ACCESS_TOKENS", True),
+        ("SHOP_API_KEY", True),
+        ("shopApiKey", True),
+        ("SSH_PRIVATE_KEY", True),
+        ("GOOGLE_APPLICATION_CREDENTIALS", True),
+        ("DB_PWD", True),
+        ("PWD", False),
+        ("OLDPWD", False),
+        ("TOKENIZERS_PARALLELISM", False),
+        ("CP_HOST", False),
+        ("HOME", False),
+    ],
+    ids=lambda value: str(value),
+)
+def test_secret_env_names(name: str, secret: bool) -> None:
+    assert (name in secret_env_names({name: "value-1234"})) is secret

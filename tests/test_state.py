@@ -1,0 +1,470 @@
+"""The state store on real SQLite files, shared by real processes."""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from runner.errors import ConfigError, InputError
+from runner.results import Attempt, Evaluation, RunResult, StepResult
+from runner.secrets import Masker
+from runner.state import MAX_STORED_ROWS, SCHEMA_VERSION, StateStore, new_run_id
+from runner.status import Status
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "Xq9-cp-P@ssw0rd"
+START = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
+
+
+def order_health_run(
+    run_id: str | None = None,
+    *,
+    runbook: str = "order-health",
+    started: datetime = START,
+    status: Status = Status.WARNING,
+    mode: str = "run",
+    secret: str = "",
+) -> RunResult:
+    """A morning health check: a SQL threshold, a retried HTTP call, a for_each."""
+    pending = StepResult(
+        id="pending",
+        title="Pending orders",
+        action="sql",
+        status=Status.WARNING,
+        started=started,
+        duration=0.12,
+        values={
+            "rows": [{"pending_count": 37, "oldest_minutes": 95}],
+            "row": {"pending_count": 37, "oldest_minutes": 95},
+            "value": 37,
+            "columns": ["pending_count", "oldest_minutes"],
+            "rowcount": 1,
+        },
+        evaluations=[
+            Evaluation(
+                name="pending_count",
+                status=Status.WARNING,
+                text="pending_count = 37 > warning 10",
+                value=37,
+                warning=10,
+                critical=50,
+                direction="above",
+            ),
+            Evaluation("oldest_minutes", Status.OK, "oldest_minutes = 95 <= warning 120", 95),
+        ],
+        attempts=[Attempt(1, started, 0.12, "ok")],
+        hint="If orders are stuck, check that order-processing ran in the last hour.",
+    )
+    api = StepResult(
+        id="api",
+        title="Storefront API",
+        action="http",
+        started=started + timedelta(seconds=1),
+        duration=2.5,
+        values={"status": 200, "elapsed_ms": 312.5, "json": {"ok": True}},
+        attempts=[
+            Attempt(
+                1, started, 2.0, "failed",
+                f"connection refused: https://shop:{secret or 'pw-none'}@127.0.0.1:1/health",
+            ),
+            Attempt(2, started + timedelta(seconds=2), 0.5, "ok"),
+        ],
+    )  # fmt: skip
+    items = [
+        StepResult(
+            id="reset",
+            title=f"Reset staging row {staging_id}",
+            action="sql",
+            status=item_status,
+            item={"staging_id": staging_id},
+            values={"rowcount": 1},
+            error=None if item_status is Status.OK else "deadlock victim",
+        )
+        for staging_id, item_status in ((41, Status.OK), (42, Status.CRITICAL))
+    ]
+    fix = StepResult(
+        id="fix-failed",
+        title="Reset failed orders",
+        action="for_each",
+        status=Status.CRITICAL,
+        children=items,
+    )
+    return RunResult(
+        run_id=run_id or new_run_id(),
+        runbook=runbook,
+        title="Order pipeline - morning health check",
+        kind="health-check",
+        status=status,
+        mode=mode,
+        trigger="schedule",
+        started=started,
+        ended=started + timedelta(seconds=4),
+        inputs={"stale_minutes": 60, "api_password": secret} if secret else {"stale_minutes": 60},
+        user="ops",
+        host="runner01",
+        steps=[pending, api, fix],
+        error=f"login failed for {secret}" if secret else None,
+        path="runbooks/orders/order-health.yaml",
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "runner.db"
+
+
+@pytest.fixture
+def store(db_path: Path):
+    with StateStore(db_path) as opened:
+        yield opened
+
+
+# -- schema and migrations ---------------------------------------------------------------
+
+
+def test_migrations_create_the_schema_once(db_path: Path) -> None:
+    StateStore(db_path).close()
+    StateStore(db_path).close()  # reopening applies nothing twice
+
+    with sqlite3.connect(db_path) as conn:
+        objects = set(
+            conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+        )
+        versions = conn.execute("SELECT version FROM schema_version").fetchall()
+        journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert {
+        ("table", "schema_version"),
+        ("table", "runs"),
+        ("table", "step_results"),
+        ("index", "idx_runs_runbook_started"),
+        ("view", "runs_summary"),
+    } <= objects
+    assert versions == [(version,) for version in range(1, SCHEMA_VERSION + 1)]
+    assert journal == "wal"
+
+
+def test_a_store_newer_than_the_code_is_refused(db_path: Path) -> None:
+    StateStore(db_path).close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "INSERT INTO schema_version (version, applied) VALUES (?, 'later')",
+            (SCHEMA_VERSION + 1,),
+        )
+
+    with pytest.raises(ConfigError, match=rf"schema version {SCHEMA_VERSION + 1}, newer than"):
+        StateStore(db_path)
+
+
+def test_a_file_that_is_not_a_database_is_refused(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_text("these are my notes, not a database\n" * 100)
+
+    with pytest.raises(ConfigError, match="cannot use the state store"):
+        StateStore(db_path)
+
+
+# -- round trip --------------------------------------------------------------------------
+
+
+def test_finished_run_reads_back_with_nested_steps(store: StateStore) -> None:
+    run = order_health_run()
+    store.start_run(run)
+    store.finish_run(run)
+
+    stored = store.get_run(run.run_id)
+
+    assert stored is not None
+    assert {key: stored[key] for key in ("runbook", "status", "exit_code", "outcome", "mode")} == {
+        "runbook": "order-health",
+        "status": "WARNING",
+        "exit_code": 1,
+        "outcome": "completed",
+        "mode": "run",
+    }
+    assert stored["started"] == "2026-11-24T09:15:00.000000Z"
+    assert stored["ended"] == "2026-11-24T09:15:04.000000Z"
+    assert stored["duration"] == 4.0
+    assert stored["inputs"] == {"stale_minutes": 60}
+    assert stored["pid"] == os.getpid()
+    assert [step["id"] for step in stored["steps"]] == ["pending", "api", "fix-failed"]
+
+    pending, api, fix = stored["steps"]
+    assert pending["values"]["row"] == {"pending_count": 37, "oldest_minutes": 95}
+    assert pending["evaluations"][0]["text"] == "pending_count = 37 > warning 10"
+    assert pending["evaluations"][0]["status"] == "WARNING"
+    assert pending["hint"].startswith("If orders are stuck")
+    assert [attempt["outcome"] for attempt in api["attempts"]] == ["failed", "ok"]
+    assert api["attempts"][1]["started"] == "2026-11-24T09:15:02.000000Z"
+    assert [(c["item"], c["status"], c["error"]) for c in fix["children"]] == [
+        ({"staging_id": 41}, "OK", None),
+        ({"staging_id": 42}, "CRITICAL", "deadlock victim"),
+    ]
+    assert {child["parent_seq"] for child in fix["children"]} == {fix["seq"]}
+
+
+def test_finishing_twice_replaces_the_steps(store: StateStore, db_path: Path) -> None:
+    run = order_health_run()
+    store.finish_run(run)  # refused or invalid runs are finished without being started
+    run.status = Status.CRITICAL
+    store.finish_run(run)
+
+    assert store.get_run(run.run_id)["status"] == "CRITICAL"
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM step_results").fetchone() == (5,)
+
+
+def test_a_run_that_never_finished_stays_visible(db_path: Path) -> None:
+    run = order_health_run()
+    with StateStore(db_path) as store:
+        store.start_run(run)  # and then the process dies
+
+    with StateStore(db_path) as store:
+        [row] = store.history()
+    assert (row["run_id"], row["outcome"], row["status"], row["ended"]) == (
+        run.run_id, "running", None, None,
+    )  # fmt: skip
+
+
+def test_history_is_newest_first_and_filters(store: StateStore) -> None:
+    for minutes, runbook, status in [
+        (0, "order-health", Status.OK),
+        (10, "order-processing", Status.CRITICAL),
+        (20, "order-health", Status.CRITICAL),
+        (30, "order-health", Status.OK),
+    ]:
+        run = order_health_run(
+            runbook=runbook, started=START + timedelta(minutes=minutes), status=status
+        )
+        store.finish_run(run)
+
+    def started_minutes(rows: list[dict]) -> list[int]:
+        return [int(row["started"][14:16]) - 15 for row in rows]
+
+    assert started_minutes(store.history()) == [30, 20, 10, 0]
+    assert started_minutes(store.history("order-health")) == [30, 20, 0]
+    assert started_minutes(store.history("order-health", status="critical")) == [20]
+    assert started_minutes(store.history(limit=2)) == [30, 20]
+    assert store.history("no-such-runbook") == []
+
+
+def test_get_run_accepts_a_unique_prefix(store: StateStore) -> None:
+    for run_id in ("20261124T091500Z-aaaa01", "20261124T091500Z-aaaa02", "20261124T101500Z-bbbb01"):
+        store.finish_run(order_health_run(run_id))
+
+    assert store.get_run("20261124T1")["run_id"] == "20261124T101500Z-bbbb01"
+    assert store.get_run("20261124T091500Z-aaaa02")["run_id"] == "20261124T091500Z-aaaa02"
+    assert store.get_run("2025") is None
+    assert store.get_run("20261124T09%") is None  # LIKE wildcards are plain characters
+    with pytest.raises(InputError, match="ambiguous: it matches 20261124T091500Z-aaaa01, "):
+        store.get_run("20261124T0915")
+
+
+def test_last_run_skips_running_runs_and_rehearsals(store: StateStore) -> None:
+    ok = order_health_run(started=START, status=Status.OK)
+    critical = order_health_run(started=START + timedelta(hours=1), status=Status.CRITICAL)
+    rehearsal = order_health_run(started=START + timedelta(hours=2), mode="rehearse")
+    running = order_health_run(started=START + timedelta(hours=3))
+    for run in (ok, critical, rehearsal):
+        store.finish_run(run)
+    store.start_run(running)
+
+    assert store.last_run("order-health")["run_id"] == critical.run_id
+    assert store.last_run("order-health", status="OK")["run_id"] == ok.run_id
+    assert store.last_run("order-health", include_running=True)["run_id"] == running.run_id
+    assert store.last_run("order-health", mode=None)["run_id"] == rehearsal.run_id
+    assert store.last_run("order-health")["steps"][0]["id"] == "pending"
+    assert store.last_run("order-processing") is None
+
+
+def test_new_run_ids_sort_by_time_and_do_not_repeat() -> None:
+    ids = [new_run_id() for _ in range(500)]
+    assert len(set(ids)) == 500
+    assert ids == sorted(ids, key=lambda run_id: run_id.split("-")[0])
+    assert datetime.strptime(ids[0].split("-")[0], "%Y%m%dT%H%M%SZ")
+
+
+# -- values ------------------------------------------------------------------------------
+
+
+@dataclass
+class Money:
+    amount: Decimal
+    currency: str
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def test_values_are_stored_json_safe_whatever_their_type(store: StateStore) -> None:
+    run = order_health_run()
+    run.steps[0].values = {
+        "rows": [{"id": number, "total": Decimal("19.95")} for number in range(250)],
+        "rowcount": 250,
+        "when_naive": datetime(2026, 11, 24, 10, 0),
+        "when_aware": datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
+        "count": Decimal("37"),
+        "not_a_number": float("nan"),
+        "big": Decimal("Infinity"),
+        "blob": b"\x00\xffok",
+        "tags": {"urgent"},
+        "money": Money(Decimal("12.50"), "EUR"),
+        "odd": Unprintable(),
+        "age": timedelta(minutes=90),
+        "status": Status.CRITICAL,
+        7: "an int key",
+    }
+    run.steps[0].item = object()
+    store.finish_run(run)
+
+    values = store.get_run(run.run_id)["steps"][0]["values"]
+
+    assert len(values["rows"]) == MAX_STORED_ROWS
+    assert values["rows"][-1] == {"id": MAX_STORED_ROWS - 1, "total": 19.95}
+    assert (values["rows_truncated"], values["rows_total"], values["rowcount"]) == (True, 250, 250)
+    assert values["when_naive"] == "2026-11-24T10:00:00"
+    assert values["when_aware"] == "2026-11-24T10:00:00.000000Z"
+    assert values["count"] == 37 and isinstance(values["count"], int)
+    assert values["not_a_number"] == "nan"
+    assert values["big"] == "Infinity"
+    assert values["blob"] == "00ff6f6b"
+    assert values["tags"] == ["urgent"]
+    assert values["money"] == {"amount": 12.5, "currency": "EUR"}
+    assert values["odd"] == "<Unprintable>"
+    assert values["age"] == 5400.0
+    assert values["status"] == "CRITICAL"
+    assert values["7"] == "an int key"
+    assert not math.isnan(store.get_run(run.run_id)["duration"])
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+
+def test_secrets_never_reach_the_file(db_path: Path) -> None:
+    masker = Masker([SECRET])
+    run = order_health_run(secret=SECRET)
+    run.steps[0].values["rows"] = [{"note": f"password was {SECRET}", "marker": "VISIBLE-MARK"}]
+    run.steps[0].evaluations[0].text = f"login {SECRET} = 37 > warning 10"
+    run.steps[2].children[0].item = {"staging_id": 41, "api_key": SECRET}
+    run.steps[1].values["headers"] = {"Authorization": "Bearer abc.def.ghi"}
+
+    store = StateStore(db_path, masker)
+    store.start_run(run)
+    store.finish_run(run)
+    wal = Path(f"{db_path}-wal")
+    written = [db_path.read_bytes(), wal.read_bytes() if wal.exists() else b""]
+    stored = store.get_run(run.run_id)
+    store.close()
+    written.append(db_path.read_bytes())  # after the checkpoint on close
+
+    everything = b"".join(written)
+    assert b"VISIBLE-MARK" in everything  # the grep below looks where the data is
+    for form in (SECRET, "Xq9-cp-P%40ssw0rd", "pw-none", "abc.def.ghi"):
+        assert form.encode() not in everything, form
+    assert stored["inputs"]["api_password"] == "***"
+    assert stored["error"] == "login failed for ***"
+    assert stored["steps"][1]["attempts"][0]["error"].startswith(
+        "connection refused: https://shop:***@"
+    )
+
+
+# -- the state connection used by checks -------------------------------------------------
+
+
+def test_runs_summary_answers_minutes_since_last_success(store: StateStore, db_path: Path) -> None:
+    now = datetime.now(UTC)
+    for started, status, mode in [
+        (now - timedelta(hours=3), Status.OK, "run"),
+        (now - timedelta(minutes=122), Status.OK, "run"),  # ends 2 hours ago
+        (now - timedelta(minutes=32), Status.CRITICAL, "run"),  # ends 28 minutes ago
+        (now - timedelta(minutes=10), Status.OK, "dry-run"),  # renders only: ignored
+    ]:
+        run = order_health_run(runbook="order-processing", started=started, status=status)
+        run.mode, run.ended = mode, started + timedelta(minutes=2 if mode == "run" else 0)
+        store.finish_run(run)
+    store.finish_run(order_health_run(runbook="order-health", status=Status.CRITICAL))
+
+    # Checks open the file read-only through the `state` connection.
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = {row["runbook"]: row for row in conn.execute("SELECT * FROM runs_summary")}
+
+    processing = rows["order-processing"]
+    assert (processing["runs"], processing["last_status"], processing["last_outcome"]) == (
+        3, "CRITICAL", "completed",
+    )  # fmt: skip
+    assert 119.5 < processing["minutes_since_success"] < 125
+    assert 27.5 < processing["minutes_since_finished"] < 35
+    assert rows["order-health"]["minutes_since_success"] is None
+
+
+# -- several processes -------------------------------------------------------------------
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[3])
+    from runner.results import Attempt, RunResult, StepResult
+    from runner.state import StateStore, new_run_id
+    from runner.status import Status
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    store = StateStore(Path(sys.argv[1]))
+    for number in range(int(sys.argv[2])):
+        now = datetime.now(UTC)
+        run = RunResult(new_run_id(), "order-health", started=now, inputs={"n": number})
+        store.start_run(run)
+        run.steps = [
+            StepResult(f"step-{i}", "Step", "sql", values={"rows": [{"i": i}] * 20},
+                       attempts=[Attempt(1, now, 0.01, "ok")])
+            for i in range(3)
+        ]
+        run.ended, run.status = now + timedelta(seconds=1), Status.OK
+        store.finish_run(run)
+    store.close()
+    print("done", flush=True)
+    """
+)
+
+
+def test_concurrent_writers_in_two_processes_do_not_fail(db_path: Path) -> None:
+    runs_each = 60
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(db_path), str(runs_each), str(REPO)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for writer in writers:
+        assert writer.stdout.readline() == "ready\n"
+    for writer in writers:  # both open the fresh file (and migrate it) at the same moment
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    results = [writer.communicate(timeout=120) for writer in writers]
+
+    for writer, (out, err) in zip(writers, results, strict=True):
+        assert (writer.returncode, out, err) == (0, "done\n", "")
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT pid) FROM runs").fetchone() == (
+            2 * runs_each, 2,
+        )  # fmt: skip
+        assert conn.execute("SELECT COUNT(*) FROM step_results").fetchone() == (6 * runs_each,)
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
