@@ -70,9 +70,9 @@ def item_label(item: Any) -> str:
 
 
 def step_label(step: StepResult) -> str:
-    """A step is named by its item inside a for_each, otherwise by its id."""
+    """A step is named by its item inside a for_each (the engine's label), otherwise by its id."""
     if step.item is not None:
-        return item_label(step.item)
+        return step.title or item_label(step.item)
     return step.id
 
 
@@ -131,6 +131,12 @@ def rendered_summary(step: StepResult, mode: str) -> str:
         return f"would send {method} {rendered['url']}"
     if "argv" in rendered:
         return "would run " + " ".join(str(arg) for arg in rendered["argv"])
+    if "shell" in rendered:
+        return "would run a shell script"
+    if "wait" in rendered:
+        return f"would wait {rendered['wait']}"
+    if "note" in rendered:
+        return str(rendered["note"])
     return "rendered, not run"
 
 
@@ -148,7 +154,12 @@ def outcome_sentence(step: StepResult) -> str:
     """`timed out after 3 attempts: query exceeded 30s`: how a step went wrong, plainly."""
     word = OUTCOME_WORDS.get(step.outcome, step.outcome)
     tries = len(step.attempts)
-    if step.outcome in ("failed", "timed_out") and tries > 1:
+    # The engine may already have said "(after 3 attempts)"; say it once.
+    if (
+        step.outcome in ("failed", "timed_out")
+        and tries > 1
+        and "attempts" not in (step.error or "")
+    ):
         word += f" after {tries} attempts"
     if step.outcome == "aborted" and not step.error:
         return "aborted: the run was interrupted before this step finished"
@@ -188,6 +199,11 @@ def run_summary(run: RunResult) -> str:
         return f"{status} - skipped: {reason} {where}"
     if run.outcome in ("refused", "invalid"):
         return f"{status} - {run.outcome}: {reason or 'the run did not start'} {where}"
+    if run.mode == "dry-run" and run.outcome == "completed":
+        rendered = plural(len(run.steps), "step")
+        return (
+            f"{status} - nothing executed: {rendered} rendered in {seconds(run.duration)} {where}"
+        )
     counts = f"{status_counts(run)} in {seconds(run.duration)}"
     if run.outcome == "aborted":
         return f"{status} - aborted: {reason or 'the run was interrupted'}; {counts} {where}"

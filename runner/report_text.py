@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from . import report_summary as summary
@@ -137,23 +138,34 @@ def _steps_table(run: RunResult) -> Any:
 def _result_cell(step: StepResult, mode: str) -> Text:
     from rich.text import Text
 
+    shows_rendering = step.rendered is not None and mode in ("dry-run", "rehearse")
     lines: list[Text] = []
     if step.outcome in ("skipped", "not_run"):
-        word = summary.OUTCOME_WORDS[step.outcome]
-        lines.append(styled(f"{word}: {step.error}" if step.error else word, "dim"))
-    else:
-        for evaluation in step.evaluations:
-            style = STATUS_STYLES[evaluation.status] if evaluation.status.is_bad else ""
-            lines.append(styled(evaluation.text, style))
-        if step.outcome != "ok" or step.error:
-            lines.append(styled(summary.outcome_sentence(step), STATUS_STYLES.get(step.status, "")))
-        if not lines:
+        if shows_rendering:
+            lines.append(styled(summary.rendered_summary(step, mode)))
+        else:
+            word = summary.OUTCOME_WORDS[step.outcome]
+            lines.append(styled(f"{word}: {step.error}" if step.error else word, "dim"))
+        return Text("\n").join(lines)
+    for evaluation in step.evaluations:
+        style = STATUS_STYLES[evaluation.status] if evaluation.status.is_bad else ""
+        lines.append(styled(evaluation.text, style))
+    bad_style = STATUS_STYLES.get(step.status, "")
+    if step.error:
+        text = step.error if step.outcome == "ok" else summary.outcome_sentence(step)
+        lines.append(styled(text, bad_style))
+    elif step.outcome != "ok" and not step.children:
+        lines.append(styled(summary.outcome_sentence(step), bad_style))
+    if not lines:
+        if shows_rendering and mode == "rehearse":
+            text = summary.rendered_summary(step, mode)
+        elif step.children:
+            text = summary.children_summary(step)
+        else:
             text = summary.value_summary(step)
-            if not text and step.rendered is not None:
-                text = summary.rendered_summary(step, mode)
-            if not text and step.children:
-                text = summary.children_summary(step)
-            lines.append(styled(text))
+        if not text and step.rendered is not None:
+            text = summary.rendered_summary(step, mode)
+        lines.append(styled(text))
     return Text("\n").join(lines)
 
 
@@ -182,20 +194,33 @@ def _bad_paths(steps: list[StepResult], prefix: list[StepResult]) -> list[list[S
 
 
 def _notes(run: RunResult) -> list[Text]:
-    """Under the table: what went wrong in words, and the hint a person should follow."""
+    """Under the table: what went wrong in words, and the hint a person should follow.
+
+    A step whose children went wrong leaves the telling to them, and a hint a group
+    borrowed from its failing child is shown once, not at every level.
+    """
     blocks: list[Text] = []
+    shown_hints: set[str] = set()
     for path in _bad_paths(run.steps, []):
         step = path[-1]
         lines: list[Text] = []
-        if step.outcome in ("failed", "timed_out", "aborted"):
+        failed = step.outcome in ("failed", "timed_out", "aborted")
+        if failed and (step.error or not any(child.bad for child in step.children)):
             lines.append(styled(_INDENT + summary.outcome_sentence(step)))
-        for index, hint_line in enumerate((step.hint or "").strip().splitlines()):
-            lead = "hint: " if index == 0 else "      "
-            lines.append(styled(_INDENT + lead + hint_line, "cyan" if index == 0 else ""))
+        elif step.error:
+            lines.append(
+                styled(_INDENT + step.error)
+            )  # a group's own account: "1 of 2 items failed"
+        hint = (step.hint or "").strip()
+        if hint and hint not in shown_hints:
+            shown_hints.add(hint)
+            for index, hint_line in enumerate(hint.splitlines()):
+                lead = "hint: " if index == 0 else "      "
+                lines.append(styled(_INDENT + lead + hint_line, "cyan" if index == 0 else ""))
         if step.origin and lines:
             lines.append(styled(f"{_INDENT}defined at {step.origin}", "dim"))
         if lines:
-            title = f" ({step.title})" if step.title else ""
+            title = f" ({step.title})" if step.title and step.item is None else ""
             head = styled(f"{_path_label(path)}{title}: ", "bold")
             head.append_text(status_text(step.status))
             blocks.append(_join([head, *lines]))
@@ -222,8 +247,10 @@ def describe_rendered(rendered: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if "sql" in rest:
         connection = rest.pop("connection", None)
-        if connection:
-            lines.append(f"on connection {connection}:")
+        source = rest.pop("file", None)
+        if connection or source:
+            where = f" on connection {connection}" if connection else ""
+            lines.append(f"SQL{where}" + (f" from {source}:" if source else ":"))
         lines.extend(str(rest.pop("sql")).strip().splitlines())
         lines.append(f"params: {_as_json(rest.pop('params', []))}")
         if "rowcount" in rest:
@@ -237,9 +264,14 @@ def describe_rendered(rendered: dict[str, Any]) -> list[str]:
                 body = rest.pop(body_key)
                 text = body if isinstance(body, str) else json.dumps(body, indent=2, default=str)
                 lines.extend(text.splitlines())
+    elif "argv" in rest:
+        lines.append("$ " + shlex.join(str(arg) for arg in rest.pop("argv")))
+    elif "shell" in rest:
+        lines.append("shell script:")
+        lines.extend(str(rest.pop("shell")).strip().splitlines())
     for key, value in rest.items():
         if value is not None:
-            lines.append(f"{key}: {_as_json(value)}")
+            lines.append(f"{key}: {value if isinstance(value, str) else _as_json(value)}")
     return lines
 
 

@@ -151,27 +151,39 @@ def ok_steps() -> list[StepResult]:
 
 
 def for_each_step() -> StepResult:
+    """As the engine builds a for_each: one child per item, holding the nested steps."""
+
+    def item(staging_id: int, restore: StepResult) -> StepResult:
+        child = StepResult(
+            "fix", f"staging_id={staging_id}", "item", item={"staging_id": staging_id, "qty": 2}
+        )
+        child.children, child.status, child.duration = [restore], restore.status, restore.duration
+        child.outcome = "failed" if restore.bad else "ok"
+        return child
+
+    restored = StepResult(
+        "restore", "Restore QTY_ON_SO", "sql", values={"rowcount": 1}, duration=0.1
+    )
+    deadlocked = StepResult(
+        "restore",
+        "Restore QTY_ON_SO",
+        "sql",
+        status=Status.WARNING,
+        outcome="failed",
+        error="deadlock victim on [dbo].[PS_DOC_HDR]",
+        hint="Run it again when the nightly import is done.",
+        duration=0.2,
+    )
     return StepResult(
         id="fix",
         title="Retry failed orders",
         action="sql",
         status=Status.WARNING,
         duration=0.3,
-        children=[
-            StepResult(
-                id="fix", title="", action="sql", item=42, values={"rowcount": 1}, duration=0.1
-            ),
-            StepResult(
-                id="fix",
-                title="",
-                action="sql",
-                item=43,
-                status=Status.WARNING,
-                outcome="failed",
-                error="deadlock victim on [dbo].[PS_DOC_HDR]",
-                duration=0.2,
-            ),
-        ],
+        values={"items": 2, "failed": 1, "succeeded": 1},
+        error="1 of 2 items failed",
+        hint="Run it again when the nightly import is done.",  # the engine lifts a child's hint
+        children=[item(42, restored), item(43, deadlocked)],
     )
 
 
@@ -242,17 +254,35 @@ def test_text_last_line_counts_statuses(critical_run):
     )
 
 
-def test_text_for_each_items_are_indented_and_labelled(critical_run):
+def test_text_for_each_items_are_indented_and_labelled():
     run = make_run([for_each_step()], status=Status.WARNING)
     text = render_run(run, "text")
-    assert row(text, "fix", "WARNING", "2 items: 1 warning, 1 ok", "0.30s")
-    assert any(re.match(r"^  42\s+OK\s+1 row affected\s+0.10s$", line) for line in lines_of(text))
+    assert row(text, "fix", "WARNING", "1 of 2 items failed", "0.30s")
     assert any(
-        re.match(r"^  43\s+WARNING\s+failed: deadlock victim on \[dbo\]\.\[PS_DOC_HDR\]", line)
-        for line in lines_of(text)
+        re.match(r"^  staging_id=42\s+OK\s+1 step: 1 ok\s+0.10s$", ln) for ln in lines_of(text)
     )
-    # The bad item is named by its path under the table, with the failure in words.
-    assert "fix > 43: WARNING\n  failed: deadlock victim on [dbo].[PS_DOC_HDR]" in text
+    assert any(
+        re.match(r"^    restore\s+OK\s+1 row affected\s+0.10s$", ln) for ln in lines_of(text)
+    )
+    assert any(
+        re.match(r"^  staging_id=43\s+WARNING\s+1 step: 1 warning", ln) for ln in lines_of(text)
+    )
+    assert any(
+        re.match(r"^    restore\s+WARNING\s+failed: deadlock victim on \[dbo\]\.\[PS_DOC_HDR\]", ln)
+        for ln in lines_of(text)
+    )
+    # Under the table the failure is told once, by the step that failed, named by its path;
+    # the hint the group borrowed from it is not repeated.
+    notes = text[text.index("\n\n") + 2 :]
+    assert lines_of(notes) == [
+        "fix (Retry failed orders): WARNING",
+        "  1 of 2 items failed",
+        "  hint: Run it again when the nightly import is done.",
+        "fix > staging_id=43 > restore (Restore QTY_ON_SO): WARNING",
+        "  failed: deadlock victim on [dbo].[PS_DOC_HDR]",
+        "",
+        f"WARNING - 1 warning in 0.42s (run {RUN_ID})",
+    ]
 
 
 def test_text_without_color_has_no_ansi_even_when_the_shell_forces_color(critical_run, monkeypatch):
@@ -290,53 +320,67 @@ def test_text_prints_runbook_text_literally_not_as_markup():
 
 
 def test_text_dry_run_is_loud_and_shows_sql_with_bound_values():
+    # As the engine leaves them after --dry-run: not run, with what would have been sent.
+    def not_run(step_id: str, action: str, rendered: dict) -> StepResult:
+        return StepResult(
+            step_id, "", action, status=Status.SKIPPED, outcome="not_run", rendered=rendered
+        )
+
     steps = [
-        StepResult(
-            id="restore-qty",
-            title="Restore QTY_ON_SO",
-            action="sql",
-            rendered={
+        not_run(
+            "restore-qty",
+            "sql",
+            {
+                "connection": "counterpoint",
                 "sql": "UPDATE IM_INV\nSET QTY_ON_SO = QTY_ON_SO - ?\nWHERE ITEM_NO IN (?, ?)",
                 "params": [3, "A-1", None],
-                "connection": "counterpoint",
+                "file": "sql/orders/restore_qty.sql",
             },
         ),
-        StepResult(
-            id="cancel",
-            title="Cancel in the shop",
-            action="http",
-            rendered={
-                "method": "post",
+        not_run(
+            "cancel",
+            "http",
+            {
+                "method": "POST",
                 "url": "http://127.0.0.1:8080/orders/42/cancel",
-                "headers": {"Authorization": "Bearer ****"},
+                "headers": {"Authorization": "****"},
                 "json": {"reason": "rollback"},
+                "timeout": "5s",
             },
         ),
+        not_run("export", "command", {"argv": ["cp-export", "--batch", "May 1"]}),
     ]
     run = make_run(steps, mode="dry-run", runbook="fix-failed-order", title="Undo one order")
     text = render_run(run, "text")
     assert lines_of(text)[0] == (
         "fix-failed-order: Undo one order  [DRY RUN - nothing was executed]"
     )
-    assert row(text, "restore-qty", "OK", "would run SQL on counterpoint")
-    assert row(text, "cancel", "OK", "would send POST http://127.0.0.1:8080/orders/42/cancel")
+    assert row(text, "restore-qty", "SKIPPED", "would run SQL on counterpoint")
+    assert row(text, "cancel", "SKIPPED", "would send POST http://127.0.0.1:8080/orders/42/cancel")
+    assert row(text, "export", "SKIPPED", "would run cp-export --batch May 1")
     rendered = text[text.index("Would run:") :]
-    assert lines_of(rendered)[:13] == [
+    assert lines_of(rendered)[:17] == [
         "Would run:",
         "restore-qty",
-        "  on connection counterpoint:",
+        "  SQL on connection counterpoint from sql/orders/restore_qty.sql:",
         "  UPDATE IM_INV",
         "  SET QTY_ON_SO = QTY_ON_SO - ?",
         "  WHERE ITEM_NO IN (?, ?)",
         '  params: [3, "A-1", null]',
         "cancel",
         "  POST http://127.0.0.1:8080/orders/42/cancel",
-        "  Authorization: Bearer ****",
+        "  Authorization: ****",
         "  {",
         '    "reason": "rollback"',
         "  }",
+        "  timeout: 5s",
+        "export",
+        "  $ cp-export --batch 'May 1'",
+        "",
     ]
-    assert lines_of(text)[-1] == f"OK - 2 ok in 0.42s (dry-run, run {RUN_ID})"
+    assert lines_of(text)[-1] == (
+        f"OK - nothing executed: 3 steps rendered in 0.42s (dry-run, run {RUN_ID})"
+    )
 
 
 def test_text_rehearsal_reports_rows_touched():
@@ -415,7 +459,12 @@ def test_json_is_the_documented_shape(critical_run):
     api = data["steps"][2]
     assert [a["outcome"] for a in api["attempts"]] == ["timed_out"] * 3
     assert api["attempts"][0]["started"] == "2026-11-24T09:15:00+00:00"
-    assert [child["item"] for child in data["steps"][-1]["children"]] == [42, 43]
+    items = data["steps"][-1]["children"]
+    assert [child["item"] for child in items] == [
+        {"staging_id": 42, "qty": 2},
+        {"staging_id": 43, "qty": 2},
+    ]
+    assert items[1]["children"][0]["error"] == "deadlock victim on [dbo].[PS_DOC_HDR]"
 
 
 def test_json_turns_database_values_into_strings():
@@ -488,7 +537,8 @@ def test_nagios_names_failed_items_and_keeps_one_line():
     )
     line = render_run(make_run([for_each_step(), step], status=Status.CRITICAL), "nagios")
     assert line == (
-        "ORDER-HEALTH CRITICAL - fix > 43: failed: deadlock victim on [dbo].[PS_DOC_HDR], "
+        "ORDER-HEALTH CRITICAL - fix > staging_id=43 > restore: "
+        "failed: deadlock victim on [dbo].[PS_DOC_HDR], "
         "import: failed: HTTP 500 / body: Internal error"
     )
 
