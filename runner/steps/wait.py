@@ -1,0 +1,41 @@
+"""The `wait` step: pause for a duration ("Start-Sleep -Seconds 10, then check")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..durations import format_duration, parse_duration
+from .base import StepError, StepTimeout
+
+if TYPE_CHECKING:
+    from ..model import Step
+    from .context import StepContext
+
+
+class WaitStep:
+    name = "wait"
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        seconds = _seconds(step, ctx)
+        if ctx.mode == "dry-run":
+            return {"skipped": True, "reason": f"dry-run: would wait {format_duration(seconds)}"}
+        if seconds > ctx.timeout:
+            # the step's timeout bounds every step, a wait included: wait that long, then stop
+            ctx.sleep(ctx.timeout)
+            raise StepTimeout(
+                f"wait {format_duration(seconds)} is longer than the step's timeout "
+                f"{format_duration(ctx.timeout)}: raise timeout: or shorten the wait"
+            )
+        ctx.sleep(seconds)
+        return {"waited": seconds}
+
+    def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        seconds = _seconds(step, ctx)
+        return {"wait": format_duration(seconds), "seconds": seconds}
+
+
+def _seconds(step: Step, ctx: StepContext) -> float:
+    try:
+        return parse_duration(ctx.render(step.config))
+    except ValueError as error:
+        raise StepError(f"wait: {error}") from None
