@@ -49,6 +49,19 @@ _PATTERN_ADVICE = {
     _AFTER: "is not a count of runs: write a number such as 3, or '3 of 5'",
 }
 
+# Other names people use for an allowed value; spelling distance alone would offer
+# mysql for mssql.
+_ALIASES = {
+    "mssql": "tsql",
+    "sqlserver": "tsql",
+    "sql-server": "tsql",
+    "postgresql": "postgres",
+    "pg": "postgres",
+    "mariadb": "mysql",
+    "healthcheck": "health-check",
+    "health": "health-check",
+}
+
 _TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",
@@ -152,9 +165,7 @@ def validate_document(document: Any, kind: str, filename: str) -> list[Problem]:
     for error in _validator(kind).iter_errors(document):
         problems.extend(explainer.explain(error))
     unique = {(p.line, p.col, p.key, p.message): p for p in problems}
-    return sorted(
-        unique.values(), key=lambda p: (p.line or 0, p.col or 0, p.key or "", p.message)
-    )
+    return sorted(unique.values(), key=lambda p: (p.line or 0, p.col or 0, p.key or "", p.message))
 
 
 class _Explainer:
@@ -215,14 +226,11 @@ class _Explainer:
     def _missing(self, error: ValidationError, path: tuple[Any, ...]) -> list[Problem]:
         if not isinstance(error.instance, Mapping):
             return []
-        schema = error.schema if isinstance(error.schema, Mapping) else {}
-        allowed = schema.get("properties", {})
         # A misspelt key is reported once, as unknown with its did-you-mean, not twice.
-        unknown = [str(key) for key in error.instance if key not in allowed]
         return [
             self.problem(path, f"missing required key {key!r}")
             for key in error.validator_value
-            if key not in error.instance and _closest(key, unknown) is None
+            if key not in error.instance and not _misspelt(error.instance, [key], error.schema)
         ]
 
     def _bad_key_name(self, error: ValidationError, path: tuple[Any, ...]) -> Problem:
@@ -309,7 +317,11 @@ class _Explainer:
             if present:
                 candidates = present
             elif all(required.values()):
-                return [self._missing_one_of(path, [branches[i] for i in candidates])]
+                alternatives = [branches[i] for i in candidates]
+                keys = [_required(branch)[0] for branch in alternatives]
+                if _misspelt(value, keys, error.schema):
+                    return []  # the unknown key, reported with its did-you-mean, says it
+                return [self._missing_one_of(path, alternatives)]
         if len(candidates) == 1:
             problems: list[Problem] = []
             for sub in by_branch.get(candidates[0], ()):
@@ -341,6 +353,13 @@ class _Explainer:
 # -- wording helpers -------------------------------------------------------------------
 
 
+def _misspelt(value: Mapping[str, Any], keys: list[str], schema: Any) -> bool:
+    """Whether a key of `value` that `schema` does not know is a misspelling of one of `keys`."""
+    known = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
+    unknown = [str(key) for key in value if key not in known]
+    return any(_closest(key, unknown) for key in keys)
+
+
 def _options(branches: list[Mapping[str, Any]]) -> str:
     """sqlite (a SQLite file) or odbc (an ODBC data source): from the branches' titles."""
     described = []
@@ -365,21 +384,28 @@ def _suggest(value: str, pattern: str) -> str | None:
     """A corrected name for a name-like pattern: 'Order Health' -> 'order-health'."""
     if pattern == _NAME:
         fixed = re.sub(r"[^a-z0-9._-]+", "-", value.lower()).strip("-._")
-    elif pattern in (_IDENTIFIER, _STEP_ID):
+    elif pattern == _IDENTIFIER:
         fixed = re.sub(r"\W+", "_", value).strip("_")
-        if fixed[:1].isdigit():
-            fixed = f"_{fixed}"
+    elif pattern == _STEP_ID:
+        fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", value).strip("_-")
     else:
         return None
     return fixed if fixed and fixed != value and re.search(pattern, fixed) else None
 
 
 def _closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice `word` was probably meant to be: same letters in another case, a known
+    other name (mssql for tsql), or a near spelling. 0.7 keeps real typos (tresholds,
+    runbok, contineu) and drops lookalikes (query is not retry)."""
     options = list(choices)
+    lowered = word.lower()
     for option in options:
-        if option.lower() == word.lower():
+        if option.lower() == lowered:
             return option
-    close = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
+    alias = _ALIASES.get(lowered)
+    if alias in options:
+        return alias
+    close = difflib.get_close_matches(lowered, options, n=1, cutoff=0.7)
     return close[0] if close else None
 
 

@@ -1,0 +1,505 @@
+"""The JSON Schemas and the messages of runner.schema: real fixture files, exact messages."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from runner import durations, schema, yamlload
+
+FIXTURES = Path(__file__).parent / "fixtures" / "schema"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def problems_of(relative: str, kind: str) -> list[str]:
+    document = yamlload.load_file(FIXTURES / relative, relative)
+    return [problem.format() for problem in schema.validate_document(document, kind, relative)]
+
+
+def problems_of_text(text: str, kind: str = "runbook") -> list[str]:
+    document = yamlload.load_text(text, "inline.yaml")
+    return [problem.format() for problem in schema.validate_document(document, kind, "inline.yaml")]
+
+
+# -- the schemas themselves --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", schema.KINDS)
+def test_schema_is_valid_draft_2020_12(kind: str) -> None:
+    Draft202012Validator.check_schema(json.loads(schema.schema_text(kind)))
+
+
+@pytest.mark.parametrize("kind", schema.KINDS)
+def test_schema_id_ends_with_its_file_name(kind: str) -> None:
+    # Editors resolve the relative `runbook.schema.json#/$defs/...` refs against $id,
+    # falling back to the sibling file only when the names agree.
+    loaded = json.loads(schema.schema_text(kind))
+    assert loaded["$id"].endswith("/" + schema.schema_path(kind).name)
+    assert schema.schema_path(kind).parent == schema.schemas_dir()
+
+
+def test_unknown_schema_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown schema 'workflow'"):
+        schema.schema_path("workflow")
+
+
+def test_duration_pattern_is_the_one_the_model_parses() -> None:
+    defs = schema.load_schema("runbook")["$defs"]
+    assert defs["duration"]["pattern"] == durations.PATTERN
+
+
+def _descriptions_missing(node: Any, where: str) -> list[str]:
+    """Every property schema without a description (editors show it as help)."""
+    missing = []
+    if isinstance(node, dict):
+        for name, sub in node.get("properties", {}).items():
+            if isinstance(sub, dict) and "description" not in sub and "$ref" not in sub:
+                missing.append(f"{where}.{name}")
+        for key, value in node.items():
+            if key == "properties":
+                for name, sub in value.items():
+                    missing += _descriptions_missing(sub, f"{where}.{name}")
+            elif isinstance(value, dict | list):
+                missing += _descriptions_missing(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            missing += _descriptions_missing(item, f"{where}[{index}]")
+    return missing
+
+
+@pytest.mark.parametrize("kind", schema.KINDS)
+def test_every_property_has_a_description(kind: str) -> None:
+    # A property that is only a $ref takes the description of its definition.
+    loaded = schema.load_schema(kind)
+    assert _descriptions_missing(loaded, kind) == []
+    for name, definition in loaded.get("$defs", {}).items():
+        assert "description" in definition, name
+
+
+# -- valid documents ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("relative", "kind"),
+    [
+        ("valid/full.runbook.yaml", "runbook"),
+        ("valid/rollback.runbook.yaml", "runbook"),
+        ("valid/last-run.check.yaml", "check"),
+        ("valid/runner.yaml", "runner"),
+    ],
+    ids=["full-runbook", "on-failure-runbook", "check", "runner"],
+)
+def test_valid_fixture_has_no_problems(relative: str, kind: str) -> None:
+    assert problems_of(relative, kind) == []
+
+
+def _steps(steps: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for step in steps:
+        out.append(step)
+        out += _steps(step.get("steps", []))
+    return out
+
+
+def test_full_runbook_fixture_uses_every_key() -> None:
+    """Keeps the "every key" fixture honest as the language grows."""
+    document = yamlload.load_file(FIXTURES / "valid/full.runbook.yaml")
+    root = schema.load_schema("runbook")
+    defs = root["$defs"]
+    steps = _steps(document["steps"] + document["on_failure"] + document["finally"])
+
+    def keys(mappings: list[Any]) -> set[str]:
+        return {key for mapping in mappings if isinstance(mapping, dict) for key in mapping}
+
+    used = {
+        "runbook": set(document),
+        "step": keys(steps),
+        "http": keys([step.get("http") for step in steps]),
+        "step_notify": keys([step.get("notify") for step in steps]),
+        "retry": keys([step.get("retry") for step in steps] + [document["defaults"]["retry"]]),
+        "threshold": keys([t for step in steps for t in step.get("thresholds", {}).values()]),
+        "assertion": keys([a for step in steps for a in step.get("assert", [])]),
+        "input": keys(list(document["inputs"].values())),
+        "defaults": set(document["defaults"]),
+        "notify": set(document["notify"]),
+    }
+    declared = {name: set(defs[name]["properties"]) for name in used if name != "runbook"}
+    declared["runbook"] = set(root["properties"])
+    for name, keys_used in used.items():
+        assert keys_used == declared[name], name
+
+
+def test_shipped_examples_pass_the_schema() -> None:
+    """runner.yaml, runbooks/ and checks/ of the repository: the schema's real users."""
+    files = [(REPO / "runner.yaml", "runner")]
+    for folder in ("runbooks", "checks"):
+        for path in sorted((REPO / folder).rglob("*.y*ml")):
+            document = yamlload.load_file(path)
+            is_check = isinstance(document, dict) and "check" in document
+            is_check = is_check and "runbook" not in document
+            files.append((path, "check" if is_check else "runbook"))
+    found = []
+    for path, kind in files:
+        display = str(path.relative_to(REPO))
+        document = yamlload.load_file(path, display)
+        found += [p.format() for p in schema.validate_document(document, kind, display)]
+    assert found == []
+
+
+# -- invalid documents and their exact messages -----------------------------------------
+
+INVALID = [
+    (
+        "top-level-typo",
+        "invalid/top_level_typo.yaml",
+        "runbook",
+        [
+            "invalid/top_level_typo.yaml:2:1: error: unknown key 'descripton' "
+            "(did you mean 'description'?)",
+        ],
+    ),
+    (
+        "step-key-typo",
+        "invalid/step_key_typo.yaml",
+        "runbook",
+        [
+            "invalid/step_key_typo.yaml:5:5: error: steps[0]: unknown key 'tresholds' "
+            "(did you mean 'thresholds'?)",
+        ],
+    ),
+    (
+        "unknown-key-lists-allowed-keys",
+        "invalid/unknown_key_far_from_any.yaml",
+        "runbook",
+        [
+            "invalid/unknown_key_far_from_any.yaml:4:5: error: steps[0]: unknown key 'query' "
+            "(allowed keys: id, title, description, when, sql, http, command, shell, env, cwd, "
+            "check, runbook, with, notify, wait, steps, for_each, as, concurrency, "
+            "on_item_error, transaction, connection, timeout, retry, until, thresholds, "
+            "assert, hint, confirm, on_error)",
+            "invalid/unknown_key_far_from_any.yaml:5:26: error: steps[0].retry: unknown key "
+            "'jitter' (allowed keys: attempts, backoff, delay, max_delay)",
+        ],
+    ),
+    (
+        "wrong-type",
+        "invalid/wrong_type.yaml",
+        "runbook",
+        [
+            "invalid/wrong_type.yaml:3:35: error: inputs.limit.minimum: "
+            "expected a number, got 'ten' (string)",
+        ],
+    ),
+    (
+        "bad-enum",
+        "invalid/bad_enum.yaml",
+        "runbook",
+        [
+            "invalid/bad_enum.yaml:3:13: error: defaults.on_error: "
+            "'sometimes' is not one of: stop, continue, warning",
+            "invalid/bad_enum.yaml:6:15: error: steps[0].on_error: "
+            "'contineu' is not one of: stop, continue, warning (did you mean 'continue'?)",
+        ],
+    ),
+    (
+        "missing-runbook",
+        "invalid/missing_runbook.yaml",
+        "runbook",
+        ["invalid/missing_runbook.yaml:1:1: error: missing required key 'runbook'"],
+    ),
+    (
+        "bad-duration",
+        "invalid/bad_duration.yaml",
+        "runbook",
+        [
+            "invalid/bad_duration.yaml:4:14: error: steps[0].timeout: "
+            "'5 minutes' is not a duration: write 30s, 5m, 1h30m or 2d",
+            "invalid/bad_duration.yaml:5:11: error: steps[1].wait: "
+            "-10 is negative: a duration must be 0 or more",
+        ],
+    ),
+    (
+        "threshold-without-limits",
+        "invalid/threshold_without_limits.yaml",
+        "runbook",
+        [
+            "invalid/threshold_without_limits.yaml:5:22: error: "
+            "steps[0].thresholds.pending_count: missing required key 'warning' or 'critical' "
+            "(set at least one of them)",
+        ],
+    ),
+    (
+        "two-errors-both-reported",
+        "invalid/two_errors.yaml",
+        "runbook",
+        [
+            "invalid/two_errors.yaml:2:7: error: kind: 'healthcheck' is not one of: "
+            "processing, health-check, maintenance, rollback, troubleshooting "
+            "(did you mean 'health-check'?)",
+            "invalid/two_errors.yaml:4:11: error: steps[0].http: missing required key 'url'",
+        ],
+    ),
+    (
+        "bad-names",
+        "invalid/bad_names.yaml",
+        "runbook",
+        [
+            "invalid/bad_names.yaml:1:10: error: runbook: 'Order Health' is not a valid name: "
+            "use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit "
+            "(did you mean 'order-health'?)",
+            "invalid/bad_names.yaml:3:3: error: inputs: 'stale-minutes' is not a valid "
+            "identifier: use letters, digits and '_', starting with a letter or '_' "
+            "(did you mean 'stale_minutes'?)",
+            "invalid/bad_names.yaml:5:9: error: steps[0].id: '1st-step' is not a valid step id: "
+            "use letters, digits, '_' and '-', starting with a letter or '_'",
+            "invalid/bad_names.yaml:6:12: error: steps[0].check: 'Last_Run' is not a valid name: "
+            "use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit "
+            "(did you mean 'last_run'?)",
+        ],
+    ),
+    (
+        "on-failure-typo-reported-once",
+        "invalid/on_failure_typo.yaml",
+        "runbook",
+        [
+            "invalid/on_failure_typo.yaml:5:3: error: on_failure: unknown key 'runbok' "
+            "(did you mean 'runbook'?)",
+        ],
+    ),
+    (
+        "shapes",
+        "invalid/shapes.yaml",
+        "runbook",
+        [
+            "invalid/shapes.yaml:2:23: error: tags[2]: 'orders' is listed more than once "
+            "(remove the repeat)",
+            "invalid/shapes.yaml:4:10: error: notify.after: '3 out of 5' is not a count of runs: "
+            "write a number such as 3, or '3 of 5'",
+            "invalid/shapes.yaml:5:13: error: notify.escalate: missing required key 'after'",
+            "invalid/shapes.yaml:7:5: error: steps[0]: expected a mapping, "
+            "got 'just a string' (string)",
+            "invalid/shapes.yaml:9:12: error: steps[1].steps: the list is empty: "
+            "add at least one step",
+            "invalid/shapes.yaml:10:14: error: steps[2].command: the list is empty: "
+            "add at least one item",
+            "invalid/shapes.yaml:11:20: error: steps[2].env.RETRIES: expected a string, "
+            "got 3 (integer) (quote it to keep it as text: '3')",
+            "invalid/shapes.yaml:11:30: error: steps[2].env.DEBUG: expected a string, "
+            "got true (boolean) (quote it: YAML reads unquoted yes, no, on, off, true and "
+            "false as booleans)",
+            "invalid/shapes.yaml:13:9: error: steps[2].assert[0]: missing required key 'that'",
+        ],
+    ),
+    (
+        "empty-steps-and-wrong-on-failure",
+        "invalid/empty_steps.yaml",
+        "runbook",
+        [
+            "invalid/empty_steps.yaml:2:8: error: steps: the list is empty: add at least one step",
+            "invalid/empty_steps.yaml:3:13: error: on_failure: expected a list or a mapping, "
+            "got 'rollback-orders' (string)",
+        ],
+    ),
+    (
+        "not-a-mapping",
+        "invalid/not_a_mapping.yaml",
+        "runbook",
+        [
+            "invalid/not_a_mapping.yaml:1:1: error: expected a mapping, got a list "
+            "(a runbook is a mapping that starts with `runbook: NAME` and lists `steps:`)",
+        ],
+    ),
+    (
+        "check-problems",
+        "invalid/check_problems.yaml",
+        "check",
+        [
+            "invalid/check_problems.yaml:1:1: error: missing required key 'steps'",
+            "invalid/check_problems.yaml:2:1: error: unknown key 'kind' "
+            "(allowed keys: check, title, description, inputs, vars, defaults, steps)",
+            "invalid/check_problems.yaml:4:50: error: inputs.max_age.secret: "
+            "expected true or false, got 'maybe' (string)",
+        ],
+    ),
+    (
+        "check-step-typo-through-shared-defs",
+        "invalid/check_step_typo.yaml",
+        "check",
+        [
+            "invalid/check_step_typo.yaml:7:17: error: steps[0].thresholds.minutes: "
+            "unknown key 'critcal' (did you mean 'critical'?)",
+        ],
+    ),
+    (
+        "runner-connection-both-sqlite-and-odbc",
+        "invalid/runner_both_sqlite_and_odbc.yaml",
+        "runner",
+        [
+            "invalid/runner_both_sqlite_and_odbc.yaml:3:5: error: connections.orders: "
+            "'sqlite' and 'odbc' cannot be used together "
+            "(keep one: sqlite (a SQLite file) or odbc (an ODBC data source))",
+        ],
+    ),
+    (
+        "runner-problems",
+        "invalid/runner_problems.yaml",
+        "runner",
+        [
+            "invalid/runner_problems.yaml:4:5: error: connections.demo: unknown key 'dialect' "
+            "(allowed keys: sqlite, demo, timeout)",
+            "invalid/runner_problems.yaml:6:5: error: connections.counterpoint: missing required "
+            "key 'sqlite' or 'odbc' (choose one: sqlite (a SQLite file) or odbc "
+            "(an ODBC data source))",
+            "invalid/runner_problems.yaml:9:14: error: connections.warehouse.dialect: 'mssql' is "
+            "not one of: tsql, postgres, mysql, sqlite (did you mean 'tsql'?)",
+            "invalid/runner_problems.yaml:11:15: error: notifications.urls.ops: expected a list, "
+            "got 'mailto://127.0.0.1' (string)",
+            "invalid/runner_problems.yaml:12:13: error: notifications.attempts: "
+            "0 is too small: the minimum is 1",
+            "invalid/runner_problems.yaml:14:1: error: unknown key 'runbook' "
+            "(did you mean 'runbooks'?)",
+        ],
+    ),
+    (
+        "runner-shared-defaults-and-policy",
+        "invalid/runner_defaults.yaml",
+        "runner",
+        [
+            "invalid/runner_defaults.yaml:2:12: error: defaults.timeout: "
+            "'1 hour' is not a duration: write 30s, 5m, 1h30m or 2d",
+            "invalid/runner_defaults.yaml:3:33: error: defaults.retry.backoff: "
+            "'linear' is not one of: exponential, fixed",
+            "invalid/runner_defaults.yaml:5:63: error: notifications.policy.escalate: "
+            "unknown key 'when' (allowed keys: after, to)",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("relative", "kind", "expected"),
+    [case[1:] for case in INVALID],
+    ids=[case[0] for case in INVALID],
+)
+def test_invalid_fixture_messages(relative: str, kind: str, expected: list[str]) -> None:
+    assert problems_of(relative, kind) == expected
+
+
+def test_every_invalid_fixture_is_in_the_table() -> None:
+    listed = {case[1] for case in INVALID}
+    on_disk = {f"invalid/{path.name}" for path in (FIXTURES / "invalid").glob("*.yaml")}
+    assert on_disk == listed
+
+
+# -- values at the edges -------------------------------------------------------------------
+
+
+def waiting(duration: Any) -> dict[str, Any]:
+    return {"runbook": "x", "steps": [{"wait": duration}]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["30s", "5m", "1h30m", "2d", "250ms", "1w", "1h 30m", "1.5h", 0, 90, 2.5],
+    ids=str,
+)
+def test_durations_people_write_are_accepted(value: Any) -> None:
+    assert schema.validate_document(waiting(value), "runbook", "f") == []
+    durations.parse_duration(value)  # and the model reads every one of them
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5 minutes", "'5 minutes' is not a duration: write 30s, 5m, 1h30m or 2d"),
+        ("", "'' is not a duration: write 30s, 5m, 1h30m or 2d"),
+        ("10", "'10' is not a duration: write 30s, 5m, 1h30m or 2d"),
+        (-1, "-1 is negative: a duration must be 0 or more"),
+        (True, "expected a duration such as 30s, 5m, 1h30m or 2d, got true (boolean)"),
+        (None, "expected a duration such as 30s, 5m, 1h30m or 2d, got an empty value"),
+    ],
+    ids=["words", "empty", "number-as-text", "negative", "boolean", "empty-value"],
+)
+def test_durations_that_are_refused(value: Any, message: str) -> None:
+    problems = schema.validate_document(waiting(value), "runbook", "f")
+    assert [p.message for p in problems] == [message]
+    assert problems[0].key == "steps[0].wait"
+
+
+@pytest.mark.parametrize(
+    ("after", "valid"),
+    [
+        (1, True),
+        (3, True),
+        ("3 of 5", True),
+        (" 2  of 10 ", True),
+        (0, False),
+        ("3/5", False),
+        (True, False),
+    ],
+    ids=["one", "three", "n-of-m", "n-of-m-spaced", "zero", "slash", "boolean"],
+)
+def test_notify_after_accepts_a_count_or_n_of_m(after: Any, valid: bool) -> None:
+    document = {"runbook": "x", "notify": {"after": after}, "steps": [{"wait": 0}]}
+    assert (schema.validate_document(document, "runbook", "f") == []) is valid
+
+
+def test_a_document_without_marks_still_gets_keys_and_messages() -> None:
+    # Library callers may validate plain dicts; there is no line to name then.
+    document = {"runbook": "x", "steps": [{"sq": "SELECT 1"}]}
+    problems = schema.validate_document(document, "runbook", "f")
+    assert [p.format() for p in problems] == [
+        "f: error: steps[0]: unknown key 'sq' (did you mean 'sql'?)"
+    ]
+
+
+def test_an_empty_file_is_explained() -> None:
+    assert [p.format() for p in schema.validate_document(None, "check", "empty.yaml")] == [
+        "empty.yaml: error: expected a mapping, got an empty value "
+        "(a check is a mapping that starts with `check: NAME` and lists `steps:`)"
+    ]
+
+
+def test_every_error_of_a_large_file_is_reported() -> None:
+    steps = "".join(f"  - id: s{i}\n    sql: SELECT {i}\n    timeout: soon\n" for i in range(30))
+    found = problems_of_text(f"runbook: many\nsteps:\n{steps}")
+    assert len(found) == 30
+    assert found[0] == (
+        "inline.yaml:5:14: error: steps[0].timeout: 'soon' is not a duration: "
+        "write 30s, 5m, 1h30m or 2d"
+    )
+    assert found[-1].startswith("inline.yaml:92:14: error: steps[29].timeout:")
+
+
+def test_nested_steps_are_checked_at_any_depth() -> None:
+    found = problems_of_text(
+        textwrap.dedent(
+            """
+        runbook: deep
+        steps:
+          - steps:
+              - for_each: [1, 2]
+                steps:
+                  - transaction: true
+                    steps:
+                      - sql: SELECT 1
+                        retyr: {attempts: 2}
+        """
+        )
+    )
+    assert found == [
+        "inline.yaml:10:17: error: steps[0].steps[0].steps[0].steps[0]: unknown key 'retyr' "
+        "(did you mean 'retry'?)"
+    ]
+
+
+def test_schema_text_is_the_pretty_json_of_the_file() -> None:
+    text = schema.schema_text("runbook")
+    assert text == schema.schema_path("runbook").read_text(encoding="utf-8")
+    assert "\n  " in text
+    assert json.loads(text)["title"] == "Runbook"
