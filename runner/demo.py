@@ -50,9 +50,12 @@ def ensure_demo(name: str, path: str | os.PathLike[str], now: datetime | None = 
     if _is_ready(target):
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(target.with_name(target.name + ".lock")):
+    with _exclusive(target.with_name(target.name + ".lock")) as locked:
         if _is_ready(target):  # another process built it while we waited
             return False
+        if locked:  # holding the lock, any scratch file is a dead builder's
+            for leftover in target.parent.glob(f".{target.name}.*.building"):
+                leftover.unlink(missing_ok=True)
         return _build_atomically(builder, target, _as_utc(now))
 
 
@@ -66,16 +69,17 @@ def _is_ready(path: Path) -> bool:
 
 
 @contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def _exclusive(lock_path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on `lock_path`; yields False where there is no flock."""
     try:
         import fcntl
     except ImportError:  # Windows: rely on os.replace and the lost-race check below
-        yield
+        yield False
         return
     with open(lock_path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
