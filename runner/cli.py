@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_UNKNOWN, Aborted, InvalidInput, RunbookError
+from .errors import ABORT_REQUESTED, EXIT_UNKNOWN, Aborted, InvalidInput, RunbookError
 
 __version__ = "0.1.0"
 
@@ -176,7 +176,13 @@ def _step_info(step: Any) -> dict[str, Any]:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    ABORT_REQUESTED.set()
     raise Aborted()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    ABORT_REQUESTED.set()
+    raise KeyboardInterrupt()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -201,6 +207,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = Options(mode=mode, assume_yes=args.yes, trigger=trigger, connection_overrides=overrides)
     state = StateStore(library.config.state) if mode != "dry-run" else None
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         engine = Engine(library, options, state)
         if state is not None:
@@ -208,6 +215,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result = engine.run(runbook, params)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         if state is not None:
             state.close()
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()

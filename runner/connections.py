@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import STATE_CONNECTION, Config, ConnectionSpec
-from .errors import ConfigError
+from .errors import ABORT_REQUESTED, Aborted, ConfigError
 from .steps.base import StepError, StepTimeout, TransientError
 
 _SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error")
@@ -113,6 +113,8 @@ class SqliteConnection(Connection):
             self.db = sqlite3.connect(uri, uri=uri != ":memory:", timeout=spec.timeout,
                                       isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA foreign_keys = ON")
+            # lets SIGTERM / Ctrl-C cancel a long statement instead of waiting for it
+            self.db.set_progress_handler(ABORT_REQUESTED.is_set, 20_000)
         except sqlite3.Error as error:
             raise StepError(f"connection {spec.name!r}: cannot open SQLite database {path}: {error}") from None
 
@@ -140,6 +142,8 @@ class SqliteConnection(Connection):
                 return result
             except sqlite3.OperationalError as error:
                 message = str(error)
+                if message == "interrupted" and ABORT_REQUESTED.is_set():
+                    raise Aborted() from None
                 if message == "interrupted":
                     raise StepTimeout(f"query on {self.name!r} cancelled after {timeout:g}s") from None
                 if any(text in message.lower() for text in _SQLITE_TRANSIENT):

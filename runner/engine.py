@@ -162,7 +162,13 @@ class Engine:
               into: list[StepResult], runbook: Runbook, label: str = "") -> str | None:
         """Run `steps` in order into `into`; returns why it stopped early, if it did."""
         for index, step in enumerate(steps):
-            result = self._step(step, scope, services, runbook)
+            try:
+                result = self._step(step, scope, services, runbook)
+            except ABORT_OUTCOMES as interruption:
+                partial = getattr(interruption, "step_result", None)
+                if partial is not None:
+                    into.append(partial)
+                raise
             into.append(result)
             scope["steps"][step.id] = _visible(result)
             if result.status is Status.CRITICAL and self._on_error(step, runbook) == "stop":
@@ -207,9 +213,11 @@ class Engine:
             result.status, result.outcome, result.error = Status.UNKNOWN, "failed", str(error)
         except ConfirmationRefused as error:
             result.status, result.outcome, result.error = Status.CRITICAL, "refused", str(error)
-        except ABORT_OUTCOMES:
+        except ABORT_OUTCOMES as interruption:
             result.status, result.outcome = Status.UNKNOWN, "aborted"
+            result.error = "aborted while running; its open transaction was rolled back"
             result.duration = time.perf_counter() - clock
+            interruption.step_result = result  # type: ignore[attr-defined]
             raise
         except RunbookError as error:
             result.status, result.outcome, result.error = Status.UNKNOWN, "failed", error.format_message()

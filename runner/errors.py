@@ -6,6 +6,7 @@ that prints `format_message()` and exits with `exit_code`.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 #: Exit code for "the runbook itself could not be evaluated" (Nagios UNKNOWN).
@@ -106,3 +107,7 @@ class ConfirmationRefused(RunbookError):
 
 class Aborted(BaseException):
     """Raised in the main thread on SIGTERM, treated like Ctrl-C."""
+
+
+#: Set when SIGTERM or Ctrl-C asks the run to stop, so long statements can be cancelled.
+ABORT_REQUESTED = threading.Event()
