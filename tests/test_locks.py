@@ -1,0 +1,205 @@
+"""The run lock between real processes: skip, wait, and a holder that is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner.locks import RunbookBusy, RunLock
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A process that takes the lock when told "go", reports, and holds it until told
+# "release"; before releasing it leaves a marker file, so a waiter can prove it only
+# got the lock afterwards.
+_CONTENDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    from runner.locks import RunLock
+
+    folder, mode, run_id, marker = Path(sys.argv[2]), sys.argv[3], sys.argv[4], Path(sys.argv[5])
+    lock = RunLock(folder, "order-health", mode, run_id=run_id)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    if not lock.acquire():
+        print("busy:", lock.holder(), flush=True)
+        sys.exit(0)
+    print("acquired", "after-marker" if marker.exists() else "before-marker", flush=True)
+    sys.stdin.readline()
+    marker.touch()
+    lock.release()
+    print("released", flush=True)
+    """
+)
+
+
+class Contender:
+    def __init__(self, folder: Path, mode: str, run_id: str, marker: Path) -> None:
+        self.run_id = run_id
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _CONTENDER, str(REPO), str(folder), mode, run_id, str(marker)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.read() == "ready"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def tell(self, line: str) -> None:
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def read(self) -> str:
+        return self.process.stdout.readline().rstrip("\n")
+
+    def finish(self) -> int:
+        self.process.stdin.close()
+        return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def contenders(tmp_path: Path):
+    started: list[Contender] = []
+
+    def start(mode: str, run_id: str) -> Contender:
+        contender = Contender(tmp_path / "locks", mode, run_id, tmp_path / "released")
+        started.append(contender)
+        return contender
+
+    yield start
+    for contender in started:
+        contender.kill()
+
+
+def test_exactly_one_of_two_processes_gets_the_lock_in_skip_mode(contenders) -> None:
+    first, second = contenders("skip", "run-a"), contenders("skip", "run-b")
+    first.tell("go")
+    second.tell("go")
+
+    answers = {first.read(): first, second.read(): second}
+
+    assert len(answers) == 2
+    winner = answers.pop("acquired before-marker")
+    [(busy, loser)] = answers.items()
+    host = socket.gethostname()
+    assert busy.startswith(f"busy: pid {winner.pid} on {host}, run {winner.run_id}, since ")
+    assert loser.finish() == 0
+    winner.tell("release")
+    assert winner.read() == "released"
+
+
+def test_wait_mode_gets_the_lock_after_the_holder_releases(contenders) -> None:
+    holder = contenders("skip", "run-a")
+    holder.tell("go")
+    assert holder.read() == "acquired before-marker"
+    waiter = contenders("wait", "run-b")
+    waiter.tell("go")  # blocks in acquire() while the holder holds the lock
+
+    holder.tell("release")
+
+    assert holder.read() == "released"
+    assert waiter.read() == "acquired after-marker"
+    waiter.tell("release")
+    assert waiter.read() == "released"
+
+
+def test_a_killed_holder_releases_the_lock(contenders, tmp_path: Path) -> None:
+    holder = contenders("skip", "run-crashing")
+    holder.tell("go")
+    assert holder.read() == "acquired before-marker"
+    lock = RunLock(tmp_path / "locks", "order-health", "skip", run_id="run-next")
+
+    assert lock.acquire() is False
+    assert lock.holder().startswith(f"pid {holder.pid} on ")
+
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.kill()  # reaps it
+
+    assert lock.holder() is None  # its details are still in the file, but nobody holds it
+    assert lock.acquire() is True
+    assert lock.holder().startswith(f"pid {os.getpid()} on ")
+    assert "run run-next" in lock.holder()
+    lock.release()
+
+
+# -- in one process: two RunLock objects are two open files, and contend like processes --
+
+
+def test_context_manager_refuses_to_run_the_body_when_busy(tmp_path: Path) -> None:
+    ran = []
+    first = RunLock(tmp_path, "order-health", "skip", run_id="run-1")
+    with first, pytest.raises(RunbookBusy) as caught, RunLock(tmp_path, "order-health", "skip"):
+        ran.append("second body")
+    assert ran == []
+    message = caught.value.format_message()
+    assert message.startswith(f"order-health is already running (pid {os.getpid()} on ")
+    assert ", run run-1, since " in message
+
+
+def test_wait_with_a_timeout_gives_up(tmp_path: Path) -> None:
+    with RunLock(tmp_path, "order-health", "skip"):
+        waiting = RunLock(tmp_path, "order-health", "wait", timeout=0.2)
+        assert waiting.acquire() is False
+        with pytest.raises(RunbookBusy, match="gave up after waiting"), waiting:
+            pass
+
+
+def test_release_lets_the_next_one_in_and_clears_the_details(tmp_path: Path) -> None:
+    first = RunLock(tmp_path, "order-health", "skip", run_id="run-1")
+    second = RunLock(tmp_path, "order-health", "skip", run_id="run-2")
+    assert first.acquire()
+    assert json.loads(first.path.read_text())["run_id"] == "run-1"
+    first.release()
+
+    assert first.path.read_text() == ""
+    assert first.holder() is None
+    assert second.acquire()
+    second.release()
+
+
+def test_other_runbooks_do_not_contend(tmp_path: Path) -> None:
+    with RunLock(tmp_path, "order-health", "skip"):
+        other = RunLock(tmp_path, "order-processing", "skip")
+        assert other.acquire()
+        other.release()
+
+
+def test_allow_mode_takes_no_lock(tmp_path: Path) -> None:
+    with RunLock(tmp_path, "order-health", "skip"):
+        one, two = (RunLock(tmp_path, "order-health", "allow") for _ in range(2))
+        assert one.acquire() and two.acquire()
+        one.release()
+        two.release()
+    assert not (tmp_path / "allowed").exists()
+    assert RunLock(tmp_path / "allowed", "order-health", "allow").acquire()
+    assert not (tmp_path / "allowed").exists()
+
+
+def test_a_runbook_name_cannot_escape_the_folder(tmp_path: Path) -> None:
+    lock = RunLock(tmp_path / "locks", "../orders/health", "skip")
+    assert lock.path.parent == tmp_path / "locks"
+    assert lock.acquire()
+    lock.release()
+
+
+def test_unknown_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="one of skip, wait, allow, not 'queue'"):
+        RunLock(tmp_path, "order-health", "queue")
