@@ -279,7 +279,8 @@ class Engine:
         until = None
         if step.until is not None:
             def until(values: dict[str, Any]) -> bool:
-                return bool(templates.evaluate(step.until, {**scope, **values, "result": values},
+                row = values.get("row") if isinstance(values.get("row"), Mapping) else {}
+                return bool(templates.evaluate(step.until, {**scope, **row, **values, "result": values},
                                                f"{step.origin}.until"))
         values, attempts, error = retry.attempt(lambda: runner.run(step, ctx), policy or step.retry,
                                                 sleep=self.options.sleep, until=until)

@@ -122,7 +122,9 @@ def assertion(spec: Assertion, values: Mapping[str, Any], scope: Mapping[str, An
 def evaluate_step(step: Step, values: Mapping[str, Any], scope: Mapping[str, Any],
                   thresholds: tuple[Threshold, ...] | None = None) -> list[Evaluation]:
     """Every threshold and assertion of `step`; the step's own result is in scope by name."""
-    local = {**scope, **values, "result": values}
+    row = values.get("row")
+    columns = row if isinstance(row, Mapping) else {}
+    local = {**scope, **columns, **values, "result": values}
     out = [threshold(spec, values, local) for spec in (step.thresholds if thresholds is None else thresholds)]
     out += [assertion(spec, values, local) for spec in step.asserts]
     return out

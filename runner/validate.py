@@ -29,10 +29,6 @@ _STEP_REF = re.compile(r"\bsteps(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+
 _INPUT_REF = re.compile(r"\binputs(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 _CONTEXT_NAMES = {"inputs", "steps", "env", "vars", "now", "run", "loop", "range", "dict", "lipsum",
                   "cycler", "joiner", "namespace", "true", "false", "none", "True", "False", "None"}
-# names a step's own result offers to its thresholds, asserts and until
-_RESULT_NAMES = {"rows", "row", "value", "columns", "rowcount", "status", "json", "text", "headers",
-                 "elapsed_ms", "url", "exit_code", "stdout", "stderr", "waited", "items", "outcome",
-                 "result", "skipped", "reason", "messages", "to", "title", "body", "sent"}
 _OPTION_OWNERS = {"with": ("check", "runbook"), "shell": ("command",), "env": ("command",), "cwd": ("command",)}
 _FOR_EACH_KEYS = ("as", "concurrency", "on_item_error")
 
@@ -327,9 +323,9 @@ class _Checker:
                          line_offset=offset)
                 continue
             names = templates.referenced_names(text, expression)
-            allowed = _CONTEXT_NAMES | loop_names
             if field_path[len(path)] in ("assert", "until", "thresholds"):
-                allowed = allowed | _RESULT_NAMES
+                continue  # the step's own result fields and columns are names there
+            allowed = _CONTEXT_NAMES | loop_names
             for name in sorted(names - allowed):
                 self.add(field_path, f"unknown name {name!r} in {'expression' if expression else 'template'}",
                          "names available: inputs, steps, env, vars, now, run" + (

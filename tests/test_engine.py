@@ -462,3 +462,38 @@ def test_history_records_run_and_steps(project):
     assert stored["steps"][0]["id"] == "one"
     assert stored["steps"][0]["evaluations"][0]["text"] == "n = 1 > warning 0"
     store.close()
+
+
+def test_last_run_check_reads_the_runners_own_history(project):
+    import shutil
+
+    from conftest import REPO
+
+    shutil.copy(REPO / "checks" / "last-run.yaml", project.root / "checks" / "last-run.yaml")
+    (project.root / "sql" / "runs").mkdir()
+    shutil.copy(REPO / "sql" / "runs" / "minutes_since_success.sql", project.root / "sql" / "runs")
+    project.runbook("job", "runbook: job\nconnection: main\nsteps:\n  - sql: SELECT 1\n")
+    project.runbook("watch", """
+        runbook: watch
+        steps:
+          - id: job-ran
+            check: last-run
+            with: {runbook: job, max_age: 1h}
+        """)
+    project.run("job")  # creates the state store with no success of `watch`
+    never = project.run("watch", record=False)
+    project.run("job")
+    recent = project.run("watch")
+    assert recent.steps[0].status is Status.OK, recent.steps[0].children[0].evaluations
+    assert recent.steps[0].title == "job succeeded within 1h"
+    project.runbook("watch2", """
+        runbook: watch2
+        steps:
+          - check: last-run
+            with: {runbook: other}
+        """)
+    missing = project.run("watch2")
+    assert missing.status is Status.CRITICAL
+    texts = [e.text for e in missing.steps[0].children[0].evaluations]
+    assert "no successful run of this runbook is recorded" in texts
+    assert never.steps[0].status is Status.OK
