@@ -37,7 +37,10 @@ def render_history_text(rows: list[dict[str, Any]], *, color: bool, width: int) 
         table.add_row(
             when,
             styled(str(row.get("runbook") or "")),
-            styled(str(row.get("status") or ""), STATUS_STYLES.get(status, "") if status else ""),
+            # A run still going has no status yet; its outcome (running) says so.
+            styled(
+                str(row.get("status") or row.get("outcome") or ""), STATUS_STYLES.get(status, "")
+            ),
             styled(summary.seconds(row["duration"]) if row.get("duration") is not None else ""),
             who,
             styled(_history_note(row)),
@@ -51,7 +54,7 @@ def _status(value: Any) -> Status | None:
     try:
         return Status(str(value))
     except ValueError:
-        return None
+        return None  # a run still going has no status yet
 
 
 def _timestamp(value: Any) -> str:
@@ -101,8 +104,10 @@ def render_runbook_list_text(runbooks: list[dict[str, Any]], *, color: bool, wid
     table.add_column("Name", no_wrap=True, style="bold")
     table.add_column("Kind", no_wrap=True)
     table.add_column("Schedule", no_wrap=True)
-    table.add_column("Title", ratio=1)
-    table.add_column("Tags", overflow="fold")
+    # Titles get the room (up to 40 columns); tags wrap first, they are single words.
+    longest = max(len(str(info.get("title") or "")) for info in runbooks)
+    table.add_column("Title", min_width=min(longest, 40))
+    table.add_column("Tags", max_width=18)
     for info in runbooks:
         table.add_row(
             styled(str(info.get("name") or "")),
@@ -127,7 +132,9 @@ def render_runbook_detail_text(info: Mapping[str, Any], *, color: bool, width: i
         console.print(styled(line, "dim"))
     if info.get("description"):
         console.print()
-        console.print(styled(str(info["description"]).strip()))
+        # Prose wraps at the console width; hints and SQL elsewhere keep their own lines.
+        for paragraph in str(info["description"]).strip().split("\n\n"):
+            console.print(styled(" ".join(paragraph.split())), soft_wrap=False)
     inputs = info.get("inputs") or []
     if inputs:
         console.print()
@@ -191,15 +198,22 @@ def _inputs_table(inputs: list[Mapping[str, Any]]) -> Any:
     return grid
 
 
-def _step_lines(number: int, step: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _step_lines(number: int, step: Mapping[str, Any], indent: str = "  ") -> list[tuple[str, str]]:
+    """A step as a numbered paragraph: what it does, its limits, its hint, then nested steps."""
     title = f" - {step['title']}" if step.get("title") else ""
-    action = f" ({step['action']})" if step.get("action") else ""
-    lines = [(f"  {number}. {step.get('id', '')}{title}{action}", "bold")]
+    action = step.get("action") or ""
+    if step.get("target"):
+        action = f"{action}: {step['target']}" if action else str(step["target"])
+    action = f" ({action})" if action else ""
+    lines = [(f"{indent}{number}. {step.get('id', '')}{title}{action}", "bold")]
+    body = indent + " " * (len(str(number)) + 2)
     for threshold in step.get("thresholds") or []:
-        lines.append((f"     {threshold_text(threshold)}", ""))
+        lines.append((f"{body}{threshold_text(threshold)}", ""))
     for index, hint_line in enumerate(str(step.get("hint") or "").strip().splitlines()):
         lead = "hint: " if index == 0 else "      "
-        lines.append((f"     {lead}{hint_line}", "cyan" if index == 0 else ""))
+        lines.append((f"{body}{lead}{hint_line}", "cyan" if index == 0 else ""))
+    for nested_number, nested in enumerate(step.get("steps") or [], 1):
+        lines.extend(_step_lines(nested_number, nested, body))
     return lines
 
 

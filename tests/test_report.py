@@ -660,6 +660,14 @@ def test_history_text_is_a_table_newest_first():
     assert not ANSI.search(text)
 
 
+def test_history_shows_a_run_still_going():
+    running = {**HISTORY[1], "status": None, "outcome": "running", "ended": None, "duration": None}
+    text = render_history([running], "text")
+    assert row(
+        text, "2026-11-24 09:15:00Z", "order-health", "running", "manual", "dry-run, running"
+    )
+
+
 def test_history_json_and_empty():
     data = json.loads(render_history(HISTORY, "json"))
     assert [entry["run_id"] for entry in data] == ["20261124T101500Z-cd34ef", RUN_ID]
@@ -699,6 +707,7 @@ def test_runbook_list():
     )
     assert row(text, "fix-failed-order", "rollback", "Undo one failed order")
     assert lines_of(text)[-1] == "2 runbooks"
+    assert max(len(line) for line in lines_of(text)) <= 100
     assert json.loads(render_runbook_list(RUNBOOKS, "json")) == RUNBOOKS
     assert render_runbook_list([], "text") == "No runbooks found."
 
@@ -734,7 +743,23 @@ DETAIL = {
             ],
             "hint": "If orders are stuck, check that order-processing ran in the last hour.",
         },
-        {"id": "api", "title": "", "action": "http", "thresholds": [], "hint": None},
+        {
+            "id": "fix",
+            "title": "Fix each failed order",
+            "action": "group",
+            "thresholds": [],
+            "hint": None,
+            "steps": [
+                {
+                    "id": "retry",
+                    "title": "",
+                    "action": "check",
+                    "target": "order-retry",
+                    "thresholds": [{"name": "left", "warning": None, "critical": 1}],
+                    "hint": "Ask the shop team.",
+                }
+            ],
+        },
     ],
     "notify": {"warning": ["ops"], "critical": ["ops", "oncall"], "repeat": "4h"},
 }
@@ -754,13 +779,17 @@ def test_runbook_detail_reads_like_a_runbook_page():
     )
     assert row(text, "store", "string", "required")
     steps = text[text.index("Steps") :]
-    assert lines_of(steps)[:6] == [
+    assert lines_of(steps)[:10] == [
         "Steps",
         "  1. pending - Pending orders (sql)",
         "     pending_count: warning above 10, critical above 50",
         "     free_slots: warning below 5",
         "     hint: If orders are stuck, check that order-processing ran in the last hour.",
-        "  2. api (http)",
+        "  2. fix - Fix each failed order (group)",
+        "     1. retry (check: order-retry)",
+        "        left: critical above 1",
+        "        hint: Ask the shop team.",
+        "",
     ]
     assert "Notify\n  warning: ops\n  critical: ops, oncall\n  repeat: 4h" in text
 
