@@ -237,6 +237,11 @@ class _Explainer:
         key = error.instance
         if error.validator == "pattern":
             message, hint = _pattern_message(key, error.validator_value)
+        elif error.validator == "type" and not isinstance(key, str):
+            message = f"the key {_literal(key)} must be text"
+            hint = (
+                "quote it: YAML reads unquoted yes, no, on, off, true, false and numbers as values"
+            )
         else:
             message, hint = f"the key {_literal(key)} is not allowed here: {error.message}", None
         return self.problem((*path, key), message, hint, at="key")

@@ -503,3 +503,11 @@ def test_schema_text_is_the_pretty_json_of_the_file() -> None:
     assert text == schema.schema_path("runbook").read_text(encoding="utf-8")
     assert "\n  " in text
     assert json.loads(text)["title"] == "Runbook"
+
+
+def test_an_environment_name_yaml_reads_as_a_boolean_is_explained() -> None:
+    found = problems_of_text('runbook: x\nsteps:\n  - command: [env]\n    env: {ON: "1"}\n')
+    assert found == [
+        "inline.yaml:4:11: error: steps[0].env: the key true must be text (quote it: YAML reads "
+        "unquoted yes, no, on, off, true, false and numbers as values)"
+    ]
