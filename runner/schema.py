@@ -9,7 +9,8 @@ reported, not only the first.
 check.schema.json and runner.schema.json reuse the runbook schema's `$defs` through
 relative `$ref`s (`runbook.schema.json#/$defs/step`), so the step language is written
 once. Editors resolve those refs from the sibling file; here a `referencing.Registry`
-holding all three schemas resolves them offline.
+holding all three schemas resolves them offline. The validator works on a copy with
+the non-recursive refs inlined, which is what makes validation fast (see `_inline`).
 """
 
 from __future__ import annotations
