@@ -106,6 +106,10 @@ def _rows_summary(values: Mapping[str, Any]) -> str:
     rows = values["rows"]
     columns = list(values.get("columns") or (rows[0].keys() if rows else []))
     if not rows:
+        if not columns and values.get("rowcount") is not None:
+            # A statement without a result set (UPDATE, DELETE): say what it changed.
+            count = values["rowcount"]
+            return "done" if count < 0 else f"{plural(count, 'row')} affected"
         return "no rows"
     if len(rows) == 1 and len(columns) == 1:
         # The column name says more than `value`: `pending_count = 3`.
