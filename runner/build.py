@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .durations import parse_duration
+from .templates import is_template
 from .model import (
     ACTIONS,
     Assertion,
@@ -39,6 +40,13 @@ def find_sql_file(name: str, sql_dirs: tuple[Path, ...], dialect: str | None = N
             if candidate.is_file():
                 return candidate
     return None
+
+
+def _default_timeout(action: str, config: Any, defaults: StepDefaults) -> float:
+    """A wait step may take as long as it waits, whatever the default timeout says."""
+    if action == "wait" and not is_template(config):
+        return max(defaults.timeout, parse_duration(config) + 1.0)
+    return defaults.timeout
 
 
 def step_id(raw: Mapping[str, Any], path: tuple[Any, ...]) -> str:
@@ -111,7 +119,7 @@ class _Builder:
             origin=self.origin(path),
             title=raw.get("title", ""),
             when=raw.get("when"),
-            timeout=parse_duration(raw["timeout"]) if "timeout" in raw else defaults.timeout,
+            timeout=parse_duration(raw["timeout"]) if "timeout" in raw else _default_timeout(action, config, defaults),
             retry=RetryPolicy.from_raw(raw.get("retry"), defaults.retry),
             until=raw.get("until"),
             thresholds=thresholds,

@@ -497,3 +497,16 @@ def test_last_run_check_reads_the_runners_own_history(project):
     texts = [e.text for e in missing.steps[0].children[0].evaluations]
     assert "no successful run of this runbook is recorded" in texts
     assert never.steps[0].status is Status.OK
+
+
+def test_wait_longer_than_the_default_timeout_is_not_cut_short(project):
+    project.runbook("t", """
+        runbook: t
+        defaults: {timeout: 5s}
+        steps:
+          - id: pause
+            wait: 2m
+        """)
+    slept = []
+    run = project.run("t", sleep=slept.append)
+    assert run.steps[0].status is Status.OK and sum(slept) == 120
