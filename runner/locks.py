@@ -30,6 +30,7 @@ _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 # Polling interval bounds while waiting with a timeout (flock itself cannot time out).
 _FIRST_POLL = 0.05
 _LONGEST_POLL = 1.0
+_DETAILS_TRIES = 10
 
 
 class RunbookBusy(RunbookError):
@@ -123,7 +124,7 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                return _describe(_read_holder(fd))
+                return _describe(_read_holder_soon(fd))
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None  # free: any text left in the file is from a holder that died
         finally:
@@ -182,6 +183,16 @@ def _try_lock(fd: int) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+def _read_holder_soon(fd: int) -> dict[str, object]:
+    """The holder's details, allowing it the moment between its flock and its write."""
+    for _ in range(_DETAILS_TRIES):
+        details = _read_holder(fd)
+        if details:
+            return details
+        time.sleep(_FIRST_POLL / 5)
+    return {}
 
 
 def _read_holder(fd: int) -> dict[str, object]:

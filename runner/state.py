@@ -39,7 +39,8 @@ left out)
     runbook, runs, last_run_id, last_started, last_ended, last_status, last_outcome,
     last_success            when the last run with status OK ended
     minutes_since_success   NULL when it never succeeded
-    last_finished           when the last run that ended at all (any status) ended
+    last_finished           when the last run that ran to its end (any status) ended;
+                            skipped, refused and aborted runs do not count
     minutes_since_finished
 
     SELECT minutes_since_success AS minutes FROM runs_summary WHERE runbook = ?
@@ -137,7 +138,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ),
         finished AS (
             SELECT runbook, MAX(ended) AS ended FROM real
-            WHERE outcome <> 'running' AND ended IS NOT NULL GROUP BY runbook
+            WHERE outcome = 'completed' GROUP BY runbook
         )
         SELECT
             latest.runbook AS runbook,

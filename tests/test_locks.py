@@ -99,8 +99,13 @@ def test_exactly_one_of_two_processes_gets_the_lock_in_skip_mode(contenders) -> 
     assert len(answers) == 2
     winner = answers.pop("acquired before-marker")
     [(busy, loser)] = answers.items()
+    # The loser may look in the instant between the winner's flock and its note of who
+    # it is; then it can only say "another process" (the killed-holder test pins the
+    # details down).
     host = socket.gethostname()
-    assert busy.startswith(f"busy: pid {winner.pid} on {host}, run {winner.run_id}, since ")
+    assert busy == "busy: another process" or busy.startswith(
+        f"busy: pid {winner.pid} on {host}, run {winner.run_id}, since "
+    )
     assert loser.finish() == 0
     winner.tell("release")
     assert winner.read() == "released"

@@ -393,6 +393,9 @@ def test_runs_summary_answers_minutes_since_last_success(store: StateStore, db_p
         run = order_health_run(runbook="order-processing", started=started, status=status)
         run.mode, run.ended = mode, started + timedelta(minutes=2 if mode == "run" else 0)
         store.finish_run(run)
+    overlapping = order_health_run(runbook="order-processing", started=now, status=Status.OK)
+    overlapping.outcome, overlapping.steps = "skipped", []  # another one was running
+    store.finish_run(overlapping)
     store.finish_run(order_health_run(runbook="order-health", status=Status.CRITICAL))
 
     # Checks open the file read-only through the `state` connection.
@@ -401,9 +404,10 @@ def test_runs_summary_answers_minutes_since_last_success(store: StateStore, db_p
         rows = {row["runbook"]: row for row in conn.execute("SELECT * FROM runs_summary")}
 
     processing = rows["order-processing"]
-    assert (processing["runs"], processing["last_status"], processing["last_outcome"]) == (
-        3, "CRITICAL", "completed",
+    assert (processing["runs"], processing["last_run_id"], processing["last_outcome"]) == (
+        4, overlapping.run_id, "skipped",
     )  # fmt: skip
+    # A skipped run neither succeeded nor finished: the minutes come from earlier runs.
     assert 119.5 < processing["minutes_since_success"] < 125
     assert 27.5 < processing["minutes_since_finished"] < 35
     assert rows["order-health"]["minutes_since_success"] is None
