@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .durations import parse_duration
-from .templates import is_template
 from .model import (
     ACTIONS,
     Assertion,
@@ -20,6 +19,7 @@ from .model import (
     Threshold,
 )
 from .status import Status
+from .templates import is_template
 from .yamlload import format_path, locate
 
 if TYPE_CHECKING:
@@ -67,12 +67,21 @@ class _Builder:
         line, col = mark if mark else (None, None)
         return Origin(self.display, line, col, format_path(path))
 
-    def steps(self, raws: Any, path: tuple[Any, ...], defaults: StepDefaults, connection: str | None) -> tuple[Step, ...]:
+    def steps(
+        self, raws: Any, path: tuple[Any, ...], defaults: StepDefaults, connection: str | None
+    ) -> tuple[Step, ...]:
         return tuple(
-            self.step(raw, (*path, index), defaults, connection) for index, raw in enumerate(raws or [])
+            self.step(raw, (*path, index), defaults, connection)
+            for index, raw in enumerate(raws or [])
         )
 
-    def step(self, raw: Mapping[str, Any], path: tuple[Any, ...], defaults: StepDefaults, connection: str | None) -> Step:
+    def step(
+        self,
+        raw: Mapping[str, Any],
+        path: tuple[Any, ...],
+        defaults: StepDefaults,
+        connection: str | None,
+    ) -> Step:
         action = next((name for name in ACTIONS if name in raw), "group")
         config: Any = raw.get(action) if action != "group" else None
         connection = raw.get("connection", connection)
@@ -119,7 +128,9 @@ class _Builder:
             origin=self.origin(path),
             title=raw.get("title", ""),
             when=raw.get("when"),
-            timeout=parse_duration(raw["timeout"]) if "timeout" in raw else _default_timeout(action, config, defaults),
+            timeout=parse_duration(raw["timeout"])
+            if "timeout" in raw
+            else _default_timeout(action, config, defaults),
             retry=RetryPolicy.from_raw(raw.get("retry"), defaults.retry),
             until=raw.get("until"),
             thresholds=thresholds,

@@ -46,18 +46,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="runbook", description=DESCRIPTION, epilog=EPILOG,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="runbook",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"runbook {__version__}")
-    parser.add_argument("--config", metavar="PATH",
-                        help="runner.yaml to use (default: $RUNBOOK_CONFIG, or runner.yaml in this folder or above)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="runner.yaml to use (default: $RUNBOOK_CONFIG, or runner.yaml here or above)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=text, description=text)
 
     command("list", "list the runbooks this configuration can run").add_argument(
-        "--format", choices=("text", "json"), default="text")
+        "--format", choices=("text", "json"), default="text"
+    )
 
     show = command("show", "describe a runbook: inputs, steps, thresholds, hints")
     show.add_argument("name", help="runbook name or path to its YAML file")
@@ -65,33 +73,64 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command("run", "run a runbook by name (or path) and exit with its status")
     run.add_argument("name", help="runbook name or path to its YAML file")
-    run.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
-                     help="an input of the runbook; repeat for several")
+    run.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an input of the runbook; repeat for several",
+    )
     mode = run.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true",
-                      help="render every step (SQL with its bound values, HTTP requests) and run nothing")
-    mode.add_argument("--rehearse", action="store_true",
-                      help="run the SQL inside a transaction that is rolled back; skip HTTP calls that are not GET")
-    run.add_argument("--yes", "-y", action="store_true", help="confirm every step that asks for confirmation")
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="render every step (SQL with its bound values, HTTP requests) and run nothing",
+    )
+    mode.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="run the SQL in a transaction that is rolled back; skip HTTP calls other than GET",
+    )
+    run.add_argument(
+        "--yes", "-y", action="store_true", help="confirm every step that asks for confirmation"
+    )
     run.add_argument("--format", choices=("text", "json", "nagios"), default="text")
-    run.add_argument("--connection", action="append", default=[], metavar="NAME=OTHER",
-                     help="use connection OTHER wherever the runbook says NAME")
-    run.add_argument("--trigger", default=None, help="why this run started (default: manual, or schedule under cron)")
+    run.add_argument(
+        "--connection",
+        action="append",
+        default=[],
+        metavar="NAME=OTHER",
+        help="use connection OTHER wherever the runbook says NAME",
+    )
+    run.add_argument(
+        "--trigger",
+        default=None,
+        help="why this run started (default: manual, or schedule under cron)",
+    )
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
     validate = command("validate", "check runbooks and checks; exit 1 when anything is wrong")
-    validate.add_argument("paths", nargs="*", metavar="PATH",
-                          help="files or folders (default: the configured runbooks and checks)")
+    validate.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or folders (default: the configured runbooks and checks)",
+    )
     validate.add_argument("--format", choices=("text", "json", "github"), default="text")
 
     history = command("history", "list recorded runs, newest first")
     history.add_argument("name", nargs="?", help="only runs of this runbook")
-    history.add_argument("--run", metavar="ID", help="show one run with its steps (an id prefix is enough)")
+    history.add_argument(
+        "--run", metavar="ID", help="show one run with its steps (an id prefix is enough)"
+    )
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--format", choices=("text", "json"), default="text")
 
     schema = command("schema", "print a JSON Schema (for editors and CI)")
-    schema.add_argument("kind", nargs="?", choices=("runbook", "check", "runner"), default="runbook")
+    schema.add_argument(
+        "kind", nargs="?", choices=("runbook", "check", "runner"), default="runbook"
+    )
     return parser
 
 
@@ -139,11 +178,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
         path = library.path_of("runbook", name)
         try:
             model = library.load(path)
-            rows.append({"name": name, "kind": model.kind, "title": model.title, "schedule": model.schedule,
-                         "tags": list(model.tags), "path": display_path(path)})
+            rows.append(
+                {
+                    "name": name,
+                    "kind": model.kind,
+                    "title": model.title,
+                    "schedule": model.schedule,
+                    "tags": list(model.tags),
+                    "path": display_path(path),
+                }
+            )
         except InvalidInput as error:
-            rows.append({"name": name, "kind": "?", "title": f"INVALID: {len(error.errors)} errors "
-                         "(runbook validate)", "schedule": None, "tags": [], "path": display_path(path)})
+            rows.append(
+                {
+                    "name": name,
+                    "kind": "?",
+                    "title": f"INVALID: {len(error.errors)} errors (runbook validate)",
+                    "schedule": None,
+                    "tags": [],
+                    "path": display_path(path),
+                }
+            )
     _emit(report.render_runbook_list(rows, args.format))
     return 0
 
@@ -153,11 +208,26 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     model = _library(args).runbook(args.name)
     info = {
-        "name": model.name, "title": model.title, "kind": model.kind, "description": model.description,
-        "tags": list(model.tags), "schedule": model.schedule, "timezone": model.timezone,
-        "connection": model.connection, "path": model.path, "notify": dict(model.notify),
-        "inputs": [{"name": i.name, "type": i.type, "default": i.default, "required": i.required,
-                    "description": i.description} for i in model.inputs],
+        "name": model.name,
+        "title": model.title,
+        "kind": model.kind,
+        "description": model.description,
+        "tags": list(model.tags),
+        "schedule": model.schedule,
+        "timezone": model.timezone,
+        "connection": model.connection,
+        "path": model.path,
+        "notify": dict(model.notify),
+        "inputs": [
+            {
+                "name": i.name,
+                "type": i.type,
+                "default": i.default,
+                "required": i.required,
+                "description": i.description,
+            }
+            for i in model.inputs
+        ],
         "steps": [_step_info(step) for step in model.steps],
     }
     _emit(report.render_runbook_detail(info, args.format))
@@ -166,11 +236,20 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _step_info(step: Any) -> dict[str, Any]:
     return {
-        "id": step.id, "title": step.title, "action": step.action, "hint": step.hint,
-        "target": step.sql_file or (step.config if isinstance(step.config, str) and step.action in
-                                    ("check", "runbook") else None),
-        "thresholds": [{"name": t.name, "warning": t.warning, "critical": t.critical, "direction": t.direction}
-                       for t in step.thresholds],
+        "id": step.id,
+        "title": step.title,
+        "action": step.action,
+        "hint": step.hint,
+        "target": step.sql_file
+        or (
+            step.config
+            if isinstance(step.config, str) and step.action in ("check", "runbook")
+            else None
+        ),
+        "thresholds": [
+            {"name": t.name, "warning": t.warning, "critical": t.critical, "direction": t.direction}
+            for t in step.thresholds
+        ],
         "steps": [_step_info(s) for s in step.steps],
     }
 
@@ -204,22 +283,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides[name] = other
     mode = "dry-run" if args.dry_run else "rehearse" if args.rehearse else "run"
     trigger = args.trigger or os.environ.get("RUNBOOK_TRIGGER") or "manual"
-    options = Options(mode=mode, assume_yes=args.yes, trigger=trigger, connection_overrides=overrides)
+    options = Options(
+        mode=mode, assume_yes=args.yes, trigger=trigger, connection_overrides=overrides
+    )
     state = StateStore(library.config.state) if mode != "dry-run" else None
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         engine = Engine(library, options, state)
-        if state is not None:
-            state.masker = engine.masker
         result = engine.run(runbook, params)
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
         if state is not None:
             state.close()
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
-                                       and not os.environ.get("NO_COLOR"))
+    color = args.color == "always" or (
+        args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    )
     _emit(report.render_run(result, args.format, color=color))
     return result.exit_code
 

@@ -86,7 +86,9 @@ def expand_vars(
     return _VAR.sub(substitute, text), used
 
 
-def find_config(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path | None:
+def find_config(
+    explicit: str | os.PathLike[str] | None = None, start: Path | None = None
+) -> Path | None:
     """--config, then $RUNBOOK_CONFIG, then runner.yaml in the current folder or a parent."""
     chosen = explicit or os.environ.get(ENV_CONFIG)
     if chosen:
@@ -124,7 +126,9 @@ def _paths(root: Path, raw: Any, default: str) -> tuple[Path, ...]:
     items = raw if raw is not None else [default]
     if isinstance(items, str):
         items = [items]
-    return tuple((root / item).resolve() if not Path(item).is_absolute() else Path(item) for item in items)
+    return tuple(
+        (root / item).resolve() if not Path(item).is_absolute() else Path(item) for item in items
+    )
 
 
 def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: str = "") -> Config:
@@ -145,7 +149,14 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
             )
         else:
             connections[name] = ConnectionSpec(
-                name, "odbc", raw["odbc"], raw.get("dialect", ""), timeout, query_timeout, None, origin
+                name,
+                "odbc",
+                raw["odbc"],
+                raw.get("dialect", ""),
+                timeout,
+                query_timeout,
+                None,
+                origin,
             )
     state = Path(document.get("state", "var/runner.db"))
     return Config(

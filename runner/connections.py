@@ -8,6 +8,7 @@ which is rolled back at the end. Nested transactions become savepoints.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import threading
@@ -20,8 +21,16 @@ from .errors import ABORT_REQUESTED, Aborted, ConfigError
 from .steps.base import StepError, StepTimeout, TransientError
 
 _SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error")
-_DRIVER_DIALECTS = (("sql server", "tsql"), ("freetds", "tsql"), ("tds", "tsql"), ("postgres", "postgres"),
-                    ("psqlodbc", "postgres"), ("mariadb", "mysql"), ("mysql", "mysql"), ("sqlite", "sqlite"))
+_DRIVER_DIALECTS = (
+    ("sql server", "tsql"),
+    ("freetds", "tsql"),
+    ("tds", "tsql"),
+    ("postgres", "postgres"),
+    ("psqlodbc", "postgres"),
+    ("mariadb", "mysql"),
+    ("mysql", "mysql"),
+    ("sqlite", "sqlite"),
+)
 # SQLSTATE classes and codes worth another attempt: connection trouble, timeouts,
 # serialization failures and deadlocks.
 _TRANSIENT_SQLSTATES = ("08", "HYT00", "HYT01", "40001", "40P01", "57P01", "57P02", "57P03")
@@ -56,7 +65,12 @@ def split_statements(sql: str) -> list[str]:
 
 def count_placeholders(sql: str) -> int:
     """`?` placeholders outside quotes and comments."""
-    return len(re.findall(r"\?", re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", "", sql, flags=re.S)))
+    return len(
+        re.findall(
+            r"\?",
+            re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", "", sql, flags=re.S),
+        )
+    )
 
 
 class Connection:
@@ -110,13 +124,20 @@ class SqliteConnection(Connection):
         else:
             uri = ":memory:"
         try:
-            self.db = sqlite3.connect(uri, uri=uri != ":memory:", timeout=spec.timeout,
-                                      isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(
+                uri,
+                uri=uri != ":memory:",
+                timeout=spec.timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             self.db.execute("PRAGMA foreign_keys = ON")
             # lets SIGTERM / Ctrl-C cancel a long statement instead of waiting for it
             self.db.set_progress_handler(ABORT_REQUESTED.is_set, 20_000)
         except sqlite3.Error as error:
-            raise StepError(f"connection {spec.name!r}: cannot open SQLite database {path}: {error}") from None
+            raise StepError(
+                f"connection {spec.name!r}: cannot open SQLite database {path}: {error}"
+            ) from None
 
     def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
         with self.lock:
@@ -131,7 +152,7 @@ class SqliteConnection(Connection):
                 offset = 0
                 for statement in statements:
                     count = count_placeholders(statement) if len(statements) > 1 else len(params)
-                    cursor = self.db.execute(statement, params[offset: offset + count])
+                    cursor = self.db.execute(statement, params[offset : offset + count])
                     offset += count
                     rows = cursor.fetchall()
                     total += max(cursor.rowcount, 0)
@@ -145,7 +166,9 @@ class SqliteConnection(Connection):
                 if message == "interrupted" and ABORT_REQUESTED.is_set():
                     raise Aborted() from None
                 if message == "interrupted":
-                    raise StepTimeout(f"query on {self.name!r} cancelled after {timeout:g}s") from None
+                    raise StepTimeout(
+                        f"query on {self.name!r} cancelled after {timeout:g}s"
+                    ) from None
                 if any(text in message.lower() for text in _SQLITE_TRANSIENT):
                     raise TransientError(f"{self.name}: {message}") from None
                 raise StepError(f"{self.name}: {message}") from None
@@ -190,7 +213,9 @@ def _odbc_error(name: str, error: Exception, timeout: float) -> StepError:
     message = f"{name}: {text} (SQLSTATE {sqlstate})" if sqlstate else f"{name}: {text}"
     if sqlstate in ("HYT00", "HYT01") or "timeout" in text.lower() and "login" not in text.lower():
         return StepTimeout(f"{name}: statement cancelled after {timeout:g}s ({text})")
-    if sqlstate.startswith(_TRANSIENT_SQLSTATES) or any(f"({code})" in text or f"[{code}]" in text for code in _TRANSIENT_NATIVE):
+    if sqlstate.startswith(_TRANSIENT_SQLSTATES) or any(
+        f"({code})" in text or f"[{code}]" in text for code in _TRANSIENT_NATIVE
+    ):
         return TransientError(message)
     return StepError(message)
 
@@ -221,7 +246,9 @@ class OdbcConnection(Connection):
                 while True:
                     if cursor.description:
                         columns = [d[0] for d in cursor.description]
-                        result = _result(columns, [tuple(r) for r in cursor.fetchall()], cursor.rowcount)
+                        result = _result(
+                            columns, [tuple(r) for r in cursor.fetchall()], cursor.rowcount
+                        )
                     if not cursor.nextset():
                         break
                 cursor.close()
@@ -269,8 +296,14 @@ class OdbcConnection(Connection):
 class Connections:
     """The connections of one run, by name; `overrides` maps a name to another spec's name."""
 
-    def __init__(self, config: Config, *, rehearse: bool = False, overrides: Mapping[str, str] | None = None,
-                 on_secret: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        rehearse: bool = False,
+        overrides: Mapping[str, str] | None = None,
+        on_secret: Any = None,
+    ) -> None:
         self.config = config
         self.rehearse = rehearse
         self.overrides = dict(overrides or {})
@@ -285,7 +318,9 @@ class Connections:
         spec = self.config.connections.get(target)
         if spec is None:
             known = ", ".join(sorted(self.config.connections)) or "none"
-            raise ConfigError(f"unknown connection {target!r} (known: {known}; see {self.config.display_path})")
+            raise ConfigError(
+                f"unknown connection {target!r} (known: {known}; see {self.config.display_path})"
+            )
         return spec
 
     def dialect(self, name: str) -> str:
@@ -307,7 +342,9 @@ class Connections:
                     from .demo import ensure_demo
 
                     ensure_demo(spec.demo, Path(target))
-                connection: Connection = SqliteConnection(spec, target, read_only=spec.name == STATE_CONNECTION)
+                connection: Connection = SqliteConnection(
+                    spec, target, read_only=spec.name == STATE_CONNECTION
+                )
             else:
                 connection = OdbcConnection(spec, target)
             if self.rehearse:
@@ -320,17 +357,13 @@ class Connections:
         with self.lock:
             connection = self.open.pop(name, None)
         if connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # it is already broken
                 connection.close()
-            except Exception:  # noqa: BLE001 - it is already broken
-                pass
 
     def close_all(self) -> None:
         """Roll back whatever is still open (rehearsal, an aborted transaction) and close."""
         with self.lock:
             connections, self.open = list(self.open.values()), {}
         for connection in connections:
-            try:
+            with contextlib.suppress(Exception):  # closing must not hide the run's result
                 connection.close()
-            except Exception:  # noqa: BLE001 - closing must not hide the run's result
-                pass

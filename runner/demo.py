@@ -336,10 +336,17 @@ def _insert_catalog(connection: sqlite3.Connection, rng: random.Random) -> None:
     for number, (first, last, city, state, zip_code) in enumerate(CUSTOMERS, start=10001):
         rows.append(
             (
-                str(number), f"{first} {last}", first, last,
-                f"{first}.{last}@example.com".lower(), f"512-555-{number % 10000:04d}",
+                str(number),
+                f"{first} {last}",
+                first,
+                last,
+                f"{first}.{last}@example.com".lower(),
+                f"512-555-{number % 10000:04d}",
                 f"{rng.randint(100, 9899)} {rng.choice(('Oak', 'Elm', 'Cedar', 'Pecan'))} St",
-                city, state, zip_code, "WEB",
+                city,
+                state,
+                zip_code,
+                "WEB",
             )
         )
     connection.executemany(
@@ -382,8 +389,13 @@ def _order_lines(rng: random.Random, count: int | None = None) -> list[dict[str,
     for sku, descr, _, price, _ in picked:
         quantity = rng.choice((1, 1, 1, 2, 2, 3))
         lines.append(
-            {"sku": sku, "name": descr, "quantity": quantity, "price": price,
-             "total": round(quantity * price, 2)}
+            {
+                "sku": sku,
+                "name": descr,
+                "quantity": quantity,
+                "price": price,
+                "total": round(quantity * price, 2),
+            }
         )
     return lines
 
@@ -419,18 +431,34 @@ def _orders(now: datetime, runs: list[_Run], rng: random.Random) -> list[_Order]
         order.applied = run.start + timedelta(seconds=2 + 3 * len(run.applied))
 
     failed = [
-        new_order(now - timedelta(days=5, hours=3, minutes=12), cust_no=UNKNOWN_CUSTOMER,
-                  validation_error="Customer not found", retry_count=6),
-        new_order(now - timedelta(days=3, hours=7, minutes=40),
-                  validation_error="Item not found", retry_count=4),
-        new_order(now - timedelta(days=1, hours=2, minutes=5),
-                  validation_error="Line items missing", retry_count=2),
-        new_order(now - timedelta(hours=19, minutes=33),
-                  validation_error="Invalid totals", retry_count=1),
+        new_order(
+            now - timedelta(days=5, hours=3, minutes=12),
+            cust_no=UNKNOWN_CUSTOMER,
+            validation_error="Customer not found",
+            retry_count=6,
+        ),
+        new_order(
+            now - timedelta(days=3, hours=7, minutes=40),
+            validation_error="Item not found",
+            retry_count=4,
+        ),
+        new_order(
+            now - timedelta(days=1, hours=2, minutes=5),
+            validation_error="Line items missing",
+            retry_count=2,
+        ),
+        new_order(
+            now - timedelta(hours=19, minutes=33), validation_error="Invalid totals", retry_count=1
+        ),
     ]
     failed[1].lines.append(
-        {"sku": UNKNOWN_SKU, "name": "Ceremonial Matcha, 30 g", "quantity": 1, "price": 22.00,
-         "total": 22.00}
+        {
+            "sku": UNKNOWN_SKU,
+            "name": "Ceremonial Matcha, 30 g",
+            "quantity": 1,
+            "price": 22.00,
+            "total": 22.00,
+        }
     )
     failed[1].totals = _totals(failed[1].lines)
     # WooCommerce cut the payload short: the lines never arrived as valid JSON.
@@ -447,7 +475,8 @@ def _orders(now: datetime, runs: list[_Run], rng: random.Random) -> list[_Order]
 
 def _insert_orders(connection: sqlite3.Connection, orders: list[_Order]) -> None:
     customers = {
-        row[0]: row[1:] for row in connection.execute(
+        row[0]: row[1:]
+        for row in connection.execute(
             "SELECT CUST_NO, NAM, ADRS_1, CITY, STATE, ZIP_COD FROM AR_CUST"
         )
     }
@@ -463,24 +492,56 @@ def _insert_orders(connection: sqlite3.Connection, orders: list[_Order]) -> None
         if order.applied is not None:
             order.doc_id = 103_000_000_000 + number * 1_000 + 7
             headers.append(
-                (order.doc_id, f"WEB-{woo_order_id}", order.cust_no, _ts(order.applied), "O",
-                 "WEB", "WEB", subtotal, tax, total)
+                (
+                    order.doc_id,
+                    f"WEB-{woo_order_id}",
+                    order.cust_no,
+                    _ts(order.applied),
+                    "O",
+                    "WEB",
+                    "WEB",
+                    subtotal,
+                    tax,
+                    total,
+                )
             )
             for seq, line in enumerate(order.lines, start=1):
                 lines.append(
-                    (order.doc_id, seq, line["sku"], line["name"], line["quantity"],
-                     line["price"], line["total"])
+                    (
+                        order.doc_id,
+                        seq,
+                        line["sku"],
+                        line["name"],
+                        line["quantity"],
+                        line["price"],
+                        line["total"],
+                    )
                 )
                 on_order[line["sku"]] = on_order.get(line["sku"], 0) + line["quantity"]
         staging.append(
             (
-                number, woo_order_id, order.cust_no, _ts(placed), _ts(order.created),
-                int(order.applied is not None), _ts(order.applied) if order.applied else None,
-                order.validation_error, order.retry_count, subtotal, tax, shipping, total,
-                order.line_items_json if order.line_items_json is not None
+                number,
+                woo_order_id,
+                order.cust_no,
+                _ts(placed),
+                _ts(order.created),
+                int(order.applied is not None),
+                _ts(order.applied) if order.applied else None,
+                order.validation_error,
+                order.retry_count,
+                subtotal,
+                tax,
+                shipping,
+                total,
+                order.line_items_json
+                if order.line_items_json is not None
                 else json.dumps(order.lines),
                 str(order.doc_id) if order.doc_id else None,
-                name, street, city, state, zip_code,
+                name,
+                street,
+                city,
+                state,
+                zip_code,
                 ("stripe", "paypal", "stripe", "stripe")[number % 4],
             )
         )
@@ -511,8 +572,15 @@ def _insert_sync_log(
         else:
             seconds = 15 + rng.randint(0, 1)  # the driver's login timeout
         rows.append(
-            ("order_processing", _ts(run.start), _ts(run.start + timedelta(seconds=seconds)),
-             len(run.applied), run.failed, int(run.error is None), run.error)
+            (
+                "order_processing",
+                _ts(run.start),
+                _ts(run.start + timedelta(seconds=seconds)),
+                len(run.applied),
+                run.failed,
+                int(run.error is None),
+                run.error,
+            )
         )
     # The status sync back to WooCommerce is a separate task and kept running, so a
     # query that forgets to filter on OPERATION_TYPE sees activity where there is none.
@@ -521,9 +589,15 @@ def _insert_sync_log(
     while moment >= since:
         failing = outage[0] <= moment <= outage[1]
         rows.append(
-            ("order_status_sync", _ts(moment), _ts(moment + timedelta(seconds=rng.randint(2, 6))),
-             0 if failing else rng.randint(0, 4), 0, int(not failing),
-             "Connection failed: [08S01] Communication link failure" if failing else None)
+            (
+                "order_status_sync",
+                _ts(moment),
+                _ts(moment + timedelta(seconds=rng.randint(2, 6))),
+                0 if failing else rng.randint(0, 4),
+                0,
+                int(not failing),
+                "Connection failed: [08S01] Communication link failure" if failing else None,
+            )
         )
         moment -= timedelta(minutes=30)
     rows.sort(key=lambda row: row[1])

@@ -25,7 +25,8 @@ def parse_duration(value: object) -> float:
         match = _PART.match(text, pos)
         if not match:
             raise ValueError(
-                f"{value!r} is not a duration: write a number with a unit, such as 30s, 5m, 1h30m or 2d"
+                f"{value!r} is not a duration: "
+                "write a number with a unit, such as 30s, 5m, 1h30m or 2d"
             )
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()

@@ -72,6 +72,8 @@ class Engine:
         self.environ = dict(environ)
         for name in secret_env_names(self.environ):
             self.masker.add(self.environ[name])
+        if state is not None:
+            state.masker = self.masker  # secrets found during the run never reach history
 
     # ---------------------------------------------------------------- entry point
     def run(self, runbook: Runbook, params: Mapping[str, Any] | None = None) -> RunResult:
@@ -84,18 +86,29 @@ class Engine:
         from .state import new_run_id
 
         run = RunResult(
-            run_id=new_run_id(), runbook=runbook.name, title=runbook.title, kind=runbook.kind,
-            mode=self.options.mode, trigger=self.options.trigger, started=datetime.now(UTC),
-            inputs=self.masker.mask(dict(inputs)), user=_user(), host=socket.gethostname(), path=runbook.path,
+            run_id=new_run_id(),
+            runbook=runbook.name,
+            title=runbook.title,
+            kind=runbook.kind,
+            mode=self.options.mode,
+            trigger=self.options.trigger,
+            started=datetime.now(UTC),
+            inputs=self.masker.mask(dict(inputs)),
+            user=_user(),
+            host=socket.gethostname(),
+            path=runbook.path,
         )
         from .locks import RunLock
 
         mode = "allow" if self.options.mode == "dry-run" else runbook.concurrency
-        lock = RunLock(self.config.var_dir / "locks", runbook.name, mode)
+        lock = RunLock(self.config.var_dir / "locks", runbook.name, mode, run_id=run.run_id)
         if not lock.acquire():
             holder = lock.holder() or "another process"
             run.outcome, run.status, run.ended = "skipped", Status.OK, datetime.now(UTC)
-            run.error = f"{runbook.name} is already running ({holder}); this run was skipped (concurrency: skip)"
+            run.error = (
+                f"{runbook.name} is already running ({holder}); "
+                "this run was skipped (concurrency: skip)"
+            )
             self._record(run, start=True)
             return run
         try:
@@ -118,18 +131,26 @@ class Engine:
             self.state.finish_run(run)
 
     def _execute(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> None:
-        connections = Connections(self.config, rehearse=self.options.mode == "rehearse",
-                                  overrides=self.options.connection_overrides, on_secret=self.masker.add)
+        connections = Connections(
+            self.config,
+            rehearse=self.options.mode == "rehearse",
+            overrides=self.options.connection_overrides,
+            on_secret=self.masker.add,
+        )
         services = _Services(connections, self, runbook)
         scope = self._scope(runbook, run, inputs)
         try:
             try:
                 stopped = self._walk(runbook.steps, scope, services, run.steps, runbook)
                 run.status = worst(step.status for step in run.steps)
-                if run.status is Status.CRITICAL and (runbook.on_failure or runbook.on_failure_runbook):
+                if run.status is Status.CRITICAL and (
+                    runbook.on_failure or runbook.on_failure_runbook
+                ):
                     self._on_failure(runbook, scope, services, run)
                 if runbook.finally_:
-                    self._walk(runbook.finally_, scope, services, run.steps, runbook, label="finally")
+                    self._walk(
+                        runbook.finally_, scope, services, run.steps, runbook, label="finally"
+                    )
                 run.status = worst(step.status for step in run.steps)
                 if stopped:
                     run.error = stopped
@@ -152,14 +173,26 @@ class Engine:
             "env": self.environ,
             "vars": {**self.config.vars, **runbook.vars},
             "now": run.started,
-            "run": {"id": run.run_id, "runbook": runbook.name, "started": run.started, "mode": run.mode,
-                    "trigger": run.trigger},
+            "run": {
+                "id": run.run_id,
+                "runbook": runbook.name,
+                "started": run.started,
+                "mode": run.mode,
+                "trigger": run.trigger,
+            },
             "__connection__": runbook.connection,
         }
 
     # ---------------------------------------------------------------- walking
-    def _walk(self, steps: tuple[Step, ...], scope: dict[str, Any], services: _Services,
-              into: list[StepResult], runbook: Runbook, label: str = "") -> str | None:
+    def _walk(
+        self,
+        steps: tuple[Step, ...],
+        scope: dict[str, Any],
+        services: _Services,
+        into: list[StepResult],
+        runbook: Runbook,
+        label: str = "",
+    ) -> str | None:
         """Run `steps` in order into `into`; returns why it stopped early, if it did."""
         for index, step in enumerate(steps):
             try:
@@ -172,18 +205,37 @@ class Engine:
             into.append(result)
             scope["steps"][step.id] = _visible(result)
             if result.status is Status.CRITICAL and self._on_error(step, runbook) == "stop":
-                for rest in steps[index + 1:]:
-                    into.append(StepResult(rest.id, rest.label, rest.action, Status.SKIPPED, "not_run",
-                                           origin=str(rest.origin), error=f"not run: {step.id} failed"))
+                for rest in steps[index + 1 :]:
+                    into.append(
+                        StepResult(
+                            rest.id,
+                            rest.label,
+                            rest.action,
+                            Status.SKIPPED,
+                            "not_run",
+                            origin=str(rest.origin),
+                            error=f"not run: {step.id} failed",
+                        )
+                    )
                 return f"stopped after {step.id!r} ended CRITICAL (on_error: stop)"
         return None
 
     def _on_error(self, step: Step, runbook: Runbook) -> str:
-        return step.on_error or ("continue" if runbook.kind in _CONTINUE_KINDS or runbook.is_check else "stop")
+        return step.on_error or (
+            "continue" if runbook.kind in _CONTINUE_KINDS or runbook.is_check else "stop"
+        )
 
-    def _step(self, step: Step, scope: dict[str, Any], services: _Services, runbook: Runbook,
-              thresholds: tuple[Threshold, ...] | None = None) -> StepResult:
-        result = StepResult(step.id, step.label, step.action, origin=str(step.origin), hint=step.hint)
+    def _step(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: _Services,
+        runbook: Runbook,
+        thresholds: tuple[Threshold, ...] | None = None,
+    ) -> StepResult:
+        result = StepResult(
+            step.id, step.label, step.action, origin=str(step.origin), hint=step.hint
+        )
         result.started = datetime.now(UTC)
         clock = time.perf_counter()
         result.outcome = "running"
@@ -220,17 +272,26 @@ class Engine:
             interruption.step_result = result  # type: ignore[attr-defined]
             raise
         except RunbookError as error:
-            result.status, result.outcome, result.error = Status.UNKNOWN, "failed", error.format_message()
+            result.status, result.outcome, result.error = (
+                Status.UNKNOWN,
+                "failed",
+                error.format_message(),
+            )
         finally:
             result.duration = time.perf_counter() - clock
         if result.outcome == "running":
             result.outcome = "ok"
-        if result.status is Status.CRITICAL and result.outcome in ("failed", "timed_out") \
-                and self._on_error(step, runbook) == "warning":
+        if (
+            result.status is Status.CRITICAL
+            and result.outcome in ("failed", "timed_out")
+            and self._on_error(step, runbook) == "warning"
+        ):
             result.status = Status.WARNING
         return result
 
-    def _condition(self, expression: Any, scope: Mapping[str, Any], step: Step, result: StepResult) -> bool:
+    def _condition(
+        self, expression: Any, scope: Mapping[str, Any], step: Step, result: StepResult
+    ) -> bool:
         where = f"{step.origin}.when"
         if self.options.mode == "dry-run":
             try:
@@ -262,11 +323,25 @@ class Engine:
 
     # ---------------------------------------------------------------- actions
     def _context(self, step: Step, scope: Mapping[str, Any], services: _Services) -> StepContext:
-        return StepContext(scope=scope, timeout=step.timeout, mode=self.options.mode, where=str(step.origin),
-                           services=services, sleep=self.options.sleep, log=self.options.log)
+        return StepContext(
+            scope=scope,
+            timeout=step.timeout,
+            mode=self.options.mode,
+            where=str(step.origin),
+            services=services,
+            sleep=self.options.sleep,
+            log=self.options.log,
+        )
 
-    def _action(self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult,
-                thresholds: tuple[Threshold, ...] | None = None, policy: RetryPolicy | None = None) -> None:
+    def _action(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: _Services,
+        result: StepResult,
+        thresholds: tuple[Threshold, ...] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
         runner = executor(step.action)
         ctx = self._context(step, scope, services)
         if self.options.mode == "dry-run":
@@ -278,16 +353,30 @@ class Engine:
             return
         until = None
         if step.until is not None:
+
             def until(values: dict[str, Any]) -> bool:
                 row = values.get("row") if isinstance(values.get("row"), Mapping) else {}
-                return bool(templates.evaluate(step.until, {**scope, **row, **values, "result": values},
-                                               f"{step.origin}.until"))
-        values, attempts, error = retry.attempt(lambda: runner.run(step, ctx), policy or step.retry,
-                                                sleep=self.options.sleep, until=until)
+                return bool(
+                    templates.evaluate(
+                        step.until,
+                        {**scope, **row, **values, "result": values},
+                        f"{step.origin}.until",
+                    )
+                )
+
+        values, attempts, error = retry.attempt(
+            lambda: runner.run(step, ctx),
+            policy or step.retry,
+            sleep=self.options.sleep,
+            until=until,
+        )
         result.attempts = attempts
         result.values = values or {}
         if self.options.mode == "rehearse" and step.action == "sql":
-            result.rendered = {**runner.describe(step, ctx), "rowcount": result.values.get("rowcount")}
+            result.rendered = {
+                **runner.describe(step, ctx),
+                "rowcount": result.values.get("rowcount"),
+            }
         if result.values.get("skipped"):
             result.status, result.outcome = Status.SKIPPED, "skipped"
             result.error = result.values.get("reason")
@@ -300,27 +389,41 @@ class Engine:
                 return
         result.evaluations = evaluate.evaluate_step(step, result.values, scope, thresholds)
         statuses = [e.status for e in result.evaluations]
-        if step.action == "command" and not step.asserts and result.values.get("exit_code") not in (0, None):
+        if (
+            step.action == "command"
+            and not step.asserts
+            and result.values.get("exit_code") not in (0, None)
+        ):
             result.error = result.error or f"exit code {result.values['exit_code']}"
             statuses.append(Status.CRITICAL)
             result.outcome = "failed"
         result.status = worst([result.status, *statuses])
 
-    def _for_each(self, step: Step, scope: dict[str, Any], services: _Services, runbook: Runbook,
-                  result: StepResult) -> None:
+    def _for_each(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: _Services,
+        runbook: Runbook,
+        result: StepResult,
+    ) -> None:
         items = step.for_each
         if isinstance(items, str):
             items = templates.evaluate(items, scope, f"{step.origin}.for_each")
         if isinstance(items, Mapping):
             items = list(items.items())
         if items is None or isinstance(items, str | bytes) or not hasattr(items, "__iter__"):
-            raise TemplateError(f"{step.origin}.for_each: expected a list, got {type(items).__name__}")
+            raise TemplateError(
+                f"{step.origin}.for_each: expected a list, got {type(items).__name__}"
+            )
         items = list(items)
         body = step.steps or (replace(step, for_each=None),)
 
         def one(item: Any) -> StepResult:
             item_scope = {**scope, step.as_: item, "steps": dict(scope["steps"])}
-            child = StepResult(step.id, _item_label(item), "item", item=item, origin=str(step.origin))
+            child = StepResult(
+                step.id, _item_label(item), "item", item=item, origin=str(step.origin)
+            )
             started = time.perf_counter()
             child.started = datetime.now(UTC)
             self._walk(body, item_scope, services, child.children, runbook)
@@ -340,13 +443,23 @@ class Engine:
                     result.error = f"stopped at item {_item_label(item)} (on_item_error: stop)"
                     break
         bad = [c for c in result.children if c.status.is_bad]
-        result.values = {"items": len(items), "failed": len(bad), "succeeded": len(result.children) - len(bad)}
+        result.values = {
+            "items": len(items),
+            "failed": len(bad),
+            "succeeded": len(result.children) - len(bad),
+        }
         result.status = worst(c.status for c in result.children)
         if bad and not result.error:
             result.error = f"{len(bad)} of {len(items)} items failed"
 
-    def _transaction(self, step: Step, scope: dict[str, Any], services: _Services, runbook: Runbook,
-                     result: StepResult) -> None:
+    def _transaction(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: _Services,
+        runbook: Runbook,
+        result: StepResult,
+    ) -> None:
         name = step.connection or scope.get("__connection__")
         if not name:
             raise StepError(f"{step.id}: a transaction needs a connection")
@@ -359,15 +472,22 @@ class Engine:
             result.children = children
             try:
                 for nested in step.steps:
-                    child = StepResult(nested.id, nested.label, nested.action, origin=str(nested.origin),
-                                       hint=nested.hint)
+                    child = StepResult(
+                        nested.id,
+                        nested.label,
+                        nested.action,
+                        origin=str(nested.origin),
+                        hint=nested.hint,
+                    )
                     child.started = datetime.now(UTC)
                     self._action(nested, scope, services, child, policy=single)
                     children.append(child)
                     scope["steps"][nested.id] = _visible(child)
                     if child.status is Status.CRITICAL:
                         error_type = _TransientInTransaction if _was_transient(child) else StepError
-                        raise error_type(f"{nested.id}: {child.error or 'ended CRITICAL'}; rolled back")
+                        raise error_type(
+                            f"{nested.id}: {child.error or 'ended CRITICAL'}; rolled back"
+                        )
             except BaseException:
                 connection.rollback()
                 if isinstance(sys.exc_info()[1], StepError) and sys.exc_info()[1].transient:
@@ -381,7 +501,9 @@ class Engine:
 
         if self.options.mode == "dry-run":
             for nested in step.steps:
-                child = StepResult(nested.id, nested.label, nested.action, origin=str(nested.origin))
+                child = StepResult(
+                    nested.id, nested.label, nested.action, origin=str(nested.origin)
+                )
                 self._action(nested, scope, services, child)
                 result.children.append(child)
             result.status, result.outcome = Status.SKIPPED, "not_run"
@@ -391,22 +513,37 @@ class Engine:
         result.values = values or {}
         if error is not None:
             result.status, result.outcome = Status.CRITICAL, error.outcome
-            result.error = str(error) + (f" (after {len(attempts)} attempts)" if len(attempts) > 1 else "")
+            result.error = str(error) + (
+                f" (after {len(attempts)} attempts)" if len(attempts) > 1 else ""
+            )
         else:
             result.status = worst(c.status for c in result.children)
 
     # ---------------------------------------------------------------- calls
-    def _call_check(self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult) -> None:
+    def _call_check(
+        self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult
+    ) -> None:
         check = self.library.check(step.config)
         arguments = templates.render_value(dict(step.with_), scope, f"{step.origin}.with")
         inputs = resolve_inputs(check.inputs, arguments, f"check {check.name}")
         overrides = {t.name: t for t in step.thresholds}
-        local = {**scope, "inputs": inputs, "steps": {}, "vars": {**scope["vars"], **check.vars},
-                 "check": {"name": check.name, "title": check.title},
-                 "__connection__": step.connection or scope.get("__connection__")}
+        local = {
+            **scope,
+            "inputs": inputs,
+            "steps": {},
+            "vars": {**scope["vars"], **check.vars},
+            "check": {"name": check.name, "title": check.title},
+            "__connection__": step.connection or scope.get("__connection__"),
+        }
         for nested in check.steps:
             mine = tuple(overrides.pop(t.name, t) for t in nested.thresholds)
-            child = self._step(nested, local, services, services.runbook, thresholds=mine if overrides or mine else None)
+            child = self._step(
+                nested,
+                local,
+                services,
+                services.runbook,
+                thresholds=mine if overrides or mine else None,
+            )
             result.children.append(child)
             local["steps"][nested.id] = _visible(child)
         if check.title and not step.title:
@@ -415,12 +552,18 @@ class Engine:
         result.status = worst(c.status for c in result.children)
         result.hint = step.hint or next((c.hint for c in result.children if c.bad and c.hint), None)
 
-    def _call_runbook(self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult) -> None:
+    def _call_runbook(
+        self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult
+    ) -> None:
         runbook = self.library.runbook(step.config)
         arguments = templates.render_value(dict(step.with_), scope, f"{step.origin}.with")
         inputs = resolve_inputs(runbook.inputs, arguments, runbook.name)
-        nested = RunResult(run_id=scope["run"]["id"], runbook=runbook.name, mode=self.options.mode,
-                           started=datetime.now(UTC))
+        nested = RunResult(
+            run_id=scope["run"]["id"],
+            runbook=runbook.name,
+            mode=self.options.mode,
+            started=datetime.now(UTC),
+        )
         self._execute_nested(runbook, nested, inputs, services)
         result.children = nested.steps
         result.status = nested.status
@@ -428,7 +571,9 @@ class Engine:
         if nested.error:
             result.error = nested.error
 
-    def _execute_nested(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any], services: _Services) -> None:
+    def _execute_nested(
+        self, runbook: Runbook, run: RunResult, inputs: dict[str, Any], services: _Services
+    ) -> None:
         scope = self._scope(runbook, run, inputs)
         nested_services = _Services(services.connections, self, runbook)
         stopped = self._walk(runbook.steps, scope, nested_services, run.steps, runbook)
@@ -440,19 +585,45 @@ class Engine:
         run.status = worst(s.status for s in run.steps)
         run.error = stopped
 
-    def _on_failure(self, runbook: Runbook, scope: dict[str, Any], services: _Services, run: RunResult) -> None:
+    def _on_failure(
+        self, runbook: Runbook, scope: dict[str, Any], services: _Services, run: RunResult
+    ) -> None:
         if runbook.on_failure:
             handled: list[StepResult] = []
             self._walk(runbook.on_failure, scope, services, handled, runbook)
-            run.steps.append(StepResult("on_failure", "on_failure", "group", worst(s.status for s in handled),
-                                        children=handled))
+            run.steps.append(
+                StepResult(
+                    "on_failure",
+                    "on_failure",
+                    "group",
+                    worst(s.status for s in handled),
+                    children=handled,
+                )
+            )
         elif runbook.on_failure_runbook:
             target = self.library.runbook(runbook.on_failure_runbook["runbook"])
-            arguments = templates.render_value(dict(runbook.on_failure_runbook.get("with") or {}), scope, "on_failure")
-            nested = RunResult(run_id=run.run_id, runbook=target.name, mode=self.options.mode, started=datetime.now(UTC))
-            self._execute_nested(target, nested, resolve_inputs(target.inputs, arguments, target.name), services)
-            run.steps.append(StepResult("on_failure", f"on_failure: {target.name}", "runbook", nested.status,
-                                        children=nested.steps, error=nested.error))
+            arguments = templates.render_value(
+                dict(runbook.on_failure_runbook.get("with") or {}), scope, "on_failure"
+            )
+            nested = RunResult(
+                run_id=run.run_id,
+                runbook=target.name,
+                mode=self.options.mode,
+                started=datetime.now(UTC),
+            )
+            self._execute_nested(
+                target, nested, resolve_inputs(target.inputs, arguments, target.name), services
+            )
+            run.steps.append(
+                StepResult(
+                    "on_failure",
+                    f"on_failure: {target.name}",
+                    "runbook",
+                    nested.status,
+                    children=nested.steps,
+                    error=nested.error,
+                )
+            )
 
     # ---------------------------------------------------------------- secrets
     def _mask(self, run: RunResult) -> None:
@@ -485,8 +656,12 @@ def _was_transient(child: StepResult) -> bool:
 
 def _visible(result: StepResult) -> dict[str, Any]:
     """What later templates see as steps.<id>: the values, and how the step ended."""
-    return {**result.values, "ok": not result.status.is_bad and result.status is not Status.UNKNOWN,
-            "severity": result.status.value, "outcome": result.outcome}
+    return {
+        **result.values,
+        "ok": not result.status.is_bad and result.status is not Status.UNKNOWN,
+        "severity": result.status.value,
+        "outcome": result.outcome,
+    }
 
 
 def _item_label(item: Any) -> str:

@@ -62,7 +62,9 @@ def _limit(raw: Any, scope: Mapping[str, Any], where: str) -> float | int | None
     value = templates.render_value(raw, scope, where) if isinstance(raw, str) else raw
     number = _number(value)
     if number is None:
-        raise TemplateError(f"{where}: threshold {raw!r} is not a number (it rendered to {value!r})")
+        raise TemplateError(
+            f"{where}: threshold {raw!r} is not a number (it rendered to {value!r})"
+        )
     return number
 
 
@@ -81,11 +83,17 @@ def threshold(spec: Threshold, values: Mapping[str, Any], scope: Mapping[str, An
     base = dict(name=spec.name, warning=warning, critical=critical, direction=spec.direction)
     if not found:
         columns = ", ".join(map(str, (values.get("row") or {}).keys())) or "none"
-        return Evaluation(**base, status=Status.UNKNOWN, text=f"{spec.name}: no such column or value (columns: {columns})")
+        return Evaluation(
+            **base,
+            status=Status.UNKNOWN,
+            text=f"{spec.name}: no such column or value (columns: {columns})",
+        )
     value = _number(raw)
     if value is None:
         shown = "NULL" if raw is None else repr(raw)
-        return Evaluation(**base, value=raw, status=Status.UNKNOWN, text=f"{spec.name} = {shown}: not a number")
+        return Evaluation(
+            **base, value=raw, status=Status.UNKNOWN, text=f"{spec.name} = {shown}: not a number"
+        )
     above = spec.direction == "above"
 
     def breached(limit: float | int | None) -> bool:
@@ -93,7 +101,10 @@ def threshold(spec: Threshold, values: Mapping[str, Any], scope: Mapping[str, An
 
     bad, good = (">", "<=") if above else ("<", ">=")
     if breached(critical):
-        status, text = Status.CRITICAL, f"{spec.name} = {_fmt(value)} {bad} critical {_fmt(critical)}"
+        status, text = (
+            Status.CRITICAL,
+            f"{spec.name} = {_fmt(value)} {bad} critical {_fmt(critical)}",
+        )
     elif breached(warning):
         status, text = Status.WARNING, f"{spec.name} = {_fmt(value)} {bad} warning {_fmt(warning)}"
     else:
@@ -119,12 +130,19 @@ def assertion(spec: Assertion, values: Mapping[str, Any], scope: Mapping[str, An
     return Evaluation(spec.that, spec.severity, text, False, kind="assert")
 
 
-def evaluate_step(step: Step, values: Mapping[str, Any], scope: Mapping[str, Any],
-                  thresholds: tuple[Threshold, ...] | None = None) -> list[Evaluation]:
+def evaluate_step(
+    step: Step,
+    values: Mapping[str, Any],
+    scope: Mapping[str, Any],
+    thresholds: tuple[Threshold, ...] | None = None,
+) -> list[Evaluation]:
     """Every threshold and assertion of `step`; the step's own result is in scope by name."""
     row = values.get("row")
     columns = row if isinstance(row, Mapping) else {}
     local = {**scope, **columns, **values, "result": values}
-    out = [threshold(spec, values, local) for spec in (step.thresholds if thresholds is None else thresholds)]
+    out = [
+        threshold(spec, values, local)
+        for spec in (step.thresholds if thresholds is None else thresholds)
+    ]
     out += [assertion(spec, values, local) for spec in step.asserts]
     return out

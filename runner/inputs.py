@@ -16,7 +16,11 @@ _FALSE = {"false", "no", "off", "0"}
 
 def coerce(spec: Mapping[str, Any] | InputSpec, name: str, value: Any) -> Any:
     """`value` as the declared type; raises ValueError with an instruction."""
-    get = spec.get if isinstance(spec, Mapping) else lambda key, default=None: getattr(spec, _ATTR.get(key, key), default)
+    get = (
+        spec.get
+        if isinstance(spec, Mapping)
+        else lambda key, default=None: getattr(spec, _ATTR.get(key, key), default)
+    )
     kind = get("type", "string") or "string"
     result = _convert(kind, value)
     minimum, maximum = get("minimum"), get("maximum")
@@ -98,7 +102,9 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def resolve_inputs(declared: tuple[InputSpec, ...], given: Mapping[str, Any], runbook: str) -> dict[str, Any]:
+def resolve_inputs(
+    declared: tuple[InputSpec, ...], given: Mapping[str, Any], runbook: str
+) -> dict[str, Any]:
     """Every declared input with its value; every problem reported at once."""
     import difflib
 
@@ -107,8 +113,10 @@ def resolve_inputs(declared: tuple[InputSpec, ...], given: Mapping[str, Any], ru
     for name in given:
         if name not in known:
             close = difflib.get_close_matches(name, list(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else (
-                f"; it takes: {', '.join(known)}" if known else "; it takes no inputs"
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else (f"; it takes: {', '.join(known)}" if known else "; it takes no inputs")
             )
             problems.append(f"unknown input {name!r} for {runbook}{hint}")
     values: dict[str, Any] = {}
@@ -122,7 +130,8 @@ def resolve_inputs(declared: tuple[InputSpec, ...], given: Mapping[str, Any], ru
             values[spec.name] = spec.default
         else:
             problems.append(
-                f"missing input {spec.name!r} ({spec.type}) for {runbook}: add --param {spec.name}=..."
+                f"missing input {spec.name!r} ({spec.type}) for {runbook}: "
+                f"add --param {spec.name}=..."
             )
     if problems:
         raise InputError("\n".join(problems))

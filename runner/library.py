@@ -57,7 +57,10 @@ class Library:
     def index(self) -> dict[str, dict[str, Path]]:
         if self._index is None:
             index: dict[str, dict[str, Path]] = {"runbook": {}, "check": {}}
-            for kind, folders in (("runbook", self.config.runbook_dirs), ("check", self.config.check_dirs)):
+            for kind, folders in (
+                ("runbook", self.config.runbook_dirs),
+                ("check", self.config.check_dirs),
+            ):
                 for folder in folders:
                     for path in yaml_files(folder):
                         found = declared_name(path)
@@ -97,7 +100,9 @@ class Library:
         except InvalidInput as error:
             return error.problems
         if not isinstance(document, dict):
-            return [Problem("a runbook must be a mapping with `runbook:` and `steps:`", display, 1, 1)]
+            return [
+                Problem("a runbook must be a mapping with `runbook:` and `steps:`", display, 1, 1)
+            ]
         kind = "check" if "check" in document and "runbook" not in document else "runbook"
         found = schema.validate_document(document, kind, display)
         found += validate.meaning(document, kind, display, path, self)
@@ -130,7 +135,9 @@ def unknown_name_message(kind: str, name: str, known: list[str], config: Config)
     import difflib
 
     close = difflib.get_close_matches(name, known, n=1)
-    folders = ", ".join(display_path(p) for p in (config.runbook_dirs if kind == "runbook" else config.check_dirs))
+    folders = ", ".join(
+        display_path(p) for p in (config.runbook_dirs if kind == "runbook" else config.check_dirs)
+    )
     message = f"no {kind} named {name!r} in {folders or 'the configured folders'}"
     if close:
         return f"{message}; did you mean {close[0]!r}?"

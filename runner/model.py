@@ -47,7 +47,9 @@ class RetryPolicy:
     max_delay: float = 30.0
 
     @classmethod
-    def from_raw(cls, raw: Mapping[str, Any] | None, base: RetryPolicy | None = None) -> RetryPolicy:
+    def from_raw(
+        cls, raw: Mapping[str, Any] | None, base: RetryPolicy | None = None
+    ) -> RetryPolicy:
         policy = base or cls()
         if not raw:
             return policy

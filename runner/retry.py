@@ -41,7 +41,13 @@ def attempt(
 
     Returns (values of the last successful attempt or None, attempts, final error or None).
     """
-    from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, stop_after_attempt
+    from tenacity import (
+        RetryError,
+        Retrying,
+        retry_if_exception,
+        retry_if_result,
+        stop_after_attempt,
+    )
 
     attempts: list[Attempt] = []
 
@@ -51,14 +57,29 @@ def attempt(
         try:
             values = action()
         except StepError as error:
-            attempts.append(Attempt(len(attempts) + 1, started, time.perf_counter() - clock, error.outcome,
-                                    str(error), error.transient))
+            attempts.append(
+                Attempt(
+                    len(attempts) + 1,
+                    started,
+                    time.perf_counter() - clock,
+                    error.outcome,
+                    str(error),
+                    error.transient,
+                )
+            )
             if error.transient and on_transient:
                 on_transient(error)
             raise
         ok = until is None or until(values)
-        attempts.append(Attempt(len(attempts) + 1, started, time.perf_counter() - clock,
-                                "ok" if ok else "not_yet", None if ok else "until condition not met"))
+        attempts.append(
+            Attempt(
+                len(attempts) + 1,
+                started,
+                time.perf_counter() - clock,
+                "ok" if ok else "not_yet",
+                None if ok else "until condition not met",
+            )
+        )
         return values if ok else {"__not_yet__": values}
 
     def transient(error: BaseException) -> bool:
@@ -67,7 +88,8 @@ def attempt(
     retrying = Retrying(
         stop=stop_after_attempt(max(1, policy.attempts)),
         wait=_wait(policy),
-        retry=retry_if_exception(transient) | retry_if_result(lambda v: isinstance(v, dict) and "__not_yet__" in v),
+        retry=retry_if_exception(transient)
+        | retry_if_result(lambda v: isinstance(v, dict) and "__not_yet__" in v),
         sleep=sleep,
         reraise=True,
     )
@@ -77,9 +99,15 @@ def attempt(
         return getattr(error, "result", None), attempts, error
     except RetryError as error:  # `until` never held
         last = error.last_attempt.result()
-        return last.get("__not_yet__") if isinstance(last, dict) else None, attempts, UntilNotMet(
-            f"until condition still false after {len(attempts)} attempts")
+        return (
+            last.get("__not_yet__") if isinstance(last, dict) else None,
+            attempts,
+            UntilNotMet(f"until condition still false after {len(attempts)} attempts"),
+        )
     if isinstance(values, dict) and "__not_yet__" in values:
-        return values["__not_yet__"], attempts, UntilNotMet(
-            f"until condition still false after {len(attempts)} attempts")
+        return (
+            values["__not_yet__"],
+            attempts,
+            UntilNotMet(f"until condition still false after {len(attempts)} attempts"),
+        )
     return values, attempts, None

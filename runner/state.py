@@ -57,6 +57,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time as _time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -197,6 +198,7 @@ class StateStore:
         self.masker = masker if masker is not None else Masker()
         # One connection per store; engine threads (for_each concurrency) share it.
         self._lock = threading.RLock()
+        self._busy_timeout = busy_timeout
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -337,8 +339,16 @@ class StateStore:
         conn = self._conn
         # Switching to WAL needs a moment alone with the file; skip it when already done
         # (the mode is stored in the file) so opening never contends with writers.
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+        # SQLite may answer "database is locked" at once, without its busy handler, when
+        # another process is switching or migrating the same new file: retry a while.
+        deadline = _time.monotonic() + self._busy_timeout
+        while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or _time.monotonic() > deadline:
+                    raise
+                _time.sleep(0.02)
         conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, much faster
         conn.execute("PRAGMA foreign_keys = ON")
 

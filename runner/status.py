@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 
-class Status(str, Enum):
+class Status(str, Enum):  # noqa: UP042 - str mixin keeps json.dumps(status) plain
     OK = "OK"
     SKIPPED = "SKIPPED"
     WARNING = "WARNING"

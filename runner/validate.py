@@ -27,14 +27,40 @@ if TYPE_CHECKING:
 
 _STEP_REF = re.compile(r"\bsteps(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 _INPUT_REF = re.compile(r"\binputs(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
-_CONTEXT_NAMES = {"inputs", "steps", "env", "vars", "now", "run", "loop", "range", "dict", "lipsum",
-                  "cycler", "joiner", "namespace", "true", "false", "none", "True", "False", "None"}
-_OPTION_OWNERS = {"with": ("check", "runbook"), "shell": ("command",), "env": ("command",), "cwd": ("command",)}
+_CONTEXT_NAMES = {
+    "inputs",
+    "steps",
+    "env",
+    "vars",
+    "now",
+    "run",
+    "loop",
+    "range",
+    "dict",
+    "lipsum",
+    "cycler",
+    "joiner",
+    "namespace",
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
+}
+_OPTION_OWNERS = {
+    "with": ("check", "runbook"),
+    "shell": ("command",),
+    "env": ("command",),
+    "cwd": ("command",),
+}
 _FOR_EACH_KEYS = ("as", "concurrency", "on_item_error")
 
 
 class _Checker:
-    def __init__(self, document: Mapping[str, Any], kind: str, display: str, path: Path, library: Library) -> None:
+    def __init__(
+        self, document: Mapping[str, Any], kind: str, display: str, path: Path, library: Library
+    ) -> None:
         self.doc = document
         self.kind = kind
         self.display = display
@@ -46,13 +72,22 @@ class _Checker:
         self.ids: dict[str, tuple[Any, ...]] = {}
 
     # -- reporting -------------------------------------------------------------------
-    def add(self, path: tuple[Any, ...], message: str, hint: str | None = None, at: str = "value",
-            line_offset: int = 0, severity: str = "error") -> None:
+    def add(
+        self,
+        path: tuple[Any, ...],
+        message: str,
+        hint: str | None = None,
+        at: str = "value",
+        line_offset: int = 0,
+        severity: str = "error",
+    ) -> None:
         mark = locate(self.doc, path, at=at)
         line, col = mark if mark else (None, None)
         if line is not None and line_offset:
             line, col = line + line_offset, None
-        self.problems.append(Problem(message, self.display, line, col, format_path(path) or None, hint, severity))
+        self.problems.append(
+            Problem(message, self.display, line, col, format_path(path) or None, hint, severity)
+        )
 
     # -- walking -------------------------------------------------------------------------
     def step_lists(self) -> Iterator[tuple[tuple[Any, ...], list[Any]]]:
@@ -61,7 +96,9 @@ class _Checker:
             if isinstance(value, list):
                 yield (key,), value
 
-    def walk(self, steps: list[Any], path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Mapping[str, Any]]]:
+    def walk(
+        self, steps: list[Any], path: tuple[Any, ...]
+    ) -> Iterator[tuple[tuple[Any, ...], Mapping[str, Any]]]:
         for index, raw in enumerate(steps):
             if isinstance(raw, Mapping):
                 yield (*path, index), raw
@@ -81,8 +118,11 @@ class _Checker:
                 sid = step_id(raw, step_path)
                 if sid in self.ids and "id" in raw:
                     first = locate(self.doc, (*self.ids[sid], "id"))
-                    self.add((*step_path, "id"), f"duplicate step id {sid!r} (first used on line {first[0] if first else '?'})",
-                             "step ids must be unique in a runbook: results are reached as steps.<id>")
+                    self.add(
+                        (*step_path, "id"),
+                        f"duplicate step id {sid!r} (first used on line {first[0] if first else '?'})",  # noqa: E501
+                        "step ids must be unique in a runbook: results are reached as steps.<id>",
+                    )
                 self.ids.setdefault(sid, step_path)
                 if step_path[0] == "steps":
                     order.append(sid)
@@ -113,8 +153,11 @@ class _Checker:
                 try:
                     coerce(spec, name, spec["default"])
                 except ValueError as error:
-                    self.add(("inputs", name, "default"), f"default of input {name!r} is wrong: {error}",
-                             f"the input is declared as type {spec.get('type', 'string')}")
+                    self.add(
+                        ("inputs", name, "default"),
+                        f"default of input {name!r} is wrong: {error}",
+                        f"the input is declared as type {spec.get('type', 'string')}",
+                    )
 
     def check_schedule(self) -> None:
         schedule = self.doc.get("schedule")
@@ -123,8 +166,12 @@ class _Checker:
 
             fields = schedule.split()
             if len(fields) != 5 or not croniter.is_valid(schedule):
-                self.add(("schedule",), f"{schedule!r} is not a valid cron schedule",
-                         "write five fields: minute hour day-of-month month day-of-week, e.g. \"0 * * * *\"")
+                self.add(
+                    ("schedule",),
+                    f"{schedule!r} is not a valid cron schedule",
+                    "write five fields: minute hour day-of-month month day-of-week, "
+                    'e.g. "0 * * * *"',
+                )
         timezone = self.doc.get("timezone")
         if isinstance(timezone, str):
             from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -132,30 +179,51 @@ class _Checker:
             try:
                 ZoneInfo(timezone)
             except (ZoneInfoNotFoundError, ValueError):
-                self.add(("timezone",), f"unknown time zone {timezone!r}", "use an IANA name such as Europe/Berlin or UTC")
+                self.add(
+                    ("timezone",),
+                    f"unknown time zone {timezone!r}",
+                    "use an IANA name such as Europe/Berlin or UTC",
+                )
 
     def check_step(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
         actions = [name for name in ACTIONS if name in raw]
         has_steps = "steps" in raw
         if len(actions) > 1:
-            self.add(path, f"a step does exactly one thing, but this one has {', '.join(actions)}",
-                     "split it into one step per action", at="key")
+            self.add(
+                path,
+                f"a step does exactly one thing, but this one has {', '.join(actions)}",
+                "split it into one step per action",
+                at="key",
+            )
         elif not actions and not has_steps:
-            self.add(path, "the step does nothing: give it one of " + ", ".join(ACTIONS) + " or nested steps",
-                     at="key")
+            self.add(
+                path,
+                "the step does nothing: give it one of " + ", ".join(ACTIONS) + " or nested steps",
+                at="key",
+            )
         elif actions and has_steps:
-            self.add((*path, "steps"), f"a {actions[0]} step cannot also hold nested steps",
-                     "nested steps belong to a group, a for_each or a transaction step", at="key")
+            self.add(
+                (*path, "steps"),
+                f"a {actions[0]} step cannot also hold nested steps",
+                "nested steps belong to a group, a for_each or a transaction step",
+                at="key",
+            )
         action = actions[0] if len(actions) == 1 else None
         for option, owners in _OPTION_OWNERS.items():
             if option in raw and action not in owners:
-                self.add((*path, option), f"{option!r} only belongs to {' or '.join(owners)} steps", at="key")
+                self.add(
+                    (*path, option),
+                    f"{option!r} only belongs to {' or '.join(owners)} steps",
+                    at="key",
+                )
         for key in _FOR_EACH_KEYS:
             if key in raw and "for_each" not in raw:
                 self.add((*path, key), f"{key!r} only has a meaning beside for_each", at="key")
         if raw.get("transaction") is True:
             if not has_steps:
-                self.add((*path, "transaction"), "a transaction needs nested sql steps under `steps:`")
+                self.add(
+                    (*path, "transaction"), "a transaction needs nested sql steps under `steps:`"
+                )
             for nested_path, nested in self.walk(raw.get("steps") or [], (*path, "steps")):
                 if "steps" not in nested and "sql" not in nested:
                     self.add(nested_path, "only sql steps can run inside a transaction", at="key")
@@ -170,13 +238,24 @@ class _Checker:
     def connection_of(self, raw: Mapping[str, Any]) -> str | None:
         return raw.get("connection") or self.doc.get("connection")
 
-    def check_connection(self, path: tuple[Any, ...], raw: Mapping[str, Any], action: str | None) -> None:
+    def check_connection(
+        self, path: tuple[Any, ...], raw: Mapping[str, Any], action: str | None
+    ) -> None:
         name = raw.get("connection")
         known = set(self.config.connections) | {STATE_CONNECTION}
         if isinstance(name, str) and name not in known:
-            self.add((*path, "connection"), f"unknown connection {name!r}", self.known_hint(name, known, "connections"))
+            self.add(
+                (*path, "connection"),
+                f"unknown connection {name!r}",
+                self.known_hint(name, known, "connections"),
+            )
         if action == "sql" and not self.connection_of(raw) and not self.in_check_call():
-            self.add(path, "this sql step has no connection", "set `connection:` on the runbook or on the step", at="key")
+            self.add(
+                path,
+                "this sql step has no connection",
+                "set `connection:` on the runbook or on the step",
+                at="key",
+            )
 
     def in_check_call(self) -> bool:
         # a check's sql steps may take their connection from the calling step
@@ -187,7 +266,11 @@ class _Checker:
         if close:
             return f"did you mean {close[0]!r}?"
         where = self.config.display_path
-        return f"known {what}: {', '.join(sorted(known))} (in {where})" if known else f"define it in {where}"
+        return (
+            f"known {what}: {', '.join(sorted(known))} (in {where})"
+            if known
+            else f"define it in {where}"
+        )
 
     def check_sql(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
         text = raw["sql"]
@@ -196,18 +279,26 @@ class _Checker:
             dialect = spec.dialect if spec else None
             if find_sql_file(text.strip(), self.config.sql_dirs, dialect) is None:
                 folders = ", ".join(str(p) for p in self.config.sql_dirs) or "sql/"
-                self.add((*path, "sql"), f"SQL file {text.strip()!r} not found", f"looked in {folders}")
+                self.add(
+                    (*path, "sql"), f"SQL file {text.strip()!r} not found", f"looked in {folders}"
+                )
 
     def check_callable(self, path: tuple[Any, ...], kind: str, name: str) -> None:
         if self.library.path_of(kind, name) is None:
             from .library import unknown_name_message
 
-            self.add((*path, kind), unknown_name_message(kind, name, self.library.names(kind), self.config))
+            self.add(
+                (*path, kind),
+                unknown_name_message(kind, name, self.library.names(kind), self.config),
+            )
         elif kind == "runbook":
             cycle = self.cycle_through(name)
             if cycle:
-                self.add((*path, kind), "runbook call cycle: " + " -> ".join(cycle),
-                         "a runbook must not call itself, directly or through others")
+                self.add(
+                    (*path, kind),
+                    "runbook call cycle: " + " -> ".join(cycle),
+                    "a runbook must not call itself, directly or through others",
+                )
 
     def check_on_failure(self) -> None:
         on_failure = self.doc.get("on_failure")
@@ -271,26 +362,36 @@ class _Checker:
                 continue
             warning, critical = spec.get("warning"), spec.get("critical")
             direction = spec.get("direction", "above")
-            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (warning, critical))
+            numbers = all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in (warning, critical)
+            )
             if not numbers:
                 continue
             if direction == "above" and warning > critical:
-                self.add((*path, "thresholds", name, "warning"),
-                         f"warning {warning} is above critical {critical}, so it could never fire",
-                         "with direction above (bad when high), warning must be at most critical")
+                self.add(
+                    (*path, "thresholds", name, "warning"),
+                    f"warning {warning} is above critical {critical}, so it could never fire",
+                    "with direction above (bad when high), warning must be at most critical",
+                )
             if direction == "below" and warning < critical:
-                self.add((*path, "thresholds", name, "warning"),
-                         f"warning {warning} is below critical {critical}, so it could never fire",
-                         "with direction below (bad when low), warning must be at least critical")
+                self.add(
+                    (*path, "thresholds", name, "warning"),
+                    f"warning {warning} is below critical {critical}, so it could never fire",
+                    "with direction below (bad when low), warning must be at least critical",
+                )
 
-    def template_fields(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> Iterator[tuple[tuple[Any, ...], str, bool]]:
+    def template_fields(
+        self, path: tuple[Any, ...], raw: Mapping[str, Any]
+    ) -> Iterator[tuple[tuple[Any, ...], str, bool]]:
         """(path, text, is_expression) for every template or condition in the step itself."""
         for key in ("when", "until"):
             if isinstance(raw.get(key), str):
                 yield (*path, key), raw[key], True
         if isinstance(raw.get("for_each"), str):
             yield (*path, "for_each"), raw["for_each"], True
-        for index, item in enumerate(raw.get("assert") or [] if isinstance(raw.get("assert"), list) else []):
+        for index, item in enumerate(
+            raw.get("assert") or [] if isinstance(raw.get("assert"), list) else []
+        ):
             if isinstance(item, str):
                 yield (*path, "assert", index), item, True
             elif isinstance(item, Mapping) and isinstance(item.get("that"), str):
@@ -304,8 +405,26 @@ class _Checker:
                             yield (*path, "thresholds", name, key), spec[key], False
                     if isinstance(spec.get("value"), str):
                         yield (*path, "thresholds", name, "value"), spec["value"], True
-        for key in ("title", "hint", "confirm", "sql", "http", "command", "with", "notify", "env", "cwd", "wait"):
-            if key in raw and key != "sql" or (key == "sql" and isinstance(raw.get("sql"), str) and not is_sql_file(raw["sql"])):
+        for key in (
+            "title",
+            "hint",
+            "confirm",
+            "sql",
+            "http",
+            "command",
+            "with",
+            "notify",
+            "env",
+            "cwd",
+            "wait",
+        ):
+            if (
+                key in raw
+                and key != "sql"
+                or (
+                    key == "sql" and isinstance(raw.get("sql"), str) and not is_sql_file(raw["sql"])
+                )
+            ):
                 yield from _strings((*path, key), raw.get(key))
 
     def check_templates(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
@@ -319,17 +438,24 @@ class _Checker:
                 kind = "expression" if expression else "template"
                 multi_line = "\n" in text.rstrip("\n")
                 offset = line if (multi_line and line) else 0
-                self.add(field_path, f"{kind} syntax error: {message}", "check the Jinja {{ }} / {% %} pairs",
-                         line_offset=offset)
+                self.add(
+                    field_path,
+                    f"{kind} syntax error: {message}",
+                    "check the Jinja {{ }} / {% %} pairs",
+                    line_offset=offset,
+                )
                 continue
             names = templates.referenced_names(text, expression)
             if field_path[len(path)] in ("assert", "until", "thresholds"):
                 continue  # the step's own result fields and columns are names there
             allowed = _CONTEXT_NAMES | loop_names
             for name in sorted(names - allowed):
-                self.add(field_path, f"unknown name {name!r} in {'expression' if expression else 'template'}",
-                         "names available: inputs, steps, env, vars, now, run" + (
-                             ", " + ", ".join(sorted(loop_names)) if loop_names else ""))
+                self.add(
+                    field_path,
+                    f"unknown name {name!r} in {'expression' if expression else 'template'}",
+                    "names available: inputs, steps, env, vars, now, run"
+                    + (", " + ", ".join(sorted(loop_names)) if loop_names else ""),
+                )
 
     def loop_names(self, path: tuple[Any, ...]) -> set[str]:
         """`as` names of every for_each that encloses (or is) the step at `path`."""
@@ -347,23 +473,36 @@ class _Checker:
             names.add("check")
         return names
 
-    def check_references(self, path: tuple[Any, ...], raw: Mapping[str, Any], earlier: set[str]) -> None:
+    def check_references(
+        self, path: tuple[Any, ...], raw: Mapping[str, Any], earlier: set[str]
+    ) -> None:
         for field_path, text, _ in self.template_fields(path, raw):
             for match in _STEP_REF.finditer(text):
                 ref = match.group(1) or match.group(2)
                 if ref in earlier:
                     continue
                 if ref in self.ids:
-                    self.add(field_path, f"step {ref!r} is used before it runs",
-                             "a step can only read the results of steps above it")
+                    self.add(
+                        field_path,
+                        f"step {ref!r} is used before it runs",
+                        "a step can only read the results of steps above it",
+                    )
                 else:
-                    self.add(field_path, f"no step with id {ref!r}", self.known_hint(ref, set(self.ids), "step ids"))
+                    self.add(
+                        field_path,
+                        f"no step with id {ref!r}",
+                        self.known_hint(ref, set(self.ids), "step ids"),
+                    )
             for match in _INPUT_REF.finditer(text):
                 ref = match.group(1) or match.group(2)
                 if ref not in self.inputs:
-                    self.add(field_path, f"unknown input {ref!r}",
-                             self.known_hint(ref, set(self.inputs), "inputs") if self.inputs
-                             else "declare it under `inputs:`")
+                    self.add(
+                        field_path,
+                        f"unknown input {ref!r}",
+                        self.known_hint(ref, set(self.inputs), "inputs")
+                        if self.inputs
+                        else "declare it under `inputs:`",
+                    )
 
 
 def _strings(path: tuple[Any, ...], value: Any) -> Iterator[tuple[tuple[Any, ...], str, bool]]:
@@ -377,5 +516,7 @@ def _strings(path: tuple[Any, ...], value: Any) -> Iterator[tuple[tuple[Any, ...
             yield from _strings((*path, index), item)
 
 
-def meaning(document: Mapping[str, Any], kind: str, display: str, path: Path, library: Library) -> list[Problem]:
+def meaning(
+    document: Mapping[str, Any], kind: str, display: str, path: Path, library: Library
+) -> list[Problem]:
     return _Checker(document, kind, display, path, library).run()

@@ -66,7 +66,6 @@ class Project:
         state = StateStore(library.config.state)
         try:
             engine = Engine(library, Options(**options), state)
-            state.masker = engine.masker
             return engine.run(library.runbook(name), params or {})
         finally:
             state.close()

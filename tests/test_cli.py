@@ -10,11 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from runner.cli import main
 
 
@@ -65,15 +64,23 @@ def test_nagios_format_is_one_line_with_perfdata(demo, capsys):
 
 
 def test_param_changes_the_threshold(demo, capsys):
-    _, out, _ = cli(capsys, "run", "order-health", "--param", "stale_minutes=400", "--format", "json")
+    _, out, _ = cli(
+        capsys, "run", "order-health", "--param", "stale_minutes=400", "--format", "json"
+    )
     pending = next(s for s in json.loads(out)["steps"] if s["id"] == "pending")
-    assert any(e["text"].startswith("oldest_minutes = ") and e["status"] == "CRITICAL" for e in pending["evaluations"])
+    assert any(
+        e["text"].startswith("oldest_minutes = ") and e["status"] == "CRITICAL"
+        for e in pending["evaluations"]
+    )
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "order-health", "--param", "stale_minutes=soon"], "expected a whole number, got 'soon'"),
+        (
+            ["run", "order-health", "--param", "stale_minutes=soon"],
+            "expected a whole number, got 'soon'",
+        ),
         (["run", "order-health", "--param", "stale"], "write --param name=value"),
         (["run", "order-health", "--param", "nope=1"], "unknown input 'nope'"),
         (["run", "order-helth"], "no runbook named 'order-helth'"),
@@ -129,7 +136,9 @@ def test_every_shipped_runbook_and_check_validates(demo, capsys):
 
 def test_validate_github_format_and_exit_code(demo, capsys):
     bad = demo / "runbooks" / "bad.yaml"
-    bad.write_text("runbook: bad\nconnection: orders\nsteps:\n  - id: a\n    sql: SELECT 1\n    tresholds: {}\n")
+    bad.write_text(
+        "runbook: bad\nconnection: orders\nsteps:\n  - id: a\n    sql: SELECT 1\n    tresholds: {}\n"
+    )
     code, out, _ = cli(capsys, "validate", str(bad), "--format", "github")
     assert code == 1
     assert out.startswith("::error file=")
@@ -143,13 +152,21 @@ def test_schema_prints_json_schema(demo, capsys):
 
 def _spawn(args, cwd):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_sigterm_aborts_records_and_rolls_back(project):
     project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1)")
-    project.runbook("slow", """
+    project.runbook(
+        "slow",
+        """
         runbook: slow
         kind: rollback
         connection: main
@@ -162,7 +179,8 @@ def test_sigterm_aborts_records_and_rolls_back(project):
               - id: stall
                 sql: WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT COUNT(*) FROM c
                 timeout: 60s
-        """)
+        """,
+    )
     process = _spawn(["run", "slow", "--format", "json"], project.root)
     deadline = time.monotonic() + 20
     state = project.root / "var" / "runner.db"
@@ -184,12 +202,15 @@ def test_sigterm_aborts_records_and_rolls_back(project):
 
 
 def test_overlapping_runs_across_processes_run_once(project):
-    project.runbook("long", """
+    project.runbook(
+        "long",
+        """
         runbook: long
         connection: main
         steps:
           - wait: 2s
-        """)
+        """,
+    )
     first = _spawn(["run", "long", "--format", "json"], project.root)
     time.sleep(0.8)
     second = _spawn(["run", "long", "--format", "json"], project.root)

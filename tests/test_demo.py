@@ -377,12 +377,15 @@ def test_the_health_check_numbers(live_db: sqlite3.Connection) -> None:
 
     recent = _run_sql(live_db, "recent_orders.sql")
     assert 0 < len(recent) <= 20
-    assert [row["tkt_dt"] for row in recent] == sorted((row["tkt_dt"] for row in recent),
-                                                       reverse=True)
+    assert [row["tkt_dt"] for row in recent] == sorted(
+        (row["tkt_dt"] for row in recent), reverse=True
+    )
 
     dead = [row for row in _run_sql(live_db, "failed_order_list.sql") if row["is_dead_letter"]]
-    assert sorted(row["validation_error"] for row in dead) == ["Customer not found",
-                                                               "Item not found"]
+    assert sorted(row["validation_error"] for row in dead) == [
+        "Customer not found",
+        "Item not found",
+    ]
 
 
 def test_empty_tables_still_give_one_row_of_numbers(tmp_path: Path) -> None:

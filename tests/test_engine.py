@@ -14,7 +14,9 @@ def statuses(run):
 
 def test_thresholds_give_worst_status_and_readable_lines(project):
     project.sql("CREATE TABLE q (n INTEGER)", "INSERT INTO q VALUES (37)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
@@ -28,7 +30,8 @@ def test_thresholds_give_worst_status_and_readable_lines(project):
             sql: SELECT 2 AS free_gb
             thresholds:
               free_gb: {warning: 10, critical: 5, direction: below}
-        """)
+        """,
+    )
     run = project.run("t")
     assert statuses(run) == {"pending": Status.WARNING, "low": Status.CRITICAL}
     assert run.status is Status.CRITICAL and run.exit_code == 2
@@ -38,7 +41,9 @@ def test_thresholds_give_worst_status_and_readable_lines(project):
 
 
 def test_templated_threshold_uses_inputs(project):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         inputs:
@@ -48,7 +53,8 @@ def test_templated_threshold_uses_inputs(project):
             sql: SELECT 75 AS minutes
             thresholds:
               minutes: {warning: "{{ inputs.stale }}", critical: 240}
-        """)
+        """,
+    )
     assert project.run("t").status is Status.WARNING
     assert project.run("t", {"stale": "90"}).status is Status.OK
 
@@ -63,7 +69,9 @@ def test_templated_threshold_uses_inputs(project):
     ids=["wrong-type", "typo", "missing"],
 )
 def test_bad_params_are_refused_before_anything_runs(project, params, message):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         inputs:
@@ -71,7 +79,8 @@ def test_bad_params_are_refused_before_anything_runs(project, params, message):
           who: {type: string}
         steps:
           - sql: CREATE TABLE touched (x)
-        """)
+        """,
+    )
     with pytest.raises(InputError) as error:
         project.run("t", params)
     assert message in str(error.value)
@@ -80,7 +89,9 @@ def test_bad_params_are_refused_before_anything_runs(project, params, message):
 
 def test_injection_attempts_are_bound_not_executed(project):
     project.sql("CREATE TABLE x (id INTEGER, name TEXT)", "INSERT INTO x VALUES (1, 'a')")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         inputs:
@@ -88,7 +99,8 @@ def test_injection_attempts_are_bound_not_executed(project):
         steps:
           - id: find
             sql: SELECT COUNT(*) AS n FROM x WHERE id = {{ inputs.id }} OR name = {{ inputs.id }}
-        """)
+        """,
+    )
     for hostile in ("1; DROP TABLE x", "' OR '1'='1", "1 OR 1=1"):
         run = project.run("t", {"id": hostile})
         assert run.steps[0].values["value"] == 0, hostile
@@ -97,7 +109,9 @@ def test_injection_attempts_are_bound_not_executed(project):
 
 def test_in_list_and_identifier(project):
     project.sql("CREATE TABLE x (id INTEGER)", "INSERT INTO x VALUES (1), (2), (3), (4)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         inputs:
@@ -106,7 +120,8 @@ def test_in_list_and_identifier(project):
         steps:
           - id: n
             sql: SELECT COUNT(*) FROM {{ inputs.table | identifier }} WHERE id IN {{ inputs.ids | in_list }}
-        """)
+        """,
+    )
     assert project.run("t").steps[0].values["value"] == 2
     run = project.run("t", {"table": "x; DROP TABLE x"})
     assert run.status is Status.UNKNOWN
@@ -115,7 +130,9 @@ def test_in_list_and_identifier(project):
 
 
 def test_undefined_variable_at_run_time_names_it(project):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
@@ -123,7 +140,8 @@ def test_undefined_variable_at_run_time_names_it(project):
             sql: SELECT 1 AS n
           - id: b
             sql: SELECT {{ steps.a.row.missing }}
-        """)
+        """,
+    )
     run = project.run("t")
     assert run.steps[1].status is Status.UNKNOWN
     assert "no key 'missing'" in run.steps[1].error
@@ -140,14 +158,17 @@ n=$(cat {counter}); n=$((n+1)); echo $n > {counter}
 sleep 5
 """)
     script.chmod(0o755)
-    project.runbook("t", f"""
+    project.runbook(
+        "t",
+        f"""
         runbook: t
         steps:
           - id: flaky
             command: ["{script}"]
             timeout: 0.3s
             retry: {{attempts: 4, delay: 1s}}
-        """)
+        """,
+    )
     slept = []
     run = project.run("t", sleep=slept.append)
     step = run.steps[0]
@@ -157,7 +178,9 @@ sleep 5
 
 
 def test_syntax_errors_are_not_retried(project):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         defaults:
@@ -165,7 +188,8 @@ def test_syntax_errors_are_not_retried(project):
         steps:
           - id: bad
             sql: SELEC 1
-        """)
+        """,
+    )
     run = project.run("t")
     assert run.steps[0].status is Status.CRITICAL
     assert len(run.steps[0].attempts) == 1
@@ -174,7 +198,9 @@ def test_syntax_errors_are_not_retried(project):
 
 def test_on_error_stop_skips_the_rest_but_finally_runs(project):
     project.sql("CREATE TABLE log (what TEXT)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: processing
         connection: main
@@ -186,15 +212,22 @@ def test_on_error_stop_skips_the_rest_but_finally_runs(project):
         finally:
           - id: cleanup
             sql: INSERT INTO log VALUES ('finally')
-        """)
+        """,
+    )
     run = project.run("t")
-    assert [(s.id, s.outcome) for s in run.steps] == [("boom", "failed"), ("after", "not_run"), ("cleanup", "ok")]
+    assert [(s.id, s.outcome) for s in run.steps] == [
+        ("boom", "failed"),
+        ("after", "not_run"),
+        ("cleanup", "ok"),
+    ]
     assert project.query("SELECT what FROM log") == [("finally",)]
     assert run.status is Status.CRITICAL
 
 
 def test_health_checks_continue_past_a_failing_step(project):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: health-check
         connection: main
@@ -203,25 +236,31 @@ def test_health_checks_continue_past_a_failing_step(project):
             sql: SELECT * FROM nowhere
           - id: fine
             sql: SELECT 1
-        """)
+        """,
+    )
     run = project.run("t")
     assert statuses(run) == {"boom": Status.CRITICAL, "fine": Status.OK}
 
 
 def test_on_error_warning_downgrades(project):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
           - id: boom
             sql: SELECT * FROM nowhere
             on_error: warning
-        """)
+        """,
+    )
     assert project.run("t").status is Status.WARNING
 
 
 def test_when_skips(project):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
@@ -230,7 +269,8 @@ def test_when_skips(project):
           - id: fix
             when: steps.count.value > 0
             sql: SELECT 1
-        """)
+        """,
+    )
     run = project.run("t")
     assert run.steps[1].status is Status.SKIPPED
     assert run.status is Status.OK
@@ -238,7 +278,9 @@ def test_when_skips(project):
 
 def test_transaction_is_all_or_nothing(project):
     project.sql("CREATE TABLE a (x INTEGER)", "CREATE TABLE b (x INTEGER NOT NULL)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: rollback
         connection: main
@@ -250,7 +292,8 @@ def test_transaction_is_all_or_nothing(project):
                 sql: INSERT INTO a VALUES (1)
               - id: two
                 sql: INSERT INTO b VALUES (NULL)
-        """)
+        """,
+    )
     run = project.run("t")
     assert run.steps[0].status is Status.CRITICAL
     assert "rolled back" in run.steps[0].error
@@ -258,8 +301,12 @@ def test_transaction_is_all_or_nothing(project):
 
 
 def test_for_each_collects_item_failures(project):
-    project.sql("CREATE TABLE o (id INTEGER, ok INTEGER)", "INSERT INTO o VALUES (1, 1), (2, 0), (3, 1)")
-    project.runbook("t", """
+    project.sql(
+        "CREATE TABLE o (id INTEGER, ok INTEGER)", "INSERT INTO o VALUES (1, 1), (2, 0), (3, 1)"
+    )
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: processing
         connection: main
@@ -277,7 +324,8 @@ def test_for_each_collects_item_failures(project):
                   ok: {critical: 1, direction: below}
           - id: after
             sql: SELECT 1
-        """)
+        """,
+    )
     run = project.run("t")
     each = run.steps[1]
     assert [c.status for c in each.children] == [Status.OK, Status.CRITICAL, Status.OK]
@@ -287,7 +335,9 @@ def test_for_each_collects_item_failures(project):
 
 def test_until_polls_with_the_retry_policy(project):
     project.sql("CREATE TABLE c (n INTEGER)", "INSERT INTO c VALUES (0)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
@@ -295,7 +345,8 @@ def test_until_polls_with_the_retry_policy(project):
             sql: UPDATE c SET n = n + 1 RETURNING n
             until: value >= 3
             retry: {attempts: 5, backoff: fixed, delay: 10s}
-        """)
+        """,
+    )
     slept = []
     run = project.run("t", sleep=slept.append)
     assert run.steps[0].status is Status.OK
@@ -304,7 +355,9 @@ def test_until_polls_with_the_retry_policy(project):
 
 def test_confirm_without_terminal_is_refused_before_anything_runs(project):
     project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: rollback
         connection: main
@@ -312,7 +365,8 @@ def test_confirm_without_terminal_is_refused_before_anything_runs(project):
           - id: wipe
             confirm: Delete everything?
             sql: DELETE FROM d
-        """)
+        """,
+    )
     with pytest.raises(ConfirmationRefused, match="--yes"):
         project.run("t")
     assert project.query("SELECT COUNT(*) FROM d") == [(1,)]
@@ -322,14 +376,17 @@ def test_confirm_without_terminal_is_refused_before_anything_runs(project):
 
 def test_rehearse_rolls_back_and_reports_row_counts(project):
     project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1), (2)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: rollback
         connection: main
         steps:
           - id: wipe
             sql: DELETE FROM d
-        """)
+        """,
+    )
     run = project.run("t", mode="rehearse")
     assert run.steps[0].rendered["rowcount"] == 2
     assert project.query("SELECT COUNT(*) FROM d") == [(2,)]
@@ -337,7 +394,9 @@ def test_rehearse_rolls_back_and_reports_row_counts(project):
 
 def test_dry_run_renders_sql_with_bound_values_and_runs_nothing(project):
     project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: rollback
         connection: main
@@ -346,7 +405,8 @@ def test_dry_run_renders_sql_with_bound_values_and_runs_nothing(project):
         steps:
           - id: wipe
             sql: DELETE FROM d WHERE x = {{ inputs.x }}
-        """)
+        """,
+    )
     run = project.run("t", mode="dry-run")
     assert run.steps[0].rendered["sql"] == "DELETE FROM d WHERE x = ?"
     assert run.steps[0].rendered["params"] == [1]
@@ -354,7 +414,9 @@ def test_dry_run_renders_sql_with_bound_values_and_runs_nothing(project):
 
 
 def test_check_step_runs_reusable_check_with_overridden_threshold(project):
-    project.write("checks/row-count.yaml", """
+    project.write(
+        "checks/row-count.yaml",
+        """
         check: row-count
         title: "{{ inputs.table }} has few rows"
         inputs:
@@ -364,9 +426,12 @@ def test_check_step_runs_reusable_check_with_overridden_threshold(project):
             sql: SELECT COUNT(*) AS n FROM {{ inputs.table | identifier }}
             thresholds:
               n: {warning: 100}
-        """)
+        """,
+    )
     project.sql("CREATE TABLE x (a)", "INSERT INTO x VALUES (1), (2), (3)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
@@ -375,7 +440,8 @@ def test_check_step_runs_reusable_check_with_overridden_threshold(project):
             with: {table: x}
             thresholds:
               n: {warning: 2}
-        """)
+        """,
+    )
     run = project.run("t")
     assert run.steps[0].status is Status.WARNING
     assert run.steps[0].title == "x has few rows"
@@ -384,7 +450,9 @@ def test_check_step_runs_reusable_check_with_overridden_threshold(project):
 
 def test_runbook_step_and_on_failure_runbook(project):
     project.sql("CREATE TABLE log (what TEXT)")
-    project.runbook("undo", """
+    project.runbook(
+        "undo",
+        """
         runbook: undo
         kind: rollback
         connection: main
@@ -392,8 +460,11 @@ def test_runbook_step_and_on_failure_runbook(project):
           why: {type: string}
         steps:
           - sql: INSERT INTO log VALUES ({{ inputs.why }})
-        """)
-    project.runbook("t", """
+        """,
+    )
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: processing
         connection: main
@@ -403,7 +474,8 @@ def test_runbook_step_and_on_failure_runbook(project):
         on_failure:
           runbook: undo
           with: {why: "{{ run.runbook }} failed"}
-        """)
+        """,
+    )
     run = project.run("t")
     assert run.status is Status.CRITICAL
     assert project.query("SELECT what FROM log") == [("t failed",)]
@@ -412,12 +484,15 @@ def test_runbook_step_and_on_failure_runbook(project):
 def test_overlapping_run_is_skipped(project):
     from runner.locks import RunLock
 
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
           - sql: SELECT 1
-        """)
+        """,
+    )
     library = project.library()
     with RunLock(library.config.var_dir / "locks", "t", "skip") as held:
         assert held
@@ -431,27 +506,33 @@ def test_missing_database_file_is_critical_with_clear_message(project):
         connections:
           gone: {sqlite: nowhere/missing.db}
         """)
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: gone
         defaults: {retry: {attempts: 1}}
         steps:
           - sql: SELECT 1
-        """)
+        """,
+    )
     run = project.run("t")
     assert run.status is Status.CRITICAL
     assert "missing.db does not exist" in run.steps[0].error
 
 
 def test_history_records_run_and_steps(project):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
           - id: one
             sql: SELECT 1 AS n
             thresholds: {n: {warning: 0}}
-        """)
+        """,
+    )
     run = project.run("t")
     from runner.state import StateStore
 
@@ -473,25 +554,31 @@ def test_last_run_check_reads_the_runners_own_history(project):
     (project.root / "sql" / "runs").mkdir()
     shutil.copy(REPO / "sql" / "runs" / "minutes_since_success.sql", project.root / "sql" / "runs")
     project.runbook("job", "runbook: job\nconnection: main\nsteps:\n  - sql: SELECT 1\n")
-    project.runbook("watch", """
+    project.runbook(
+        "watch",
+        """
         runbook: watch
         steps:
           - id: job-ran
             check: last-run
             with: {runbook: job, max_age: 1h}
-        """)
+        """,
+    )
     project.run("job")  # creates the state store with no success of `watch`
     never = project.run("watch", record=False)
     project.run("job")
     recent = project.run("watch")
     assert recent.steps[0].status is Status.OK, recent.steps[0].children[0].evaluations
     assert recent.steps[0].title == "job succeeded within 1h"
-    project.runbook("watch2", """
+    project.runbook(
+        "watch2",
+        """
         runbook: watch2
         steps:
           - check: last-run
             with: {runbook: other}
-        """)
+        """,
+    )
     missing = project.run("watch2")
     assert missing.status is Status.CRITICAL
     texts = [e.text for e in missing.steps[0].children[0].evaluations]
@@ -500,13 +587,16 @@ def test_last_run_check_reads_the_runners_own_history(project):
 
 
 def test_wait_longer_than_the_default_timeout_is_not_cut_short(project):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         defaults: {timeout: 5s}
         steps:
           - id: pause
             wait: 2m
-        """)
+        """,
+    )
     slept = []
     run = project.run("t", sleep=slept.append)
     assert run.steps[0].status is Status.OK and sum(slept) == 120

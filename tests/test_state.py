@@ -465,7 +465,7 @@ def test_concurrent_writers_in_two_processes_do_not_fail(db_path: Path) -> None:
     results = [writer.communicate(timeout=120) for writer in writers]
 
     for writer, (out, err) in zip(writers, results, strict=True):
-        assert (writer.returncode, out, err) == (0, "done\n", "")
+        assert (writer.returncode, out, err) == (0, "done\n", ""), err
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT pid) FROM runs").fetchone() == (
             2 * runs_each, 2,

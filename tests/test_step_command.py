@@ -19,8 +19,9 @@ PY = sys.executable
 
 
 def step(config: Any, **options: Any) -> Step:
-    return Step(id="cmd", action="command", config=config, origin=Origin("t.yaml", 1),
-                options=options)
+    return Step(
+        id="cmd", action="command", config=config, origin=Origin("t.yaml", 1), options=options
+    )
 
 
 def context(mode: str = "run", timeout: float = 30.0, **scope: Any) -> StepContext:
@@ -70,8 +71,16 @@ def test_missing_executable_is_final() -> None:
 
 def test_templates_are_rendered_in_argv() -> None:
     ctx = context(inputs={"staging_id": 42, "name": "O'Brien & co"})
-    result = run([PY, "-c", "import sys; print(sys.argv[1:])", "{{ inputs.staging_id }}",
-                  "--name={{ inputs.name }}"], ctx)
+    result = run(
+        [
+            PY,
+            "-c",
+            "import sys; print(sys.argv[1:])",
+            "{{ inputs.staging_id }}",
+            "--name={{ inputs.name }}",
+        ],
+        ctx,
+    )
     assert result["stdout"] == "['42', \"--name=O'Brien & co\"]\n"
 
 
@@ -114,8 +123,11 @@ def test_shell_true_wants_a_string() -> None:
 
 @pytest.mark.parametrize(
     ("config", "message"),
-    [([], "command needs a list"), ({"run": "x"}, "command needs a list"),
-     (["echo", ["a"]], "one value")],
+    [
+        ([], "command needs a list"),
+        ({"run": "x"}, "command needs a list"),
+        (["echo", ["a"]], "one value"),
+    ],
     ids=["empty", "mapping", "nested-list"],
 )
 def test_bad_config_is_final(config: Any, message: str) -> None:
@@ -169,8 +181,11 @@ def test_not_run_when_rehearsing(tmp_path: Path, mode: str) -> None:
 def test_describe_shows_rendered_argv_and_masks_secret_env() -> None:
     ctx = context(inputs={"db": "orders"}, env={"PG_PASSWORD": "hunter22"})
     shown = CommandStep().describe(
-        step(["pg_dump", "{{ inputs.db }}"], env={"PGPASSWORD": "{{ env.PG_PASSWORD }}",
-                                                  "PGHOST": "db1"}, cwd="/"),
+        step(
+            ["pg_dump", "{{ inputs.db }}"],
+            env={"PGPASSWORD": "{{ env.PG_PASSWORD }}", "PGHOST": "db1"},
+            cwd="/",
+        ),
         ctx,
     )
     assert shown == {

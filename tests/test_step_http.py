@@ -35,8 +35,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._route()
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json",
-              extra: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        extra: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -417,8 +422,16 @@ def test_mask_url_leaves_plain_urls_alone() -> None:
         ({"url": "http://x", "timeout": "soon"}, "http timeout: 'soon' is not a duration"),
         ({"url": "http://x", "verify": 3}, "http verify must be true, false or the path"),
     ],
-    ids=["not-mapping", "no-url", "unknown-key", "bad-method", "json-and-body", "headers-list",
-         "bad-timeout", "bad-verify"],
+    ids=[
+        "not-mapping",
+        "no-url",
+        "unknown-key",
+        "bad-method",
+        "json-and-body",
+        "headers-list",
+        "bad-timeout",
+        "bad-verify",
+    ],
 )
 def test_bad_config_is_final_with_an_instruction(config: Any, message: str) -> None:
     with pytest.raises(StepError) as caught:

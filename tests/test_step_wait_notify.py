@@ -25,8 +25,9 @@ class Recorder:
         self.lines: list[str] = []
 
     def context(self, mode: str = "run", timeout: float = 60.0, **scope: Any) -> StepContext:
-        return StepContext(scope=scope, timeout=timeout, mode=mode,
-                           sleep=self.slept.append, log=self.lines.append)
+        return StepContext(
+            scope=scope, timeout=timeout, mode=mode, sleep=self.slept.append, log=self.lines.append
+        )
 
 
 @pytest.fixture
@@ -111,7 +112,8 @@ def test_notify_describe_sends_and_logs_nothing(recorder: Recorder) -> None:
 
 
 @pytest.mark.parametrize(
-    "config", ["ops", {"title": "no tags"}, {"to": ""}, {"to": 3}],
+    "config",
+    ["ops", {"title": "no tags"}, {"to": ""}, {"to": 3}],
     ids=["string", "no-to", "empty-to", "number-to"],
 )
 def test_notify_without_tags_is_final(recorder: Recorder, config: Any) -> None:

@@ -21,14 +21,18 @@ CASES = [
     (
         "tab-indentation",
         "runbook: t\nsteps:\n\t- sql: SELECT 1\n",
-        ["runbooks/t.yaml:3:1: error: YAML syntax error: a tab character is used for indentation "
-         "(YAML indentation must use spaces; replace the tab with spaces)"],
+        [
+            "runbooks/t.yaml:3:1: error: YAML syntax error: a tab character is used for indentation "
+            "(YAML indentation must use spaces; replace the tab with spaces)"
+        ],
     ),
     (
         "duplicate-key",
         "runbook: t\nconnection: main\nsteps:\n  - sql: SELECT 1\n    sql: SELECT 2\n",
-        ["runbooks/t.yaml:5:5: error: duplicate key 'sql' (first defined on line 4) "
-         "(keep one of them: YAML would silently use the last)"],
+        [
+            "runbooks/t.yaml:5:5: error: duplicate key 'sql' (first defined on line 4) "
+            "(keep one of them: YAML would silently use the last)"
+        ],
     ),
     (
         "missing-sql-file",
@@ -55,25 +59,33 @@ CASES = [
         "reference-to-unknown-step",
         "runbook: t\nconnection: main\nsteps:\n  - id: count\n    sql: SELECT 1\n  - id: b\n"
         "    when: steps.cuont.value > 0\n    sql: SELECT 2\n",
-        ["runbooks/t.yaml:7:11: error: steps[1].when: no step with id 'cuont' (did you mean 'count'?)"],
+        [
+            "runbooks/t.yaml:7:11: error: steps[1].when: no step with id 'cuont' (did you mean 'count'?)"
+        ],
     ),
     (
         "unknown-connection",
         "runbook: t\nsteps:\n  - id: a\n    connection: mian\n    sql: SELECT 1\n",
-        ["runbooks/t.yaml:4:17: error: steps[0].connection: unknown connection 'mian' (did you mean 'main'?)"],
+        [
+            "runbooks/t.yaml:4:17: error: steps[0].connection: unknown connection 'mian' (did you mean 'main'?)"
+        ],
     ),
     (
         "unknown-input",
         "runbook: t\nconnection: main\ninputs:\n  stale: {type: integer, default: 5}\nsteps:\n"
         "  - sql: SELECT {{ inputs.stael }}\n",
-        ["runbooks/t.yaml:6:10: error: steps[0].sql: unknown input 'stael' (did you mean 'stale'?)"],
+        [
+            "runbooks/t.yaml:6:10: error: steps[0].sql: unknown input 'stael' (did you mean 'stale'?)"
+        ],
     ),
     (
         "warning-beyond-critical",
         "runbook: t\nconnection: main\nsteps:\n  - sql: SELECT 1 AS n\n    thresholds:\n"
         "      n: {warning: 50, critical: 10}\n",
-        ["runbooks/t.yaml:6:20: error: steps[0].thresholds.n.warning: warning 50 is above critical 10, "
-         "so it could never fire (with direction above (bad when high), warning must be at most critical)"],
+        [
+            "runbooks/t.yaml:6:20: error: steps[0].thresholds.n.warning: warning 50 is above critical 10, "
+            "so it could never fire (with direction above (bad when high), warning must be at most critical)"
+        ],
     ),
     (
         "invalid-cron",
@@ -83,13 +95,17 @@ CASES = [
     (
         "default-of-wrong-type",
         "runbook: t\nconnection: main\ninputs:\n  n: {type: integer, default: ten}\nsteps:\n  - sql: SELECT 1\n",
-        ["runbooks/t.yaml:4:31: error: inputs.n.default: default of input 'n' is wrong: expected a whole number, "
-         "got 'ten' (the input is declared as type integer)"],
+        [
+            "runbooks/t.yaml:4:31: error: inputs.n.default: default of input 'n' is wrong: expected a whole number, "
+            "got 'ten' (the input is declared as type integer)"
+        ],
     ),
     (
         "two-actions",
         "runbook: t\nconnection: main\nsteps:\n  - sql: SELECT 1\n    wait: 5s\n",
-        ["runbooks/t.yaml:4:5: error: steps[0]: a step does exactly one thing, but this one has sql, wait"],
+        [
+            "runbooks/t.yaml:4:5: error: steps[0]: a step does exactly one thing, but this one has sql, wait"
+        ],
     ),
     (
         "unknown-check",
@@ -112,7 +128,9 @@ def test_bad_runbooks_give_exact_messages(project, name, text, expected):
 
 
 def test_every_problem_is_reported_not_just_the_first(project):
-    found = problems_of(project, """
+    found = problems_of(
+        project,
+        """
         runbook: t
         connection: main
         schedule: "every hour"
@@ -123,7 +141,8 @@ def test_every_problem_is_reported_not_just_the_first(project):
             sql: SELECT 1
             thresholds:
               n: {warning: 9, critical: 1}
-        """)
+        """,
+    )
     assert len(found) == 4, found
 
 
@@ -135,13 +154,16 @@ def test_cycle_through_another_runbook(project):
 
 def test_an_invalid_runbook_never_starts(project):
     project.sql("CREATE TABLE d (x)", "INSERT INTO d VALUES (1)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
           - sql: DELETE FROM d
           - sql: SELECT {{ broken
-        """)
+        """,
+    )
     with pytest.raises(InvalidInput):
         project.run("t")
     assert project.query("SELECT COUNT(*) FROM d") == [(1,)]
@@ -166,4 +188,6 @@ def test_alias_bomb_is_refused(project):
     lines.append("steps: [{wait: 1s}]")
     path = project.runbook("bomb", "\n".join(lines) + "\n")
     found = [p.format() for p in project.library().problems(path)]
-    assert len(found) == 1 and "expands to more than 100,000 values through YAML aliases" in found[0]
+    assert (
+        len(found) == 1 and "expands to more than 100,000 values through YAML aliases" in found[0]
+    )

@@ -75,7 +75,7 @@ class _Plan:
             if not isinstance(config, str):
                 raise StepError(
                     "with shell: true give the command as one string, such as "
-                    "command: \"pg_dump orders | gzip > orders.gz\""
+                    'command: "pg_dump orders | gzip > orders.gz"'
                 )
             args: list[str] | str = config
         elif isinstance(config, str):
@@ -95,9 +95,7 @@ class _Plan:
         env = options.get("env")
         if env is not None and not isinstance(env, Mapping):
             raise StepError("command env must be a mapping of variable names to values")
-        rendered_env = (
-            {str(k): _text(v) for k, v in ctx.render(dict(env)).items()} if env else None
-        )
+        rendered_env = {str(k): _text(v) for k, v in ctx.render(dict(env)).items()} if env else None
         cwd = options.get("cwd")
         rendered_cwd = None
         if cwd is not None:

@@ -37,7 +37,15 @@ TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 #: Methods that do not change anything on a well-behaved server: sent in rehearse mode.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CONFIG_KEYS = (
-    "method", "url", "headers", "params", "json", "body", "timeout", "verify", "allow_redirects",
+    "method",
+    "url",
+    "headers",
+    "params",
+    "json",
+    "body",
+    "timeout",
+    "verify",
+    "allow_redirects",
 )
 # Header and parameter names: broader than runner.secrets' environment-name rules,
 # because describe() shows requests before any secret value is known to the masker.
@@ -92,8 +100,9 @@ class _Request:
     def __init__(self, config: Mapping[str, Any], step_timeout: float) -> None:
         self.method = str(config.get("method") or "GET").upper()
         self.url = config["url"]
-        self.headers = {str(k): str(v) for k, v in (config.get("headers") or {}).items()
-                        if v is not None}
+        self.headers = {
+            str(k): str(v) for k, v in (config.get("headers") or {}).items() if v is not None
+        }
         self.params = config.get("params")
         self.json = config.get("json")
         self.body = config.get("body")
@@ -152,9 +161,16 @@ class _Request:
         deadline = time.monotonic() + self.timeout
         try:
             with session.request(
-                self.method, self.url, params=self.params, headers=self.headers, json=self.json,
-                data=data, timeout=self.timeout, verify=self.verify,
-                allow_redirects=self.allow_redirects, stream=True,
+                self.method,
+                self.url,
+                params=self.params,
+                headers=self.headers,
+                json=self.json,
+                data=data,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=self.allow_redirects,
+                stream=True,
             ) as response:
                 body, complete = _read(response, deadline)
                 elapsed_ms = round((time.perf_counter() - started) * 1000, 1)

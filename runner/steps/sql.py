@@ -16,7 +16,9 @@ class SqlStep:
         if not name:
             from .base import StepError
 
-            raise StepError("this sql step has no connection: set `connection:` on the runbook or step")
+            raise StepError(
+                "this sql step has no connection: set `connection:` on the runbook or step"
+            )
         return name
 
     def render(self, step: Step, ctx: StepContext) -> tuple[str, str, list[Any]]:
