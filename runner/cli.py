@@ -345,9 +345,14 @@ def _cmd_history(args: argparse.Namespace) -> int:
                 from .errors import NotFound
 
                 raise NotFound(f"no run with id {args.run!r} in {config.state}")
-            import json
+            if args.format == "json":
+                import json
 
-            _emit(json.dumps(found, indent=2, default=str))
+                _emit(json.dumps(found, indent=2, default=str))
+            else:
+                from .results import run_from_dict
+
+                _emit(report.render_run(run_from_dict(found), "text"))
             return 0
         _emit(report.render_history(store.history(args.name, limit=args.limit), args.format))
     finally:

@@ -130,3 +130,79 @@ class RunResult:
             "error": self.error,
             "steps": [step.as_dict() for step in self.steps],
         }
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return (
+        value
+        if isinstance(value, datetime)
+        else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
+
+
+def step_from_dict(data: dict[str, Any]) -> StepResult:
+    """A StepResult back from its stored or JSON form (for `runbook history --run`)."""
+    return StepResult(
+        id=data.get("id") or "",
+        title=data.get("title") or "",
+        action=data.get("action") or "",
+        status=Status(data.get("status") or "UNKNOWN"),
+        outcome=data.get("outcome") or "",
+        started=_time(data.get("started")),
+        duration=data.get("duration") or 0.0,
+        values=data.get("values") or {},
+        evaluations=[
+            Evaluation(
+                name=e.get("name", ""),
+                status=Status(e.get("status") or "UNKNOWN"),
+                text=e.get("text", ""),
+                value=e.get("value"),
+                warning=e.get("warning"),
+                critical=e.get("critical"),
+                direction=e.get("direction"),
+                kind=e.get("kind", "threshold"),
+            )
+            for e in data.get("evaluations") or []
+        ],
+        attempts=[
+            Attempt(
+                number=a.get("number", i + 1),
+                started=_time(a.get("started")) or datetime.min,
+                duration=a.get("duration") or 0.0,
+                outcome=a.get("outcome", ""),
+                error=a.get("error"),
+                transient=bool(a.get("transient")),
+            )
+            for i, a in enumerate(data.get("attempts") or [])
+        ],
+        error=data.get("error"),
+        hint=data.get("hint"),
+        children=[step_from_dict(child) for child in data.get("children") or []],
+        rendered=data.get("rendered"),
+        item=data.get("item"),
+        origin=data.get("origin"),
+    )
+
+
+def run_from_dict(data: dict[str, Any]) -> RunResult:
+    """A RunResult back from its stored or JSON form."""
+    return RunResult(
+        run_id=data["run_id"],
+        runbook=data.get("runbook") or "",
+        title=data.get("title") or "",
+        kind=data.get("kind") or "",
+        status=Status(data.get("status") or "UNKNOWN"),
+        outcome=data.get("outcome") or "",
+        mode=data.get("mode") or "run",
+        trigger=data.get("trigger") or "",
+        started=_time(data.get("started")),
+        ended=_time(data.get("ended")),
+        inputs=data.get("inputs") or {},
+        user=data.get("user") or "",
+        host=data.get("host") or "",
+        steps=[step_from_dict(step) for step in data.get("steps") or []],
+        error=data.get("error"),
+        path=data.get("path"),
+    )

@@ -76,3 +76,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RUNBOOK_CONFIG", raising=False)
     return Project(tmp_path)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (CI=true) an integration test that skips is a failure: CI must prove it."""
+    import os
+
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("CI") == "true" and item.get_closest_marker("integration"):
+        report.outcome = "failed"
+        report.longrepr = f"integration test skipped in CI, where it must run: {report.longrepr}"

@@ -118,8 +118,12 @@ def test_history_lists_the_recorded_runs(demo, capsys):
     code, out, _ = cli(capsys, "history", "order-health", "--format", "json")
     rows = json.loads(out)
     assert code == 0 and rows[0]["runbook"] == "order-health" and rows[0]["status"] == "CRITICAL"
-    code, out, _ = cli(capsys, "history", "--run", rows[0]["run_id"][:18])
+    code, out, _ = cli(capsys, "history", "--run", rows[0]["run_id"][:18], "--format", "json")
     assert code == 0 and json.loads(out)["run_id"] == rows[0]["run_id"]
+    code, out, _ = cli(capsys, "history", "--run", rows[0]["run_id"])
+    assert code == 0 and "pending_count = 7 <= warning 10" in out and rows[0]["run_id"] in out
+    code, out, _ = cli(capsys, "history")
+    assert code == 0 and rows[0]["run_id"] in out
 
 
 def test_list_and_show(demo, capsys):

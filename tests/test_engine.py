@@ -600,3 +600,179 @@ def test_wait_longer_than_the_default_timeout_is_not_cut_short(project):
     slept = []
     run = project.run("t", sleep=slept.append)
     assert run.steps[0].status is Status.OK and sum(slept) == 120
+
+
+@pytest.fixture
+def slow_server():
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            if self.path == "/slow":
+                time.sleep(1.5)
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_endpoint_that_times_out_is_critical_after_retries(project, slow_server):
+    project.runbook(
+        "t",
+        f"""
+        runbook: t
+        steps:
+          - id: api
+            http: {{url: "{slow_server}/slow"}}
+            timeout: 0.2s
+            retry: {{attempts: 2, delay: 1s}}
+            assert:
+              - status == 200
+          - id: fast
+            http: {{url: "{slow_server}/fast"}}
+            assert:
+              - status == 200
+              - json.ok
+        """,
+    )
+    run = project.run("t")
+    api = run.steps[0]
+    assert api.status is Status.CRITICAL and api.outcome == "timed_out"
+    assert [a.outcome for a in api.attempts] == ["timed_out", "timed_out"]
+    assert "(after 2 attempts)" in api.error
+    assert run.steps[1].status is Status.OK
+
+
+def test_secrets_never_reach_results_or_history(project, monkeypatch):
+    monkeypatch.setenv("SHOP_API_TOKEN", "tok-8c1f2a9b77")
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        inputs:
+          password: {type: string, secret: true}
+        steps:
+          - id: leak
+            sql: SELECT {{ env.SHOP_API_TOKEN }} AS token, {{ inputs.password }} AS pw
+          - id: fail
+            sql: SELECT * FROM {{ 'x' | identifier }} WHERE a = {{ inputs.password }}
+        """,
+    )
+    run = project.run("t", {"password": "hunter2-very-secret"})
+    import json
+
+    text = json.dumps(run.as_dict(), default=str)
+    assert "tok-8c1f2a9b77" not in text and "hunter2-very-secret" not in text
+    assert run.steps[0].values["row"] == {"token": "***", "pw": "***"}
+    assert run.inputs == {"password": "***"}
+    raw = b"".join(p.read_bytes() for p in (project.root / "var").glob("runner.db*"))
+    assert b"tok-8c1f2a9b77" not in raw and b"hunter2-very-secret" not in raw
+
+
+def test_connection_override_and_runner_defaults(project):
+    import sqlite3
+
+    other = project.root / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE marker (x)").connection.close()
+    project.config("""
+        connections:
+          main: {sqlite: data.db}
+          replica: {sqlite: other.db}
+        defaults:
+          timeout: 7s
+          retry: {attempts: 4, delay: 3s}
+        """)
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        steps:
+          - id: probe
+            sql: SELECT COUNT(*) FROM sqlite_master WHERE name = 'marker'
+        """,
+    )
+    assert project.run("t").steps[0].values["value"] == 0
+    assert project.run("t", connection_overrides={"main": "replica"}).steps[0].values["value"] == 1
+    step = project.library().runbook("t").steps[0]
+    assert step.timeout == 7 and step.retry.attempts == 4 and step.retry.delay == 3
+
+
+def test_runbook_defaults_override_runner_defaults(project):
+    project.config("""
+        connections:
+          main: {sqlite: data.db}
+        defaults:
+          retry: {attempts: 4, delay: 3s}
+        """)
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        defaults:
+          retry: {attempts: 2}
+        steps:
+          - id: a
+            sql: SELECT 1
+          - id: b
+            sql: SELECT 1
+            retry: {attempts: 1}
+        """,
+    )
+    a, b = project.library().runbook("t").steps
+    assert (a.retry.attempts, a.retry.delay) == (2, 3) and b.retry.attempts == 1
+
+
+def test_missing_odbc_says_what_to_install(project, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyodbc", None)  # import pyodbc now raises ImportError
+    project.config("""
+        connections:
+          prod: {odbc: "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;DATABASE=test"}
+        """)
+    project.runbook("t", "runbook: t\nconnection: prod\nsteps:\n  - sql: SELECT 1\n")
+    run = project.run("t")
+    assert run.status is Status.UNKNOWN
+    assert "apt-get install unixodbc" in run.steps[0].error
+
+
+def test_confirm_on_a_terminal_asks_and_a_no_stops_the_run(project):
+    project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1)")
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        kind: rollback
+        connection: main
+        steps:
+          - id: wipe
+            confirm: "Delete {{ 1 + 1 }} rows?"
+            sql: DELETE FROM d
+          - id: after
+            sql: SELECT 1
+        """,
+    )
+    asked = []
+    run = project.run("t", interactive=True, ask=lambda q: asked.append(q) or "n")
+    assert asked == ["Delete 2 rows? [y/N] "]
+    assert [s.outcome for s in run.steps] == ["refused", "not_run"]
+    assert project.query("SELECT COUNT(*) FROM d") == [(1,)]
+    run = project.run("t", interactive=True, ask=lambda q: "yes")
+    assert run.status is Status.OK and project.query("SELECT COUNT(*) FROM d") == [(0,)]

@@ -1,0 +1,91 @@
+"""Templates: native values, bound SQL parameters, identifiers, undefined names."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner import templates
+from runner.errors import TemplateError
+
+SCOPE = {
+    "inputs": {"id": 7, "ids": [1, 2], "name": "O'Brien", "table": "dbo.USER_SYNC_LOG"},
+    "x": 5,
+}
+
+
+@pytest.mark.parametrize(
+    "text, sql, params",
+    [
+        ("SELECT {{ inputs.id }}", "SELECT ?", [7]),
+        ("SELECT {{ 5 }}, {{ 'a' }}", "SELECT ?, ?", [5, "a"]),
+        ("WHERE n = {{ inputs.name }}", "WHERE n = ?", ["O'Brien"]),
+        ("WHERE id IN {{ inputs.ids | in_list }}", "WHERE id IN (?, ?)", [1, 2]),
+        ("WHERE id IN {{ [] | in_list }}", "WHERE id IN (NULL)", []),
+        ("{% if x > 3 %}AND a = {{ x }}{% endif %}", "AND a = ?", [5]),
+        ("{% for i in inputs.ids %}{{ i }},{% endfor %}", "?,?,", [1, 2]),
+        ("SELECT 1", "SELECT 1", []),
+    ],
+    ids=["value", "constants", "quote", "in-list", "empty-list", "if-block", "loop", "plain"],
+)
+def test_sql_values_become_bound_parameters(text, sql, params):
+    assert templates.render_sql(text, SCOPE) == (sql, params)
+
+
+@pytest.mark.parametrize(
+    "dialect, quoted",
+    [
+        ("sqlite", '"dbo"."USER_SYNC_LOG"'),
+        ("postgres", '"dbo"."USER_SYNC_LOG"'),
+        ("tsql", "[dbo].[USER_SYNC_LOG]"),
+        ("mysql", "`dbo`.`USER_SYNC_LOG`"),
+    ],
+    ids=["sqlite", "postgres", "tsql", "mysql"],
+)
+def test_identifiers_are_quoted_per_dialect(dialect, quoted):
+    sql, params = templates.render_sql(
+        "SELECT * FROM {{ inputs.table | identifier }}", SCOPE, dialect
+    )
+    assert sql == f"SELECT * FROM {quoted}" and params == []
+
+
+@pytest.mark.parametrize("hostile", ["x; DROP TABLE y", "a b", 'x"--', "1x", ""])
+def test_unsafe_identifiers_are_refused(hostile):
+    with pytest.raises(TemplateError, match="not a safe SQL identifier"):
+        templates.render_sql("SELECT * FROM {{ t | identifier }}", {"t": hostile})
+
+
+def test_single_expression_keeps_its_type_and_text_renders():
+    assert templates.render_value("{{ inputs.ids }}", SCOPE) == [1, 2]
+    assert templates.render_value("{{ x }}", SCOPE) == 5
+    assert templates.render_value("n={{ x }}", SCOPE) == "n=5"
+    assert templates.render_value({"a": ["{{ x }}"]}, SCOPE) == {"a": [5]}
+    assert templates.render_value("{{ '1h' | minutes }}", SCOPE) == 60
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{{ nope }}", "undefined: 'nope' is undefined"),
+        ("{{ inputs.nope }}", "undefined: no key 'nope' here (it has: id, ids, name, table)"),
+        ("SELECT {{ inputs.nope }}", "no key 'nope'"),
+    ],
+    ids=["name", "key", "in-sql"],
+)
+def test_undefined_names_are_errors_that_name_them(text, message):
+    with pytest.raises(TemplateError, match="f.yaml:3") as error:
+        if text.startswith("SELECT"):
+            templates.render_sql(text, SCOPE, where="f.yaml:3")
+        else:
+            templates.render_value(text, SCOPE, where="f.yaml:3")
+    assert message in str(error.value)
+
+
+def test_sandbox_refuses_unsafe_attribute_access():
+    with pytest.raises(TemplateError, match="not allowed|undefined"):
+        templates.render_value("{{ x.__class__.__mro__[1].__subclasses__() }}", SCOPE)
+
+
+def test_syntax_errors_are_found_without_rendering():
+    assert templates.syntax_error("{{ x ")[0].startswith("unexpected end of template")
+    assert templates.syntax_error("x >", expression=True) is not None
+    assert templates.syntax_error("a and b", expression=True) is None
