@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .durations import parse_duration
+from .library import display_path
 from .model import (
     ACTIONS,
     Assertion,
@@ -93,7 +94,7 @@ class _Builder:
                 dialect = spec.dialect
             found = find_sql_file(config.strip(), self.config.sql_dirs, dialect)
             if found is not None:
-                sql_file = str(found)
+                sql_file = display_path(found)
                 config = found.read_text(encoding="utf-8")
         thresholds = tuple(
             Threshold(
