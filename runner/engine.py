@@ -19,12 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import evaluate, retry, templates
+from .calls import Calls
 from .connections import Connections
 from .errors import Aborted, ConfirmationRefused, RunbookError, TemplateError
 from .inputs import resolve_inputs
 from .library import Library
 from .model import RetryPolicy, Runbook, Step, Threshold
 from .results import RunResult, StepResult
+from .secrets import mask_run
 from .status import Status, worst
 from .steps import executor
 from .steps.base import StepError
@@ -48,10 +50,6 @@ class Options:
     record: bool = True
 
 
-class _Stop(Exception):
-    """A step ended badly with on_error: stop."""
-
-
 @dataclass
 class _Services:
     connections: Connections
@@ -59,7 +57,7 @@ class _Services:
     runbook: Runbook
 
 
-class Engine:
+class Engine(Calls):
     def __init__(self, library: Library, options: Options | None = None, state: Any = None) -> None:
         self.library = library
         self.config = library.config
@@ -116,7 +114,7 @@ class Engine:
             self._execute(runbook, run, inputs)
         finally:
             lock.release()
-        self._mask(run)
+        mask_run(run, self.masker.mask)
         self._record(run)
         return run
 
@@ -203,7 +201,7 @@ class Engine:
                     into.append(partial)
                 raise
             into.append(result)
-            scope["steps"][step.id] = _visible(result)
+            scope["steps"][step.id] = result.template_view()
             if result.status is Status.CRITICAL and self._on_error(step, runbook) == "stop":
                 for rest in steps[index + 1 :]:
                     into.append(
@@ -259,8 +257,6 @@ class Engine:
                 self._call_runbook(step, scope, services, result)
             else:
                 self._action(step, scope, services, result, thresholds)
-            if result.outcome == "running":
-                result.outcome = "ok" if result.error is None else result.outcome
         except TemplateError as error:
             result.status, result.outcome, result.error = Status.UNKNOWN, "failed", str(error)
         except ConfirmationRefused as error:
@@ -482,7 +478,7 @@ class Engine:
                     child.started = datetime.now(UTC)
                     self._action(nested, scope, services, child, policy=single)
                     children.append(child)
-                    scope["steps"][nested.id] = _visible(child)
+                    scope["steps"][nested.id] = child.template_view()
                     if child.status is Status.CRITICAL:
                         error_type = _TransientInTransaction if _was_transient(child) else StepError
                         raise error_type(
@@ -493,10 +489,7 @@ class Engine:
                 if isinstance(sys.exc_info()[1], StepError) and sys.exc_info()[1].transient:
                     services.connections.reset(name)
                 raise
-            if self.options.mode == "dry-run":
-                connection.rollback()
-            else:
-                connection.commit()
+            connection.commit()
             return {"statements": len(children)}
 
         if self.options.mode == "dry-run":
@@ -519,130 +512,6 @@ class Engine:
         else:
             result.status = worst(c.status for c in result.children)
 
-    # ---------------------------------------------------------------- calls
-    def _call_check(
-        self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult
-    ) -> None:
-        check = self.library.check(step.config)
-        arguments = templates.render_value(dict(step.with_), scope, f"{step.origin}.with")
-        inputs = resolve_inputs(check.inputs, arguments, f"check {check.name}")
-        overrides = {t.name: t for t in step.thresholds}
-        local = {
-            **scope,
-            "inputs": inputs,
-            "steps": {},
-            "vars": {**scope["vars"], **check.vars},
-            "check": {"name": check.name, "title": check.title},
-            "__connection__": step.connection or scope.get("__connection__"),
-        }
-        for nested in check.steps:
-            mine = tuple(overrides.pop(t.name, t) for t in nested.thresholds)
-            child = self._step(
-                nested,
-                local,
-                services,
-                services.runbook,
-                thresholds=mine if overrides or mine else None,
-            )
-            result.children.append(child)
-            local["steps"][nested.id] = _visible(child)
-        if check.title and not step.title:
-            result.title = templates.render_value(check.title, local, str(step.origin))
-        result.values = {"steps": local["steps"]}
-        result.status = worst(c.status for c in result.children)
-        result.hint = step.hint or next((c.hint for c in result.children if c.bad and c.hint), None)
-
-    def _call_runbook(
-        self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult
-    ) -> None:
-        runbook = self.library.runbook(step.config)
-        arguments = templates.render_value(dict(step.with_), scope, f"{step.origin}.with")
-        inputs = resolve_inputs(runbook.inputs, arguments, runbook.name)
-        nested = RunResult(
-            run_id=scope["run"]["id"],
-            runbook=runbook.name,
-            mode=self.options.mode,
-            started=datetime.now(UTC),
-        )
-        self._execute_nested(runbook, nested, inputs, services)
-        result.children = nested.steps
-        result.status = nested.status
-        result.values = {"status": nested.status.value, "runbook": runbook.name}
-        if nested.error:
-            result.error = nested.error
-
-    def _execute_nested(
-        self, runbook: Runbook, run: RunResult, inputs: dict[str, Any], services: _Services
-    ) -> None:
-        scope = self._scope(runbook, run, inputs)
-        nested_services = _Services(services.connections, self, runbook)
-        stopped = self._walk(runbook.steps, scope, nested_services, run.steps, runbook)
-        run.status = worst(s.status for s in run.steps)
-        if run.status is Status.CRITICAL and (runbook.on_failure or runbook.on_failure_runbook):
-            self._on_failure(runbook, scope, nested_services, run)
-        if runbook.finally_:
-            self._walk(runbook.finally_, scope, nested_services, run.steps, runbook)
-        run.status = worst(s.status for s in run.steps)
-        run.error = stopped
-
-    def _on_failure(
-        self, runbook: Runbook, scope: dict[str, Any], services: _Services, run: RunResult
-    ) -> None:
-        if runbook.on_failure:
-            handled: list[StepResult] = []
-            self._walk(runbook.on_failure, scope, services, handled, runbook)
-            run.steps.append(
-                StepResult(
-                    "on_failure",
-                    "on_failure",
-                    "group",
-                    worst(s.status for s in handled),
-                    children=handled,
-                )
-            )
-        elif runbook.on_failure_runbook:
-            target = self.library.runbook(runbook.on_failure_runbook["runbook"])
-            arguments = templates.render_value(
-                dict(runbook.on_failure_runbook.get("with") or {}), scope, "on_failure"
-            )
-            nested = RunResult(
-                run_id=run.run_id,
-                runbook=target.name,
-                mode=self.options.mode,
-                started=datetime.now(UTC),
-            )
-            self._execute_nested(
-                target, nested, resolve_inputs(target.inputs, arguments, target.name), services
-            )
-            run.steps.append(
-                StepResult(
-                    "on_failure",
-                    f"on_failure: {target.name}",
-                    "runbook",
-                    nested.status,
-                    children=nested.steps,
-                    error=nested.error,
-                )
-            )
-
-    # ---------------------------------------------------------------- secrets
-    def _mask(self, run: RunResult) -> None:
-        mask = self.masker.mask
-        run.error = mask(run.error) if run.error else run.error
-
-        def walk(steps: list[StepResult]) -> None:
-            for step in steps:
-                step.values = mask(step.values)
-                step.error = mask(step.error) if step.error else step.error
-                step.rendered = mask(step.rendered) if step.rendered else step.rendered
-                for evaluation in step.evaluations:
-                    evaluation.text = mask(evaluation.text)
-                for attempt in step.attempts:
-                    attempt.error = mask(attempt.error) if attempt.error else attempt.error
-                walk(step.children)
-
-        walk(run.steps)
-
 
 class _TransientInTransaction(StepError):
     """A statement in a transaction hit a deadlock or lost its connection: retry the group."""
@@ -652,16 +521,6 @@ class _TransientInTransaction(StepError):
 
 def _was_transient(child: StepResult) -> bool:
     return bool(child.attempts) and child.attempts[-1].transient
-
-
-def _visible(result: StepResult) -> dict[str, Any]:
-    """What later templates see as steps.<id>: the values, and how the step ended."""
-    return {
-        **result.values,
-        "ok": not result.status.is_bad and result.status is not Status.UNKNOWN,
-        "severity": result.status.value,
-        "outcome": result.outcome,
-    }
 
 
 def _item_label(item: Any) -> str:

@@ -59,6 +59,15 @@ class StepResult:
     def bad(self) -> bool:
         return self.status.is_bad
 
+    def template_view(self) -> dict[str, Any]:
+        """What later templates see as steps.<id>: the values, and how the step ended."""
+        return {
+            **self.values,
+            "ok": not self.status.is_bad,
+            "severity": self.status.value,
+            "outcome": self.outcome,
+        }
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value

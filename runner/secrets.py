@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -192,3 +192,21 @@ def secret_env_names(environ: Mapping[str, str]) -> set[str]:
         ):
             names.add(name)
     return names
+
+
+def mask_run(run: Any, mask: Callable[[Any], Any]) -> None:
+    """Mask, in place, every text of a RunResult that could carry a secret."""
+    run.error = mask(run.error) if run.error else run.error
+
+    def walk(steps: list[Any]) -> None:
+        for step in steps:
+            step.values = mask(step.values)
+            step.error = mask(step.error) if step.error else step.error
+            step.rendered = mask(step.rendered) if step.rendered else step.rendered
+            for evaluation in step.evaluations:
+                evaluation.text = mask(evaluation.text)
+            for attempt in step.attempts:
+                attempt.error = mask(attempt.error) if attempt.error else attempt.error
+            walk(step.children)
+
+    walk(run.steps)
