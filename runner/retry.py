@@ -82,6 +82,12 @@ def attempt(
         )
         return values if ok else {"__not_yet__": values}
 
+    if policy.attempts <= 1 and until is None:  # the common case needs no retry machinery
+        try:
+            return one(), attempts, None
+        except StepError as error:
+            return getattr(error, "result", None), attempts, error
+
     def transient(error: BaseException) -> bool:
         return isinstance(error, StepError) and error.transient
 
