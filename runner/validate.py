@@ -54,6 +54,20 @@ _OPTION_OWNERS = {
     "env": ("command",),
     "cwd": ("command",),
 }
+# keys whose strings are templates (an `sql:` naming a file is checked with the file)
+_TEMPLATE_KEYS = (
+    "title",
+    "hint",
+    "confirm",
+    "sql",
+    "http",
+    "command",
+    "with",
+    "notify",
+    "env",
+    "cwd",
+    "wait",
+)
 _FOR_EACH_KEYS = ("as", "concurrency", "on_item_error")
 
 
@@ -405,26 +419,8 @@ class _Checker:
                             yield (*path, "thresholds", name, key), spec[key], False
                     if isinstance(spec.get("value"), str):
                         yield (*path, "thresholds", name, "value"), spec["value"], True
-        for key in (
-            "title",
-            "hint",
-            "confirm",
-            "sql",
-            "http",
-            "command",
-            "with",
-            "notify",
-            "env",
-            "cwd",
-            "wait",
-        ):
-            if (
-                key in raw
-                and key != "sql"
-                or (
-                    key == "sql" and isinstance(raw.get("sql"), str) and not is_sql_file(raw["sql"])
-                )
-            ):
+        for key in _TEMPLATE_KEYS:
+            if key in raw and not (key == "sql" and is_sql_file(str(raw[key]))):
                 yield from _strings((*path, key), raw.get(key))
 
     def check_templates(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
