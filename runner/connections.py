@@ -18,33 +18,20 @@ from typing import Any
 
 from .config import STATE_CONNECTION, Config, ConnectionSpec
 from .errors import ABORT_REQUESTED, Aborted, ConfigError
+from .odbc import OdbcConnection, infer_dialect
 from .steps.base import StepError, StepTimeout, TransientError
 
+__all__ = [
+    "Connection",
+    "Connections",
+    "OdbcConnection",
+    "SqliteConnection",
+    "count_placeholders",
+    "infer_dialect",
+    "split_statements",
+]
+
 _SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error")
-_DRIVER_DIALECTS = (
-    ("sql server", "tsql"),
-    ("freetds", "tsql"),
-    ("tds", "tsql"),
-    ("postgres", "postgres"),
-    ("psqlodbc", "postgres"),
-    ("mariadb", "mysql"),
-    ("mysql", "mysql"),
-    ("sqlite", "sqlite"),
-)
-# SQLSTATE classes and codes worth another attempt: connection trouble, timeouts,
-# serialization failures and deadlocks.
-_TRANSIENT_SQLSTATES = ("08", "HYT00", "HYT01", "40001", "40P01", "57P01", "57P02", "57P03")
-_TRANSIENT_NATIVE = ("1205", "1213", "2006", "2013", "1927")
-
-
-def infer_dialect(connection_string: str) -> str:
-    driver = connection_string.lower()
-    match = re.search(r"driver\s*=\s*\{?([^;}]*)", driver)
-    name = match.group(1) if match else driver
-    for needle, dialect in _DRIVER_DIALECTS:
-        if needle in name:
-            return dialect
-    return "ansi"
 
 
 def split_statements(sql: str) -> list[str]:
@@ -82,6 +69,7 @@ class Connection:
         self.dialect = dialect
         self.lock = threading.RLock()  # for_each items may share it from threads
         self.depth = 0  # open transactions (the first is BEGIN, the rest savepoints)
+        self.rehearsing = False  # set under --rehearse: the whole run is one transaction
 
     def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
         raise NotImplementedError
@@ -206,93 +194,6 @@ class SqliteConnection(Connection):
             self.db.close()
 
 
-def _odbc_error(name: str, error: Exception, timeout: float) -> StepError:
-    args = getattr(error, "args", ())
-    sqlstate = str(args[0]) if args else ""
-    text = str(args[1]) if len(args) > 1 else str(error)
-    message = f"{name}: {text} (SQLSTATE {sqlstate})" if sqlstate else f"{name}: {text}"
-    if sqlstate in ("HYT00", "HYT01") or "timeout" in text.lower() and "login" not in text.lower():
-        return StepTimeout(f"{name}: statement cancelled after {timeout:g}s ({text})")
-    if sqlstate.startswith(_TRANSIENT_SQLSTATES) or any(
-        f"({code})" in text or f"[{code}]" in text for code in _TRANSIENT_NATIVE
-    ):
-        return TransientError(message)
-    return StepError(message)
-
-
-class OdbcConnection(Connection):
-    def __init__(self, spec: ConnectionSpec, connection_string: str) -> None:
-        super().__init__(spec, spec.dialect or infer_dialect(connection_string))
-        try:
-            import pyodbc
-        except ImportError as error:
-            raise ConfigError(
-                f"connection {spec.name!r} needs ODBC, which is not available here ({error}). "
-                "Install unixODBC and a driver (Debian/Ubuntu: apt-get install unixodbc "
-                "odbc-postgresql odbc-mariadb) and the Python package pyodbc."
-            ) from None
-        self.pyodbc = pyodbc
-        try:
-            self.db = pyodbc.connect(connection_string, autocommit=True, timeout=int(spec.timeout))
-        except pyodbc.Error as error:
-            raise _odbc_error(spec.name, error, spec.timeout) from None
-
-    def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
-        with self.lock:
-            try:
-                self.db.timeout = int(max(1, round(timeout))) if timeout else 0
-                cursor = self.db.execute(sql, params) if params else self.db.execute(sql)
-                result = _result([], [], cursor.rowcount)
-                while True:
-                    if cursor.description:
-                        columns = [d[0] for d in cursor.description]
-                        result = _result(
-                            columns, [tuple(r) for r in cursor.fetchall()], cursor.rowcount
-                        )
-                    if not cursor.nextset():
-                        break
-                cursor.close()
-                return result
-            except self.pyodbc.Error as error:
-                raise _odbc_error(self.name, error, timeout) from None
-
-    def begin(self) -> None:
-        with self.lock:
-            if self.depth == 0:
-                self.db.autocommit = False
-            else:
-                self.db.execute(f"SAVEPOINT sp{self.depth}")
-            self.depth += 1
-
-    def commit(self) -> None:
-        with self.lock:
-            self.depth -= 1
-            if self.depth == 0:
-                self.db.commit()
-                self.db.autocommit = True
-            elif self.dialect != "tsql":
-                self.db.execute(f"RELEASE SAVEPOINT sp{self.depth}")
-
-    def rollback(self) -> None:
-        with self.lock:
-            if self.depth == 0:
-                return
-            self.depth -= 1
-            if self.depth == 0:
-                self.db.rollback()
-                self.db.autocommit = True
-            else:
-                self.db.execute(f"ROLLBACK TO SAVEPOINT sp{self.depth}")
-
-    def close(self) -> None:
-        with self.lock:
-            try:
-                while self.depth:
-                    self.rollback()
-            finally:
-                self.db.close()
-
-
 class Connections:
     """The connections of one run, by name; `overrides` maps a name to another spec's name."""
 
@@ -308,7 +209,7 @@ class Connections:
         self.rehearse = rehearse
         self.overrides = dict(overrides or {})
         self.on_secret = on_secret
-        self.open: dict[str, Connection] = {}
+        self.open: dict[str, Connection | OdbcConnection] = {}
         self.lock = threading.Lock()
 
     def spec(self, name: str) -> ConnectionSpec:
@@ -327,7 +228,7 @@ class Connections:
         spec = self.spec(name)
         return spec.dialect or (infer_dialect(spec.target) if spec.kind == "odbc" else "sqlite")
 
-    def get(self, name: str) -> Connection:
+    def get(self, name: str) -> Connection | OdbcConnection:
         with self.lock:
             found = self.open.get(name)
             if found is not None:
@@ -342,12 +243,13 @@ class Connections:
                     from .demo import ensure_demo
 
                     ensure_demo(spec.demo, Path(target))
-                connection: Connection = SqliteConnection(
+                connection: Connection | OdbcConnection = SqliteConnection(
                     spec, target, read_only=spec.name == STATE_CONNECTION
                 )
             else:
                 connection = OdbcConnection(spec, target)
             if self.rehearse:
+                connection.rehearsing = True
                 connection.begin()
             self.open[name] = connection
             return connection

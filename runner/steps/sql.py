@@ -1,11 +1,22 @@
-"""The sql step: a statement (or script) with every template value bound as a parameter."""
+"""The sql step: a statement (or script) with every template value bound as a parameter.
+
+A step naming a file (`sql: orders/pending.sql`) runs `sql/<dialect>/orders/pending.sql`
+when the connection's dialect has its own version, else `sql/orders/pending.sql`. The
+runbook is built before connections are known (and `--connection orders=pg` may swap
+one), so the file is chosen again here, for the dialect of the connection actually used.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from ..model import Step
+from .base import StepError, TransientError
 from .context import StepContext
+
+DIALECTS = ("tsql", "postgres", "mysql", "sqlite", "ansi")
 
 
 class SqlStep:
@@ -14,8 +25,6 @@ class SqlStep:
     def _connection_name(self, step: Step, ctx: StepContext) -> str:
         name = step.connection or ctx.scope.get("__connection__")
         if not name:
-            from .base import StepError
-
             raise StepError(
                 "this sql step has no connection: set `connection:` on the runbook or step"
             )
@@ -23,23 +32,59 @@ class SqlStep:
 
     def render(self, step: Step, ctx: StepContext) -> tuple[str, str, list[Any]]:
         name = self._connection_name(step, ctx)
-        dialect = ctx.services.connections.dialect(name)
-        sql, params = ctx.render_sql(step.config, dialect)
+        connections = ctx.services.connections
+        dialect = connections.dialect(name)
+        text = step.config
+        if step.sql_file:
+            text = _dialect_text(step.sql_file, connections.config.sql_dirs, dialect) or text
+        sql, params = ctx.render_sql(text, dialect)
         return name, sql, params
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         name, sql, params = self.render(step, ctx)
         connections = ctx.services.connections
-        connection = connections.get(name)
+        timeout = ctx.timeout
+        query_timeout = connections.spec(name).query_timeout
+        if query_timeout and (not timeout or query_timeout < timeout):
+            timeout = query_timeout
         try:
-            return connection.execute(sql, params, ctx.timeout)
-        except Exception as error:
-            from .base import TransientError
-
-            if isinstance(error, TransientError) and connection.depth == 0:
+            connection = connections.get(name)
+        except TransientError:
+            connections.reset(name)
+            raise
+        try:
+            return connection.execute(sql, params, timeout)
+        except TransientError:
+            if connection.depth == 0:
                 connections.reset(name)  # reconnect on the next attempt
             raise
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         name, sql, params = self.render(step, ctx)
         return {"connection": name, "sql": sql.strip(), "params": params, "file": step.sql_file}
+
+
+def _dialect_text(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> str | None:
+    """The text of the file `sql_file` stands for in `dialect`, when that is another file
+    than the one the runbook was built with; None to keep the step's own text."""
+    path = _dialect_file(sql_file, sql_dirs, dialect)
+    if path is None or path == Path(sql_file).resolve():
+        return None
+    return path.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1024)
+def _dialect_file(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> Path | None:
+    from ..build import find_sql_file
+
+    path = Path(sql_file).resolve()
+    for folder in sql_dirs:
+        try:
+            relative = path.relative_to(folder)
+        except ValueError:
+            continue
+        if len(relative.parts) > 1 and relative.parts[0] in DIALECTS:
+            relative = Path(*relative.parts[1:])
+        found = find_sql_file(str(relative), sql_dirs, dialect)
+        return found.resolve() if found is not None else None
+    return None
