@@ -283,7 +283,19 @@ class Engine(Calls):
             and self._on_error(step, runbook) == "warning"
         ):
             result.status = Status.WARNING
+        if result.bad and templates.is_template(result.hint):
+            result.hint = self._render_hint(result.hint, scope, result)
         return result
+
+    @staticmethod
+    def _render_hint(hint: str, scope: Mapping[str, Any], result: StepResult) -> str:
+        """A hint may name values (`{{ inputs.runbook }}`); a hint that fails to render
+        is still shown as written rather than hiding the step's real problem."""
+        local = {**scope, **result.values, "result": result.values}
+        try:
+            return templates.render(hint, local)
+        except TemplateError:
+            return hint
 
     def _condition(
         self, expression: Any, scope: Mapping[str, Any], step: Step, result: StepResult

@@ -583,6 +583,7 @@ def test_last_run_check_reads_the_runners_own_history(project):
     assert missing.status is Status.CRITICAL
     texts = [e.text for e in missing.steps[0].children[0].evaluations]
     assert "no successful run of this runbook is recorded" in texts
+    assert "runbook history other" in missing.steps[0].children[0].hint
     assert never.steps[0].status is Status.OK
 
 
