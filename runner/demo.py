@@ -307,34 +307,87 @@ class _Run:
     failed: int = 0
 
 
+#: Columns written by `order_rows`, per table, in the order the tables are filled.
+ORDER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "IM_ITEM": ("ITEM_NO", "DESCR", "STAT", "CATEG_COD", "LST_COST"),
+    "IM_PRC": ("ITEM_NO", "PRC_1"),
+    "IM_INV": ("ITEM_NO", "LOC_ID", "QTY_ON_HND", "QTY_ON_SO"),
+    "AR_CUST": (
+        "CUST_NO", "NAM", "FST_NAM", "LST_NAM", "EMAIL_ADRS_1", "PHONE_1", "ADRS_1",
+        "CITY", "STATE", "ZIP_COD", "CUST_TYP",
+    ),
+    "USER_ORDER_STAGING": (
+        "STAGING_ID", "WOO_ORDER_ID", "CUST_NO", "ORDER_DT", "CREATED_DT", "IS_APPLIED",
+        "APPLIED_DT", "VALIDATION_ERROR", "RETRY_COUNT", "SUBTOT", "TAX_AMT", "SHIP_AMT",
+        "TOT_AMT", "LINE_ITEMS_JSON", "CP_DOC_ID", "SHIP_TO_NAME", "SHIP_TO_ADRS_1",
+        "SHIP_TO_CITY", "SHIP_TO_STATE", "SHIP_TO_ZIP_COD", "PMT_METH",
+    ),
+    "PS_DOC_HDR": (
+        "DOC_ID", "TKT_NO", "CUST_NO", "TKT_DT", "DOC_TYP", "STR_ID", "STA_ID",
+        "SUB_TOT", "TAX_AMT", "TOT_AMT",
+    ),
+    "PS_DOC_LIN": ("DOC_ID", "LIN_SEQ_NO", "ITEM_NO", "DESCR", "QTY_SOLD", "PRC", "EXT_PRC"),
+    "USER_SYNC_LOG": (
+        "LOG_ID", "OPERATION_TYPE", "START_TIME", "END_TIME", "RECORDS_PROCESSED",
+        "RECORDS_FAILED", "SUCCESS", "ERROR_MESSAGE",
+    ),
+}  # fmt: skip
+#: Columns holding a UTC time as text (TIME_FORMAT); other databases store them as timestamps.
+TIME_COLUMNS = frozenset(
+    {"ORDER_DT", "CREATED_DT", "APPLIED_DT", "TKT_DT", "START_TIME", "END_TIME"}
+)
+Rows = dict[str, list[tuple[Any, ...]]]
+
+
 def build_orders(connection: sqlite3.Connection, now: datetime) -> None:
     """Create and fill the order pipeline tables; `now` is a naive UTC datetime."""
-    rng = random.Random(RANDOM_SEED)
     connection.executescript(ORDERS_SCHEMA)
-    _insert_catalog(connection, rng)
+    rows = order_rows(now)
+    for table, values in rows.items():
+        if table != "USER_SYNC_LOG":
+            _insert(connection, table, values)
+    _insert_sync_log(connection, rows["USER_SYNC_LOG"])
+
+
+def order_rows(now: datetime) -> Rows:
+    """Every row of the order pipeline for `now`, by table, in ORDER_COLUMNS order.
+
+    The same rows fill the embedded SQLite demo and, in the integration tests, the
+    PostgreSQL, MariaDB and SQLite-through-ODBC copies, so all of them tell one story.
+    """
+    now = _as_utc(now)
+    rng = random.Random(RANDOM_SEED)
+    rows: Rows = _catalog_rows(rng)
     runs = _schedule(now, rng)
     orders = _orders(now, runs, rng)
-    _insert_orders(connection, orders)
-    _insert_sync_log(connection, now, runs, rng)
+    rows.update(_order_rows(orders, rows))
+    rows["USER_SYNC_LOG"] = _sync_log_rows(now, runs, rng)
+    return rows
 
 
-def _insert_catalog(connection: sqlite3.Connection, rng: random.Random) -> None:
+def _insert(connection: sqlite3.Connection, table: str, values: list[tuple[Any, ...]]) -> None:
+    columns = ORDER_COLUMNS[table]
     connection.executemany(
-        "INSERT INTO IM_ITEM (ITEM_NO, DESCR, STAT, CATEG_COD, LST_COST) VALUES (?, ?, ?, ?, ?)",
-        [(no, descr, stat, cat, round(price * 0.45, 2)) for no, descr, cat, price, stat in ITEMS],
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        values,
     )
-    connection.executemany(
-        "INSERT INTO IM_PRC (ITEM_NO, PRC_1) VALUES (?, ?)",
-        [(no, price) for no, _, _, price, _ in ITEMS],
-    )
+
+
+def _insert_sync_log(connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    # Written last, on its own: the tests break the build here to prove it is atomic.
+    _insert(connection, "USER_SYNC_LOG", rows)
+
+
+def _catalog_rows(rng: random.Random) -> Rows:
+    items = [
+        (no, descr, stat, cat, round(price * 0.45, 2)) for no, descr, cat, price, stat in ITEMS
+    ]
+    prices = [(no, price) for no, _, _, price, _ in ITEMS]
     # QTY_ON_SO is filled in from the order lines once the orders exist.
-    connection.executemany(
-        "INSERT INTO IM_INV (ITEM_NO, LOC_ID, QTY_ON_HND) VALUES (?, 'MAIN', ?)",
-        [(no, rng.randint(6, 90)) for no, *_ in ITEMS],
-    )
-    rows = []
+    inventory = [(no, "MAIN", rng.randint(6, 90), 0) for no, *_ in ITEMS]
+    customers = []
     for number, (first, last, city, state, zip_code) in enumerate(CUSTOMERS, start=10001):
-        rows.append(
+        customers.append(
             (
                 str(number),
                 f"{first} {last}",
@@ -349,11 +402,7 @@ def _insert_catalog(connection: sqlite3.Connection, rng: random.Random) -> None:
                 "WEB",
             )
         )
-    connection.executemany(
-        "INSERT INTO AR_CUST (CUST_NO, NAM, FST_NAM, LST_NAM, EMAIL_ADRS_1, PHONE_1, ADRS_1,"
-        " CITY, STATE, ZIP_COD, CUST_TYP) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    return {"IM_ITEM": items, "IM_PRC": prices, "IM_INV": inventory, "AR_CUST": customers}
 
 
 def _schedule(now: datetime, rng: random.Random) -> list[_Run]:
@@ -473,13 +522,8 @@ def _orders(now: datetime, runs: list[_Run], rng: random.Random) -> list[_Order]
     return sorted(orders + failed + pending, key=lambda order: order.created)
 
 
-def _insert_orders(connection: sqlite3.Connection, orders: list[_Order]) -> None:
-    customers = {
-        row[0]: row[1:]
-        for row in connection.execute(
-            "SELECT CUST_NO, NAM, ADRS_1, CITY, STATE, ZIP_COD FROM AR_CUST"
-        )
-    }
+def _order_rows(orders: list[_Order], catalog: Rows) -> Rows:
+    customers = {row[0]: (row[1], *row[6:10]) for row in catalog["AR_CUST"]}
     staging, headers, lines = [], [], []
     on_order: dict[str, int] = {}
     for number, order in enumerate(orders, start=1):
@@ -545,21 +589,20 @@ def _insert_orders(connection: sqlite3.Connection, orders: list[_Order]) -> None
                 ("stripe", "paypal", "stripe", "stripe")[number % 4],
             )
         )
-    connection.executemany(
-        f"INSERT INTO USER_ORDER_STAGING VALUES ({', '.join('?' * 21)})", staging
-    )
-    connection.executemany(f"INSERT INTO PS_DOC_HDR VALUES ({', '.join('?' * 10)})", headers)
-    connection.executemany(f"INSERT INTO PS_DOC_LIN VALUES ({', '.join('?' * 7)})", lines)
     # Creating an order in CounterPoint reserves its quantities (seed 001: QTY_ON_SO).
-    connection.executemany(
-        "UPDATE IM_INV SET QTY_ON_SO = ?, QTY_ON_HND = QTY_ON_HND + ? WHERE ITEM_NO = ?",
-        [(quantity, quantity, sku) for sku, quantity in on_order.items()],
-    )
+    inventory = [
+        (sku, location, on_hand + on_order.get(sku, 0), on_order.get(sku, 0))
+        for sku, location, on_hand, _ in catalog["IM_INV"]
+    ]
+    return {
+        "IM_INV": inventory,
+        "USER_ORDER_STAGING": staging,
+        "PS_DOC_HDR": headers,
+        "PS_DOC_LIN": lines,
+    }
 
 
-def _insert_sync_log(
-    connection: sqlite3.Connection, now: datetime, runs: list[_Run], rng: random.Random
-) -> None:
+def _sync_log_rows(now: datetime, runs: list[_Run], rng: random.Random) -> list[tuple[Any, ...]]:
     since = now - timedelta(days=LOG_DAYS)
     rows = []
     for run in runs:
@@ -601,12 +644,7 @@ def _insert_sync_log(
         )
         moment -= timedelta(minutes=30)
     rows.sort(key=lambda row: row[1])
-    connection.executemany(
-        "INSERT INTO USER_SYNC_LOG (OPERATION_TYPE, START_TIME, END_TIME, RECORDS_PROCESSED,"
-        " RECORDS_FAILED, SUCCESS, ERROR_MESSAGE) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    return [(log_id, *row) for log_id, row in enumerate(rows, start=1)]
 
 
-#: Demo databases by name, for `demo:` in runner.yaml.
 DEMOS: dict[str, Builder] = {"orders": build_orders}
