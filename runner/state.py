@@ -45,6 +45,26 @@ left out)
 
     SELECT minutes_since_success AS minutes FROM runs_summary WHERE runbook = ?
 
+alert_state (what people were told, per runbook and per step that routes its own
+alerts; see runner/alerts.py)
+    runbook, subject          subject '' is the runbook as a whole, else a step id
+    status                    the status of the last real run
+    announced                 the severity last announced; NULL: no open incident
+    bad_since, critical_since first bad / CRITICAL run of the current streak
+    opened, last_sent         when the incident was announced, and last told again
+    escalated                 1 once the incident was escalated
+    streak, recent_json       bad runs in a row; the last statuses (for "N of M")
+    last_run_id, updated      the run that last changed the row, and when
+
+deliveries (every notification sent or failed: alerts, notify steps, notify-test)
+    id, run_id, runbook       run_id NULL for `runbook notify-test`
+    subject, kind             kind: new | worse | better | repeat | escalation |
+                              recovered | retried | message | test
+    status, tags, title       the severity announced, the tags it went to, its title
+    url                       the service URL, masked (no token or password)
+    ok, error, attempts       1 when the service accepted it; why not; tries made
+    at, duration              when it was sent (UTC text), seconds it took
+
 schema_version (version INTEGER PRIMARY KEY, applied TEXT): the migrations applied.
 """
 
@@ -58,13 +78,13 @@ import secrets
 import sqlite3
 import threading
 import time as _time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ConfigError, InputError
 from .results import RunResult, StepResult
@@ -77,6 +97,7 @@ MAX_STORED_TEXT = 50_000
 #: Seconds a writer waits for another process's write before giving up.
 BUSY_TIMEOUT = 30.0
 _MAX_DEPTH = 32
+T = TypeVar("T")
 
 # Each migration is applied in one transaction; append, never edit a released one.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -159,6 +180,46 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         LEFT JOIN finished ON finished.runbook = latest.runbook
         """,
     ),
+    (  # 2: alert state per runbook and per alerting step, and every notification delivery
+        """
+        CREATE TABLE alert_state (
+            runbook        TEXT NOT NULL,
+            subject        TEXT NOT NULL,
+            status         TEXT NOT NULL,
+            announced      TEXT,
+            bad_since      TEXT,
+            critical_since TEXT,
+            opened         TEXT,
+            last_sent      TEXT,
+            escalated      INTEGER NOT NULL DEFAULT 0,
+            streak         INTEGER NOT NULL DEFAULT 0,
+            recent_json    TEXT,
+            last_run_id    TEXT,
+            updated        TEXT NOT NULL,
+            PRIMARY KEY (runbook, subject)
+        )
+        """,
+        """
+        CREATE TABLE deliveries (
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id    TEXT,
+            runbook   TEXT,
+            subject   TEXT,
+            kind      TEXT NOT NULL,
+            status    TEXT,
+            tags      TEXT,
+            url       TEXT,
+            ok        INTEGER NOT NULL,
+            error     TEXT,
+            attempts  INTEGER NOT NULL DEFAULT 0,
+            title     TEXT,
+            at        TEXT NOT NULL,
+            duration  REAL
+        )
+        """,
+        "CREATE INDEX idx_deliveries_run ON deliveries (run_id)",
+        "CREATE INDEX idx_deliveries_runbook_at ON deliveries (runbook, at)",
+    ),
 )
 
 #: The schema version this code writes; a newer store is refused.
@@ -172,6 +233,14 @@ _STEP_COLUMNS = (
     "run_id", "seq", "parent_seq", "step_id", "title", "action", "status", "outcome",
     "started", "duration", "values_json", "evaluations_json", "attempts_json", "attempts",
     "error", "hint", "item_json",
+)  # fmt: skip
+_ALERT_COLUMNS = (
+    "runbook", "subject", "status", "announced", "bad_since", "critical_since", "opened",
+    "last_sent", "escalated", "streak", "recent_json", "last_run_id", "updated",
+)  # fmt: skip
+_DELIVERY_COLUMNS = (
+    "run_id", "runbook", "subject", "kind", "status", "tags", "url", "ok", "error",
+    "attempts", "title", "at", "duration",
 )  # fmt: skip
 _EXIT_CODES = {"OK": 0, "SKIPPED": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 
@@ -270,6 +339,94 @@ class StateStore:
                 f"VALUES ({', '.join('?' for _ in _STEP_COLUMNS)})",
                 [[step[column] for column in _STEP_COLUMNS] for step in steps],
             )
+
+    # -- alerts and deliveries -----------------------------------------------------------
+
+    def update_alerts(
+        self,
+        runbook: str,
+        change: Callable[[dict[str, dict[str, Any]]], tuple[dict[str, dict[str, Any]], T]],
+    ) -> T:
+        """Read the alert state of `runbook`, let `change` decide, and write what it returns.
+
+        All in one write transaction (BEGIN IMMEDIATE), so two runs that finish at once
+        decide one after the other: the second sees what the first claimed, and the
+        same alert is never sent twice. `change` gets {subject: row} and returns the
+        rows to write (same shape) and whatever the caller wants back.
+        """
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT * FROM alert_state WHERE runbook = ?", (runbook,)
+            ).fetchall()
+            current = {row["subject"]: _alert_dict(row) for row in rows}
+            updated, answer = change(current)
+            now = utc_text(datetime.now(UTC))
+            conn.executemany(
+                f"INSERT INTO alert_state ({', '.join(_ALERT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in _ALERT_COLUMNS)}) "
+                "ON CONFLICT (runbook, subject) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _ALERT_COLUMNS[2:]),
+                [_alert_row(runbook, subject, row, now) for subject, row in updated.items()],
+            )
+        return answer
+
+    def alert_states(self, runbook: str | None = None) -> list[dict[str, Any]]:
+        """The alert state rows, of one runbook or all; open incidents have `announced` set."""
+        clauses, params = _filters(runbook=runbook)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT * FROM alert_state {clauses} ORDER BY runbook, subject", params
+            ).fetchall()
+        return [{"runbook": row["runbook"], **_alert_dict(row)} for row in rows]
+
+    def forget_sent(self, runbook: str, subject: str, sent: str | None) -> None:
+        """Mark the last message about a subject as not delivered, so the next run sends it.
+
+        Only when nobody has announced since (`last_sent` is still `sent`): a later
+        run's message must not be forgotten because an earlier one failed.
+        """
+        if sent is None:
+            return
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE alert_state SET last_sent = NULL "
+                "WHERE runbook = ? AND subject = ? AND last_sent = ?",
+                (runbook, subject, sent),
+            )
+
+    def record_deliveries(self, deliveries: list[Mapping[str, Any]]) -> None:
+        """Store deliveries (see the `deliveries` table), masked."""
+        if not deliveries:
+            return
+        rows = [
+            [
+                self._text(item.get(column))
+                if column in ("url", "error", "title", "tags")
+                else item.get(column)
+                for column in _DELIVERY_COLUMNS
+            ]
+            for item in deliveries
+        ]
+        with self._write() as conn:
+            conn.executemany(
+                f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})",
+                rows,
+            )
+
+    def deliveries(
+        self, run_id: str | None = None, runbook: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Deliveries of one run (in the order they were made) or of a runbook (newest first)."""
+        if run_id is not None:
+            sql, params = "SELECT * FROM deliveries WHERE run_id = ? ORDER BY id", [run_id]
+        else:
+            clauses, params = _filters(runbook=runbook)
+            sql = f"SELECT * FROM deliveries {clauses} ORDER BY id DESC LIMIT ?"
+            params.append(max(int(limit), 0))
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [_delivery_dict(row) for row in rows]
 
     # -- reading -----------------------------------------------------------------------
 
@@ -575,6 +732,31 @@ def _storable_key(key: Any, masker: Masker) -> str:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _alert_dict(row: sqlite3.Row) -> dict[str, Any]:
+    data = {key: row[key] for key in _ALERT_COLUMNS[1:] if key != "recent_json"}
+    data["escalated"] = bool(row["escalated"])
+    data["recent"] = _loads(row["recent_json"]) or []
+    return data
+
+
+def _alert_row(runbook: str, subject: str, row: Mapping[str, Any], now: str | None) -> list[Any]:
+    values = {
+        **row,
+        "runbook": runbook,
+        "subject": subject,
+        "escalated": 1 if row.get("escalated") else 0,
+        "recent_json": json.dumps(list(row.get("recent") or [])),
+        "updated": now,
+    }
+    return [values.get(column) for column in _ALERT_COLUMNS]
+
+
+def _delivery_dict(row: sqlite3.Row) -> dict[str, Any]:
+    data = {key: row[key] for key in ("id", *_DELIVERY_COLUMNS)}
+    data["ok"] = bool(row["ok"])
+    return data
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:

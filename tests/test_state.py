@@ -471,4 +471,6 @@ def test_concurrent_writers_in_two_processes_do_not_fail(db_path: Path) -> None:
             2 * runs_each, 2,
         )  # fmt: skip
         assert conn.execute("SELECT COUNT(*) FROM step_results").fetchone() == (6 * runs_each,)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [
+            (version,) for version in range(1, SCHEMA_VERSION + 1)
+        ]

@@ -1,0 +1,271 @@
+"""Alert routing: the pure decision of who hears what after a run.
+
+Given what people were last told about a subject (a runbook, or one step that
+routes its own alerts), the status it has now and the policy, `decide` returns the
+subject's next state and the messages to send. Nothing here touches the outside
+world, and the clock is a parameter, so tests drive repeat and escalation intervals
+without sleeping.
+
+What is announced (changes, not noise):
+- a new incident (OK -> WARNING / CRITICAL / UNKNOWN), once the status has been bad
+  for `after` runs in a row (or `after` of the last M runs, written "N of M");
+- a change of severity inside an open incident: worse (WARNING -> CRITICAL) or
+  better (CRITICAL -> WARNING, told to the people of both severities);
+- the same failure again only once `repeat` has passed since the last message;
+- an escalation, once per incident, when it has been CRITICAL for `escalate.after`;
+- the recovery (-> OK), once, naming how long it was bad;
+- a run that needed retries but ended OK, when `retried` names someone to tell.
+
+A status with no tags opens no incident: nobody is told, so there is nothing to
+recover from either. UNKNOWN without `unknown:` tags goes to the `critical` tags,
+because a health check that cannot be evaluated is as bad as one that fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from .durations import parse_duration
+from .status import Status
+
+#: Statuses kept per subject for "N of M"; M may not be larger.
+MAX_RECENT = 50
+
+#: Message kinds, in the order they are sent within one run.
+KINDS = ("new", "worse", "better", "repeat", "escalation", "recovered", "retried")
+
+_N_OF_M = re.compile(r"^\s*(\d+)\s+of\s+(\d+)\s*$")
+_BAD = (Status.WARNING, Status.UNKNOWN, Status.CRITICAL)
+#: Policy keys that name tags (checked against the configured tags by validation).
+TAG_KEYS = ("warning", "critical", "unknown", "recovered", "retried")
+
+
+def tag_list(value: Any) -> tuple[str, ...]:
+    """`ops`, `"ops, oncall"` or `[ops, oncall]` as a tuple of tags, in order, once each."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+
+
+def parse_after(value: Any) -> tuple[int, int | None]:
+    """`3` -> (3, None): three bad runs in a row; `"3 of 5"` -> (3, 5)."""
+    if value is None:
+        return 1, None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"after: {value} must be 1 or more")
+        return value, None
+    match = _N_OF_M.match(str(value))
+    if not match:
+        raise ValueError(f"after: {value!r} is not a count of runs: write 3, or '3 of 5'")
+    count, window = int(match.group(1)), int(match.group(2))
+    if count < 1 or window < count or window > MAX_RECENT:
+        raise ValueError(
+            f"after: {value!r} must be N of M with 1 <= N <= M <= {MAX_RECENT}, such as '3 of 5'"
+        )
+    return count, window
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who hears about which outcome; built from `notify:` / `alert:` mappings."""
+
+    warning: tuple[str, ...] = ()
+    critical: tuple[str, ...] = ()
+    unknown: tuple[str, ...] | None = None  # None: the critical tags
+    recovered: tuple[str, ...] = ()
+    retried: tuple[str, ...] = ()
+    repeat: float | None = None  # seconds; None: never repeat an unchanged failure
+    escalate_after: float | None = None
+    escalate_to: tuple[str, ...] = ()
+    after: int = 1
+    within: int | None = None  # M of "N of M"; None: N runs in a row
+    title: str | None = None
+    body: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any] | None, base: Policy | None = None) -> Policy:
+        """`base` with the keys `raw` sets replaced (a runbook overrides runner.yaml key by key)."""
+        policy = base or cls()
+        if not raw:
+            return policy
+        changes: dict[str, Any] = {}
+        for key in TAG_KEYS:
+            if key in raw:
+                changes[key] = tag_list(raw[key])
+        if "repeat" in raw:
+            changes["repeat"] = parse_duration(raw["repeat"]) if raw["repeat"] else None
+        if "escalate" in raw:
+            escalate = raw["escalate"] or {}
+            changes["escalate_after"] = (
+                parse_duration(escalate["after"]) if escalate.get("after") is not None else None
+            )
+            changes["escalate_to"] = tag_list(escalate.get("to"))
+        if "after" in raw:
+            changes["after"], changes["within"] = parse_after(raw["after"])
+        for key in ("title", "body"):
+            if key in raw:
+                changes[key] = raw[key]
+        return replace(policy, **changes)
+
+    def tags_for(self, status: Status) -> tuple[str, ...]:
+        if status is Status.WARNING:
+            return self.warning
+        if status is Status.CRITICAL:
+            return self.critical
+        if status is Status.UNKNOWN:
+            return self.critical if self.unknown is None else self.unknown
+        return ()
+
+    def all_tags(self) -> tuple[str, ...]:
+        tags = (
+            *self.warning,
+            *self.critical,
+            *(self.unknown or ()),
+            *self.recovered,
+            *self.retried,
+            *self.escalate_to,
+        )
+        return tuple(dict.fromkeys(tags))
+
+    @property
+    def routes_anything(self) -> bool:
+        return bool(self.all_tags())
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """What is known about one subject between runs (kept in the state store)."""
+
+    status: str = "OK"  # the status of the last run
+    announced: str | None = None  # the severity people were last told; None: no incident
+    bad_since: datetime | None = None  # first bad run of the current streak
+    critical_since: datetime | None = None  # first CRITICAL run of the current streak
+    opened: datetime | None = None  # when the incident was first announced
+    last_sent: datetime | None = None  # last message about the incident; None: send again
+    escalated: bool = False
+    streak: int = 0  # bad runs in a row
+    recent: tuple[str, ...] = ()  # statuses of the last runs, oldest first
+    last_run_id: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.announced is not None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message to send: what changed, how bad it is now, and to whom."""
+
+    kind: str  # one of KINDS
+    status: Status  # the subject's status now (OK for recovered and retried)
+    tags: tuple[str, ...]
+    previous: str | None = None  # the severity people were told before
+    bad_since: datetime | None = None
+    bad_for: float | None = None  # seconds the subject has been (or was) bad
+    subject: str = ""  # "" for the runbook as a whole, else a step id
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def is_bad(status: Status) -> bool:
+    return status in _BAD
+
+
+def _threshold_met(policy: Policy, streak: int, recent: tuple[str, ...]) -> bool:
+    if policy.within is None:
+        return streak >= policy.after
+    window = recent[-policy.within :]
+    return sum(1 for status in window if Status(status) in _BAD) >= policy.after
+
+
+def decide(
+    state: AlertState | None,
+    status: Status,
+    policy: Policy,
+    now: datetime,
+    *,
+    run_id: str = "",
+    retried: bool = False,
+    subject: str = "",
+) -> tuple[AlertState, list[Alert]]:
+    """The subject's next state after a run that ended `status`, and the alerts to send.
+
+    A run already counted (same `run_id`) changes nothing, so announcing twice is harmless.
+    """
+    before = state or AlertState()
+    if run_id and before.last_run_id == run_id:
+        return before, []
+    if status is Status.SKIPPED:
+        return before, []
+    bad = is_bad(status)
+    recent = (*before.recent, status.value)[-MAX_RECENT:]
+    after = replace(
+        before,
+        status=status.value,
+        streak=before.streak + 1 if bad else 0,
+        recent=recent,
+        bad_since=(before.bad_since or now) if bad else None,
+        critical_since=(before.critical_since or now) if status is Status.CRITICAL else None,
+        last_run_id=run_id or before.last_run_id,
+    )
+    alerts: list[Alert] = []
+
+    def alert(kind: str, tags: tuple[str, ...], **extra: Any) -> None:
+        if tags:
+            since = before.bad_since or after.bad_since
+            alerts.append(
+                Alert(
+                    kind,
+                    status,
+                    tags,
+                    previous=before.announced,
+                    bad_since=since,
+                    bad_for=(now - since).total_seconds() if since else None,
+                    subject=subject,
+                    **extra,
+                )
+            )
+
+    if not bad:
+        if before.open:
+            alert("recovered", policy.recovered)
+        if retried:
+            alert("retried", policy.retried)
+        after = replace(after, announced=None, opened=None, last_sent=None, escalated=False)
+        return after, alerts
+
+    tags = policy.tags_for(status)
+    if not before.open:
+        if tags and _threshold_met(policy, after.streak, recent):
+            alert("new", tags)
+            after = replace(after, announced=status.value, opened=now, last_sent=now)
+    elif status.value != before.announced:
+        previous = Status(before.announced)
+        if status.rank > previous.rank:
+            alert("worse", tags)
+        else:  # the people paged for the worse severity hear that it eased
+            alert("better", tuple(dict.fromkeys((*tags, *policy.tags_for(previous)))))
+        after = replace(after, announced=status.value, last_sent=now)
+    elif before.last_sent is None or (
+        policy.repeat is not None and (now - before.last_sent).total_seconds() >= policy.repeat
+    ):
+        # last_sent is None when the previous message reached nobody: try again now.
+        alert("repeat", tags)
+        after = replace(after, last_sent=now)
+
+    if (
+        after.open
+        and status is Status.CRITICAL
+        and not after.escalated
+        and policy.escalate_after is not None
+        and after.critical_since is not None
+        and (now - after.critical_since).total_seconds() >= policy.escalate_after
+    ):
+        alert("escalation", policy.escalate_to)
+        after = replace(after, escalated=True)
+    return after, alerts
