@@ -98,6 +98,10 @@ class RunResult:
     steps: list[StepResult] = field(default_factory=list)
     error: str | None = None
     path: str | None = None
+    # Deliveries of this run's messages (alerts and notify steps), filled after the
+    # run was recorded: kind, subject, status, tags, url (masked), ok, error, attempts,
+    # title, at, duration. See docs/output.md.
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -138,6 +142,7 @@ class RunResult:
             "host": self.host,
             "error": self.error,
             "steps": [step.as_dict() for step in self.steps],
+            "notifications": [dict(item) for item in self.notifications],
         }
 
 
@@ -214,4 +219,5 @@ def run_from_dict(data: dict[str, Any]) -> RunResult:
         steps=[step_from_dict(step) for step in data.get("steps") or []],
         error=data.get("error"),
         path=data.get("path"),
+        notifications=list(data.get("notifications") or []),
     )

@@ -379,34 +379,42 @@ class StateStore:
             ).fetchall()
         return [{"runbook": row["runbook"], **_alert_dict(row)} for row in rows]
 
-    def forget_sent(self, runbook: str, subject: str, sent: str | None) -> None:
-        """Mark the last message about a subject as not delivered, so the next run sends it.
+    def send_again(
+        self, runbook: str, subject: str, run_id: str, *, message: bool, escalation: bool
+    ) -> None:
+        """Undo a claim whose message reached nobody, so the next run sends it again.
 
-        Only when nobody has announced since (`last_sent` is still `sent`): a later
-        run's message must not be forgotten because an earlier one failed.
+        Only while the row is still the one `run_id` wrote: a later run's claim is
+        never undone because an earlier run's message failed.
         """
-        if sent is None:
-            return
         with self._write() as conn:
             conn.execute(
-                "UPDATE alert_state SET last_sent = NULL "
-                "WHERE runbook = ? AND subject = ? AND last_sent = ?",
-                (runbook, subject, sent),
+                "UPDATE alert_state SET "
+                "last_sent = CASE WHEN ? THEN NULL ELSE last_sent END, "
+                "escalated = CASE WHEN ? THEN 0 ELSE escalated END "
+                "WHERE runbook = ? AND subject = ? AND last_run_id = ?",
+                (int(message), int(escalation), runbook, subject, run_id),
             )
 
     def record_deliveries(self, deliveries: list[Mapping[str, Any]]) -> None:
         """Store deliveries (see the `deliveries` table), masked."""
         if not deliveries:
             return
-        rows = [
-            [
-                self._text(item.get(column))
-                if column in ("url", "error", "title", "tags")
-                else item.get(column)
-                for column in _DELIVERY_COLUMNS
-            ]
-            for item in deliveries
-        ]
+        rows = []
+        for item in deliveries:
+            values = {**item, "ok": 1 if item.get("ok") else 0}
+            if isinstance(values.get("tags"), list | tuple):
+                values["tags"] = ",".join(values["tags"])
+            if isinstance(values.get("at"), datetime):
+                values["at"] = utc_text(values["at"])
+            rows.append(
+                [
+                    self._text(values.get(column))
+                    if column in ("url", "error", "title", "tags")
+                    else values.get(column)
+                    for column in _DELIVERY_COLUMNS
+                ]
+            )
         with self._write() as conn:
             conn.executemany(
                 f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) "
@@ -486,8 +494,12 @@ class StateStore:
             steps = self._conn.execute(
                 "SELECT * FROM step_results WHERE run_id = ? ORDER BY seq", (row["run_id"],)
             ).fetchall()
+            sent = self._conn.execute(
+                "SELECT * FROM deliveries WHERE run_id = ? ORDER BY id", (row["run_id"],)
+            ).fetchall()
         run = _run_dict(row)
         run["steps"] = _step_tree(steps)
+        run["notifications"] = [_delivery_dict(item) for item in sent]
         return run
 
     # -- internals ---------------------------------------------------------------------
@@ -756,6 +768,7 @@ def _alert_row(runbook: str, subject: str, row: Mapping[str, Any], now: str | No
 def _delivery_dict(row: sqlite3.Row) -> dict[str, Any]:
     data = {key: row[key] for key in ("id", *_DELIVERY_COLUMNS)}
     data["ok"] = bool(row["ok"])
+    data["tags"] = [tag for tag in (row["tags"] or "").split(",") if tag]
     return data
 
 
