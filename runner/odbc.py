@@ -149,6 +149,10 @@ class _Watchdog:
             os.write(self.write_fd, b"\0")  # wake up in time for a very short timeout
         return token
 
+    def cancelled(self, token: int) -> bool:
+        with self.lock:
+            return token in self.reasons
+
     def release(self, token: int) -> str | None:
         """Stop watching; returns "timeout" or "abort" when the watchdog cancelled it."""
         with self.lock:
@@ -287,6 +291,8 @@ class OdbcConnection:
             try:
                 with self.watchdog.signals():
                     for piece in pieces:
+                        if self.watchdog.cancelled(token):
+                            break  # MariaDB ends a cancelled SLEEP() quietly: run no further
                         count = count_placeholders(piece) if len(pieces) > 1 else len(params)
                         args = params[offset : offset + count]
                         offset += count
@@ -303,7 +309,7 @@ class OdbcConnection:
                     cursor.close()
             if reason == "abort":
                 raise Aborted()
-            if reason == "timeout":  # MariaDB ends a cancelled SLEEP() quietly
+            if reason == "timeout":  # cancelled, whether or not the driver said so
                 raise StepTimeout(
                     f"{self.name}: statement cancelled after its timeout of {timeout:g}s"
                 )

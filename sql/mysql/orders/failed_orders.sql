@@ -1,0 +1,12 @@
+-- Failed orders (MariaDB/MySQL version of sql/orders/failed_orders.sql, same columns):
+-- staged orders validation rejected, how many are dead letters (retried more than
+-- max_retries times), and the age of the oldest in hours. Mirrors seed 000 "Find Failed
+-- Orders" and the dead letter queue of seed 001 §3.
+SELECT
+    COUNT(*) AS failed_count,
+    COALESCE(SUM(RETRY_COUNT > {{ inputs.max_retries }}), 0) AS dead_letter_count,
+    COALESCE(ROUND(TIMESTAMPDIFF(SECOND, MIN(CREATED_DT), UTC_TIMESTAMP()) / 3600, 1), 0)
+        AS oldest_failed_hours
+FROM USER_ORDER_STAGING
+WHERE IS_APPLIED = 0
+  AND VALIDATION_ERROR IS NOT NULL;
