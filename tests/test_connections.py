@@ -1,0 +1,142 @@
+"""Connections: ODBC result sets, messages, batches, savepoints and placeholders, on real
+drivers (PostgreSQL, SQLite through ODBC) and the embedded SQLite."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+
+from runner.config import ConnectionSpec
+from runner.connections import SqliteConnection, count_placeholders, split_statements
+from runner.odbc import OdbcConnection
+
+PG = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=test;UID=postgres"
+
+
+def _odbc(target: str, dialect: str = "", name: str = "db") -> OdbcConnection:
+    import pyodbc
+
+    from runner.steps.base import StepError
+
+    try:
+        return OdbcConnection(ConnectionSpec(name, "odbc", target, dialect, 5.0), target)
+    except StepError as error:
+        if "PostgreSQL" in target and "PostgreSQL Unicode" in pyodbc.drivers():
+            pytest.skip(f"PostgreSQL is not reachable: {error}")
+        raise
+
+
+@pytest.fixture
+def pg() -> Any:
+    connection = _odbc(PG)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.integration
+def test_every_result_set_and_message_is_kept(pg: OdbcConnection) -> None:
+    result = pg.execute(
+        "SELECT 1 AS a, 'x' AS b; "
+        "DO $$ BEGIN RAISE NOTICE 'checked % rows', 71; END $$; "
+        "SELECT 2 AS c UNION ALL SELECT 3",
+        [],
+        10,
+    )
+    assert result["value"] == 1 and result["row"] == {"a": 1, "b": "x"}
+    assert result["result_sets"] == [
+        {"columns": ["a", "b"], "rows": [{"a": 1, "b": "x"}]},
+        {"columns": ["c"], "rows": [{"c": 2}, {"c": 3}]},
+    ]
+    assert result["messages"] == ["NOTICE: checked 71 rows"]
+
+
+@pytest.mark.integration
+def test_go_batches_bind_their_own_parameters_on_a_real_driver() -> None:
+    # psqlodbc stands in for SQL Server: the runner splits and binds, the driver runs.
+    connection = _odbc(PG, dialect="tsql")
+    try:
+        result = connection.execute(
+            "SELECT CAST(? AS INTEGER) AS a\nGO\nSELECT CAST(? AS INTEGER) AS b, CAST(? AS TEXT) AS c\nGO",
+            [1, 2, "two"],
+            10,
+        )
+    finally:
+        connection.close()
+    assert result["row"] == {"a": 1}
+    assert result["result_sets"][1] == {"columns": ["b", "c"], "rows": [{"b": 2, "c": "two"}]}
+
+
+@pytest.mark.integration
+def test_numeric_values_come_back_as_numbers(pg: OdbcConnection) -> None:
+    result = pg.execute("SELECT CAST(7 AS NUMERIC(12, 2)) AS n, CAST(1.25 AS NUMERIC) AS f", [], 10)
+    assert result["row"] == {"n": 7, "f": 1.25}
+    assert type(result["row"]["n"]) is int and type(result["row"]["f"]) is float
+
+
+@pytest.mark.integration
+def test_nested_transactions_are_savepoints(pg: OdbcConnection) -> None:
+    pg.execute("CREATE TEMPORARY TABLE sp_test (id INTEGER)", [], 10)
+    pg.begin()
+    pg.execute("INSERT INTO sp_test VALUES (1)", [], 10)
+    pg.begin()
+    pg.execute("INSERT INTO sp_test VALUES (2)", [], 10)
+    pg.rollback()  # back to the savepoint: row 2 goes, row 1 stays
+    pg.begin()
+    pg.execute("INSERT INTO sp_test VALUES (3)", [], 10)
+    pg.commit()
+    pg.commit()
+    assert pg.depth == 0
+    assert pg.execute("SELECT id FROM sp_test ORDER BY id", [], 10)["rows"] == [
+        {"id": 1},
+        {"id": 3},
+    ]
+    assert pg.execute("UPDATE sp_test SET id = id + 10", [], 10)["rowcount"] == 2
+
+
+@pytest.mark.integration
+def test_sqlite_through_odbc_runs_scripts_one_statement_at_a_time(tmp_path) -> None:
+    import pyodbc
+
+    if "SQLite3" not in pyodbc.drivers():
+        pytest.skip("the SQLite3 ODBC driver is not installed (apt-get install libsqliteodbc)")
+    connection = _odbc(f"DRIVER={{SQLite3}};DATABASE={tmp_path / 'x.db'}")
+    try:
+        assert connection.dialect == "sqlite"
+        result = connection.execute(
+            "CREATE TABLE t (id INTEGER, note TEXT); INSERT INTO t VALUES (?, 'a;b');"
+            " INSERT INTO t VALUES (?, ?); SELECT COUNT(*) AS n, MAX(note) AS m FROM t",
+            [1, 2, "c"],
+            10,
+        )
+    finally:
+        connection.close()
+    assert result["row"] == {"n": 2, "m": "c"}
+
+
+def test_placeholders_outside_strings_and_comments() -> None:
+    sql = "SELECT '?', \"?\" FROM t -- ?\nWHERE a = ? /* ? */ AND b IN (?, ?)"
+    assert count_placeholders(sql) == 3
+
+
+def test_sqlite_scripts_split_where_sqlite_says() -> None:
+    assert split_statements("SELECT 1; SELECT ';'; ") == ["SELECT 1;", " SELECT ';';"]
+    assert split_statements("SELECT 1") == ["SELECT 1"]
+
+
+def test_sqlite_savepoints(tmp_path) -> None:
+    path = tmp_path / "x.db"
+    import sqlite3
+
+    sqlite3.connect(path).close()
+    connection = SqliteConnection(ConnectionSpec("x", "sqlite", str(path)), str(path))
+    with contextlib.closing(connection.db):
+        connection.execute("CREATE TABLE t (id INTEGER)", [], 5)
+        connection.begin()
+        connection.execute("INSERT INTO t VALUES (1)", [], 5)
+        connection.begin()
+        connection.execute("INSERT INTO t VALUES (2)", [], 5)
+        connection.rollback()
+        connection.commit()
+        assert connection.execute("SELECT id FROM t", [], 5)["rows"] == [{"id": 1}]
