@@ -149,6 +149,7 @@ class _Builder:
             transaction=bool(raw.get("transaction", False)),
             steps=self.steps(raw.get("steps"), (*path, "steps"), nested_defaults, connection),
             sql_file=sql_file,
+            alert=dict(raw.get("alert") or {}),
         )
 
     def inputs(self) -> tuple[InputSpec, ...]:

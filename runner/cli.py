@@ -34,6 +34,7 @@ examples:
   runbook validate                              check every configured runbook
   runbook validate runbooks/ --format github    annotations for GitHub Actions
   runbook history order-health                  the last runs and their status
+  runbook notify-test ops                       send a test message to every service tagged ops
 """
 
 
@@ -126,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--format", choices=("text", "json"), default="text")
+
+    notify_test = command(
+        "notify-test",
+        "send a test message to the services of a tag; exit 1 when any did not take it",
+    )
+    notify_test.add_argument("tag", metavar="TAG", help="an Apprise tag, or several: ops,oncall")
+    notify_test.add_argument("--format", choices=("text", "json"), default="text")
 
     schema = command("schema", "print a JSON Schema (for editors and CI)")
     schema.add_argument(
@@ -287,14 +295,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         mode=mode, assume_yes=args.yes, trigger=trigger, connection_overrides=overrides
     )
     state = StateStore(library.config.state) if mode != "dry-run" else None
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         engine = Engine(library, options, state)
-        result = engine.run(runbook, params)
+        # Broken notification settings refuse the run before it starts (fail fast);
+        # a notifier that fails later only costs recorded delivery failures.
+        notifier = _run_notifier(engine, runbook, mode)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous_int = signal.signal(signal.SIGINT, _on_sigint)
+        try:
+            result = engine.run(runbook, params)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
+        if state is not None:  # recorded by the engine; now announce, then report
+            from .announce import announce, shown_deliveries
+
+            if notifier is not None:
+                announce(result, runbook, library.config, state, notifier)
+            result.notifications = shown_deliveries(state.deliveries(result.run_id))
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
         if state is not None:
             state.close()
     color = args.color == "always" or (
@@ -302,6 +321,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     _emit(report.render_run(result, args.format, color=color))
     return result.exit_code
+
+
+def _run_notifier(engine: Any, runbook: Any, mode: str) -> Any:
+    """The notifier a real run announces through; None when it has nothing to tell anyone."""
+    if mode != "run":
+        return None
+    from .announce import notifier_for, routes_anything
+
+    sends = any(step.action == "notify" for step in runbook.all_steps())
+    if not (sends or routes_anything(runbook, engine.config)):
+        return None
+    return notifier_for(engine)
+
+
+def _cmd_notify_test(args: argparse.Namespace) -> int:
+    from . import report
+    from .alerts import tag_list
+    from .announce import deliver, shown_deliveries, test_message
+    from .config import load_config
+    from .errors import ConfigError, NotFound
+    from .notifications import load_notifier, settings
+    from .secrets import Masker
+    from .state import StateStore
+
+    config = load_config(args.config)
+    if not settings(config).configured:
+        raise ConfigError(
+            f"{config.display_path}: no notifications are configured: add "
+            "notifications.urls (tag: [apprise URL, ...]) or notifications.apprise (a file)"
+        )
+    masker = Masker()
+    masker.add_env(os.environ)
+    notifier = load_notifier(config, masker)
+    tags = tag_list(args.tag)
+    unknown = [tag for tag in tags if tag not in notifier.tags]
+    if unknown or not tags:
+        known = ", ".join(sorted(notifier.tags)) or "none"
+        raise NotFound(
+            f"no notification service is tagged {', '.join(unknown)}; known tags: {known}"
+        )
+    deliveries = deliver(test_message(tags), notifier, run_id=None, runbook=None)
+    try:
+        with StateStore(config.state, masker) as store:
+            store.record_deliveries(deliveries)
+    except (ConfigError, OSError) as error:
+        print(f"runbook: the test was not recorded in history: {error}", file=sys.stderr)
+    _emit(report.render_deliveries(shown_deliveries(deliveries), args.format))
+    return 0 if all(item["ok"] for item in deliveries) else 1
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -374,6 +441,7 @@ _COMMANDS = {
     "validate": _cmd_validate,
     "history": _cmd_history,
     "schema": _cmd_schema,
+    "notify-test": _cmd_notify_test,
 }
 
 

@@ -144,6 +144,7 @@ class Step:
     transaction: bool = False
     steps: tuple[Step, ...] = ()
     sql_file: str | None = None  # the resolved file when `sql:` names one
+    alert: Mapping[str, Any] = field(default_factory=dict)  # this step's own alert routing
 
     @property
     def label(self) -> str:

@@ -250,11 +250,41 @@ def load_notifier(
         for path in chosen.files:
             services.extend(_load_file(path, chosen, asset, problems))
         services.extend(_load_inline(chosen, asset, masker, environ, problems))
+    if not problems:
+        problems.extend(_unknown_policy_tags(chosen, services))
     if problems:
         raise InvalidInput(problems)
     for service in services:
         _bound(service.plugin, chosen.timeout)
     return Notifier(_merge(services), chosen, masker)
+
+
+def _unknown_policy_tags(chosen: Settings, services: list[Service]) -> list[Problem]:
+    """Tags of runner.yaml's default policy that no service carries."""
+    from .alerts import tag_list
+
+    known = {tag for service in services for tag in service.tags}
+    raw = chosen.raw.get("policy") or {}
+    uses = [((key,), raw.get(key)) for key in ("warning", "critical", "unknown", "recovered")]
+    uses.append((("retried",), raw.get("retried")))
+    escalate = raw.get("escalate") or {}
+    uses.append((("escalate", "to"), escalate.get("to") if isinstance(escalate, dict) else None))
+    problems = []
+    for path, value in uses:
+        for tag in tag_list(value):
+            if tag not in known:
+                line, col, key = chosen.where("policy", *path)
+                problems.append(
+                    Problem(
+                        f"unknown notification tag {tag!r}",
+                        chosen.display,
+                        line,
+                        col,
+                        key,
+                        f"known tags: {', '.join(sorted(known)) or 'none'}",
+                    )
+                )
+    return problems
 
 
 def _bound(plugin: Any, timeout: float) -> None:

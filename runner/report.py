@@ -30,6 +30,7 @@ __all__ = [
     "RUN_FORMATS",
     "github_escape_data",
     "github_escape_property",
+    "render_deliveries",
     "render_history",
     "render_problems",
     "render_run",
@@ -50,6 +51,19 @@ def render_run(run: RunResult, fmt: str, *, color: bool = False, width: int = 10
     from .report_text import render_run_text
 
     return render_run_text(run, color=color, width=width)
+
+
+def render_deliveries(deliveries: list[dict[str, Any]], fmt: str) -> str:
+    """`runbook notify-test`: one line per service that was sent the message, URLs masked."""
+    _check_format(fmt, PAGE_FORMATS)
+    if fmt == "json":
+        return _json({"format_version": FORMAT_VERSION, "notifications": list(deliveries)})
+    from .report_text import delivery_line
+
+    lines = [delivery_line(item) for item in deliveries]
+    accepted = sum(1 for item in deliveries if item.get("ok"))
+    lines.append(f"{accepted} of {plural(len(deliveries), 'service')} accepted the message")
+    return "\n".join(lines)
 
 
 def render_problems(problems: list[Problem], fmt: str, *, checked_files: int) -> str:

@@ -87,6 +87,12 @@ def render_run_text(run: RunResult, *, color: bool, width: int) -> str:
             console.print()
         for block in blocks:
             console.print(block)
+    if run.notifications:
+        console.print()
+        console.print(styled("Notifications:", "bold"))
+        for item in run.notifications:
+            style = "" if item.get("ok") else STATUS_STYLES[Status.CRITICAL]
+            console.print(styled(_INDENT + delivery_line(item), style))
     error_lines = (run.error or "").strip().splitlines()
     if len(error_lines) > 1 or (error_lines and run.outcome == "completed"):
         # The summary line carries only the first line of an error; show all of it here.
@@ -287,3 +293,25 @@ def _join(lines: list[Text]) -> Text:
     from rich.text import Text
 
     return Text("\n").join(lines)
+
+
+def delivery_line(item: dict[str, Any]) -> str:
+    """`sent    new CRITICAL to ops, oncall: json://host/hook` or `FAILED ...: why (2 attempts)`."""
+    what = " ".join(
+        str(part) for part in (item.get("kind"), item.get("status")) if part and part != "OK"
+    )
+    if item.get("subject"):
+        what += f" ({item['subject']})"
+    tags = ", ".join(item.get("tags") or [])
+    line = f"{'sent' if item.get('ok') else 'FAILED':<7} {what or 'message'}"
+    line += f" to {tags}" if tags else ""
+    line += f": {item['url']}" if item.get("url") else ""
+    if not item.get("ok"):
+        tries = item.get("attempts") or 0
+        line += f": {item.get('error') or 'not delivered'}"
+        line += f" ({plural_attempts(tries)})" if tries > 1 else ""
+    return line
+
+
+def plural_attempts(count: int) -> str:
+    return summary.plural(count, "attempt")

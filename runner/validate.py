@@ -69,6 +69,7 @@ _TEMPLATE_KEYS = (
     "wait",
 )
 _FOR_EACH_KEYS = ("as", "concurrency", "on_item_error")
+_POLICY_TAG_KEYS = ("warning", "critical", "unknown", "recovered", "retried")
 
 
 class _Checker:
@@ -151,7 +152,88 @@ class _Checker:
                 earlier = main_ids | {step_id(r, p) for p, r in all_steps if p[0] == step_path[0]}
             self.check_references(step_path, raw, earlier)
         self.check_on_failure()
+        self.check_notifications(all_steps)
         return self.problems
+
+    # -- notifications ---------------------------------------------------------------------
+    def check_notifications(
+        self, all_steps: list[tuple[tuple[Any, ...], Mapping[str, Any]]]
+    ) -> None:
+        """Policies that parse, templates that compile, and tags runner.yaml routes."""
+        policies: list[tuple[tuple[Any, ...], Any]] = []
+        if isinstance(self.doc.get("notify"), Mapping):
+            policies.append((("notify",), self.doc["notify"]))
+        for path, raw in all_steps:
+            if isinstance(raw.get("alert"), Mapping):
+                if len(path) != 2 or path[0] != "steps":
+                    self.add(
+                        (*path, "alert"),
+                        "alert: only routes a top-level step",
+                        "move it to the top-level step that holds this one, or to the runbook's "
+                        "notify:",
+                        at="key",
+                    )
+                policies.append(((*path, "alert"), raw["alert"]))
+        tag_uses: list[tuple[tuple[Any, ...], Any]] = []
+        for where, policy in policies:
+            self.check_policy(where, policy)
+            for key in _POLICY_TAG_KEYS:
+                if key in policy:
+                    tag_uses.append(((*where, key), policy[key]))
+            escalate = policy.get("escalate")
+            if isinstance(escalate, Mapping) and "to" in escalate:
+                tag_uses.append(((*where, "escalate", "to"), escalate["to"]))
+        for path, raw in all_steps:
+            notify = raw.get("notify")
+            if isinstance(notify, Mapping) and "to" in notify:
+                tag_uses.append(((*path, "notify", "to"), notify["to"]))
+        if tag_uses:
+            self.check_tags(tag_uses)
+
+    def check_policy(self, where: tuple[Any, ...], policy: Mapping[str, Any]) -> None:
+        from .alerts import parse_after
+
+        if "after" in policy:
+            try:
+                parse_after(policy["after"])
+            except ValueError as error:
+                self.add((*where, "after"), str(error))
+        for key in ("title", "body"):
+            text = policy.get(key)
+            if isinstance(text, str):
+                error = templates.syntax_error(text, False)
+                if error:
+                    self.add((*where, key), f"template syntax error: {error[0]}")
+
+    def check_tags(self, uses: list[tuple[tuple[Any, ...], Any]]) -> None:
+        from .alerts import tag_list
+        from .errors import InvalidInput
+        from .notifications import known_tags
+
+        try:
+            known = known_tags(self.config)
+        except InvalidInput as error:
+            first = error.problems[0]
+            self.add(
+                uses[0][0],
+                f"cannot check notification tags: {first.format()}",
+                "fix the notifications section of runner.yaml first",
+            )
+            return
+        if known is None:
+            return  # nothing configured: nothing to check against (the run says so)
+        for path, value in uses:
+            if templates.is_template(value) if isinstance(value, str) else False:
+                continue
+            for tag in tag_list(value):
+                if tag not in known:
+                    self.add(
+                        path,
+                        f"unknown notification tag {tag!r}",
+                        self.known_hint(tag, set(known), "tags")
+                        if known
+                        else f"give it URLs under notifications.urls in {self.config.display_path}",
+                    )
 
     def nested_ids(self, raw: Mapping[str, Any]) -> set[str]:
         out = set()

@@ -1,7 +1,10 @@
 """The `notify` step: a message to tags, now.
 
-Delivery comes with the notifications work; until then the step renders and logs
-the message and says plainly that nothing was sent.
+It goes through the same delivery path as alerts (runner/announce.py): Apprise,
+bounded attempts and timeout, every delivery recorded with the run. A message that
+reaches nobody does not fail the step: the run's status says how the system is,
+not whether a chat service was up. The failure is in the step's values, in the
+run's notifications and in history.
 """
 
 from __future__ import annotations
@@ -21,8 +24,50 @@ class NotifyStep:
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         message = _message(step, ctx)
-        ctx.log(f"notify {', '.join(message['to'])}: {message['title']}")
-        return {**message, "sent": False, "reason": "notifications are not configured yet"}
+        if ctx.mode == "rehearse":
+            return {**message, "skipped": True, "reason": "a rehearsal sends no messages"}
+        engine = getattr(ctx.services, "engine", None)
+        if engine is None:
+            ctx.log(f"notify {', '.join(message['to'])}: {message['title']}")
+            return {**message, "sent": False, "reason": "notifications are not configured yet"}
+        from ..announce import Message, deliver, notifier_for
+        from ..status import Status
+
+        notifier = notifier_for(engine)
+        if notifier is None:
+            ctx.log(f"notify {', '.join(message['to'])} (not sent): {message['title']}")
+            return {
+                **message,
+                "sent": False,
+                "reason": "notifications are not configured in runner.yaml",
+            }
+        run = ctx.scope.get("run") or {}
+        deliveries = deliver(
+            Message(
+                "message",
+                step.id,
+                Status.OK,
+                tuple(message["to"]),
+                message["title"],
+                message["body"],
+            ),
+            notifier,
+            run_id=run.get("id"),
+            runbook=run.get("runbook"),
+        )
+        if engine.state is not None and engine.options.record:
+            engine.state.record_deliveries(deliveries)
+        failed = [item for item in deliveries if not item["ok"]]
+        for item in failed:
+            ctx.log(
+                f"notify {', '.join(item['tags'])}: not delivered to {item['url']}: {item['error']}"
+            )
+        return {
+            **message,
+            "sent": any(item["ok"] for item in deliveries),
+            "delivered": sum(1 for item in deliveries if item["ok"]),
+            "failed": len(failed),
+        }
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         return _message(step, ctx)
