@@ -372,7 +372,7 @@ def _cmd_notify_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from . import report
+    from . import report, sqlcheck
     from .config import load_config
     from .library import Library, yaml_files
 
@@ -382,6 +382,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         _emit(report.render_problems(error.problems, args.format, checked_files=1))
         return 1
     library = Library(config)
+    sqlcheck.enable()  # SQL syntax per dialect: validate only, runs leave it to the server
     roots = [Path(p) for p in args.paths] or [*config.runbook_dirs, *config.check_dirs]
     problems = []
     files: list[Path] = []

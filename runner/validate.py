@@ -369,15 +369,52 @@ class _Checker:
         )
 
     def check_sql(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
+        from . import sqlcheck
+
         text = raw["sql"]
+        name = self.connection_of(raw)
+        spec = self.config.connections.get(name or "")
+        dialect = sqlcheck.dialect_of(spec) or ("sqlite" if name == STATE_CONNECTION else None)
         if is_sql_file(text):
-            spec = self.config.connections.get(self.connection_of(raw) or "")
-            dialect = spec.dialect if spec else None
-            if find_sql_file(text.strip(), self.config.sql_dirs, dialect) is None:
+            found = find_sql_file(text.strip(), self.config.sql_dirs, dialect)
+            if found is None:
                 folders = ", ".join(str(p) for p in self.config.sql_dirs) or "sql/"
                 self.add(
                     (*path, "sql"), f"SQL file {text.strip()!r} not found", f"looked in {folders}"
                 )
+            elif dialect and sqlcheck.enabled():
+                self.problems.extend(sqlcheck.check_file(found, dialect, sqlcheck.relative(found)))
+        elif dialect and sqlcheck.enabled():
+            self.problems.extend(self.inline_sql_problems(path, text, dialect))
+
+    def inline_sql_problems(self, path: tuple[Any, ...], text: str, dialect: str) -> list[Problem]:
+        from . import sqlcheck
+
+        mark = locate(self.doc, (*path, "sql"))
+        if not mark:
+            return sqlcheck.check_sql(text, dialect, self.display, key=format_path((*path, "sql")))
+        line, col = mark
+        try:
+            source = self.path.read_text(encoding="utf-8").splitlines()[line - 1]
+        except (OSError, IndexError):
+            source = ""
+        indicator = source[col - 1 : col] if col else ""
+        if indicator in ("|", ">"):  # a block scalar starts on the next line
+            following = self.path.read_text(encoding="utf-8").splitlines()[line : line + 1]
+            indent = len(following[0]) - len(following[0].lstrip()) if following else 0
+            return sqlcheck.check_sql(
+                text, dialect, self.display, line + 1, indent + 1, format_path((*path, "sql"))
+            )
+        quoted = 1 if indicator in ("'", '"') else 0
+        return sqlcheck.check_sql(
+            text,
+            dialect,
+            self.display,
+            line,
+            col + quoted,
+            format_path((*path, "sql")),
+            first_line_col=col + quoted,
+        )
 
     def check_callable(self, path: tuple[Any, ...], kind: str, name: str) -> None:
         if self.library.path_of(kind, name) is None:
