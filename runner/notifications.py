@@ -391,9 +391,12 @@ def _load_file(path: Path, chosen: Settings, asset: Any, problems: list[Problem]
             )
         )
         return []
+    found: list[Any] = []
+    includes: list[str] = []
     with _listening() as heard:
         fmt = ConfigBase.detect_config_format(text)
-        found, includes = ConfigBase.config_parse(text, asset=asset, config_format=fmt)
+        if fmt is not None:
+            found, includes = ConfigBase.config_parse(text, asset=asset, config_format=fmt)
     masker = Masker()
     for record in heard:
         message = masker.mask_text(record.getMessage())
