@@ -317,8 +317,9 @@ def test_a_hanging_webhook_cannot_hold_the_run(project: Any, webhook: Webhook) -
     hung = by_url["hang"]
     assert hung["ok"] is False and hung["attempts"] == 2
     assert "error occurred" in hung["error"] or "did not finish" in hung["error"]
-    # Each attempt gave up after its timeout: the recorded time is bounded by them.
-    assert hung["duration"] < 5
+    # Both attempts ended on their own timeout (the error says so), not on the
+    # server, which would have answered only when the test released it.
+    assert not webhook.release.is_set()
     with pipeline.store() as store:
         assert store.get_run(result.run_id)["outcome"] == "completed"
 
