@@ -118,6 +118,9 @@ def implicitly_commits(sql: str) -> bool:
     return bool(_IMPLICIT_COMMIT.match(_LEADING_COMMENTS.sub("", sql, count=1)))
 
 
+_MAIN_THREAD = threading.main_thread().ident
+
+
 class _Watchdog:
     """Cancels running statements whose time is up, or all of them on SIGTERM/Ctrl-C.
 
@@ -133,6 +136,8 @@ class _Watchdog:
         self.running: dict[int, tuple[Any, float]] = {}  # token -> (cursor, deadline)
         self.reasons: dict[int, str] = {}
         self.counter = 0
+        self.attached = 0  # open connections that route signals here
+        self.previous_fd: int | None = None
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
         os.set_blocking(self.write_fd, False)
@@ -159,21 +164,31 @@ class _Watchdog:
             self.running.pop(token, None)
             return self.reasons.pop(token, None)
 
-    @contextlib.contextmanager
-    def signals(self) -> Any:
-        """Route SIGTERM/Ctrl-C to this thread while the main thread waits in the driver."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
+    def attach(self) -> bool:
+        """Route SIGTERM/Ctrl-C here while an ODBC connection is open (main thread only):
+        the C-level handler writes the signal to our pipe even while the main thread waits
+        inside the driver, where the Python-level handler cannot run."""
+        if threading.get_ident() != _MAIN_THREAD:
+            return False
+        with self.lock:
+            self.attached += 1
+            if self.attached > 1:
+                return True
         try:
-            previous = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+            self.previous_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
         except ValueError:  # not the main interpreter
-            yield
-            return
-        try:
-            yield
-        finally:
-            signal.set_wakeup_fd(previous)
+            self.previous_fd = None
+        return True
+
+    def detach(self) -> None:
+        with self.lock:
+            self.attached -= 1
+            if self.attached > 0:
+                return
+        if self.previous_fd is not None:
+            with contextlib.suppress(ValueError):  # only the main thread may restore it
+                signal.set_wakeup_fd(self.previous_fd)
+            self.previous_fd = None
 
     def _loop(self) -> None:
         selector = selectors.DefaultSelector()
@@ -193,18 +208,15 @@ class _Watchdog:
                     aborted = any(byte in (signal.SIGINT, signal.SIGTERM) for byte in received)
             aborted = aborted or ABORT_REQUESTED.is_set()
             now = time.monotonic()
+            # Cancel under the lock: once release() has returned, no cancel is under way
+            # for that statement, so its cursor may be reused or freed safely.
             with self.lock:
-                due = [
-                    (token, cursor, "abort" if aborted else "timeout")
-                    for token, (cursor, deadline) in self.running.items()
-                    if aborted or deadline <= now
-                ]
-                for token, _, reason in due:
-                    self.reasons[token] = reason
-                    self.running.pop(token)
-            for _, cursor, _ in due:
-                with contextlib.suppress(Exception):  # it may have finished meanwhile
-                    cursor.cancel()
+                for token, (cursor, deadline) in list(self.running.items()):
+                    if aborted or deadline <= now:
+                        self.reasons[token] = "abort" if aborted else "timeout"
+                        del self.running[token]
+                        with contextlib.suppress(Exception):  # it may have just finished
+                            cursor.cancel()
 
 
 _WATCHDOG: _Watchdog | None = None
@@ -219,20 +231,74 @@ def watchdog() -> _Watchdog:
         return _WATCHDOG
 
 
-def _plain(columns: list[str], description: Any, rows: list[Any]) -> list[tuple[Any, ...]]:
-    """Rows as tuples, NUMERIC/DECIMAL values as int or float like SQLite gives them."""
+def _collect(
+    cursor: Any, sets: list[tuple[list[str], Any, list[Any]]], messages: list[tuple[str, str]]
+) -> int:
+    """Every result set and message of the statement just run; returns rows affected."""
+    affected = 0
+    while True:
+        description = cursor.description
+        if description:
+            sets.append(([d[0] for d in description], description, cursor.fetchall()))
+        elif cursor.rowcount > 0:
+            affected += cursor.rowcount
+        if cursor.messages:
+            messages.extend(cursor.messages)
+        if not cursor.nextset():
+            return affected
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal) and value.is_finite():
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _rows(columns: list[str], description: Any, rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts; NUMERIC/DECIMAL values as int or float, as SQLite gives them."""
     decimals = [i for i, d in enumerate(description) if d[1] is Decimal]
     if not decimals:
-        return [tuple(row) for row in rows]
+        return [dict(zip(columns, row, strict=False)) for row in rows]
     out = []
     for row in rows:
         values = list(row)
         for i in decimals:
-            value = values[i]
-            if value is not None and value.is_finite():
-                values[i] = int(value) if value == value.to_integral_value() else float(value)
-        out.append(tuple(values))
+            values[i] = _number(values[i])
+        out.append(dict(zip(columns, values, strict=False)))
     return out
+
+
+def _values(
+    sets: list[tuple[list[str], Any, list[Any]]],
+    messages: list[tuple[str, str]],
+    affected: int,
+) -> dict[str, Any]:
+    """The step's values: the first result set as rows/row/value, the others kept too."""
+    if not sets:
+        result: dict[str, Any] = {
+            "rows": [],
+            "row": {},
+            "value": None,
+            "columns": [],
+            "rowcount": affected,
+        }
+    else:
+        converted = [(columns, _rows(columns, d, rows)) for columns, d, rows in sets]
+        columns, rows = converted[0]
+        result = {
+            "rows": rows,
+            "row": rows[0] if rows else {},
+            "value": _number(sets[0][2][0][0]) if rows else None,  # by position: names may repeat
+            "columns": columns,
+            "rowcount": len(rows),
+        }
+        if len(converted) > 1:
+            result["result_sets"] = [{"columns": c, "rows": r} for c, r in converted]
+    if messages:
+        from .tsql import clean_messages
+
+        result["messages"] = clean_messages(messages)
+    return result
 
 
 class OdbcConnection:
@@ -245,6 +311,8 @@ class OdbcConnection:
         self.lock = threading.RLock()  # for_each items may share it from threads
         self.depth = 0  # open transactions (the first is BEGIN, the rest savepoints)
         self.rehearsing = False  # set by Connections under --rehearse
+        self.cursor: Any = None
+        self.last_sql = ""
         try:
             import pyodbc
         except ImportError as error:
@@ -261,6 +329,7 @@ class OdbcConnection:
             )
         except pyodbc.Error as error:
             raise self._connect_error(error) from None
+        self.routes_signals = self.watchdog.attach()
 
     def _connect_error(self, error: Exception) -> BaseException:
         found = classify(self.name, error, self.spec.timeout)
@@ -276,84 +345,73 @@ class OdbcConnection:
     # -- statements ------------------------------------------------------------------
     def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
         """Run `sql` (a statement, a script, or T-SQL batches) and collect what it returns."""
-        from .connections import count_placeholders
-
         with self.lock:
             pieces = statements_of(sql, self.dialect)
             if self.rehearsing and self.dialect == "mysql":
                 self._refuse_implicit_commit(pieces)
-            cursor = self.db.cursor()
-            token = self.watchdog.watch(cursor, timeout)
-            result_sets: list[dict[str, Any]] = []
+            cursor = self.cursor if self.cursor is not None else self._new_cursor()
+            watchdog = self.watchdog
+            token = watchdog.watch(cursor, timeout)
+            sets: list[tuple[list[str], Any, list[Any]]] = []
             messages: list[tuple[str, str]] = []
-            total = 0
-            offset = 0
             try:
-                with self.watchdog.signals():
-                    for piece in pieces:
-                        if self.watchdog.cancelled(token):
-                            break  # MariaDB ends a cancelled SLEEP() quietly: run no further
-                        count = count_placeholders(piece) if len(pieces) > 1 else len(params)
-                        args = params[offset : offset + count]
-                        offset += count
-                        if args:
-                            cursor.execute(piece, args)
-                        else:
-                            cursor.execute(piece)
-                        total += self._collect(cursor, result_sets, messages)
+                if len(pieces) == 1:  # the usual case, kept short: it is paid per statement
+                    # pyodbc reuses the prepared statement only for the very same str object;
+                    # a rendered template is a new one each time, so hand back the last.
+                    if sql == self.last_sql:
+                        sql = self.last_sql
+                    self.last_sql = sql
+                    if params:
+                        cursor.execute(sql, params)
+                    else:
+                        cursor.execute(sql)
+                    affected = _collect(cursor, sets, messages)
+                else:
+                    affected = self._run_pieces(cursor, pieces, params, token, sets, messages)
             except self.pyodbc.Error as error:
-                raise classify(self.name, error, timeout, self.watchdog.release(token)) from None
+                raise classify(self.name, error, timeout, watchdog.release(token)) from None
             finally:
-                reason = self.watchdog.release(token)
-                with contextlib.suppress(self.pyodbc.Error):
-                    cursor.close()
+                reason = watchdog.release(token)
             if reason == "abort":
                 raise Aborted()
             if reason == "timeout":  # cancelled, whether or not the driver said so
                 raise StepTimeout(
                     f"{self.name}: statement cancelled after its timeout of {timeout:g}s"
                 )
-            return self._result(result_sets, messages, total)
+            return _values(sets, messages, affected)
 
-    def _collect(
-        self, cursor: Any, result_sets: list[dict[str, Any]], messages: list[tuple[str, str]]
+    def _run_pieces(
+        self,
+        cursor: Any,
+        pieces: list[str],
+        params: list[Any],
+        token: int,
+        sets: list[tuple[list[str], Any, list[Any]]],
+        messages: list[tuple[str, str]],
     ) -> int:
+        """Send batches or statements one by one, each with its own share of the values."""
+        from .connections import count_placeholders
+
         affected = 0
-        while True:
-            messages.extend(cursor.messages or ())
-            if cursor.description:
-                columns = [d[0] for d in cursor.description]
-                rows = _plain(columns, cursor.description, cursor.fetchall())
-                result_sets.append({"columns": columns, "rows": rows})
-            elif cursor.rowcount and cursor.rowcount > 0:
-                affected += cursor.rowcount
-            if not cursor.nextset():
-                break
+        offset = 0
+        for piece in pieces:
+            if self.watchdog.cancelled(token):
+                break  # MariaDB ends a cancelled SLEEP() quietly: run no further
+            count = count_placeholders(piece)
+            args = params[offset : offset + count]
+            offset += count
+            if args:
+                cursor.execute(piece, args)
+            else:
+                cursor.execute(piece)
+            affected += _collect(cursor, sets, messages)
         return affected
 
-    def _result(
-        self, result_sets: list[dict[str, Any]], messages: list[tuple[str, str]], affected: int
-    ) -> dict[str, Any]:
-        from .connections import _result
-
-        if result_sets:
-            first = result_sets[0]  # the step's value is the first result set
-            result = _result(first["columns"], first["rows"], len(first["rows"]))
-        else:
-            result = _result([], [], affected)
-        if len(result_sets) > 1:
-            result["result_sets"] = [
-                {
-                    "columns": s["columns"],
-                    "rows": [dict(zip(s["columns"], r, strict=False)) for r in s["rows"]],
-                }
-                for s in result_sets
-            ]
-        if messages:
-            from .tsql import clean_messages
-
-            result["messages"] = clean_messages(messages)
-        return result
+    def _new_cursor(self) -> Any:
+        # One cursor per connection, reused: pyodbc keeps the last statement prepared, so a
+        # step repeated in a loop is not parsed again, and no handle is freed per statement.
+        self.cursor = self.db.cursor()
+        return self.cursor
 
     def _refuse_implicit_commit(self, pieces: list[str]) -> None:
         for piece in pieces:
@@ -417,4 +475,10 @@ class OdbcConnection:
                 while self.depth:
                     self.rollback()
             finally:
+                if self.cursor is not None:
+                    with contextlib.suppress(Exception):
+                        self.cursor.close()
                 self.db.close()
+                if self.routes_signals:
+                    self.routes_signals = False
+                    self.watchdog.detach()
