@@ -9,10 +9,10 @@ The same statement runs repeats x N times on one reused connection
     timeout watchdog, read every result set and message, build the step's values.
 
 Three statements: `SELECT 1` (the smallest round trip, where any overhead shows most), a
-bound primary-key lookup and a bound aggregate over a 1,000-row table (a typical check). Raw and step alternate in batches
-of 100 statements, so load from other processes hits both alike; the ratio compares the
-fastest batch of each (the least disturbed), and the median of paired batch ratios is
-printed beside it as a check. Target: the step costs at
+bound primary-key lookup and a bound aggregate over a 1,000-row table (a typical check).
+Raw and step alternate in batches of 100 statements, so load from other processes hits
+both alike; the ratio compares the fastest batch of each (the least disturbed), and the
+median of paired batch ratios is printed beside it as a check. Target: the step costs at
 most 1.2x raw per statement.
 
     python bench/odbc_overhead.py [--statements 2000] [--repeats 5]
@@ -49,7 +49,8 @@ CASES = (
     ),
     (
         "aggregate",
-        f"SELECT COUNT(*) AS n, MAX(total) AS top FROM {TABLE} WHERE status = {{{{ inputs.status }}}}",
+        f"SELECT COUNT(*) AS n, MAX(total) AS top FROM {TABLE}"
+        " WHERE status = {{ inputs.status }}",
         f"SELECT COUNT(*) AS n, MAX(total) AS top FROM {TABLE} WHERE status = ?",
         ["pending"],
     ),

@@ -382,7 +382,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         _emit(report.render_problems(error.problems, args.format, checked_files=1))
         return 1
     library = Library(config)
-    sqlcheck.enable()  # SQL syntax per dialect: validate only, runs leave it to the server
     roots = [Path(p) for p in args.paths] or [*config.runbook_dirs, *config.check_dirs]
     problems = []
     files: list[Path] = []
@@ -393,8 +392,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             problems.append(Problem("no such file or folder", str(root)))
             continue
         files.extend(yaml_files(root))
-    for path in dict.fromkeys(files):
-        problems.extend(library.problems(path))
+    with sqlcheck.checking():  # SQL syntax per dialect: validate only, runs leave it to the server
+        for path in dict.fromkeys(files):
+            problems.extend(library.problems(path))
     _emit(report.render_problems(problems, args.format, checked_files=len(files)))
     return 1 if any(p.severity == "error" for p in problems) else 0
 

@@ -26,7 +26,7 @@ def sql_project(project):
         """
     )
     yield project
-    sqlcheck.enable(False)
+    assert not sqlcheck.enabled()  # validate turns the check off again when it is done
 
 
 def _validate(capsys, project, runbook: str) -> tuple[int, list[str]]:
@@ -124,9 +124,9 @@ def test_runs_do_not_pay_for_the_check(sql_project) -> None:
           - sql: SELECT 1 AS one
         """,
     )
-    sqlcheck.enable(False)
-    assert str(sql_project.run("r").status) == "OK"
+    assert main(["validate"]) == 0
     assert not sqlcheck.enabled()
+    assert str(sql_project.run("r").status) == "OK"
 
 
 @pytest.mark.parametrize(
