@@ -1,4 +1,5 @@
-"""Run every benchmark (start-up, engine overhead, validate at scale) and print one summary.
+"""Run every benchmark (start-up, engine overhead, validate at scale, ODBC statement cost)
+and print one summary.
 
     python bench/run_all.py
 
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import engine_overhead  # noqa: E402
+import odbc_overhead  # noqa: E402
 import startup  # noqa: E402
 import validate_many  # noqa: E402
 
@@ -29,6 +31,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[SummaryRow]]]] = [
     ("startup", startup.measure),
     ("engine_overhead", engine_overhead.measure),
     ("validate_many", validate_many.measure),
+    ("odbc_overhead", odbc_overhead.measure),
 ]
 
 

@@ -12,6 +12,7 @@ import contextlib
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -120,19 +121,22 @@ class SqliteConnection(Connection):
                 check_same_thread=False,
             )
             self.db.execute("PRAGMA foreign_keys = ON")
-            # lets SIGTERM / Ctrl-C cancel a long statement instead of waiting for it
-            self.db.set_progress_handler(ABORT_REQUESTED.is_set, 20_000)
+            # Cancels a statement past its deadline, or on SIGTERM / Ctrl-C, from inside
+            # SQLite's own loop: cheaper than a timer thread per statement.
+            self.db.set_progress_handler(self._should_stop, 10_000)
         except sqlite3.Error as error:
             raise StepError(
                 f"connection {spec.name!r}: cannot open SQLite database {path}: {error}"
             ) from None
 
+    _deadline = 0.0  # monotonic time after which the running statement is cancelled
+
+    def _should_stop(self) -> bool:
+        return ABORT_REQUESTED.is_set() or (0 < self._deadline < time.monotonic())
+
     def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
         with self.lock:
-            timer = threading.Timer(timeout, self.db.interrupt) if timeout else None
-            if timer:
-                timer.daemon = True
-                timer.start()
+            self._deadline = time.monotonic() + timeout if timeout else 0.0
             try:
                 statements = split_statements(sql)
                 result: dict[str, Any] = _result([], [], 0)
@@ -163,8 +167,7 @@ class SqliteConnection(Connection):
             except sqlite3.Error as error:
                 raise StepError(f"{self.name}: {error}") from None
             finally:
-                if timer:
-                    timer.cancel()
+                self._deadline = 0.0
 
     def begin(self) -> None:
         with self.lock:

@@ -780,3 +780,23 @@ def test_confirm_on_a_terminal_asks_and_a_no_stops_the_run(project):
     assert project.query("SELECT COUNT(*) FROM d") == [(1,)]
     run = project.run("t", interactive=True, ask=lambda q: "yes")
     assert run.status is Status.OK and project.query("SELECT COUNT(*) FROM d") == [(0,)]
+
+
+def test_sqlite_statement_over_its_timeout_is_cancelled(project):
+    project.runbook("t", """
+        runbook: t
+        connection: main
+        steps:
+          - id: forever
+            sql: WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT COUNT(*) FROM c
+            timeout: 0.3s
+            retry: {attempts: 2}
+          - id: next
+            sql: SELECT 1
+        """)
+    run = project.run("t")
+    forever = run.steps[0]
+    assert forever.status is Status.CRITICAL and forever.outcome == "timed_out"
+    assert [a.outcome for a in forever.attempts] == ["timed_out", "timed_out"]
+    assert "cancelled after 0.3s" in forever.error
+    assert run.steps[1].status is Status.OK
