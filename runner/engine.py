@@ -202,7 +202,7 @@ class Engine(Calls):
                 raise
             into.append(result)
             scope["steps"][step.id] = result.template_view()
-            if result.status is Status.CRITICAL and self._on_error(step, runbook) == "stop":
+            if self._stops_the_run(step, result, runbook):
                 for rest in steps[index + 1 :]:
                     into.append(
                         StepResult(
@@ -215,8 +215,15 @@ class Engine(Calls):
                             error=f"not run: {step.id} failed",
                         )
                     )
-                return f"stopped after {step.id!r} ended CRITICAL (on_error: stop)"
+                return f"stopped after {step.id!r} ended {result.status} (on_error: stop)"
         return None
+
+    def _stops_the_run(self, step: Step, result: StepResult, runbook: Runbook) -> bool:
+        """CRITICAL (or not evaluable) with on_error: stop; failed for_each items are
+        collected instead, unless on_item_error: stop."""
+        if result.status.rank < Status.UNKNOWN.rank or self._on_error(step, runbook) != "stop":
+            return False
+        return step.for_each is None or step.on_item_error == "stop"
 
     def _on_error(self, step: Step, runbook: Runbook) -> str:
         return step.on_error or (

@@ -331,6 +331,7 @@ def test_for_each_collects_item_failures(project):
     assert [c.status for c in each.children] == [Status.OK, Status.CRITICAL, Status.OK]
     assert each.values == {"items": 3, "failed": 1, "succeeded": 2}
     assert each.error == "1 of 3 items failed"
+    assert run.steps[2].status is Status.OK  # item failures are collected, not fatal
 
 
 def test_until_polls_with_the_retry_policy(project):
@@ -800,3 +801,44 @@ def test_sqlite_statement_over_its_timeout_is_cancelled(project):
     assert [a.outcome for a in forever.attempts] == ["timed_out", "timed_out"]
     assert "cancelled after 0.3s" in forever.error
     assert run.steps[1].status is Status.OK
+
+
+def test_on_item_error_stop_stops_items_and_run(project):
+    project.sql("CREATE TABLE o (id INTEGER, ok INTEGER)", "INSERT INTO o VALUES (1, 0), (2, 1)")
+    project.runbook("t", """
+        runbook: t
+        kind: processing
+        connection: main
+        steps:
+          - id: each
+            for_each: [1, 2]
+            on_item_error: stop
+            steps:
+              - sql: SELECT ok FROM o WHERE id = {{ item }}
+                thresholds: {ok: {critical: 1, direction: below}}
+          - id: after
+            sql: SELECT 1
+        """)
+    run = project.run("t")
+    assert len(run.steps[0].children) == 1
+    assert run.steps[0].error == "stopped at item 1 (on_item_error: stop)"
+    assert run.steps[1].outcome == "not_run"
+
+
+def test_a_template_error_stops_a_processing_runbook(project):
+    project.sql("CREATE TABLE log (x)")
+    project.runbook("t", """
+        runbook: t
+        kind: processing
+        connection: main
+        steps:
+          - id: a
+            sql: SELECT 1 AS n
+          - id: b
+            sql: SELECT {{ steps.a.row.nope }}
+          - id: c
+            sql: INSERT INTO log VALUES (1)
+        """)
+    run = project.run("t")
+    assert [s.outcome for s in run.steps] == ["ok", "failed", "not_run"]
+    assert run.status is Status.UNKNOWN and project.query("SELECT COUNT(*) FROM log") == [(0,)]
