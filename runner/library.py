@@ -121,6 +121,52 @@ class Library:
             model = self._models[path] = build(self.document(path), display_path(path), self)
         return model
 
+    def calls_of(self, name: str) -> list[str]:
+        """The runbooks that runbook `name` calls (steps, nested steps, on_failure)."""
+        path = self.path_of("runbook", name)
+        if path is None:
+            return []
+        try:
+            document = self.document(path)
+        except InvalidInput:  # its own validation reports it
+            return []
+        calls: list[str] = []
+
+        def collect(steps: Any) -> None:
+            for raw in steps if isinstance(steps, list) else []:
+                if isinstance(raw, dict):
+                    if isinstance(raw.get("runbook"), str):
+                        calls.append(raw["runbook"])
+                    collect(raw.get("steps"))
+
+        if isinstance(document, dict):
+            for key in ("steps", "finally", "on_failure"):
+                collect(document.get(key))
+            on_failure = document.get("on_failure")
+            if isinstance(on_failure, dict) and isinstance(on_failure.get("runbook"), str):
+                calls.append(on_failure["runbook"])
+        return calls
+
+    def call_cycle(self, me: Any, start: str) -> list[str] | None:
+        """The chain from runbook `me` back to itself through a call of `start`, if any."""
+        if not isinstance(me, str):
+            return None
+        seen: set[str] = set()
+        chain = [me]
+
+        def visit(name: str) -> bool:
+            chain.append(name)
+            if name == me:
+                return True
+            if name not in seen:
+                seen.add(name)
+                if any(visit(callee) for callee in self.calls_of(name)):
+                    return True
+            chain.pop()
+            return False
+
+        return chain if visit(start) else None
+
     def runbook(self, name_or_path: str) -> Runbook:
         candidate = Path(name_or_path)
         if candidate.suffix in SUFFIXES and candidate.is_file():

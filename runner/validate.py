@@ -425,7 +425,7 @@ class _Checker:
                 unknown_name_message(kind, name, self.library.names(kind), self.config),
             )
         elif kind == "runbook":
-            cycle = self.cycle_through(name)
+            cycle = self.library.call_cycle(self.doc.get("runbook"), name)
             if cycle:
                 self.add(
                     (*path, kind),
@@ -437,54 +437,6 @@ class _Checker:
         on_failure = self.doc.get("on_failure")
         if isinstance(on_failure, Mapping) and isinstance(on_failure.get("runbook"), str):
             self.check_callable(("on_failure",), "runbook", on_failure["runbook"])
-
-    def cycle_through(self, start: str) -> list[str] | None:
-        """The call chain from this runbook back to itself through `start`, if any."""
-        me = self.doc.get("runbook")
-        if not isinstance(me, str):
-            return None
-        seen: set[str] = set()
-        chain = [me]
-
-        def visit(name: str) -> bool:
-            chain.append(name)
-            if name == me:
-                return True
-            if name in seen:
-                chain.pop()
-                return False
-            seen.add(name)
-            for callee in self.calls_of(name):
-                if visit(callee):
-                    return True
-            chain.pop()
-            return False
-
-        return chain if visit(start) else None
-
-    def calls_of(self, name: str) -> list[str]:
-        path = self.library.path_of("runbook", name)
-        if path is None:
-            return []
-        try:
-            document = self.library.document(path)
-        except Exception:  # noqa: BLE001 - its own validation reports it
-            return []
-        calls = []
-
-        def collect(steps: Any) -> None:
-            for raw in steps if isinstance(steps, list) else []:
-                if isinstance(raw, Mapping):
-                    if isinstance(raw.get("runbook"), str):
-                        calls.append(raw["runbook"])
-                    collect(raw.get("steps"))
-
-        for key in ("steps", "finally", "on_failure"):
-            collect(document.get(key))
-        on_failure = document.get("on_failure")
-        if isinstance(on_failure, Mapping) and isinstance(on_failure.get("runbook"), str):
-            calls.append(on_failure["runbook"])
-        return calls
 
     def check_thresholds(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
         thresholds = raw.get("thresholds")
