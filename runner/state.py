@@ -1,12 +1,14 @@
-"""The state store: every run and every step result, in one SQLite file.
+"""The state store: every run and every step result, in one SQLite file or in a
+PostgreSQL database that several hosts share.
 
 Several processes write at once (the scheduler's hourly run, an operator's manual
-run, a nested `runbook:` step), so the file is in WAL mode, every write takes the
-write lock up front with `BEGIN IMMEDIATE`, and a busy timeout makes a writer wait
-for another instead of failing with "database is locked". Everything stored goes
-through the Masker first: secrets never reach the file.
+run, a nested `runbook:` step, a second host), so every write is one transaction that
+waits its turn behind the others: on SQLite the file is in WAL mode and writes take
+the write lock up front with `BEGIN IMMEDIATE`; on PostgreSQL a write transaction
+takes an advisory lock first (runner/state_backend.py). Everything stored goes
+through the Masker first: secrets never reach the store.
 
-Checks read the same file through the `state` connection (read-only). Tables:
+Checks read the same store through the `state` connection (read-only). Tables:
 
 runs (one row per run; inserted with outcome 'running' when it starts, so a run
 whose process died stays visible)
@@ -77,18 +79,23 @@ import os
 import secrets
 import sqlite3
 import threading
-import time as _time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .config import ConnectionSpec
 from .errors import ConfigError, InputError
 from .results import RunResult, StepResult
 from .secrets import MASK, Masker, is_credential_key
+from .state_backend import Backend, Row, open_backend
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .locks import AdvisoryRunLock
 
 #: Rows of a SQL result kept in history; the rest are counted, not stored.
 MAX_STORED_ROWS = 100
@@ -100,66 +107,68 @@ _MAX_DEPTH = 32
 T = TypeVar("T")
 
 # Each migration is applied in one transaction; append, never edit a released one.
+# The DDL is formatted with the backend's words ({text}, {real}, ...): SQLite gets the
+# same schema it always had, PostgreSQL its own types and time arithmetic.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 1: runs, their step results, and a summary for "last success" checks
         """
         CREATE TABLE runs (
-            run_id      TEXT PRIMARY KEY,
-            runbook     TEXT NOT NULL,
-            title       TEXT,
-            kind        TEXT,
-            status      TEXT,
-            outcome     TEXT NOT NULL,
-            mode        TEXT NOT NULL DEFAULT 'run',
-            trigger     TEXT,
-            inputs_json TEXT,
-            user        TEXT,
-            host        TEXT,
+            run_id      {text} PRIMARY KEY,
+            runbook     {text} NOT NULL,
+            title       {text},
+            kind        {text},
+            status      {text},
+            outcome     {text} NOT NULL,
+            mode        {text} NOT NULL DEFAULT 'run',
+            trigger     {text},
+            inputs_json {text},
+            "user"      {text},
+            host        {text},
             pid         INTEGER,
-            started     TEXT NOT NULL,
-            ended       TEXT,
-            duration    REAL,
-            error       TEXT,
-            path        TEXT
+            started     {text} NOT NULL,
+            ended       {text},
+            duration    {real},
+            error       {text},
+            path        {text}
         )
         """,
         "CREATE INDEX idx_runs_runbook_started ON runs (runbook, started)",
         "CREATE INDEX idx_runs_started ON runs (started)",
         """
         CREATE TABLE step_results (
-            run_id           TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+            run_id           {text} NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
             seq              INTEGER NOT NULL,
             parent_seq       INTEGER,
-            step_id          TEXT NOT NULL,
-            title            TEXT,
-            action           TEXT,
-            status           TEXT,
-            outcome          TEXT,
-            started          TEXT,
-            duration         REAL,
-            values_json      TEXT,
-            evaluations_json TEXT,
-            attempts_json    TEXT,
+            step_id          {text} NOT NULL,
+            title            {text},
+            action           {text},
+            status           {text},
+            outcome          {text},
+            started          {text},
+            duration         {real},
+            values_json      {text},
+            evaluations_json {text},
+            attempts_json    {text},
             attempts         INTEGER NOT NULL DEFAULT 0,
-            error            TEXT,
-            hint             TEXT,
-            item_json        TEXT,
+            error            {text},
+            hint             {text},
+            item_json        {text},
             PRIMARY KEY (run_id, seq)
         )
         """,
         """
         CREATE VIEW runs_summary AS
-        WITH real AS (SELECT * FROM runs WHERE mode = 'run'),
+        WITH real_runs AS (SELECT * FROM runs WHERE mode = 'run'),
         latest AS (
             SELECT runbook, COUNT(*) AS runs, MAX(started) AS started
-            FROM real GROUP BY runbook
+            FROM real_runs GROUP BY runbook
         ),
         success AS (
-            SELECT runbook, MAX(ended) AS ended FROM real
+            SELECT runbook, MAX(ended) AS ended FROM real_runs
             WHERE status = 'OK' AND outcome = 'completed' GROUP BY runbook
         ),
         finished AS (
-            SELECT runbook, MAX(ended) AS ended FROM real
+            SELECT runbook, MAX(ended) AS ended FROM real_runs
             WHERE outcome = 'completed' GROUP BY runbook
         )
         SELECT
@@ -171,11 +180,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             last.status AS last_status,
             last.outcome AS last_outcome,
             success.ended AS last_success,
-            (julianday('now') - julianday(success.ended)) * 1440.0 AS minutes_since_success,
+            {minutes_since_success} AS minutes_since_success,
             finished.ended AS last_finished,
-            (julianday('now') - julianday(finished.ended)) * 1440.0 AS minutes_since_finished
+            {minutes_since_finished} AS minutes_since_finished
         FROM latest
-        JOIN real AS last ON last.runbook = latest.runbook AND last.started = latest.started
+        JOIN real_runs AS last ON last.runbook = latest.runbook AND last.started = latest.started
         LEFT JOIN success ON success.runbook = latest.runbook
         LEFT JOIN finished ON finished.runbook = latest.runbook
         """,
@@ -183,38 +192,38 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 2: alert state per runbook and per alerting step, and every notification delivery
         """
         CREATE TABLE alert_state (
-            runbook        TEXT NOT NULL,
-            subject        TEXT NOT NULL,
-            status         TEXT NOT NULL,
-            announced      TEXT,
-            bad_since      TEXT,
-            critical_since TEXT,
-            opened         TEXT,
-            last_sent      TEXT,
+            runbook        {text} NOT NULL,
+            subject        {text} NOT NULL,
+            status         {text} NOT NULL,
+            announced      {text},
+            bad_since      {text},
+            critical_since {text},
+            opened         {text},
+            last_sent      {text},
             escalated      INTEGER NOT NULL DEFAULT 0,
             streak         INTEGER NOT NULL DEFAULT 0,
-            recent_json    TEXT,
-            last_run_id    TEXT,
-            updated        TEXT NOT NULL,
+            recent_json    {text},
+            last_run_id    {text},
+            updated        {text} NOT NULL,
             PRIMARY KEY (runbook, subject)
         )
         """,
         """
         CREATE TABLE deliveries (
-            id        INTEGER PRIMARY KEY AUTOINCREMENT,
-            run_id    TEXT,
-            runbook   TEXT,
-            subject   TEXT,
-            kind      TEXT NOT NULL,
-            status    TEXT,
-            tags      TEXT,
-            url       TEXT,
+            id        {serial_key},
+            run_id    {text},
+            runbook   {text},
+            subject   {text},
+            kind      {text} NOT NULL,
+            status    {text},
+            tags      {text},
+            url       {text},
             ok        INTEGER NOT NULL,
-            error     TEXT,
+            error     {text},
             attempts  INTEGER NOT NULL DEFAULT 0,
-            title     TEXT,
-            at        TEXT NOT NULL,
-            duration  REAL
+            title     {text},
+            at        {text} NOT NULL,
+            duration  {real}
         )
         """,
         "CREATE INDEX idx_deliveries_run ON deliveries (run_id)",
@@ -245,9 +254,19 @@ _DELIVERY_COLUMNS = (
 _EXIT_CODES = {"OK": 0, "SKIPPED": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 
 
+def _columns(names: tuple[str, ...]) -> str:
+    """A column list; "user" is reserved in PostgreSQL (and harmless quoted in SQLite)."""
+    return ", ".join(f'"{name}"' if name == "user" else name for name in names)
+
+
 def new_run_id() -> str:
     """A run id that sorts by start time and is unique across processes: 20261124T091500Z-ab12cd."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def open_store(config: Config, masker: Masker | None = None) -> StateStore:
+    """The state store runner.yaml names: its SQLite file, or its PostgreSQL database."""
+    return StateStore(config.state_location, masker)
 
 
 def utc_text(moment: datetime | None) -> str | None:
@@ -258,42 +277,65 @@ def utc_text(moment: datetime | None) -> str | None:
 
 
 class StateStore:
-    """Run history in SQLite, safe to share between processes."""
+    """Run history in SQLite or PostgreSQL, safe to share between processes and hosts.
+
+    `location` is a SQLite file path, or the ConnectionSpec of a PostgreSQL database
+    (`state: {odbc: ...}` in runner.yaml, see `Config.state_location`).
+    """
 
     def __init__(
-        self, path: Path, masker: Masker | None = None, *, busy_timeout: float = BUSY_TIMEOUT
+        self,
+        location: Path | str | ConnectionSpec,
+        masker: Masker | None = None,
+        *,
+        busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
-        self.path = Path(path)
-        self.masker = masker if masker is not None else Masker()
+        self.path = None if isinstance(location, ConnectionSpec) else Path(location)
         # One connection per store; engine threads (for_each concurrency) share it.
         self._lock = threading.RLock()
-        self._busy_timeout = busy_timeout
+        self._backend: Backend = open_backend(location, busy_timeout)
+        self.masker = masker if masker is not None else Masker()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"{self.path}: cannot open the state store: {exc}") from exc
-        try:
-            self._conn.row_factory = sqlite3.Row
-            self._prepare()
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
+        except ConfigError:
+            self._backend.close()
+            raise
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+            self._backend.close()
             raise ConfigError(
-                f"{self.path}: cannot use the state store: {exc} "
+                f"{self.display}: cannot use the state store: {self._masked(exc)} "
                 "(point `state:` in runner.yaml at another file, or move this one away)"
             ) from exc
         except BaseException:
-            self._conn.close()
+            self._backend.close()
             raise
+
+    @property
+    def masker(self) -> Masker:
+        return self._masker
+
+    @masker.setter
+    def masker(self, masker: Masker) -> None:
+        # The engine hands its own masker in; the values of ${VAR} in the store's
+        # connection string stay masked whichever masker is in charge.
+        for value in self._backend.secrets:
+            masker.add(value)
+        self._masker = masker
+
+    @property
+    def display(self) -> str:
+        """Where the store is, for messages: the file, or the connection string masked."""
+        return self._backend.display
+
+    @property
+    def dialect(self) -> str:
+        return self._backend.dialect
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._backend.close()
 
     def __enter__(self) -> StateStore:
         return self
@@ -303,7 +345,22 @@ class StateStore:
 
     def schema_version(self) -> int:
         with self._lock:
-            return _current_version(self._conn)
+            return _current_version(self._backend)
+
+    def shared_lock(
+        self, runbook: str, mode: str, *, run_id: str | None = None, timeout: float | None = None
+    ) -> AdvisoryRunLock | None:
+        """The lock that keeps a runbook to one run across hosts, or None when the local
+        file lock is enough (a SQLite store is one host's)."""
+        from .state_backend import PostgresBackend
+
+        if not isinstance(self._backend, PostgresBackend) or mode == "allow":
+            return None
+        from .locks import AdvisoryRunLock
+
+        return AdvisoryRunLock(
+            self._backend.connect_session, runbook, mode, timeout=timeout, run_id=run_id
+        )
 
     # -- writing -----------------------------------------------------------------------
 
@@ -311,9 +368,9 @@ class StateStore:
         """Record a run as 'running' before its first step, so a crash stays visible."""
         row = self._run_row(run, outcome="running", status=None)
         placeholders = ", ".join("?" for _ in _RUN_COLUMNS)
-        with self._write() as conn:
-            conn.execute(
-                f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({placeholders})",
+        with self._write() as db:
+            db.execute(
+                f"INSERT INTO runs ({_columns(_RUN_COLUMNS)}) VALUES ({placeholders})",
                 [row[column] for column in _RUN_COLUMNS],
             )
 
@@ -326,15 +383,18 @@ class StateStore:
         row = self._run_row(run, outcome=run.outcome, status=run.status.value)
         steps = list(self._step_rows(run))
         placeholders = ", ".join("?" for _ in _RUN_COLUMNS)
-        updates = ", ".join(f"{column} = excluded.{column}" for column in _RUN_COLUMNS[1:])
-        with self._write() as conn:
-            conn.execute(
-                f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({placeholders}) "
+        updates = ", ".join(
+            f"{name} = excluded.{name}"
+            for name in (_columns((column,)) for column in _RUN_COLUMNS[1:])
+        )
+        with self._write() as db:
+            db.execute(
+                f"INSERT INTO runs ({_columns(_RUN_COLUMNS)}) VALUES ({placeholders}) "
                 f"ON CONFLICT (run_id) DO UPDATE SET {updates}",
                 [row[column] for column in _RUN_COLUMNS],
             )
-            conn.execute("DELETE FROM step_results WHERE run_id = ?", (run.run_id,))
-            conn.executemany(
+            db.execute("DELETE FROM step_results WHERE run_id = ?", (run.run_id,))
+            db.executemany(
                 f"INSERT INTO step_results ({', '.join(_STEP_COLUMNS)}) "
                 f"VALUES ({', '.join('?' for _ in _STEP_COLUMNS)})",
                 [[step[column] for column in _STEP_COLUMNS] for step in steps],
@@ -349,19 +409,18 @@ class StateStore:
     ) -> T:
         """Read the alert state of `runbook`, let `change` decide, and write what it returns.
 
-        All in one write transaction (BEGIN IMMEDIATE), so two runs that finish at once
-        decide one after the other: the second sees what the first claimed, and the
-        same alert is never sent twice. `change` gets {subject: row} and returns the
-        rows to write (same shape) and whatever the caller wants back.
+        All in one write transaction (serialised with every writer, on every host), so
+        two runs that finish at once decide one after the other: the second sees what
+        the first claimed, and the same alert is never sent twice. `change` gets
+        {subject: row} and returns the rows to write (same shape) and whatever the
+        caller wants back.
         """
-        with self._write() as conn:
-            rows = conn.execute(
-                "SELECT * FROM alert_state WHERE runbook = ?", (runbook,)
-            ).fetchall()
+        with self._write() as db:
+            rows = db.query("SELECT * FROM alert_state WHERE runbook = ?", (runbook,))
             current = {row["subject"]: _alert_dict(row) for row in rows}
             updated, answer = change(current)
             now = utc_text(datetime.now(UTC))
-            conn.executemany(
+            db.executemany(
                 f"INSERT INTO alert_state ({', '.join(_ALERT_COLUMNS)}) "
                 f"VALUES ({', '.join('?' for _ in _ALERT_COLUMNS)}) "
                 "ON CONFLICT (runbook, subject) DO UPDATE SET "
@@ -374,9 +433,9 @@ class StateStore:
         """The alert state rows, of one runbook or all; open incidents have `announced` set."""
         clauses, params = _filters(runbook=runbook)
         with self._lock:
-            rows = self._conn.execute(
+            rows = self._backend.query(
                 f"SELECT * FROM alert_state {clauses} ORDER BY runbook, subject", params
-            ).fetchall()
+            )
         return [{"runbook": row["runbook"], **_alert_dict(row)} for row in rows]
 
     def send_again(
@@ -387,11 +446,11 @@ class StateStore:
         Only while the row is still the one `run_id` wrote: a later run's claim is
         never undone because an earlier run's message failed.
         """
-        with self._write() as conn:
-            conn.execute(
+        with self._write() as db:
+            db.execute(
                 "UPDATE alert_state SET "
-                "last_sent = CASE WHEN ? THEN NULL ELSE last_sent END, "
-                "escalated = CASE WHEN ? THEN 0 ELSE escalated END "
+                "last_sent = CASE WHEN ? = 1 THEN NULL ELSE last_sent END, "
+                "escalated = CASE WHEN ? = 1 THEN 0 ELSE escalated END "
                 "WHERE runbook = ? AND subject = ? AND last_run_id = ?",
                 (int(message), int(escalation), runbook, subject, run_id),
             )
@@ -415,8 +474,8 @@ class StateStore:
                     for column in _DELIVERY_COLUMNS
                 ]
             )
-        with self._write() as conn:
-            conn.executemany(
+        with self._write() as db:
+            db.executemany(
                 f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) "
                 f"VALUES ({', '.join('?' for _ in _DELIVERY_COLUMNS)})",
                 rows,
@@ -433,7 +492,7 @@ class StateStore:
             sql = f"SELECT * FROM deliveries {clauses} ORDER BY id DESC LIMIT ?"
             params.append(max(int(limit), 0))
         with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+            rows = self._backend.query(sql, params)
         return [_delivery_dict(row) for row in rows]
 
     # -- reading -----------------------------------------------------------------------
@@ -445,7 +504,7 @@ class StateStore:
         clauses, params = _filters(runbook=runbook, status=status)
         sql = f"SELECT * FROM runs {clauses} ORDER BY started DESC, run_id DESC LIMIT ?"
         with self._lock:
-            rows = self._conn.execute(sql, [*params, max(int(limit), 0)]).fetchall()
+            rows = self._backend.query(sql, [*params, max(int(limit), 0)])
         return [_run_dict(row) for row in rows]
 
     def last_run(
@@ -466,21 +525,24 @@ class StateStore:
         )
         sql = f"SELECT run_id FROM runs {clauses} ORDER BY started DESC, run_id DESC LIMIT 1"
         with self._lock:
-            row = self._conn.execute(sql, params).fetchone()
-        return self.get_run(row["run_id"]) if row else None
+            rows = self._backend.query(sql, params)
+        return self.get_run(rows[0]["run_id"]) if rows else None
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """One run with its steps (children nested); a unique prefix of the id will do."""
         if not run_id:
             return None
+        db = self._backend
         with self._lock:
-            row = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            if row is None:
+            found = db.query("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+            if found:
+                row = found[0]
+            else:
                 pattern = _escape_like(run_id) + "%"
-                matches = self._conn.execute(
+                matches = db.query(
                     "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY run_id LIMIT 6",
                     (pattern,),
-                ).fetchall()
+                )
                 if not matches:
                     return None
                 if len(matches) > 1:
@@ -491,12 +553,12 @@ class StateStore:
                         "give more characters"
                     )
                 row = matches[0]
-            steps = self._conn.execute(
+            steps = db.query(
                 "SELECT * FROM step_results WHERE run_id = ? ORDER BY seq", (row["run_id"],)
-            ).fetchall()
-            sent = self._conn.execute(
+            )
+            sent = db.query(
                 "SELECT * FROM deliveries WHERE run_id = ? ORDER BY id", (row["run_id"],)
-            ).fetchall()
+            )
         run = _run_dict(row)
         run["steps"] = _step_tree(steps)
         run["notifications"] = [_delivery_dict(item) for item in sent]
@@ -504,42 +566,26 @@ class StateStore:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _prepare(self) -> None:
-        conn = self._conn
-        # Switching to WAL needs a moment alone with the file; skip it when already done
-        # (the mode is stored in the file) so opening never contends with writers.
-        # SQLite may answer "database is locked" at once, without its busy handler, when
-        # another process is switching or migrating the same new file: retry a while.
-        deadline = _time.monotonic() + self._busy_timeout
-        while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or _time.monotonic() > deadline:
-                    raise
-                _time.sleep(0.02)
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, much faster
-        conn.execute("PRAGMA foreign_keys = ON")
-
     def _migrate(self) -> None:
         with self._lock:
-            current = _current_version(self._conn)
+            current = _current_version(self._backend)
         self._refuse_newer(current)
+        words = self._backend.words()
         while current < SCHEMA_VERSION:
-            with self._write() as conn:
-                conn.execute(
+            with self._write() as db:
+                db.execute(
                     "CREATE TABLE IF NOT EXISTS schema_version "
                     "(version INTEGER PRIMARY KEY, applied TEXT NOT NULL)"
                 )
                 # Read again under the write lock: another process may have migrated.
-                current = _current_version(conn)
+                current = _current_version(db)
                 self._refuse_newer(current)
                 if current >= SCHEMA_VERSION:
                     break
                 for statement in _MIGRATIONS[current]:
-                    conn.execute(statement)
+                    db.execute(statement.format(**words))
                 current += 1
-                conn.execute(
+                db.execute(
                     "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
                     (current, utc_text(datetime.now(UTC))),
                 )
@@ -547,32 +593,19 @@ class StateStore:
     def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise ConfigError(
-                f"{self.path}: the state store has schema version {version}, newer than "
+                f"{self.display}: the state store has schema version {version}, newer than "
                 f"this runbook release understands ({SCHEMA_VERSION}); upgrade "
-                "runbook-runner, or point `state:` in runner.yaml at another file"
+                "runbook-runner, or point `state:` in runner.yaml at another store"
             )
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, holding the write lock from its first statement.
+    def _write(self) -> Iterator[Backend]:
+        """One write transaction, waiting its turn behind every other writer."""
+        with self._lock, self._backend.write():
+            yield self._backend
 
-        A deferred transaction that later writes can fail at once with "database is
-        locked" when another process wrote in between; IMMEDIATE waits its turn.
-        """
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise ConfigError(
-                    f"{self.path}: cannot write to the state store: {exc}"
-                    + (" (another process kept it busy)" if "locked" in str(exc) else "")
-                ) from exc
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _masked(self, exc: BaseException) -> str:
+        return self.masker.mask_text(str(exc))
 
     def _text(self, value: Any) -> str | None:
         if value is None:
@@ -636,13 +669,10 @@ class StateStore:
         yield from walk(run.steps, None)
 
 
-def _current_version(conn: sqlite3.Connection) -> int:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
-    if not exists:
+def _current_version(db: Backend) -> int:
+    if not db.has_table("schema_version"):
         return 0
-    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+    return db.query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_version")[0]["version"]
 
 
 def _filters(
@@ -746,7 +776,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _alert_dict(row: sqlite3.Row) -> dict[str, Any]:
+def _alert_dict(row: Row) -> dict[str, Any]:
     data = {key: row[key] for key in _ALERT_COLUMNS[1:] if key != "recent_json"}
     data["escalated"] = bool(row["escalated"])
     data["recent"] = _loads(row["recent_json"]) or []
@@ -765,21 +795,21 @@ def _alert_row(runbook: str, subject: str, row: Mapping[str, Any], now: str | No
     return [values.get(column) for column in _ALERT_COLUMNS]
 
 
-def _delivery_dict(row: sqlite3.Row) -> dict[str, Any]:
+def _delivery_dict(row: Row) -> dict[str, Any]:
     data = {key: row[key] for key in ("id", *_DELIVERY_COLUMNS)}
     data["ok"] = bool(row["ok"])
     data["tags"] = [tag for tag in (row["tags"] or "").split(",") if tag]
     return data
 
 
-def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+def _run_dict(row: Row) -> dict[str, Any]:
     data = {key: row[key] for key in _RUN_COLUMNS if key != "inputs_json"}
     data["inputs"] = _loads(row["inputs_json"]) or {}
     data["exit_code"] = _EXIT_CODES.get(row["status"]) if row["status"] else None
     return data
 
 
-def _step_tree(rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+def _step_tree(rows: list[Row]) -> list[dict[str, Any]]:
     """Step rows (ordered by seq) as nested dicts shaped like StepResult.as_dict()."""
     by_seq: dict[int, dict[str, Any]] = {}
     top: list[dict[str, Any]] = []
