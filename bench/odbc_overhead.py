@@ -1,22 +1,36 @@
 """ODBC overhead per statement: the sql step against raw pyodbc on PostgreSQL.
 
-The same statement runs repeats x N times on one reused connection
+The same statement runs on one reused connection in two ways
 
-  - raw: `cursor.execute(sql, *params); cursor.fetchall()` in a loop on one cursor, the
-    fastest way to use pyodbc (the statement is prepared once);
+  - raw: `cursor.execute(sql, params); cursor.fetchall()` on a second cursor of the
+    step's own pyodbc connection: the fastest way to use pyodbc (the statement stays
+    prepared), on the same server process and session settings as the step;
   - sql step: `SqlStep.run` as the engine calls it for each attempt: render the
     template (values become bound `?`), look the connection up, execute under the
     timeout watchdog, read every result set and message, build the step's values.
 
 Three statements: `SELECT 1` (the smallest round trip, where any overhead shows most), a
 bound primary-key lookup and a bound aggregate over a 1,000-row table (a typical check).
-Raw and step alternate in batches of 100 statements, so load from other processes hits
-both alike; the ratio compares the fastest batch of each (the least disturbed), and the
-median of paired batch ratios is printed beside it as a check. Target: the step costs at
-most 1.2x raw per statement.
 
-    python bench/odbc_overhead.py [--statements 2000] [--repeats 5]
-        [--odbc "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=test;UID=postgres"]
+How it measures, and why (see bench/README.md, "ODBC overhead"):
+
+  - Same connection for both sides. On a virtual machine a round trip costs 36 us when
+    the client and its PostgreSQL backend process run on the same CPU and 75-110 us when
+    they run on different ones; the scheduler moves them at will, so two connections
+    (or one connection over time) differ by 2-3x for the very same code. Raw on its own
+    connection made the step look 50-90 us slower than it is.
+  - Pinned (unless --no-pin): the client thread and the backend of the connection
+    (`pg_backend_pid()`, when it is a local process we may pin) share one CPU, which
+    gives the steady 36 us round trip. Both sides get the same placement.
+  - Short interleaved batches (--batch statements; raw and step alternate, and which
+    goes first alternates too), so a burst of other load hits both sides alike; the
+    median and the min of the batches are printed for each side, with the client's CPU
+    time (time.process_time: this process only, not the server) beside the wall time.
+  - --callgrind adds client instruction counts per statement under valgrind, which do
+    not depend on load at all: (Ir after N statements - Ir after 0) / N, per side.
+
+    python bench/odbc_overhead.py [--statements 3000] [--batch 20] [--no-pin]
+        [--callgrind] [--odbc "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;..."]
 
 Prints plain text and exits 0 whether or not the target is met; says so and exits 0 when
 no PostgreSQL is reachable.
@@ -25,8 +39,14 @@ no PostgreSQL is reachable.
 from __future__ import annotations
 
 import argparse
+import gc
+import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,7 +57,6 @@ sys.path.insert(0, str(REPO))
 
 DEFAULT_ODBC = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=test;UID=postgres"
 TARGET_RATIO = 1.2
-BATCH = 100
 TABLE = "runbook_bench_orders"
 CASES = (
     ("SELECT 1", "SELECT 1", "SELECT 1", []),
@@ -77,7 +96,7 @@ def _step_runner(odbc: str, template: str) -> tuple[Any, Any, Any]:
     from runner.steps.context import StepContext
     from runner.steps.sql import SqlStep
 
-    spec = ConnectionSpec("pg", "odbc", odbc, "postgres", 15.0)
+    spec = ConnectionSpec("pg", "odbc", odbc, "", 15.0)  # dialect inferred, as usual
     config = Config(root=REPO, connections={"pg": spec})
     connections = Connections(config)
     step = Step(id="q", action="sql", config=template, origin=Origin("bench"), connection="pg")
@@ -89,93 +108,222 @@ def _step_runner(odbc: str, template: str) -> tuple[Any, Any, Any]:
     return SqlStep(), step, ctx
 
 
-def _time_raw(cursor: Any, sql: str, params: list[Any], n: int) -> float:
-    started = time.perf_counter()
-    for _ in range(n):
-        cursor.execute(sql, *params)
-        cursor.fetchall()
-    return time.perf_counter() - started
+class _Case:
+    """One statement both ways on one connection: the step, and raw on a second cursor."""
+
+    def __init__(self, odbc: str, template: str, plain: str, params: list[Any]) -> None:
+        self.runner, self.step, self.ctx = _step_runner(odbc, template)
+        self.values = self.runner.run(self.step, self.ctx)  # connects; first imports
+        self.connection = self.ctx.services.connections.get("pg")
+        self.cursor = self.connection.db.cursor()
+        self.plain, self.params = plain, params
+
+    def raw(self, n: int) -> None:
+        cursor, sql, params = self.cursor, self.plain, self.params
+        if params:
+            for _ in range(n):
+                cursor.execute(sql, params)
+                cursor.fetchall()
+        else:
+            for _ in range(n):
+                cursor.execute(sql)
+                cursor.fetchall()
+
+    def step_runs(self, n: int) -> None:
+        runner, step, ctx = self.runner, self.step, self.ctx
+        for _ in range(n):
+            runner.run(step, ctx)
+
+    def expected(self) -> list[tuple[Any, ...]]:
+        self.cursor.execute(self.plain, *self.params)
+        return [tuple(row) for row in self.cursor.fetchall()]
+
+    def backend_pid(self) -> int:
+        self.cursor.execute("SELECT pg_backend_pid()")
+        return int(self.cursor.fetchall()[0][0])
+
+    def close(self) -> None:
+        self.cursor.close()
+        self.ctx.services.connections.close_all()
 
 
-def _time_step(runner: Any, step: Any, ctx: Any, n: int) -> float:
-    started = time.perf_counter()
-    for _ in range(n):
-        runner.run(step, ctx)
-    return time.perf_counter() - started
+def _pin(case: _Case) -> str:
+    """Client thread and the connection's backend on one CPU; says what it did."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity here)"
+    cpu = min(os.sched_getaffinity(0))
+    pid = case.backend_pid()
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return f"not pinned (backend {pid} is not a local process)"
+    if b"postgres" not in command:
+        return f"not pinned (process {pid} here is not the PostgreSQL backend)"
+    try:
+        os.sched_setaffinity(pid, {cpu})
+    except OSError as error:
+        return f"not pinned (cannot pin backend {pid}: {error.strerror})"
+    os.sched_setaffinity(0, {cpu})
+    return f"client thread and backend {pid} pinned to CPU {cpu}"
 
 
-def measure(statements: int = 2000, repeats: int = 5, odbc: str = DEFAULT_ODBC) -> list[SummaryRow]:
+def _same(got: list[tuple[Any, ...]], expected: list[tuple[Any, ...]]) -> bool:
+    def plain(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [tuple(v if isinstance(v, str) else float(v) for v in row) for row in rows]
+
+    return plain(got) == plain(expected)
+
+
+def _interleaved(case: _Case, statements: int, batch: int) -> dict[str, list[float]]:
+    """Per-statement wall and CPU microseconds of each batch, both sides interleaved."""
+    samples: dict[str, list[float]] = {"raw": [], "step": [], "raw_cpu": [], "step_cpu": []}
+    sides = (("raw", case.raw), ("step", case.step_runs))
+    case.raw(batch * 5)  # warm both up: caches, the prepared statement
+    case.step_runs(batch * 5)
+    gc.collect()  # start every case with the same heap; GC stays on, as in a real run
+    for round_ in range(max(2, statements // batch)):
+        for name, run in sides if round_ % 2 == 0 else sides[::-1]:
+            cpu, wall = time.process_time(), time.perf_counter()
+            run(batch)
+            samples[name].append((time.perf_counter() - wall) / batch * 1e6)
+            samples[f"{name}_cpu"].append((time.process_time() - cpu) / batch * 1e6)
+    return samples
+
+
+def _callgrind(odbc: str, index: int, count: int) -> tuple[float, float] | None:
+    """Client instructions per statement (raw, step) under valgrind: repeatable under load."""
+    if shutil.which("valgrind") is None:
+        return None
+    irs: dict[tuple[int, int], int] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for raw_n, step_n in ((0, 0), (count, 0), (0, count)):
+            out = Path(folder) / f"cg.{raw_n}.{step_n}"
+            command = [
+                "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                sys.executable, __file__, "--odbc", odbc,
+                "--child", str(index), str(raw_n), str(step_n),
+            ]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            if done.returncode != 0 or not found:
+                print(f"  callgrind failed: {done.stderr.strip().splitlines()[-1:]}")
+                return None
+            irs[(raw_n, step_n)] = int(found.group(1))
+    base = irs[(0, 0)]
+    return (irs[(count, 0)] - base) / count, (irs[(0, count)] - base) / count
+
+
+def _child(odbc: str, index: int, raw_n: int, step_n: int) -> None:
+    """Under valgrind: set up, warm up, then run raw_n raw and step_n step statements."""
+    _, template, plain, params = CASES[index]
+    case = _Case(odbc, template, plain, params)
+    case.raw(20)
+    case.step_runs(20)
+    case.raw(raw_n)
+    case.step_runs(step_n)
+    case.close()
+
+
+def measure(
+    statements: int = 3000,
+    odbc: str = DEFAULT_ODBC,
+    batch: int = 20,
+    pin: bool = True,
+    callgrind: int = 0,
+) -> list[SummaryRow]:
     import pyodbc
 
     target = f"<= {TARGET_RATIO}x raw pyodbc"
     try:
-        raw = pyodbc.connect(odbc, autocommit=True, timeout=5)
+        setup = pyodbc.connect(odbc, autocommit=True, timeout=5)
     except pyodbc.Error as error:
         print(f"PostgreSQL is not reachable through ODBC ({error}); nothing measured")
         return [("sql step vs raw pyodbc (PostgreSQL)", "not run", target, None)]
     rows: list[SummaryRow] = []
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     try:
-        _setup(raw)
+        _setup(setup)
         print(
-            f"ODBC overhead: {repeats * statements} statements each way on one reused "
-            "connection, in alternating batches of 100; fastest batch of each, per statement\n"
+            f"ODBC overhead: {statements} statements each way per case on one connection "
+            f"(raw on a second cursor of it), interleaved batches of {batch}; microseconds "
+            "per statement, median (min) over batches; CPU = this client process only\n"
         )
         print(
-            f"  {'statement':<14} {'raw us/stmt':>12} {'step us/stmt':>13} {'ratio':>7}"
-            f" {'paired':>10} {'+us/stmt':>10}"
+            f"  {'statement':<13} {'raw wall':>13} {'step wall':>13} {'ratio':>6} {'+us':>6}"
+            f" {'raw CPU':>8} {'step CPU':>9} {'ratio':>6} {'+us':>6}"
         )
-        for label, template, plain, params in CASES:
-            runner, step, ctx = _step_runner(odbc, template)
-            values = runner.run(step, ctx)  # warm up: connect, first imports
-            expected = [tuple(r) for r in raw.execute(plain, *params).fetchall()]
-            got = [tuple(r.values()) for r in values["rows"]]
-            if [tuple(float(v) if not isinstance(v, str) else v for v in r) for r in got] != [
-                tuple(float(v) if not isinstance(v, str) else v for v in r) for r in expected
-            ]:
-                print(f"FAILED: the step returned {got}, raw pyodbc {expected}")
-                return [("sql step vs raw pyodbc (PostgreSQL)", "FAILED", target, False)]
-            raw_cursor = raw.cursor()  # the fastest raw form: one cursor, statement prepared once
-            _time_raw(raw_cursor, plain, params, 200)
-            # Short alternating batches: load from other processes hits both sides alike.
-            raw_samples, step_samples = [], []
-            for _ in range(max(1, repeats * statements // BATCH)):
-                raw_samples.append(_time_raw(raw_cursor, plain, params, BATCH))
-                step_samples.append(_time_step(runner, step, ctx, BATCH))
-            ctx.services.connections.close_all()
-            # The fastest batch of each is the least disturbed by other load; the median of
-            # paired ratios (each step batch against the raw batch just before it) agrees
-            # with it when the machine is quiet, and says how noisy it was when not.
-            raw_us = min(raw_samples) / BATCH * 1e6
-            step_us = min(step_samples) / BATCH * 1e6
-            ratio = step_us / raw_us
-            paired = statistics.median(
-                s / r for s, r in zip(step_samples, raw_samples, strict=True)
-            )
+        for index, (label, template, plain, params) in enumerate(CASES):
+            case = _Case(odbc, template, plain, params)
+            try:
+                got = [tuple(r.values()) for r in case.values["rows"]]
+                if not _same(got, case.expected()):
+                    print(f"FAILED: the step returned {got}, raw pyodbc {case.expected()}")
+                    return [("sql step vs raw pyodbc (PostgreSQL)", "FAILED", target, False)]
+                placement = _pin(case) if pin else "not pinned (--no-pin)"
+                samples = _interleaved(case, statements, batch)
+            finally:
+                case.close()
+                if affinity is not None:
+                    os.sched_setaffinity(0, affinity)
+            med = {key: statistics.median(values) for key, values in samples.items()}
+            low = {key: min(values) for key, values in samples.items()}
+            ratio = med["step"] / med["raw"]
+            cpu_ratio = med["step_cpu"] / med["raw_cpu"]
             print(
-                f"  {label:<14} {raw_us:12.1f} {step_us:13.1f} {ratio:6.2f}x {paired:9.2f}x"
-                f" {(step_us - raw_us):10.1f}"
+                f"  {label:<13} {med['raw']:6.1f} ({low['raw']:4.0f}) {med['step']:6.1f}"
+                f" ({low['step']:4.0f}) {ratio:5.2f}x {med['step'] - med['raw']:6.1f}"
+                f" {med['raw_cpu']:8.1f} {med['step_cpu']:9.1f} {cpu_ratio:5.2f}x"
+                f" {med['step_cpu'] - med['raw_cpu']:6.1f}"
             )
+            if index == 0:
+                print(f"  ({placement})")
             rows.append(
                 (
                     f"sql step vs raw pyodbc, {label} (PostgreSQL)",
-                    f"{ratio:.2f}x ({step_us:.0f} vs {raw_us:.0f} us)",
+                    f"{ratio:.2f}x ({med['step']:.0f} vs {med['raw']:.0f} us)",
                     target,
                     ratio <= TARGET_RATIO,
                 )
             )
-        raw.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        if callgrind:
+            print(f"\n  client instructions per statement (callgrind, {callgrind} statements)")
+            for index, (label, *_) in enumerate(CASES):
+                counts = _callgrind(odbc, index, callgrind)
+                if counts is None:
+                    print("  (valgrind is not available)")
+                    break
+                raw_ir, step_ir = counts
+                print(
+                    f"  {label:<13} raw {raw_ir / 1000:7.1f} k  step {step_ir / 1000:7.1f} k"
+                    f"  {step_ir / raw_ir:5.2f}x  +{(step_ir - raw_ir) / 1000:.1f} k"
+                )
+        setup.execute(f"DROP TABLE IF EXISTS {TABLE}")
     finally:
-        raw.close()
+        setup.close()
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--statements", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--statements", type=int, default=3000, help="per side and case")
+    parser.add_argument("--batch", type=int, default=20, help="statements per timed batch")
+    parser.add_argument("--no-pin", action="store_true", help="leave CPU placement alone")
+    parser.add_argument(
+        "--callgrind",
+        type=int,
+        nargs="?",
+        const=300,
+        default=0,
+        metavar="N",
+        help="also count client instructions under valgrind over N statements (300)",
+    )
     parser.add_argument("--odbc", default=DEFAULT_ODBC)
+    parser.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    rows = measure(args.statements, args.repeats, args.odbc)
+    if args.child:
+        _child(args.odbc, *args.child)
+        return 0
+    rows = measure(args.statements, args.odbc, args.batch, not args.no_pin, args.callgrind)
     print()
     for metric, measured, target, met in rows:
         verdict = {True: "PASS", False: "MISS", None: "-"}[met]
