@@ -276,7 +276,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from . import report
     from .engine import Engine, Options
     from .inputs import parse_params
-    from .state import StateStore
+    from .state import open_store
 
     library = _library(args)
     runbook = library.runbook(args.name)
@@ -294,7 +294,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = Options(
         mode=mode, assume_yes=args.yes, trigger=trigger, connection_overrides=overrides
     )
-    state = StateStore(library.config.state) if mode != "dry-run" else None
+    state = open_store(library.config) if mode != "dry-run" else None
     try:
         engine = Engine(library, options, state)
         # Broken notification settings refuse the run before it starts (fail fast);
@@ -343,7 +343,7 @@ def _cmd_notify_test(args: argparse.Namespace) -> int:
     from .errors import ConfigError, NotFound
     from .notifications import load_notifier, settings
     from .secrets import Masker
-    from .state import StateStore
+    from .state import open_store
 
     config = load_config(args.config)
     if not settings(config).configured:
@@ -363,7 +363,7 @@ def _cmd_notify_test(args: argparse.Namespace) -> int:
         )
     deliveries = deliver(test_message(tags), notifier, run_id=None, runbook=None)
     try:
-        with StateStore(config.state, masker) as store:
+        with open_store(config, masker) as store:
             store.record_deliveries(deliveries)
     except (ConfigError, OSError) as error:
         print(f"runbook: the test was not recorded in history: {error}", file=sys.stderr)
@@ -402,17 +402,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_history(args: argparse.Namespace) -> int:
     from . import report
     from .config import load_config
-    from .state import StateStore
+    from .state import open_store
 
     config = load_config(args.config)
-    store = StateStore(config.state)
+    store = open_store(config)
     try:
         if args.run:
             found = store.get_run(args.run)
             if found is None:
                 from .errors import NotFound
 
-                raise NotFound(f"no run with id {args.run!r} in {config.state}")
+                raise NotFound(f"no run with id {args.run!r} in {store.display}")
             if args.format == "json":
                 import json
 

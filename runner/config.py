@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,10 @@ class Config:
     root: Path  # relative paths in runner.yaml are relative to this folder
     path: Path | None = None
     connections: Mapping[str, ConnectionSpec] = field(default_factory=dict)
+    # The SQLite state store; with a shared PostgreSQL store (state_odbc) its folder is
+    # still the var folder of this host (local locks), and the file is not used.
     state: Path = Path("var/runner.db")
+    state_odbc: ConnectionSpec | None = None
     runbook_dirs: tuple[Path, ...] = ()
     check_dirs: tuple[Path, ...] = ()
     sql_dirs: tuple[Path, ...] = ()
@@ -57,6 +60,11 @@ class Config:
     @property
     def var_dir(self) -> Path:
         return self.state.parent
+
+    @property
+    def state_location(self) -> Path | ConnectionSpec:
+        """Where runs are recorded: the SQLite file, or the shared PostgreSQL database."""
+        return self.state_odbc if self.state_odbc is not None else self.state
 
     @property
     def display_path(self) -> str:
@@ -158,12 +166,15 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
                 None,
                 origin,
             )
-    state = Path(document.get("state", "var/runner.db"))
+    state, state_odbc = _state(document, display)
+    if state_odbc is not None and STATE_CONNECTION not in connections:
+        connections[STATE_CONNECTION] = _read_only(state_odbc)
     return Config(
         root=root,
         path=path,
         connections=connections,
         state=state if state.is_absolute() else root / state,
+        state_odbc=state_odbc,
         runbook_dirs=_paths(root, document.get("runbooks"), "runbooks"),
         check_dirs=_paths(root, document.get("checks"), "checks"),
         sql_dirs=_paths(root, document.get("sql"), "sql"),
@@ -171,3 +182,63 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
         notifications=document.get("notifications") or {},
         vars=document.get("vars") or {},
     )
+
+
+_DEFAULT_STATE = "var/runner.db"
+
+
+def _state(document: Mapping[str, Any], display: str) -> tuple[Path, ConnectionSpec | None]:
+    """`state:` is a SQLite path (a string or {sqlite: path}) or {odbc: ..., dialect: postgres}."""
+    from .yamlload import locate
+
+    raw = document.get("state", _DEFAULT_STATE)
+    if isinstance(raw, str):
+        return Path(raw), None
+    if "sqlite" in raw:
+        return Path(raw["sqlite"]), None
+    mark = locate(document, ["state"], at="key")
+    origin = f"{display}:{mark[0]}" if mark else display
+    line, column = mark or (None, None)
+    if "odbc" not in raw:  # a misspelt key the schema check lets through
+        raise InvalidInput(
+            [
+                Problem(
+                    "state: write {sqlite: PATH} or {odbc: CONNECTION STRING}",
+                    display,
+                    line,
+                    column,
+                )
+            ]
+        )
+    dialect = raw.get("dialect") or ("postgres" if "postgres" in raw["odbc"].lower() else "")
+    if dialect != "postgres":
+        raise InvalidInput(
+            [
+                Problem(
+                    "state.odbc: a shared state store must be PostgreSQL: name the "
+                    "PostgreSQL driver (DRIVER={PostgreSQL Unicode};...) or, for a DSN, "
+                    "write dialect: postgres",
+                    display,
+                    line,
+                    column,
+                )
+            ]
+        )
+    timeout = parse_duration(raw.get("timeout", 15))
+    spec = ConnectionSpec(
+        STATE_CONNECTION, "odbc", raw["odbc"], "postgres", timeout, None, None, origin
+    )
+    return Path(_DEFAULT_STATE), spec
+
+
+def _read_only(spec: ConnectionSpec) -> ConnectionSpec:
+    """The `state` connection checks read history through: the store, read-only.
+
+    As SQLite's state connection is opened read-only, the session refuses writes, so a
+    check cannot change history by mistake. A connection string that sets its own
+    ConnSettings keeps them (the ODBC driver takes one ConnSettings).
+    """
+    if "connsettings" in spec.target.lower():
+        return spec
+    target = spec.target.rstrip("; ") + ";ConnSettings={SET default_transaction_read_only = on}"
+    return replace(spec, target=target)

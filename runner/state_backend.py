@@ -25,6 +25,7 @@ from .config import ConnectionSpec
 from .errors import ConfigError
 
 Row = dict[str, Any]
+_SETTING = re.compile(r"([A-Za-z]+)\s*=\s*(\{[^}]*\}|[^;]*)")
 _PASSWORD = re.compile(r"(?i)\b(pwd|password)\s*=\s*(\{[^}]*\}|[^;]*)")
 
 
@@ -189,7 +190,7 @@ class PostgresBackend(Backend):
         target, secrets = spec.resolve()
         self.secrets = tuple(value for value in secrets if value)
         self._target = target
-        self.display = _masked(spec.target, self.secrets)
+        self.display = _where(spec.target, self.secrets)
         self._busy_timeout = busy_timeout
         self._conn = self._connect(target)
 
@@ -362,6 +363,21 @@ def _connection_lost(exc: BaseException) -> bool:
         or "connection" in text
         and "closed" in text
     )
+
+
+def _where(target: str, secrets: Sequence[str]) -> str:
+    """The store for messages: "PostgreSQL db01:5432/runbook" rather than the whole string."""
+    found = {
+        key.lower(): value.strip("{} ") for key, value in _SETTING.findall(_masked(target, secrets))
+    }
+    server = found.get("server") or found.get("servername") or found.get("host")
+    if found.get("dsn") and not server:
+        return f"PostgreSQL (DSN={found['dsn']})"
+    if not server:
+        return "PostgreSQL state store"
+    port = f":{found['port']}" if found.get("port") else ""
+    database = f"/{found['database']}" if found.get("database") else ""
+    return f"PostgreSQL {server}{port}{database}"
 
 
 def _masked(text: str, secrets: Sequence[str]) -> str:

@@ -57,13 +57,13 @@ class Project:
 
     def run(self, name: str, params: dict | None = None, **options):
         from runner.engine import Engine, Options
-        from runner.state import StateStore
+        from runner.state import open_store
 
         library = self.library()
         options.setdefault("sleep", lambda seconds: None)
         options.setdefault("log", lambda message: None)
         options.setdefault("interactive", False)
-        state = StateStore(library.config.state)
+        state = open_store(library.config)
         try:
             engine = Engine(library, Options(**options), state)
             return engine.run(library.runbook(name), params or {})

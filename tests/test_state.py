@@ -1,20 +1,29 @@
-"""The state store on real SQLite files, shared by real processes."""
+"""The state store on real SQLite files and a real PostgreSQL database, shared by real
+processes. The store's behaviour tests run on both (`where`); the PostgreSQL ones are
+integration tests (a schema of their own in the session's database)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from integration.conftest import postgres  # noqa: F401 - the session's PostgreSQL database
 
+from runner.config import ConnectionSpec
 from runner.errors import ConfigError, InputError
 from runner.results import Attempt, Evaluation, RunResult, StepResult
 from runner.secrets import Masker
@@ -118,23 +127,102 @@ def order_health_run(
     )
 
 
+@dataclass
+class Where:
+    """A state store under test: a SQLite file or a PostgreSQL schema of its own."""
+
+    kind: str  # sqlite | postgres
+    location: Path | ConnectionSpec
+
+    def open(self, masker: Masker | None = None) -> StateStore:
+        return StateStore(self.location, masker)
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Run SQL on the store directly, as another program would."""
+        if isinstance(self.location, Path):
+            with contextlib.closing(sqlite3.connect(self.location)) as conn, conn:
+                return [tuple(row) for row in conn.execute(sql, params).fetchall()]
+        import pyodbc
+
+        with contextlib.closing(pyodbc.connect(self.location.target, autocommit=True)) as conn:
+            cursor = conn.execute(sql, *params)
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+
+    def dicts(self, sql: str) -> list[dict[str, Any]]:
+        if isinstance(self.location, Path):
+            with contextlib.closing(
+                sqlite3.connect(f"file:{self.location}?mode=ro", uri=True)
+            ) as conn:
+                conn.row_factory = sqlite3.Row
+                return [dict(row) for row in conn.execute(sql)]
+        import pyodbc
+
+        with contextlib.closing(pyodbc.connect(self.location.target, autocommit=True)) as conn:
+            cursor = conn.execute(sql)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def argument(self) -> str:
+        """The location for a child process, as JSON."""
+        if isinstance(self.location, Path):
+            return json.dumps({"sqlite": str(self.location)})
+        return json.dumps({"odbc": self.location.target})
+
+
+def postgres_schema(backend: Any) -> Iterator[ConnectionSpec]:
+    """A fresh schema in the session's PostgreSQL database, the store's search_path."""
+    schema = f"state_{secrets.token_hex(4)}"
+    backend.execute(f"CREATE SCHEMA {schema}")
+    try:
+        target = f"{backend.odbc};ConnSettings={{SET search_path TO {schema}}}"
+        yield ConnectionSpec("state", "odbc", target, "postgres")
+    finally:
+        backend.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Where]:
+    if request.param == "sqlite":
+        yield Where("sqlite", tmp_path / "var" / "runner.db")
+        return
+    yield from (
+        Where("postgres", spec) for spec in postgres_schema(request.getfixturevalue("postgres"))
+    )
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "var" / "runner.db"
 
 
 @pytest.fixture
-def store(db_path: Path):
-    with StateStore(db_path) as opened:
+def store(where: Where) -> Iterator[StateStore]:
+    with where.open() as opened:
         yield opened
 
 
 # -- schema and migrations ---------------------------------------------------------------
 
 
-def test_migrations_create_the_schema_once(db_path: Path) -> None:
+def test_migrations_create_the_schema_once(where: Where) -> None:
+    where.open().close()
+    where.open().close()  # reopening applies nothing twice
+
+    assert where.rows("SELECT version FROM schema_version ORDER BY version") == [
+        (version,) for version in range(1, SCHEMA_VERSION + 1)
+    ]
+    if where.kind == "postgres":
+        tables = where.rows(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() ORDER BY table_name"
+        )
+        assert [name for (name,) in tables] == [
+            "alert_state", "deliveries", "runs", "runs_summary", "schema_version", "step_results",
+        ]  # fmt: skip
+
+
+def test_a_sqlite_store_is_in_wal_mode_with_its_indexes(db_path: Path) -> None:
     StateStore(db_path).close()
-    StateStore(db_path).close()  # reopening applies nothing twice
 
     with sqlite3.connect(db_path) as conn:
         objects = set(
@@ -153,16 +241,14 @@ def test_migrations_create_the_schema_once(db_path: Path) -> None:
     assert journal == "wal"
 
 
-def test_a_store_newer_than_the_code_is_refused(db_path: Path) -> None:
-    StateStore(db_path).close()
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(
-            "INSERT INTO schema_version (version, applied) VALUES (?, 'later')",
-            (SCHEMA_VERSION + 1,),
-        )
+def test_a_store_newer_than_the_code_is_refused(where: Where) -> None:
+    where.open().close()
+    where.rows(
+        "INSERT INTO schema_version (version, applied) VALUES (?, 'later')", SCHEMA_VERSION + 1
+    )
 
     with pytest.raises(ConfigError, match=rf"schema version {SCHEMA_VERSION + 1}, newer than"):
-        StateStore(db_path)
+        where.open()
 
 
 def test_a_file_that_is_not_a_database_is_refused(db_path: Path) -> None:
@@ -212,23 +298,22 @@ def test_finished_run_reads_back_with_nested_steps(store: StateStore) -> None:
     assert {child["parent_seq"] for child in fix["children"]} == {fix["seq"]}
 
 
-def test_finishing_twice_replaces_the_steps(store: StateStore, db_path: Path) -> None:
+def test_finishing_twice_replaces_the_steps(store: StateStore, where: Where) -> None:
     run = order_health_run()
     store.finish_run(run)  # refused or invalid runs are finished without being started
     run.status = Status.CRITICAL
     store.finish_run(run)
 
     assert store.get_run(run.run_id)["status"] == "CRITICAL"
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM step_results").fetchone() == (5,)
+    assert where.rows("SELECT COUNT(*) FROM step_results") == [(5,)]
 
 
-def test_a_run_that_never_finished_stays_visible(db_path: Path) -> None:
+def test_a_run_that_never_finished_stays_visible(where: Where) -> None:
     run = order_health_run()
-    with StateStore(db_path) as store:
+    with where.open() as store:
         store.start_run(run)  # and then the process dies
 
-    with StateStore(db_path) as store:
+    with where.open() as store:
         [row] = store.history()
     assert (row["run_id"], row["outcome"], row["status"], row["ended"]) == (
         run.run_id, "running", None, None,
@@ -382,7 +467,7 @@ def test_secrets_never_reach_the_file(db_path: Path) -> None:
 # -- the state connection used by checks -------------------------------------------------
 
 
-def test_runs_summary_answers_minutes_since_last_success(store: StateStore, db_path: Path) -> None:
+def test_runs_summary_answers_minutes_since_last_success(store: StateStore, where: Where) -> None:
     now = datetime.now(UTC)
     for started, status, mode in [
         (now - timedelta(hours=3), Status.OK, "run"),
@@ -398,10 +483,8 @@ def test_runs_summary_answers_minutes_since_last_success(store: StateStore, db_p
     store.finish_run(overlapping)
     store.finish_run(order_health_run(runbook="order-health", status=Status.CRITICAL))
 
-    # Checks open the file read-only through the `state` connection.
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = {row["runbook"]: row for row in conn.execute("SELECT * FROM runs_summary")}
+    # Checks read the view through the `state` connection.
+    rows = {row["runbook"]: row for row in where.dicts("SELECT * FROM runs_summary")}
 
     processing = rows["order-processing"]
     assert (processing["runs"], processing["last_run_id"], processing["last_outcome"]) == (
@@ -417,17 +500,29 @@ def test_runs_summary_answers_minutes_since_last_success(store: StateStore, db_p
 
 _WRITER = textwrap.dedent(
     """
+    import json
     import sys
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
     sys.path.insert(0, sys.argv[3])
+    from runner.config import ConnectionSpec
     from runner.results import Attempt, RunResult, StepResult
     from runner.state import StateStore, new_run_id
     from runner.status import Status
 
+    where = json.loads(sys.argv[1])
+    location = (
+        Path(where["sqlite"]) if "sqlite" in where
+        else ConnectionSpec("state", "odbc", where["odbc"], "postgres")
+    )
     print("ready", flush=True)
     sys.stdin.readline()
-    store = StateStore(Path(sys.argv[1]))
+    store = StateStore(location)
+
+    def count(rows):  # read, decide, write: lost updates unless writers take turns
+        streak = rows.get("", {}).get("streak", 0)
+        return {"": {"status": "WARNING", "streak": streak + 1, "recent": []}}, None
+
     for number in range(int(sys.argv[2])):
         now = datetime.now(UTC)
         run = RunResult(new_run_id(), "order-health", started=now, inputs={"n": number})
@@ -439,17 +534,18 @@ _WRITER = textwrap.dedent(
         ]
         run.ended, run.status = now + timedelta(seconds=1), Status.OK
         store.finish_run(run)
+        store.update_alerts("order-health", count)
     store.close()
     print("done", flush=True)
     """
 )
 
 
-def test_concurrent_writers_in_two_processes_do_not_fail(db_path: Path) -> None:
+def test_concurrent_writers_in_two_processes_do_not_fail(where: Where) -> None:
     runs_each = 60
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(db_path), str(runs_each), str(REPO)],
+            [sys.executable, "-c", _WRITER, where.argument(), str(runs_each), str(REPO)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -466,11 +562,113 @@ def test_concurrent_writers_in_two_processes_do_not_fail(db_path: Path) -> None:
 
     for writer, (out, err) in zip(writers, results, strict=True):
         assert (writer.returncode, out, err) == (0, "done\n", ""), err
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT pid) FROM runs").fetchone() == (
-            2 * runs_each, 2,
-        )  # fmt: skip
-        assert conn.execute("SELECT COUNT(*) FROM step_results").fetchone() == (6 * runs_each,)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [
-            (version,) for version in range(1, SCHEMA_VERSION + 1)
-        ]
+    assert where.rows("SELECT COUNT(*), COUNT(DISTINCT pid) FROM runs") == [(2 * runs_each, 2)]
+    assert where.rows("SELECT COUNT(*) FROM step_results") == [(6 * runs_each,)]
+    assert where.rows("SELECT version FROM schema_version ORDER BY version") == [
+        (version,) for version in range(1, SCHEMA_VERSION + 1)
+    ]
+    # Each writer read the streak and wrote it plus one: none of the 120 was lost.
+    assert where.rows("SELECT streak FROM alert_state") == [(2 * runs_each,)]
+
+
+@pytest.mark.integration
+def test_secrets_never_reach_a_postgres_store(postgres: Any) -> None:  # noqa: F811
+    for spec in postgres_schema(postgres):
+        where = Where("postgres", spec)
+        run = order_health_run(secret=SECRET)
+        run.steps[0].values["rows"] = [{"note": f"password was {SECRET}", "marker": "VISIBLE-MARK"}]
+        with where.open(Masker([SECRET])) as store:
+            store.start_run(run)
+            store.finish_run(run)
+        everything = "".join(
+            text
+            for table in ("runs", "step_results")
+            for (text,) in where.rows(f"SELECT CAST(t AS TEXT) FROM {table} AS t")
+        )
+        assert "VISIBLE-MARK" in everything  # the search below looks where the data is
+        for form in (SECRET, "Xq9-cp-P%40ssw0rd", "pw-none"):
+            assert form not in everything, form
+
+
+# -- where the store is: runner.yaml `state:` ----------------------------------------------
+
+
+def config_of(tmp_path: Path, state: str) -> Any:
+    from runner.config import load_config
+
+    (tmp_path / "runner.yaml").write_text(f"state: {state}\n", encoding="utf-8")
+    return load_config(tmp_path / "runner.yaml")
+
+
+@pytest.mark.parametrize(
+    ("state", "sqlite_file"),
+    [("var/history.db", "var/history.db"), ("{sqlite: data/h.db}", "data/h.db")],
+    ids=["path", "sqlite-mapping"],
+)
+def test_state_names_a_sqlite_file(tmp_path: Path, state: str, sqlite_file: str) -> None:
+    config = config_of(tmp_path, state)
+
+    assert config.state_location == tmp_path / sqlite_file
+    assert config.state_odbc is None
+    assert "state" not in config.connections  # the runner's own read-only default
+
+
+def test_state_names_a_shared_postgres_database(tmp_path: Path) -> None:
+    odbc = "DRIVER={PostgreSQL Unicode};SERVER=db01;DATABASE=ops;UID=${PGUSER};PWD=${PGPASS}"
+    config = config_of(tmp_path, f"{{odbc: '{odbc}', timeout: 5s}}")
+
+    spec = config.state_location
+    assert isinstance(spec, ConnectionSpec)
+    assert (spec.kind, spec.target, spec.dialect, spec.timeout) == ("odbc", odbc, "postgres", 5.0)
+    assert spec.origin.endswith("runner.yaml:1")
+    assert config.var_dir == tmp_path / "var"  # this host's local locks stay local
+    # Checks read history through `state`: the same database, in read-only sessions.
+    checks = config.connections["state"]
+    assert (checks.kind, checks.dialect) == ("odbc", "postgres")
+    assert checks.target == odbc + ";ConnSettings={SET default_transaction_read_only = on}"
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        (
+            "{odbc: 'DRIVER={MariaDB Unicode};SERVER=db01'}",
+            "a shared state store must be PostgreSQL: name the PostgreSQL driver",
+        ),
+        ("{odbc: 'DSN=history'}", "for a DSN, write dialect: postgres"),
+        ("{odbc: 'DSN=history', dialect: mysql}", "'mysql' is not one of: postgres"),
+        ("{odbx: 'DSN=history'}", "write {sqlite: PATH} or {odbc: CONNECTION STRING}"),
+        ("{odbc: 'DSN=h', sqlite: h.db}", "'sqlite' and 'odbc' cannot be used together"),
+    ],
+    ids=["mariadb", "dsn-without-dialect", "other-dialect", "misspelt", "both"],
+)
+def test_bad_state_settings_are_refused_with_their_line(
+    tmp_path: Path, state: str, message: str
+) -> None:
+    from runner.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        config_of(tmp_path, state)
+
+    [problem] = refused.value.problems
+    assert message in problem.message
+    assert problem.line == 1
+
+
+def test_an_unreachable_postgres_store_is_a_clear_error_with_secrets_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STATE_PW", "s3cr3t-pw")
+    spec = ConnectionSpec(
+        "state",
+        "odbc",
+        "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=1;DATABASE=ops;UID=u;PWD=${STATE_PW}",
+        "postgres",
+        timeout=2,
+    )
+    with pytest.raises(ConfigError) as refused:
+        StateStore(spec)
+
+    text = str(refused.value)
+    assert text.startswith("PostgreSQL 127.0.0.1:1/ops: cannot open the state store: ")
+    assert "s3cr3t-pw" not in text
