@@ -96,10 +96,12 @@ class Engine(Calls):
             host=socket.gethostname(),
             path=runbook.path,
         )
-        from .locks import RunLock
+        from .locks import run_lock
 
         mode = "allow" if self.options.mode == "dry-run" else runbook.concurrency
-        lock = RunLock(self.config.var_dir / "locks", runbook.name, mode, run_id=run.run_id)
+        lock = run_lock(
+            self.config.var_dir / "locks", runbook.name, mode, run_id=run.run_id, state=self.state
+        )
         if not lock.acquire():
             holder = lock.holder() or "another process"
             run.outcome, run.status, run.ended = "skipped", Status.OK, datetime.now(UTC)

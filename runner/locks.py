@@ -5,6 +5,12 @@ open file and drops it when the process ends however it ends, so a crashed or ki
 run never leaves a stale lock behind. The file also says who holds it (pid, host,
 run id) for the message "order-health is already running (pid 1234 on web01, ...)".
 
+With a shared PostgreSQL state store (`state: {odbc: ...}`) a second lock holds across
+hosts: AdvisoryRunLock, a session-level advisory lock on a connection of its own, kept
+for the whole run. The server drops it when the session ends, however it ends, so a
+host that crashed or lost its network never leaves a stale lock either. The local
+file lock is taken first (cheap, and it keeps one host's processes from even asking).
+
 The file is never deleted: unlinking a lock file lets a third process lock a new file
 of the same name while the second still holds the old one, and then two runs go.
 The descriptor is not inherited by programs a `command:` step starts (Python opens
@@ -19,9 +25,12 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Protocol
 
 from .errors import RunbookError
 
@@ -175,6 +184,212 @@ class RunLock:
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(details).encode(), 0)
+
+
+class Lock(Protocol):
+    """What Engine.run needs of a run lock."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def holder(self) -> str | None: ...
+
+
+def run_lock(
+    folder: Path,
+    runbook: str,
+    mode: str = "skip",
+    *,
+    run_id: str | None = None,
+    timeout: float | None = None,
+    state: Any = None,
+) -> Lock:
+    """The lock of one run: the local file lock, and the state store's shared lock when
+    the store is shared between hosts (`state.shared_lock`, None for a SQLite store)."""
+    local = RunLock(folder, runbook, mode, timeout=timeout, run_id=run_id)
+    shared = getattr(state, "shared_lock", None)
+    remote = shared(runbook, mode, run_id=run_id, timeout=timeout) if shared else None
+    return local if remote is None else LockPair(local, remote)
+
+
+class LockPair:
+    """Two locks taken in order (this host's, then the shared one) and released in reverse."""
+
+    def __init__(self, first: Lock, second: Lock) -> None:
+        self.first = first
+        self.second = second
+        self._blocked_by: Lock | None = None
+
+    def acquire(self) -> bool:
+        self._blocked_by = None
+        if not self.first.acquire():
+            self._blocked_by = self.first
+            return False
+        try:
+            got = self.second.acquire()
+        except BaseException:
+            self.first.release()
+            raise
+        if not got:
+            self.first.release()
+            self._blocked_by = self.second
+        return got
+
+    def release(self) -> None:
+        try:
+            self.second.release()
+        finally:
+            self.first.release()
+
+    def holder(self) -> str | None:
+        if self._blocked_by is not None:
+            return self._blocked_by.holder()
+        return self.first.holder() or self.second.holder()
+
+
+Connect = Callable[[str], Any]
+
+
+class AdvisoryRunLock:
+    """The lock of one runbook across hosts, in the shared PostgreSQL state store.
+
+    `connect(application_name)` opens a new pyodbc connection (autocommit) to the
+    store's database. The lock is `pg_try_advisory_lock(key)` on it, polled (mode wait)
+    rather than `pg_advisory_lock`, so Ctrl-C and SIGTERM are heard while waiting and a
+    timeout is possible. The session is named "runbook run <run id>" so that another
+    host finds who holds the lock in pg_locks and pg_stat_activity, and the run's row
+    in `runs` says where it runs; stale 'running' rows of crashed runs never confuse it.
+    """
+
+    def __init__(
+        self,
+        connect: Connect,
+        runbook: str,
+        mode: str = "skip",
+        *,
+        timeout: float | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"concurrency must be one of {', '.join(MODES)}, not {mode!r}")
+        from .state_backend import advisory_key
+
+        self.runbook = runbook
+        self.mode = mode
+        self.timeout = timeout
+        self.run_id = run_id
+        self.key = advisory_key(f"run-lock:{runbook}")
+        self._connect = connect
+        self._conn: Any = None
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def acquire(self) -> bool:
+        if self._held:
+            return True
+        if self.mode == "allow":
+            self._held = True
+            return True
+        from .state_backend import LOCK_APPLICATION
+
+        conn = self._connect(f"{LOCK_APPLICATION}{self.run_id or ''}")
+        try:
+            got = self._lock(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn, self._held = conn, True
+        return True
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        conn, self._conn = self._conn, None
+        if conn is None:  # mode allow
+            return
+        # Closing the session releases the lock anyway; unlocking first says so at once.
+        with suppress(Exception):
+            conn.execute("SELECT pg_advisory_unlock(?)", self.key)
+        with suppress(Exception):
+            conn.close()
+
+    def holder(self) -> str | None:
+        """Who holds the lock: "pid 1234 on web01, run 2026...-ab12cd, since ..."; None
+        when nobody does."""
+        conn = self._conn if self._held and self._conn is not None else self._connect("runbook")
+        try:
+            for _ in range(_DETAILS_TRIES):
+                details = _advisory_holder(conn, self.key)
+                if details is None:
+                    return None
+                if details.get("pid"):
+                    return _describe(details)
+                # The holder locks before it records its run: allow it that moment.
+                time.sleep(_FIRST_POLL / 5)
+            run = details.get("run_id")
+            return f"another process, run {run}" if run else "another process"
+        finally:
+            if conn is not self._conn:
+                with suppress(Exception):
+                    conn.close()
+
+    def _lock(self, conn: Any) -> bool:
+        if self._try(conn):
+            return True
+        if self.mode == "skip":
+            return False
+        deadline = None if self.timeout is None else time.monotonic() + max(self.timeout, 0.0)
+        pause = _FIRST_POLL
+        while deadline is None or (left := deadline - time.monotonic()) > 0:
+            time.sleep(pause if deadline is None else min(pause, left))
+            if self._try(conn):
+                return True
+            pause = min(pause * 2, _LONGEST_POLL)
+        return False
+
+    def _try(self, conn: Any) -> bool:
+        # CASE: psqlodbc hands booleans over as text unless BoolsAsChar=0.
+        row = conn.execute(
+            "SELECT CASE WHEN pg_try_advisory_lock(?) THEN 1 ELSE 0 END", self.key
+        ).fetchone()
+        return bool(row and int(row[0]))
+
+
+def _advisory_holder(conn: Any, key: int) -> dict[str, object] | None:
+    """The run holding advisory lock `key`: {"run_id", and from `runs` "pid", "host",
+    "since"}; None when nobody holds it."""
+    from .state_backend import LOCK_APPLICATION
+
+    # pg_locks shows a bigint key as two unsigned 32-bit halves.
+    high, low = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+    found = conn.execute(
+        "SELECT a.application_name FROM pg_locks AS l "
+        "JOIN pg_stat_activity AS a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND l.classid::bigint = ? AND l.objid::bigint = ?",
+        high,
+        low,
+    ).fetchone()
+    if found is None:
+        return None
+    name = str(found[0] or "")
+    run_id = name[len(LOCK_APPLICATION) :] if name.startswith(LOCK_APPLICATION) else ""
+    if not run_id:
+        return {}
+    row = conn.execute("SELECT pid, host, started FROM runs WHERE run_id = ?", run_id).fetchone()
+    if row is None:
+        return {"run_id": run_id}
+    since = str(row[2] or "")[:19] + "Z" if row[2] else None
+    return {"pid": row[0], "host": row[1], "run_id": run_id, "since": since}
 
 
 def _try_lock(fd: int) -> bool:

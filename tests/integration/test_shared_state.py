@@ -1,0 +1,234 @@
+"""Two hosts, one history: `state:` names a PostgreSQL database both record into, and
+`concurrency: skip | wait` holds across them.
+
+Each "host" is a folder with its own runner.yaml and its own var folder (so its own
+local file locks): only the shared store can stop the second run. The runs are real
+`runbook run` processes; the step holds the run open until the test lets it finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import REPO, Backend
+
+pytestmark = pytest.mark.integration
+
+# Started by the step: says it started, then holds the run until `release` exists.
+_HOLD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    started, release = Path(sys.argv[1]), Path(sys.argv[2])
+    started.write_text("started")
+    deadline = time.monotonic() + 60
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    """
+)
+WAIT_LIMIT = 60.0  # seconds; a generous bound for the test's own polling, not an assertion
+
+
+class Host:
+    """A folder playing one host: runner.yaml naming the shared store, runbooks, var/."""
+
+    def __init__(self, root: Path, state_odbc: str, signals: Path) -> None:
+        self.root = root
+        self.signals = signals
+        (root / "runbooks").mkdir(parents=True)
+        (root / "runner.yaml").write_text(
+            f"state: {{odbc: {state_odbc!r}, dialect: postgres}}\n"
+            f"checks: [{REPO / 'checks'}]\n"
+            f"sql: [sql, {REPO / 'sql'}]\n",
+            encoding="utf-8",
+        )
+        for concurrency in ("skip", "wait"):
+            (root / "runbooks" / f"shared-{concurrency}.yaml").write_text(
+                textwrap.dedent(
+                    f"""
+                    runbook: shared-{concurrency}
+                    concurrency: {concurrency}
+                    steps:
+                      - id: hold
+                        timeout: 2m
+                        command: [{sys.executable}, {signals / "hold.py"},
+                                  "{{{{ inputs.started }}}}", {signals / "release"}]
+                    inputs:
+                      started: {{type: string}}
+                    """
+                ),
+                encoding="utf-8",
+            )
+
+    def start(self, runbook: str, started: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [
+                sys.executable, "-m", "runner", "--config", str(self.root / "runner.yaml"),
+                "run", runbook, "--param", f"started={self.signals / started}",
+                "--format", "json",
+            ],
+            cwd=self.root,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # so a test can kill the run with its step
+        )  # fmt: skip
+
+    def runbook(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "runner", "--config", str(self.root / "runner.yaml"), *args],
+            cwd=self.root,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture
+def shared_store(postgres: Backend) -> Iterator[str]:
+    """The ODBC connection string of a fresh schema both hosts record into."""
+    schema = f"hosts_{secrets.token_hex(4)}"
+    postgres.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{postgres.odbc};ConnSettings={{SET search_path TO {schema}}}"
+    finally:
+        postgres.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, shared_store: str) -> tuple[Host, Host]:
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    (signals / "hold.py").write_text(_HOLD, encoding="utf-8")
+    return (
+        Host(tmp_path / "host-a", shared_store, signals),
+        Host(tmp_path / "host-b", shared_store, signals),
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not path.exists():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the run ended before its step started: {out}\n{err}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path.name} never appeared")
+        time.sleep(0.02)
+
+
+def finished(process: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = process.communicate(timeout=120)
+    assert out, err
+    return json.loads(out)
+
+
+def test_the_second_host_is_skipped_and_told_who_holds_the_runbook(
+    hosts: tuple[Host, Host],
+) -> None:
+    a, b = hosts
+    first = a.start("shared-skip", "a-started")
+    wait_for(a.signals / "a-started", first)  # host A is inside its step, holding the lock
+
+    second = b.runbook("run", "shared-skip", "--param", f"started={b.signals / 'b-started'}",
+                       "--format", "json")  # fmt: skip
+    (a.signals / "release").touch()
+    held = finished(first)
+
+    assert second.returncode == 0, second.stderr
+    skipped = json.loads(second.stdout)
+    assert skipped["outcome"] == "skipped"
+    assert not (b.signals / "b-started").exists()  # its step never ran
+    holder = f"pid {first.pid} on {socket.gethostname()}, run {held['run_id']}, since "
+    assert skipped["error"].startswith(f"shared-skip is already running ({holder}")
+    assert (held["outcome"], held["status"]) == ("completed", "OK")
+
+    # One history: either host lists both runs, the skipped one with its reason.
+    listed = json.loads(b.runbook("history", "shared-skip", "--format", "json").stdout)
+    assert {(run["run_id"], run["outcome"]) for run in listed} == {
+        (held["run_id"], "completed"), (skipped["run_id"], "skipped"),
+    }  # fmt: skip
+    assert not (b.root / "var" / "runner.db").exists()  # nothing went to a local file
+
+
+def test_a_waiting_host_runs_after_the_holder_finishes(hosts: tuple[Host, Host]) -> None:
+    a, b = hosts
+    first = a.start("shared-wait", "a-started")
+    wait_for(a.signals / "a-started", first)
+    second = b.start("shared-wait", "b-started")
+    # B cannot start its step while A holds the runbook; A is told to finish only now,
+    # and B's step finds the release file already there (it started after it).
+    time.sleep(0.5)
+    assert not (b.signals / "b-started").exists()
+    (a.signals / "release").touch()
+
+    held, waited = finished(first), finished(second)
+
+    assert (held["outcome"], waited["outcome"]) == ("completed", "completed")
+    assert waited["started"] < held["ended"] <= waited["steps"][0]["started"]
+
+
+def test_a_host_that_dies_never_leaves_a_stale_lock(hosts: tuple[Host, Host]) -> None:
+    a, b = hosts
+    first = a.start("shared-skip", "a-started")
+    wait_for(a.signals / "a-started", first)
+    os.killpg(first.pid, signal.SIGKILL)  # the host is gone, with its step
+    first.wait(timeout=30)
+    (a.signals / "release").touch()
+
+    second = b.runbook("run", "shared-skip", "--param", f"started={b.signals / 'b-started'}",
+                       "--format", "json")  # fmt: skip
+
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["outcome"] == "completed"
+    runs = json.loads(b.runbook("history", "shared-skip", "--format", "json").stdout)
+    # The dead run stays visible as 'running': history shows what happened.
+    assert sorted(run["outcome"] for run in runs) == ["completed", "running"]
+
+
+def test_checks_read_the_shared_history_through_the_state_connection(
+    hosts: tuple[Host, Host],
+) -> None:
+    a, b = hosts
+    (a.signals / "release").touch()
+    assert a.start("shared-skip", "a-started").wait(timeout=120) == 0
+    (b.root / "runbooks" / "watch.yaml").write_text(
+        textwrap.dedent(
+            """
+            runbook: watch
+            steps:
+              - id: ran
+                check: last-run
+                with: {runbook: shared-skip, max_age: 1h}
+              - id: never
+                check: last-run
+                with: {runbook: shared-wait}
+            """
+        ),
+        encoding="utf-8",
+    )
+
+    watched = b.runbook("run", "watch", "--format", "json")
+
+    run = json.loads(watched.stdout)
+    ran, never = run["steps"]
+    assert ran["status"] == "OK", ran
+    age = ran["children"][0]["values"]["row"]
+    assert age["successes"] == 1 and 0 <= age["minutes"] < 5  # host A's run, seen from B
+    assert never["status"] == "CRITICAL"
+    assert never["children"][0]["values"]["row"] == {"successes": 0, "minutes": None}
