@@ -9,11 +9,17 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from integration.conftest import postgres  # noqa: F401 - the session's PostgreSQL database
 
-from runner.locks import RunbookBusy, RunLock
+from runner.locks import LockPair, RunbookBusy, RunLock, run_lock
+from runner.results import RunResult
+from runner.state import StateStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -208,3 +214,88 @@ def test_a_runbook_name_cannot_escape_the_folder(tmp_path: Path) -> None:
 def test_unknown_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="one of skip, wait, allow, not 'queue'"):
         RunLock(tmp_path, "order-health", "queue")
+
+
+# -- a pair of locks: this host's file, then the shared store's -----------------------------
+
+
+def test_a_pair_takes_both_and_gives_back_the_first_when_the_second_is_busy(
+    tmp_path: Path,
+) -> None:
+    here, shared = tmp_path / "host-a", tmp_path / "shared"
+    with RunLock(shared, "order-health", "skip", run_id="run-elsewhere"):
+        pair = LockPair(RunLock(here, "order-health", "skip"), RunLock(shared, "order-health"))
+
+        assert pair.acquire() is False
+        assert "run run-elsewhere" in pair.holder()
+        # The local lock was given back: this host's next run is not blocked by it.
+        assert RunLock(here, "order-health", "skip").holder() is None
+
+    assert pair.acquire() is True
+    assert RunLock(here, "order-health").holder() and RunLock(shared, "order-health").holder()
+    pair.release()
+    assert RunLock(here, "order-health").holder() is None
+    assert RunLock(shared, "order-health").holder() is None
+
+
+def test_run_lock_is_the_file_lock_alone_without_a_shared_store(tmp_path: Path) -> None:
+    assert isinstance(run_lock(tmp_path, "order-health", "skip", state=None), RunLock)
+
+
+# -- across hosts: the advisory lock of a PostgreSQL state store ----------------------------
+
+
+@pytest.fixture
+def pg_store(postgres: Any) -> Iterator[StateStore]:  # noqa: F811
+    from test_state import postgres_schema
+
+    for spec in postgres_schema(postgres):
+        with StateStore(spec) as store:
+            yield store
+
+
+@pytest.mark.integration
+def test_advisory_lock_names_its_holder_from_the_shared_history(pg_store: StateStore) -> None:
+    holding = RunResult("20261124T091500Z-aaaa01", "order-health", host="web01",
+                        started=datetime(2026, 11, 24, 9, 15, tzinfo=UTC))  # fmt: skip
+    stale = RunResult("20261123T091500Z-dead01", "order-health", host="crashed01",
+                      started=datetime(2026, 11, 23, 9, 15, tzinfo=UTC))  # fmt: skip
+    pg_store.start_run(stale)  # a run whose host died: its row says running, it holds nothing
+    first = pg_store.shared_lock("order-health", "skip", run_id=holding.run_id)
+    second = pg_store.shared_lock("order-health", "skip", run_id="20261124T091501Z-bbbb02")
+    other = pg_store.shared_lock("order-processing", "skip", run_id="20261124T091502Z-cccc03")
+    assert second.holder() is None
+
+    assert first.acquire()
+    pg_store.start_run(holding)
+    try:
+        assert second.acquire() is False
+        assert second.holder() == (
+            f"pid {os.getpid()} on web01, run 20261124T091500Z-aaaa01, since 2026-11-24T09:15:00Z"
+        )
+        assert other.acquire()  # another runbook does not contend
+        other.release()
+    finally:
+        first.release()
+
+    assert second.holder() is None
+    assert second.acquire()
+    second.release()
+
+
+@pytest.mark.integration
+def test_advisory_lock_waits_with_a_timeout(pg_store: StateStore) -> None:
+    first = pg_store.shared_lock("order-health", "skip", run_id="run-1")
+    waiting = pg_store.shared_lock("order-health", "wait", run_id="run-2", timeout=0.3)
+    assert first.acquire()
+    try:
+        assert waiting.acquire() is False
+    finally:
+        first.release()
+    assert waiting.acquire() is True
+    waiting.release()
+
+
+def test_a_sqlite_store_has_no_shared_lock(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "runner.db") as store:
+        assert store.shared_lock("order-health", "skip", run_id="run-1") is None
