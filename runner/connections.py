@@ -214,8 +214,17 @@ class Connections:
         self.on_secret = on_secret
         self.open: dict[str, Connection | OdbcConnection] = {}
         self.lock = threading.Lock()
+        # Looked up for every sql statement; config and overrides are fixed for the run.
+        self._specs: dict[str, ConnectionSpec] = {}
+        self._dialects: dict[str, str] = {}
 
     def spec(self, name: str) -> ConnectionSpec:
+        found = self._specs.get(name)
+        if found is None:
+            found = self._specs[name] = self._find_spec(name)
+        return found
+
+    def _find_spec(self, name: str) -> ConnectionSpec:
         target = self.overrides.get(name, name)
         if target == STATE_CONNECTION and target not in self.config.connections:
             return ConnectionSpec(STATE_CONNECTION, "sqlite", str(self.config.state), "sqlite")
@@ -228,10 +237,19 @@ class Connections:
         return spec
 
     def dialect(self, name: str) -> str:
-        spec = self.spec(name)
-        return spec.dialect or (infer_dialect(spec.target) if spec.kind == "odbc" else "sqlite")
+        found = self._dialects.get(name)
+        if found is None:
+            spec = self.spec(name)
+            found = spec.dialect or (
+                infer_dialect(spec.target) if spec.kind == "odbc" else "sqlite"
+            )
+            self._dialects[name] = found
+        return found
 
     def get(self, name: str) -> Connection | OdbcConnection:
+        found = self.open.get(name)  # already open: no lock needed to read a dict
+        if found is not None:
+            return found
         with self.lock:
             found = self.open.get(name)
             if found is not None:
