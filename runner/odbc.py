@@ -63,6 +63,8 @@ _IMPLICIT_COMMIT = re.compile(
 _LEADING_COMMENTS = re.compile(r"^(?:\s*(?:--[^\n]*\n|/\*.*?\*/|#[^\n]*\n))*", re.S)
 # Drivers that accept only one statement per call (MariaDB without MULTI_STATEMENTS, SQLite).
 _ONE_STATEMENT_DIALECTS = ("mysql", "sqlite")
+# Drivers that return exactly one result set for one statement (MySQL's CALL may not).
+_ONE_RESULT_DIALECTS = ("postgres", "sqlite")
 
 
 def infer_dialect(connection_string: str) -> str:
@@ -121,21 +123,37 @@ def implicitly_commits(sql: str) -> bool:
 _MAIN_THREAD = threading.main_thread().ident
 
 
+class Watch:
+    """One connection's running statement as the watchdog sees it.
+
+    `deadline` is None while no statement runs, +inf for one without a time limit. The
+    connection publishes a deadline by assigning it (atomic; the watchdog reads it once
+    per look) and takes it back under the watchdog's lock, so a statement costs one
+    lock round trip, not a registration in a shared table.
+    """
+
+    __slots__ = ("cursor", "deadline", "reason")
+
+    def __init__(self) -> None:
+        self.cursor: Any = None
+        self.deadline: float | None = None
+        self.reason: str | None = None  # "timeout" or "abort" once the watchdog cancelled
+
+
 class _Watchdog:
     """Cancels running statements whose time is up, or all of them on SIGTERM/Ctrl-C.
 
-    One daemon thread per process. While a statement runs on the main thread, Python's
-    wakeup fd points at this thread's pipe, so the C-level signal handler wakes it even
-    though the Python-level handler must wait for the driver to return.
+    One daemon thread per process, looking at one `Watch` per open connection. While a
+    statement runs on the main thread, Python's wakeup fd points at this thread's pipe,
+    so the C-level signal handler wakes it even though the Python-level handler must
+    wait for the driver to return.
     """
 
-    POLL = 0.25  # longest sleep: how late a newly registered deadline may be noticed
+    POLL = 0.25  # longest sleep: how late a newly published deadline may be noticed
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.running: dict[int, tuple[Any, float]] = {}  # token -> (cursor, deadline)
-        self.reasons: dict[int, str] = {}
-        self.counter = 0
+        self.watches: set[Watch] = set()
         self.attached = 0  # open connections that route signals here
         self.previous_fd: int | None = None
         self.read_fd, self.write_fd = os.pipe()
@@ -144,25 +162,31 @@ class _Watchdog:
         self.thread = threading.Thread(target=self._loop, name="runbook-odbc-watchdog", daemon=True)
         self.thread.start()
 
-    def watch(self, cursor: Any, timeout: float) -> int:
-        deadline = time.monotonic() + timeout if timeout else float("inf")
+    def register(self) -> Watch:
+        watch = Watch()
         with self.lock:
-            self.counter += 1
-            token = self.counter
-            self.running[token] = (cursor, deadline)
+            self.watches.add(watch)
+        return watch
+
+    def unregister(self, watch: Watch) -> None:
+        with self.lock:
+            self.watches.discard(watch)
+
+    def start(self, watch: Watch, timeout: float) -> None:
+        """A statement starts on `watch.cursor`; cancel it after `timeout` s (0: never)."""
+        watch.deadline = time.monotonic() + timeout if timeout else _NO_DEADLINE
         if timeout and timeout < self.POLL:
             os.write(self.write_fd, b"\0")  # wake up in time for a very short timeout
-        return token
 
-    def cancelled(self, token: int) -> bool:
-        with self.lock:
-            return token in self.reasons
+    def stop(self, watch: Watch) -> str | None:
+        """The statement ended: "timeout" or "abort" when the watchdog cancelled it.
 
-    def release(self, token: int) -> str | None:
-        """Stop watching; returns "timeout" or "abort" when the watchdog cancelled it."""
+        Under the lock, so that once this returns no cancel is under way for the cursor
+        and it may run the next statement or be freed safely."""
         with self.lock:
-            self.running.pop(token, None)
-            return self.reasons.pop(token, None)
+            watch.deadline = None
+            reason, watch.reason = watch.reason, None
+        return reason
 
     def attach(self) -> bool:
         """Route SIGTERM/Ctrl-C here while an ODBC connection is open (main thread only):
@@ -195,7 +219,8 @@ class _Watchdog:
         selector.register(self.read_fd, selectors.EVENT_READ)
         while True:
             with self.lock:
-                nearest = min((deadline for _, deadline in self.running.values()), default=None)
+                deadlines = [d for d in (w.deadline for w in self.watches) if d is not None]
+            nearest = min(deadlines, default=None)
             wait = (
                 self.POLL
                 if nearest is None
@@ -208,15 +233,19 @@ class _Watchdog:
                     aborted = any(byte in (signal.SIGINT, signal.SIGTERM) for byte in received)
             aborted = aborted or ABORT_REQUESTED.is_set()
             now = time.monotonic()
-            # Cancel under the lock: once release() has returned, no cancel is under way
+            # Cancel under the lock: once stop() has returned, no cancel is under way
             # for that statement, so its cursor may be reused or freed safely.
             with self.lock:
-                for token, (cursor, deadline) in list(self.running.items()):
-                    if aborted or deadline <= now:
-                        self.reasons[token] = "abort" if aborted else "timeout"
-                        del self.running[token]
+                for watch in self.watches:
+                    deadline = watch.deadline  # read once: the main thread may publish
+                    if deadline is not None and (aborted or deadline <= now):
+                        watch.reason = "abort" if aborted else "timeout"
+                        watch.deadline = None
                         with contextlib.suppress(Exception):  # it may have just finished
-                            cursor.cancel()
+                            watch.cursor.cancel()
+
+
+_NO_DEADLINE = float("inf")
 
 
 _WATCHDOG: _Watchdog | None = None
@@ -232,9 +261,13 @@ def watchdog() -> _Watchdog:
 
 
 def _collect(
-    cursor: Any, sets: list[tuple[list[str], Any, list[Any]]], messages: list[tuple[str, str]]
+    cursor: Any,
+    sets: list[tuple[list[str], Any, list[Any]]],
+    messages: list[tuple[str, str]],
+    more: bool,
 ) -> int:
-    """Every result set and message of the statement just run; returns rows affected."""
+    """Every result set and message of the statement just run; returns rows affected.
+    `more`: the statement may have further result sets (else one is all there is)."""
     affected = 0
     while True:
         description = cursor.description
@@ -244,7 +277,7 @@ def _collect(
             affected += cursor.rowcount
         if cursor.messages:
             messages.extend(cursor.messages)
-        if not cursor.nextset():
+        if not more or not cursor.nextset():
             return affected
 
 
@@ -312,7 +345,10 @@ class OdbcConnection:
         self.depth = 0  # open transactions (the first is BEGIN, the rest savepoints)
         self.rehearsing = False  # set by Connections under --rehearse
         self.cursor: Any = None
+        # The last statement's text and plan (pieces to send, whether to look for more
+        # result sets): a step repeated in a loop or on a schedule is planned once.
         self.last_sql = ""
+        self.last_plan: tuple[list[str], bool] = ([], True)
         try:
             import pyodbc
         except ImportError as error:
@@ -329,6 +365,7 @@ class OdbcConnection:
             )
         except pyodbc.Error as error:
             raise self._connect_error(error) from None
+        self.watch = self.watchdog.register()
         self.routes_signals = self.watchdog.attach()
 
     def _connect_error(self, error: Exception) -> BaseException:
@@ -346,32 +383,34 @@ class OdbcConnection:
     def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
         """Run `sql` (a statement, a script, or T-SQL batches) and collect what it returns."""
         with self.lock:
-            pieces = statements_of(sql, self.dialect)
+            if sql == self.last_sql:
+                sql = self.last_sql
+            else:
+                self.last_plan = self._plan(sql)
+                self.last_sql = sql
+            pieces, more = self.last_plan
             if self.rehearsing and self.dialect == "mysql":
                 self._refuse_implicit_commit(pieces)
             cursor = self.cursor if self.cursor is not None else self._new_cursor()
-            watchdog = self.watchdog
-            token = watchdog.watch(cursor, timeout)
+            watchdog, watch = self.watchdog, self.watch
+            watchdog.start(watch, timeout)
             sets: list[tuple[list[str], Any, list[Any]]] = []
             messages: list[tuple[str, str]] = []
             try:
                 if len(pieces) == 1:  # the usual case, kept short: it is paid per statement
-                    # pyodbc reuses the prepared statement only for the very same str object;
-                    # a rendered template is a new one each time, so hand back the last.
-                    if sql == self.last_sql:
-                        sql = self.last_sql
-                    self.last_sql = sql
+                    # pieces[0] is the same str object each time the same text comes back:
+                    # pyodbc keeps a statement prepared only for the very same object.
                     if params:
-                        cursor.execute(sql, params)
+                        cursor.execute(pieces[0], params)
                     else:
-                        cursor.execute(sql)
-                    affected = _collect(cursor, sets, messages)
+                        cursor.execute(pieces[0])
+                    affected = _collect(cursor, sets, messages, more)
                 else:
-                    affected = self._run_pieces(cursor, pieces, params, token, sets, messages)
+                    affected = self._run_pieces(cursor, pieces, params, sets, messages)
             except self.pyodbc.Error as error:
-                raise classify(self.name, error, timeout, watchdog.release(token)) from None
+                raise classify(self.name, error, timeout, watchdog.stop(watch)) from None
             finally:
-                reason = watchdog.release(token)
+                reason = watchdog.stop(watch)
             if reason == "abort":
                 raise Aborted()
             if reason == "timeout":  # cancelled, whether or not the driver said so
@@ -380,12 +419,26 @@ class OdbcConnection:
                 )
             return _values(sets, messages, affected)
 
+    def _plan(self, sql: str) -> tuple[list[str], bool]:
+        """The pieces to send, and whether a piece may return more than one result set.
+
+        Asking the driver for another result set (`nextset`) costs a call per statement;
+        it is skipped only where none can come: one PostgreSQL or SQLite statement (no
+        `;` before its end). T-SQL (a procedure may return many) and MySQL (CALL) ask.
+        """
+        pieces = statements_of(sql, self.dialect)
+        single = (
+            len(pieces) == 1
+            and self.dialect in _ONE_RESULT_DIALECTS
+            and ";" not in sql.rstrip().rstrip(";")
+        )
+        return pieces, not single
+
     def _run_pieces(
         self,
         cursor: Any,
         pieces: list[str],
         params: list[Any],
-        token: int,
         sets: list[tuple[list[str], Any, list[Any]]],
         messages: list[tuple[str, str]],
     ) -> int:
@@ -395,7 +448,7 @@ class OdbcConnection:
         affected = 0
         offset = 0
         for piece in pieces:
-            if self.watchdog.cancelled(token):
+            if self.watch.reason is not None:  # cancelled by the watchdog
                 break  # MariaDB ends a cancelled SLEEP() quietly: run no further
             count = count_placeholders(piece)
             args = params[offset : offset + count]
@@ -404,13 +457,13 @@ class OdbcConnection:
                 cursor.execute(piece, args)
             else:
                 cursor.execute(piece)
-            affected += _collect(cursor, sets, messages)
+            affected += _collect(cursor, sets, messages, True)
         return affected
 
     def _new_cursor(self) -> Any:
         # One cursor per connection, reused: pyodbc keeps the last statement prepared, so a
         # step repeated in a loop is not parsed again, and no handle is freed per statement.
-        self.cursor = self.db.cursor()
+        self.cursor = self.watch.cursor = self.db.cursor()
         return self.cursor
 
     def _refuse_implicit_commit(self, pieces: list[str]) -> None:
@@ -479,6 +532,7 @@ class OdbcConnection:
                     with contextlib.suppress(Exception):
                         self.cursor.close()
                 self.db.close()
+                self.watchdog.unregister(self.watch)
                 if self.routes_signals:
                     self.routes_signals = False
                     self.watchdog.detach()

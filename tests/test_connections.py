@@ -140,3 +140,73 @@ def test_sqlite_savepoints(tmp_path) -> None:
         connection.rollback()
         connection.commit()
         assert connection.execute("SELECT id FROM t", [], 5)["rows"] == [{"id": 1}]
+
+
+@pytest.mark.integration
+def test_a_single_statement_keeps_its_notice_without_asking_for_more_sets(
+    pg: OdbcConnection,
+) -> None:
+    # One statement (no `;`): the connection does not ask the driver for another result
+    # set, and the server's NOTICE still arrives with the one there is.
+    pg.execute(
+        "CREATE FUNCTION pg_temp.noisy(n INTEGER) RETURNS INTEGER AS $$ "
+        "BEGIN RAISE NOTICE 'saw %', n; RETURN n * 2; END $$ LANGUAGE plpgsql",
+        [],
+        10,
+    )
+    result = pg.execute("SELECT pg_temp.noisy(?) AS doubled", [21], 10)
+    assert result["row"] == {"doubled": 42} and "result_sets" not in result
+    assert result["messages"] == ["NOTICE: saw 21"]
+
+
+@pytest.mark.integration
+def test_statements_that_alternate_each_get_their_own_result(pg: OdbcConnection) -> None:
+    # A rendered template is a new str each time: equal text reuses the prepared plan,
+    # other text must never be answered from it.
+    for n in range(3):
+        first = pg.execute("".join(["SELECT CAST(? AS INTEGER) ", "AS a"]), [n], 10)
+        second = pg.execute("SELECT CAST(? AS TEXT) AS b, 2 AS c", [f"x{n}"], 10)
+        assert first["rows"] == [{"a": n}]
+        assert second["rows"] == [{"b": f"x{n}", "c": 2}]
+
+
+@pytest.mark.integration
+def test_a_connection_runs_again_after_a_statement_timed_out(pg: OdbcConnection) -> None:
+    from runner.steps.base import StepTimeout
+
+    with pytest.raises(StepTimeout, match="cancelled after its timeout of 0.3s"):
+        pg.execute("SELECT pg_sleep(600)", [], 0.3)
+    assert pg.execute("SELECT 1 AS one", [], 10)["value"] == 1  # not cancelled in turn
+    assert pg.execute("SELECT 2 AS two", [], 10)["value"] == 2
+
+
+@pytest.mark.integration
+def test_a_single_tsql_batch_is_sent_without_its_go_line() -> None:
+    connection = _odbc(PG, dialect="tsql")  # psqlodbc stands in for SQL Server again
+    try:
+        once = connection.execute("SELECT CAST(? AS INTEGER) AS a\nGO\n", [5], 10)
+        again = connection.execute("SELECT CAST(? AS INTEGER) AS a\nGO\n", [6], 10)
+    finally:
+        connection.close()
+    assert once["rows"] == [{"a": 5}] and again["rows"] == [{"a": 6}]
+
+
+def test_dialects_follow_overrides_and_unknown_names_stay_errors(tmp_path) -> None:
+    from runner.config import Config
+    from runner.connections import Connections
+    from runner.errors import ConfigError
+
+    config = Config(
+        root=tmp_path,
+        connections={
+            "orders": ConnectionSpec("orders", "sqlite", str(tmp_path / "x.db")),
+            "prod": ConnectionSpec("prod", "odbc", "DRIVER={ODBC Driver 18 for SQL Server}", ""),
+        },
+    )
+    connections = Connections(config, overrides={"orders": "prod"})
+    for _ in range(2):  # the second answer comes from the per-run cache
+        assert connections.dialect("orders") == "tsql"
+        assert connections.spec("orders").name == "prod"
+        assert Connections(config).dialect("orders") == "sqlite"
+        with pytest.raises(ConfigError, match="unknown connection 'nope'"):
+            connections.dialect("nope")
