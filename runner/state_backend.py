@@ -357,6 +357,7 @@ def _connection_lost(exc: BaseException) -> bool:
     return (
         state.startswith("08")
         or state == "57P01"  # terminating connection due to administrator command
+        or "connection has been lost" in text  # psqlodbc, HY000
         or "no connection to the server" in text
         or "server closed the connection" in text
         or "could not send data" in text

@@ -672,3 +672,20 @@ def test_an_unreachable_postgres_store_is_a_clear_error_with_secrets_masked(
     text = str(refused.value)
     assert text.startswith("PostgreSQL 127.0.0.1:1/ops: cannot open the state store: ")
     assert "s3cr3t-pw" not in text
+
+
+@pytest.mark.integration
+def test_a_postgres_store_reconnects_when_the_server_ended_its_session(postgres: Any) -> None:  # noqa: F811
+    for spec in postgres_schema(postgres):
+        where = Where("postgres", spec)
+        with where.open() as store:
+            store.finish_run(order_health_run())
+            # A restarted server or a firewall's idle cut, while a long run went on.
+            where.rows(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            later = order_health_run(started=START + timedelta(hours=1))
+            store.start_run(later)
+            store.finish_run(later)
+            assert [run["run_id"] for run in store.history()][0] == later.run_id
