@@ -210,3 +210,50 @@ def test_dialects_follow_overrides_and_unknown_names_stay_errors(tmp_path) -> No
         assert Connections(config).dialect("orders") == "sqlite"
         with pytest.raises(ConfigError, match="unknown connection 'nope'"):
             connections.dialect("nope")
+
+
+@pytest.mark.integration
+def test_a_sql_file_runs_in_the_dialect_of_the_connection_actually_used(tmp_path) -> None:
+    """Built for SQLite, swapped to PostgreSQL (`--connection orders=pg`): the step runs
+    sql/postgres/<file>, and sees an edit of that file on its next run."""
+    from types import SimpleNamespace
+
+    from runner.config import Config
+    from runner.connections import Connections
+    from runner.model import Origin, Step
+    from runner.steps.context import StepContext
+    from runner.steps.sql import SqlStep
+
+    _odbc(PG).close()  # skips when PostgreSQL is not reachable
+    sql = tmp_path / "sql"
+    (sql / "postgres").mkdir(parents=True)
+    (sql / "n.sql").write_text("SELECT 'generic' AS source\n", encoding="utf-8")
+    special = sql / "postgres" / "n.sql"
+    special.write_text("SELECT 'postgres' AS source, {{ inputs.n }} + 1 AS n\n", encoding="utf-8")
+    config = Config(
+        root=tmp_path,
+        connections={
+            "orders": ConnectionSpec("orders", "sqlite", str(tmp_path / "x.db")),
+            "pg": ConnectionSpec("pg", "odbc", PG, "", 5.0),
+        },
+        sql_dirs=(sql,),
+    )
+    connections = Connections(config, overrides={"orders": "pg"})
+    step = Step(
+        id="n",
+        action="sql",
+        config="SELECT 'generic' AS source\n",
+        origin=Origin("t.yaml"),
+        connection="orders",
+        sql_file=str(sql / "n.sql"),
+    )
+    ctx = StepContext(
+        scope={"inputs": {"n": 41}}, timeout=10, services=SimpleNamespace(connections=connections)
+    )
+    try:
+        assert SqlStep().run(step, ctx)["row"] == {"source": "postgres", "n": 42}
+        # Another size too, so the edit shows even within one tick of the file clock.
+        special.write_text("SELECT 'edited' AS source\n", encoding="utf-8")
+        assert SqlStep().run(step, ctx)["row"] == {"source": "edited"}
+    finally:
+        connections.close_all()

@@ -67,13 +67,35 @@ class SqlStep:
 def _dialect_text(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> str | None:
     """The text of the file `sql_file` stands for in `dialect`, when that is another file
     than the one the runbook was built with; None to keep the step's own text."""
-    path = _dialect_file(sql_file, sql_dirs, dialect)
-    if path is None or path == Path(sql_file).resolve():
-        return None
-    return path.read_text(encoding="utf-8")
+    path = _other_file(sql_file, sql_dirs, dialect)
+    return None if path is None else _read(path)
 
 
 @lru_cache(maxsize=1024)
+def _other_file(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> Path | None:
+    # Cached: resolving paths costs system calls, and this runs for every statement.
+    path = _dialect_file(sql_file, sql_dirs, dialect)
+    if path is None or path == Path(sql_file).resolve():
+        return None
+    return path
+
+
+_TEXTS: dict[Path, tuple[tuple[int, int], str]] = {}
+
+
+def _read(path: Path) -> str:
+    """The file's text, read again only when it changed (a long-lived process may run a
+    runbook many times while someone edits its SQL)."""
+    stat = path.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    cached = _TEXTS.get(path)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    text = path.read_text(encoding="utf-8")
+    _TEXTS[path] = (version, text)
+    return text
+
+
 def _dialect_file(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> Path | None:
     from ..build import find_sql_file
 
