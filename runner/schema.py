@@ -325,9 +325,14 @@ class _Explainer:
             elif all(required.values()):
                 alternatives = [branches[i] for i in candidates]
                 keys = [_required(branch)[0] for branch in alternatives]
-                if _misspelt(value, keys, error.schema):
-                    return []  # the unknown key, reported with its did-you-mean, says it
-                return [self._missing_one_of(path, alternatives)]
+                misspelt = [
+                    self.problem(
+                        (*path, key), f"unknown key {key!r}", f"did you mean {close!r}?", at="key"
+                    )
+                    for key in value
+                    if (close := _closest(str(key), keys))
+                ]
+                return misspelt or [self._missing_one_of(path, alternatives)]
         if len(candidates) == 1:
             problems: list[Problem] = []
             for sub in by_branch.get(candidates[0], ()):

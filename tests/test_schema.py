@@ -346,6 +346,17 @@ INVALID = [
         ],
     ),
     (
+        "runner-connection-key-typo",
+        "invalid/runner_connection_typo.yaml",
+        "runner",
+        [
+            "invalid/runner_connection_typo.yaml:2:12: error: connections.orders: "
+            "unknown key 'odbx' (did you mean 'odbc'?)",
+            "invalid/runner_connection_typo.yaml:3:10: error: connections.demo: "
+            "unknown key 'sqlit' (did you mean 'sqlite'?)",
+        ],
+    ),
+    (
         "runner-problems",
         "invalid/runner_problems.yaml",
         "runner",
