@@ -25,6 +25,8 @@ import signal
 import threading
 import time
 from decimal import Decimal
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from .errors import ABORT_REQUESTED, Aborted, ConfigError
@@ -287,11 +289,44 @@ def _number(value: Any) -> Any:
     return value
 
 
+def _one_set(
+    description: Any, rows: list[Any] | None, affected: int, messages: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """The step's values from one result set (or none: `affected` rows changed)."""
+    if not description:
+        result: dict[str, Any] = {
+            "rows": [],
+            "row": {},
+            "value": None,
+            "columns": [],
+            "rowcount": affected,
+        }
+    else:
+        columns = list(map(_NAME, description))
+        mapped = _rows(columns, description, rows or [])
+        result = {
+            "rows": mapped,
+            "row": mapped[0] if mapped else {},
+            "value": _number(rows[0][0]) if rows else None,  # by position: names may repeat
+            "columns": columns,
+            "rowcount": len(mapped),
+        }
+    if messages:
+        from .tsql import clean_messages
+
+        result["messages"] = clean_messages(messages)
+    return result
+
+
+_NAME, _TYPE = itemgetter(0), itemgetter(1)  # of a column in cursor.description
+
+
 def _rows(columns: list[str], description: Any, rows: list[Any]) -> list[dict[str, Any]]:
     """Rows as dicts; NUMERIC/DECIMAL values as int or float, as SQLite gives them."""
+    if Decimal not in map(_TYPE, description):
+        # map() rather than a comprehension: no frame per call, and this runs per statement.
+        return list(map(dict, map(zip, repeat(columns), rows)))
     decimals = [i for i, d in enumerate(description) if d[1] is Decimal]
-    if not decimals:
-        return [dict(zip(columns, row, strict=False)) for row in rows]
     out = []
     for row in rows:
         values = list(row)
@@ -307,30 +342,14 @@ def _values(
     affected: int,
 ) -> dict[str, Any]:
     """The step's values: the first result set as rows/row/value, the others kept too."""
-    if not sets:
-        result: dict[str, Any] = {
-            "rows": [],
-            "row": {},
-            "value": None,
-            "columns": [],
-            "rowcount": affected,
-        }
-    else:
-        converted = [(columns, _rows(columns, d, rows)) for columns, d, rows in sets]
-        columns, rows = converted[0]
-        result = {
-            "rows": rows,
-            "row": rows[0] if rows else {},
-            "value": _number(sets[0][2][0][0]) if rows else None,  # by position: names may repeat
-            "columns": columns,
-            "rowcount": len(rows),
-        }
-        if len(converted) > 1:
-            result["result_sets"] = [{"columns": c, "rows": r} for c, r in converted]
-    if messages:
-        from .tsql import clean_messages
-
-        result["messages"] = clean_messages(messages)
+    if len(sets) <= 1:
+        if not sets:
+            return _one_set(None, None, affected, messages)
+        return _one_set(sets[0][1], sets[0][2], affected, messages)
+    result = _one_set(sets[0][1], sets[0][2], affected, messages)
+    result["result_sets"] = [{"columns": result["columns"], "rows": result["rows"]}] + [
+        {"columns": columns, "rows": _rows(columns, d, rows)} for columns, d, rows in sets[1:]
+    ]
     return result
 
 
@@ -397,16 +416,22 @@ class OdbcConnection:
             sets: list[tuple[list[str], Any, list[Any]]] = []
             messages: list[tuple[str, str]] = []
             try:
-                if len(pieces) == 1:  # the usual case, kept short: it is paid per statement
+                if len(pieces) > 1:
+                    affected = self._run_pieces(cursor, pieces, params, sets, messages)
+                else:  # the usual case, kept short: it is paid per statement
                     # pieces[0] is the same str object each time the same text comes back:
                     # pyodbc keeps a statement prepared only for the very same object.
                     if params:
                         cursor.execute(pieces[0], params)
                     else:
                         cursor.execute(pieces[0])
-                    affected = _collect(cursor, sets, messages, more)
-                else:
-                    affected = self._run_pieces(cursor, pieces, params, sets, messages)
+                    if more:
+                        affected = _collect(cursor, sets, messages, True)
+                    else:  # one result set at most: read it without the loop
+                        description = cursor.description
+                        rows = cursor.fetchall() if description else None
+                        affected = cursor.rowcount
+                        messages = cursor.messages
             except self.pyodbc.Error as error:
                 raise classify(self.name, error, timeout, watchdog.stop(watch)) from None
             finally:
@@ -417,7 +442,9 @@ class OdbcConnection:
                 raise StepTimeout(
                     f"{self.name}: statement cancelled after its timeout of {timeout:g}s"
                 )
-            return _values(sets, messages, affected)
+            if len(pieces) > 1 or more:
+                return _values(sets, messages, affected)
+            return _one_set(description, rows, max(affected, 0), messages)
 
     def _plan(self, sql: str) -> tuple[list[str], bool]:
         """The pieces to send, and whether a piece may return more than one result set.
