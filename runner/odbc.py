@@ -307,7 +307,8 @@ def _one_set(
         result = {
             "rows": mapped,
             "row": mapped[0] if mapped else {},
-            "value": _number(rows[0][0]) if rows else None,  # by position: names may repeat
+            # By position, since names may repeat; from the raw row, as the rows are dicts.
+            "value": _number(rows[0][0]) if rows else None,
             "columns": columns,
             "rowcount": len(mapped),
         }
@@ -327,13 +328,14 @@ def _rows(columns: list[str], description: Any, rows: list[Any]) -> list[dict[st
         # map() rather than a comprehension: no frame per call, and this runs per statement.
         return list(map(dict, map(zip, repeat(columns), rows)))
     decimals = [i for i, d in enumerate(description) if d[1] is Decimal]
-    out = []
+    converted = []
     for row in rows:
         values = list(row)
         for i in decimals:
             values[i] = _number(values[i])
-        out.append(dict(zip(columns, values, strict=False)))
-    return out
+        converted.append(values)
+    # zip() with a keyword argument (strict=) costs more than the dict it feeds.
+    return list(map(dict, map(zip, repeat(columns), converted)))
 
 
 def _values(
