@@ -560,8 +560,8 @@ class OdbcConnection:
                 if self.cursor is not None:
                     with contextlib.suppress(Exception):
                         self.cursor.close()
-                self.db.close()
                 self.watchdog.unregister(self.watch)
+                self.db.close()
                 if self.routes_signals:
                     self.routes_signals = False
                     self.watchdog.detach()
