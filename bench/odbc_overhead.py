@@ -234,9 +234,12 @@ def measure(
     pin: bool = True,
     callgrind: int = 0,
 ) -> list[SummaryRow]:
-    import pyodbc
-
     target = f"<= {TARGET_RATIO}x raw pyodbc"
+    try:
+        import pyodbc
+    except ImportError as error:
+        print(f"pyodbc is not installed ({error}); nothing measured")
+        return [("sql step vs raw pyodbc (PostgreSQL)", "not run", target, None)]
     try:
         setup = pyodbc.connect(odbc, autocommit=True, timeout=5)
     except pyodbc.Error as error:
