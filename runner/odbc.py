@@ -284,8 +284,17 @@ def _collect(
 
 
 def _number(value: Any) -> Any:
+    """A finite Decimal as int when integral, else float; anything else unchanged."""
     if isinstance(value, Decimal) and value.is_finite():
-        return int(value) if value == value.to_integral_value() else float(value)
+        # One exact conversion to integers instead of rounding, comparing and formatting
+        # a string for float(): the same results (int / int rounds correctly too).
+        numerator, denominator = value.as_integer_ratio()
+        if denominator == 1:
+            return numerator
+        try:
+            return numerator / denominator
+        except OverflowError:  # beyond float range: what float() gives, +-inf
+            return float(value)
     return value
 
 

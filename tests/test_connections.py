@@ -257,3 +257,29 @@ def test_a_sql_file_runs_in_the_dialect_of_the_connection_actually_used(tmp_path
         assert SqlStep().run(step, ctx)["row"] == {"source": "edited"}
     finally:
         connections.close_all()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("7.00", 7),
+        ("-0.0", 0),
+        ("1E+30", 10**30),
+        ("631.50", 631.5),
+        ("0.1", 0.1),
+        (
+            "123456789012345678901234567890.123456789",
+            float("123456789012345678901234567890.123456789"),
+        ),
+        ("1e-400", 0.0),
+        ("1" + "0" * 400 + ".5", float("inf")),
+    ],
+)
+def test_numeric_values_convert_as_int_and_float_would(text: str, expected: Any) -> None:
+    from decimal import Decimal
+
+    from runner.odbc import _number
+
+    got = _number(Decimal(text))
+    assert got == expected and type(got) is type(expected)
+    assert _number(Decimal("NaN")).is_nan()  # not a number SQLite could give: left alone
