@@ -250,7 +250,6 @@ def _render_plan(
 ) -> str | None:
     """The SQL text as Jinja would render it, or None when a name or key is missing."""
     literals, paths = plan
-    environment_ = environment()
     out = [literals[0]]
     for path, literal in zip(paths, literals[1:], strict=True):
         value = scope.get(path[0], _MISSING)
@@ -263,7 +262,7 @@ def _render_plan(
                 value = value.get(key, _MISSING)
             else:
                 try:
-                    value = environment_.getattr(value, key)
+                    value = environment().getattr(value, key)
                 except Exception:  # noqa: BLE001 - Jinja reports it on the slow path
                     return None
         if value is _MISSING or isinstance(value, Undefined):
