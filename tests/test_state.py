@@ -637,7 +637,7 @@ def test_state_names_a_shared_postgres_database(tmp_path: Path) -> None:
         ),
         ("{odbc: 'DSN=history'}", "for a DSN, write dialect: postgres"),
         ("{odbc: 'DSN=history', dialect: mysql}", "'mysql' is not one of: postgres"),
-        ("{odbx: 'DSN=history'}", "write {sqlite: PATH} or {odbc: CONNECTION STRING}"),
+        ("{odbx: 'DSN=history'}", "unknown key 'odbx'"),
         ("{odbc: 'DSN=h', sqlite: h.db}", "'sqlite' and 'odbc' cannot be used together"),
     ],
     ids=["mariadb", "dsn-without-dialect", "other-dialect", "misspelt", "both"],
