@@ -199,17 +199,6 @@ def _state(document: Mapping[str, Any], display: str) -> tuple[Path, ConnectionS
     mark = locate(document, ["state"], at="key")
     origin = f"{display}:{mark[0]}" if mark else display
     line, column = mark or (None, None)
-    if "odbc" not in raw:  # a misspelt key the schema check lets through
-        raise InvalidInput(
-            [
-                Problem(
-                    "state: write {sqlite: PATH} or {odbc: CONNECTION STRING}",
-                    display,
-                    line,
-                    column,
-                )
-            ]
-        )
     dialect = raw.get("dialect") or ("postgres" if "postgres" in raw["odbc"].lower() else "")
     if dialect != "postgres":
         raise InvalidInput(
