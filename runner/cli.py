@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--trigger",
         default=None,
-        help="why this run started (default: manual, or schedule under cron)",
+        help="why this run started, recorded in history (default: $RUNBOOK_TRIGGER, else manual; a crontab would say --trigger schedule)",
     )
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
