@@ -107,7 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--trigger",
         default=None,
-        help="why this run started, recorded in history (default: $RUNBOOK_TRIGGER, else manual; a crontab would say --trigger schedule)",
+        help=(
+            "why this run started, recorded in history "
+            "(default: $RUNBOOK_TRIGGER, else manual; from cron: --trigger schedule)"
+        ),
     )
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
