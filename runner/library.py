@@ -20,10 +20,12 @@ SUFFIXES = (".yaml", ".yml")
 
 
 def display_path(path: Path) -> str:
+    """Relative to the current folder when inside it (as CI annotations want), else absolute."""
     try:
-        return os.path.relpath(path)
-    except ValueError:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
         return str(path)
+    return str(Path(path).resolve()) if relative.startswith("..") else relative
 
 
 def yaml_files(folder: Path) -> list[Path]:
