@@ -11,6 +11,10 @@ What is announced (changes, not noise):
   for `after` runs in a row (or `after` of the last M runs, written "N of M");
 - a change of severity inside an open incident: worse (WARNING -> CRITICAL) or
   better (CRITICAL -> WARNING, told to the people of both severities);
+- a step failing that people have not been told about, inside an open incident of
+  the same severity (spread): a new problem must not hide behind an old one. A step
+  that recovers while others still fail is not announced (the subject is still bad);
+  the next message simply lists the steps failing then;
 - the same failure again only once `repeat` has passed since the last message;
 - an escalation, once per incident, when it has been CRITICAL for `escalate.after`;
 - the recovery (-> OK), once, naming how long it was bad;
@@ -24,7 +28,7 @@ because a health check that cannot be evaluated is as bad as one that fails.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -36,7 +40,9 @@ from .status import Status
 MAX_RECENT = 50
 
 #: Message kinds, in the order they are sent within one run.
-KINDS = ("new", "worse", "better", "repeat", "escalation", "recovered", "retried")
+KINDS = (
+    "new", "worse", "better", "spread", "repeat", "escalation", "recovered", "retried",
+)  # fmt: skip
 
 _N_OF_M = re.compile(r"^\s*(\d+)\s+of\s+(\d+)\s*$")
 _BAD = (Status.WARNING, Status.UNKNOWN, Status.CRITICAL)
@@ -152,6 +158,10 @@ class AlertState:
     streak: int = 0  # bad runs in a row
     recent: tuple[str, ...] = ()  # statuses of the last runs, oldest first
     last_run_id: str | None = None
+    # The failing steps the last message to the severity's people named (what they
+    # believe is broken). None: not known, a row kept before this was; the next run
+    # takes the steps failing then as told, rather than announce them all as news.
+    failing: tuple[str, ...] | None = ()
 
     @property
     def open(self) -> bool:
@@ -169,6 +179,7 @@ class Alert:
     bad_since: datetime | None = None
     bad_for: float | None = None  # seconds the subject has been (or was) bad
     subject: str = ""  # "" for the runbook as a whole, else a step id
+    added: tuple[str, ...] = ()  # failing steps people had not been told about
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -192,9 +203,13 @@ def decide(
     run_id: str = "",
     retried: bool = False,
     subject: str = "",
+    failing: Sequence[str] = (),
 ) -> tuple[AlertState, list[Alert]]:
     """The subject's next state after a run that ended `status`, and the alerts to send.
 
+    `failing`: the ids of the subject's bad steps in this run (for the runbook: its
+    top-level bad steps that do not route their own alerts). A step among them that
+    the last message did not name is news even when the severity is unchanged.
     A run already counted (same `run_id`) changes nothing, so announcing twice is harmless.
     """
     before = state or AlertState()
@@ -203,6 +218,11 @@ def decide(
     if status is Status.SKIPPED:
         return before, []
     bad = is_bad(status)
+    current = tuple(dict.fromkeys(failing)) if bad else ()
+    told = before.failing
+    if told is None:  # a row from before the steps were kept: what fails now is known
+        told = current if before.open else ()
+    added = tuple(step for step in current if step not in told)
     recent = (*before.recent, status.value)[-MAX_RECENT:]
     after = replace(
         before,
@@ -212,10 +232,11 @@ def decide(
         bad_since=(before.bad_since or now) if bad else None,
         critical_since=(before.critical_since or now) if status is Status.CRITICAL else None,
         last_run_id=run_id or before.last_run_id,
+        failing=told,
     )
     alerts: list[Alert] = []
 
-    def alert(kind: str, tags: tuple[str, ...], **extra: Any) -> None:
+    def alert(kind: str, tags: tuple[str, ...], **extra: Any) -> bool:
         if tags:
             since = before.bad_since or after.bad_since
             alerts.append(
@@ -230,33 +251,48 @@ def decide(
                     **extra,
                 )
             )
+        return bool(tags)
 
     if not bad:
         if before.open:
             alert("recovered", policy.recovered)
         if retried:
             alert("retried", policy.retried)
-        after = replace(after, announced=None, opened=None, last_sent=None, escalated=False)
+        after = replace(
+            after, announced=None, opened=None, last_sent=None, escalated=False, failing=()
+        )
         return after, alerts
 
+    # Every message to the severity's people lists the steps failing now, so from then
+    # on those are the steps they know of (escalation goes to others: it does not count).
     tags = policy.tags_for(status)
     if not before.open:
+        # `after` counts the subject's bad runs, whichever steps failed in them.
         if tags and _threshold_met(policy, after.streak, recent):
             alert("new", tags)
-            after = replace(after, announced=status.value, opened=now, last_sent=now)
+            after = replace(
+                after, announced=status.value, opened=now, last_sent=now, failing=current
+            )
     elif status.value != before.announced:
+        # The change of severity names the steps, the new ones marked: no spread besides.
         previous = Status(before.announced)
         if status.rank > previous.rank:
-            alert("worse", tags)
+            alert("worse", tags, added=added)
         else:  # the people paged for the worse severity hear that it eased
-            alert("better", tuple(dict.fromkeys((*tags, *policy.tags_for(previous)))))
-        after = replace(after, announced=status.value, last_sent=now)
+            both = tuple(dict.fromkeys((*tags, *policy.tags_for(previous))))
+            alert("better", both, added=added)
+        after = replace(after, announced=status.value, last_sent=now, failing=current)
+    elif added:
+        # Inside an incident already announced, a newly failing step is told at once,
+        # whatever `after` and `repeat` say: it is a new problem, not the old one again.
+        if alert("spread", tags, added=added):
+            after = replace(after, last_sent=now, failing=current)
     elif before.last_sent is None or (
         policy.repeat is not None and (now - before.last_sent).total_seconds() >= policy.repeat
     ):
         # last_sent is None when the previous message reached nobody: try again now.
         alert("repeat", tags)
-        after = replace(after, last_sent=now)
+        after = replace(after, last_sent=now, failing=current)
 
     if (
         after.open

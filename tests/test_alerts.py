@@ -15,12 +15,13 @@ OK, WARN, CRIT, UNK = Status.OK, Status.WARNING, Status.CRITICAL, Status.UNKNOWN
 BASE = {"warning": ["ops"], "critical": ["ops", "oncall"], "recovered": ["ops"]}
 
 
-def play(raw: dict, runs: list[tuple[int, Status]], retried: bool = False) -> list[list[str]]:
-    """Each run (minutes after T0, status) -> the messages as 'kind STATUS tags'."""
+def play(raw: dict, runs: list[tuple], retried: bool = False) -> list[list[str]]:
+    """Each run (minutes after T0, status[, "failing,steps"]) -> the messages as
+    'kind STATUS tags', followed by ' +step,...' when it names steps not told before."""
     policy = Policy.from_raw(raw)
     state: AlertState | None = None
     said = []
-    for index, (minutes, status) in enumerate(runs):
+    for index, (minutes, status, *steps) in enumerate(runs):
         state, alerts = decide(
             state,
             status,
@@ -28,8 +29,15 @@ def play(raw: dict, runs: list[tuple[int, Status]], retried: bool = False) -> li
             T0 + timedelta(minutes=minutes),
             run_id=f"run{index}",
             retried=retried,
+            failing=tag_list(steps[0]) if steps else (),
         )
-        said.append([f"{a.kind} {a.status.value} {','.join(a.tags)}" for a in alerts])
+        said.append(
+            [
+                f"{a.kind} {a.status.value} {','.join(a.tags)}"
+                + (f" +{','.join(a.added)}" if a.added else "")
+                for a in alerts
+            ]
+        )
     return said
 
 
@@ -120,6 +128,96 @@ SCENARIOS = [
         [(0, CRIT), (10, Status.SKIPPED), (20, OK)],
         [["new CRITICAL ops,oncall"], [], ["recovered OK ops"]],
     ),
+    # -- per failing step: a new problem does not hide behind an open incident --
+    (
+        "a-newly-failing-step-is-told-once-and-a-partial-recovery-is-not",
+        BASE,
+        [(0, CRIT, "a"), (10, CRIT, "a,b"), (20, CRIT, "a,b"), (30, CRIT, "b"), (40, OK, "")],
+        [
+            ["new CRITICAL ops,oncall"],
+            ["spread CRITICAL ops,oncall +b"],
+            [],
+            [],
+            ["recovered OK ops"],
+        ],
+    ),
+    (
+        # Nobody was told a recovered, so its failing again is not news to anyone.
+        "a-step-that-recovers-unannounced-and-fails-again-is-not-news",
+        BASE,
+        [(0, CRIT, "a,b"), (10, CRIT, "b"), (20, CRIT, "a,b")],
+        [["new CRITICAL ops,oncall"], [], []],
+    ),
+    (
+        # The repeat at 60 named only b: from then on a failing again is news.
+        "a-step-the-last-message-left-out-is-news-again",
+        {**BASE, "repeat": "1h"},
+        [(0, CRIT, "a,b"), (10, CRIT, "b"), (60, CRIT, "b"), (70, CRIT, "a,b")],
+        [
+            ["new CRITICAL ops,oncall"],
+            [],
+            ["repeat CRITICAL ops,oncall"],
+            ["spread CRITICAL ops,oncall +a"],
+        ],
+    ),
+    (
+        "spread-is-sent-at-once-and-restarts-the-repeat-interval",
+        {**BASE, "repeat": "1h"},
+        [(0, WARN, "a"), (30, WARN, "a,b"), (60, WARN, "a,b"), (89, WARN, "a,b"), (90, WARN, "b")],
+        [["new WARNING ops"], ["spread WARNING ops +b"], [], [], ["repeat WARNING ops"]],
+    ),
+    (
+        "a-change-of-severity-names-the-new-steps-itself-without-a-spread",
+        BASE,
+        [(0, WARN, "a"), (10, CRIT, "a,b"), (20, CRIT, "a,b"), (30, WARN, "a,c")],
+        [
+            ["new WARNING ops"],
+            ["worse CRITICAL ops,oncall +b"],
+            [],
+            ["better WARNING ops,oncall +c"],
+        ],
+    ),
+    (
+        # `after` counts bad runs of the runbook, whichever step failed; once the
+        # incident is announced, another step failing is told at the next run.
+        "after-counts-runbook-runs-and-spread-does-not-wait-for-it",
+        {**BASE, "after": 2},
+        [(0, CRIT, "a"), (10, CRIT, "b"), (20, CRIT, "a,b")],
+        [[], ["new CRITICAL ops,oncall"], ["spread CRITICAL ops,oncall +a"]],
+    ),
+    (
+        # WARNING has no tags: b's failing is told to nobody, so the worse names it.
+        "a-spread-nobody-hears-is-named-by-the-next-message",
+        {"critical": ["oncall"], "recovered": ["oncall"]},
+        [(0, CRIT, "a"), (10, WARN, "a"), (20, WARN, "a,b"), (30, CRIT, "a,b")],
+        [
+            ["new CRITICAL oncall"],
+            ["better WARNING oncall"],
+            [],
+            ["worse CRITICAL oncall +b"],
+        ],
+    ),
+    (
+        "spread-and-escalation-in-one-run-go-to-their-own-people",
+        {**BASE, "escalate": {"after": "30m", "to": ["manager"]}},
+        [(0, CRIT, "a"), (31, CRIT, "a,b"), (40, CRIT, "a,b")],
+        [
+            ["new CRITICAL ops,oncall"],
+            ["spread CRITICAL ops,oncall +b", "escalation CRITICAL manager"],
+            [],
+        ],
+    ),
+    (
+        "after-recovery-a-new-incident-starts-from-nothing",
+        BASE,
+        [(0, CRIT, "a,b"), (10, OK, ""), (20, CRIT, "b"), (30, CRIT, "a,b")],
+        [
+            ["new CRITICAL ops,oncall"],
+            ["recovered OK ops"],
+            ["new CRITICAL ops,oncall"],
+            ["spread CRITICAL ops,oncall +a"],
+        ],
+    ),
 ]
 
 
@@ -161,6 +259,40 @@ def test_a_message_that_reached_nobody_is_sent_on_the_next_run() -> None:
     undelivered = AlertState(**{**state.__dict__, "last_sent": None})
     _, alerts = decide(undelivered, CRIT, policy, T0 + timedelta(minutes=5), run_id="b")
     assert [a.kind for a in alerts] == ["repeat"]
+
+
+def test_the_steps_told_are_kept_in_the_state() -> None:
+    policy = Policy.from_raw({**BASE, "repeat": "1h"})
+    state, _ = decide(None, CRIT, policy, T0, run_id="a", failing=["x", "y", "x"])
+    assert state.failing == ("x", "y")
+    quiet, alerts = decide(
+        state, CRIT, policy, T0 + timedelta(minutes=5), run_id="b", failing=["y"]
+    )
+    assert alerts == [] and quiet.failing == ("x", "y")  # still what people were told
+    later, [spread] = decide(
+        quiet, CRIT, policy, T0 + timedelta(minutes=9), run_id="c", failing=["y", "z"]
+    )
+    assert (spread.kind, spread.added, later.failing) == ("spread", ("z",), ("y", "z"))
+    assert spread.bad_since == T0 and spread.previous == "CRITICAL"
+    well, _ = decide(later, OK, policy, T0 + timedelta(minutes=20), run_id="d")
+    assert well.failing == ()
+
+
+def test_an_incident_kept_before_steps_were_recorded_is_not_announced_again() -> None:
+    """A row from an older store (failing unknown) takes what fails now as told."""
+    policy = Policy.from_raw(BASE)
+    state, _ = decide(None, CRIT, policy, T0, run_id="a")
+    older = AlertState(**{**state.__dict__, "failing": None})
+    known, alerts = decide(
+        older, CRIT, policy, T0 + timedelta(minutes=5), run_id="b", failing=["a", "b"]
+    )
+    assert alerts == [] and known.failing == ("a", "b")
+    _, [spread] = decide(
+        known, CRIT, policy, T0 + timedelta(minutes=9), run_id="c", failing=["a", "b", "c"]
+    )
+    assert (spread.kind, spread.added) == ("spread", ("c",))
+    fresh, [new] = decide(AlertState(failing=None), WARN, policy, T0, run_id="d", failing=["a"])
+    assert new.kind == "new" and fresh.failing == ("a",)
 
 
 def test_runbook_keys_override_the_default_key_by_key() -> None:
