@@ -285,6 +285,7 @@ def _state_from_row(row: dict[str, Any] | None) -> AlertState | None:
         streak=int(row.get("streak") or 0),
         recent=tuple(row.get("recent") or ()),
         last_run_id=row.get("last_run_id"),
+        failing=None if row.get("failing") is None else tuple(row["failing"]),
     )
 
 
@@ -300,6 +301,7 @@ def _row_from_state(state: AlertState) -> dict[str, Any]:
         "streak": state.streak,
         "recent": list(state.recent),
         "last_run_id": state.last_run_id,
+        "failing": None if state.failing is None else list(state.failing),
     }
 
 

@@ -57,11 +57,13 @@ alerts; see runner/alerts.py)
     escalated                 1 once the incident was escalated
     streak, recent_json       bad runs in a row; the last statuses (for "N of M")
     last_run_id, updated      the run that last changed the row, and when
+    failing_json              the failing steps the last message named (JSON list);
+                              NULL in rows kept before migration 3: not known
 
 deliveries (every notification sent or failed: alerts, notify steps, notify-test)
     id, run_id, runbook       run_id NULL for `runbook notify-test`
-    subject, kind             kind: new | worse | better | repeat | escalation |
-                              recovered | retried | message | test
+    subject, kind             kind: new | worse | better | spread | repeat |
+                              escalation | recovered | retried | message | test | claim
     status, tags, title       the severity announced, the tags it went to, its title
     url                       the service URL, masked (no token or password)
     ok, error, attempts       1 when the service accepted it; why not; tries made
@@ -229,6 +231,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX idx_deliveries_run ON deliveries (run_id)",
         "CREATE INDEX idx_deliveries_runbook_at ON deliveries (runbook, at)",
     ),
+    (  # 3: the failing steps people were told about, so a newly failing one is news
+        "ALTER TABLE alert_state ADD COLUMN failing_json {text}",
+    ),
 )
 
 #: The schema version this code writes; a newer store is refused.
@@ -246,6 +251,7 @@ _STEP_COLUMNS = (
 _ALERT_COLUMNS = (
     "runbook", "subject", "status", "announced", "bad_since", "critical_since", "opened",
     "last_sent", "escalated", "streak", "recent_json", "last_run_id", "updated",
+    "failing_json",
 )  # fmt: skip
 _DELIVERY_COLUMNS = (
     "run_id", "runbook", "subject", "kind", "status", "tags", "url", "ok", "error",
@@ -777,13 +783,15 @@ def _loads(text: str | None) -> Any:
 
 
 def _alert_dict(row: Row) -> dict[str, Any]:
-    data = {key: row[key] for key in _ALERT_COLUMNS[1:] if key != "recent_json"}
+    data = {key: row[key] for key in _ALERT_COLUMNS[1:] if not key.endswith("_json")}
     data["escalated"] = bool(row["escalated"])
     data["recent"] = _loads(row["recent_json"]) or []
+    data["failing"] = _loads(row["failing_json"])  # None: not known (an older row)
     return data
 
 
 def _alert_row(runbook: str, subject: str, row: Mapping[str, Any], now: str | None) -> list[Any]:
+    failing = row.get("failing")
     values = {
         **row,
         "runbook": runbook,
@@ -791,6 +799,7 @@ def _alert_row(runbook: str, subject: str, row: Mapping[str, Any], now: str | No
         "escalated": 1 if row.get("escalated") else 0,
         "recent_json": json.dumps(list(row.get("recent") or [])),
         "updated": now,
+        "failing_json": None if failing is None else json.dumps(list(failing)),
     }
     return [values.get(column) for column in _ALERT_COLUMNS]
 

@@ -251,6 +251,37 @@ def test_a_store_newer_than_the_code_is_refused(where: Where) -> None:
         where.open()
 
 
+def test_a_version_2_store_is_migrated_keeping_its_alert_state(
+    where: Where, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 3 adds the failing steps told to alert_state; rows kept before read None."""
+    import runner.state as state_module
+
+    with monkeypatch.context() as older:  # the release before migration 3
+        older.setattr(state_module, "_MIGRATIONS", state_module._MIGRATIONS[:2])
+        older.setattr(state_module, "SCHEMA_VERSION", 2)
+        where.open().close()
+    where.rows(
+        "INSERT INTO alert_state (runbook, subject, status, announced, streak, recent_json, "
+        "updated) VALUES ('order-health', '', 'CRITICAL', 'CRITICAL', 3, '[\"CRITICAL\"]', "
+        "'2026-11-24T09:00:00Z')"
+    )
+    assert where.rows("SELECT MAX(version) FROM schema_version") == [(2,)]
+
+    with where.open() as store:
+        [row] = store.alert_states("order-health")
+        assert (row["announced"], row["streak"], row["recent"]) == ("CRITICAL", 3, ["CRITICAL"])
+        assert row["failing"] is None  # not known: the next run takes what fails then
+        store.update_alerts(
+            "order-health", lambda rows: ({"": {**rows[""], "failing": ["pending", "api"]}}, None)
+        )
+        [row] = store.alert_states("order-health")
+    assert (row["announced"], row["failing"]) == ("CRITICAL", ["pending", "api"])
+    assert where.rows("SELECT version FROM schema_version ORDER BY version") == [
+        (version,) for version in range(1, SCHEMA_VERSION + 1)
+    ]
+
+
 def test_a_file_that_is_not_a_database_is_refused(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     db_path.write_text("these are my notes, not a database\n" * 100)
