@@ -8,6 +8,8 @@ Subjects: the runbook as a whole, routed by its `notify:` policy (runner.yaml's
 `notifications.policy`, overridden key by key), and each top-level step with its own
 `alert:` policy (the runbook's, overridden key by key). A step that routes its own
 alerts is left out of the runbook's status, so one problem is announced once.
+The runbook's alert state also keeps which of its steps people were told are failing,
+so a step that starts failing inside an open incident is announced (kind `spread`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 MAX_LINES_PER_STEP = 10
 #: Levels Apprise colours and sorts by, per message kind and status.
 _LEVELS = {Status.CRITICAL: "failure", Status.UNKNOWN: "failure", Status.WARNING: "warning"}
-_RETRY_AGAIN = ("new", "worse", "better", "repeat")
+_RETRY_AGAIN = ("new", "worse", "better", "spread", "repeat")
 
 
 @dataclass
@@ -86,6 +88,11 @@ def routes_anything(runbook: Runbook, config: Config) -> bool:
     )
 
 
+def failing_steps(run: RunResult, alerting: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Ids of the runbook's bad top-level steps, leaving out those that route their own."""
+    return tuple(step.id for step in run.steps if step.bad and step.id not in alerting)
+
+
 def needed_retries(steps: list[StepResult]) -> list[StepResult]:
     """Steps that ended fine only after more than one attempt, nested ones included."""
     found = []
@@ -120,6 +127,9 @@ def announce(
     if not any(policy.routes_anything for policy, _ in wanted.values()):
         return []
     retried = run.status is Status.OK and bool(needed_retries(run.steps))
+    alerting = frozenset(subject for subject in wanted if subject)
+    failing = failing_steps(run, alerting)
+    told_before: dict[str, tuple[str, ...] | None] = {}
 
     def change(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[Alert]]:
         updated: dict[str, dict[str, Any]] = {}
@@ -134,10 +144,12 @@ def announce(
                 run_id=run.run_id,
                 retried=retried and subject == "",
                 subject=subject,
+                failing=() if subject else failing,
             )
             if after != previous:
                 updated[subject] = _row_from_state(after)
             alerts.extend(found)
+            told_before[subject] = previous.failing if previous else ()
         return updated, alerts
 
     try:
@@ -145,7 +157,6 @@ def announce(
     except RunbookError as error:  # the store is busy or broken: say so, keep the run
         return [_failed_delivery(run, "claim", f"alert state not updated: {error}", now)]
     deliveries: list[dict[str, Any]] = []
-    alerting = frozenset(subject for subject in wanted if subject)
     for alert in alerts:
         policy = wanted[alert.subject][0]
         try:
@@ -156,13 +167,15 @@ def announce(
             sent = [_failed_delivery(run, alert.kind, f"not sent: {text}", now)]
         deliveries.extend(sent)
         if sent and not any(item["ok"] for item in sent):
-            # Nobody heard it: the next run says it again instead of staying silent.
+            # Nobody heard it: the next run says it again instead of staying silent
+            # (a spread as a spread: nobody was told those steps, so they are news still).
             state.send_again(
                 runbook.name,
                 alert.subject,
                 run.run_id,
                 message=alert.kind in _RETRY_AGAIN,
                 escalation=alert.kind == "escalation",
+                failing=(told_before.get(alert.subject) or ()) if alert.kind == "spread" else None,
             )
     state.record_deliveries(deliveries)
     return deliveries
@@ -328,6 +341,8 @@ def build_message(
     `alerting`: ids of the steps that route their own alerts (not listed for the runbook).
     """
     failing = _failing(run, alert.subject, alerting)
+    for step in failing:
+        step["new"] = step["id"] in alert.added
     title = _default_title(alert, run, failing)
     body = _default_body(alert, run, failing)
     if policy.title or policy.body:
@@ -414,9 +429,10 @@ def _bad_lines(step: StepResult, path: list[str]) -> Iterator[str]:
             yield from _bad_lines(child, [*path, step_label(child)])
 
 
-def _noun(run: RunResult, count: int) -> str:
+def _noun(run: RunResult, count: int, more: bool = False) -> str:
     word = "check" if run.kind in ("health-check", "troubleshooting", "check") else "step"
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+    counted = f"{count} more" if more else str(count)
+    return f"{counted} {word}" if count == 1 else f"{counted} {word}s"
 
 
 def _for(seconds: float | None) -> str:
@@ -438,7 +454,10 @@ def _default_title(alert: Alert, run: RunResult, failing: list[dict[str, Any]]) 
     else:
         what = "cannot be evaluated" if alert.status is Status.UNKNOWN else "failing"
     title = f"[{alert.status.value}] {name}: {what} on {host}"
-    if alert.kind in ("worse", "better"):
+    if alert.kind == "spread":
+        more = f"{_noun(run, len(alert.added), more=True)} failing ({', '.join(alert.added)})"
+        title = f"[{alert.status.value}] {name}: {more} on {host}"
+    elif alert.kind in ("worse", "better"):
         title += f" (was {alert.previous})"
     elif alert.kind == "repeat":
         title = f"[{alert.status.value}] {name}: still {what} on {host} (for {_for(alert.bad_for)})"
@@ -476,6 +495,10 @@ def _default_body(alert: Alert, run: RunResult, failing: list[dict[str, Any]]) -
             f"was {alert.previous}.",
             "better": f"{name}{subject} eased on {host}: **{alert.status.value}**, "
             f"was {alert.previous}.",
+            "spread": f"{name}{subject} is still **{alert.status.value}** on {host}{since}, "
+            f"and now {_noun(run, len(alert.added), more=True)} "
+            f"{'is' if len(alert.added) == 1 else 'are'} failing: "
+            f"{', '.join(f'**{step}**' for step in alert.added)}.",
             "repeat": f"{name}{subject} is still **{alert.status.value}** on {host}{since} "
             f"({_for(alert.bad_for)}).",
             "escalation": f"{name}{subject} has been **CRITICAL** on {host} for "
@@ -484,7 +507,8 @@ def _default_body(alert: Alert, run: RunResult, failing: list[dict[str, Any]]) -
         paragraphs.append(lead)
         for step in failing:
             heading = f"**{step['id']}**" + (f" ({step['title']})" if step["title"] else "")
-            lines = [f"{heading}: {step['status']}"]
+            # A step people had not been told about is marked, so it stands out.
+            lines = [f"{heading}: {step['status']}" + (", newly failing" if step["new"] else "")]
             lines += [f"- {line}" for line in step["lines"]]
             paragraphs.append("\n".join(lines))
             if step["hint"]:
@@ -525,6 +549,7 @@ def _template_scope(
             "previous": alert.previous,
             "tags": list(alert.tags),
             "subject": alert.subject,
+            "added": list(alert.added),
             "bad_since": alert.bad_since,
             "bad_for": _for(alert.bad_for) if alert.bad_for is not None else None,
         },

@@ -81,7 +81,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -445,21 +445,35 @@ class StateStore:
         return [{"runbook": row["runbook"], **_alert_dict(row)} for row in rows]
 
     def send_again(
-        self, runbook: str, subject: str, run_id: str, *, message: bool, escalation: bool
+        self,
+        runbook: str,
+        subject: str,
+        run_id: str,
+        *,
+        message: bool,
+        escalation: bool,
+        failing: Sequence[str] | None = None,
     ) -> None:
         """Undo a claim whose message reached nobody, so the next run sends it again.
 
-        Only while the row is still the one `run_id` wrote: a later run's claim is
-        never undone because an earlier run's message failed.
+        `failing`, when given, replaces the failing steps people were told about (what
+        they knew before the lost message). Only while the row is still the one
+        `run_id` wrote: a later run's claim is never undone because an earlier run's
+        message failed.
         """
+        where = "WHERE runbook = ? AND subject = ? AND last_run_id = ?"
         with self._write() as db:
             db.execute(
                 "UPDATE alert_state SET "
                 "last_sent = CASE WHEN ? = 1 THEN NULL ELSE last_sent END, "
-                "escalated = CASE WHEN ? = 1 THEN 0 ELSE escalated END "
-                "WHERE runbook = ? AND subject = ? AND last_run_id = ?",
+                f"escalated = CASE WHEN ? = 1 THEN 0 ELSE escalated END {where}",
                 (int(message), int(escalation), runbook, subject, run_id),
             )
+            if failing is not None:
+                db.execute(
+                    f"UPDATE alert_state SET failing_json = ? {where}",
+                    (json.dumps(list(failing)), runbook, subject, run_id),
+                )
 
     def record_deliveries(self, deliveries: list[Mapping[str, Any]]) -> None:
         """Store deliveries (see the `deliveries` table), masked."""

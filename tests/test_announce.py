@@ -36,11 +36,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class Webhook:
-    """A real HTTP server on 127.0.0.1: /ok answers 200, /fail 500, /hang never answers."""
+    """A real HTTP server on 127.0.0.1: /ok answers 200, /fail 500, /hang never answers;
+    while `down` is set, every path answers 500."""
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []
         self.release = threading.Event()
+        self.down = False
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,7 +51,7 @@ class Webhook:
                 hook.posts.append((self.path, json.loads(self.rfile.read(length) or b"{}")))
                 if self.path.startswith("/hang"):
                     hook.release.wait(30)
-                status = 500 if self.path.startswith("/fail") else 200
+                status = 500 if hook.down or self.path.startswith("/fail") else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -69,6 +71,9 @@ class Webhook:
 
     def titles(self, path: str) -> list[str]:
         return [post["title"] for where, post in self.posts if where == f"/{path}"]
+
+    def messages(self, path: str) -> list[str]:
+        return [post["message"] for where, post in self.posts if where == f"/{path}"]
 
     def close(self) -> None:
         self.release.set()
@@ -398,6 +403,90 @@ def test_dry_runs_and_rehearsals_change_no_alert_state(project: Any, webhook: We
         )
         assert sent == [] and state.alert_states("gauge") == []
     assert webhook.posts == []
+
+
+# -- per failing step: a new problem inside an open incident --------------------------------
+
+BACKLOG_STEP = """
+  - id: backlog
+    title: Order backlog
+    sql: SELECT depth AS depth FROM backlog
+    thresholds:
+      depth: {critical: 100}
+"""
+
+
+def two_checks(project: Any, webhook: Webhook, notify: str) -> Pipeline:
+    """The gauge runbook with a second check, `backlog`, whose depth the test sets."""
+    pipeline = Pipeline(project, {"ops": [webhook.url("ops")]}, notify)
+    project.sql("CREATE TABLE backlog (depth INTEGER)", "INSERT INTO backlog VALUES (0)")
+    indented = textwrap.indent(notify.strip(), "  ")
+    project.runbook("gauge", RUNBOOK.format(notify=indented) + BACKLOG_STEP)
+    pipeline.library = project.library()
+    pipeline.runbook = pipeline.library.runbook("gauge")
+    return pipeline
+
+
+def test_a_check_failing_inside_an_open_incident_is_told_once_and_partial_recovery_is_not(
+    project: Any, webhook: Webhook
+) -> None:
+    pipeline = two_checks(project, webhook, "critical: [ops]\nrecovered: [ops]\nrepeat: 4h")
+    said = []
+    for level, depth, minutes in (
+        (90, 0, 0),
+        (90, 500, 10),
+        (90, 500, 20),
+        (0, 500, 30),
+        (0, 0, 40),
+    ):
+        project.sql(f"UPDATE backlog SET depth = {depth}")
+        said.append(kinds(pipeline.run(level, minutes=minutes)[1]))
+    assert said == [
+        ["new CRITICAL ops ok"],
+        ["spread CRITICAL ops ok"],
+        [],
+        [],  # gauge is fine again, backlog is not: the runbook is still CRITICAL
+        ["recovered OK ops ok"],
+    ]
+    host = socket.gethostname()
+    assert webhook.titles("ops") == [
+        f"[CRITICAL] gauge: 1 check failing on {host}",
+        f"[CRITICAL] gauge: 1 more check failing (backlog) on {host}",
+        f"[RECOVERED] gauge: OK again on {host} (was CRITICAL for 40m)",
+    ]
+    spread = webhook.messages("ops")[1]
+    assert "and now 1 more check is failing: **backlog**." in spread
+    assert "**backlog** (Order backlog): CRITICAL, newly failing" in spread
+    assert "depth = 500 > critical 100" in spread
+    assert "**gauge** (Gauge level): CRITICAL\n" in spread  # listed, not marked new
+    with pipeline.store() as store:
+        [state] = store.alert_states("gauge")
+    assert (state["announced"], state["failing"]) == (None, [])
+
+
+def test_a_spread_that_reached_nobody_is_sent_again_as_a_spread(
+    project: Any, webhook: Webhook
+) -> None:
+    pipeline = two_checks(project, webhook, "critical: [ops]")
+    _, first = pipeline.run(level=90, minutes=0)
+    project.sql("UPDATE backlog SET depth = 500")
+    webhook.down = True
+    _, lost = pipeline.run(level=90, minutes=10)
+    webhook.down = False
+    _, again = pipeline.run(level=90, minutes=20)
+    _, quiet = pipeline.run(level=90, minutes=30)
+    assert [kinds(first), kinds(lost), kinds(again), kinds(quiet)] == [
+        ["new CRITICAL ops ok"],
+        ["spread CRITICAL ops FAILED"],
+        ["spread CRITICAL ops ok"],
+        [],
+    ]
+    assert webhook.titles("ops")[-1].endswith(
+        "1 more check failing (backlog) on " + socket.gethostname()
+    )
+    with pipeline.store() as store:
+        [state] = store.alert_states("gauge")
+    assert state["failing"] == ["gauge", "backlog"]
 
 
 # -- two processes finishing at once ---------------------------------------------------------

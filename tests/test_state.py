@@ -272,11 +272,20 @@ def test_a_version_2_store_is_migrated_keeping_its_alert_state(
         [row] = store.alert_states("order-health")
         assert (row["announced"], row["streak"], row["recent"]) == ("CRITICAL", 3, ["CRITICAL"])
         assert row["failing"] is None  # not known: the next run takes what fails then
-        store.update_alerts(
-            "order-health", lambda rows: ({"": {**rows[""], "failing": ["pending", "api"]}}, None)
+        told = {
+            "failing": ["pending", "api"],
+            "last_run_id": "r2",
+            "last_sent": "2026-11-24T10:00:00Z",
+        }
+        store.update_alerts("order-health", lambda rows: ({"": {**rows[""], **told}}, None))
+        [row] = store.alert_states("order-health")
+        assert (row["announced"], row["failing"]) == ("CRITICAL", ["pending", "api"])
+        # The spread run r2 claimed reached nobody: what people knew before comes back.
+        store.send_again(
+            "order-health", "", "r2", message=True, escalation=False, failing=["pending"]
         )
         [row] = store.alert_states("order-health")
-    assert (row["announced"], row["failing"]) == ("CRITICAL", ["pending", "api"])
+    assert (row["failing"], row["last_sent"]) == (["pending"], None)
     assert where.rows("SELECT version FROM schema_version ORDER BY version") == [
         (version,) for version in range(1, SCHEMA_VERSION + 1)
     ]
