@@ -784,7 +784,9 @@ def test_confirm_on_a_terminal_asks_and_a_no_stops_the_run(project):
 
 
 def test_sqlite_statement_over_its_timeout_is_cancelled(project):
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         connection: main
         steps:
@@ -794,7 +796,8 @@ def test_sqlite_statement_over_its_timeout_is_cancelled(project):
             retry: {attempts: 2}
           - id: next
             sql: SELECT 1
-        """)
+        """,
+    )
     run = project.run("t")
     forever = run.steps[0]
     assert forever.status is Status.CRITICAL and forever.outcome == "timed_out"
@@ -805,7 +808,9 @@ def test_sqlite_statement_over_its_timeout_is_cancelled(project):
 
 def test_on_item_error_stop_stops_items_and_run(project):
     project.sql("CREATE TABLE o (id INTEGER, ok INTEGER)", "INSERT INTO o VALUES (1, 0), (2, 1)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: processing
         connection: main
@@ -818,7 +823,8 @@ def test_on_item_error_stop_stops_items_and_run(project):
                 thresholds: {ok: {critical: 1, direction: below}}
           - id: after
             sql: SELECT 1
-        """)
+        """,
+    )
     run = project.run("t")
     assert len(run.steps[0].children) == 1
     assert run.steps[0].error == "stopped at item 1 (on_item_error: stop)"
@@ -827,7 +833,9 @@ def test_on_item_error_stop_stops_items_and_run(project):
 
 def test_a_template_error_stops_a_processing_runbook(project):
     project.sql("CREATE TABLE log (x)")
-    project.runbook("t", """
+    project.runbook(
+        "t",
+        """
         runbook: t
         kind: processing
         connection: main
@@ -838,7 +846,8 @@ def test_a_template_error_stops_a_processing_runbook(project):
             sql: SELECT {{ steps.a.row.nope }}
           - id: c
             sql: INSERT INTO log VALUES (1)
-        """)
+        """,
+    )
     run = project.run("t")
     assert [s.outcome for s in run.steps] == ["ok", "failed", "not_run"]
     assert run.status is Status.UNKNOWN and project.query("SELECT COUNT(*) FROM log") == [(0,)]
