@@ -98,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--format", choices=("text", "json", "nagios"), default="text")
     run.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print each request, command and message to stderr as it is made",
+    )
+    run.add_argument(
         "--connection",
         action="append",
         default=[],
@@ -297,6 +303,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = Options(
         mode=mode, assume_yes=args.yes, trigger=trigger, connection_overrides=overrides
     )
+    if args.verbose:
+        options.log = lambda message: print(message, file=sys.stderr, flush=True)
     state = open_store(library.config) if mode != "dry-run" else None
     try:
         engine = Engine(library, options, state)

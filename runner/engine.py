@@ -45,7 +45,7 @@ class Options:
     connection_overrides: Mapping[str, str] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
     ask: Callable[[str], str] = input
-    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
+    log: Callable[[str], None] = lambda message: None  # progress lines; the CLI's --verbose
     environ: Mapping[str, str] | None = None
     record: bool = True
 
