@@ -161,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(_COMMANDS[args.command](args) or 0)
     except InvalidInput as error:
         print(error.format_message(), file=sys.stderr)
-        count = len(error.errors)
-        print(f"{count} error{'s' if count != 1 else ''}: nothing was run", file=sys.stderr)
+        print(f"{_count(len(error.errors), 'error')}: nothing was run", file=sys.stderr)
         return error.exit_code
     except RunbookError as error:
         print(f"runbook: {error.format_message()}", file=sys.stderr)
@@ -172,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNKNOWN
     except BrokenPipeError:
         return 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _library(args: argparse.Namespace) -> Any:
@@ -210,7 +213,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 {
                     "name": name,
                     "kind": "?",
-                    "title": f"INVALID: {len(error.errors)} errors (runbook validate)",
+                    "title": f"INVALID: {_count(len(error.errors), 'error')} (runbook validate)",
                     "schedule": None,
                     "tags": [],
                     "path": display_path(path),
