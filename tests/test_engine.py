@@ -851,3 +851,32 @@ def test_a_template_error_stops_a_processing_runbook(project):
     run = project.run("t")
     assert [s.outcome for s in run.steps] == ["ok", "failed", "not_run"]
     assert run.status is Status.UNKNOWN and project.query("SELECT COUNT(*) FROM log") == [(0,)]
+
+
+def test_commands_run_in_the_project_folder_whatever_the_current_one(
+    project, tmp_path, monkeypatch
+):
+    (project.root / "scripts").mkdir()
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        steps:
+          - id: here
+            command: [pwd]
+          - id: sub
+            command: [pwd]
+            cwd: scripts
+        """,
+    )
+    library = project.library()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    from runner.engine import Engine, Options
+
+    run = Engine(library, Options(sleep=lambda s: None, interactive=False)).run(
+        library.runbook("t")
+    )
+    assert run.steps[0].values["stdout"].strip() == str(project.root.resolve())
+    assert run.steps[1].values["stdout"].strip() == str(project.root.resolve() / "scripts")

@@ -96,10 +96,15 @@ class _Plan:
         if env is not None and not isinstance(env, Mapping):
             raise StepError("command env must be a mapping of variable names to values")
         rendered_env = {str(k): _text(v) for k, v in ctx.render(dict(env)).items()} if env else None
+        # Commands run in the project folder (runner.yaml's), and a relative `cwd:` is
+        # taken from there, so a scheduled run behaves as one started by hand.
+        root = _project_root(ctx)
         cwd = options.get("cwd")
-        rendered_cwd = None
+        rendered_cwd = str(root) if root is not None else None
         if cwd is not None:
             rendered_cwd = str(ctx.render(cwd))
+            if root is not None and not os.path.isabs(rendered_cwd):
+                rendered_cwd = os.path.join(root, rendered_cwd)
             if not os.path.isdir(rendered_cwd):
                 raise StepError(f"cwd {rendered_cwd!r} is not an existing directory")
         return cls(args, shell, rendered_env, rendered_cwd)
@@ -210,3 +215,11 @@ class _Capture(threading.Thread):
         if self.total > len(self.kept):
             text += f"\n[truncated: {self.total} bytes in total; the first {MAX_OUTPUT} are kept]"
         return text
+
+
+def _project_root(ctx: StepContext) -> str | None:
+    """The folder of runner.yaml, when the engine runs the step (None in a bare context)."""
+    engine = getattr(ctx.services, "engine", None)
+    config = getattr(engine, "config", None)
+    root = getattr(config, "root", None)
+    return str(root) if root is not None else None
