@@ -144,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     notify_test.add_argument("tag", metavar="TAG", help="an Apprise tag, or several: ops,oncall")
     notify_test.add_argument("--format", choices=("text", "json"), default="text")
 
+    status = command(
+        "status", "each runbook's last run and open alert; exits with the worst status"
+    )
+    status.add_argument("--format", choices=("text", "json"), default="text")
+
     schema = command("schema", "print a JSON Schema (for editors and CI)")
     schema.add_argument(
         "kind", nargs="?", choices=("runbook", "check", "runner"), default="runbook"
@@ -442,6 +447,48 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from . import report
+    from .state import open_store
+    from .status import Status, worst
+
+    library = _library(args)
+    store = open_store(library.config)
+    rows = []
+    try:
+        open_alerts = {
+            alert["runbook"]: alert
+            for alert in store.alert_states()
+            if alert.get("announced") and not alert.get("subject")
+        }
+        for name in library.names("runbook"):
+            last = store.last_run(name) or {}
+            alert = open_alerts.get(name)
+            path = library.path_of("runbook", name)
+            try:
+                schedule = library.load(path).schedule if path else None
+            except InvalidInput:  # still listed: its history may say more than its file
+                schedule = None
+            rows.append(
+                {
+                    "runbook": name,
+                    "status": last.get("status"),
+                    "run_id": last.get("run_id"),
+                    "started": last.get("started"),
+                    "duration": last.get("duration"),
+                    "schedule": schedule,
+                    "alert": f"{alert['announced']} announced" if alert else None,
+                }
+            )
+    finally:
+        store.close()
+    order = {status.value: status.rank for status in Status}
+    rows.sort(key=lambda row: (-order.get(row["status"] or "", -1), row["runbook"]))
+    _emit(report.render_status(rows, args.format))
+    statuses = [Status(row["status"]) for row in rows if row["status"]]
+    return worst(statuses).exit_code
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from . import schema
 
@@ -455,6 +502,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "validate": _cmd_validate,
     "history": _cmd_history,
+    "status": _cmd_status,
     "schema": _cmd_schema,
     "notify-test": _cmd_notify_test,
 }

@@ -139,6 +139,18 @@ def render_history(
     return render_history_text(rows, color=color, width=width)
 
 
+def render_status(
+    rows: list[dict[str, Any]], fmt: str, *, color: bool = False, width: int = 100
+) -> str:
+    """`runbook status`: each runbook's last run and open alert, worst first."""
+    _check_format(fmt, PAGE_FORMATS)
+    if fmt == "json":
+        return _json(list(rows))
+    from .report_pages import render_status_text
+
+    return render_status_text(rows, color=color, width=width)
+
+
 def render_runbook_list(
     runbooks: list[dict[str, Any]], fmt: str, *, color: bool = False, width: int = 100
 ) -> str:

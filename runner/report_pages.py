@@ -50,6 +50,38 @@ def render_history_text(rows: list[dict[str, Any]], *, color: bool, width: int) 
     return finish(buffer)
 
 
+def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -> str:
+    from rich import box
+    from rich.table import Table
+
+    console, buffer = make_console(color=color, width=width)
+    if not rows:
+        console.print(styled("No runbooks found."))
+        return finish(buffer)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("Runbook", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Last run", no_wrap=True)
+    table.add_column("Took", no_wrap=True, justify="right")
+    table.add_column("Schedule", no_wrap=True)
+    table.add_column("Alert", overflow="fold", ratio=1)
+    for row in rows:
+        status = _status(row.get("status"))
+        table.add_row(
+            styled(str(row.get("runbook") or "")),
+            styled(str(row.get("status") or "never run"), STATUS_STYLES.get(status, "dim")),
+            styled(_timestamp(row.get("started")) if row.get("started") else ""),
+            styled(summary.seconds(row["duration"]) if row.get("duration") is not None else ""),
+            styled(str(row.get("schedule") or "")),
+            styled(str(row.get("alert") or "")),
+        )
+    console.print(table)
+    counts = [row.get("status") for row in rows if row.get("status")]
+    bad = sum(1 for value in counts if value != "OK")
+    console.print(styled(f"{summary.plural(len(rows), 'runbook')}, {bad} not OK"))
+    return finish(buffer)
+
+
 def _status(value: Any) -> Status | None:
     try:
         return Status(str(value))

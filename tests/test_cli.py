@@ -126,6 +126,26 @@ def test_history_lists_the_recorded_runs(demo, capsys):
     assert code == 0 and rows[0]["run_id"] in out
 
 
+def test_status_shows_each_runbooks_last_run_and_exits_with_the_worst(demo, capsys):
+    code, out, _ = cli(capsys, "status", "--format", "json")
+    assert code == 0 and json.loads(out) == [
+        {
+            "runbook": "order-health",
+            "status": None,
+            "run_id": None,
+            "started": None,
+            "duration": None,
+            "schedule": "0 * * * *",
+            "alert": None,
+        }
+    ]
+    cli(capsys, "run", "order-health", "--format", "json")
+    code, out, _ = cli(capsys, "status")
+    assert code == 2
+    assert re.search(r"^order-health\s+CRITICAL\s+\d{4}-\d\d-\d\d .*0 \* \* \* \*", out, re.M)
+    assert "1 runbook, 1 not OK" in out
+
+
 def test_list_and_show(demo, capsys):
     code, out, _ = cli(capsys, "list")
     assert code == 0 and "order-health" in out
@@ -228,6 +248,6 @@ def test_help_is_true_to_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("list", "show", "run", "validate", "history", "schema"):
+    for command in ("list", "show", "run", "validate", "history", "status", "schema"):
         assert re.search(rf"^\s+{command}\s", out, re.M), command
     assert "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN" in out
