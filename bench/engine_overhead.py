@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
-import pstats
 import sqlite3
 import statistics
 import sys
@@ -29,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from profiles import print_profile  # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_MS_PER_STEP = 0.5
@@ -42,10 +42,7 @@ def make_project(root: Path, steps: int) -> tuple[Path, Path]:
     """Write runner.yaml, an N-step runbook and its SQLite file; return (config, runbook)."""
     config = root / "runner.yaml"
     config.write_text(
-        "connections:\n"
-        "  main: {sqlite: db.sqlite}\n"
-        "state: var/runner.db\n"
-        "runbooks: [runbooks]\n",
+        "connections:\n  main: {sqlite: db.sqlite}\nstate: var/runner.db\nrunbooks: [runbooks]\n",
         encoding="utf-8",
     )
     (root / "runbooks").mkdir()
@@ -136,29 +133,21 @@ def check_result(result: Any, steps: int) -> str | None:
     return f"{len(ok)} of {steps} steps OK (run {result.status.value}){detail}"
 
 
-def print_profile(profile: cProfile.Profile, title: str, top: int = 15) -> None:
-    for order in ("cumulative", "tottime"):
-        stream = io.StringIO()
-        stats = pstats.Stats(profile, stream=stream).strip_dirs().sort_stats(order)
-        stats.print_stats(top if order == "cumulative" else 10)
-        body = stream.getvalue()
-        # Drop pstats' preamble up to the column header; keep the table.
-        body = body[body.index("   ncalls"):] if "   ncalls" in body else body
-        print(f"\n{title}, top {top if order == 'cumulative' else 10} by {order}:")
-        print(body.rstrip())
-
-
 def measure(steps: int = 1000, repeats: int = 5) -> list[SummaryRow]:
     target = f"< {TARGET_MS_PER_STEP} ms/step"
     with tempfile.TemporaryDirectory(prefix="runbook-bench-") as folder:
         root = Path(folder)
         config, runbook = make_project(root, steps)
         bench = Bench(config, runbook)
-        print(f"Engine overhead: {steps} sql steps `{STATEMENT}` on SQLite, "
-              f"median of {repeats} (temp project {root})")
+        print(
+            f"Engine overhead: {steps} sql steps `{STATEMENT}` on SQLite, "
+            f"median of {repeats} (temp project {root})"
+        )
         load_ms = bench.load_seconds * 1000
-        print(f"load + validate + build of the {steps}-step runbook: {load_ms:.0f} ms "
-              "(once per run, not counted below)")
+        print(
+            f"load + validate + build of the {steps}-step runbook: {load_ms:.0f} ms "
+            "(once per run, not counted below)"
+        )
 
         _, warm = bench.run(record=True)
         problem = check_result(warm, steps)
@@ -181,25 +170,36 @@ def measure(steps: int = 1000, repeats: int = 5) -> list[SummaryRow]:
             return [("engine overhead per step", "FAILED", target, False)]
 
         base = statistics.median(plain) * 1000
-        print(f"\n  {'variant':<34} {'total ms':>9} {'min ms':>8} {'ms/step':>8} "
-              f"{'overhead ms/step':>17} {'x plain':>8}")
-        rows = [("plain sqlite3 loop", plain), ("engine, no state store", unrecorded),
-                ("engine, recorded (as `runbook run`)", recorded)]
+        print(
+            f"\n  {'variant':<34} {'total ms':>9} {'min ms':>8} {'ms/step':>8} "
+            f"{'overhead ms/step':>17} {'x plain':>8}"
+        )
+        rows = [
+            ("plain sqlite3 loop", plain),
+            ("engine, no state store", unrecorded),
+            ("engine, recorded (as `runbook run`)", recorded),
+        ]
         for label, samples in rows:
             total = statistics.median(samples) * 1000
             overhead = (total - base) / steps
-            print(f"  {label:<34} {total:9.1f} {min(samples) * 1000:8.1f} {total / steps:8.3f} "
-                  f"{overhead:17.3f} {total / base:8.1f}")
+            print(
+                f"  {label:<34} {total:9.1f} {min(samples) * 1000:8.1f} {total / steps:8.3f} "
+                f"{overhead:17.3f} {total / base:8.1f}"
+            )
         recorded_ms = statistics.median(recorded) * 1000
         unrecorded_ms = statistics.median(unrecorded) * 1000
         # start_run + finish_run of the timed recorded runs (the warm-up's two are skipped)
         writes = bench.store_seconds[2:]
         per_run_ms = sum(writes) * 1000 / repeats
-        print(f"\n  state-store writes (start_run + finish_run): {per_run_ms:.1f} ms per run, "
-              f"{per_run_ms / steps:.3f} ms/step")
+        print(
+            f"\n  state-store writes (start_run + finish_run): {per_run_ms:.1f} ms per run, "
+            f"{per_run_ms / steps:.3f} ms/step"
+        )
         difference = (recorded_ms - unrecorded_ms) / steps
-        print(f"  recorded minus unrecorded medians: {difference:.3f} ms/step "
-              "(a difference of two noisy totals; the direct figure above is the one to trust)")
+        print(
+            f"  recorded minus unrecorded medians: {difference:.3f} ms/step "
+            "(a difference of two noisy totals; the direct figure above is the one to trust)"
+        )
 
         profile = cProfile.Profile()
         profile.enable()
@@ -210,12 +210,18 @@ def measure(steps: int = 1000, repeats: int = 5) -> list[SummaryRow]:
     overhead_recorded = (recorded_ms - base) / steps
     overhead_bare = (unrecorded_ms - base) / steps
     return [
-        ("engine overhead/step, recorded",
-         f"{overhead_recorded:.3f} ms ({recorded_ms / base:.0f}x plain)",
-         target, overhead_recorded < TARGET_MS_PER_STEP),
-        ("engine overhead/step, no state",
-         f"{overhead_bare:.3f} ms ({unrecorded_ms / base:.0f}x plain)",
-         target, overhead_bare < TARGET_MS_PER_STEP),
+        (
+            "engine overhead/step, recorded",
+            f"{overhead_recorded:.3f} ms ({recorded_ms / base:.0f}x plain)",
+            target,
+            overhead_recorded < TARGET_MS_PER_STEP,
+        ),
+        (
+            "engine overhead/step, no state",
+            f"{overhead_bare:.3f} ms ({unrecorded_ms / base:.0f}x plain)",
+            target,
+            overhead_bare < TARGET_MS_PER_STEP,
+        ),
     ]
 
 
@@ -228,8 +234,9 @@ def print_summary(rows: list[SummaryRow]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=1000,
-                        help="sql steps in the runbook (default 1000)")
+    parser.add_argument(
+        "--steps", type=int, default=1000, help="sql steps in the runbook (default 1000)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (default 5)")
     args = parser.parse_args(argv)
     print_summary(measure(args.steps, args.repeats))

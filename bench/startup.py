@@ -63,8 +63,9 @@ def time_command(label: str, argv: list[str], runs: int) -> Timing:
     env = _env()
     for index in range(WARMUPS + runs):
         started = time.perf_counter()
-        done = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, check=False)
+        done = subprocess.run(
+            argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+        )
         elapsed = (time.perf_counter() - started) * 1000
         if done.returncode != 0:
             # A command that fails fast would look fast: refuse to report its time.
@@ -87,22 +88,35 @@ class ImportEntry:
 
 def import_profile(argv: list[str]) -> list[ImportEntry]:
     """Every import of one `python -X importtime ...` run, with its nesting depth."""
-    done = subprocess.run([sys.executable, "-X", "importtime", *argv], cwd=REPO, env=_env(),
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     entries: list[ImportEntry] = []
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         self_us, cumulative_us, name = _split(line)
-        entries.append(ImportEntry(name.strip(), (len(name) - len(name.lstrip())) // 2,
-                                   int(self_us), int(cumulative_us)))
+        entries.append(
+            ImportEntry(
+                name.strip(),
+                (len(name) - len(name.lstrip())) // 2,
+                int(self_us),
+                int(cumulative_us),
+            )
+        )
     _mark_site_subtree(entries)
     return entries
 
 
 def _split(line: str) -> tuple[str, str, str]:
     """`import time:   465 |   4084 |     tempfile` -> ("465", "4084", "    tempfile")."""
-    self_us, cumulative_us, name = line[len("import time:"):].split("|", 2)
+    self_us, cumulative_us, name = line[len("import time:") :].split("|", 2)
     return self_us.strip(), cumulative_us.strip(), name[1:] if name.startswith(" ") else name
 
 
@@ -127,10 +141,14 @@ def print_import_profile(title: str, argv: list[str], top: int = 10) -> None:
     total = sum(e.cumulative_us for e in entries if e.depth == 0)
     ours = [e for e in entries if not e.under_site]
     print(f"\n{title}")
-    print(f"  all imports {total / 1000:.1f} ms, of which `site` {site / 1000:.1f} ms "
-          "(interpreter start-up and .pth files: the baseline pays it too)")
-    print(f"  top {top} by cumulative time outside `site` "
-          "(indented = imported by the nearest less-indented line below):")
+    print(
+        f"  all imports {total / 1000:.1f} ms, of which `site` {site / 1000:.1f} ms "
+        "(interpreter start-up and .pth files: the baseline pays it too)"
+    )
+    print(
+        f"  top {top} by cumulative time outside `site` "
+        "(indented = imported by the nearest less-indented line below):"
+    )
     print(f"  {'cumul ms':>9} {'self ms':>8}  module")
     for entry in sorted(ours, key=lambda e: e.cumulative_us, reverse=True)[:top]:
         name = "  " * entry.depth + entry.name
@@ -151,8 +169,10 @@ def measure(runs: int = 15) -> list[SummaryRow]:
     print(f"Cold start: {runs} runs after {WARMUPS} warm-ups, a fresh process each, cwd {REPO}")
     print(f"python: {python} ({sys.version.split()[0]})")
     if not console:
-        print("(no `runbook` console script on PATH; `pip install -e .` adds one, which costs "
-              "`python -m runner` plus an entry-point lookup)")
+        print(
+            "(no `runbook` console script on PATH; `pip install -e .` adds one, which costs "
+            "`python -m runner` plus an entry-point lookup)"
+        )
     timings = {label: time_command(label, argv, runs) for label, argv in commands}
     baseline = timings[BASELINE]
     print(f"\n  {'command':<42} {'median ms':>10} {'min ms':>8} {'x baseline':>11}")
@@ -164,8 +184,10 @@ def measure(runs: int = 15) -> list[SummaryRow]:
         print(f"  {timing.label:<42} {timing.median:10.1f} {timing.best:8.1f} {ratio:11.2f}")
 
     print_import_profile("python -X importtime -m runner --help", ["-m", "runner", "--help"])
-    print_import_profile("python -X importtime -m runner validate runbooks/",
-                         ["-m", "runner", "validate", "runbooks/"])
+    print_import_profile(
+        "python -X importtime -m runner validate runbooks/",
+        ["-m", "runner", "validate", "runbooks/"],
+    )
     return [
         _summary_row("runbook --help (median)", timings[HELP], baseline, HELP_TARGET_MS),
         _summary_row("runbook validate runbooks/ (median)", timings[VALIDATE], baseline, None),

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import os
-import pstats
 import statistics
 import subprocess
 import sys
@@ -32,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from profiles import print_profile  # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 3.0
@@ -142,13 +142,24 @@ def make_project(root: Path, files: int) -> Path:
     for number in range(files):
         system = f"shop{number % SYSTEMS:02d}"
         text = RUNBOOK.format(
-            name=f"{system}-check-{number:04d}", system=system, number=number,
+            name=f"{system}-check-{number:04d}",
+            system=system,
+            number=number,
             schedule=f'schedule: "{number % 60} * * * *"\n' if number % 2 else "",
-            stale=30 + number % 90, port=8000 + number % 1000, limit=10 + number % 40,
-            warn=5 + number % 20, crit=50 + number % 50, oldest_crit=120 + number % 240,
-            retries=1 + number % 5, since=f"2024-01-{1 + number % 28:02d}",
-            failed_crit=3 + number % 7, divisor=2 + number % 3, elapsed=500 + number,
-            when_floor=number % 4, verbose_floor=number % 25, log_limit=5 + number % 20,
+            stale=30 + number % 90,
+            port=8000 + number % 1000,
+            limit=10 + number % 40,
+            warn=5 + number % 20,
+            crit=50 + number % 50,
+            oldest_crit=120 + number % 240,
+            retries=1 + number % 5,
+            since=f"2024-01-{1 + number % 28:02d}",
+            failed_crit=3 + number % 7,
+            divisor=2 + number % 3,
+            elapsed=500 + number,
+            when_floor=number % 4,
+            verbose_floor=number % 25,
+            log_limit=5 + number % 20,
         )
         (runbooks / system / f"check-{number:04d}.yaml").write_text(text, encoding="utf-8")
     return runbooks
@@ -162,8 +173,14 @@ def time_subprocess(root: Path, files: int) -> tuple[list[float], str | None]:
     samples: list[float] = []
     for _ in range(SUBPROCESS_RUNS):
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "runner", "validate", "runbooks"], cwd=root,
-                              env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", "validate", "runbooks"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         samples.append(time.perf_counter() - started)
         if done.returncode != 0 or f"{files} files valid" not in done.stdout:
             output = (done.stdout + done.stderr).strip().splitlines()
@@ -200,8 +217,11 @@ def phases(root: Path, paths: list[Path]) -> dict[str, float] | str:
         from runner.library import display_path
 
         library = _library(root)
-        totals = {"parse YAML (yamlload)": 0.0, "JSON Schema (schema.validate_document)": 0.0,
-                  "meaning (validate.meaning)": 0.0}
+        totals = {
+            "parse YAML (yamlload)": 0.0,
+            "JSON Schema (schema.validate_document)": 0.0,
+            "meaning (validate.meaning)": 0.0,
+        }
         names = list(totals)
         for path in paths:
             display = display_path(path)
@@ -220,16 +240,6 @@ def phases(root: Path, paths: list[Path]) -> dict[str, float] | str:
         return f"phase breakdown unavailable ({error}); see the profile instead"
 
 
-def print_profile(profile: cProfile.Profile, title: str) -> None:
-    for order, top in (("cumulative", 15), ("tottime", 10)):
-        stream = io.StringIO()
-        pstats.Stats(profile, stream=stream).strip_dirs().sort_stats(order).print_stats(top)
-        body = stream.getvalue()
-        body = body[body.index("   ncalls"):] if "   ncalls" in body else body
-        print(f"\n{title}, top {top} by {order}:")
-        print(body.rstrip())
-
-
 def measure(files: int = 1000, profile_files: int = 200) -> list[SummaryRow]:
     target = f"< {TARGET_SECONDS:.0f} s"
     with tempfile.TemporaryDirectory(prefix="runbook-bench-") as folder:
@@ -237,23 +247,31 @@ def measure(files: int = 1000, profile_files: int = 200) -> list[SummaryRow]:
         runbooks = make_project(root, files)
         paths = sorted(runbooks.rglob("*.yaml"))
         lines = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in paths)
-        print(f"Validate {files} generated runbooks ({lines / files:.0f} lines, 5 steps each) "
-              f"in {root}")
+        print(
+            f"Validate {files} generated runbooks ({lines / files:.0f} lines, 5 steps each) "
+            f"in {root}"
+        )
 
         samples, problem = time_subprocess(root, files)
         if problem:
-            print(f"\nFAILED: the generated runbooks are not all valid, so timing them would "
-                  f"measure the error path: {problem}")
+            print(
+                f"\nFAILED: the generated runbooks are not all valid, so timing them would "
+                f"measure the error path: {problem}"
+            )
             return [(f"validate {files} runbooks (subprocess)", "FAILED", target, False)]
         median = statistics.median(samples)
         runs = ", ".join(f"{s:.2f}" for s in samples)
-        print(f"\n  python -m runner validate runbooks: median {median:.2f} s, "
-              f"min {min(samples):.2f} s (runs: {runs} s), {median / files * 1000:.2f} ms per file")
+        print(
+            f"\n  python -m runner validate runbooks: median {median:.2f} s, "
+            f"min {min(samples):.2f} s (runs: {runs} s), {median / files * 1000:.2f} ms per file"
+        )
 
         seconds, errors = in_process(root, paths)
         per_file_ms = seconds / files * 1000
-        print(f"  in-process Library.problems: {seconds:.2f} s, {per_file_ms:.2f} ms per file "
-              f"({errors} errors); start-up + output is the rest of the subprocess time")
+        print(
+            f"  in-process Library.problems: {seconds:.2f} s, {per_file_ms:.2f} ms per file "
+            f"({errors} errors); start-up + output is the rest of the subprocess time"
+        )
 
         split = phases(root, paths)
         if isinstance(split, str):
@@ -274,8 +292,12 @@ def measure(files: int = 1000, profile_files: int = 200) -> list[SummaryRow]:
         print_profile(profile, f"cProfile of Library.problems over {profiled} files")
 
     return [
-        (f"validate {files} runbooks (subprocess)", f"{median:.2f} s", target,
-         median < TARGET_SECONDS),
+        (
+            f"validate {files} runbooks (subprocess)",
+            f"{median:.2f} s",
+            target,
+            median < TARGET_SECONDS,
+        ),
         ("validate in-process, per file", f"{per_file_ms:.2f} ms", "-", None),
     ]
 
@@ -289,10 +311,15 @@ def print_summary(rows: list[SummaryRow]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", type=int, default=1000,
-                        help="runbooks to generate (default 1000)")
-    parser.add_argument("--profile-files", type=int, default=200,
-                        help="files to run under cProfile (default 200; profiling is slow)")
+    parser.add_argument(
+        "--files", type=int, default=1000, help="runbooks to generate (default 1000)"
+    )
+    parser.add_argument(
+        "--profile-files",
+        type=int,
+        default=200,
+        help="files to run under cProfile (default 200; profiling is slow)",
+    )
     args = parser.parse_args(argv)
     print_summary(measure(args.files, args.profile_files))
     return 0
