@@ -129,17 +129,18 @@ class Watch:
     """One connection's running statement as the watchdog sees it.
 
     `deadline` is None while no statement runs, +inf for one without a time limit. The
-    connection publishes a deadline by assigning it (atomic; the watchdog reads it once
-    per look) and takes it back under the watchdog's lock, so a statement costs one
-    lock round trip, not a registration in a shared table.
+    statement's side costs two attribute writes and a read, with no lock (see `stop`):
+    the connection publishes a deadline by assigning it and takes it back by assigning
+    None; the watchdog announces `cancelling` before it reads the deadline.
     """
 
-    __slots__ = ("cursor", "deadline", "reason")
+    __slots__ = ("cancelling", "cursor", "deadline", "reason")
 
     def __init__(self) -> None:
         self.cursor: Any = None
         self.deadline: float | None = None
         self.reason: str | None = None  # "timeout" or "abort" once the watchdog cancelled
+        self.cancelling = False  # the watchdog is looking at this statement, under its lock
 
 
 class _Watchdog:
@@ -183,11 +184,21 @@ class _Watchdog:
     def stop(self, watch: Watch) -> str | None:
         """The statement ended: "timeout" or "abort" when the watchdog cancelled it.
 
-        Under the lock, so that once this returns no cancel is under way for the cursor
-        and it may run the next statement or be freed safely."""
-        with self.lock:
-            watch.deadline = None
-            reason, watch.reason = watch.reason, None
+        Once this returns, no cancel is under way for the cursor, so it may run the next
+        statement or be freed. Without a lock in the usual case: this side writes
+        `deadline` and then reads `cancelling`; the watchdog writes `cancelling` and then
+        reads `deadline` (both in that order, which the GIL keeps). So either the
+        watchdog reads None and leaves the statement alone, or this side sees
+        `cancelling` and waits for the watchdog's lock, under which it decides, cancels
+        and sets `reason`.
+        """
+        watch.deadline = None
+        if watch.cancelling:
+            with self.lock:
+                pass
+        reason = watch.reason
+        if reason is not None:
+            watch.reason = None
         return reason
 
     def attach(self) -> bool:
@@ -235,16 +246,20 @@ class _Watchdog:
                     aborted = any(byte in (signal.SIGINT, signal.SIGTERM) for byte in received)
             aborted = aborted or ABORT_REQUESTED.is_set()
             now = time.monotonic()
-            # Cancel under the lock: once stop() has returned, no cancel is under way
-            # for that statement, so its cursor may be reused or freed safely.
+            # Decide and cancel under the lock, announced through `cancelling`: once
+            # stop() has returned, no cancel is under way for that statement.
             with self.lock:
                 for watch in self.watches:
+                    if watch.deadline is None:
+                        continue
+                    watch.cancelling = True  # before reading the deadline: see stop()
                     deadline = watch.deadline  # read once: the main thread may publish
                     if deadline is not None and (aborted or deadline <= now):
                         watch.reason = "abort" if aborted else "timeout"
                         watch.deadline = None
                         with contextlib.suppress(Exception):  # it may have just finished
                             watch.cursor.cancel()
+                    watch.cancelling = False
 
 
 _NO_DEADLINE = float("inf")
