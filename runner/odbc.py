@@ -26,7 +26,6 @@ import threading
 import time
 from decimal import Decimal
 from itertools import repeat
-from operator import itemgetter
 from typing import Any
 
 from .errors import ABORT_REQUESTED, Aborted, ConfigError
@@ -279,7 +278,7 @@ def watchdog() -> _Watchdog:
 
 def _collect(
     cursor: Any,
-    sets: list[tuple[list[str], Any, list[Any]]],
+    sets: list[tuple[Any, list[Any]]],
     messages: list[tuple[str, str]],
     more: bool,
 ) -> int:
@@ -289,7 +288,7 @@ def _collect(
     while True:
         description = cursor.description
         if description:
-            sets.append(([d[0] for d in description], description, cursor.fetchall()))
+            sets.append((description, cursor.fetchall()))
         elif cursor.rowcount > 0:
             affected += cursor.rowcount
         if cursor.messages:
@@ -313,11 +312,46 @@ def _number(value: Any) -> Any:
     return value
 
 
+# What the step's values need of a result set's `cursor.description`: the description
+# itself (to tell when it changes), the column names, and where the NUMERIC/DECIMAL
+# columns are. Worked out once per statement text, not per execution.
+Shape = tuple[Any, tuple[str, ...], tuple[int, ...]]
+
+
+def _shape(description: Any) -> Shape:
+    columns = tuple(d[0] for d in description)
+    return description, columns, tuple(i for i, d in enumerate(description) if d[1] is Decimal)
+
+
+def _mapped(shape: Shape, rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts; NUMERIC/DECIMAL values as int or float, as SQLite gives them."""
+    _, columns, decimals = shape
+    if decimals:
+        _convert(rows, decimals)
+    # map() rather than a comprehension: no frame per call, and this runs per statement;
+    # zip() with a keyword argument (strict=) costs more than the dict it feeds.
+    return list(map(dict, map(zip, repeat(columns), rows)))
+
+
+def _convert(rows: list[Any], decimals: tuple[int, ...]) -> None:
+    """`_number` on the NUMERIC/DECIMAL columns, in place (pyodbc's rows are mutable and
+    nothing else holds them); inlined for finite values, as it runs per value."""
+    for row in rows:
+        for i in decimals:
+            value = row[i]
+            if value is not None:
+                try:
+                    numerator, denominator = value.as_integer_ratio()
+                    row[i] = numerator if denominator == 1 else numerator / denominator
+                except (ValueError, OverflowError):  # NaN, infinity, beyond float range
+                    row[i] = _number(value)
+
+
 def _one_set(
-    description: Any, rows: list[Any] | None, affected: int, messages: list[tuple[str, str]]
+    shape: Shape | None, rows: list[Any] | None, affected: int, messages: list[tuple[str, str]]
 ) -> dict[str, Any]:
     """The step's values from one result set (or none: `affected` rows changed)."""
-    if not description:
+    if shape is None:
         result: dict[str, Any] = {
             "rows": [],
             "row": {},
@@ -326,14 +360,13 @@ def _one_set(
             "rowcount": affected,
         }
     else:
-        columns = list(map(_NAME, description))
-        mapped = _rows(columns, description, rows or [])
+        mapped = _mapped(shape, rows or [])
         result = {
             "rows": mapped,
             "row": mapped[0] if mapped else {},
-            # By position, since names may repeat; from the raw row, as the rows are dicts.
-            "value": _number(rows[0][0]) if rows else None,
-            "columns": columns,
+            # By position, since names may repeat (the rows were converted in place).
+            "value": rows[0][0] if rows else None,
+            "columns": list(shape[1]),
             "rowcount": len(mapped),
         }
     if messages:
@@ -343,39 +376,20 @@ def _one_set(
     return result
 
 
-_NAME, _TYPE = itemgetter(0), itemgetter(1)  # of a column in cursor.description
-
-
-def _rows(columns: list[str], description: Any, rows: list[Any]) -> list[dict[str, Any]]:
-    """Rows as dicts; NUMERIC/DECIMAL values as int or float, as SQLite gives them."""
-    if Decimal not in map(_TYPE, description):
-        # map() rather than a comprehension: no frame per call, and this runs per statement.
-        return list(map(dict, map(zip, repeat(columns), rows)))
-    decimals = [i for i, d in enumerate(description) if d[1] is Decimal]
-    converted = []
-    for row in rows:
-        values = list(row)
-        for i in decimals:
-            values[i] = _number(values[i])
-        converted.append(values)
-    # zip() with a keyword argument (strict=) costs more than the dict it feeds.
-    return list(map(dict, map(zip, repeat(columns), converted)))
-
-
 def _values(
-    sets: list[tuple[list[str], Any, list[Any]]],
+    sets: list[tuple[Any, list[Any]]],
     messages: list[tuple[str, str]],
     affected: int,
 ) -> dict[str, Any]:
     """The step's values: the first result set as rows/row/value, the others kept too."""
-    if len(sets) <= 1:
-        if not sets:
-            return _one_set(None, None, affected, messages)
-        return _one_set(sets[0][1], sets[0][2], affected, messages)
-    result = _one_set(sets[0][1], sets[0][2], affected, messages)
-    result["result_sets"] = [{"columns": result["columns"], "rows": result["rows"]}] + [
-        {"columns": columns, "rows": _rows(columns, d, rows)} for columns, d, rows in sets[1:]
-    ]
+    if not sets:
+        return _one_set(None, None, affected, messages)
+    result = _one_set(_shape(sets[0][0]), sets[0][1], affected, messages)
+    if len(sets) > 1:
+        result["result_sets"] = [{"columns": result["columns"], "rows": result["rows"]}] + [
+            {"columns": list(shape[1]), "rows": _mapped(shape, rows)}
+            for shape, rows in ((_shape(d), rows) for d, rows in sets[1:])
+        ]
     return result
 
 
@@ -394,6 +408,7 @@ class OdbcConnection:
         # result sets): a step repeated in a loop or on a schedule is planned once.
         self.last_sql = ""
         self.last_plan: tuple[list[str], bool] = ([], True)
+        self.shape: Shape = ((), (), ())  # of the last single result set
         try:
             import pyodbc
         except ImportError as error:
@@ -426,51 +441,81 @@ class OdbcConnection:
 
     # -- statements ------------------------------------------------------------------
     def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
-        """Run `sql` (a statement, a script, or T-SQL batches) and collect what it returns."""
-        with self.lock:
-            if sql == self.last_sql:
-                sql = self.last_sql
-            else:
+        """Run `sql` (a statement, a script, or T-SQL batches) and collect what it returns.
+
+        One statement with one result set is the usual case, paid for every statement
+        (bench/odbc_overhead.py), so it is kept short; everything else goes through
+        `_execute_pieces`."""
+        lock = self.lock
+        lock.acquire()  # for_each items may share the connection from threads
+        try:
+            if sql != self.last_sql:
                 self.last_plan = self._plan(sql)
                 self.last_sql = sql
             pieces, more = self.last_plan
-            if self.rehearsing and self.dialect == "mysql":
-                self._refuse_implicit_commit(pieces)
+            if more or len(pieces) > 1 or self.rehearsing:
+                return self._execute_pieces(pieces, params, timeout)
             cursor = self.cursor if self.cursor is not None else self._new_cursor()
             watchdog, watch = self.watchdog, self.watch
             watchdog.start(watch, timeout)
-            sets: list[tuple[list[str], Any, list[Any]]] = []
-            messages: list[tuple[str, str]] = []
             try:
-                if len(pieces) > 1:
-                    affected = self._run_pieces(cursor, pieces, params, sets, messages)
-                else:  # the usual case, kept short: it is paid per statement
-                    # pieces[0] is the same str object each time the same text comes back:
-                    # pyodbc keeps a statement prepared only for the very same object.
-                    if params:
-                        cursor.execute(pieces[0], params)
-                    else:
-                        cursor.execute(pieces[0])
-                    if more:
-                        affected = _collect(cursor, sets, messages, True)
-                    else:  # one result set at most: read it without the loop
-                        description = cursor.description
-                        rows = cursor.fetchall() if description else None
-                        affected = cursor.rowcount
-                        messages = cursor.messages
-            except self.pyodbc.Error as error:
-                raise classify(self.name, error, timeout, watchdog.stop(watch)) from None
-            finally:
+                # pieces[0] is the same str object each time the same text comes back:
+                # pyodbc keeps a statement prepared only for the very same object.
+                if params:
+                    cursor.execute(pieces[0], params)
+                else:
+                    cursor.execute(pieces[0])
+                description = cursor.description
+                rows = cursor.fetchall() if description else None
+                affected = cursor.rowcount
+                messages = cursor.messages
+            except BaseException as error:
                 reason = watchdog.stop(watch)
-            if reason == "abort":
-                raise Aborted()
-            if reason == "timeout":  # cancelled, whether or not the driver said so
-                raise StepTimeout(
-                    f"{self.name}: statement cancelled after its timeout of {timeout:g}s"
-                )
-            if len(pieces) > 1 or more:
-                return _values(sets, messages, affected)
-            return _one_set(description, rows, max(affected, 0), messages)
+                if isinstance(error, self.pyodbc.Error):
+                    raise classify(self.name, error, timeout, reason) from None
+                raise
+            reason = watchdog.stop(watch)
+            if reason is not None:
+                raise self._cancelled(reason, timeout)
+            if not description:
+                return _one_set(None, None, max(affected, 0), messages)
+            shape = self.shape
+            if description != shape[0]:  # another statement, or its table changed
+                shape = self.shape = _shape(description)
+            return _one_set(shape, rows, 0, messages)
+        finally:
+            lock.release()
+
+    def _execute_pieces(
+        self, pieces: list[str], params: list[Any], timeout: float
+    ) -> dict[str, Any]:
+        """A script, T-SQL batches, a statement that may return several result sets, or
+        anything under --rehearse: every piece, result set and message, under one timeout."""
+        if self.rehearsing and self.dialect == "mysql":
+            self._refuse_implicit_commit(pieces)
+        cursor = self.cursor if self.cursor is not None else self._new_cursor()
+        watchdog, watch = self.watchdog, self.watch
+        sets: list[tuple[Any, list[Any]]] = []
+        messages: list[tuple[str, str]] = []
+        watchdog.start(watch, timeout)
+        try:
+            affected = self._run_pieces(cursor, pieces, params, sets, messages)
+        except BaseException as error:
+            reason = watchdog.stop(watch)
+            if isinstance(error, self.pyodbc.Error):
+                raise classify(self.name, error, timeout, reason) from None
+            raise
+        reason = watchdog.stop(watch)
+        if reason is not None:
+            raise self._cancelled(reason, timeout)
+        return _values(sets, messages, affected)
+
+    def _cancelled(self, reason: str, timeout: float) -> BaseException:
+        """What a statement the watchdog cancelled ends with, whether or not the driver
+        said it was cancelled: aborted (SIGTERM, Ctrl-C) or timed out."""
+        if reason == "abort":
+            return Aborted()
+        return StepTimeout(f"{self.name}: statement cancelled after its timeout of {timeout:g}s")
 
     def _plan(self, sql: str) -> tuple[list[str], bool]:
         """The pieces to send, and whether a piece may return more than one result set.
@@ -492,7 +537,7 @@ class OdbcConnection:
         cursor: Any,
         pieces: list[str],
         params: list[Any],
-        sets: list[tuple[list[str], Any, list[Any]]],
+        sets: list[tuple[Any, list[Any]]],
         messages: list[tuple[str, str]],
     ) -> int:
         """Send batches or statements one by one, each with its own share of the values."""
@@ -503,9 +548,12 @@ class OdbcConnection:
         for piece in pieces:
             if self.watch.reason is not None:  # cancelled by the watchdog
                 break  # MariaDB ends a cancelled SLEEP() quietly: run no further
-            count = count_placeholders(piece)
-            args = params[offset : offset + count]
-            offset += count
+            if len(pieces) == 1:  # all of them, uncounted (`?` may be an operator)
+                args = params
+            else:
+                count = count_placeholders(piece)
+                args = params[offset : offset + count]
+                offset += count
             if args:
                 cursor.execute(piece, args)
             else:

@@ -200,7 +200,7 @@ def render_sql(
 ) -> tuple[str, list[Any]]:
     """SQL text with `?` placeholders, and the values to bind to them, in order."""
     binds: list[Any] = []
-    if not is_template(text):
+    if "{{" not in text and "{%" not in text:  # is_template(), without the call
         return text, binds
     plan = _sql_plan(text)
     if plan is not None:
@@ -228,9 +228,13 @@ _DICT_ATTRIBUTES = frozenset(dir(dict))
 _MISSING = object()
 
 
+_Plan = tuple[tuple[str, ...], tuple[tuple[str, ...], ...], str]
+
+
 @lru_cache(maxsize=4096)
-def _sql_plan(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]] | None:
-    """(literal texts, dotted paths between them), or None when Jinja must render it."""
+def _sql_plan(text: str) -> _Plan | None:
+    """(literal texts, dotted paths between them, the text with a `?` for each path), or
+    None when Jinja must render it."""
     if "{%" in text or "{#" in text or "\r" in text:  # blocks, comments; Jinja rewrites \r\n
         return None
     pieces = _PLAIN_TAG.split(text)
@@ -239,19 +243,20 @@ def _sql_plan(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]] 
         return None
     if any(path[0] in _JINJA_WORDS for path in paths):
         return None
-    return literals, paths
+    return literals, paths, "?".join(literals)
 
 
 def _render_plan(
-    plan: tuple[tuple[str, ...], tuple[tuple[str, ...], ...]],
-    scope: Mapping[str, Any],
-    binds: list[Any],
-    dialect: str,
+    plan: _Plan, scope: Mapping[str, Any], binds: list[Any], dialect: str
 ) -> str | None:
-    """The SQL text as Jinja would render it, or None when a name or key is missing."""
-    literals, paths = plan
-    out = [literals[0]]
-    for path, literal in zip(paths, literals[1:], strict=True):
+    """The SQL text as Jinja would render it, or None when a name or key is missing.
+
+    Every value is usually plain and becomes one `?`: then the text is the plan's own,
+    the same object each time, which the driver keeps prepared."""
+    literals, paths, text = plan
+    values = []
+    special = False
+    for path in paths:
         value = scope.get(path[0], _MISSING)
         for key in path[1:]:
             if value is _MISSING:
@@ -267,6 +272,14 @@ def _render_plan(
                     return None
         if value is _MISSING or isinstance(value, Undefined):
             return None
+        if isinstance(value, SqlIdentifier | InList):
+            special = True  # made earlier by a filter: spelled out below
+        values.append(value)
+    if not special:
+        binds.extend(values)
+        return text
+    out = [literals[0]]
+    for value, literal in zip(values, literals[1:], strict=True):
         out.append(_sql_text(value, binds, dialect))
         out.append(literal)
     return "".join(out)

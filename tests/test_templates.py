@@ -48,6 +48,27 @@ def test_identifiers_are_quoted_per_dialect(dialect, quoted):
     assert sql == f"SELECT * FROM {quoted}" and params == []
 
 
+def test_plain_tags_reuse_one_text_and_spell_out_lists_and_identifiers_made_earlier():
+    """The fast path for `{{ a.b }}` tags: the same text object each time (the driver
+    keeps it prepared), values bound in order; a list or identifier that a filter made
+    earlier (a var rendered as `{{ ids | in_list }}`) is still spelled out."""
+    text = "SELECT * FROM {{ vars.table }} WHERE id IN {{ vars.ids }} AND n = {{ inputs.id }}"
+    scope = {
+        **SCOPE,
+        "vars": {
+            "ids": templates.render_value("{{ inputs.ids | in_list }}", SCOPE),
+            "table": templates.render_value("{{ inputs.table | identifier }}", SCOPE),
+        },
+    }
+    assert templates.render_sql(text, scope, "tsql") == (
+        "SELECT * FROM [dbo].[USER_SYNC_LOG] WHERE id IN (?, ?) AND n = ?",
+        [1, 2, 7],
+    )
+    first, params = templates.render_sql("WHERE a = {{ inputs.id }} AND b = {{ x }}", SCOPE)
+    again, _ = templates.render_sql("WHERE a = {{ inputs.id }} AND b = {{ x }}", SCOPE)
+    assert (first, params) == ("WHERE a = ? AND b = ?", [7, 5]) and first is again
+
+
 @pytest.mark.parametrize("hostile", ["x; DROP TABLE y", "a b", 'x"--', "1x", ""])
 def test_unsafe_identifiers_are_refused(hostile):
     with pytest.raises(TemplateError, match="not a safe SQL identifier"):

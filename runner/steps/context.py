@@ -24,6 +24,3 @@ class StepContext:
 
     def evaluate(self, expression: Any) -> Any:
         return templates.evaluate(expression, self.scope, self.where)
-
-    def render_sql(self, text: str, dialect: str = "sqlite") -> tuple[str, list[Any]]:
-        return templates.render_sql(text, self.scope, dialect, self.where)
