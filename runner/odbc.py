@@ -360,7 +360,11 @@ def _one_set(
             "rowcount": affected,
         }
     else:
-        mapped = _mapped(shape, rows or [])
+        rows = rows or []
+        if shape[2]:
+            _convert(rows, shape[2])
+        # _mapped() without its call, as this runs per statement
+        mapped = list(map(dict, map(zip, repeat(shape[1]), rows)))
         result = {
             "rows": mapped,
             "row": mapped[0] if mapped else {},

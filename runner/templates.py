@@ -226,24 +226,25 @@ _JINJA_WORDS = frozenset(
 )
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 _MISSING = object()
+_NOT_PLAIN = (Undefined, SqlIdentifier, InList)  # a tuple: `A | B` builds a union per call
 
 
-_Plan = tuple[tuple[str, ...], tuple[tuple[str, ...], ...], str]
+# (literal texts, dotted paths between them as (name, keys), the text with `?` for each)
+_Plan = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...], str]
 
 
 @lru_cache(maxsize=4096)
 def _sql_plan(text: str) -> _Plan | None:
-    """(literal texts, dotted paths between them, the text with a `?` for each path), or
-    None when Jinja must render it."""
+    """How to render `text` without Jinja, or None when Jinja must render it."""
     if "{%" in text or "{#" in text or "\r" in text:  # blocks, comments; Jinja rewrites \r\n
         return None
     pieces = _PLAIN_TAG.split(text)
-    literals, paths = tuple(pieces[0::2]), tuple(tuple(p.split(".")) for p in pieces[1::2])
+    literals, paths = tuple(pieces[0::2]), tuple(p.split(".") for p in pieces[1::2])
     if any("{{" in literal for literal in literals):  # a tag with filters, calls, `-`...
         return None
     if any(path[0] in _JINJA_WORDS for path in paths):
         return None
-    return literals, paths, "?".join(literals)
+    return literals, tuple((path[0], tuple(path[1:])) for path in paths), "?".join(literals)
 
 
 def _render_plan(
@@ -254,11 +255,11 @@ def _render_plan(
     Every value is usually plain and becomes one `?`: then the text is the plan's own,
     the same object each time, which the driver keeps prepared."""
     literals, paths, text = plan
-    values = []
+    first = len(binds)
     special = False
-    for path in paths:
-        value = scope.get(path[0], _MISSING)
-        for key in path[1:]:
+    for name, keys in paths:
+        value = scope.get(name, _MISSING)
+        for key in keys:
             if value is _MISSING:
                 return None
             # What the sandbox does for `a.b` (attribute first, then item), without the
@@ -270,14 +271,17 @@ def _render_plan(
                     value = environment().getattr(value, key)
                 except Exception:  # noqa: BLE001 - Jinja reports it on the slow path
                     return None
-        if value is _MISSING or isinstance(value, Undefined):
+        if value is _MISSING:
             return None
-        if isinstance(value, SqlIdentifier | InList):
-            special = True  # made earlier by a filter: spelled out below
-        values.append(value)
+        if isinstance(value, _NOT_PLAIN):
+            if isinstance(value, Undefined):
+                return None
+            special = True  # an identifier or list made earlier by a filter: spelled out
+        binds.append(value)
     if not special:
-        binds.extend(values)
         return text
+    values = binds[first:]
+    del binds[first:]
     out = [literals[0]]
     for value, literal in zip(values, literals[1:], strict=True):
         out.append(_sql_text(value, binds, dialect))
