@@ -40,6 +40,21 @@ class ConnectionSpec:
         """The target with ${VAR} expanded, and the expanded values (to mask as secrets)."""
         return expand_vars(self.target, environ, self.origin)
 
+    def sql_dialect(self) -> str:
+        """The dialect as written; else sqlite for SQLite, else inferred from the driver
+        name, read with ${VAR}s expanded where they are set: the whole connection string
+        may come from one variable, and the dialect must match the one the connection
+        itself infers when it opens."""
+        if self.dialect or self.kind == "sqlite":
+            return self.dialect or "sqlite"
+        from .odbc import infer_dialect
+
+        try:
+            target, _ = self.resolve()
+        except ConfigError:  # not set here (validating elsewhere): read it as written
+            target = self.target
+        return infer_dialect(target)
+
 
 @dataclass(frozen=True)
 class Config:

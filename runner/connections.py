@@ -239,11 +239,7 @@ class Connections:
     def dialect(self, name: str) -> str:
         found = self._dialects.get(name)
         if found is None:
-            spec = self.spec(name)
-            found = spec.dialect or (
-                infer_dialect(spec.target) if spec.kind == "odbc" else "sqlite"
-            )
-            self._dialects[name] = found
+            found = self._dialects[name] = self.spec(name).sql_dialect()
         return found
 
     def get(self, name: str) -> Connection | OdbcConnection:

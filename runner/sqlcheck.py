@@ -246,13 +246,7 @@ def dialect_of(spec: Any) -> str | None:
     """The dialect of a connection spec from runner.yaml; None when unknown."""
     if spec is None:
         return None
-    if spec.kind == "sqlite":
-        return "sqlite"
-    if spec.dialect:
-        return spec.dialect
-    from .odbc import infer_dialect
-
-    return infer_dialect(spec.target)
+    return spec.sql_dialect()
 
 
 def relative(path: Path) -> str:

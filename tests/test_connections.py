@@ -212,6 +212,24 @@ def test_dialects_follow_overrides_and_unknown_names_stay_errors(tmp_path) -> No
             connections.dialect("nope")
 
 
+def test_a_connection_string_from_one_variable_still_names_its_dialect(
+    tmp_path, monkeypatch
+) -> None:
+    """`odbc: ${ORDERS_ODBC}`: the SQL file and quoting follow the driver in the
+    variable, as the connection itself does when it opens; unset, it reads as written."""
+    from runner.config import Config
+    from runner.connections import Connections
+    from runner.sqlcheck import dialect_of
+
+    spec = ConnectionSpec("orders", "odbc", "${RB_TEST_ORDERS_ODBC}", "")
+    config = Config(root=tmp_path, connections={"orders": spec})
+    monkeypatch.setenv("RB_TEST_ORDERS_ODBC", "DRIVER={ODBC Driver 18 for SQL Server};SERVER=x")
+    assert Connections(config).dialect("orders") == "tsql"
+    assert dialect_of(spec) == "tsql"
+    monkeypatch.delenv("RB_TEST_ORDERS_ODBC")
+    assert Connections(config).dialect("orders") == "ansi"
+
+
 @pytest.mark.integration
 def test_a_sql_file_runs_in_the_dialect_of_the_connection_actually_used(tmp_path) -> None:
     """Built for SQLite, swapped to PostgreSQL (`--connection orders=pg`): the step runs
