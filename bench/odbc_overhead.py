@@ -19,9 +19,12 @@ How it measures, and why (see bench/README.md, "ODBC overhead"):
     they run on different ones; the scheduler moves them at will, so two connections
     (or one connection over time) differ by 2-3x for the very same code. Raw on its own
     connection made the step look 50-90 us slower than it is.
-  - Pinned (unless --no-pin): the client thread and the backend of the connection
-    (`pg_backend_pid()`, when it is a local process we may pin) share one CPU, which
-    gives the steady 36 us round trip. Both sides get the same placement.
+  - Pinned, in two placements (--placement): "apart", the client thread on one CPU and
+    the connection's backend (`pg_backend_pid()`, when it is a local process we may pin)
+    on the other, as when the database runs on its own machine; and "together", both on
+    one CPU, the worst case for the client: the backend runs between every two Python
+    statements of the step and evicts its caches, so the same code costs about five
+    times what it costs in a warm loop. Both sides of a case get the same placement.
   - Short interleaved batches (--batch statements; raw and step alternate, and which
     goes first alternates too), so a burst of other load hits both sides alike; the
     median and the min of the batches are printed for each side, with the client's CPU
@@ -29,7 +32,8 @@ How it measures, and why (see bench/README.md, "ODBC overhead"):
   - --callgrind adds client instruction counts per statement under valgrind, which do
     not depend on load at all: (Ir after N statements - Ir after 0) / N, per side.
 
-    python bench/odbc_overhead.py [--statements 3000] [--batch 20] [--no-pin]
+    python bench/odbc_overhead.py [--statements 3000] [--batch 20]
+        [--placement apart|together|free|both]
         [--callgrind] [--odbc "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;..."]
 
 Prints plain text and exits 0 whether or not the target is met; says so and exits 0 when
@@ -150,11 +154,22 @@ class _Case:
         self.ctx.services.connections.close_all()
 
 
-def _pin(case: _Case) -> str:
-    """Client thread and the connection's backend on one CPU; says what it did."""
+PLACEMENTS = {
+    "apart": "client and backend pinned to two CPUs (the server elsewhere, as in production)",
+    "together": "client and backend pinned to one CPU (the worst case: each evicts the other)",
+    "free": "placement left to the scheduler",
+}
+
+
+def _pin(case: _Case, placement: str) -> str:
+    """Pin the client thread and the connection's backend as `placement` says; says how."""
+    if placement == "free":
+        return PLACEMENTS["free"]
     if not hasattr(os, "sched_setaffinity"):
         return "not pinned (no sched_setaffinity here)"
-    cpu = min(os.sched_getaffinity(0))
+    cpus = sorted(os.sched_getaffinity(0))
+    if placement == "apart" and len(cpus) < 2:
+        return "not pinned (one CPU only: cannot keep them apart)"
     pid = case.backend_pid()
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -162,12 +177,13 @@ def _pin(case: _Case) -> str:
         return f"not pinned (backend {pid} is not a local process)"
     if b"postgres" not in command:
         return f"not pinned (process {pid} here is not the PostgreSQL backend)"
+    server, client = cpus[0], cpus[1] if placement == "apart" else cpus[0]
     try:
-        os.sched_setaffinity(pid, {cpu})
+        os.sched_setaffinity(pid, {server})
     except OSError as error:
         return f"not pinned (cannot pin backend {pid}: {error.strerror})"
-    os.sched_setaffinity(0, {cpu})
-    return f"client thread and backend {pid} pinned to CPU {cpu}"
+    os.sched_setaffinity(0, {client})
+    return f"{PLACEMENTS[placement]}: backend {pid} on CPU {server}, client on CPU {client}"
 
 
 def _same(got: list[tuple[Any, ...]], expected: list[tuple[Any, ...]]) -> bool:
@@ -231,7 +247,7 @@ def measure(
     statements: int = 3000,
     odbc: str = DEFAULT_ODBC,
     batch: int = 20,
-    pin: bool = True,
+    placements: tuple[str, ...] = ("apart", "together"),
     callgrind: int = 0,
 ) -> list[SummaryRow]:
     target = f"<= {TARGET_RATIO}x raw pyodbc"
@@ -252,45 +268,46 @@ def measure(
         print(
             f"ODBC overhead: {statements} statements each way per case on one connection "
             f"(raw on a second cursor of it), interleaved batches of {batch}; microseconds "
-            "per statement, median (min) over batches; CPU = this client process only\n"
+            "per statement, median (min) over batches; CPU = this client process only"
         )
-        print(
-            f"  {'statement':<13} {'raw wall':>13} {'step wall':>13} {'ratio':>6} {'+us':>6}"
-            f" {'raw CPU':>8} {'step CPU':>9} {'ratio':>6} {'+us':>6}"
-        )
-        for index, (label, template, plain, params) in enumerate(CASES):
-            case = _Case(odbc, template, plain, params)
-            try:
-                got = [tuple(r.values()) for r in case.values["rows"]]
-                if not _same(got, case.expected()):
-                    print(f"FAILED: the step returned {got}, raw pyodbc {case.expected()}")
-                    return [("sql step vs raw pyodbc (PostgreSQL)", "FAILED", target, False)]
-                placement = _pin(case) if pin else "not pinned (--no-pin)"
-                samples = _interleaved(case, statements, batch)
-            finally:
-                case.close()
-                if affinity is not None:
-                    os.sched_setaffinity(0, affinity)
-            med = {key: statistics.median(values) for key, values in samples.items()}
-            low = {key: min(values) for key, values in samples.items()}
-            ratio = med["step"] / med["raw"]
-            cpu_ratio = med["step_cpu"] / med["raw_cpu"]
+        for placement in placements:
             print(
-                f"  {label:<13} {med['raw']:6.1f} ({low['raw']:4.0f}) {med['step']:6.1f}"
-                f" ({low['step']:4.0f}) {ratio:5.2f}x {med['step'] - med['raw']:6.1f}"
-                f" {med['raw_cpu']:8.1f} {med['step_cpu']:9.1f} {cpu_ratio:5.2f}x"
-                f" {med['step_cpu'] - med['raw_cpu']:6.1f}"
+                f"\n  {'statement':<13} {'raw wall':>13} {'step wall':>13} {'ratio':>6}"
+                f" {'+us':>6} {'raw CPU':>8} {'step CPU':>9} {'ratio':>6} {'+us':>6}"
             )
-            if index == 0:
-                print(f"  ({placement})")
-            rows.append(
-                (
-                    f"sql step vs raw pyodbc, {label} (PostgreSQL)",
-                    f"{ratio:.2f}x ({med['step']:.0f} vs {med['raw']:.0f} us)",
-                    target,
-                    ratio <= TARGET_RATIO,
+            for index, (label, template, plain, params) in enumerate(CASES):
+                case = _Case(odbc, template, plain, params)
+                try:
+                    got = [tuple(r.values()) for r in case.values["rows"]]
+                    if not _same(got, case.expected()):
+                        print(f"FAILED: the step returned {got}, raw pyodbc {case.expected()}")
+                        return [("sql step vs raw pyodbc (PostgreSQL)", "FAILED", target, False)]
+                    where = _pin(case, placement)
+                    samples = _interleaved(case, statements, batch)
+                finally:
+                    case.close()
+                    if affinity is not None:
+                        os.sched_setaffinity(0, affinity)
+                med = {key: statistics.median(values) for key, values in samples.items()}
+                low = {key: min(values) for key, values in samples.items()}
+                ratio = med["step"] / med["raw"]
+                cpu_ratio = med["step_cpu"] / med["raw_cpu"]
+                print(
+                    f"  {label:<13} {med['raw']:6.1f} ({low['raw']:4.0f}) {med['step']:6.1f}"
+                    f" ({low['step']:4.0f}) {ratio:5.2f}x {med['step'] - med['raw']:6.1f}"
+                    f" {med['raw_cpu']:8.1f} {med['step_cpu']:9.1f} {cpu_ratio:5.2f}x"
+                    f" {med['step_cpu'] - med['raw_cpu']:6.1f}"
                 )
-            )
+                if index == 0:
+                    print(f"  ({where})")
+                rows.append(
+                    (
+                        f"sql step vs raw pyodbc, {label}, {placement}",
+                        f"{ratio:.2f}x ({med['step']:.0f} vs {med['raw']:.0f} us)",
+                        target,
+                        ratio <= TARGET_RATIO,
+                    )
+                )
         if callgrind:
             print(f"\n  client instructions per statement (callgrind, {callgrind} statements)")
             for index, (label, *_) in enumerate(CASES):
@@ -313,7 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--statements", type=int, default=3000, help="per side and case")
     parser.add_argument("--batch", type=int, default=20, help="statements per timed batch")
-    parser.add_argument("--no-pin", action="store_true", help="leave CPU placement alone")
+    parser.add_argument(
+        "--placement",
+        choices=(*PLACEMENTS, "both"),
+        default="both",
+        help="where client and PostgreSQL backend run: apart (two CPUs), together (one), "
+        "free (the scheduler decides), both = apart then together (default)",
+    )
     parser.add_argument(
         "--callgrind",
         type=int,
@@ -329,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         _child(args.odbc, *args.child)
         return 0
-    rows = measure(args.statements, args.odbc, args.batch, not args.no_pin, args.callgrind)
+    placements = ("apart", "together") if args.placement == "both" else (args.placement,)
+    rows = measure(args.statements, args.odbc, args.batch, placements, args.callgrind)
     print()
     for metric, measured, target, met in rows:
         verdict = {True: "PASS", False: "MISS", None: "-"}[met]
