@@ -522,3 +522,138 @@ def test_an_environment_name_yaml_reads_as_a_boolean_is_explained() -> None:
         "inline.yaml:4:11: error: steps[0].env: the key true must be text (quote it: YAML reads "
         "unquoted yes, no, on, off, true, false and numbers as values)"
     ]
+
+
+# -- the jsonschema-rs fast path ----------------------------------------------------------
+
+# Values put in place of every node of every fixture: other types, strings the two regex
+# dialects read differently (a final newline, Arabic-Indic digits), names and durations.
+_REPLACEMENTS: list[Any] = [
+    None, True, False, 0, -1, 1.5, 10**20, "", "x", "abc\n", "10s\n", "1 of 2\n", "\u0661\u0660s",
+    "a b", "Bad-Name", "_x", "${X}", "PT5M", [], {}, ["x"], {"x": 1},
+]  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> Any:
+    yield path
+    if isinstance(value, dict | list):
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            yield from _paths(item, (*path, key))
+
+
+def _mutations(document: Any) -> Any:
+    """The document, and one copy per (node, change): replaced, deleted, or given an
+    unknown key."""
+    yield document
+    for path in list(_paths(document))[1:]:
+        *parents, last = path
+        for replacement in [*_REPLACEMENTS, "delete", "unknown key"]:
+            copy = _plain(document)
+            parent = copy
+            for segment in parents:
+                parent = parent[segment]
+            if replacement == "delete":
+                if not isinstance(parent, dict):
+                    continue
+                del parent[last]
+            elif replacement == "unknown key":
+                if not isinstance(parent[last], dict):
+                    continue
+                parent[last]["zz_unknown"] = 1
+            else:
+                parent[last] = replacement
+            yield copy
+
+
+def _documents() -> list[tuple[str, str, Any]]:
+    found = [("runner.yaml", "runner", yamlload.load_file(REPO / "runner.yaml"))]
+    paths = sorted(FIXTURES.rglob("*.yaml")) + sorted((REPO / "runbooks").rglob("*.yaml"))
+    paths += sorted((REPO / "checks").rglob("*.yaml"))
+    for path in paths:
+        document = yamlload.load_file(path)
+        if path.name.startswith("runner"):
+            kind = "runner"
+        elif isinstance(document, dict) and "check" in document and "runbook" not in document:
+            kind = "check"
+        else:
+            kind = "runbook"
+        found.append((path.name, kind, document))
+    return found
+
+
+def test_the_fast_path_never_passes_what_jsonschema_rejects() -> None:
+    """Thousands of variants of every fixture and shipped file: whenever jsonschema-rs
+    says valid, jsonschema must agree, or an invalid runbook would slip through."""
+    assert all(schema._fast_validator(kind) is not None for kind in schema.KINDS)
+    checked = passed = 0
+    slipped = []
+    for name, kind, document in _documents():
+        slow = schema._validator(kind)
+        for variant in _mutations(_plain(document)):
+            checked += 1
+            if schema._certainly_valid(variant, kind):
+                passed += 1
+                if not slow.is_valid(variant):
+                    slipped.append((name, next(iter(slow.iter_errors(variant))).message))
+    assert slipped == []
+    assert checked > 10_000
+    assert passed > 1_000  # the fast path is taken, so the comparison means something
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "runbook: x\ntags: !!omap [{a: 1}]\nsteps:\n  - sql: SELECT 1\n",
+            "inline.yaml:2:7: error: tags[0]: expected a string, got ('a', 1) (tuple)",
+        ),
+        (
+            "runbook: x\ntags: !!set {a: null}\nsteps:\n  - sql: SELECT 1\n",
+            "inline.yaml:2:7: error: tags: expected a list, got {'a'} (set)",
+        ),
+        (
+            "runbook: x\ndescription: 2026-11-24\nsteps:\n  - sql: SELECT 1\n",
+            "inline.yaml:2:14: error: description: expected a string, got 2026-11-24 (date)",
+        ),
+    ],
+    ids=["omap", "set", "date"],
+)
+def test_values_json_does_not_have_are_judged_by_jsonschema(text: str, expected: str) -> None:
+    # jsonschema-rs reads a tuple as an array and fails on dates and sets; none of
+    # that may decide: these go to jsonschema, and its message stands.
+    document = yamlload.load_text(text, "inline.yaml")
+    assert not schema._certainly_valid(document, "runbook")
+    assert problems_of_text(text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "shaped"),
+    [
+        ("a: [1, 2.5, x, true, null, {b: c}]", True),
+        ("a: !!omap [{b: 1}]", False),
+        ("a: !!set {b: null}", False),
+        ("a: 2026-11-24", False),
+        ("a: !!binary aGVsbG8=", False),
+        ("a: .nan", False),
+        ("a: -.inf", False),
+        ("{1: a}", False),
+    ],
+)
+def test_only_json_shaped_documents_take_the_fast_path(text: str, shaped: bool) -> None:
+    assert schema._json_shaped(yamlload.load_text(text)) is shaped
+
+
+def test_without_jsonschema_rs_jsonschema_alone_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    # jsonschema-rs is a speed-up: where it cannot be installed, every answer is the same.
+    monkeypatch.setattr(schema, "_fast_validator", lambda kind: None)
+    assert problems_of("valid/full.runbook.yaml", "runbook") == []
+    assert problems_of("valid/runner.yaml", "runner") == []
+    assert problems_of("invalid/wrong_type.yaml", "runbook") != []
