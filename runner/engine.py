@@ -21,7 +21,7 @@ from typing import Any
 from . import evaluate, retry, templates
 from .calls import Calls
 from .connections import Connections
-from .errors import Aborted, ConfirmationRefused, RunbookError, TemplateError
+from .errors import Aborted, ConfirmationRefused, LockLost, RunbookError, TemplateError
 from .inputs import resolve_inputs
 from .library import Library
 from .model import RetryPolicy, Runbook, Step, Threshold
@@ -63,6 +63,8 @@ class Engine(Calls):
         self.config = library.config
         self.options = options or Options()
         self.state = state
+        # Between steps: does this run still hold its lock? (Engine.run sets it.)
+        self._verify_lock: Callable[[str], None] = lambda before: None
         from .secrets import Masker, secret_env_names
 
         self.masker = Masker()
@@ -111,10 +113,17 @@ class Engine(Calls):
             )
             self._record(run, start=True)
             return run
+        from .locks import LockVerifier
+
+        verifier = LockVerifier(lock)
+        outer, self._verify_lock = self._verify_lock, verifier
         try:
             self._record(run, start=True)
             self._execute(runbook, run, inputs)
+            if verifier.notes:  # lost and taken again: the run went on
+                run.error = "\n".join(filter(None, [run.error, *verifier.notes]))
         finally:
+            self._verify_lock = outer
             lock.release()
         mask_run(run, self.masker.mask)
         self._record(run)
@@ -157,8 +166,11 @@ class Engine(Calls):
             except ABORT_OUTCOMES as interruption:
                 run.outcome = "aborted"
                 run.status = Status.UNKNOWN
-                signal_name = "SIGTERM" if isinstance(interruption, Aborted) else "Ctrl-C"
-                run.error = f"aborted by {signal_name}; open transactions were rolled back"
+                if isinstance(interruption, LockLost):
+                    run.error = str(interruption)
+                else:
+                    signal_name = "SIGTERM" if isinstance(interruption, Aborted) else "Ctrl-C"
+                    run.error = f"aborted by {signal_name}; open transactions were rolled back"
                 for step in run.steps:
                     if step.outcome == "running":
                         step.outcome, step.status = "aborted", Status.UNKNOWN
@@ -195,6 +207,7 @@ class Engine(Calls):
     ) -> str | None:
         """Run `steps` in order into `into`; returns why it stopped early, if it did."""
         for index, step in enumerate(steps):
+            self._verify_lock(step.id)  # LockLost when another host has taken the run over
             try:
                 result = self._step(step, scope, services, runbook)
             except ABORT_OUTCOMES as interruption:

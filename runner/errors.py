@@ -109,5 +109,11 @@ class Aborted(BaseException):
     """Raised in the main thread on SIGTERM, treated like Ctrl-C."""
 
 
+class LockLost(Aborted):
+    """The cross-host run lock went with its connection and another process holds it
+    now (or it cannot be asked): the run stops before its next step, as if aborted, so
+    that two runs never overlap."""
+
+
 #: Set when SIGTERM or Ctrl-C asks the run to stop, so long statements can be cancelled.
 ABORT_REQUESTED = threading.Event()

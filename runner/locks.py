@@ -10,6 +10,10 @@ hosts: AdvisoryRunLock, a session-level advisory lock on a connection of its own
 for the whole run. The server drops it when the session ends, however it ends, so a
 host that crashed or lost its network never leaves a stale lock either. The local
 file lock is taken first (cheap, and it keeps one host's processes from even asking).
+The other side of that: a run whose lock connection drops (a restarted server, a
+killed session, a network cut) has lost its lock while it still runs. `verify()`,
+which the engine calls between steps, notices, takes the lock again on a new
+connection, and raises LockLost when another process got it first.
 
 The file is never deleted: unlinking a lock file lets a third process lock a new file
 of the same name while the second still holds the old one, and then two runs go.
@@ -24,6 +28,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -32,7 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from .errors import RunbookError
+from .errors import LockLost, RunbookError
 
 MODES = ("skip", "wait", "allow")
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -40,6 +45,8 @@ _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _FIRST_POLL = 0.05
 _LONGEST_POLL = 1.0
 _DETAILS_TRIES = 10
+# How often, at most, a running run asks whether it still holds its lock (between steps).
+VERIFY_EVERY = 1.0
 
 
 class RunbookBusy(RunbookError):
@@ -120,6 +127,10 @@ class RunLock:
         finally:
             os.close(fd)
 
+    def verify(self, before: str = "") -> str | None:
+        """Nothing to check: the kernel holds an flock for as long as the file is open."""
+        return None
+
     def holder(self) -> str | None:
         """Who holds the lock now, e.g. "pid 1234 on web01, run 20261124T...-ab12cd,
         since 2026-11-24T09:15:00Z"; None when nobody does."""
@@ -195,6 +206,11 @@ class Lock(Protocol):
 
     def holder(self) -> str | None: ...
 
+    def verify(self, before: str = "") -> str | None:
+        """Check that the lock is still held (`before` names the next step); a note when
+        it was lost and taken again, LockLost when it cannot be taken again."""
+        ...
+
 
 def run_lock(
     folder: Path,
@@ -247,7 +263,33 @@ class LockPair:
             return self._blocked_by.holder()
         return self.first.holder() or self.second.holder()
 
+    def verify(self, before: str = "") -> str | None:
+        notes = [note for note in (self.first.verify(before), self.second.verify(before)) if note]
+        return "; ".join(notes) or None
 
+
+class LockVerifier:
+    """`verify(before=step id)` between steps, at most every `every` seconds, so a run of
+    many short steps pays nothing and a long one asks after each step. Only the main
+    thread asks (for_each items running in threads leave it to the loop around them).
+    Notes of a lock lost and taken again collect in `notes`; LockLost propagates."""
+
+    def __init__(self, lock: Lock, every: float | None = None) -> None:
+        self.lock = lock
+        self.every = VERIFY_EVERY if every is None else every
+        self.notes: list[str] = []
+        self._next = time.monotonic() + self.every
+
+    def __call__(self, before: str) -> None:
+        if time.monotonic() < self._next or threading.current_thread() is not _MAIN_THREAD:
+            return
+        note = self.lock.verify(before)
+        self._next = time.monotonic() + self.every
+        if note:
+            self.notes.append(note)
+
+
+_MAIN_THREAD = threading.main_thread()
 Connect = Callable[[str], Any]
 
 
@@ -283,6 +325,7 @@ class AdvisoryRunLock:
         self._connect = connect
         self._conn: Any = None
         self._held = False
+        self._held_at: datetime | None = None  # last seen held: acquired or verified
 
     @property
     def held(self) -> bool:
@@ -305,8 +348,67 @@ class AdvisoryRunLock:
         if not got:
             conn.close()
             return False
-        self._conn, self._held = conn, True
+        self._conn, self._held, self._held_at = conn, True, datetime.now(UTC)
         return True
+
+    def verify(self, before: str = "") -> str | None:
+        """Whether the session holding the lock still does. When it is gone (a restarted
+        server, a killed session, a network cut), the server has let the lock go while
+        this run goes on: take it again on a new connection and say so (with any run
+        that started meanwhile), or raise LockLost when another process holds it now or
+        the store cannot be asked. One round trip while all is well."""
+        if not self._held or self._conn is None:  # not taken, or mode allow
+            return None
+        now = datetime.now(UTC)
+        try:
+            if _holds_advisory(self._conn, self.key):
+                self._held_at = now
+                return None
+            cause = "its session no longer held it"
+        except Exception as error:
+            cause = f"its connection to the state store dropped: {_error_text(error)}"
+        with suppress(Exception):
+            self._conn.close()
+        self._conn = None
+        where = f" before step {before!r}" if before else ""
+        lost = f"{self.runbook} lost its cross-host lock{where} ({cause})"
+        stop = "; the run stops here so that two runs never overlap"
+        from .state_backend import LOCK_APPLICATION
+
+        try:
+            conn = self._connect(f"{LOCK_APPLICATION}{self.run_id or ''}")
+        except Exception as error:
+            self._held = False
+            raise LockLost(
+                f"{lost} and cannot take it again ({_error_text(error)}){stop}"
+            ) from None
+        try:
+            got = self._try(conn)
+            holder = None if got else _advisory_holder(conn, self.key)
+        except BaseException as error:
+            self._held = False
+            with suppress(Exception):
+                conn.close()
+            if not isinstance(error, Exception):  # Ctrl-C, SIGTERM: theirs to handle
+                raise
+            raise LockLost(
+                f"{lost} and cannot take it again ({_error_text(error)}){stop}"
+            ) from None
+        if not got:
+            self._held = False
+            with suppress(Exception):
+                conn.close()
+            who = _describe(holder) if holder else "another process"
+            raise LockLost(f"{lost}, and {who} holds it now{stop}")
+        self._conn, since, self._held_at = conn, self._held_at or now, now
+        note = f"{lost} and took it again"
+        try:
+            meanwhile = _runs_since(conn, self.runbook, since, self.run_id)
+        except Exception:  # the lock is held again; only the account is incomplete
+            return f"{note}; which runs started meanwhile could not be read"
+        if meanwhile:
+            note += f"; meanwhile {', '.join(meanwhile)} started"
+        return note
 
     def release(self) -> None:
         if not self._held:
@@ -363,13 +465,55 @@ class AdvisoryRunLock:
         return bool(row and int(row[0]))
 
 
+def _key_halves(key: int) -> tuple[int, int]:
+    """pg_locks shows a bigint advisory key as two unsigned 32-bit halves."""
+    return (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+
+
+def _holds_advisory(conn: Any, key: int) -> bool:
+    """Whether the session of `conn` holds advisory lock `key` (raises if it is gone)."""
+    high, low = _key_halves(key)
+    row = conn.execute(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND objsubid = 1 AND pid = pg_backend_pid() "
+        "AND classid::bigint = ? AND objid::bigint = ?",
+        high,
+        low,
+    ).fetchone()
+    return bool(row and int(row[0]))
+
+
+def _runs_since(conn: Any, runbook: str, since: datetime, run_id: str | None) -> list[str]:
+    """Other runs of `runbook` recorded as started after `since` (not skipped ones):
+    "run 2026...-ab12cd on web02"."""
+    from .state import utc_text
+
+    rows = conn.execute(
+        "SELECT run_id, host FROM runs WHERE runbook = ? AND started >= ? AND run_id <> ? "
+        "AND outcome <> 'skipped' ORDER BY started",
+        runbook,
+        utc_text(since),
+        run_id or "",
+    ).fetchall()
+    return [f"run {row[0]} on {row[1]}" if row[1] else f"run {row[0]}" for row in rows]
+
+
+def _error_text(error: BaseException) -> str:
+    """The first line of a driver's message, without pyodbc's (sqlstate, ...) tuple, the
+    [sqlstate][driver] tags or the name of the ODBC call: what a reader needs to know."""
+    args = getattr(error, "args", ())
+    text = str(args[-1]) if len(args) > 1 else str(error)
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    line = re.sub(r"\s*\(SQL\w+\)$", "", re.sub(r"^(\[[^\]]*\]\s*)+", "", line))
+    return " ".join(line.split()) or type(error).__name__
+
+
 def _advisory_holder(conn: Any, key: int) -> dict[str, object] | None:
     """The run holding advisory lock `key`: {"run_id", and from `runs` "pid", "host",
     "since"}; None when nobody holds it."""
     from .state_backend import LOCK_APPLICATION
 
-    # pg_locks shows a bigint key as two unsigned 32-bit halves.
-    high, low = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+    high, low = _key_halves(key)
     found = conn.execute(
         "SELECT a.application_name FROM pg_locks AS l "
         "JOIN pg_stat_activity AS a ON a.pid = l.pid "

@@ -880,3 +880,109 @@ def test_commands_run_in_the_project_folder_whatever_the_current_one(
     )
     assert run.steps[0].values["stdout"].strip() == str(project.root.resolve())
     assert run.steps[1].values["stdout"].strip() == str(project.root.resolve() / "scripts")
+
+
+class _LockThatIsLost:
+    """A run lock whose holder is lost before step `lost_before`: taken again (a note)
+    or taken over by another host (LockLost)."""
+
+    def __init__(self, lost_before: str, taken_over: bool) -> None:
+        self.lost_before = lost_before
+        self.taken_over = taken_over
+        self.asked: list[str] = []
+        self.released = False
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        self.released = True
+
+    def holder(self) -> str | None:
+        return None
+
+    def verify(self, before: str = "") -> str | None:
+        from runner.errors import LockLost
+
+        self.asked.append(before)
+        if before != self.lost_before:
+            return None
+        if self.taken_over:
+            raise LockLost(
+                f"t lost its cross-host lock before step {before!r}, and pid 7 on b holds it now"
+            )
+        return f"t lost its cross-host lock before step {before!r} and took it again"
+
+
+_THREE_STEPS = """
+    runbook: t
+    connection: main
+    steps:
+      - {id: first, sql: SELECT 1 AS n}
+      - {id: second, sql: SELECT 2 AS n}
+      - {id: third, sql: SELECT 3 AS n}
+    finally:
+      - {id: cleanup, sql: SELECT 4 AS n}
+    """
+
+
+@pytest.fixture
+def lost_lock(monkeypatch):
+    """Engine.run gets the lock `lost_lock(...)` made; it is asked before every step."""
+    import runner.locks
+
+    monkeypatch.setattr(runner.locks, "VERIFY_EVERY", 0.0)
+    made = []
+
+    def make(lost_before: str, taken_over: bool):
+        lock = _LockThatIsLost(lost_before, taken_over)
+        monkeypatch.setattr(runner.locks, "run_lock", lambda *args, **kwargs: lock)
+        made.append(lock)
+        return lock
+
+    return make
+
+
+def test_a_run_whose_lock_another_host_took_stops_before_its_next_step(project, lost_lock):
+    project.runbook("t", _THREE_STEPS)
+    lock = lost_lock("second", taken_over=True)
+
+    run = project.run("t")
+
+    assert [step.id for step in run.steps] == ["first"]  # neither the rest nor finally
+    assert run.outcome == "aborted" and run.status is Status.UNKNOWN and run.exit_code == 3
+    assert (
+        run.error == "t lost its cross-host lock before step 'second', and pid 7 on b holds it now"
+    )
+    assert lock.asked == ["first", "second"] and lock.released
+    from runner.state import StateStore
+
+    store = StateStore(project.library().config.state)
+    recorded = store.get_run(run.run_id)
+    store.close()
+    assert recorded["outcome"] == "aborted" and recorded["error"] == run.error
+
+
+def test_a_run_whose_lock_was_taken_again_goes_on_and_says_so(project, lost_lock):
+    project.runbook("t", _THREE_STEPS)
+    lock = lost_lock("third", taken_over=False)
+
+    run = project.run("t")
+
+    assert [step.id for step in run.steps] == ["first", "second", "third", "cleanup"]
+    assert run.outcome == "completed" and run.status is Status.OK
+    assert run.error == "t lost its cross-host lock before step 'third' and took it again"
+    assert lock.asked == ["first", "second", "third", "cleanup"]
+
+
+def test_the_lock_is_asked_at_most_every_second(monkeypatch):
+    from runner import locks
+
+    lock = _LockThatIsLost("never", taken_over=False)
+    clock = [100.0]
+    monkeypatch.setattr(locks.time, "monotonic", lambda: clock[0])
+    verify = locks.LockVerifier(lock)
+    for step, now in [("a", 100.5), ("b", 101.0), ("c", 101.5), ("d", 102.2), ("e", 102.3)]:
+        clock[0] = now
+        verify(step)
+    assert lock.asked == ["b", "d"]

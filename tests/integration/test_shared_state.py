@@ -8,6 +8,7 @@ local file locks): only the shared store can stop the second run. The runs are r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -72,6 +73,23 @@ class Host:
                 ),
                 encoding="utf-8",
             )
+        (root / "runbooks" / "shared-two.yaml").write_text(
+            textwrap.dedent(
+                f"""
+                runbook: shared-two
+                steps:
+                  - id: hold
+                    timeout: 2m
+                    command: [{sys.executable}, {signals / "hold.py"},
+                              "{{{{ inputs.started }}}}", {signals / "release"}]
+                  - id: after
+                    command: [{sys.executable}, -c, "print('after')"]
+                inputs:
+                  started: {{type: string}}
+                """
+            ),
+            encoding="utf-8",
+        )
 
     def start(self, runbook: str, started: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -232,3 +250,116 @@ def test_checks_read_the_shared_history_through_the_state_connection(
     assert age["successes"] == 1 and 0 <= age["minutes"] < 5  # host A's run, seen from B
     assert never["status"] == "CRITICAL"
     assert never["children"][0]["values"]["row"] == {"successes": 0, "minutes": None}
+
+
+def kill_lock_session(shared_store: str, runbook: str) -> str:
+    """Terminate the session holding the running `runbook`'s cross-host lock, as a
+    restarted server or a network cut would; the run id of the run that held it."""
+    import pyodbc
+
+    from runner.state_backend import LOCK_APPLICATION
+
+    with contextlib.closing(pyodbc.connect(shared_store, autocommit=True)) as db:
+        (run_id,) = db.execute(
+            "SELECT run_id FROM runs WHERE runbook = ? AND outcome = 'running'", runbook
+        ).fetchone()
+        pids = db.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = ?",
+            LOCK_APPLICATION + run_id,
+        ).fetchall()
+        assert len(pids) == 1
+        db.execute("SELECT pg_terminate_backend(?)", pids[0][0])
+    return str(run_id)
+
+
+def test_a_run_that_lost_its_lock_to_another_host_stops_before_its_next_step(
+    hosts: tuple[Host, Host], shared_store: str
+) -> None:
+    a, b = hosts
+    first = a.start("shared-two", "a-started")
+    wait_for(a.signals / "a-started", first)
+    kill_lock_session(shared_store, "shared-two")  # A runs on, without its lock
+    second = b.start("shared-two", "b-started")
+    wait_for(b.signals / "b-started", second)  # so B took the lock: both are in "hold"
+    time.sleep(1.1)  # A asks again at most every second (locks.VERIFY_EVERY)
+    (a.signals / "release").touch()
+
+    lost, took_over = finished(first), finished(second)
+
+    assert first.returncode == 3 and (lost["outcome"], lost["status"]) == ("aborted", "UNKNOWN")
+    assert [step["id"] for step in lost["steps"]] == ["hold"]  # "after" never ran on A
+    holder = f"pid {second.pid} on {socket.gethostname()}, run {took_over['run_id']}, since "
+    assert lost["error"].startswith(
+        "shared-two lost its cross-host lock before step 'after' (its connection to the "
+        "state store dropped: "
+    )
+    assert f"), and {holder}" in lost["error"]
+    assert lost["error"].endswith("holds it now; the run stops here so that two runs never overlap")
+    assert second.returncode == 0 and took_over["outcome"] == "completed"
+    assert [step["id"] for step in took_over["steps"]] == ["hold", "after"]
+
+
+def test_a_run_that_lost_its_lock_takes_it_again_and_says_so(
+    hosts: tuple[Host, Host], shared_store: str
+) -> None:
+    a, b = hosts
+    first = a.start("shared-two", "a-started")
+    wait_for(a.signals / "a-started", first)
+    kill_lock_session(shared_store, "shared-two")
+    time.sleep(1.1)  # A asks again at most every second (locks.VERIFY_EVERY)
+    (a.signals / "release").touch()
+
+    run = finished(first)
+
+    assert first.returncode == 0 and run["outcome"] == "completed"
+    assert [step["id"] for step in run["steps"]] == ["hold", "after"]
+    assert run["error"].startswith(
+        "shared-two lost its cross-host lock before step 'after' (its connection to the "
+        "state store dropped: "
+    )
+    assert run["error"].endswith(") and took it again")
+    # ... and holds it: B is turned away until A's run ends.
+    second = b.runbook("run", "shared-two", "--param", f"started={b.signals / 'b-started'}",
+                       "--format", "json")  # fmt: skip
+    assert json.loads(second.stdout)["outcome"] == "completed"  # A has ended by now
+    history = json.loads(b.runbook("history", "shared-two", "--format", "json").stdout)
+    assert {entry["run_id"]: entry["error"] for entry in history}[run["run_id"]] == run["error"]
+
+
+def test_a_lost_lock_that_cannot_be_taken_again_stops_the_run(shared_store: str) -> None:
+    import pyodbc
+
+    from runner.errors import ConfigError, LockLost
+    from runner.locks import AdvisoryRunLock
+    from runner.state_backend import LOCK_APPLICATION
+
+    opened: list[str] = []
+
+    def connect(application: str) -> Any:
+        if opened:  # the store went away with the session
+            raise ConfigError("state: cannot open the state store: could not connect to server")
+        opened.append(application)
+        conn = pyodbc.connect(shared_store, autocommit=True)
+        conn.execute("SELECT set_config('application_name', ?, false)", application)
+        return conn
+
+    lock = AdvisoryRunLock(connect, "gone", "skip", run_id="20261124T000000Z-000000000000")
+    assert lock.acquire() and lock.verify("first") is None  # held: nothing to say
+    with contextlib.closing(pyodbc.connect(shared_store, autocommit=True)) as db:
+        (pid,) = db.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = ?",
+            LOCK_APPLICATION + "20261124T000000Z-000000000000",
+        ).fetchone()
+        db.execute("SELECT pg_terminate_backend(?)", pid)
+
+    with pytest.raises(LockLost) as lost:
+        lock.verify("second")
+
+    assert str(lost.value) == (
+        "gone lost its cross-host lock before step 'second' (its connection to the state "
+        "store dropped: FATAL: terminating connection due to administrator command) and "
+        "cannot take it again (state: cannot open the state store: could not connect to "
+        "server); the run stops here so that two runs never overlap"
+    )
+    assert not lock.held
+    lock.release()  # after a loss, releasing is harmless
