@@ -47,11 +47,25 @@ def run_one(name: str, measure: Callable[[], list[SummaryRow]]) -> tuple[list[Su
 
 
 def print_table(rows: list[SummaryRow]) -> None:
+    # Columns as wide as their longest cell, so long metric names keep the table aligned.
+    widths = [max(len(str(row[column])) for row in [("metric", "measured", "target"), *rows])
+              for column in range(3)]  # fmt: skip
     print(f"\n{'=' * 30} summary {'=' * 53}")
-    print(f"  {'metric':<40} {'measured':<34} {'target':<16} result")
+    print(
+        "  "
+        + "  ".join(
+            name.ljust(w) for name, w in zip(("metric", "measured", "target"), widths, strict=True)
+        )
+        + "  result"
+    )
     for metric, measured, target, met in rows:
         verdict = "-" if met is None else "PASS" if met else "MISS"
-        print(f"  {metric:<40} {measured:<34} {target:<16} {verdict}")
+        cells = (metric, measured, target)
+        print(
+            "  "
+            + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+            + f"  {verdict}"
+        )
     targets = [met for *_, met in rows if met is not None]
     print(f"\n  {sum(targets)} of {len(targets)} targets met")
 
