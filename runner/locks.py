@@ -274,17 +274,20 @@ class LockVerifier:
     thread asks (for_each items running in threads leave it to the loop around them).
     Notes of a lock lost and taken again collect in `notes`; LockLost propagates."""
 
-    def __init__(self, lock: Lock, every: float | None = None) -> None:
+    def __init__(
+        self, lock: Lock, every: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.lock = lock
         self.every = VERIFY_EVERY if every is None else every
         self.notes: list[str] = []
-        self._next = time.monotonic() + self.every
+        self._clock = clock
+        self._next = clock() + self.every
 
     def __call__(self, before: str) -> None:
-        if time.monotonic() < self._next or threading.current_thread() is not _MAIN_THREAD:
+        if self._clock() < self._next or threading.current_thread() is not _MAIN_THREAD:
             return
         note = self.lock.verify(before)
-        self._next = time.monotonic() + self.every
+        self._next = self._clock() + self.every
         if note:
             self.notes.append(note)
 

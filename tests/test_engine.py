@@ -975,13 +975,12 @@ def test_a_run_whose_lock_was_taken_again_goes_on_and_says_so(project, lost_lock
     assert lock.asked == ["first", "second", "third", "cleanup"]
 
 
-def test_the_lock_is_asked_at_most_every_second(monkeypatch):
+def test_the_lock_is_asked_at_most_every_second():
     from runner import locks
 
     lock = _LockThatIsLost("never", taken_over=False)
     clock = [100.0]
-    monkeypatch.setattr(locks.time, "monotonic", lambda: clock[0])
-    verify = locks.LockVerifier(lock)
+    verify = locks.LockVerifier(lock, clock=lambda: clock[0])
     for step, now in [("a", 100.5), ("b", 101.0), ("c", 101.5), ("d", 102.2), ("e", 102.3)]:
         clock[0] = now
         verify(step)

@@ -81,21 +81,23 @@ class Host:
                   - id: hold
                     timeout: 2m
                     command: [{sys.executable}, {signals / "hold.py"},
-                              "{{{{ inputs.started }}}}", {signals / "release"}]
+                              "{{{{ inputs.started }}}}", "{{{{ inputs.release }}}}"]
                   - id: after
                     command: [{sys.executable}, -c, "print('after')"]
                 inputs:
                   started: {{type: string}}
+                  release: {{type: string, default: "{signals / "release"}"}}
                 """
             ),
             encoding="utf-8",
         )
 
-    def start(self, runbook: str, started: str) -> subprocess.Popen[str]:
+    def start(self, runbook: str, started: str, *params: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [
                 sys.executable, "-m", "runner", "--config", str(self.root / "runner.yaml"),
                 "run", runbook, "--param", f"started={self.signals / started}",
+                *(part for param in params for part in ("--param", param)),
                 "--format", "json",
             ],
             cwd=self.root,
@@ -269,6 +271,11 @@ def kill_lock_session(shared_store: str, runbook: str) -> str:
         ).fetchall()
         assert len(pids) == 1
         db.execute("SELECT pg_terminate_backend(?)", pids[0][0])
+        # pg_terminate_backend only signals the backend: wait until it, and its lock, are gone
+        deadline = time.monotonic() + WAIT_LIMIT
+        while db.execute("SELECT 1 FROM pg_stat_activity WHERE pid = ?", pids[0][0]).fetchone():
+            assert time.monotonic() < deadline, "the lock session was never terminated"
+            time.sleep(0.01)
     return str(run_id)
 
 
@@ -279,12 +286,13 @@ def test_a_run_that_lost_its_lock_to_another_host_stops_before_its_next_step(
     first = a.start("shared-two", "a-started")
     wait_for(a.signals / "a-started", first)
     kill_lock_session(shared_store, "shared-two")  # A runs on, without its lock
-    second = b.start("shared-two", "b-started")
+    second = b.start("shared-two", "b-started", f"release={b.signals / 'release-b'}")
     wait_for(b.signals / "b-started", second)  # so B took the lock: both are in "hold"
     time.sleep(1.1)  # A asks again at most every second (locks.VERIFY_EVERY)
     (a.signals / "release").touch()
-
-    lost, took_over = finished(first), finished(second)
+    lost = finished(first)  # while B still holds the lock
+    (b.signals / "release-b").touch()
+    took_over = finished(second)
 
     assert first.returncode == 3 and (lost["outcome"], lost["status"]) == ("aborted", "UNKNOWN")
     assert [step["id"] for step in lost["steps"]] == ["hold"]  # "after" never ran on A
