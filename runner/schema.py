@@ -38,9 +38,11 @@ if TYPE_CHECKING:
 
 KINDS = ("runbook", "check", "runner")
 
-_NAME = "^[a-z0-9][a-z0-9._-]*$"
-_IDENTIFIER = "^[A-Za-z_][A-Za-z0-9_]*$"
-_STEP_ID = "^[A-Za-z_][A-Za-z0-9_-]*$"
+# `(?!\n)` after `$`: Python's `$` also matches before a final newline, so without it
+# jsonschema would take "abc\n" for a name (ECMA's `$`, which editors use, would not).
+_NAME = r"^[a-z0-9][a-z0-9._-]*$(?!\n)"
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$(?!\n)"
+_STEP_ID = r"^[A-Za-z_][A-Za-z0-9_-]*$(?!\n)"
 _AFTER = r"^\s*\d+\s+of\s+\d+\s*$"
 
 # What a value matching each pattern of the schemas looks like, said as an instruction.

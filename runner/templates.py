@@ -27,7 +27,9 @@ from .errors import TemplateError
 
 _BINDS = "__sql_binds__"
 _DIALECT = "__sql_dialect__"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+_IDENTIFIER = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}"
+)  # fullmatch: no "\n" after
 _QUOTES = {"tsql": ("[", "]"), "mysql": ("`", "`")}
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
 
@@ -70,7 +72,7 @@ def _in_list(value: Any) -> InList:
 
 def _identifier(value: Any) -> SqlIdentifier:
     text = str(value)
-    if not _IDENTIFIER.match(text):
+    if not _IDENTIFIER.fullmatch(text):
         raise TemplateError(
             f"{text!r} is not a safe SQL identifier: use letters, digits and underscores, "
             "optionally schema.table"

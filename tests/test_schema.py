@@ -657,3 +657,15 @@ def test_without_jsonschema_rs_jsonschema_alone_decides(monkeypatch: pytest.Monk
     assert problems_of("valid/full.runbook.yaml", "runbook") == []
     assert problems_of("valid/runner.yaml", "runner") == []
     assert problems_of("invalid/wrong_type.yaml", "runbook") != []
+
+
+def test_a_name_or_id_with_a_trailing_newline_is_refused() -> None:
+    # Python's `$` matches before a final newline; the patterns end in `$(?!\n)`.
+    found = problems_of_text('runbook: "abc\\n"\nsteps:\n  - id: "s\\n"\n    sql: SELECT 1\n')
+    assert found == [
+        "inline.yaml:1:10: error: runbook: 'abc\\n' is not a valid name: use lowercase "
+        "letters, digits, '.', '_' and '-', starting with a letter or digit (did you mean "
+        "'abc'?)",
+        "inline.yaml:3:9: error: steps[0].id: 's\\n' is not a valid step id: use letters, "
+        "digits, '_' and '-', starting with a letter or '_' (did you mean 's'?)",
+    ]

@@ -69,7 +69,9 @@ def test_plain_tags_reuse_one_text_and_spell_out_lists_and_identifiers_made_earl
     assert (first, params) == ("WHERE a = ? AND b = ?", [7, 5]) and first is again
 
 
-@pytest.mark.parametrize("hostile", ["x; DROP TABLE y", "a b", 'x"--', "1x", ""])
+@pytest.mark.parametrize(
+    "hostile", ["x; DROP TABLE y", "a b", 'x"--', "1x", "", "orders\n", "a.b.c.d"]
+)
 def test_unsafe_identifiers_are_refused(hostile):
     with pytest.raises(TemplateError, match="not a safe SQL identifier"):
         templates.render_sql("SELECT * FROM {{ t | identifier }}", {"t": hostile})
