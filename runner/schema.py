@@ -122,12 +122,19 @@ def _validator(kind: str) -> Draft202012Validator:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    originals = {load_schema(name)["$id"]: load_schema(name) for name in KINDS}
-    inlined = {uri: _inline(schema, uri, originals) for uri, schema in originals.items()}
+    inlined = _inlined_schemas()
     registry = Registry().with_resources(
         (uri, Resource.from_contents(schema)) for uri, schema in inlined.items()
     )
     return Draft202012Validator(inlined[load_schema(kind)["$id"]], registry=registry)
+
+
+@cache
+def _inlined_schemas() -> dict[str, Any]:
+    """Every schema by its $id, with its non-recursive refs inlined (`_inline`); shared
+    by both validators, do not modify."""
+    originals = {load_schema(name)["$id"]: load_schema(name) for name in KINDS}
+    return {uri: _inline(schema, uri, originals) for uri, schema in originals.items()}
 
 
 # `$ref`s that stay references: the step language is recursive (a step holds steps).
@@ -170,8 +177,7 @@ def _fast_validator(kind: str) -> Any:
         import jsonschema_rs
     except ImportError:  # an optional speed-up: jsonschema alone gives the same answers
         return None
-    originals = {load_schema(name)["$id"]: load_schema(name) for name in KINDS}
-    inlined = {uri: _inline(schema, uri, originals) for uri, schema in originals.items()}
+    inlined = _inlined_schemas()
     registry = jsonschema_rs.Registry(list(inlined.items()))
     return jsonschema_rs.validator_for(inlined[load_schema(kind)["$id"]], registry=registry)
 

@@ -27,9 +27,8 @@ from .errors import TemplateError
 
 _BINDS = "__sql_binds__"
 _DIALECT = "__sql_dialect__"
-_IDENTIFIER = re.compile(
-    r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}"
-)  # fullmatch: no "\n" after
+# Used with fullmatch: `match` with `$` would also take a trailing newline.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
 _QUOTES = {"tsql": ("[", "]"), "mysql": ("`", "`")}
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
 
