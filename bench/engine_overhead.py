@@ -78,8 +78,8 @@ class Bench:
     def __init__(self, config_path: Path, runbook_path: Path) -> None:
         if str(REPO) not in sys.path:
             sys.path.insert(0, str(REPO))
-        from runner.config import load_config
-        from runner.library import Library
+        from runner.language.config import load_config
+        from runner.language.library import Library
 
         self.library = Library(load_config(config_path))
         started = time.perf_counter()
@@ -89,7 +89,7 @@ class Bench:
 
     def run(self, record: bool) -> tuple[float, Any]:
         """Seconds for one Engine.run, and its RunResult."""
-        from runner.engine import Engine, Options
+        from runner.engine.walker import Engine, Options
 
         state = _timed_store(self.library.config.state, self.store_seconds) if record else None
         try:
@@ -107,7 +107,7 @@ class Bench:
 def _timed_store(path: Path, seconds: list[float]) -> Any:
     """A real StateStore whose writes add their duration to `seconds`: the recording cost
     measured directly, rather than as the difference of two noisy totals."""
-    from runner.state import StateStore
+    from runner.history.store import StateStore
 
     class TimedStore(StateStore):
         def start_run(self, run: Any) -> None:

@@ -97,9 +97,9 @@ def _setup(connection: Any) -> None:
 
 def _step_runner(odbc: str, template: str) -> tuple[Any, Any, Any]:
     """A SqlStep, its step and context wired to a Connections as the engine does it."""
-    from runner.config import Config, ConnectionSpec
-    from runner.connections import Connections
-    from runner.model import Origin, Step
+    from runner.databases.connections import Connections
+    from runner.language.config import Config, ConnectionSpec
+    from runner.language.model import Origin, Step
     from runner.steps.context import StepContext
     from runner.steps.sql import SqlStep
 

@@ -191,8 +191,8 @@ def time_subprocess(root: Path, files: int) -> tuple[list[float], str | None]:
 def _library(root: Path) -> Any:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from runner.config import load_config
-    from runner.library import Library
+    from runner.language.config import load_config
+    from runner.language.library import Library
 
     return Library(load_config(root / "runner.yaml"))
 
@@ -213,8 +213,9 @@ def phases(root: Path, paths: list[Path]) -> dict[str, float] | str:
     Calls the same functions Library.problems does; if those move, say so rather than fail.
     """
     try:
-        from runner import schema, validate
-        from runner.library import display_path
+        from runner.base.paths import display_path
+        from runner.language import meaning as validate
+        from runner.language import schema
 
         library = _library(root)
         totals = {

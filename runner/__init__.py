@@ -12,8 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, InputError, InvalidInput, Problem, RunbookError, TemplateError
-from .status import Status
+from runner.base.errors import (
+    ConfigError,
+    InputError,
+    InvalidInput,
+    Problem,
+    RunbookError,
+    TemplateError,
+)
+from runner.base.status import Status
 
 __version__ = "0.1.0"
 
@@ -33,18 +40,18 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Engine": "runner.engine",
-    "Options": "runner.engine",
-    "Library": "runner.library",
-    "load_config": "runner.config",
-    "RunResult": "runner.results",
+    "Engine": "runner.engine.walker",
+    "Options": "runner.engine.walker",
+    "Library": "runner.language.library",
+    "load_config": "runner.language.config",
+    "RunResult": "runner.language.results",
 }
 
 if TYPE_CHECKING:
-    from .config import load_config
-    from .engine import Engine, Options
-    from .library import Library
-    from .results import RunResult
+    from runner.engine.walker import Engine, Options
+    from runner.language.config import load_config
+    from runner.language.library import Library
+    from runner.language.results import RunResult
 
 
 def __getattr__(name: str) -> Any:

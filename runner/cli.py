@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ABORT_REQUESTED, EXIT_UNKNOWN, Aborted, InvalidInput, RunbookError
+from runner.base.errors import ABORT_REQUESTED, EXIT_UNKNOWN, Aborted, InvalidInput, RunbookError
 
 __version__ = "0.1.0"
 
@@ -183,8 +183,8 @@ def _count(number: int, noun: str) -> str:
 
 
 def _library(args: argparse.Namespace) -> Any:
-    from .config import load_config
-    from .library import Library
+    from runner.language.config import load_config
+    from runner.language.library import Library
 
     return Library(load_config(args.config))
 
@@ -194,8 +194,8 @@ def _emit(text: str) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from . import report
-    from .library import display_path
+    from runner.base.paths import display_path
+    from runner.reports import render as report
 
     library = _library(args)
     rows = []
@@ -229,7 +229,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from . import report
+    from runner.reports import render as report
 
     model = _library(args).runbook(args.name)
     info = {
@@ -290,10 +290,10 @@ def _on_sigint(signum: int, frame: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import report
-    from .engine import Engine, Options
-    from .inputs import parse_params
-    from .state import open_store
+    from runner.engine.walker import Engine, Options
+    from runner.history.store import open_store
+    from runner.language.inputs import parse_params
+    from runner.reports import render as report
 
     library = _library(args)
     runbook = library.runbook(args.name)
@@ -302,7 +302,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for pair in args.connection:
         name, sep, other = pair.partition("=")
         if not sep:
-            from .errors import InputError
+            from runner.base.errors import InputError
 
             raise InputError(f"--connection {pair!r}: write --connection NAME=OTHER")
         overrides[name] = other
@@ -327,7 +327,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
         if state is not None:  # recorded by the engine; now announce, then report
-            from .announce import announce, shown_deliveries
+            from runner.alerts.announce import announce
+            from runner.notifiers.deliver import shown_deliveries
 
             if notifier is not None:
                 announce(result, runbook, library.config, state, notifier)
@@ -346,7 +347,8 @@ def _run_notifier(engine: Any, runbook: Any, mode: str) -> Any:
     """The notifier a real run announces through; None when it has nothing to tell anyone."""
     if mode != "run":
         return None
-    from .announce import notifier_for, routes_anything
+    from runner.alerts.announce import routes_anything
+    from runner.notifiers.deliver import notifier_for
 
     sends = any(step.action == "notify" for step in runbook.all_steps())
     if not (sends or routes_anything(runbook, engine.config)):
@@ -355,14 +357,14 @@ def _run_notifier(engine: Any, runbook: Any, mode: str) -> Any:
 
 
 def _cmd_notify_test(args: argparse.Namespace) -> int:
-    from . import report
-    from .alerts import tag_list
-    from .announce import deliver, shown_deliveries, test_message
-    from .config import load_config
-    from .errors import ConfigError, NotFound
-    from .notifications import load_notifier, settings
-    from .secrets import Masker
-    from .state import open_store
+    from runner.base.errors import ConfigError, NotFound
+    from runner.base.masking import Masker
+    from runner.history.store import open_store
+    from runner.language.config import load_config
+    from runner.language.policy import tag_list
+    from runner.notifiers.deliver import deliver, shown_deliveries, test_message
+    from runner.notifiers.services import load_notifier, settings
+    from runner.reports import render as report
 
     config = load_config(args.config)
     if not settings(config).configured:
@@ -391,9 +393,10 @@ def _cmd_notify_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from . import report, sqlcheck
-    from .config import load_config
-    from .library import Library, yaml_files
+    from runner.language import sqlcheck
+    from runner.language.config import load_config
+    from runner.language.library import Library, yaml_files
+    from runner.reports import render as report
 
     try:
         config = load_config(args.config)
@@ -406,7 +409,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     files: list[Path] = []
     for root in roots:
         if not root.exists():
-            from .errors import Problem
+            from runner.base.errors import Problem
 
             problems.append(Problem("no such file or folder", str(root)))
             continue
@@ -419,9 +422,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from . import report
-    from .config import load_config
-    from .state import open_store
+    from runner.history.store import open_store
+    from runner.language.config import load_config
+    from runner.reports import render as report
 
     config = load_config(args.config)
     store = open_store(config)
@@ -429,7 +432,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
         if args.run:
             found = store.get_run(args.run)
             if found is None:
-                from .errors import NotFound
+                from runner.base.errors import NotFound
 
                 raise NotFound(f"no run with id {args.run!r} in {store.display}")
             if args.format == "json":
@@ -437,7 +440,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
                 _emit(json.dumps(found, indent=2, default=str))
             else:
-                from .results import run_from_dict
+                from runner.language.results import run_from_dict
 
                 _emit(report.render_run(run_from_dict(found), "text"))
             return 0
@@ -448,9 +451,9 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from . import report
-    from .state import open_store
-    from .status import Status, worst
+    from runner.base.status import Status, worst
+    from runner.history.store import open_store
+    from runner.reports import render as report
 
     library = _library(args)
     store = open_store(library.config)
@@ -490,7 +493,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from . import schema
+    from runner.language import schema
 
     _emit(schema.schema_text(args.kind))
     return 0

@@ -50,14 +50,14 @@ class Project:
             return db.execute(statement).fetchall()
 
     def library(self):
-        from runner.config import load_config
-        from runner.library import Library
+        from runner.language.config import load_config
+        from runner.language.library import Library
 
         return Library(load_config(self.root / "runner.yaml"))
 
     def run(self, name: str, params: dict | None = None, **options):
-        from runner.engine import Engine, Options
-        from runner.state import open_store
+        from runner.engine.walker import Engine, Options
+        from runner.history.store import open_store
 
         library = self.library()
         options.setdefault("sleep", lambda seconds: None)

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runner.alerts import AlertState, Policy, decide, parse_after, tag_list
-from runner.status import Status
+from runner.alerts.decide import AlertState, decide
+from runner.base.status import Status
+from runner.language.policy import Policy, parse_after, tag_list
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 OK, WARN, CRIT, UNK = Status.OK, Status.WARNING, Status.CRITICAL, Status.UNKNOWN

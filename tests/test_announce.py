@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from runner.announce import announce
-from runner.engine import Engine, Options
-from runner.notifications import load_notifier
-from runner.secrets import Masker
-from runner.state import StateStore
+from runner.alerts.announce import announce
+from runner.base.masking import Masker
+from runner.engine.walker import Engine, Options
+from runner.history.store import StateStore
+from runner.notifiers.services import load_notifier
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parent.parent
@@ -495,12 +495,12 @@ RACER = """
 import sys, time
 from datetime import UTC, datetime
 from pathlib import Path
-from runner.announce import announce
-from runner.config import load_config
-from runner.engine import Engine, Options
-from runner.library import Library
-from runner.notifications import load_notifier
-from runner.state import StateStore
+from runner.alerts.announce import announce
+from runner.language.config import load_config
+from runner.engine.walker import Engine, Options
+from runner.language.library import Library
+from runner.notifiers.services import load_notifier
+from runner.history.store import StateStore
 
 root, go = Path(sys.argv[1]), Path(sys.argv[2])
 library = Library(load_config(root / "runner.yaml"))

@@ -218,7 +218,7 @@ def test_sigterm_aborts_records_and_rolls_back(project):
     assert data["outcome"] == "aborted" and "SIGTERM" in data["error"]
     assert [(s["id"], s["outcome"]) for s in data["steps"]] == [("tx", "aborted")]
     assert project.query("SELECT COUNT(*) FROM d") == [(1,)]
-    from runner.state import StateStore
+    from runner.history.store import StateStore
 
     store = StateStore(state)
     assert store.history("slow")[0]["outcome"] == "aborted"

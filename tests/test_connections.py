@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from runner.config import ConnectionSpec
-from runner.connections import SqliteConnection, count_placeholders, split_statements
-from runner.odbc import OdbcConnection
+from runner.databases.connections import SqliteConnection
+from runner.databases.odbc import OdbcConnection
+from runner.dialects.scripts import count_placeholders, split_statements
+from runner.language.config import ConnectionSpec
 
 PG = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=test;UID=postgres"
 
@@ -18,7 +19,7 @@ PG = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=test;UID=p
 def _odbc(target: str, dialect: str = "", name: str = "db") -> OdbcConnection:
     import pyodbc
 
-    from runner.steps.base import StepError
+    from runner.base.errors import StepError
 
     try:
         return OdbcConnection(ConnectionSpec(name, "odbc", target, dialect, 5.0), target)
@@ -172,7 +173,7 @@ def test_statements_that_alternate_each_get_their_own_result(pg: OdbcConnection)
 
 @pytest.mark.integration
 def test_a_connection_runs_again_after_a_statement_timed_out(pg: OdbcConnection) -> None:
-    from runner.steps.base import StepTimeout
+    from runner.base.errors import StepTimeout
 
     with pytest.raises(StepTimeout, match="cancelled after its timeout of 0.3s"):
         pg.execute("SELECT pg_sleep(600)", [], 0.3)
@@ -192,9 +193,9 @@ def test_a_single_tsql_batch_is_sent_without_its_go_line() -> None:
 
 
 def test_dialects_follow_overrides_and_unknown_names_stay_errors(tmp_path) -> None:
-    from runner.config import Config
-    from runner.connections import Connections
-    from runner.errors import ConfigError
+    from runner.base.errors import ConfigError
+    from runner.databases.connections import Connections
+    from runner.language.config import Config
 
     config = Config(
         root=tmp_path,
@@ -217,9 +218,9 @@ def test_a_connection_string_from_one_variable_still_names_its_dialect(
 ) -> None:
     """`odbc: ${ORDERS_ODBC}`: the SQL file and quoting follow the driver in the
     variable, as the connection itself does when it opens; unset, it reads as written."""
-    from runner.config import Config
-    from runner.connections import Connections
-    from runner.sqlcheck import dialect_of
+    from runner.databases.connections import Connections
+    from runner.language.config import Config
+    from runner.language.sqlcheck import dialect_of
 
     spec = ConnectionSpec("orders", "odbc", "${RB_TEST_ORDERS_ODBC}", "")
     config = Config(root=tmp_path, connections={"orders": spec})
@@ -236,9 +237,9 @@ def test_a_sql_file_runs_in_the_dialect_of_the_connection_actually_used(tmp_path
     sql/postgres/<file>, and sees an edit of that file on its next run."""
     from types import SimpleNamespace
 
-    from runner.config import Config
-    from runner.connections import Connections
-    from runner.model import Origin, Step
+    from runner.databases.connections import Connections
+    from runner.language.config import Config
+    from runner.language.model import Origin, Step
     from runner.steps.context import StepContext
     from runner.steps.sql import SqlStep
 
@@ -296,7 +297,7 @@ def test_a_sql_file_runs_in_the_dialect_of_the_connection_actually_used(tmp_path
 def test_numeric_values_convert_as_int_and_float_would(text: str, expected: Any) -> None:
     from decimal import Decimal
 
-    from runner.odbc import _convert, _number
+    from runner.databases.odbc import _convert, _number
 
     got = _number(Decimal(text))
     assert got == expected and type(got) is type(expected)

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from runner import demo
-from runner.demo import DEMOS, VALIDATION_ERRORS, ensure_demo
-from runner.templates import render_sql
-from runner.yamlload import load_file
+from runner.databases import demo
+from runner.databases.demo import DEMOS, VALIDATION_ERRORS, ensure_demo
+from runner.language.templates import render_sql
+from runner.language.yamlload import load_file
 
 REPO = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO / "sql"
@@ -134,7 +134,7 @@ _CRASH = textwrap.dedent(
     import os, sys
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
-    from runner import demo
+    from runner.databases import demo
     demo._insert_sync_log = lambda *args: os._exit(9)  # killed halfway, no clean-up
     demo.ensure_demo("orders", Path(sys.argv[1]))
     """
@@ -157,7 +157,7 @@ _RACER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     sys.path.insert(0, sys.argv[3])
-    from runner.demo import ensure_demo
+    from runner.databases.demo import ensure_demo
     go = Path(sys.argv[2])
     while not go.exists():
         time.sleep(0.001)

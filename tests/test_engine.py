@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.errors import ConfirmationRefused, InputError
-from runner.status import Status
+from runner.base.errors import ConfirmationRefused, InputError
+from runner.base.status import Status
 
 
 def statuses(run):
@@ -483,7 +483,7 @@ def test_runbook_step_and_on_failure_runbook(project):
 
 
 def test_overlapping_run_is_skipped(project):
-    from runner.locks import RunLock
+    from runner.history.locks import RunLock
 
     project.runbook(
         "t",
@@ -535,7 +535,7 @@ def test_history_records_run_and_steps(project):
         """,
     )
     run = project.run("t")
-    from runner.state import StateStore
+    from runner.history.store import StateStore
 
     store = StateStore(project.library().config.state)
     rows = store.history("t")
@@ -873,7 +873,7 @@ def test_commands_run_in_the_project_folder_whatever_the_current_one(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    from runner.engine import Engine, Options
+    from runner.engine.walker import Engine, Options
 
     run = Engine(library, Options(sleep=lambda s: None, interactive=False)).run(
         library.runbook("t")
@@ -902,7 +902,7 @@ class _LockThatIsLost:
         return None
 
     def verify(self, before: str = "") -> str | None:
-        from runner.errors import LockLost
+        from runner.base.errors import LockLost
 
         self.asked.append(before)
         if before != self.lost_before:
@@ -929,14 +929,14 @@ _THREE_STEPS = """
 @pytest.fixture
 def lost_lock(monkeypatch):
     """Engine.run gets the lock `lost_lock(...)` made; it is asked before every step."""
-    import runner.locks
+    import runner.history.locks
 
-    monkeypatch.setattr(runner.locks, "VERIFY_EVERY", 0.0)
+    monkeypatch.setattr(runner.history.locks, "VERIFY_EVERY", 0.0)
     made = []
 
     def make(lost_before: str, taken_over: bool):
         lock = _LockThatIsLost(lost_before, taken_over)
-        monkeypatch.setattr(runner.locks, "run_lock", lambda *args, **kwargs: lock)
+        monkeypatch.setattr(runner.history.locks, "run_lock", lambda *args, **kwargs: lock)
         made.append(lock)
         return lock
 
@@ -955,7 +955,7 @@ def test_a_run_whose_lock_another_host_took_stops_before_its_next_step(project, 
         run.error == "t lost its cross-host lock before step 'second', and pid 7 on b holds it now"
     )
     assert lock.asked == ["first", "second"] and lock.released
-    from runner.state import StateStore
+    from runner.history.store import StateStore
 
     store = StateStore(project.library().config.state)
     recorded = store.get_run(run.run_id)
@@ -976,7 +976,7 @@ def test_a_run_whose_lock_was_taken_again_goes_on_and_says_so(project, lost_lock
 
 
 def test_the_lock_is_asked_at_most_every_second():
-    from runner import locks
+    from runner.history import locks
 
     lock = _LockThatIsLost("never", taken_over=False)
     clock = [100.0]

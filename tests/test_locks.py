@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from integration.conftest import postgres  # noqa: F401 - the session's PostgreSQL database
 
-from runner.locks import LockPair, RunbookBusy, RunLock, run_lock
-from runner.results import RunResult
-from runner.state import StateStore
+from runner.history.locks import LockPair, RunbookBusy, RunLock, run_lock
+from runner.history.store import StateStore
+from runner.language.results import RunResult
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,7 @@ _CONTENDER = textwrap.dedent(
     import sys
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
-    from runner.locks import RunLock
+    from runner.history.locks import RunLock
 
     folder, mode, run_id, marker = Path(sys.argv[2]), sys.argv[3], sys.argv[4], Path(sys.argv[5])
     lock = RunLock(folder, "order-health", mode, run_id=run_id)

@@ -9,8 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from runner.errors import Problem
-from runner.report import (
+from runner.base.errors import Problem
+from runner.base.status import Status
+from runner.language.results import Attempt, Evaluation, RunResult, StepResult
+from runner.reports.render import (
     FORMAT_VERSION,
     render_history,
     render_problems,
@@ -18,8 +20,6 @@ from runner.report import (
     render_runbook_detail,
     render_runbook_list,
 )
-from runner.results import Attempt, Evaluation, RunResult, StepResult
-from runner.status import Status
 
 STARTED = datetime(2026, 11, 24, 9, 15, 0, tzinfo=UTC)
 RUN_ID = "20261124T091500Z-ab12cd"

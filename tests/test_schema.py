@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from runner import durations, schema, yamlload
+from runner.base import durations
+from runner.language import schema, yamlload
 
 FIXTURES = Path(__file__).parent / "fixtures" / "schema"
 REPO = Path(__file__).resolve().parent.parent

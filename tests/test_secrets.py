@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from runner.secrets import MASK, Masker, secret_env_names
+from runner.base.masking import MASK, Masker, secret_env_names
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import sqlcheck
 from runner.cli import main
+from runner.language import sqlcheck
 
 REPO = Path(__file__).resolve().parent.parent
 

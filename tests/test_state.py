@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 from integration.conftest import postgres  # noqa: F401 - the session's PostgreSQL database
 
-from runner.config import ConnectionSpec
-from runner.errors import ConfigError, InputError
-from runner.results import Attempt, Evaluation, RunResult, StepResult
-from runner.secrets import Masker
-from runner.state import MAX_STORED_ROWS, SCHEMA_VERSION, StateStore, new_run_id
-from runner.status import Status
+from runner.base.errors import ConfigError, InputError
+from runner.base.masking import Masker
+from runner.base.status import Status
+from runner.history.store import MAX_STORED_ROWS, SCHEMA_VERSION, StateStore, new_run_id
+from runner.language.config import ConnectionSpec
+from runner.language.results import Attempt, Evaluation, RunResult, StepResult
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "Xq9-cp-P@ssw0rd"
@@ -255,7 +255,7 @@ def test_a_version_2_store_is_migrated_keeping_its_alert_state(
     where: Where, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Migration 3 adds the failing steps told to alert_state; rows kept before read None."""
-    import runner.state as state_module
+    import runner.history.store as state_module
 
     with monkeypatch.context() as older:  # the release before migration 3
         older.setattr(state_module, "_MIGRATIONS", state_module._MIGRATIONS[:2])
@@ -545,10 +545,10 @@ _WRITER = textwrap.dedent(
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
     sys.path.insert(0, sys.argv[3])
-    from runner.config import ConnectionSpec
-    from runner.results import Attempt, RunResult, StepResult
-    from runner.state import StateStore, new_run_id
-    from runner.status import Status
+    from runner.language.config import ConnectionSpec
+    from runner.language.results import Attempt, RunResult, StepResult
+    from runner.history.store import StateStore, new_run_id
+    from runner.base.status import Status
 
     where = json.loads(sys.argv[1])
     location = (
@@ -634,7 +634,7 @@ def test_secrets_never_reach_a_postgres_store(postgres: Any) -> None:  # noqa: F
 
 
 def config_of(tmp_path: Path, state: str) -> Any:
-    from runner.config import load_config
+    from runner.language.config import load_config
 
     (tmp_path / "runner.yaml").write_text(f"state: {state}\n", encoding="utf-8")
     return load_config(tmp_path / "runner.yaml")
@@ -685,7 +685,7 @@ def test_state_names_a_shared_postgres_database(tmp_path: Path) -> None:
 def test_bad_state_settings_are_refused_with_their_line(
     tmp_path: Path, state: str, message: str
 ) -> None:
-    from runner.errors import InvalidInput
+    from runner.base.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as refused:
         config_of(tmp_path, state)

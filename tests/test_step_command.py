@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from runner.model import Origin, Step
-from runner.steps import StepError, StepTimeout, executor
+from runner.base.errors import StepError, StepTimeout
+from runner.language.model import Origin, Step
+from runner.steps import executor
 from runner.steps.command import MAX_OUTPUT, CommandStep
 from runner.steps.context import StepContext
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from runner.model import Origin, Step
-from runner.steps import StepError, StepTimeout, TransientError, executor
+from runner.base.errors import StepError, StepTimeout, TransientError
+from runner.language.model import Origin, Step
+from runner.steps import executor
 from runner.steps.context import StepContext
 from runner.steps.http import MAX_TEXT, HttpStep, mask_url
 

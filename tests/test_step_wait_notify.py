@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from runner.model import Origin, Step
-from runner.steps import StepError, StepTimeout, executor
+from runner.base.errors import StepError, StepTimeout
+from runner.language.model import Origin, Step
+from runner.steps import executor
 from runner.steps.context import StepContext
 from runner.steps.notify import NotifyStep
 from runner.steps.wait import WaitStep

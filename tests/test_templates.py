@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner import templates
-from runner.errors import TemplateError
+from runner.base.errors import TemplateError
+from runner.language import templates
 
 SCOPE = {
     "inputs": {"id": 7, "ids": [1, 2], "name": "O'Brien", "table": "dbo.USER_SYNC_LOG"},

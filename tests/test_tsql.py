@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from runner.connections import count_placeholders
-from runner.odbc import classify, implicitly_commits, infer_dialect, statements_of
-from runner.steps.base import StepError, StepTimeout, TransientError
-from runner.tsql import Batch, clean_messages, split_batches
+from runner.base.errors import StepError, StepTimeout, TransientError
+from runner.dialects.drivers import infer_dialect
+from runner.dialects.errors import classify
+from runner.dialects.scripts import count_placeholders, implicitly_commits, statements_of
+from runner.dialects.tsql import Batch, clean_messages, split_batches
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -189,7 +190,7 @@ def test_mysql_statements_that_commit_implicitly(sql: str, commits: bool) -> Non
 def test_shipped_tsql_files_parse_with_sqlglot() -> None:
     import sqlglot
 
-    from runner.templates import render_sql
+    from runner.language.templates import render_sql
 
     files = sorted((REPO / "sql" / "tsql").rglob("*.sql"))
     assert len(files) >= 8

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.errors import InvalidInput
+from runner.base.errors import InvalidInput
 
 
 def problems_of(project, text: str, name: str = "t") -> list[str]:

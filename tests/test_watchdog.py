@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from runner.odbc import _Watchdog
+from runner.databases.odbc import _Watchdog
 
 
 class _Cursor:
@@ -121,7 +121,7 @@ def test_an_ended_statement_is_never_cancelled_even_at_its_deadline() -> None:
 
 
 def test_an_abort_cancels_every_running_statement() -> None:
-    from runner.errors import ABORT_REQUESTED
+    from runner.base.errors import ABORT_REQUESTED
 
     dog = _Watchdog()
     first, first_cursor = _watched(dog)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .base import Executor, StepError, StepTimeout, TransientError
+from runner.base.errors import StepError, StepTimeout, TransientError
+from runner.steps.base import Executor
 
 # action name -> "module:Class"; imported on first use so start-up stays fast
 _REGISTRY: dict[str, str] = {

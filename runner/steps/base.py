@@ -1,29 +1,12 @@
-"""The one small interface every step executor shares, and the errors it may raise."""
+"""The one small interface every step executor shares."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..model import Step
-    from .context import StepContext
-
-
-class StepError(Exception):
-    """The step failed. `transient` failures are retried by the step's retry policy."""
-
-    outcome = "failed"
-    transient = False
-
-
-class TransientError(StepError):
-    """Connection refused or reset, deadlock, HTTP 429/502/503/504: worth another attempt."""
-
-    transient = True
-
-
-class StepTimeout(TransientError):
-    outcome = "timed_out"
+    from runner.language.model import Step
+    from runner.steps.context import StepContext
 
 
 class Executor(Protocol):

@@ -20,13 +20,13 @@ import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from ..durations import format_duration
-from ..secrets import MASK, secret_env_names
-from .base import StepError, StepTimeout
+from runner.base.durations import format_duration
+from runner.base.errors import StepError, StepTimeout
+from runner.base.masking import MASK, secret_env_names
 
 if TYPE_CHECKING:
-    from ..model import Step
-    from .context import StepContext
+    from runner.language.model import Step
+    from runner.steps.context import StepContext
 
 #: stdout and stderr each keep this much; the rest is read and dropped.
 MAX_OUTPUT = 1024 * 1024

@@ -19,15 +19,15 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..durations import format_duration, parse_duration
-from ..secrets import MASK
-from .base import StepError, StepTimeout, TransientError
+from runner.base.durations import format_duration, parse_duration
+from runner.base.errors import StepError, StepTimeout, TransientError
+from runner.base.masking import MASK
 
 if TYPE_CHECKING:
     import requests
 
-    from ..model import Step
-    from .context import StepContext
+    from runner.language.model import Step
+    from runner.steps.context import StepContext
 
 #: `text` keeps this much of the body; longer bodies are cut and say so.
 MAX_TEXT = 1024 * 1024

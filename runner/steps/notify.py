@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .base import StepError
+from runner.base.errors import StepError
 
 if TYPE_CHECKING:
-    from ..model import Step
-    from .context import StepContext
+    from runner.language.model import Step
+    from runner.steps.context import StepContext
 
 
 class NotifyStep:
@@ -30,8 +30,8 @@ class NotifyStep:
         if engine is None:
             ctx.log(f"notify {', '.join(message['to'])}: {message['title']}")
             return {**message, "sent": False, "reason": "notifications are not configured yet"}
-        from ..announce import Message, deliver, notifier_for
-        from ..status import Status
+        from runner.base.status import Status
+        from runner.notifiers.deliver import Message, deliver, notifier_for
 
         notifier = notifier_for(engine)
         if notifier is None:

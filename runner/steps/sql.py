@@ -12,10 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .. import templates
-from ..model import Step
-from .base import StepError, TransientError
-from .context import StepContext
+from runner.base.errors import StepError, TransientError
+from runner.language import templates
+from runner.language.model import Step
+from runner.steps.context import StepContext
 
 DIALECTS = ("tsql", "postgres", "mysql", "sqlite", "ansi")
 
@@ -101,7 +101,7 @@ def _read(path: Path) -> str:
 
 
 def _dialect_file(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> Path | None:
-    from ..build import find_sql_file
+    from runner.language.build import find_sql_file
 
     path = Path(sql_file).resolve()
     for folder in sql_dirs:

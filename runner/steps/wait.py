@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..durations import format_duration, parse_duration
-from .base import StepError, StepTimeout
+from runner.base.durations import format_duration, parse_duration
+from runner.base.errors import StepError, StepTimeout
 
 if TYPE_CHECKING:
-    from ..model import Step
-    from .context import StepContext
+    from runner.language.model import Step
+    from runner.steps.context import StepContext
 
 
 class WaitStep:

@@ -120,8 +120,8 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 def orders_schema(dialect: str) -> list[str]:
     """The demo's CREATE statements for `dialect`: sql/<dialect>/demo/, SQLite's from demo.py."""
-    from runner.connections import split_statements
-    from runner.demo import ORDERS_SCHEMA
+    from runner.databases.demo import ORDERS_SCHEMA
+    from runner.dialects.scripts import split_statements
 
     if dialect == "sqlite":
         text = ORDERS_SCHEMA
@@ -132,7 +132,7 @@ def orders_schema(dialect: str) -> list[str]:
 
 def seed_orders(backend: Backend, now: datetime) -> None:
     """(Re)create the demo's tables on `backend` and fill them with the demo's rows for `now`."""
-    from runner.demo import ORDER_COLUMNS, TIME_COLUMNS, TIME_FORMAT, order_rows
+    from runner.databases.demo import ORDER_COLUMNS, TIME_COLUMNS, TIME_FORMAT, order_rows
 
     rows = order_rows(now)
     with contextlib.closing(backend.connect(autocommit=False)) as db:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner.demo import TIME_FORMAT, ensure_demo
+from runner.databases.demo import TIME_FORMAT, ensure_demo
 
 from .conftest import seed_orders
 

@@ -259,7 +259,7 @@ def kill_lock_session(shared_store: str, runbook: str) -> str:
     restarted server or a network cut would; the run id of the run that held it."""
     import pyodbc
 
-    from runner.state_backend import LOCK_APPLICATION
+    from runner.history.backends import LOCK_APPLICATION
 
     with contextlib.closing(pyodbc.connect(shared_store, autocommit=True)) as db:
         (run_id,) = db.execute(
@@ -337,9 +337,9 @@ def test_a_run_that_lost_its_lock_takes_it_again_and_says_so(
 def test_a_lost_lock_that_cannot_be_taken_again_stops_the_run(shared_store: str) -> None:
     import pyodbc
 
-    from runner.errors import ConfigError, LockLost
-    from runner.locks import AdvisoryRunLock
-    from runner.state_backend import LOCK_APPLICATION
+    from runner.base.errors import ConfigError, LockLost
+    from runner.history.backends import LOCK_APPLICATION
+    from runner.history.locks import AdvisoryRunLock
 
     opened: list[str] = []
 

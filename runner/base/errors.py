@@ -1,0 +1,136 @@
+"""Errors that present themselves: each carries its exit code and a readable message.
+
+Library callers get the exception; the command line has the one top-level catch
+that prints `format_message()` and exits with `exit_code`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+#: Exit code for "the runbook itself could not be evaluated" (Nagios UNKNOWN).
+EXIT_UNKNOWN = 3
+MAX_LISTED_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, pointing at where it is."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
+    key: str | None = None  # key path such as steps[2].thresholds.pending_count
+    hint: str | None = None
+    severity: str = "error"  # error | warning
+
+    def location(self) -> str:
+        parts = [self.file or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.col is not None:
+                parts.append(str(self.col))
+        return ":".join(parts)
+
+    def format(self) -> str:
+        text = f"{self.location()}: {self.severity}: "
+        if self.key:
+            text += f"{self.key}: "
+        text += self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "key": self.key,
+            "message": self.message,
+            "hint": self.hint,
+            "severity": self.severity,
+        }
+
+
+class RunbookError(Exception):
+    """Base of every error the runner reports to a person."""
+
+    exit_code = EXIT_UNKNOWN
+
+    def format_message(self) -> str:
+        return str(self)
+
+
+class InvalidInput(RunbookError):
+    """A runbook, check or runner.yaml that cannot be used, with every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(
+            problems, key=lambda p: (p.file or "", p.line or 0, p.col or 0, p.message)
+        )
+        super().__init__(self.format_message())
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    def format_message(self) -> str:
+        lines = [p.format() for p in self.problems[:MAX_LISTED_PROBLEMS]]
+        extra = len(self.problems) - MAX_LISTED_PROBLEMS
+        if extra > 0:
+            lines.append(f"... and {extra} more")
+        return "\n".join(lines)
+
+
+class ConfigError(RunbookError):
+    """runner.yaml or the environment it names is unusable."""
+
+
+class InputError(RunbookError):
+    """A --param that is unknown, missing or of the wrong type."""
+
+
+class TemplateError(RunbookError):
+    """A Jinja template or expression that cannot be rendered."""
+
+
+class NotFound(RunbookError):
+    """A runbook or check asked for by name that does not exist."""
+
+
+class ConfirmationRefused(RunbookError):
+    """A step needs confirmation and none was given."""
+
+
+class StepError(Exception):
+    """The step failed. `transient` failures are retried by the step's retry policy."""
+
+    outcome = "failed"
+    transient = False
+
+
+class TransientError(StepError):
+    """Connection refused or reset, deadlock, HTTP 429/502/503/504: worth another attempt."""
+
+    transient = True
+
+
+class StepTimeout(TransientError):
+    outcome = "timed_out"
+
+
+class Aborted(BaseException):
+    """Raised in the main thread on SIGTERM, treated like Ctrl-C."""
+
+
+class LockLost(Aborted):
+    """The cross-host run lock went with its connection and another process holds it
+    now (or it cannot be asked): the run stops before its next step, as if aborted, so
+    that two runs never overlap."""
+
+
+#: Set when SIGTERM or Ctrl-C asks the run to stop, so long statements can be cancelled.
+ABORT_REQUESTED = threading.Event()

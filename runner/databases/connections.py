@@ -1,0 +1,269 @@
+"""Database connections for one run: opened on first use, one per name, closed at the end.
+
+SQLite (stdlib) is the embedded default; anything else goes through pyodbc, imported
+only when an ODBC connection is opened. Each connection runs in autocommit unless a
+transaction is open: a `transaction` group, or the whole run under `--rehearse`,
+which is rolled back at the end. Nested transactions become savepoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner.base.errors import (
+    ABORT_REQUESTED,
+    Aborted,
+    ConfigError,
+    StepError,
+    StepTimeout,
+    TransientError,
+)
+from runner.databases.odbc import OdbcConnection
+from runner.dialects.drivers import infer_dialect
+from runner.dialects.scripts import count_placeholders, split_statements
+from runner.language.config import STATE_CONNECTION, Config, ConnectionSpec
+
+__all__ = [
+    "Connection",
+    "Connections",
+    "OdbcConnection",
+    "SqliteConnection",
+    "count_placeholders",
+    "infer_dialect",
+    "split_statements",
+]
+
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error")
+
+
+class Connection:
+    """One open database connection with explicit transaction control."""
+
+    def __init__(self, spec: ConnectionSpec, dialect: str) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.dialect = dialect
+        self.lock = threading.RLock()  # for_each items may share it from threads
+        self.depth = 0  # open transactions (the first is BEGIN, the rest savepoints)
+        self.rehearsing = False  # set under --rehearse: the whole run is one transaction
+
+    def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def _result(columns: list[str], rows: list[tuple[Any, ...]], rowcount: int) -> dict[str, Any]:
+    mapped = [dict(zip(columns, row, strict=False)) for row in rows]
+    return {
+        "rows": mapped,
+        "row": mapped[0] if mapped else {},
+        "value": rows[0][0] if rows and rows[0] else None,
+        "columns": columns,
+        "rowcount": rowcount if rowcount >= 0 else len(rows),
+    }
+
+
+class SqliteConnection(Connection):
+    def __init__(self, spec: ConnectionSpec, path: str, read_only: bool = False) -> None:
+        super().__init__(spec, "sqlite")
+        if path != ":memory:":
+            file = Path(path)
+            if not file.exists():
+                raise StepError(
+                    f"connection {spec.name!r}: database file {path} does not exist"
+                    + (f" (defined at {spec.origin})" if spec.origin else "")
+                )
+            uri = f"file:{file.resolve()}?mode={'ro' if read_only else 'rw'}"
+        else:
+            uri = ":memory:"
+        try:
+            self.db = sqlite3.connect(
+                uri,
+                uri=uri != ":memory:",
+                timeout=spec.timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self.db.execute("PRAGMA foreign_keys = ON")
+            # Cancels a statement past its deadline, or on SIGTERM / Ctrl-C, from inside
+            # SQLite's own loop: cheaper than a timer thread per statement.
+            self.db.set_progress_handler(self._should_stop, 10_000)
+        except sqlite3.Error as error:
+            raise StepError(
+                f"connection {spec.name!r}: cannot open SQLite database {path}: {error}"
+            ) from None
+
+    _deadline = 0.0  # monotonic time after which the running statement is cancelled
+
+    def _should_stop(self) -> bool:
+        return ABORT_REQUESTED.is_set() or (0 < self._deadline < time.monotonic())
+
+    def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
+        with self.lock:
+            self._deadline = time.monotonic() + timeout if timeout else 0.0
+            try:
+                statements = split_statements(sql)
+                result: dict[str, Any] = _result([], [], 0)
+                total = 0
+                offset = 0
+                for statement in statements:
+                    count = count_placeholders(statement) if len(statements) > 1 else len(params)
+                    cursor = self.db.execute(statement, params[offset : offset + count])
+                    offset += count
+                    rows = cursor.fetchall()
+                    total += max(cursor.rowcount, 0)
+                    if cursor.description:
+                        result = _result([d[0] for d in cursor.description], rows, cursor.rowcount)
+                if not result["columns"]:
+                    result["rowcount"] = total
+                return result
+            except sqlite3.OperationalError as error:
+                message = str(error)
+                if message == "interrupted" and ABORT_REQUESTED.is_set():
+                    raise Aborted() from None
+                if message == "interrupted":
+                    raise StepTimeout(
+                        f"query on {self.name!r} cancelled after {timeout:g}s"
+                    ) from None
+                if any(text in message.lower() for text in _SQLITE_TRANSIENT):
+                    raise TransientError(f"{self.name}: {message}") from None
+                raise StepError(f"{self.name}: {message}") from None
+            except sqlite3.Error as error:
+                raise StepError(f"{self.name}: {error}") from None
+            finally:
+                self._deadline = 0.0
+
+    def begin(self) -> None:
+        with self.lock:
+            self.db.execute("BEGIN" if self.depth == 0 else f"SAVEPOINT sp{self.depth}")
+            self.depth += 1
+
+    def commit(self) -> None:
+        with self.lock:
+            self.depth -= 1
+            self.db.execute("COMMIT" if self.depth == 0 else f"RELEASE SAVEPOINT sp{self.depth}")
+
+    def rollback(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                return
+            self.depth -= 1
+            if self.depth == 0:
+                self.db.execute("ROLLBACK")
+            else:
+                self.db.execute(f"ROLLBACK TO SAVEPOINT sp{self.depth}")
+                self.db.execute(f"RELEASE SAVEPOINT sp{self.depth}")
+
+    def close(self) -> None:
+        with self.lock:
+            while self.depth:
+                self.rollback()
+            self.db.close()
+
+
+class Connections:
+    """The connections of one run, by name; `overrides` maps a name to another spec's name."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        rehearse: bool = False,
+        overrides: Mapping[str, str] | None = None,
+        on_secret: Any = None,
+    ) -> None:
+        self.config = config
+        self.rehearse = rehearse
+        self.overrides = dict(overrides or {})
+        self.on_secret = on_secret
+        self.open: dict[str, Connection | OdbcConnection] = {}
+        self.lock = threading.Lock()
+        # Looked up for every sql statement; config and overrides are fixed for the run.
+        self._specs: dict[str, ConnectionSpec] = {}
+        self._dialects: dict[str, str] = {}
+
+    def spec(self, name: str) -> ConnectionSpec:
+        found = self._specs.get(name)
+        if found is None:
+            found = self._specs[name] = self._find_spec(name)
+        return found
+
+    def _find_spec(self, name: str) -> ConnectionSpec:
+        target = self.overrides.get(name, name)
+        if target == STATE_CONNECTION and target not in self.config.connections:
+            return ConnectionSpec(STATE_CONNECTION, "sqlite", str(self.config.state), "sqlite")
+        spec = self.config.connections.get(target)
+        if spec is None:
+            known = ", ".join(sorted(self.config.connections)) or "none"
+            raise ConfigError(
+                f"unknown connection {target!r} (known: {known}; see {self.config.display_path})"
+            )
+        return spec
+
+    def dialect(self, name: str) -> str:
+        found = self._dialects.get(name)
+        if found is None:
+            found = self._dialects[name] = self.spec(name).sql_dialect()
+        return found
+
+    def get(self, name: str) -> Connection | OdbcConnection:
+        found = self.open.get(name)  # already open: no lock needed to read a dict
+        if found is not None:
+            return found
+        with self.lock:
+            found = self.open.get(name)
+            if found is not None:
+                return found
+            spec = self.spec(name)
+            target, secrets = spec.resolve()
+            if self.on_secret:
+                for value in secrets:
+                    self.on_secret(value)
+            if spec.kind == "sqlite":
+                if spec.demo:
+                    from runner.databases.demo import ensure_demo
+
+                    ensure_demo(spec.demo, Path(target))
+                connection: Connection | OdbcConnection = SqliteConnection(
+                    spec, target, read_only=spec.name == STATE_CONNECTION
+                )
+            else:
+                connection = OdbcConnection(spec, target)
+            if self.rehearse:
+                connection.rehearsing = True
+                connection.begin()
+            self.open[name] = connection
+            return connection
+
+    def reset(self, name: str) -> None:
+        """Drop a broken connection so the next attempt reconnects."""
+        with self.lock:
+            connection = self.open.pop(name, None)
+        if connection is not None:
+            with contextlib.suppress(Exception):  # it is already broken
+                connection.close()
+
+    def close_all(self) -> None:
+        """Roll back whatever is still open (rehearsal, an aborted transaction) and close."""
+        with self.lock:
+            connections, self.open = list(self.open.values()), {}
+        for connection in connections:
+            with contextlib.suppress(Exception):  # closing must not hide the run's result
+                connection.close()

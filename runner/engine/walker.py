@@ -1,0 +1,580 @@
+"""Walks a runbook's steps: when, confirm, retry, until, for_each, transaction, on_error,
+on_failure and finally; hands each action to its executor; evaluates the results.
+
+The engine reaches only downstream: executors (steps/), evaluation, the state store
+and the lock. Reporting and announcing happen after it returns a RunResult.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.base.errors import (
+    Aborted,
+    ConfirmationRefused,
+    LockLost,
+    RunbookError,
+    StepError,
+    TemplateError,
+)
+from runner.base.masking import mask_run
+from runner.base.status import Status, worst
+from runner.databases.connections import Connections
+from runner.engine import evaluate, retry
+from runner.engine.calls import Calls
+from runner.language import templates
+from runner.language.inputs import resolve_inputs
+from runner.language.library import Library
+from runner.language.model import RetryPolicy, Runbook, Step, Threshold
+from runner.language.results import RunResult, StepResult
+from runner.steps import executor
+from runner.steps.context import StepContext
+
+ABORT_OUTCOMES = (KeyboardInterrupt, Aborted)
+_CONTINUE_KINDS = ("health-check", "troubleshooting")
+
+
+@dataclass
+class Options:
+    mode: str = "run"  # run | dry-run | rehearse
+    assume_yes: bool = False
+    interactive: bool | None = None  # None: ask when stdin is a terminal
+    trigger: str = "manual"
+    connection_overrides: Mapping[str, str] = field(default_factory=dict)
+    sleep: Callable[[float], None] = time.sleep
+    ask: Callable[[str], str] = input
+    log: Callable[[str], None] = lambda message: None  # progress lines; the CLI's --verbose
+    environ: Mapping[str, str] | None = None
+    record: bool = True
+
+
+@dataclass
+class _Services:
+    connections: Connections
+    engine: Engine
+    runbook: Runbook
+
+
+class Engine(Calls):
+    def __init__(self, library: Library, options: Options | None = None, state: Any = None) -> None:
+        self.library = library
+        self.config = library.config
+        self.options = options or Options()
+        self.state = state
+        # Between steps: does this run still hold its lock? (Engine.run sets it.)
+        self._verify_lock: Callable[[str], None] = lambda before: None
+        from runner.base.masking import Masker, secret_env_names
+
+        self.masker = Masker()
+        environ = self.options.environ if self.options.environ is not None else os.environ
+        self.environ = dict(environ)
+        for name in secret_env_names(self.environ):
+            self.masker.add(self.environ[name])
+        if state is not None:
+            state.masker = self.masker  # secrets found during the run never reach history
+
+    # ---------------------------------------------------------------- entry point
+    def run(self, runbook: Runbook, params: Mapping[str, Any] | None = None) -> RunResult:
+        """Run `runbook`; raises InputError / ConfirmationRefused before anything starts."""
+        inputs = resolve_inputs(runbook.inputs, params or {}, runbook.name)
+        for spec in runbook.inputs:
+            if spec.secret and inputs.get(spec.name) not in (None, ""):
+                self.masker.add(str(inputs[spec.name]))
+        self._refuse_unconfirmed(runbook)
+        from runner.history.store import new_run_id
+
+        run = RunResult(
+            run_id=new_run_id(),
+            runbook=runbook.name,
+            title=runbook.title,
+            kind=runbook.kind,
+            mode=self.options.mode,
+            trigger=self.options.trigger,
+            started=datetime.now(UTC),
+            inputs=self.masker.mask(dict(inputs)),
+            user=_user(),
+            host=socket.gethostname(),
+            path=runbook.path,
+        )
+        from runner.history.locks import run_lock
+
+        mode = "allow" if self.options.mode == "dry-run" else runbook.concurrency
+        lock = run_lock(
+            self.config.var_dir / "locks", runbook.name, mode, run_id=run.run_id, state=self.state
+        )
+        if not lock.acquire():
+            holder = lock.holder() or "another process"
+            run.outcome, run.status, run.ended = "skipped", Status.OK, datetime.now(UTC)
+            run.error = (
+                f"{runbook.name} is already running ({holder}); "
+                "this run was skipped (concurrency: skip)"
+            )
+            self._record(run, start=True)
+            return run
+        from runner.history.locks import LockVerifier
+
+        verifier = LockVerifier(lock)
+        outer, self._verify_lock = self._verify_lock, verifier
+        try:
+            self._record(run, start=True)
+            self._execute(runbook, run, inputs)
+            if verifier.notes:  # lost and taken again: the run went on
+                run.error = "\n".join(filter(None, [run.error, *verifier.notes]))
+        finally:
+            self._verify_lock = outer
+            lock.release()
+        mask_run(run, self.masker.mask)
+        self._record(run)
+        return run
+
+    def _record(self, run: RunResult, start: bool = False) -> None:
+        if self.state is None or not self.options.record or self.options.mode == "dry-run":
+            return
+        if start:
+            self.state.start_run(run)
+            if run.outcome == "skipped":
+                self.state.finish_run(run)
+        else:
+            self.state.finish_run(run)
+
+    def _execute(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> None:
+        connections = Connections(
+            self.config,
+            rehearse=self.options.mode == "rehearse",
+            overrides=self.options.connection_overrides,
+            on_secret=self.masker.add,
+        )
+        services = _Services(connections, self, runbook)
+        scope = self._scope(runbook, run, inputs)
+        try:
+            try:
+                stopped = self._walk(runbook.steps, scope, services, run.steps, runbook)
+                run.status = worst(step.status for step in run.steps)
+                if run.status is Status.CRITICAL and (
+                    runbook.on_failure or runbook.on_failure_runbook
+                ):
+                    self._on_failure(runbook, scope, services, run)
+                if runbook.finally_:
+                    self._walk(
+                        runbook.finally_, scope, services, run.steps, runbook, label="finally"
+                    )
+                run.status = worst(step.status for step in run.steps)
+                if stopped:
+                    run.error = stopped
+            except ABORT_OUTCOMES as interruption:
+                run.outcome = "aborted"
+                run.status = Status.UNKNOWN
+                if isinstance(interruption, LockLost):
+                    run.error = str(interruption)
+                else:
+                    signal_name = "SIGTERM" if isinstance(interruption, Aborted) else "Ctrl-C"
+                    run.error = f"aborted by {signal_name}; open transactions were rolled back"
+                for step in run.steps:
+                    if step.outcome == "running":
+                        step.outcome, step.status = "aborted", Status.UNKNOWN
+        finally:
+            connections.close_all()
+            run.ended = datetime.now(UTC)
+
+    def _scope(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "inputs": inputs,
+            "steps": {},
+            "env": self.environ,
+            "vars": {**self.config.vars, **runbook.vars},
+            "now": run.started,
+            "run": {
+                "id": run.run_id,
+                "runbook": runbook.name,
+                "started": run.started,
+                "mode": run.mode,
+                "trigger": run.trigger,
+            },
+            "__connection__": runbook.connection,
+        }
+
+    # ---------------------------------------------------------------- walking
+    def _walk(
+        self,
+        steps: tuple[Step, ...],
+        scope: dict[str, Any],
+        services: _Services,
+        into: list[StepResult],
+        runbook: Runbook,
+        label: str = "",
+    ) -> str | None:
+        """Run `steps` in order into `into`; returns why it stopped early, if it did."""
+        for index, step in enumerate(steps):
+            self._verify_lock(step.id)  # LockLost when another host has taken the run over
+            try:
+                result = self._step(step, scope, services, runbook)
+            except ABORT_OUTCOMES as interruption:
+                partial = getattr(interruption, "step_result", None)
+                if partial is not None:
+                    into.append(partial)
+                raise
+            into.append(result)
+            scope["steps"][step.id] = result.template_view()
+            if self._stops_the_run(step, result, runbook):
+                for rest in steps[index + 1 :]:
+                    into.append(
+                        StepResult(
+                            rest.id,
+                            rest.label,
+                            rest.action,
+                            Status.SKIPPED,
+                            "not_run",
+                            origin=str(rest.origin),
+                            error=f"not run: {step.id} failed",
+                        )
+                    )
+                return f"stopped after {step.id!r} ended {result.status} (on_error: stop)"
+        return None
+
+    def _stops_the_run(self, step: Step, result: StepResult, runbook: Runbook) -> bool:
+        """CRITICAL (or not evaluable) with on_error: stop; failed for_each items are
+        collected instead, unless on_item_error: stop."""
+        if result.status.rank < Status.UNKNOWN.rank or self._on_error(step, runbook) != "stop":
+            return False
+        return step.for_each is None or step.on_item_error == "stop"
+
+    def _on_error(self, step: Step, runbook: Runbook) -> str:
+        return step.on_error or (
+            "continue" if runbook.kind in _CONTINUE_KINDS or runbook.is_check else "stop"
+        )
+
+    def _step(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: _Services,
+        runbook: Runbook,
+        thresholds: tuple[Threshold, ...] | None = None,
+    ) -> StepResult:
+        result = StepResult(
+            step.id, step.label, step.action, origin=str(step.origin), hint=step.hint
+        )
+        result.started = datetime.now(UTC)
+        clock = time.perf_counter()
+        result.outcome = "running"
+        try:
+            if step.when is not None and not self._condition(step.when, scope, step, result):
+                result.status, result.outcome = Status.SKIPPED, "skipped"
+                return result
+            if step.confirm and not self._confirmed(step, scope):
+                raise ConfirmationRefused(f"{step.id}: not confirmed; the run stops here")
+            if step.for_each is not None:
+                self._for_each(step, scope, services, runbook, result)
+            elif step.transaction:
+                self._transaction(step, scope, services, runbook, result)
+            elif step.action == "group":
+                stopped = self._walk(step.steps, scope, services, result.children, runbook)
+                result.status = worst(child.status for child in result.children)
+                result.error = stopped
+            elif step.action == "check":
+                self._call_check(step, scope, services, result)
+            elif step.action == "runbook":
+                self._call_runbook(step, scope, services, result)
+            else:
+                self._action(step, scope, services, result, thresholds)
+        except TemplateError as error:
+            result.status, result.outcome, result.error = Status.UNKNOWN, "failed", str(error)
+        except ConfirmationRefused as error:
+            result.status, result.outcome, result.error = Status.CRITICAL, "refused", str(error)
+        except ABORT_OUTCOMES as interruption:
+            result.status, result.outcome = Status.UNKNOWN, "aborted"
+            result.error = "aborted while running; its open transaction was rolled back"
+            result.duration = time.perf_counter() - clock
+            interruption.step_result = result  # type: ignore[attr-defined]
+            raise
+        except RunbookError as error:
+            result.status, result.outcome, result.error = (
+                Status.UNKNOWN,
+                "failed",
+                error.format_message(),
+            )
+        finally:
+            result.duration = time.perf_counter() - clock
+        if result.outcome == "running":
+            result.outcome = "ok"
+        if (
+            result.status is Status.CRITICAL
+            and result.outcome in ("failed", "timed_out")
+            and self._on_error(step, runbook) == "warning"
+        ):
+            result.status = Status.WARNING
+        if result.bad and templates.is_template(result.hint):
+            result.hint = self._render_hint(result.hint, scope, result)
+        return result
+
+    @staticmethod
+    def _render_hint(hint: str, scope: Mapping[str, Any], result: StepResult) -> str:
+        """A hint may name values (`{{ inputs.runbook }}`); a hint that fails to render
+        is still shown as written rather than hiding the step's real problem."""
+        local = {**scope, **result.values, "result": result.values}
+        try:
+            return templates.render(hint, local)
+        except TemplateError:
+            return hint
+
+    def _condition(
+        self, expression: Any, scope: Mapping[str, Any], step: Step, result: StepResult
+    ) -> bool:
+        where = f"{step.origin}.when"
+        if self.options.mode == "dry-run":
+            try:
+                return bool(templates.evaluate(expression, scope, where))
+            except TemplateError:
+                result.rendered = {"when": f"{expression} (depends on results; assumed true)"}
+                return True
+        return bool(templates.evaluate(expression, scope, where))
+
+    def _confirmed(self, step: Step, scope: Mapping[str, Any]) -> bool:
+        if self.options.mode == "dry-run" or self.options.assume_yes:
+            return True
+        question = templates.render_value(step.confirm, scope, str(step.origin))
+        answer = self.options.ask(f"{question} [y/N] ").strip().lower()
+        return answer in ("y", "yes")
+
+    def _refuse_unconfirmed(self, runbook: Runbook) -> None:
+        if self.options.mode == "dry-run" or self.options.assume_yes:
+            return
+        interactive = self.options.interactive
+        if interactive is None:
+            interactive = sys.stdin.isatty()
+        needing = [step.id for step in runbook.all_steps() if step.confirm]
+        if needing and not interactive:
+            raise ConfirmationRefused(
+                f"{runbook.name}: step{'s' if len(needing) > 1 else ''} {', '.join(needing)} "
+                "must be confirmed, and there is no terminal to ask: run it with --yes to confirm"
+            )
+
+    # ---------------------------------------------------------------- actions
+    def _context(self, step: Step, scope: Mapping[str, Any], services: _Services) -> StepContext:
+        return StepContext(
+            scope=scope,
+            timeout=step.timeout,
+            mode=self.options.mode,
+            where=str(step.origin),
+            services=services,
+            sleep=self.options.sleep,
+            log=self.options.log,
+        )
+
+    def _action(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: _Services,
+        result: StepResult,
+        thresholds: tuple[Threshold, ...] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        runner = executor(step.action)
+        ctx = self._context(step, scope, services)
+        if self.options.mode == "dry-run":
+            try:
+                result.rendered = runner.describe(step, ctx)
+            except TemplateError as error:
+                result.rendered = {"note": f"rendered at run time: {error}"}
+            result.status, result.outcome = Status.SKIPPED, "not_run"
+            return
+        until = None
+        if step.until is not None:
+
+            def until(values: dict[str, Any]) -> bool:
+                row = values.get("row") if isinstance(values.get("row"), Mapping) else {}
+                return bool(
+                    templates.evaluate(
+                        step.until,
+                        {**scope, **row, **values, "result": values},
+                        f"{step.origin}.until",
+                    )
+                )
+
+        values, attempts, error = retry.attempt(
+            lambda: runner.run(step, ctx),
+            policy or step.retry,
+            sleep=self.options.sleep,
+            until=until,
+        )
+        result.attempts = attempts
+        result.values = values or {}
+        if self.options.mode == "rehearse" and step.action == "sql":
+            result.rendered = {
+                **runner.describe(step, ctx),
+                "rowcount": result.values.get("rowcount"),
+            }
+        if result.values.get("skipped"):
+            result.status, result.outcome = Status.SKIPPED, "skipped"
+            result.error = result.values.get("reason")
+            return
+        if error is not None:
+            result.status, result.outcome, result.error = Status.CRITICAL, error.outcome, str(error)
+            if len(attempts) > 1:
+                result.error += f" (after {len(attempts)} attempts)"
+            if values is None:
+                return
+        result.evaluations = evaluate.evaluate_step(step, result.values, scope, thresholds)
+        statuses = [e.status for e in result.evaluations]
+        if (
+            step.action == "command"
+            and not step.asserts
+            and result.values.get("exit_code") not in (0, None)
+        ):
+            result.error = result.error or f"exit code {result.values['exit_code']}"
+            statuses.append(Status.CRITICAL)
+            result.outcome = "failed"
+        result.status = worst([result.status, *statuses])
+
+    def _for_each(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: _Services,
+        runbook: Runbook,
+        result: StepResult,
+    ) -> None:
+        items = step.for_each
+        if isinstance(items, str):
+            items = templates.evaluate(items, scope, f"{step.origin}.for_each")
+        if isinstance(items, Mapping):
+            items = list(items.items())
+        if items is None or isinstance(items, str | bytes) or not hasattr(items, "__iter__"):
+            raise TemplateError(
+                f"{step.origin}.for_each: expected a list, got {type(items).__name__}"
+            )
+        items = list(items)
+        body = step.steps or (replace(step, for_each=None),)
+
+        def one(item: Any) -> StepResult:
+            item_scope = {**scope, step.as_: item, "steps": dict(scope["steps"])}
+            child = StepResult(
+                step.id, _item_label(item), "item", item=item, origin=str(step.origin)
+            )
+            started = time.perf_counter()
+            child.started = datetime.now(UTC)
+            self._walk(body, item_scope, services, child.children, runbook)
+            child.status = worst(c.status for c in child.children)
+            child.outcome = "ok" if not child.status.is_bad else "failed"
+            child.duration = time.perf_counter() - started
+            return child
+
+        if step.concurrency > 1 and step.on_item_error != "stop" and self.options.mode != "dry-run":
+            with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
+                result.children = list(pool.map(one, items))
+        else:
+            for item in items:
+                child = one(item)
+                result.children.append(child)
+                if step.on_item_error == "stop" and child.status is Status.CRITICAL:
+                    result.error = f"stopped at item {_item_label(item)} (on_item_error: stop)"
+                    break
+        bad = [c for c in result.children if c.status.is_bad]
+        result.values = {
+            "items": len(items),
+            "failed": len(bad),
+            "succeeded": len(result.children) - len(bad),
+        }
+        result.status = worst(c.status for c in result.children)
+        if bad and not result.error:
+            result.error = f"{len(bad)} of {len(items)} items failed"
+
+    def _transaction(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: _Services,
+        runbook: Runbook,
+        result: StepResult,
+    ) -> None:
+        name = step.connection or scope.get("__connection__")
+        if not name:
+            raise StepError(f"{step.id}: a transaction needs a connection")
+        single = RetryPolicy(attempts=1)
+
+        def once() -> dict[str, Any]:
+            connection = services.connections.get(name)
+            connection.begin()
+            children: list[StepResult] = []
+            result.children = children
+            try:
+                for nested in step.steps:
+                    child = StepResult(
+                        nested.id,
+                        nested.label,
+                        nested.action,
+                        origin=str(nested.origin),
+                        hint=nested.hint,
+                    )
+                    child.started = datetime.now(UTC)
+                    self._action(nested, scope, services, child, policy=single)
+                    children.append(child)
+                    scope["steps"][nested.id] = child.template_view()
+                    if child.status is Status.CRITICAL:
+                        error_type = _TransientInTransaction if _was_transient(child) else StepError
+                        raise error_type(
+                            f"{nested.id}: {child.error or 'ended CRITICAL'}; rolled back"
+                        )
+            except BaseException:
+                connection.rollback()
+                if isinstance(sys.exc_info()[1], StepError) and sys.exc_info()[1].transient:
+                    services.connections.reset(name)
+                raise
+            connection.commit()
+            return {"statements": len(children)}
+
+        if self.options.mode == "dry-run":
+            for nested in step.steps:
+                child = StepResult(
+                    nested.id, nested.label, nested.action, origin=str(nested.origin)
+                )
+                self._action(nested, scope, services, child)
+                result.children.append(child)
+            result.status, result.outcome = Status.SKIPPED, "not_run"
+            return
+        values, attempts, error = retry.attempt(once, step.retry, sleep=self.options.sleep)
+        result.attempts = attempts
+        result.values = values or {}
+        if error is not None:
+            result.status, result.outcome = Status.CRITICAL, error.outcome
+            result.error = str(error) + (
+                f" (after {len(attempts)} attempts)" if len(attempts) > 1 else ""
+            )
+        else:
+            result.status = worst(c.status for c in result.children)
+
+
+class _TransientInTransaction(StepError):
+    """A statement in a transaction hit a deadlock or lost its connection: retry the group."""
+
+    transient = True
+
+
+def _was_transient(child: StepResult) -> bool:
+    return bool(child.attempts) and child.attempts[-1].transient
+
+
+def _item_label(item: Any) -> str:
+    if isinstance(item, Mapping):
+        for key in ("id", "name", "staging_id", "STAGING_ID"):
+            if key in item:
+                return f"{key}={item[key]}"
+    text = str(item)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"

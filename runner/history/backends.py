@@ -1,0 +1,388 @@
+"""Where the state store keeps its tables: one SQLite file, or PostgreSQL shared by hosts.
+
+StateStore (runner/state.py) speaks SQL both understand: `?` parameters, `ON CONFLICT
+... DO UPDATE` upserts, the reserved word "user" quoted. A backend does what differs:
+opening, the write transaction (SQLite `BEGIN IMMEDIATE`; PostgreSQL a transaction
+that takes one advisory lock first, so writers from every host decide one after the
+other as they do on one SQLite file), the words of the migrations' DDL (types, the
+view's time arithmetic) and asking whether a table exists.
+
+Rows come back as dicts keyed by column name from both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from runner.base.errors import ConfigError
+from runner.language.config import ConnectionSpec
+
+Row = dict[str, Any]
+_SETTING = re.compile(r"([A-Za-z]+)\s*=\s*(\{[^}]*\}|[^;]*)")
+_PASSWORD = re.compile(r"(?i)\b(pwd|password)\s*=\s*(\{[^}]*\}|[^;]*)")
+
+
+def advisory_key(name: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for `name`, stable across hosts.
+
+    A digest rather than hashtext(): 64 bits make two runbooks sharing a lock by
+    accident practically impossible, and the key is the same whatever the server version.
+    """
+    digest = hashlib.sha256(f"runbook:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Backend:
+    """What StateStore needs from a database; see SqliteBackend and PostgresBackend."""
+
+    dialect = ""
+    #: Where the store is, for messages: a file path, or the connection string masked.
+    display = ""
+    #: Values of ${VAR} expanded into the connection string: secrets to mask.
+    secrets: tuple[str, ...] = ()
+
+    def words(self) -> Mapping[str, str]:
+        """The fragments the migrations' DDL is formatted with (types, time arithmetic)."""
+        raise NotImplementedError
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction, serialised with every other writer of the store."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def has_table(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteBackend(Backend):
+    """One SQLite file in WAL mode, shared by the processes of one host.
+
+    Every write takes the write lock up front with `BEGIN IMMEDIATE`, and a busy
+    timeout makes a writer wait for another instead of failing with "database is locked".
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, busy_timeout: float) -> None:
+        self.path = Path(path)
+        self.display = str(self.path)
+        self._busy_timeout = busy_timeout
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"{self.path}: cannot open the state store: {exc}") from exc
+        self._conn.row_factory = _dict_row
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise _unusable(self.display, exc) from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def words(self) -> Mapping[str, str]:
+        return {
+            "text": "TEXT",
+            "real": "REAL",
+            "serial_key": "INTEGER PRIMARY KEY AUTOINCREMENT",
+            "minutes_since_success": "(julianday('now') - julianday(success.ended)) * 1440.0",
+            "minutes_since_finished": "(julianday('now') - julianday(finished.ended)) * 1440.0",
+        }
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        # A deferred transaction that later writes can fail at once with "database is
+        # locked" when another process wrote in between; IMMEDIATE waits its turn.
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise ConfigError(
+                f"{self.display}: cannot write to the state store: {exc}"
+                + (" (another process kept it busy)" if "locked" in str(exc) else "")
+            ) from exc
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def has_table(self, name: str) -> bool:
+        return bool(
+            self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _prepare(self) -> None:
+        conn = self._conn
+        # Switching to WAL needs a moment alone with the file; skip it when already done
+        # (the mode is stored in the file) so opening never contends with writers.
+        # SQLite may answer "database is locked" at once, without its busy handler, when
+        # another process is switching or migrating the same new file: retry a while.
+        deadline = time.monotonic() + self._busy_timeout
+        while next(iter(conn.execute("PRAGMA journal_mode").fetchone().values())) != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, much faster
+        conn.execute("PRAGMA foreign_keys = ON")
+
+
+#: The advisory lock every write transaction of a PostgreSQL store takes first.
+WRITE_LOCK_KEY = advisory_key("state-store-write")
+#: Marks the sessions of a run lock in pg_stat_activity: "runbook run <run id>".
+LOCK_APPLICATION = "runbook run "
+
+
+class PostgresBackend(Backend):
+    """A PostgreSQL database through ODBC that every host records into.
+
+    Its tables live in the connection's schema (its search_path): give the store its
+    own schema with `ConnSettings={SET search_path TO runbook}` if the database is
+    shared with other things. One connection per store, in autocommit; a write runs
+    in a transaction that first takes `pg_advisory_xact_lock(WRITE_LOCK_KEY)`, so two
+    hosts deciding the same alert decide one after the other (the second sees the
+    first's claim), and two hosts migrating a new database do not collide.
+    """
+
+    dialect = "postgres"
+
+    def __init__(self, spec: ConnectionSpec, busy_timeout: float) -> None:
+        self.spec = spec
+        target, secrets = spec.resolve()
+        self.secrets = tuple(value for value in secrets if value)
+        self._target = target
+        self.display = _where(spec.target, self.secrets)
+        self._busy_timeout = busy_timeout
+        self._conn = self._connect(target)
+
+    def words(self) -> Mapping[str, str]:
+        # COLLATE "C": ids and times are text and must sort byte-wise, as in SQLite,
+        # whatever the database's locale.
+        def minutes_since(column: str) -> str:
+            return (
+                f"CAST(EXTRACT(EPOCH FROM (CURRENT_TIMESTAMP - CAST({column} AS TIMESTAMPTZ)))"
+                " / 60.0 AS DOUBLE PRECISION)"
+            )
+
+        return {
+            "text": 'TEXT COLLATE "C"',
+            "real": "DOUBLE PRECISION",  # PostgreSQL's REAL is 4 bytes: durations need 8
+            "serial_key": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            "minutes_since_success": minutes_since("success.ended"),
+            "minutes_since_finished": minutes_since("finished.ended"),
+        }
+
+    def connect_session(self, application: str) -> Any:
+        """A new connection of its own (for a run lock), named `application` on the server."""
+        conn = self._connect(self._target)
+        try:
+            conn.execute("SELECT set_config('application_name', ?, false)", application)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        # A read is safe to repeat: after a dropped connection, reconnect and read again.
+        return self._again_if_dropped(lambda: _fetch(self._conn.execute(sql, *params)))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._guard(lambda: self._conn.execute(sql, *params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:  # pyodbc refuses an empty executemany
+            self._guard(lambda: self._conn.cursor().executemany(sql, rows))
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        def take_lock() -> None:
+            self._conn.autocommit = False
+            self._conn.execute("SELECT pg_advisory_xact_lock(?)", WRITE_LOCK_KEY)
+
+        try:
+            # Nothing is sent before the lock, so a connection that died while the run
+            # went on (a restarted server, a firewall's idle cut) is replaced here.
+            self._again_if_dropped(take_lock)
+            yield
+        except BaseException:
+            with suppress(Exception):  # the connection may be gone: the server rolls back
+                self._conn.rollback()
+            raise
+        else:
+            self._guard(self._conn.commit)
+        finally:
+            with suppress(Exception):
+                self._conn.autocommit = True
+
+    def has_table(self, name: str) -> bool:
+        rows = self.query(
+            "SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE 1 END AS found", (name,)
+        )
+        return bool(rows and rows[0]["found"])
+
+    def close(self) -> None:
+        with suppress(Exception):
+            self._conn.close()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _connect(self, target: str) -> Any:
+        pyodbc = _pyodbc()
+        try:
+            conn = pyodbc.connect(target, autocommit=True, timeout=max(int(self.spec.timeout), 1))
+            # A write waits this long for another host's write (or a migration).
+            conn.execute(
+                "SELECT set_config('lock_timeout', ?, false)", f"{int(self._busy_timeout * 1000)}ms"
+            )
+        except pyodbc.Error as exc:
+            raise ConfigError(
+                f"{self.display}: cannot open the state store: {self._message(exc)}"
+            ) from exc
+        return conn
+
+    def _guard(self, action: Callable[[], Any]) -> Any:
+        pyodbc = _pyodbc()
+        try:
+            return action()
+        except pyodbc.Error as exc:
+            raise ConfigError(
+                f"{self.display}: the state store failed: {self._message(exc)}"
+            ) from exc
+
+    def _again_if_dropped(self, action: Callable[[], Any]) -> Any:
+        pyodbc = _pyodbc()
+        try:
+            return action()
+        except pyodbc.Error as exc:
+            if not _connection_lost(exc):
+                raise ConfigError(
+                    f"{self.display}: the state store failed: {self._message(exc)}"
+                ) from exc
+        with suppress(Exception):
+            self._conn.close()
+        self._conn = self._connect(self._target)
+        return self._guard(action)
+
+    def _message(self, exc: BaseException) -> str:
+        args = getattr(exc, "args", ())
+        text = str(args[-1]) if args else str(exc)
+        return _masked(" ".join(text.split()), self.secrets)
+
+
+def open_backend(location: Path | str | ConnectionSpec, busy_timeout: float) -> Backend:
+    """The backend for `state:` in runner.yaml: a file path, or an ODBC ConnectionSpec."""
+    if isinstance(location, ConnectionSpec):
+        if location.dialect != "postgres":
+            raise ConfigError(
+                f"{location.origin or 'state'}: a shared state store must be PostgreSQL, "
+                f"not {location.dialect or 'an unknown dialect'}"
+            )
+        return PostgresBackend(location, busy_timeout)
+    return SqliteBackend(Path(location), busy_timeout)
+
+
+def _unusable(display: str, exc: BaseException) -> ConfigError:
+    return ConfigError(
+        f"{display}: cannot use the state store: {exc} "
+        "(point `state:` in runner.yaml at another file, or move this one away)"
+    )
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
+    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
+
+
+def _fetch(cursor: Any) -> list[Row]:
+    if cursor.description is None:
+        return []
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _pyodbc() -> Any:
+    try:
+        import pyodbc
+    except ImportError as exc:  # pragma: no cover - a dependency, but say what to do
+        raise ConfigError(
+            f"a PostgreSQL state store needs pyodbc ({exc}): pip install pyodbc, and "
+            "apt-get install unixodbc odbc-postgresql"
+        ) from exc
+    return pyodbc
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """The connection is gone (server restarted, session killed, network cut)."""
+    args = getattr(exc, "args", ())
+    state = str(args[0]) if args else ""
+    text = str(args[-1]).lower() if args else ""
+    return (
+        state.startswith("08")
+        or state == "57P01"  # terminating connection due to administrator command
+        or "connection has been lost" in text  # psqlodbc, HY000
+        or "no connection to the server" in text
+        or "server closed the connection" in text
+        or "could not send data" in text
+        or "connection" in text
+        and "closed" in text
+    )
+
+
+def _where(target: str, secrets: Sequence[str]) -> str:
+    """The store for messages: "PostgreSQL db01:5432/runbook" rather than the whole string."""
+    found = {
+        key.lower(): value.strip("{} ") for key, value in _SETTING.findall(_masked(target, secrets))
+    }
+    server = found.get("server") or found.get("servername") or found.get("host")
+    if found.get("dsn") and not server:
+        return f"PostgreSQL (DSN={found['dsn']})"
+    if not server:
+        return "PostgreSQL state store"
+    port = f":{found['port']}" if found.get("port") else ""
+    database = f"/{found['database']}" if found.get("database") else ""
+    return f"PostgreSQL {server}{port}{database}"
+
+
+def _masked(text: str, secrets: Sequence[str]) -> str:
+    text = _PASSWORD.sub(r"\1=***", text)  # a literal password written into runner.yaml
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text

@@ -1,0 +1,248 @@
+"""runner.yaml: where runbooks live, which databases they reach, and shared defaults.
+
+Loading reads top to bottom as one pipeline: find the file, parse it with line marks,
+validate it against schemas/runner.language.schema.json, then build a frozen Config. `${VAR}`
+references are expanded when a connection is opened, not here, so a missing
+production password does not break a runbook that never uses that connection.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from runner.base.durations import parse_duration
+from runner.base.errors import ConfigError, InvalidInput, Problem
+from runner.language.model import StepDefaults
+
+CONFIG_NAME = "runner.yaml"
+ENV_CONFIG = "RUNBOOK_CONFIG"
+_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+STATE_CONNECTION = "state"
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    name: str
+    kind: str  # sqlite | odbc
+    target: str  # a path for sqlite, a connection string for odbc; may hold ${VAR}
+    dialect: str = "sqlite"
+    timeout: float = 15.0
+    query_timeout: float | None = None
+    demo: str | None = None
+    origin: str = ""  # "runner.yaml:12" for messages
+
+    def resolve(self, environ: Mapping[str, str] | None = None) -> tuple[str, list[str]]:
+        """The target with ${VAR} expanded, and the expanded values (to mask as secrets)."""
+        return expand_vars(self.target, environ, self.origin)
+
+    def sql_dialect(self) -> str:
+        """The dialect as written; else sqlite for SQLite, else inferred from the driver
+        name, read with ${VAR}s expanded where they are set: the whole connection string
+        may come from one variable, and the dialect must match the one the connection
+        itself infers when it opens."""
+        if self.dialect or self.kind == "sqlite":
+            return self.dialect or "sqlite"
+        from runner.dialects.drivers import infer_dialect
+
+        try:
+            target, _ = self.resolve()
+        except ConfigError:  # not set here (validating elsewhere): read it as written
+            target = self.target
+        return infer_dialect(target)
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path  # relative paths in runner.yaml are relative to this folder
+    path: Path | None = None
+    connections: Mapping[str, ConnectionSpec] = field(default_factory=dict)
+    # The SQLite state store; with a shared PostgreSQL store (state_odbc) its folder is
+    # still the var folder of this host (local locks), and the file is not used.
+    state: Path = Path("var/runner.db")
+    state_odbc: ConnectionSpec | None = None
+    runbook_dirs: tuple[Path, ...] = ()
+    check_dirs: tuple[Path, ...] = ()
+    sql_dirs: tuple[Path, ...] = ()
+    defaults: StepDefaults = field(default_factory=StepDefaults)
+    notifications: Mapping[str, Any] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def var_dir(self) -> Path:
+        return self.state.parent
+
+    @property
+    def state_location(self) -> Path | ConnectionSpec:
+        """Where runs are recorded: the SQLite file, or the shared PostgreSQL database."""
+        return self.state_odbc if self.state_odbc is not None else self.state
+
+    @property
+    def display_path(self) -> str:
+        return str(self.path) if self.path else "(no runner.yaml: built-in defaults)"
+
+
+def expand_vars(
+    text: str, environ: Mapping[str, str] | None = None, origin: str = ""
+) -> tuple[str, list[str]]:
+    env = os.environ if environ is None else environ
+    used: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        value = env.get(name)
+        if value is None:
+            if default is None:
+                where = f"{origin}: " if origin else ""
+                raise ConfigError(
+                    f"{where}environment variable {name} is not set: export {name}=... "
+                    f"or write ${{{name}:-default}}"
+                )
+            value = default
+        used.append(value)
+        return value
+
+    return _VAR.sub(substitute, text), used
+
+
+def find_config(
+    explicit: str | os.PathLike[str] | None = None, start: Path | None = None
+) -> Path | None:
+    """--config, then $RUNBOOK_CONFIG, then runner.yaml in the current folder or a parent."""
+    chosen = explicit or os.environ.get(ENV_CONFIG)
+    if chosen:
+        path = Path(chosen)
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        if not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, search: bool = True) -> Config:
+    found = find_config(path) if (path or search) else None
+    if found is None:
+        return _build({}, Path.cwd(), None)
+    from runner.language import schema, yamlload
+
+    display = os.path.relpath(found) if not os.path.isabs(str(path or "")) else str(found)
+    document = yamlload.load_file(found, display) or {}
+    if not isinstance(document, dict):
+        raise InvalidInput([Problem("runner.yaml must be a mapping of settings", display, 1, 1)])
+    problems = schema.validate_document(document, "runner", display)
+    if problems:
+        raise InvalidInput(problems)
+    return _build(document, found.resolve().parent, found, display)
+
+
+def _paths(root: Path, raw: Any, default: str) -> tuple[Path, ...]:
+    items = raw if raw is not None else [default]
+    if isinstance(items, str):
+        items = [items]
+    return tuple(
+        (root / item).resolve() if not Path(item).is_absolute() else Path(item) for item in items
+    )
+
+
+def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: str = "") -> Config:
+    from runner.language.yamlload import locate
+
+    connections: dict[str, ConnectionSpec] = {}
+    for name, raw in (document.get("connections") or {}).items():
+        mark = locate(document, ["connections", name], at="key")
+        origin = f"{display}:{mark[0]}" if mark else display
+        timeout = parse_duration(raw.get("timeout", 15))
+        query_timeout = parse_duration(raw["query_timeout"]) if "query_timeout" in raw else None
+        if "sqlite" in raw:
+            target = raw["sqlite"]
+            if "${" not in target and not Path(target).is_absolute() and target != ":memory:":
+                target = str(root / target)
+            connections[name] = ConnectionSpec(
+                name, "sqlite", target, "sqlite", timeout, query_timeout, raw.get("demo"), origin
+            )
+        else:
+            connections[name] = ConnectionSpec(
+                name,
+                "odbc",
+                raw["odbc"],
+                raw.get("dialect", ""),
+                timeout,
+                query_timeout,
+                None,
+                origin,
+            )
+    state, state_odbc = _state(document, display)
+    if state_odbc is not None and STATE_CONNECTION not in connections:
+        connections[STATE_CONNECTION] = _read_only(state_odbc)
+    return Config(
+        root=root,
+        path=path,
+        connections=connections,
+        state=state if state.is_absolute() else root / state,
+        state_odbc=state_odbc,
+        runbook_dirs=_paths(root, document.get("runbooks"), "runbooks"),
+        check_dirs=_paths(root, document.get("checks"), "checks"),
+        sql_dirs=_paths(root, document.get("sql"), "sql"),
+        defaults=StepDefaults().merged(document.get("defaults")),
+        notifications=document.get("notifications") or {},
+        vars=document.get("vars") or {},
+    )
+
+
+_DEFAULT_STATE = "var/runner.db"
+
+
+def _state(document: Mapping[str, Any], display: str) -> tuple[Path, ConnectionSpec | None]:
+    """`state:` is a SQLite path (a string or {sqlite: path}) or {odbc: ..., dialect: postgres}."""
+    from runner.language.yamlload import locate
+
+    raw = document.get("state", _DEFAULT_STATE)
+    if isinstance(raw, str):
+        return Path(raw), None
+    if "sqlite" in raw:
+        return Path(raw["sqlite"]), None
+    mark = locate(document, ["state"], at="key")
+    origin = f"{display}:{mark[0]}" if mark else display
+    line, column = mark or (None, None)
+    dialect = raw.get("dialect") or ("postgres" if "postgres" in raw["odbc"].lower() else "")
+    if dialect != "postgres":
+        raise InvalidInput(
+            [
+                Problem(
+                    "state.odbc: a shared state store must be PostgreSQL: name the "
+                    "PostgreSQL driver (DRIVER={PostgreSQL Unicode};...) or, for a DSN, "
+                    "write dialect: postgres",
+                    display,
+                    line,
+                    column,
+                )
+            ]
+        )
+    timeout = parse_duration(raw.get("timeout", 15))
+    spec = ConnectionSpec(
+        STATE_CONNECTION, "odbc", raw["odbc"], "postgres", timeout, None, None, origin
+    )
+    return Path(_DEFAULT_STATE), spec
+
+
+def _read_only(spec: ConnectionSpec) -> ConnectionSpec:
+    """The `state` connection checks read history through: the store, read-only.
+
+    As SQLite's state connection is opened read-only, the session refuses writes, so a
+    check cannot change history by mistake. A connection string that sets its own
+    ConnSettings keeps them (the ODBC driver takes one ConnSettings).
+    """
+    if "connsettings" in spec.target.lower():
+        return spec
+    target = spec.target.rstrip("; ") + ";ConnSettings={SET default_transaction_read_only = on}"
+    return replace(spec, target=target)

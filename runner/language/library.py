@@ -1,0 +1,186 @@
+"""Finds runbooks and checks by name in the configured folders, and loads them once.
+
+Loading a file is the whole front half of the pipeline: parse with line marks,
+check the JSON Schema, check meaning (validate.py), then build the model (build.py).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from runner.base.errors import InvalidInput, NotFound, Problem
+from runner.base.paths import display_path
+from runner.language.config import Config
+from runner.language.model import Runbook
+
+_NAME_LINE = re.compile(r"^(runbook|check):[ \t]*[\"']?([A-Za-z0-9._-]+)", re.M)
+SUFFIXES = (".yaml", ".yml")
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    if folder.is_file():
+        return [folder]
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+
+
+def declared_name(path: Path) -> tuple[str, str] | None:
+    """("runbook"|"check", name) read cheaply from the file's top-level key."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            head = handle.read(65536)
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = _NAME_LINE.search(head)
+    return (match.group(1), match.group(2)) if match else None
+
+
+class Library:
+    """The runbooks and checks a configuration can reach, by name."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._index: dict[str, dict[str, Path]] | None = None
+        self._documents: dict[Path, Any] = {}
+        self._models: dict[Path, Runbook] = {}
+
+    def index(self) -> dict[str, dict[str, Path]]:
+        if self._index is None:
+            index: dict[str, dict[str, Path]] = {"runbook": {}, "check": {}}
+            for kind, folders in (
+                ("runbook", self.config.runbook_dirs),
+                ("check", self.config.check_dirs),
+            ):
+                for folder in folders:
+                    for path in yaml_files(folder):
+                        found = declared_name(path)
+                        if found and found[0] == kind:
+                            index[kind].setdefault(found[1], path)
+            self._index = index
+        return self._index
+
+    def names(self, kind: str = "runbook") -> list[str]:
+        return sorted(self.index()[kind])
+
+    def path_of(self, kind: str, name: str) -> Path | None:
+        return self.index()[kind].get(name)
+
+    def find(self, kind: str, name: str) -> Path:
+        path = self.path_of(kind, name)
+        if path is None:
+            raise NotFound(unknown_name_message(kind, name, self.names(kind), self.config))
+        return path
+
+    def document(self, path: Path) -> Any:
+        """The parsed YAML of `path` (raises InvalidInput on syntax errors)."""
+        path = path.resolve()
+        if path not in self._documents:
+            from runner.language.yamlload import load_file
+
+            self._documents[path] = load_file(path, display_path(path))
+        return self._documents[path]
+
+    def problems(self, path: Path) -> list[Problem]:
+        """Every problem in one runbook or check file: syntax, schema, meaning."""
+        from runner.language import meaning as validate
+        from runner.language import schema
+
+        display = display_path(path)
+        try:
+            document = self.document(path)
+        except InvalidInput as error:
+            return error.problems
+        if not isinstance(document, dict):
+            return [
+                Problem("a runbook must be a mapping with `runbook:` and `steps:`", display, 1, 1)
+            ]
+        kind = "check" if "check" in document and "runbook" not in document else "runbook"
+        found = schema.validate_document(document, kind, display)
+        found += validate.meaning(document, kind, display, path, self)
+        return found
+
+    def load(self, path: Path) -> Runbook:
+        """The model of a runbook or check file, refusing it with every problem found."""
+        path = path.resolve()
+        model = self._models.get(path)
+        if model is None:
+            problems = self.problems(path)
+            if any(p.severity == "error" for p in problems):
+                raise InvalidInput(problems)
+            from runner.language.build import build
+
+            model = self._models[path] = build(self.document(path), display_path(path), self)
+        return model
+
+    def calls_of(self, name: str) -> list[str]:
+        """The runbooks that runbook `name` calls (steps, nested steps, on_failure)."""
+        path = self.path_of("runbook", name)
+        if path is None:
+            return []
+        try:
+            document = self.document(path)
+        except InvalidInput:  # its own validation reports it
+            return []
+        calls: list[str] = []
+
+        def collect(steps: Any) -> None:
+            for raw in steps if isinstance(steps, list) else []:
+                if isinstance(raw, dict):
+                    if isinstance(raw.get("runbook"), str):
+                        calls.append(raw["runbook"])
+                    collect(raw.get("steps"))
+
+        if isinstance(document, dict):
+            for key in ("steps", "finally", "on_failure"):
+                collect(document.get(key))
+            on_failure = document.get("on_failure")
+            if isinstance(on_failure, dict) and isinstance(on_failure.get("runbook"), str):
+                calls.append(on_failure["runbook"])
+        return calls
+
+    def call_cycle(self, me: Any, start: str) -> list[str] | None:
+        """The chain from runbook `me` back to itself through a call of `start`, if any."""
+        if not isinstance(me, str):
+            return None
+        seen: set[str] = set()
+        chain = [me]
+
+        def visit(name: str) -> bool:
+            chain.append(name)
+            if name == me:
+                return True
+            if name not in seen:
+                seen.add(name)
+                if any(visit(callee) for callee in self.calls_of(name)):
+                    return True
+            chain.pop()
+            return False
+
+        return chain if visit(start) else None
+
+    def runbook(self, name_or_path: str) -> Runbook:
+        candidate = Path(name_or_path)
+        if candidate.suffix in SUFFIXES and candidate.is_file():
+            return self.load(candidate)
+        return self.load(self.find("runbook", name_or_path))
+
+    def check(self, name: str) -> Runbook:
+        return self.load(self.find("check", name))
+
+
+def unknown_name_message(kind: str, name: str, known: list[str], config: Config) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    folders = ", ".join(
+        display_path(p) for p in (config.runbook_dirs if kind == "runbook" else config.check_dirs)
+    )
+    message = f"no {kind} named {name!r} in {folders or 'the configured folders'}"
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    if known:
+        return f"{message}; known: {', '.join(known[:20])}"
+    return message

@@ -1,0 +1,113 @@
+"""Notify policies: who hears about which outcome, as `notify:`, `alert:` and runner.yaml's
+`notifications.policy` write it. The decision of what to send lives in alerts/decide.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from runner.base.durations import parse_duration
+from runner.base.status import Status
+
+#: Statuses kept per subject for "N of M"; M may not be larger.
+MAX_RECENT = 50
+
+#: Policy keys that name tags (checked against the configured tags by validation).
+TAG_KEYS = ("warning", "critical", "unknown", "recovered", "retried")
+_N_OF_M = re.compile(r"^\s*(\d+)\s+of\s+(\d+)\s*$")
+
+
+def tag_list(value: Any) -> tuple[str, ...]:
+    """`ops`, `"ops, oncall"` or `[ops, oncall]` as a tuple of tags, in order, once each."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+
+
+def parse_after(value: Any) -> tuple[int, int | None]:
+    """`3` -> (3, None): three bad runs in a row; `"3 of 5"` -> (3, 5)."""
+    if value is None:
+        return 1, None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"after: {value} must be 1 or more")
+        return value, None
+    match = _N_OF_M.match(str(value))
+    if not match:
+        raise ValueError(f"after: {value!r} is not a count of runs: write 3, or '3 of 5'")
+    count, window = int(match.group(1)), int(match.group(2))
+    if count < 1 or window < count or window > MAX_RECENT:
+        raise ValueError(
+            f"after: {value!r} must be N of M with 1 <= N <= M <= {MAX_RECENT}, such as '3 of 5'"
+        )
+    return count, window
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who hears about which outcome; built from `notify:` / `alert:` mappings."""
+
+    warning: tuple[str, ...] = ()
+    critical: tuple[str, ...] = ()
+    unknown: tuple[str, ...] | None = None  # None: the critical tags
+    recovered: tuple[str, ...] = ()
+    retried: tuple[str, ...] = ()
+    repeat: float | None = None  # seconds; None: never repeat an unchanged failure
+    escalate_after: float | None = None
+    escalate_to: tuple[str, ...] = ()
+    after: int = 1
+    within: int | None = None  # M of "N of M"; None: N runs in a row
+    title: str | None = None
+    body: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any] | None, base: Policy | None = None) -> Policy:
+        """`base` with the keys `raw` sets replaced (a runbook overrides runner.yaml key by key)."""
+        policy = base or cls()
+        if not raw:
+            return policy
+        changes: dict[str, Any] = {}
+        for key in TAG_KEYS:
+            if key in raw:
+                changes[key] = tag_list(raw[key])
+        if "repeat" in raw:
+            changes["repeat"] = parse_duration(raw["repeat"]) if raw["repeat"] else None
+        if "escalate" in raw:
+            escalate = raw["escalate"] or {}
+            changes["escalate_after"] = (
+                parse_duration(escalate["after"]) if escalate.get("after") is not None else None
+            )
+            changes["escalate_to"] = tag_list(escalate.get("to"))
+        if "after" in raw:
+            changes["after"], changes["within"] = parse_after(raw["after"])
+        for key in ("title", "body"):
+            if key in raw:
+                changes[key] = raw[key]
+        return replace(policy, **changes)
+
+    def tags_for(self, status: Status) -> tuple[str, ...]:
+        if status is Status.WARNING:
+            return self.warning
+        if status is Status.CRITICAL:
+            return self.critical
+        if status is Status.UNKNOWN:
+            return self.critical if self.unknown is None else self.unknown
+        return ()
+
+    def all_tags(self) -> tuple[str, ...]:
+        tags = (
+            *self.warning,
+            *self.critical,
+            *(self.unknown or ()),
+            *self.recovered,
+            *self.retried,
+            *self.escalate_to,
+        )
+        return tuple(dict.fromkeys(tags))
+
+    @property
+    def routes_anything(self) -> bool:
+        return bool(self.all_tags())

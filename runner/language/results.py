@@ -1,0 +1,223 @@
+"""What a run produced: plain data the engine fills and record/announce/report read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from runner.base.status import Status, worst
+
+# A step's outcome says *how* it ended; its status says how bad that is.
+OUTCOMES = ("ok", "failed", "timed_out", "aborted", "skipped", "not_run")
+
+
+@dataclass
+class Attempt:
+    number: int
+    started: datetime
+    duration: float
+    outcome: str  # ok | failed | timed_out | aborted | not_yet (until)
+    error: str | None = None
+    transient: bool = False  # the failure was of a kind worth retrying
+
+
+@dataclass
+class Evaluation:
+    """One threshold or assertion applied to a step's result."""
+
+    name: str
+    status: Status
+    text: str  # readable: "pending_count = 37 > warning 10"
+    value: Any = None
+    warning: Any = None
+    critical: Any = None
+    direction: str | None = None  # thresholds only
+    kind: str = "threshold"  # threshold | assert
+
+
+@dataclass
+class StepResult:
+    id: str
+    title: str
+    action: str
+    status: Status = Status.OK
+    outcome: str = "ok"
+    started: datetime | None = None
+    duration: float = 0.0
+    values: dict[str, Any] = field(default_factory=dict)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    error: str | None = None
+    hint: str | None = None
+    children: list[StepResult] = field(default_factory=list)  # for_each items, groups, checks
+    rendered: dict[str, Any] | None = None  # --dry-run / --rehearse: what would be sent
+    item: Any = None  # the for_each item this result is for
+    origin: str | None = None  # file:line of the step
+
+    @property
+    def bad(self) -> bool:
+        return self.status.is_bad
+
+    def template_view(self) -> dict[str, Any]:
+        """What later templates see as steps.<id>: the values, and how the step ended."""
+        return {
+            **self.values,
+            "ok": not self.status.is_bad,
+            "severity": self.status.value,
+            "outcome": self.outcome,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["started"] = self.started.isoformat() if self.started else None
+        for attempt in data["attempts"]:
+            attempt["started"] = attempt["started"].isoformat()
+        for evaluation in data["evaluations"]:
+            evaluation["status"] = evaluation["status"].value
+        data["children"] = [child.as_dict() for child in self.children]
+        return data
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    runbook: str
+    title: str = ""
+    kind: str = ""
+    status: Status = Status.OK
+    outcome: str = "completed"  # completed | aborted | skipped | refused | invalid
+    mode: str = "run"  # run | dry-run | rehearse
+    trigger: str = "manual"
+    started: datetime | None = None
+    ended: datetime | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # already masked
+    user: str = ""
+    host: str = ""
+    steps: list[StepResult] = field(default_factory=list)
+    error: str | None = None
+    path: str | None = None
+    # Deliveries of this run's messages (alerts and notify steps), filled after the
+    # run was recorded: kind, subject, status, tags, url (masked), ok, error, attempts,
+    # title, at, duration. See docs/output.md.
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        if self.started and self.ended:
+            return (self.ended - self.started).total_seconds()
+        return 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return self.status.exit_code
+
+    def finish_status(self) -> Status:
+        """Worst step, unless the run as a whole failed to evaluate."""
+        step_status = worst(step.status for step in self.steps)
+        if self.error and self.outcome in ("invalid",):
+            return Status.UNKNOWN
+        return step_status
+
+    def bad_steps(self) -> list[StepResult]:
+        return [step for step in self.steps if step.bad]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "runbook": self.runbook,
+            "title": self.title,
+            "kind": self.kind,
+            "status": self.status.value,
+            "exit_code": self.exit_code,
+            "outcome": self.outcome,
+            "mode": self.mode,
+            "trigger": self.trigger,
+            "started": self.started.isoformat() if self.started else None,
+            "ended": self.ended.isoformat() if self.ended else None,
+            "duration": round(self.duration, 6),
+            "inputs": self.inputs,
+            "user": self.user,
+            "host": self.host,
+            "error": self.error,
+            "steps": [step.as_dict() for step in self.steps],
+            "notifications": [dict(item) for item in self.notifications],
+        }
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return (
+        value
+        if isinstance(value, datetime)
+        else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
+
+
+def step_from_dict(data: dict[str, Any]) -> StepResult:
+    """A StepResult back from its stored or JSON form (for `runbook history --run`)."""
+    return StepResult(
+        id=data.get("id") or "",
+        title=data.get("title") or "",
+        action=data.get("action") or "",
+        status=Status(data.get("status") or "UNKNOWN"),
+        outcome=data.get("outcome") or "",
+        started=_time(data.get("started")),
+        duration=data.get("duration") or 0.0,
+        values=data.get("values") or {},
+        evaluations=[
+            Evaluation(
+                name=e.get("name", ""),
+                status=Status(e.get("status") or "UNKNOWN"),
+                text=e.get("text", ""),
+                value=e.get("value"),
+                warning=e.get("warning"),
+                critical=e.get("critical"),
+                direction=e.get("direction"),
+                kind=e.get("kind", "threshold"),
+            )
+            for e in data.get("evaluations") or []
+        ],
+        attempts=[
+            Attempt(
+                number=a.get("number", i + 1),
+                started=_time(a.get("started")) or datetime.min,
+                duration=a.get("duration") or 0.0,
+                outcome=a.get("outcome", ""),
+                error=a.get("error"),
+                transient=bool(a.get("transient")),
+            )
+            for i, a in enumerate(data.get("attempts") or [])
+        ],
+        error=data.get("error"),
+        hint=data.get("hint"),
+        children=[step_from_dict(child) for child in data.get("children") or []],
+        rendered=data.get("rendered"),
+        item=data.get("item"),
+        origin=data.get("origin"),
+    )
+
+
+def run_from_dict(data: dict[str, Any]) -> RunResult:
+    """A RunResult back from its stored or JSON form."""
+    return RunResult(
+        run_id=data["run_id"],
+        runbook=data.get("runbook") or "",
+        title=data.get("title") or "",
+        kind=data.get("kind") or "",
+        status=Status(data.get("status") or "UNKNOWN"),
+        outcome=data.get("outcome") or "",
+        mode=data.get("mode") or "run",
+        trigger=data.get("trigger") or "",
+        started=_time(data.get("started")),
+        ended=_time(data.get("ended")),
+        inputs=data.get("inputs") or {},
+        user=data.get("user") or "",
+        host=data.get("host") or "",
+        steps=[step_from_dict(step) for step in data.get("steps") or []],
+        error=data.get("error"),
+        path=data.get("path"),
+        notifications=list(data.get("notifications") or []),
+    )

@@ -1,0 +1,566 @@
+"""The JSON Schemas of runbooks, checks and runner.yaml, and messages people can act on.
+
+The schemas in schemas/ are the published contract: editors use them for completion
+and help, CI for validation. This module validates a marked YAML document against
+them and turns every jsonschema error into a `Problem` naming the file, line, key and
+fix, such as `unknown key 'tresholds' (did you mean 'thresholds'?)`. Every error is
+reported, not only the first.
+
+check.schema.json and runner.language.schema.json reuse the runbook schema's `$defs` through
+relative `$ref`s (`runbook.schema.json#/$defs/step`), so the step language is written
+once. Editors resolve those refs from the sibling file; here a `referencing.Registry`
+holding all three schemas resolves them offline. The validator works on a copy with
+the non-recursive refs inlined, which is what makes validation fast (see `_inline`).
+
+Most documents are valid, and for those the answer is all that is needed: jsonschema-rs
+(compiled, about 60x faster) says so first, and the jsonschema validator, whose errors
+the messages are built from, runs only when it does not. See `_certainly_valid` for why
+its "valid" is trusted, and the test that holds it to that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.base import durations
+from runner.base.errors import Problem
+from runner.language.yamlload import format_path, locate
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+KINDS = ("runbook", "check", "runner")
+
+# `(?!\n)` after `$`: Python's `$` also matches before a final newline, so without it
+# jsonschema would take "abc\n" for a name (ECMA's `$`, which editors use, would not).
+_NAME = r"^[a-z0-9][a-z0-9._-]*$(?!\n)"
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$(?!\n)"
+_STEP_ID = r"^[A-Za-z_][A-Za-z0-9_-]*$(?!\n)"
+_AFTER = r"^\s*\d+\s+of\s+\d+\s*$"
+
+# What a value matching each pattern of the schemas looks like, said as an instruction.
+_PATTERN_ADVICE = {
+    durations.PATTERN: "is not a duration: write 30s, 5m, 1h30m or 2d",
+    _NAME: "is not a valid name: use lowercase letters, digits, '.', '_' and '-', "
+    "starting with a letter or digit",
+    _IDENTIFIER: "is not a valid identifier: use letters, digits and '_', "
+    "starting with a letter or '_'",
+    _STEP_ID: "is not a valid step id: use letters, digits, '_' and '-', "
+    "starting with a letter or '_'",
+    _AFTER: "is not a count of runs: write a number such as 3, or '3 of 5'",
+}
+
+# Other names people use for an allowed value; spelling distance alone would offer
+# mysql for mssql.
+_ALIASES = {
+    "mssql": "tsql",
+    "sqlserver": "tsql",
+    "sql-server": "tsql",
+    "postgresql": "postgres",
+    "pg": "postgres",
+    "mariadb": "mysql",
+    "healthcheck": "health-check",
+    "health": "health-check",
+}
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
+
+_ROOT_HINTS = {
+    "runbook": "a runbook is a mapping that starts with `runbook: NAME` and lists `steps:`",
+    "check": "a check is a mapping that starts with `check: NAME` and lists `steps:`",
+    "runner": "runner.yaml is a mapping of settings such as `connections:` and `state:`",
+}
+
+
+# -- the schema files ----------------------------------------------------------------
+
+
+def schemas_dir() -> Path:
+    """The folder holding the schemas: inside the installed wheel, else the repository's."""
+    packaged = Path(__file__).resolve().parent.parent / "_schemas"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "schemas"
+
+
+def schema_path(kind: str) -> Path:
+    """The file of the schema for `kind` ("runbook", "check" or "runner")."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown schema {kind!r}: choose one of {', '.join(KINDS)}")
+    return schemas_dir() / f"{kind}.schema.json"
+
+
+def schema_text(kind: str) -> str:
+    """The schema for `kind` as pretty JSON text (what `runbook schema` prints)."""
+    return schema_path(kind).read_text(encoding="utf-8")
+
+
+@cache
+def load_schema(kind: str) -> dict[str, Any]:
+    """The parsed schema for `kind`; shared, do not modify it."""
+    return json.loads(schema_text(kind))
+
+
+@cache
+def _validator(kind: str) -> Draft202012Validator:
+    """A compiled validator per kind, built once: the schemas never change at run time."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    inlined = _inlined_schemas()
+    registry = Registry().with_resources(
+        (uri, Resource.from_contents(schema)) for uri, schema in inlined.items()
+    )
+    return Draft202012Validator(inlined[load_schema(kind)["$id"]], registry=registry)
+
+
+@cache
+def _inlined_schemas() -> dict[str, Any]:
+    """Every schema by its $id, with its non-recursive refs inlined (`_inline`); shared
+    by both validators, do not modify."""
+    originals = {load_schema(name)["$id"]: load_schema(name) for name in KINDS}
+    return {uri: _inline(schema, uri, originals) for uri, schema in originals.items()}
+
+
+# `$ref`s that stay references: the step language is recursive (a step holds steps).
+_RECURSIVE_DEFS = frozenset({"step"})
+# Keywords that may sit beside a `$ref` and be merged into the inlined copy harmlessly.
+_ANNOTATIONS = frozenset({"title", "description", "examples"})
+
+
+def _inline(node: Any, base: str, schemas: Mapping[str, Any]) -> Any:
+    """A copy of `node` with every non-recursive `$ref` replaced by its target.
+
+    Resolving a `$ref` costs jsonschema a registry lookup on every visit, about a third
+    of the validation time of a runbook; the schemas are static, so resolve them once.
+    The references left (to the recursive step) are made absolute so that they resolve
+    wherever they were copied to.
+    """
+    if isinstance(node, list):
+        return [_inline(item, base, schemas) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    ref = node.get("$ref")
+    if not isinstance(ref, str):
+        return {key: _inline(value, base, schemas) for key, value in node.items()}
+    from urllib.parse import urljoin
+
+    uri, _, pointer = urljoin(base, ref).partition("#")
+    siblings = {key: _inline(value, base, schemas) for key, value in node.items() if key != "$ref"}
+    if pointer.rsplit("/", 1)[-1] in _RECURSIVE_DEFS or not siblings.keys() <= _ANNOTATIONS:
+        return {**siblings, "$ref": f"{uri}#{pointer}"}
+    target: Any = schemas[uri]
+    for part in filter(None, pointer.split("/")):
+        target = target[part.replace("~1", "/").replace("~0", "~")]
+    return {**_inline(target, uri, schemas), **siblings}
+
+
+@cache
+def _fast_validator(kind: str) -> Any:
+    """jsonschema-rs's validator for `kind`, on the same inlined schemas; None without it."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # an optional speed-up: jsonschema alone gives the same answers
+        return None
+    inlined = _inlined_schemas()
+    registry = jsonschema_rs.Registry(list(inlined.items()))
+    return jsonschema_rs.validator_for(inlined[load_schema(kind)["$id"]], registry=registry)
+
+
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _json_shaped(value: Any) -> bool:
+    """Whether `value` holds only what JSON holds: str-keyed mappings, lists, strings,
+    integers, finite floats, booleans and null (YAML can also make dates, sets, bytes,
+    and `!!omap` lists of tuples, which jsonschema-rs would judge differently)."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return True
+    if isinstance(value, dict):
+        return all(type(key) is str and _json_shaped(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_json_shaped(item) for item in value)
+    return kind is float and value - value == 0  # not NaN or infinite
+
+
+def _certainly_valid(document: Any, kind: str) -> bool:
+    """True only when jsonschema-rs finds `document` valid for `kind`.
+
+    A "no" proves nothing (the regex dialects differ: Python's `$` also matches before
+    a final newline, its `\\d` any Unicode digit), so jsonschema decides then and its
+    answer stands. A "yes" is trusted for JSON-shaped documents: tests/test_schema.py
+    checks both validators agree on thousands of mutations of the fixtures.
+    """
+    validator = _fast_validator(kind)
+    try:
+        return validator is not None and _json_shaped(document) and validator.is_valid(document)
+    except Exception:  # a value it cannot convert, nesting too deep: jsonschema decides
+        return False
+
+
+# -- validation ----------------------------------------------------------------------
+
+
+def validate_document(document: Any, kind: str, filename: str) -> list[Problem]:
+    """Every way `document` (from yamlload) breaks the schema of `kind`, in file order."""
+    if _certainly_valid(document, kind):
+        return []
+    explainer = _Explainer(document, kind, filename)
+    problems: list[Problem] = []
+    for error in _validator(kind).iter_errors(document):
+        problems.extend(explainer.explain(error))
+    unique = {(p.line, p.col, p.key, p.message): p for p in problems}
+    return sorted(unique.values(), key=lambda p: (p.line or 0, p.col or 0, p.key or "", p.message))
+
+
+class _Explainer:
+    """Turns jsonschema errors about one document into Problems."""
+
+    def __init__(self, document: Any, kind: str, filename: str) -> None:
+        self.document = document
+        self.kind = kind
+        self.filename = filename
+
+    def problem(
+        self, path: tuple[Any, ...], message: str, hint: str | None = None, at: str = "value"
+    ) -> Problem:
+        """A Problem at `path`; with at="key", pointing at the last key of `path` itself."""
+        mark = locate(self.document, path, at=at)
+        line, col = mark if mark else (None, None)
+        owner = path[:-1] if at == "key" else path
+        return Problem(message, self.filename, line, col, format_path(owner) or None, hint)
+
+    def explain(self, error: ValidationError) -> list[Problem]:
+        path = tuple(error.absolute_path)
+        validator = error.validator
+        if "propertyNames" in error.absolute_schema_path:
+            return [self._bad_key_name(error, path)]
+        if validator in ("anyOf", "oneOf"):
+            return self._branches(error, path)
+        if validator == "additionalProperties":
+            return self._unknown_keys(error, path)
+        if validator == "required":
+            return self._missing(error, path)
+        if validator == "type":
+            return [self._wrong_type(error, path)]
+        if validator == "enum":
+            return [self._not_in_enum(error, path)]
+        if validator == "pattern":
+            message, hint = _pattern_message(error.instance, error.validator_value)
+            return [self.problem(path, message, hint)]
+        return [self._limit(error, path)]
+
+    # -- one explanation per kind of error ----------------------------------------------
+
+    def _unknown_keys(self, error: ValidationError, path: tuple[Any, ...]) -> list[Problem]:
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = list(schema.get("properties", {}))
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+        problems = []
+        for key in error.instance:
+            if key in allowed or any(p.search(str(key)) for p in patterns):
+                continue
+            close = _closest(str(key), allowed)
+            if close:
+                hint = f"did you mean {close!r}?"
+            else:
+                hint = f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
+            problems.append(self.problem((*path, key), f"unknown key {key!r}", hint, at="key"))
+        return problems
+
+    def _missing(self, error: ValidationError, path: tuple[Any, ...]) -> list[Problem]:
+        if not isinstance(error.instance, Mapping):
+            return []
+        # A misspelt key is reported once, as unknown with its did-you-mean, not twice.
+        return [
+            self.problem(path, f"missing required key {key!r}")
+            for key in error.validator_value
+            if key not in error.instance and not _misspelt(error.instance, [key], error.schema)
+        ]
+
+    def _bad_key_name(self, error: ValidationError, path: tuple[Any, ...]) -> Problem:
+        key = error.instance
+        if error.validator == "pattern":
+            message, hint = _pattern_message(key, error.validator_value)
+        elif error.validator == "type" and not isinstance(key, str):
+            message = f"the key {_literal(key)} must be text"
+            hint = (
+                "quote it: YAML reads unquoted yes, no, on, off, true, false and numbers as values"
+            )
+        else:
+            message, hint = f"the key {_literal(key)} is not allowed here: {error.message}", None
+        return self.problem((*path, key), message, hint, at="key")
+
+    def _wrong_type(self, error: ValidationError, path: tuple[Any, ...]) -> Problem:
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        value = error.instance
+        expected = _expected(schema)
+        hint = None
+        if not path:
+            hint = _ROOT_HINTS.get(self.kind)
+        elif value is None:
+            hint = "give it a value, or remove the key"
+        elif _takes_text(schema) and isinstance(value, bool):
+            hint = "quote it: YAML reads unquoted yes, no, on, off, true and false as booleans"
+        elif _takes_text(schema) and isinstance(value, int | float):
+            hint = f"quote it to keep it as text: '{value}'"
+        return self.problem(path, f"expected {expected}, got {_show(value)}", hint)
+
+    def _not_in_enum(self, error: ValidationError, path: tuple[Any, ...]) -> Problem:
+        choices = [str(choice) for choice in error.validator_value]
+        value = error.instance
+        if value is None:
+            return self.problem(path, f"no value given: choose one of: {', '.join(choices)}")
+        close = _closest(str(value), choices) if isinstance(value, str) else None
+        hint = f"did you mean {close!r}?" if close else None
+        return self.problem(path, f"{_literal(value)} is not one of: {', '.join(choices)}", hint)
+
+    def _limit(self, error: ValidationError, path: tuple[Any, ...]) -> Problem:
+        """minimum, maximum, minItems, minLength, uniqueItems and anything unforeseen."""
+        validator, limit, value = error.validator, error.validator_value, error.instance
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        if validator == "minimum" and schema.get("pattern") == durations.PATTERN:
+            message = f"{_literal(value)} is negative: a duration must be 0 or more"
+            return self.problem(path, message)
+        if validator in ("minimum", "exclusiveMinimum"):
+            return self.problem(path, f"{_literal(value)} is too small: the minimum is {limit}")
+        if validator in ("maximum", "exclusiveMaximum"):
+            return self.problem(path, f"{_literal(value)} is too large: the maximum is {limit}")
+        if validator == "minItems":
+            noun = "step" if path and path[-1] in ("steps", "on_failure", "finally") else "item"
+            if limit == 1:
+                return self.problem(path, f"the list is empty: add at least one {noun}")
+            message = f"the list has {len(value)} {noun}s: it needs at least {limit}"
+            return self.problem(path, message)
+        if validator == "minLength":
+            return self.problem(path, "the text is empty", "write a value, or remove the key")
+        if validator == "uniqueItems":
+            seen: list[Any] = []
+            for index, item in enumerate(value):
+                if item in seen:
+                    message = f"{_literal(item)} is listed more than once"
+                    return self.problem((*path, index), message, "remove the repeat")
+                seen.append(item)
+        return self.problem(path, error.message)
+
+    def _branches(self, error: ValidationError, path: tuple[Any, ...]) -> list[Problem]:
+        """anyOf/oneOf: explain the branch the author evidently meant, never the raw schema.
+
+        The branch is the one whose type fits the value and, for mappings, whose required
+        keys are present (a connection with `odbc:` meant the ODBC branch). Then all of
+        that branch's errors are reported, not only the "best" one.
+        """
+        branches: list[Any] = error.validator_value
+        value = error.instance
+        by_branch: dict[int, list[ValidationError]] = {}
+        for sub in error.context or ():
+            by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+        candidates = [i for i, branch in enumerate(branches) if _fits_type(branch, value)]
+        if not candidates:
+            expected = " or ".join(dict.fromkeys(_expected(b) for b in branches))
+            return [self.problem(path, f"expected {expected}, got {_show(value)}")]
+        if isinstance(value, Mapping) and len(candidates) > 1:
+            required = {i: _required(branches[i]) for i in candidates}
+            present = [i for i in candidates if required[i] and set(required[i]) <= value.keys()]
+            if len(present) > 1:
+                return [self._conflict(path, [branches[i] for i in present])]
+            if present:
+                candidates = present
+            elif all(required.values()):
+                alternatives = [branches[i] for i in candidates]
+                keys = [_required(branch)[0] for branch in alternatives]
+                misspelt = [
+                    self.problem(
+                        (*path, key), f"unknown key {key!r}", f"did you mean {close!r}?", at="key"
+                    )
+                    for key in value
+                    if (close := _closest(str(key), keys))
+                ]
+                return misspelt or [self._missing_one_of(path, alternatives)]
+        if len(candidates) == 1:
+            problems: list[Problem] = []
+            for sub in by_branch.get(candidates[0], ()):
+                problems.extend(self.explain(sub))
+            if problems:
+                return problems
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context or ())
+        if best is None:
+            return [self.problem(path, error.message)]
+        return self.explain(best)
+
+    def _conflict(self, path: tuple[Any, ...], branches: list[Mapping[str, Any]]) -> Problem:
+        quoted = " and ".join(repr(_required(branch)[0]) for branch in branches)
+        return self.problem(
+            path, f"{quoted} cannot be used together", f"keep one: {_options(branches)}"
+        )
+
+    def _missing_one_of(self, path: tuple[Any, ...], branches: list[Mapping[str, Any]]) -> Problem:
+        quoted = " or ".join(repr(_required(branch)[0]) for branch in branches)
+        if all(set(branch) == {"required"} for branch in branches):
+            hint = "set at least one of them"  # bare alternatives of keys, as in a threshold
+        else:
+            hint = f"choose one: {_options(branches)}"
+        return self.problem(path, f"missing required key {quoted}", hint)
+
+
+# -- wording helpers -------------------------------------------------------------------
+
+
+def _misspelt(value: Mapping[str, Any], keys: list[str], schema: Any) -> bool:
+    """Whether a key of `value` that `schema` does not know is a misspelling of one of `keys`."""
+    known = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
+    unknown = [str(key) for key in value if key not in known]
+    return any(_closest(key, unknown) for key in keys)
+
+
+def _options(branches: list[Mapping[str, Any]]) -> str:
+    """sqlite (a SQLite file) or odbc (an ODBC data source): from the branches' titles."""
+    described = []
+    for branch in branches:
+        key = _required(branch)[0]
+        described.append(f"{key} ({branch['title']})" if branch.get("title") else key)
+    return " or ".join(described)
+
+
+def _pattern_message(value: Any, pattern: str) -> tuple[str, str | None]:
+    advice = _PATTERN_ADVICE.get(pattern)
+    if advice is None:
+        return f"{_literal(value)} does not have the expected form", f"it must match {pattern}"
+    hint = None
+    suggestion = _suggest(str(value), pattern)
+    if suggestion:
+        hint = f"did you mean {suggestion!r}?"
+    return f"{_literal(value)} {advice}", hint
+
+
+def _suggest(value: str, pattern: str) -> str | None:
+    """A corrected name for a name-like pattern: 'Order Health' -> 'order-health'."""
+    if pattern == _NAME:
+        fixed = re.sub(r"[^a-z0-9._-]+", "-", value.lower()).strip("-._")
+    elif pattern == _IDENTIFIER:
+        fixed = re.sub(r"\W+", "_", value).strip("_")
+    elif pattern == _STEP_ID:
+        fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", value).strip("_-")
+    else:
+        return None
+    return fixed if fixed and fixed != value and re.search(pattern, fixed) else None
+
+
+def _closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice `word` was probably meant to be: same letters in another case, a known
+    other name (mssql for tsql), or a near spelling. 0.7 keeps real typos (tresholds,
+    runbok, contineu) and drops lookalikes (query is not retry)."""
+    options = list(choices)
+    lowered = word.lower()
+    for option in options:
+        if option.lower() == lowered:
+            return option
+    alias = _ALIASES.get(lowered)
+    if alias in options:
+        return alias
+    close = difflib.get_close_matches(lowered, options, n=1, cutoff=0.7)
+    return close[0] if close else None
+
+
+def _types(schema: Any) -> list[str]:
+    if not isinstance(schema, Mapping):
+        return []
+    declared = schema.get("type", [])
+    return [declared] if isinstance(declared, str) else list(declared)
+
+
+def _takes_text(schema: Any) -> bool:
+    """True when quoting a scalar would make it valid: a string, or a list of strings."""
+    types = set(_types(schema))
+    items = schema.get("items") if isinstance(schema, Mapping) else None
+    strings_list = isinstance(items, Mapping) and items.get("type") == "string"
+    return types == {"string"} or (types == {"string", "array"} and strings_list)
+
+
+def _expected(schema: Any) -> str:
+    if isinstance(schema, Mapping) and schema.get("pattern") == durations.PATTERN:
+        return "a duration such as 30s, 5m, 1h30m or 2d"
+    names = [_TYPE_NAMES.get(name, name) for name in _types(schema)]
+    if not names:
+        return "something else"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _required(schema: Any) -> list[str]:
+    return list(schema.get("required", [])) if isinstance(schema, Mapping) else []
+
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (Mapping,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+def _fits_type(schema: Any, value: Any) -> bool:
+    declared = _types(schema)
+    if not declared:
+        return True
+    for name in declared:
+        if isinstance(value, bool) and name != "boolean":
+            continue
+        if isinstance(value, _PYTHON_TYPES.get(name, ())):
+            return True
+    return False
+
+
+def _literal(value: Any) -> str:
+    """A value as the author wrote it in YAML, shortened."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return repr(text)
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+def _show(value: Any) -> str:
+    """A value with its YAML type: 'ten' (string), 5 (integer), a list."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, Mapping | list):
+        return _literal(value)
+    if isinstance(value, bool):
+        kind = "boolean"
+    elif isinstance(value, int):
+        kind = "integer"
+    elif isinstance(value, float):
+        kind = "number"
+    elif isinstance(value, str):
+        kind = "string"
+    else:
+        kind = type(value).__name__
+    return f"{_literal(value)} ({kind})"

@@ -1,0 +1,256 @@
+"""SQL syntax checked per dialect with sqlglot, for `runbook validate`.
+
+Templates are rendered first with a placeholder for every name, so `{{ inputs.id }}`
+becomes a bound `?` as at run time. A syntax error is reported where it is: the SQL
+file's own path, line and column, or the runbook's file and line for inline SQL.
+What sqlglot cannot judge (it falls back to an opaque "command", as for `DO $$...$$` or
+procedure bodies, or it fails inside itself) is a warning, never an error: a valid
+statement must not fail validation because the parser does not know it.
+
+sqlglot is imported on first use. The check is on inside `checking()`, which `runbook
+validate` uses; `runbook run` leaves syntax to the server and starts faster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from runner.base.errors import Problem
+
+#: Our dialect names -> sqlglot's (None: sqlglot's generic dialect).
+SQLGLOT_DIALECTS = {"tsql": "tsql", "postgres": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
+_enabled = False
+_TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: .*?>")
+_CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
+
+
+def enable(on: bool = True) -> None:
+    """Check SQL while validating (the `runbook validate` command turns this on)."""
+    global _enabled
+    _enabled = on
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+@contextmanager
+def checking() -> Iterator[None]:
+    """Check SQL while validating inside this block (the `runbook validate` command)."""
+    global _enabled
+    before, _enabled = _enabled, True
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+class _Placeholder:
+    """Stands for any value a template reads: every attribute, item and filter works."""
+
+    def __getattr__(self, name: str) -> _Placeholder:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: Any) -> _Placeholder:
+        return self
+
+    def __iter__(self) -> Iterator[_Placeholder]:
+        return iter([self])
+
+    def __len__(self) -> int:
+        return 1
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        return "placeholder"
+
+    def __repr__(self) -> str:
+        return "a placeholder value"
+
+    def __int__(self) -> int:
+        return 1
+
+    def __float__(self) -> float:
+        return 1.0
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__
+
+    def __hash__(self) -> int:
+        return 1
+
+
+def render_for_check(text: str, dialect: str) -> str:
+    """`text` with every template expression as `?`; raises TemplateError if it cannot."""
+    from runner.language.templates import is_template, referenced_names, render_sql
+
+    if not is_template(text):
+        return text
+    scope = {name: _Placeholder() for name in referenced_names(text)}
+    sql, _ = render_sql(text, scope, dialect)
+    return sql
+
+
+def check_sql(
+    text: str,
+    dialect: str,
+    file: str,
+    line: int = 1,
+    col: int = 1,
+    key: str | None = None,
+    first_line_col: int | None = None,
+) -> list[Problem]:
+    """Problems in `text` (SQL with templates) read in `dialect`.
+
+    `line`/`col` say where the text starts in `file`; columns of the first line are
+    shifted by `first_line_col` when the text starts mid-line (inline YAML values).
+    """
+    from runner.base.errors import RunbookError
+
+    def problem(message: str, at_line: int, at_col: int | None, severity: str) -> Problem:
+        real_line = line + at_line - 1
+        shift = (first_line_col if at_line == 1 and first_line_col else col) - 1
+        real_col = at_col + shift if at_col else None
+        return Problem(message, file, real_line, real_col, key, severity=severity)
+
+    try:
+        sql = render_for_check(text, dialect)
+    except RunbookError as error:
+        return [
+            problem(
+                f"SQL not checked: its template cannot be rendered with placeholders ({error})",
+                1,
+                None,
+                "warning",
+            )
+        ]
+    return [
+        problem(message, at_line, at_col, severity)
+        for message, at_line, at_col, severity in _parse(sql, dialect)
+    ]
+
+
+def check_file(path: Path, dialect: str, display: str) -> list[Problem]:
+    """Problems in a SQL file; cached by file, modification time and dialect."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return []
+    return list(_check_file(str(path), stat.st_mtime_ns, stat.st_size, dialect, display))
+
+
+@lru_cache(maxsize=1024)
+def _check_file(
+    path: str, mtime_ns: int, size: int, dialect: str, display: str
+) -> tuple[Problem, ...]:
+    text = Path(path).read_text(encoding="utf-8")
+    return tuple(check_sql(text, dialect, display))
+
+
+@lru_cache(maxsize=4096)
+def _parse(sql: str, dialect: str) -> tuple[tuple[str, int, int | None, str], ...]:
+    """(message, line, col, severity) for each problem sqlglot finds, lines 1-based."""
+    if dialect == "tsql":
+        from runner.dialects.tsql import split_batches
+
+        try:
+            batches = [(batch.text, batch.line) for batch in split_batches(sql)]
+        except ValueError as error:
+            return ((str(error), 1, None, "error"),)
+    else:
+        batches = [(sql, 1)]
+    found: list[tuple[str, int, int | None, str]] = []
+    for text, first in batches:
+        for message, at_line, at_col, severity in _parse_one(text, dialect):
+            found.append((message, at_line + first - 1, at_col, severity))
+    return tuple(found)
+
+
+@contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    # sqlglot logs "contains unsupported syntax" itself; we report it as a warning instead
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _parse_one(sql: str, dialect: str) -> list[tuple[str, int, int | None, str]]:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
+    name = SQLGLOT_DIALECTS.get(dialect)
+    shown = dialect if name else "generic SQL"
+    try:
+        with _quiet_sqlglot():
+            statements = sqlglot.parse(sql, read=name)
+    except ParseError as error:
+        out = []
+        for detail in error.errors[:3]:
+            highlight = detail.get("highlight") or ""
+            line = detail.get("line") or 1
+            end = detail.get("col")
+            col = max(1, end - len(highlight) + 1) if end else None
+            description = _readable(detail.get("description") or "syntax error")
+            near = f" near {highlight!r}" if highlight else ""
+            out.append((f"SQL syntax error ({shown}){near}: {description}", line, col, "error"))
+        return out
+    except TokenError as error:
+        return [(f"SQL syntax error ({shown}): {error}", 1, None, "error")]
+    except Exception as error:  # noqa: BLE001 - a parser bug must not fail validation
+        return [(f"SQL not checked: sqlglot failed on it ({error})", 1, None, "warning")]
+    out = []
+    for statement in statements:
+        if isinstance(statement, exp.Command):
+            verb = str(statement.this).split()[0].upper() if statement.this else "statement"
+            out.append(
+                (
+                    f"SQL not checked: sqlglot cannot judge this {verb} statement in {shown}",
+                    _line_of(sql, verb),
+                    None,
+                    "warning",
+                )
+            )
+    return out
+
+
+def _readable(description: str) -> str:
+    """sqlglot's description without Python reprs: `got 'WHERE'`, not `got <Token ...>`."""
+    return _CLASS.sub(r"\1", _TOKEN.sub(lambda m: repr(m.group(1)), description))
+
+
+def _line_of(sql: str, word: str) -> int:
+    upper = sql.upper()
+    index = upper.find(word)
+    return upper.count("\n", 0, index) + 1 if index >= 0 else 1
+
+
+def dialect_of(spec: Any) -> str | None:
+    """The dialect of a connection spec from runner.yaml; None when unknown."""
+    if spec is None:
+        return None
+    return spec.sql_dialect()
+
+
+def relative(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)

@@ -1,0 +1,333 @@
+"""Sandboxed Jinja for runbook templates, conditions and SQL.
+
+Three uses, one environment:
+- `render_value`: a template string (or a structure holding them) becomes its value;
+  a string that is exactly one `{{ expression }}` keeps the expression's type.
+- `evaluate`: a condition written without braces (`when`, `until`, `assert`).
+- `render_sql`: every `{{ expression }}` becomes a bind parameter `?` and its value
+  goes to the parameter list, so no input ever becomes SQL text. Lists expand through
+  `| in_list` to `(?, ?, ?)`; trusted identifiers pass `| identifier` (validated, quoted).
+
+Undefined names are errors that name what is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, pass_context
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+from runner.base.durations import parse_duration
+from runner.base.errors import TemplateError
+
+_BINDS = "__sql_binds__"
+_DIALECT = "__sql_dialect__"
+# Used with fullmatch: `match` with `$` would also take a trailing newline.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
+_QUOTES = {"tsql": ("[", "]"), "mysql": ("`", "`")}
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
+
+
+class _Undefined(StrictUndefined):
+    """Says which name or key is missing, and what was there instead."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:  # type: ignore[override]
+        if self._undefined_hint:
+            return self._undefined_hint
+        obj = self._undefined_obj
+        name = self._undefined_name
+        if obj is not None and obj.__class__.__name__ != "_MissingType":
+            if isinstance(obj, Mapping):
+                known = ", ".join(sorted(str(k) for k in obj)[:12]) or "nothing"
+                return f"no key {name!r} here (it has: {known})"
+            return f"{type(obj).__name__} has no attribute {name!r}"
+        return f"{name!r} is undefined"
+
+
+class InList:
+    __slots__ = ("items",)
+
+    def __init__(self, items: Any) -> None:
+        if isinstance(items, str | bytes) or not hasattr(items, "__iter__"):
+            raise TemplateError(f"in_list needs a list, got {type(items).__name__}")
+        self.items = list(items)
+
+
+class SqlIdentifier(str):
+    __slots__ = ()
+
+
+def _in_list(value: Any) -> InList:
+    return InList(value)
+
+
+def _identifier(value: Any) -> SqlIdentifier:
+    text = str(value)
+    if not _IDENTIFIER.fullmatch(text):
+        raise TemplateError(
+            f"{text!r} is not a safe SQL identifier: use letters, digits and underscores, "
+            "optionally schema.table"
+        )
+    return SqlIdentifier(text)
+
+
+def _minutes(value: Any) -> float:
+    minutes = parse_duration(value) / 60
+    return int(minutes) if minutes == int(minutes) else minutes
+
+
+def _seconds(value: Any) -> float:
+    seconds = parse_duration(value)
+    return int(seconds) if seconds == int(seconds) else seconds
+
+
+@pass_context
+def _finalize(context: Any, value: Any) -> Any:
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    binds = context.get(_BINDS)
+    if binds is None:  # an ordinary template: identifiers and lists print plainly
+        if isinstance(value, InList):
+            return ", ".join(str(item) for item in value.items)
+        return value
+    return _sql_text(value, binds, context.get(_DIALECT))
+
+
+def _sql_text(value: Any, binds: list[Any], dialect: str | None) -> str:
+    """What one `{{ expression }}` of a SQL template becomes: `?` (its value bound), a
+    quoted identifier, or `(?, ?)` for a list."""
+    if isinstance(value, SqlIdentifier):
+        left, right = _QUOTES.get(dialect, ('"', '"'))
+        return ".".join(f"{left}{part}{right}" for part in value.split("."))
+    if isinstance(value, InList):
+        if not value.items:
+            return "(NULL)"  # IN (NULL) matches nothing, as an empty list should
+        binds.extend(value.items)
+        return "(" + ", ".join("?" for _ in value.items) + ")"
+    binds.append(value)
+    return "?"
+
+
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=_Undefined,
+        finalize=_finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        in_list=_in_list,
+        identifier=_identifier,
+        minutes=_minutes,
+        seconds=_seconds,
+    )
+    return env
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, TemplateSyntaxError):
+        return f"template syntax error on line {error.lineno}: {error.message}"
+    if isinstance(error, UndefinedError):
+        return f"undefined: {error.message}"
+    if isinstance(error, SecurityError):
+        return f"not allowed in a template: {error}"
+    if isinstance(error, TemplateError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+@lru_cache(maxsize=4096)
+def _template(text: str) -> Any:
+    return environment().from_string(text)
+
+
+@lru_cache(maxsize=4096)
+def _expression(text: str) -> Any:
+    return environment().compile_expression(text, undefined_to_none=False)
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def render(text: str, scope: Mapping[str, Any], where: str = "") -> str:
+    """Render a template string to text."""
+    try:
+        return _template(text).render(scope)
+    except Exception as error:  # noqa: BLE001 - every template failure becomes one error type
+        raise TemplateError(_prefix(where) + _describe(error)) from None
+
+
+def evaluate(expression: Any, scope: Mapping[str, Any], where: str = "") -> Any:
+    """Evaluate an expression written without braces (`steps.pending.value > 0`)."""
+    if isinstance(expression, bool | int | float):
+        return expression
+    try:
+        result = _expression(expression)(**scope)
+    except Exception as error:  # noqa: BLE001
+        raise TemplateError(_prefix(where) + _describe(error)) from None
+    if isinstance(result, StrictUndefined):
+        raise TemplateError(_prefix(where) + f"undefined: {result._undefined_message}")
+    return result
+
+
+def render_value(value: Any, scope: Mapping[str, Any], where: str = "") -> Any:
+    """Render every template inside `value`; a lone `{{ expr }}` keeps its native type."""
+    if isinstance(value, str):
+        if not is_template(value):
+            return value
+        match = _SINGLE_EXPRESSION.match(value)
+        if match:
+            return evaluate(match.group("expr").strip(), scope, where)
+        return render(value, scope, where)
+    if isinstance(value, Mapping):
+        return {key: render_value(item, scope, where) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [render_value(item, scope, where) for item in value]
+    return value
+
+
+def render_sql(
+    text: str, scope: Mapping[str, Any], dialect: str = "sqlite", where: str = ""
+) -> tuple[str, list[Any]]:
+    """SQL text with `?` placeholders, and the values to bind to them, in order."""
+    binds: list[Any] = []
+    if "{{" not in text and "{%" not in text:  # is_template(), without the call
+        return text, binds
+    plan = _sql_plan(text)
+    if plan is not None:
+        sql = _render_plan(plan, scope, binds, dialect)
+        if sql is not None:
+            return sql, binds
+        binds.clear()
+    sql = render(text, {**scope, _BINDS: binds, _DIALECT: dialect}, where)
+    return sql, binds
+
+
+# The fast path of render_sql, taken per statement: a template whose only tags are
+# `{{ name.key.key }}` (the common `WHERE id = {{ inputs.id }}`) is split once into text
+# and dotted paths, and rendered without building a Jinja context (two thirds of the
+# cost of a rendered statement). Anything else, and any lookup that does not find a
+# value (so the error is Jinja's own message), goes through Jinja.
+_PLAIN_TAG = re.compile(
+    r"\{\{[ \t\n]*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)[ \t\n]*\}\}"
+)
+# Names the Jinja parser reads as constants or operators, not as variables.
+_JINJA_WORDS = frozenset(
+    ("true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if")
+)
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+_MISSING = object()
+_NOT_PLAIN = (Undefined, SqlIdentifier, InList)  # a tuple: `A | B` builds a union per call
+
+
+# (literal texts, dotted paths between them as (name, keys), the text with `?` for each)
+_Plan = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...], str]
+
+
+@lru_cache(maxsize=4096)
+def _sql_plan(text: str) -> _Plan | None:
+    """How to render `text` without Jinja, or None when Jinja must render it."""
+    if "{%" in text or "{#" in text or "\r" in text:  # blocks, comments; Jinja rewrites \r\n
+        return None
+    pieces = _PLAIN_TAG.split(text)
+    literals, paths = tuple(pieces[0::2]), tuple(p.split(".") for p in pieces[1::2])
+    if any("{{" in literal for literal in literals):  # a tag with filters, calls, `-`...
+        return None
+    if any(path[0] in _JINJA_WORDS for path in paths):
+        return None
+    return literals, tuple((path[0], tuple(path[1:])) for path in paths), "?".join(literals)
+
+
+def _render_plan(
+    plan: _Plan, scope: Mapping[str, Any], binds: list[Any], dialect: str
+) -> str | None:
+    """The SQL text as Jinja would render it, or None when a name or key is missing.
+
+    Every value is usually plain and becomes one `?`: then the text is the plan's own,
+    the same object each time, which the driver keeps prepared."""
+    literals, paths, text = plan
+    first = len(binds)
+    special = False
+    for name, keys in paths:
+        value = scope.get(name, _MISSING)
+        for key in keys:
+            if value is _MISSING:
+                return None
+            # What the sandbox does for `a.b` (attribute first, then item), without the
+            # AttributeError it raises on the way for a plain dict.
+            if type(value) is dict and key not in _DICT_ATTRIBUTES:
+                value = value.get(key, _MISSING)
+            else:
+                try:
+                    value = environment().getattr(value, key)
+                except Exception:  # noqa: BLE001 - Jinja reports it on the slow path
+                    return None
+        if value is _MISSING:
+            return None
+        if isinstance(value, _NOT_PLAIN):
+            if isinstance(value, Undefined):
+                return None
+            special = True  # an identifier or list made earlier by a filter: spelled out
+        binds.append(value)
+    if not special:
+        return text
+    values = binds[first:]
+    del binds[first:]
+    out = [literals[0]]
+    for value, literal in zip(values, literals[1:], strict=True):
+        out.append(_sql_text(value, binds, dialect))
+        out.append(literal)
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def analyze(
+    text: str, expression: bool = False
+) -> tuple[tuple[str, int | None] | None, frozenset[str]]:
+    """Parse once: (syntax error message and line, or None; top-level names read).
+
+    Validation calls this for every template of every runbook, so it parses without
+    compiling: Jinja's code generator is ten times the cost of its parser.
+    """
+    from jinja2 import nodes
+    from jinja2.parser import Parser
+
+    env = environment()
+    try:
+        if expression:
+            parser = Parser(env, text, state="variable")
+            tree = parser.parse_expression()
+            if not parser.stream.eos:
+                token = parser.stream.current
+                raise TemplateSyntaxError(f"unexpected {token.type!r}", token.lineno)
+        else:
+            tree = env.parse(text)
+    except TemplateSyntaxError as error:
+        return (error.message or "syntax error", error.lineno), frozenset()
+    loaded = {node.name for node in tree.find_all(nodes.Name) if node.ctx == "load"}
+    stored = {node.name for node in tree.find_all(nodes.Name) if node.ctx in ("store", "param")}
+    return None, frozenset(loaded - stored)
+
+
+def syntax_error(text: str, expression: bool = False) -> tuple[str, int | None] | None:
+    """(message, line within text) when `text` is not a valid template/expression."""
+    return analyze(text, expression)[0]
+
+
+def referenced_names(text: str, expression: bool = False) -> set[str]:
+    """Top-level names a template reads (`inputs`, `steps`, ...), for validation."""
+    return set(analyze(text, expression)[1])
+
+
+def _prefix(where: str) -> str:
+    return f"{where}: " if where else ""

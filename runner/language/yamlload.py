@@ -1,0 +1,231 @@
+"""YAML loading that remembers where every key and value came from.
+
+Mappings load as `MarkedDict` and sequences as `MarkedList`, plain `dict`/`list`
+subclasses that carry 1-based (line, col) marks, so every later error can name the
+file, line and column. Loading refuses what a runbook never needs and an attacker
+would use: huge files, duplicate keys, and alias bombs that expand to millions of
+nodes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.base.errors import InvalidInput, Problem
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_EXPANDED_NODES = 100_000
+
+Mark = tuple[int, int]
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class MarkedDict(dict):
+    """A mapping with the positions of its keys (`key_marks`) and values (`value_marks`)."""
+
+    __slots__ = ("mark", "key_marks", "value_marks")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mark: Mark = (1, 1)
+        self.key_marks: dict[Any, Mark] = {}
+        self.value_marks: dict[Any, Mark] = {}
+
+
+class MarkedList(list):
+    __slots__ = ("mark", "item_marks")
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.mark: Mark = (1, 1)
+        self.item_marks: list[Mark] = []
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    def __init__(self, stream: str, filename: str) -> None:
+        super().__init__(stream)
+        self.filename = filename
+        self.problems: list[Problem] = []
+
+    def construct_marked_mapping(self, node: yaml.MappingNode) -> MarkedDict:
+        self.flatten_mapping(node)  # honours merge keys (<<: *anchor)
+        result = MarkedDict()
+        result.mark = _mark(node)
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                line, col = _mark(key_node)
+                self.problems.append(
+                    Problem("a mapping key must be a plain value", self.filename, line, col)
+                )
+                continue
+            if key in result:
+                line, col = _mark(key_node)
+                first = result.key_marks[key][0]
+                self.problems.append(
+                    Problem(
+                        f"duplicate key {key!r} (first defined on line {first})",
+                        self.filename,
+                        line,
+                        col,
+                        hint="keep one of them: YAML would silently use the last",
+                    )
+                )
+                continue
+            result[key] = self.construct_object(value_node, deep=True)
+            result.key_marks[key] = _mark(key_node)
+            result.value_marks[key] = _mark(value_node)
+        return result
+
+    def construct_marked_sequence(self, node: yaml.SequenceNode) -> MarkedList:
+        result = MarkedList(self.construct_object(child, deep=True) for child in node.value)
+        result.mark = _mark(node)
+        result.item_marks = [_mark(child) for child in node.value]
+        return result
+
+
+_Loader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_marked_mapping
+)
+_Loader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_marked_sequence
+)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes `node` becomes once every alias is expanded (memoised, so linear)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = 1  # a recursive alias counts once instead of looping
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            size += _expanded_size(child, memo)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            size += _expanded_size(key, memo) + _expanded_size(value, memo)
+    size = min(size, MAX_EXPANDED_NODES * 10)
+    memo[id(node)] = size
+    return size
+
+
+def _syntax_problem(error: yaml.YAMLError, filename: str, text: str) -> Problem:
+    mark = getattr(error, "problem_mark", None)
+    line = mark.line + 1 if mark else None
+    col = mark.column + 1 if mark else None
+    message = getattr(error, "problem", None) or str(error)
+    context = getattr(error, "context", None)
+    if context:
+        message = f"{message} ({context})"
+    hint = None
+    source_line = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+    if "\t" in message or "'\\t'" in message or (mark and "\t" in source_line[: (col or 1)]):
+        message = "a tab character is used for indentation"
+        hint = "YAML indentation must use spaces; replace the tab with spaces"
+    else:
+        hint = "check the indentation and quoting around this line"
+    return Problem(f"YAML syntax error: {message}", filename, line, col, hint=hint)
+
+
+def load_text(text: str, filename: str = "<string>") -> Any:
+    """Parse one YAML document into marked containers; raise InvalidInput on any problem."""
+    loader = _Loader(text, filename)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        # an alias needs an anchor (&name): without one nothing can expand
+        if "&" in text and _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+            raise InvalidInput(
+                [
+                    Problem(
+                        f"the document expands to more than {MAX_EXPANDED_NODES:,} values "
+                        "through YAML aliases and was refused",
+                        filename,
+                        *_mark(node),
+                        hint="a runbook never needs this; remove the nested aliases",
+                    )
+                ]
+            )
+        data = loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise InvalidInput([_syntax_problem(error, filename, text)]) from None
+    finally:
+        loader.dispose()
+    if loader.problems:
+        raise InvalidInput(loader.problems)
+    return data
+
+
+def read_text(path: str | os.PathLike[str], display: str | None = None) -> str:
+    """Read a YAML or SQL file, refusing files too large to be a runbook."""
+    name = display or str(path)
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        raise InvalidInput([Problem("file not found", name)]) from None
+    except OSError as error:
+        raise InvalidInput([Problem(f"cannot read the file: {error.strerror}", name)]) from None
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput(
+            [
+                Problem(
+                    f"the file is {size / 1048576:.1f} MiB; files over "
+                    f"{MAX_FILE_BYTES // 1048576} MiB are refused",
+                    name,
+                    hint="a runbook is small: split it, or move data out of it",
+                )
+            ]
+        )
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(
+            [Problem(f"the file is not UTF-8 text (byte {error.start})", name)]
+        ) from None
+
+
+def load_file(path: str | os.PathLike[str], display: str | None = None) -> Any:
+    name = display or str(path)
+    return load_text(read_text(path, name), name)
+
+
+def locate(document: Any, path: Iterable[Any], at: str = "value") -> Mark | None:
+    """The (line, col) of the value (or key, with at="key") at `path` in a marked document."""
+    node = document
+    found: Mark | None = getattr(document, "mark", None)
+    for segment in path:
+        if isinstance(node, MarkedDict) and segment in node:
+            marks = node.key_marks if at == "key" else node.value_marks
+            found = marks.get(segment, found)
+            node = node[segment]
+        elif isinstance(node, MarkedList) and isinstance(segment, int) and segment < len(node):
+            found = node.item_marks[segment]
+            node = node[segment]
+        else:
+            break
+    return found
+
+
+def format_path(path: Iterable[Any]) -> str:
+    """steps[2].thresholds.pending_count"""
+    out = ""
+    for segment in path:
+        if isinstance(segment, int):
+            out += f"[{segment}]"
+        else:
+            out += f".{segment}" if out else str(segment)
+    return out

@@ -1,0 +1,260 @@
+"""Text pages for `runbook history`, `runbook list` and `runbook show NAME`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from runner.base.status import Status
+from runner.reports import summary
+from runner.reports.text import STATUS_STYLES, finish, make_console, styled
+
+
+def render_history_text(rows: list[dict[str, Any]], *, color: bool, width: int) -> str:
+    from rich import box
+    from rich.table import Table
+
+    console, buffer = make_console(color=color, width=width)
+    if not rows:
+        console.print(styled("No runs recorded."))
+        return finish(buffer)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, leading=1)
+    # Two lines per run keep seven facts inside 100 columns: when above its run id,
+    # how it was triggered above who ran it where. The note takes what is left.
+    table.add_column("Started / Run", no_wrap=True)
+    table.add_column("Runbook", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Took", no_wrap=True, justify="right")
+    table.add_column("By", no_wrap=True, overflow="ellipsis", max_width=18)
+    table.add_column("Note", overflow="fold", ratio=1)
+    for row in rows:
+        status = _status(row.get("status"))
+        when = styled(_timestamp(row.get("started")))
+        when.append("\n" + str(row.get("run_id") or ""), style="dim")
+        who = styled(str(row.get("trigger") or ""))
+        who.append("\n" + _user_at_host(row), style="dim")
+        table.add_row(
+            when,
+            styled(str(row.get("runbook") or "")),
+            # A run still going has no status yet; its outcome (running) says so.
+            styled(
+                str(row.get("status") or row.get("outcome") or ""), STATUS_STYLES.get(status, "")
+            ),
+            styled(summary.seconds(row["duration"]) if row.get("duration") is not None else ""),
+            who,
+            styled(_history_note(row)),
+        )
+    console.print(table)
+    console.print(styled(summary.plural(len(rows), "run")))
+    return finish(buffer)
+
+
+def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -> str:
+    from rich import box
+    from rich.table import Table
+
+    console, buffer = make_console(color=color, width=width)
+    if not rows:
+        console.print(styled("No runbooks found."))
+        return finish(buffer)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("Runbook", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Last run", no_wrap=True)
+    table.add_column("Took", no_wrap=True, justify="right")
+    table.add_column("Schedule", no_wrap=True)
+    table.add_column("Alert", overflow="fold", ratio=1)
+    for row in rows:
+        status = _status(row.get("status"))
+        table.add_row(
+            styled(str(row.get("runbook") or "")),
+            styled(str(row.get("status") or "never run"), STATUS_STYLES.get(status, "dim")),
+            styled(_timestamp(row.get("started")) if row.get("started") else ""),
+            styled(summary.seconds(row["duration"]) if row.get("duration") is not None else ""),
+            styled(str(row.get("schedule") or "")),
+            styled(str(row.get("alert") or "")),
+        )
+    console.print(table)
+    counts = [row.get("status") for row in rows if row.get("status")]
+    bad = sum(1 for value in counts if value != "OK")
+    console.print(styled(f"{summary.plural(len(rows), 'runbook')}, {bad} not OK"))
+    return finish(buffer)
+
+
+def _status(value: Any) -> Status | None:
+    try:
+        return Status(str(value))
+    except ValueError:
+        return None  # a run still going has no status yet
+
+
+def _timestamp(value: Any) -> str:
+    """`2026-11-24 09:15:00Z`: seconds are enough to tell runs apart, and UTC says so."""
+    if value is None:
+        return ""
+    moment = value
+    if not isinstance(moment, datetime):
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    offset = moment.utcoffset()
+    if offset is None:
+        return text
+    return text + ("Z" if not offset else moment.strftime("%z"))
+
+
+def _user_at_host(row: Mapping[str, Any]) -> str:
+    user = str(row.get("user") or "")
+    return f"{user}@{row['host']}" if user and row.get("host") else user
+
+
+def _history_note(row: Mapping[str, Any]) -> str:
+    parts = []
+    if row.get("mode") and row["mode"] != "run":
+        parts.append(str(row["mode"]))
+    if row.get("outcome") and row["outcome"] != "completed":
+        parts.append(str(row["outcome"]))
+    note = ", ".join(parts)
+    error = " ".join(str(row.get("error") or "").split())
+    if error:
+        note = f"{note}: {error}" if note else error
+    return summary.short(note, 200)
+
+
+def render_runbook_list_text(runbooks: list[dict[str, Any]], *, color: bool, width: int) -> str:
+    from rich import box
+    from rich.table import Table
+
+    console, buffer = make_console(color=color, width=width)
+    if not runbooks:
+        console.print(styled("No runbooks found."))
+        return finish(buffer)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("Name", no_wrap=True, style="bold")
+    table.add_column("Kind", no_wrap=True)
+    table.add_column("Schedule", no_wrap=True)
+    # Titles get the room (up to 40 columns); tags wrap first, they are single words.
+    longest = max(len(str(info.get("title") or "")) for info in runbooks)
+    table.add_column("Title", min_width=min(longest, 40))
+    table.add_column("Tags", max_width=18)
+    for info in runbooks:
+        table.add_row(
+            styled(str(info.get("name") or "")),
+            styled(str(info.get("kind") or "")),
+            styled(str(info.get("schedule") or "")),
+            styled(str(info.get("title") or "")),
+            styled(", ".join(str(tag) for tag in info.get("tags") or ())),
+        )
+    console.print(table)
+    console.print(styled(summary.plural(len(runbooks), "runbook")))
+    return finish(buffer)
+
+
+def render_runbook_detail_text(info: Mapping[str, Any], *, color: bool, width: int) -> str:
+    """`runbook show NAME`: reads like the prose runbook it replaced."""
+    console, buffer = make_console(color=color, width=width)
+    head = styled(str(info.get("name") or ""), "bold")
+    if info.get("title"):
+        head.append(f": {info['title']}")
+    console.print(head)
+    for line in _facts(info):
+        console.print(styled(line, "dim"))
+    if info.get("description"):
+        console.print()
+        # Prose wraps at the console width; hints and SQL elsewhere keep their own lines.
+        for paragraph in str(info["description"]).strip().split("\n\n"):
+            console.print(styled(" ".join(paragraph.split())), soft_wrap=False)
+    inputs = info.get("inputs") or []
+    if inputs:
+        console.print()
+        console.print(styled("Inputs", "bold"))
+        console.print(_inputs_table(inputs))
+    steps = info.get("steps") or []
+    if steps:
+        console.print()
+        console.print(styled("Steps", "bold"))
+        for number, step in enumerate(steps, 1):
+            for line_text, style in _step_lines(number, step):
+                console.print(styled(line_text, style))
+    notify = info.get("notify") or {}
+    if notify:
+        console.print()
+        console.print(styled("Notify", "bold"))
+        for key, value in notify.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+            console.print(styled(f"  {key}: {shown}"))
+    return finish(buffer)
+
+
+def _facts(info: Mapping[str, Any]) -> list[str]:
+    facts = []
+    if info.get("kind"):
+        facts.append(f"kind: {info['kind']}")
+    if info.get("schedule"):
+        zone = f" ({info['timezone']})" if info.get("timezone") else ""
+        facts.append(f"schedule: {info['schedule']}{zone}")
+    if info.get("connection"):
+        facts.append(f"connection: {info['connection']}")
+    lines = ["   ".join(facts)] if facts else []
+    if info.get("tags"):
+        lines.append("tags: " + ", ".join(map(str, info["tags"])))
+    if info.get("path"):
+        lines.append(f"file: {info['path']}")
+    return lines
+
+
+def _inputs_table(inputs: list[Mapping[str, Any]]) -> Any:
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
+    for spec in inputs:
+        if spec.get("required"):
+            default = "required"
+        elif spec.get("default") is None:
+            default = "optional"
+        else:
+            default = f"default {summary.short(spec['default'], 30)}"
+        grid.add_row(
+            styled(f"  {spec.get('name', '')}"),
+            styled(str(spec.get("type") or "string")),
+            styled(default),
+            styled(str(spec.get("description") or "")),
+        )
+    return grid
+
+
+def _step_lines(number: int, step: Mapping[str, Any], indent: str = "  ") -> list[tuple[str, str]]:
+    """A step as a numbered paragraph: what it does, its limits, its hint, then nested steps."""
+    title = f" - {step['title']}" if step.get("title") else ""
+    action = step.get("action") or ""
+    if step.get("target"):
+        action = f"{action}: {step['target']}" if action else str(step["target"])
+    action = f" ({action})" if action else ""
+    lines = [(f"{indent}{number}. {step.get('id', '')}{title}{action}", "bold")]
+    body = indent + " " * (len(str(number)) + 2)
+    for threshold in step.get("thresholds") or []:
+        lines.append((f"{body}{threshold_text(threshold)}", ""))
+    for index, hint_line in enumerate(str(step.get("hint") or "").strip().splitlines()):
+        lead = "hint: " if index == 0 else "      "
+        lines.append((f"{body}{lead}{hint_line}", "cyan" if index == 0 else ""))
+    for nested_number, nested in enumerate(step.get("steps") or [], 1):
+        lines.extend(_step_lines(nested_number, nested, body))
+    return lines
+
+
+def threshold_text(threshold: Mapping[str, Any]) -> str:
+    """`pending_count: warning above 10, critical above 50`."""
+    side = threshold.get("direction") or "above"
+    limits = [
+        f"{level} {side} {threshold[level]}"
+        for level in ("warning", "critical")
+        if threshold.get(level) is not None
+    ]
+    return f"{threshold.get('name', '')}: {', '.join(limits) or 'no limits'}"

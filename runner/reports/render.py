@@ -1,0 +1,185 @@
+"""Reports: how runs, history, runbooks and validation problems are shown.
+
+Every function returns a string and prints nothing; the command line prints it.
+Formats: `text` for people, `json` for programs (documented in docs/output.md and
+kept stable: fields are added, never renamed or removed, without a new
+`format_version`), `nagios` for monitoring, `github` for CI annotations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from runner.base.errors import Problem
+from runner.language.results import RunResult
+from runner.reports.summary import plural
+
+#: Bumped only when a documented JSON field changes meaning or disappears.
+FORMAT_VERSION = 1
+
+RUN_FORMATS = ("text", "json", "nagios")
+PROBLEM_FORMATS = ("text", "json", "github")
+PAGE_FORMATS = ("text", "json")
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PAGE_FORMATS",
+    "PROBLEM_FORMATS",
+    "RUN_FORMATS",
+    "github_escape_data",
+    "github_escape_property",
+    "render_deliveries",
+    "render_history",
+    "render_problems",
+    "render_run",
+    "render_runbook_detail",
+    "render_runbook_list",
+]
+
+
+def render_run(run: RunResult, fmt: str, *, color: bool = False, width: int = 100) -> str:
+    """A finished (or skipped, aborted, dry-run) run as text, json or one nagios line."""
+    _check_format(fmt, RUN_FORMATS)
+    if fmt == "json":
+        return _json({"format_version": FORMAT_VERSION, **run.as_dict()})
+    if fmt == "nagios":
+        from runner.reports.nagios import render_run_nagios
+
+        return render_run_nagios(run)
+    from runner.reports.text import render_run_text
+
+    return render_run_text(run, color=color, width=width)
+
+
+def render_deliveries(deliveries: list[dict[str, Any]], fmt: str) -> str:
+    """`runbook notify-test`: one line per service that was sent the message, URLs masked."""
+    _check_format(fmt, PAGE_FORMATS)
+    if fmt == "json":
+        return _json({"format_version": FORMAT_VERSION, "notifications": list(deliveries)})
+    from runner.reports.text import delivery_line
+
+    lines = [delivery_line(item) for item in deliveries]
+    accepted = sum(1 for item in deliveries if item.get("ok"))
+    lines.append(f"{accepted} of {plural(len(deliveries), 'service')} accepted the message")
+    return "\n".join(lines)
+
+
+def render_problems(problems: list[Problem], fmt: str, *, checked_files: int) -> str:
+    """What `runbook validate` found in `checked_files` files, as text, json or github."""
+    _check_format(fmt, PROBLEM_FORMATS)
+    ordered = sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.col or 0))
+    errors = sum(1 for p in ordered if p.severity == "error")
+    if fmt == "json":
+        return _json(
+            {
+                "format_version": FORMAT_VERSION,
+                "valid": errors == 0,
+                "files": checked_files,
+                "errors": errors,
+                "warnings": len(ordered) - errors,
+                "problems": [p.as_dict() for p in ordered],
+            }
+        )
+    lines = [_github_line(p) for p in ordered] if fmt == "github" else [p.format() for p in ordered]
+    lines.append(_problem_tally(len(ordered), errors, checked_files))
+    return "\n".join(lines)
+
+
+def _problem_tally(total: int, errors: int, files: int) -> str:
+    if total == 0:
+        return f"{plural(files, 'file')} valid"
+    return (
+        f"{plural(errors, 'error')}, {plural(total - errors, 'warning')} in {plural(files, 'file')}"
+    )
+
+
+def _github_line(problem: Problem) -> str:
+    """A GitHub Actions workflow command that annotates the file and line in a pull request."""
+    command = "warning" if problem.severity == "warning" else "error"
+    properties = {
+        "file": problem.file,
+        "line": problem.line,
+        "col": problem.col,
+        "title": "runbook validate",
+    }
+    props = ",".join(
+        f"{name}={github_escape_property(str(value))}"
+        for name, value in properties.items()
+        if value is not None
+    )
+    message = problem.message
+    if problem.key:
+        message = f"{problem.key}: {message}"
+    if problem.hint:
+        message += f" ({problem.hint})"
+    return f"::{command} {props}::{github_escape_data(message)}"
+
+
+def github_escape_data(text: str) -> str:
+    """Escape a workflow command's message, as actions/toolkit's escapeData does."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def github_escape_property(text: str) -> str:
+    """Escape a property value: `:` and `,` would end it early (actions/toolkit escapeProperty)."""
+    return github_escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_history(
+    rows: list[dict[str, Any]], fmt: str, *, color: bool = False, width: int = 100
+) -> str:
+    """`runbook history`: recorded runs, newest first as given."""
+    _check_format(fmt, PAGE_FORMATS)
+    if fmt == "json":
+        return _json(list(rows))
+    from runner.reports.pages import render_history_text
+
+    return render_history_text(rows, color=color, width=width)
+
+
+def render_status(
+    rows: list[dict[str, Any]], fmt: str, *, color: bool = False, width: int = 100
+) -> str:
+    """`runbook status`: each runbook's last run and open alert, worst first."""
+    _check_format(fmt, PAGE_FORMATS)
+    if fmt == "json":
+        return _json(list(rows))
+    from runner.reports.pages import render_status_text
+
+    return render_status_text(rows, color=color, width=width)
+
+
+def render_runbook_list(
+    runbooks: list[dict[str, Any]], fmt: str, *, color: bool = False, width: int = 100
+) -> str:
+    """`runbook list`: every runbook found, with its kind, schedule and title."""
+    _check_format(fmt, PAGE_FORMATS)
+    if fmt == "json":
+        return _json(list(runbooks))
+    from runner.reports.pages import render_runbook_list_text
+
+    return render_runbook_list_text(runbooks, color=color, width=width)
+
+
+def render_runbook_detail(
+    info: Mapping[str, Any], fmt: str, *, color: bool = False, width: int = 100
+) -> str:
+    """`runbook show NAME`: description, inputs, steps with thresholds and hints, notify."""
+    _check_format(fmt, PAGE_FORMATS)
+    if fmt == "json":
+        return _json({"format_version": FORMAT_VERSION, **info})
+    from runner.reports.pages import render_runbook_detail_text
+
+    return render_runbook_detail_text(info, color=color, width=width)
+
+
+def _check_format(fmt: str, known: tuple[str, ...]) -> None:
+    if fmt not in known:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(known)}")
+
+
+def _json(data: Any) -> str:
+    # default=str: datetimes and Decimals from a database become readable strings.
+    return json.dumps(data, default=str, indent=2)

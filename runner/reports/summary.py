@@ -1,0 +1,214 @@
+"""Short readable phrases about results, shared by every report format.
+
+Pure Python on purpose: the nagios line and the rich text both read from here,
+so a step summarised as `12 rows` in one place is never `rowcount=12` in another.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runner.base.durations import format_duration
+from runner.base.status import Status
+from runner.language.results import RunResult, StepResult
+
+#: How each outcome reads in a sentence ("timed out: query exceeded 30s").
+OUTCOME_WORDS = {
+    "ok": "ok",
+    "failed": "failed",
+    "timed_out": "timed out",
+    "aborted": "aborted",
+    "skipped": "skipped",
+    "not_run": "not run",
+}
+
+#: Order of the counts in the summary line: worst first.
+_COUNT_ORDER = (Status.CRITICAL, Status.UNKNOWN, Status.WARNING, Status.OK, Status.SKIPPED)
+_MODE_PHRASES = {
+    "dry-run": "DRY RUN - nothing was executed",
+    "rehearse": "REHEARSAL - changes were rolled back, only GET requests were sent",
+}
+
+
+def mode_phrase(mode: str) -> str | None:
+    """The loud banner for modes that did not really run, None for a real run."""
+    return _MODE_PHRASES.get(mode)
+
+
+def seconds(value: float | None) -> str:
+    """A run or step duration: `0.42s` under a minute (people compare these), else `5m3s`."""
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.2f}s"
+    return format_duration(value)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A value as people read it in one cell: NULL for None, long text cut with an ellipsis."""
+    if value is None:
+        text = "NULL"
+    elif isinstance(value, float):
+        text = f"{value:g}" if abs(value) < 1e15 else str(value)
+    else:
+        text = str(value)
+    text = " ".join(text.split())  # a newline inside a cell breaks every layout
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def item_label(item: Any) -> str:
+    """How a for_each item is named: `42`, or `staging_id=42, order=W1001` for a row."""
+    if isinstance(item, Mapping):
+        return ", ".join(f"{key}={short(value, 30)}" for key, value in item.items())
+    return short(item)
+
+
+def step_label(step: StepResult) -> str:
+    """A step is named by its item inside a for_each (the engine's label), otherwise by its id."""
+    if step.item is not None:
+        return step.title or item_label(step.item)
+    return step.id
+
+
+def value_summary(step: StepResult) -> str:
+    """What a step returned, in a few words, for steps without evaluations.
+
+    Keyed on the result's shape rather than the action so that a `check` or `runbook`
+    step that passes through an inner SQL or HTTP result reads the same way.
+    """
+    values = step.values or {}
+    if "exit_code" in values:
+        return f"exit {values['exit_code']}"
+    if "status" in values and "elapsed_ms" in values:
+        return f"HTTP {values['status']} in {float(values['elapsed_ms']):.0f} ms"
+    if "status" in values and isinstance(values.get("status"), int):
+        return f"HTTP {values['status']}"
+    if isinstance(values.get("rows"), list):
+        return _rows_summary(values)
+    if values.get("rowcount") is not None:
+        count = values["rowcount"]
+        return "done" if count < 0 else f"{plural(count, 'row')} affected"
+    scalars = [
+        f"{key} = {short(value, 30)}"
+        for key, value in values.items()
+        if isinstance(value, str | int | float | bool) or value is None
+    ]
+    return ", ".join(scalars[:3])
+
+
+def _rows_summary(values: Mapping[str, Any]) -> str:
+    rows = values["rows"]
+    columns = list(values.get("columns") or (rows[0].keys() if rows else []))
+    if not rows:
+        if not columns and values.get("rowcount") is not None:
+            # A statement without a result set (UPDATE, DELETE): say what it changed.
+            count = values["rowcount"]
+            return "done" if count < 0 else f"{plural(count, 'row')} affected"
+        return "no rows"
+    if len(rows) == 1 and len(columns) == 1:
+        # The column name says more than `value`: `pending_count = 3`.
+        return f"{columns[0]} = {short(values.get('value', rows[0].get(columns[0])))}"
+    if len(rows) == 1:
+        pairs = ", ".join(f"{key}={short(val, 20)}" for key, val in rows[0].items())
+        return short(f"1 row: {pairs}", 80)
+    return plural(len(rows), "row")
+
+
+def rendered_summary(step: StepResult, mode: str) -> str:
+    """What a dry-run or rehearsed step would do, in a few words."""
+    rendered = step.rendered or {}
+    if "sql" in rendered:
+        if mode == "rehearse" and rendered.get("rowcount") is not None:
+            return f"would touch {plural(int(rendered['rowcount']), 'row')}"
+        where = rendered.get("connection")
+        return f"would run SQL on {where}" if where else "would run SQL"
+    if "url" in rendered:
+        method = str(rendered.get("method", "GET")).upper()
+        if rendered.get("skipped"):
+            return f"would send {method} {rendered['url']} (skipped)"
+        return f"would send {method} {rendered['url']}"
+    if "argv" in rendered:
+        return "would run " + " ".join(str(arg) for arg in rendered["argv"])
+    if "shell" in rendered:
+        return "would run a shell script"
+    if "wait" in rendered:
+        return f"would wait {rendered['wait']}"
+    if "note" in rendered:
+        return str(rendered["note"])
+    return "rendered, not run"
+
+
+def children_summary(step: StepResult) -> str:
+    """`3 items: 1 warning, 2 ok` for a for_each; `2 steps: 2 ok` for a group."""
+    noun = "item" if any(child.item is not None for child in step.children) else "step"
+    counts = Counter(child.status for child in step.children)
+    parts = [
+        f"{counts[status]} {status.value.lower()}" for status in _COUNT_ORDER if counts[status]
+    ]
+    return f"{plural(len(step.children), noun)}: {', '.join(parts)}"
+
+
+def outcome_sentence(step: StepResult) -> str:
+    """`timed out after 3 attempts: query exceeded 30s`: how a step went wrong, plainly."""
+    word = OUTCOME_WORDS.get(step.outcome, step.outcome)
+    tries = len(step.attempts)
+    # The engine may already have said "(after 3 attempts)"; say it once.
+    if (
+        step.outcome in ("failed", "timed_out")
+        and tries > 1
+        and "attempts" not in (step.error or "")
+    ):
+        word += f" after {tries} attempts"
+    if step.outcome == "aborted" and not step.error:
+        return "aborted: the run was interrupted before this step finished"
+    return f"{word}: {step.error}" if step.error else word
+
+
+def walk(steps: list[StepResult], depth: int = 0) -> Iterator[tuple[int, StepResult]]:
+    """Every step with its nesting depth, parents before their children."""
+    for step in steps:
+        yield depth, step
+        yield from walk(step.children, depth + 1)
+
+
+def status_counts(run: RunResult) -> str:
+    """`2 critical, 1 warning, 4 ok` over the top-level steps; `not run` counted apart."""
+    counts: Counter[str] = Counter()
+    for step in run.steps:
+        key = "not run" if step.outcome == "not_run" else step.status.value.lower()
+        counts[key] += 1
+    order = [status.value.lower() for status in _COUNT_ORDER] + ["not run"]
+    parts = [f"{counts[key]} {key}" for key in order if counts[key]]
+    return ", ".join(parts) or "no steps"
+
+
+def run_summary(run: RunResult) -> str:
+    """The last line of a text report, and the first thing a person reads in a log."""
+    error = (run.error or "").strip().splitlines()
+    reason = error[0] if error else ""
+    where = f"(run {run.run_id})"
+    if run.mode in _MODE_PHRASES:
+        where = f"({run.mode}, run {run.run_id})"
+    status = run.status.value
+    if run.outcome == "skipped":
+        reason = reason or (
+            f"another run of {run.runbook} was still in progress, so this one did not start"
+        )
+        return f"{status} - skipped: {reason} {where}"
+    if run.outcome in ("refused", "invalid"):
+        return f"{status} - {run.outcome}: {reason or 'the run did not start'} {where}"
+    if run.mode == "dry-run" and run.outcome == "completed":
+        rendered = plural(len(run.steps), "step")
+        return (
+            f"{status} - nothing executed: {rendered} rendered in {seconds(run.duration)} {where}"
+        )
+    counts = f"{status_counts(run)} in {seconds(run.duration)}"
+    if run.outcome == "aborted":
+        return f"{status} - aborted: {reason or 'the run was interrupted'}; {counts} {where}"
+    return f"{status} - {counts} {where}"

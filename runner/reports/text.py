@@ -1,0 +1,317 @@
+"""The text report of a run, for people: a header, a table of steps, notes, a summary line.
+
+rich is imported inside the functions, so importing this module costs nothing until a
+report is actually drawn. Every piece of text from a runbook or a database is passed
+to rich as a `Text`, never as markup: `[dbo].[orders]` in SQL must print as written.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from runner.base.status import Status
+from runner.language.results import RunResult, StepResult
+from runner.reports import summary
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+STATUS_STYLES = {
+    Status.OK: "green",
+    Status.WARNING: "yellow",
+    Status.CRITICAL: "bold red",
+    Status.UNKNOWN: "magenta",
+    Status.SKIPPED: "dim",
+}
+_INDENT = "  "
+
+
+def make_console(*, color: bool, width: int) -> tuple[Console, io.StringIO]:
+    """A console that draws into a string, deaf to the environment.
+
+    `_environ={}` keeps FORCE_COLOR, NO_COLOR, COLUMNS and TTY_COMPATIBLE of the calling
+    shell out of the result: the CLI decides about colour and passes it in.
+    """
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        color_system="standard" if color else None,
+        no_color=not color,
+        markup=False,
+        highlight=False,
+        emoji=False,
+        # Lines outside tables (headers, SQL, hints, the summary) are never re-wrapped:
+        # SQL must stay copyable and the summary line greppable; terminals wrap them anyway.
+        soft_wrap=True,
+        _environ={},
+    )
+    return console, buffer
+
+
+def finish(buffer: io.StringIO) -> str:
+    """The drawn text without trailing blanks, which rich leaves after padded cells."""
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+
+
+def styled(value: str, style: str = "") -> Text:
+    from rich.text import Text
+
+    return Text(value, style=style)
+
+
+def status_text(status: Status) -> Text:
+    return styled(status.value, STATUS_STYLES.get(status, ""))
+
+
+def render_run_text(run: RunResult, *, color: bool, width: int) -> str:
+    console, buffer = make_console(color=color, width=width)
+    console.print(_header(run))
+    if run.inputs:
+        pairs = ", ".join(f"{key}={summary.short(value, 40)}" for key, value in run.inputs.items())
+        console.print(styled(f"inputs: {pairs}", "dim"))
+    if run.steps:
+        console.print(_steps_table(run))
+    sections = [_notes(run)]
+    if run.mode in ("dry-run", "rehearse"):
+        sections.append(_rendered_blocks(run))
+    for blocks in sections:
+        if blocks:
+            console.print()
+        for block in blocks:
+            console.print(block)
+    if run.notifications:
+        console.print()
+        console.print(styled("Notifications:", "bold"))
+        for item in run.notifications:
+            style = "" if item.get("ok") else STATUS_STYLES[Status.CRITICAL]
+            console.print(styled(_INDENT + delivery_line(item), style))
+    error_lines = (run.error or "").strip().splitlines()
+    if len(error_lines) > 1 or (error_lines and run.outcome == "completed"):
+        # The summary line carries only the first line of an error; show all of it here.
+        console.print(styled("error:", "bold"))
+        for line in error_lines:
+            console.print(styled(_INDENT + line))
+    console.print()
+    console.print(styled(summary.run_summary(run), STATUS_STYLES.get(run.status, "")))
+    return finish(buffer)
+
+
+def _header(run: RunResult) -> Text:
+    from rich.text import Text
+
+    header = Text()
+    header.append(run.runbook, style="bold")
+    if run.title:
+        header.append(f": {run.title}")
+    banner = summary.mode_phrase(run.mode)
+    if banner:
+        header.append("  ")
+        header.append(f"[{banner}]", style="bold reverse yellow")
+    else:
+        header.append(f"  [{run.trigger} {run.mode}]", style="dim")
+    return header
+
+
+def _steps_table(run: RunResult) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    # Step, Status and Time never wrap: a status split over two lines is unreadable.
+    # Result takes the remaining width and folds very long words (URLs) instead of cutting.
+    table.add_column("Step", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Result", overflow="fold", ratio=1)
+    table.add_column("Time", no_wrap=True, justify="right")
+    for depth, step in summary.walk(run.steps):
+        table.add_row(
+            styled(_INDENT * depth + summary.step_label(step)),
+            status_text(step.status),
+            _result_cell(step, run.mode),
+            styled(_time_cell(step, run.mode)),
+        )
+    return table
+
+
+def _result_cell(step: StepResult, mode: str) -> Text:
+    from rich.text import Text
+
+    shows_rendering = step.rendered is not None and mode in ("dry-run", "rehearse")
+    lines: list[Text] = []
+    if step.outcome in ("skipped", "not_run"):
+        if shows_rendering:
+            lines.append(styled(summary.rendered_summary(step, mode)))
+        else:
+            word = summary.OUTCOME_WORDS[step.outcome]
+            lines.append(styled(f"{word}: {step.error}" if step.error else word, "dim"))
+        return Text("\n").join(lines)
+    for evaluation in step.evaluations:
+        style = STATUS_STYLES[evaluation.status] if evaluation.status.is_bad else ""
+        lines.append(styled(evaluation.text, style))
+    bad_style = STATUS_STYLES.get(step.status, "")
+    if step.error:
+        text = step.error if step.outcome == "ok" else summary.outcome_sentence(step)
+        lines.append(styled(text, bad_style))
+    elif step.outcome != "ok" and not step.children:
+        lines.append(styled(summary.outcome_sentence(step), bad_style))
+    if not lines:
+        if shows_rendering and mode == "rehearse":
+            text = summary.rendered_summary(step, mode)
+        elif step.children:
+            text = summary.children_summary(step)
+        else:
+            text = summary.value_summary(step)
+        if not text and step.rendered is not None:
+            text = summary.rendered_summary(step, mode)
+        lines.append(styled(text))
+    return Text("\n").join(lines)
+
+
+def _time_cell(step: StepResult, mode: str) -> str:
+    if step.outcome in ("skipped", "not_run") or mode == "dry-run":
+        return ""
+    took = summary.seconds(step.duration)
+    tries = len(step.attempts)
+    # Attempts go on their own line so the column stays narrow and Result keeps the width.
+    return f"{took}\n{tries} attempts" if tries > 1 else took
+
+
+def _path_label(path: list[StepResult]) -> str:
+    return " > ".join(summary.step_label(step) for step in path)
+
+
+def _bad_paths(steps: list[StepResult], prefix: list[StepResult]) -> list[list[StepResult]]:
+    """Paths to every bad step, nested ones included, parents first."""
+    found: list[list[StepResult]] = []
+    for step in steps:
+        path = [*prefix, step]
+        if step.bad:
+            found.append(path)
+        found.extend(_bad_paths(step.children, path))
+    return found
+
+
+def _notes(run: RunResult) -> list[Text]:
+    """Under the table: what went wrong in words, and the hint a person should follow.
+
+    A step whose children went wrong leaves the telling to them, and a hint a group
+    borrowed from its failing child is shown once, not at every level.
+    """
+    blocks: list[Text] = []
+    shown_hints: set[str] = set()
+    for path in _bad_paths(run.steps, []):
+        step = path[-1]
+        lines: list[Text] = []
+        failed = step.outcome in ("failed", "timed_out", "aborted")
+        if failed and (step.error or not any(child.bad for child in step.children)):
+            lines.append(styled(_INDENT + summary.outcome_sentence(step)))
+        elif step.error:
+            lines.append(
+                styled(_INDENT + step.error)
+            )  # a group's own account: "1 of 2 items failed"
+        hint = (step.hint or "").strip()
+        if hint and hint not in shown_hints:
+            shown_hints.add(hint)
+            for index, hint_line in enumerate(hint.splitlines()):
+                lead = "hint: " if index == 0 else "      "
+                lines.append(styled(_INDENT + lead + hint_line, "cyan" if index == 0 else ""))
+        if step.origin and lines:
+            lines.append(styled(f"{_INDENT}defined at {step.origin}", "dim"))
+        if lines:
+            title = f" ({step.title})" if step.title and step.item is None else ""
+            head = styled(f"{_path_label(path)}{title}: ", "bold")
+            head.append_text(status_text(step.status))
+            blocks.append(_join([head, *lines]))
+    return blocks
+
+
+def _rendered_blocks(run: RunResult) -> list[Text]:
+    """What each step would send: SQL with its bound values, or the HTTP request."""
+    title = "Would run:" if run.mode == "dry-run" else "Rehearsed (rolled back):"
+    blocks: list[Text] = []
+    for depth, step in summary.walk(run.steps):
+        if step.rendered is None:
+            continue
+        indent = _INDENT * (depth + 1)
+        head = styled(_INDENT * depth + summary.step_label(step), "bold")
+        body = [styled(indent + line) for line in describe_rendered(step.rendered)]
+        blocks.append(_join([head, *body]))
+    return [styled(title, "bold"), *blocks] if blocks else []
+
+
+def describe_rendered(rendered: dict[str, Any]) -> list[str]:
+    """Lines that show a rendered request exactly enough to run it by hand."""
+    rest = dict(rendered)
+    lines: list[str] = []
+    if "sql" in rest:
+        connection = rest.pop("connection", None)
+        source = rest.pop("file", None)
+        if connection or source:
+            where = f" on connection {connection}" if connection else ""
+            lines.append(f"SQL{where}" + (f" from {source}:" if source else ":"))
+        lines.extend(str(rest.pop("sql")).strip().splitlines())
+        lines.append(f"params: {_as_json(rest.pop('params', []))}")
+        if "rowcount" in rest:
+            lines.append(f"rows touched: {rest.pop('rowcount')}")
+    elif "url" in rest:
+        lines.append(f"{str(rest.pop('method', 'GET')).upper()} {rest.pop('url')}")
+        for name, value in (rest.pop("headers", None) or {}).items():
+            lines.append(f"{name}: {value}")
+        for body_key in ("json", "body", "data"):
+            if rest.get(body_key) is not None:
+                body = rest.pop(body_key)
+                text = body if isinstance(body, str) else json.dumps(body, indent=2, default=str)
+                lines.extend(text.splitlines())
+    elif "argv" in rest:
+        lines.append("$ " + shlex.join(str(arg) for arg in rest.pop("argv")))
+    elif "shell" in rest:
+        lines.append("shell script:")
+        lines.extend(str(rest.pop("shell")).strip().splitlines())
+    for key, value in rest.items():
+        if value is not None:
+            lines.append(f"{key}: {value if isinstance(value, str) else _as_json(value)}")
+    return lines
+
+
+def _as_json(value: Any) -> str:
+    # JSON shows strings quoted and None as null: `params: ["pending", 60]` is unambiguous.
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _join(lines: list[Text]) -> Text:
+    from rich.text import Text
+
+    return Text("\n").join(lines)
+
+
+def delivery_line(item: dict[str, Any]) -> str:
+    """`sent    new CRITICAL to ops, oncall: json://host/hook` or `FAILED ...: why (2 attempts)`."""
+    what = " ".join(
+        str(part) for part in (item.get("kind"), item.get("status")) if part and part != "OK"
+    )
+    if item.get("subject"):
+        what += f" ({item['subject']})"
+    tags = ", ".join(item.get("tags") or [])
+    line = f"{'sent' if item.get('ok') else 'FAILED':<7} {what or 'message'}"
+    line += f" to {tags}" if tags else ""
+    line += f": {item['url']}" if item.get("url") else ""
+    if not item.get("ok"):
+        tries = item.get("attempts") or 0
+        line += f": {item.get('error') or 'not delivered'}"
+        line += f" ({plural_attempts(tries)})" if tries > 1 else ""
+    return line
+
+
+def plural_attempts(count: int) -> str:
+    return summary.plural(count, "attempt")
