@@ -184,9 +184,15 @@ def _count(number: int, noun: str) -> str:
 
 def _library(args: argparse.Namespace) -> Any:
     from runner.language.config import load_config
-    from runner.language.library import Library
 
-    return Library(load_config(args.config))
+    return _library_of(load_config(args.config))
+
+
+def _library_of(config: Any) -> Any:
+    from runner.language.library import Library
+    from runner.notifiers.services import known_tags
+
+    return Library(config, tags=known_tags)
 
 
 def _emit(text: str) -> None:
@@ -395,7 +401,7 @@ def _cmd_notify_test(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from runner.language import sqlcheck
     from runner.language.config import load_config
-    from runner.language.library import Library, yaml_files
+    from runner.language.library import yaml_files
     from runner.reports import render as report
 
     try:
@@ -403,7 +409,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except InvalidInput as error:
         _emit(report.render_problems(error.problems, args.format, checked_files=1))
         return 1
-    library = Library(config)
+    library = _library_of(config)
     roots = [Path(p) for p in args.paths] or [*config.runbook_dirs, *config.check_dirs]
     problems = []
     files: list[Path] = []

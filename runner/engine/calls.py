@@ -5,22 +5,30 @@ A mixin of the Engine: these walk nested steps with the engine's own machinery.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runner.base.status import Status, worst
+from runner.databases.connections import Connections
 from runner.language import templates
 from runner.language.inputs import resolve_inputs
+from runner.language.model import Runbook, Step
 from runner.language.results import RunResult, StepResult
 
-if TYPE_CHECKING:
-    from runner.engine.walker import _Services
-    from runner.language.model import Runbook, Step
+
+@dataclass
+class Services:
+    """What the steps of one run share: its connections, the engine, the runbook walked."""
+
+    connections: Connections
+    engine: Calls
+    runbook: Runbook
 
 
 class Calls:
     def _call_check(
-        self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult
+        self, step: Step, scope: dict[str, Any], services: Services, result: StepResult
     ) -> None:
         check = self.library.check(step.config)
         arguments = templates.render_value(dict(step.with_), scope, f"{step.origin}.with")
@@ -52,7 +60,7 @@ class Calls:
         result.hint = step.hint or next((c.hint for c in result.children if c.bad and c.hint), None)
 
     def _call_runbook(
-        self, step: Step, scope: dict[str, Any], services: _Services, result: StepResult
+        self, step: Step, scope: dict[str, Any], services: Services, result: StepResult
     ) -> None:
         runbook = self.library.runbook(step.config)
         arguments = templates.render_value(dict(step.with_), scope, f"{step.origin}.with")
@@ -71,12 +79,11 @@ class Calls:
             result.error = nested.error
 
     def _execute_nested(
-        self, runbook: Runbook, run: RunResult, inputs: dict[str, Any], services: _Services
+        self, runbook: Runbook, run: RunResult, inputs: dict[str, Any], services: Services
     ) -> None:
         scope = self._scope(runbook, run, inputs)
-        from runner.engine.walker import _Services
 
-        nested_services = _Services(services.connections, self, runbook)
+        nested_services = Services(services.connections, self, runbook)
         stopped = self._walk(runbook.steps, scope, nested_services, run.steps, runbook)
         run.status = worst(s.status for s in run.steps)
         if run.status is Status.CRITICAL and (runbook.on_failure or runbook.on_failure_runbook):
@@ -87,7 +94,7 @@ class Calls:
         run.error = stopped
 
     def _on_failure(
-        self, runbook: Runbook, scope: dict[str, Any], services: _Services, run: RunResult
+        self, runbook: Runbook, scope: dict[str, Any], services: Services, run: RunResult
     ) -> None:
         if runbook.on_failure:
             handled: list[StepResult] = []

@@ -30,7 +30,7 @@ from runner.base.masking import mask_run
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import evaluate, retry
-from runner.engine.calls import Calls
+from runner.engine.calls import Calls, Services
 from runner.language import templates
 from runner.language.inputs import resolve_inputs
 from runner.language.library import Library
@@ -55,13 +55,6 @@ class Options:
     log: Callable[[str], None] = lambda message: None  # progress lines; the CLI's --verbose
     environ: Mapping[str, str] | None = None
     record: bool = True
-
-
-@dataclass
-class _Services:
-    connections: Connections
-    engine: Engine
-    runbook: Runbook
 
 
 class Engine(Calls):
@@ -153,7 +146,7 @@ class Engine(Calls):
             overrides=self.options.connection_overrides,
             on_secret=self.masker.add,
         )
-        services = _Services(connections, self, runbook)
+        services = Services(connections, self, runbook)
         scope = self._scope(runbook, run, inputs)
         try:
             try:
@@ -207,7 +200,7 @@ class Engine(Calls):
         self,
         steps: tuple[Step, ...],
         scope: dict[str, Any],
-        services: _Services,
+        services: Services,
         into: list[StepResult],
         runbook: Runbook,
         label: str = "",
@@ -256,7 +249,7 @@ class Engine(Calls):
         self,
         step: Step,
         scope: dict[str, Any],
-        services: _Services,
+        services: Services,
         runbook: Runbook,
         thresholds: tuple[Threshold, ...] | None = None,
     ) -> StepResult:
@@ -359,7 +352,7 @@ class Engine(Calls):
             )
 
     # ---------------------------------------------------------------- actions
-    def _context(self, step: Step, scope: Mapping[str, Any], services: _Services) -> StepContext:
+    def _context(self, step: Step, scope: Mapping[str, Any], services: Services) -> StepContext:
         return StepContext(
             scope=scope,
             timeout=step.timeout,
@@ -374,7 +367,7 @@ class Engine(Calls):
         self,
         step: Step,
         scope: dict[str, Any],
-        services: _Services,
+        services: Services,
         result: StepResult,
         thresholds: tuple[Threshold, ...] | None = None,
         policy: RetryPolicy | None = None,
@@ -440,7 +433,7 @@ class Engine(Calls):
         self,
         step: Step,
         scope: dict[str, Any],
-        services: _Services,
+        services: Services,
         runbook: Runbook,
         result: StepResult,
     ) -> None:
@@ -493,7 +486,7 @@ class Engine(Calls):
         self,
         step: Step,
         scope: dict[str, Any],
-        services: _Services,
+        services: Services,
         runbook: Runbook,
         result: StepResult,
     ) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runner.base.durations import parse_duration
 from runner.base.paths import display_path
 from runner.base.status import Status
+from runner.language.config import Config
 from runner.language.model import (
     ACTIONS,
     Assertion,
@@ -22,9 +23,6 @@ from runner.language.model import (
 )
 from runner.language.templates import is_template
 from runner.language.yamlload import format_path, locate
-
-if TYPE_CHECKING:
-    from runner.language.library import Library
 
 
 def is_sql_file(text: str) -> bool:
@@ -57,11 +55,10 @@ def step_id(raw: Mapping[str, Any], path: tuple[Any, ...]) -> str:
 
 
 class _Builder:
-    def __init__(self, document: Mapping[str, Any], display: str, library: Library) -> None:
+    def __init__(self, document: Mapping[str, Any], display: str, config: Config) -> None:
         self.document = document
         self.display = display
-        self.library = library
-        self.config = library.config
+        self.config = config
 
     def origin(self, path: tuple[Any, ...]) -> Origin:
         mark = locate(self.document, path)
@@ -209,5 +206,5 @@ class _Builder:
         )
 
 
-def build(document: Mapping[str, Any], display: str, library: Library) -> Runbook:
-    return _Builder(document, display, library).runbook()
+def build(document: Mapping[str, Any], display: str, config: Config) -> Runbook:
+    return _Builder(document, display, config).runbook()

@@ -6,7 +6,9 @@ check the JSON Schema, check meaning (validate.py), then build the model (build.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,16 @@ def declared_name(path: Path) -> tuple[str, str] | None:
 class Library:
     """The runbooks and checks a configuration can reach, by name."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        tags: Callable[[Config], frozenset[str] | None] | None = None,
+    ) -> None:
+        """`tags` lists the notification tags runner.yaml routes (notifiers.services.known_tags);
+        without it, validation does not check the tags runbooks name."""
         self.config = config
+        self._tags = tags
         self._index: dict[str, dict[str, Path]] | None = None
         self._documents: dict[Path, Any] = {}
         self._models: dict[Path, Runbook] = {}
@@ -71,7 +81,7 @@ class Library:
     def find(self, kind: str, name: str) -> Path:
         path = self.path_of(kind, name)
         if path is None:
-            raise NotFound(unknown_name_message(kind, name, self.names(kind), self.config))
+            raise NotFound(self.unknown_name_message(kind, name))
         return path
 
     def document(self, path: Path) -> Any:
@@ -112,7 +122,7 @@ class Library:
                 raise InvalidInput(problems)
             from runner.language.build import build
 
-            model = self._models[path] = build(self.document(path), display_path(path), self)
+            model = self._models[path] = build(self.document(path), display_path(path), self.config)
         return model
 
     def calls_of(self, name: str) -> list[str]:
@@ -161,6 +171,24 @@ class Library:
 
         return chain if visit(start) else None
 
+    def known_tags(self) -> frozenset[str] | None:
+        """The notification tags runner.yaml routes; None: not known or nothing configured."""
+        return self._tags(self.config) if self._tags is not None else None
+
+    def unknown_name_message(self, kind: str, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names(kind), n=1)
+        folders = ", ".join(
+            display_path(p)
+            for p in (self.config.runbook_dirs if kind == "runbook" else self.config.check_dirs)
+        )
+        message = f"no {kind} named {name!r} in {folders or 'the configured folders'}"
+        if close:
+            return f"{message}; did you mean {close[0]!r}?"
+        known = self.names(kind)
+        if known:
+            return f"{message}; known: {', '.join(known[:20])}"
+        return message
+
     def runbook(self, name_or_path: str) -> Runbook:
         candidate = Path(name_or_path)
         if candidate.suffix in SUFFIXES and candidate.is_file():
@@ -169,18 +197,3 @@ class Library:
 
     def check(self, name: str) -> Runbook:
         return self.load(self.find("check", name))
-
-
-def unknown_name_message(kind: str, name: str, known: list[str], config: Config) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1)
-    folders = ", ".join(
-        display_path(p) for p in (config.runbook_dirs if kind == "runbook" else config.check_dirs)
-    )
-    message = f"no {kind} named {name!r} in {folders or 'the configured folders'}"
-    if close:
-        return f"{message}; did you mean {close[0]!r}?"
-    if known:
-        return f"{message}; known: {', '.join(known[:20])}"
-    return message

@@ -13,17 +13,32 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from runner.base.errors import Problem
+from runner.base.errors import InvalidInput, Problem
 from runner.language import templates
 from runner.language.build import find_sql_file, is_sql_file, step_id
-from runner.language.config import STATE_CONNECTION
+from runner.language.config import STATE_CONNECTION, Config
 from runner.language.model import ACTIONS
+from runner.language.policy import parse_after, tag_list
 from runner.language.yamlload import format_path, locate
 
-if TYPE_CHECKING:
-    from runner.language.library import Library
+
+class Catalog(Protocol):
+    """What the checks of meaning ask of the library of runbooks and checks."""
+
+    config: Config
+
+    def path_of(self, kind: str, name: str) -> Path | None: ...
+
+    def names(self, kind: str = "runbook") -> list[str]: ...
+
+    def unknown_name_message(self, kind: str, name: str) -> str: ...
+
+    def call_cycle(self, me: Any, start: str) -> list[str] | None: ...
+
+    def known_tags(self) -> frozenset[str] | None: ...
+
 
 _STEP_REF = re.compile(r"\bsteps(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 _INPUT_REF = re.compile(r"\binputs(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
@@ -74,7 +89,7 @@ _POLICY_TAG_KEYS = ("warning", "critical", "unknown", "recovered", "retried")
 
 class _Checker:
     def __init__(
-        self, document: Mapping[str, Any], kind: str, display: str, path: Path, library: Library
+        self, document: Mapping[str, Any], kind: str, display: str, path: Path, library: Catalog
     ) -> None:
         self.doc = document
         self.kind = kind
@@ -191,8 +206,6 @@ class _Checker:
             self.check_tags(tag_uses)
 
     def check_policy(self, where: tuple[Any, ...], policy: Mapping[str, Any]) -> None:
-        from runner.language.policy import parse_after
-
         if "after" in policy:
             try:
                 parse_after(policy["after"])
@@ -206,12 +219,8 @@ class _Checker:
                     self.add((*where, key), f"template syntax error: {error[0]}")
 
     def check_tags(self, uses: list[tuple[tuple[Any, ...], Any]]) -> None:
-        from runner.base.errors import InvalidInput
-        from runner.language.policy import tag_list
-        from runner.notifiers.services import known_tags
-
         try:
-            known = known_tags(self.config)
+            known = self.library.known_tags()
         except InvalidInput as error:
             first = error.problems[0]
             self.add(
@@ -418,11 +427,9 @@ class _Checker:
 
     def check_callable(self, path: tuple[Any, ...], kind: str, name: str) -> None:
         if self.library.path_of(kind, name) is None:
-            from runner.language.library import unknown_name_message
-
             self.add(
                 (*path, kind),
-                unknown_name_message(kind, name, self.library.names(kind), self.config),
+                self.library.unknown_name_message(kind, name),
             )
         elif kind == "runbook":
             cycle = self.library.call_cycle(self.doc.get("runbook"), name)
@@ -584,6 +591,6 @@ def _strings(path: tuple[Any, ...], value: Any) -> Iterator[tuple[tuple[Any, ...
 
 
 def meaning(
-    document: Mapping[str, Any], kind: str, display: str, path: Path, library: Library
+    document: Mapping[str, Any], kind: str, display: str, path: Path, library: Catalog
 ) -> list[Problem]:
     return _Checker(document, kind, display, path, library).run()
