@@ -3,8 +3,8 @@
 A temp project holds runner.yaml (`connections: {main: {sqlite: db.sqlite}}`, state in
 the temp folder) and one generated runbook of N steps. The same N statements run
 
-  - through Engine.run, recording to the state store as `runbook run` does;
-  - through Engine.run without a state store (what the engine itself costs);
+  - through the run service, recording to the state store as `runbook run` does;
+  - through the run service without a state store (what the engine itself costs);
   - as a plain sqlite3 loop on one connection: connect, execute + fetchall N times, close.
 
 Overhead per step = (engine - plain) / N. Each is repeated and the median reported, after
@@ -88,20 +88,20 @@ class Bench:
         self.store_seconds: list[float] = []  # every state-store write, in seconds
 
     def run(self, record: bool) -> tuple[float, Any]:
-        """Seconds for one Engine.run, and its RunResult."""
-        from runner.engine.walker import Engine, Options
+        """Seconds for one run of the loaded runbook through the run service, and its
+        RunResult: the lock, the walk and (when `record`) the state store, as `runbook run`
+        does after loading."""
+        from runner.service.runs import RunRequest, RunService
 
-        state = _timed_store(self.library.config.state, self.store_seconds) if record else None
-        try:
-            engine = Engine(self.library, Options(interactive=False, record=record), state)
-            if state is not None:
-                state.masker = engine.masker  # as `runbook run` does
-            started = time.perf_counter()
-            result = engine.run(self.runbook, {})
-            return time.perf_counter() - started, result
-        finally:
-            if state is not None:
-                state.close()
+        service = RunService(
+            self.library.config,
+            interactive=False,
+            record=record,
+            store=lambda config: _timed_store(config.state, self.store_seconds),
+        )
+        started = time.perf_counter()
+        result = service.run(RunRequest(self.runbook.name), runbook=self.runbook)
+        return time.perf_counter() - started, result
 
 
 def _timed_store(path: Path, seconds: list[float]) -> Any:

@@ -2,9 +2,9 @@
 
 The public API, for callers who embed the runner instead of using the command line:
 
-    from runner import Engine, Library, Options, load_config
-    library = Library(load_config("runner.yaml"))
-    result = Engine(library, Options()).run(library.runbook("order-health"))
+    from runner import RunRequest, RunService, load_config
+    service = RunService(load_config("runner.yaml"))
+    result = service.run(RunRequest("order-health", params={"stale_minutes": "90"}))
     result.status, result.exit_code
 """
 
@@ -26,13 +26,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
-    "Engine",
     "InputError",
     "InvalidInput",
     "Library",
-    "Options",
     "Problem",
+    "RunRequest",
     "RunResult",
+    "RunService",
     "RunbookError",
     "Status",
     "TemplateError",
@@ -40,18 +40,18 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Engine": "runner.engine.walker",
-    "Options": "runner.engine.walker",
+    "RunService": "runner.service.runs",
+    "RunRequest": "runner.service.runs",
     "Library": "runner.language.library",
     "load_config": "runner.language.config",
     "RunResult": "runner.language.results",
 }
 
 if TYPE_CHECKING:
-    from runner.engine.walker import Engine, Options
     from runner.language.config import load_config
     from runner.language.library import Library
     from runner.language.results import RunResult
+    from runner.service.runs import RunRequest, RunService
 
 
 def __getattr__(name: str) -> Any:

@@ -55,20 +55,24 @@ class Project:
 
         return Library(load_config(self.root / "runner.yaml"))
 
-    def run(self, name: str, params: dict | None = None, **options):
-        from runner.engine.walker import Engine, Options
-        from runner.history.store import open_store
+    def service(self, **options):
+        """A RunService of this project that never sleeps, logs or asks a terminal."""
+        from runner.service.runs import RunService
 
-        library = self.library()
         options.setdefault("sleep", lambda seconds: None)
         options.setdefault("log", lambda message: None)
         options.setdefault("interactive", False)
-        state = open_store(library.config)
-        try:
-            engine = Engine(library, Options(**options), state)
-            return engine.run(library.runbook(name), params or {})
-        finally:
-            state.close()
+        return RunService(self.library().config, **options)
+
+    def run(self, name: str, params: dict | None = None, **options):
+        """Run a runbook through the run service, as `runbook run` does (without printing).
+        Request options (mode, assume_yes, trigger, connections) go to the request, the
+        rest (sleep, log, ask, interactive, environ, record, clock) to the service."""
+        from runner.service.runs import RunRequest
+
+        request_keys = ("mode", "assume_yes", "trigger", "connections")
+        request = {key: options.pop(key) for key in request_keys if key in options}
+        return self.service(**options).run(RunRequest(name, params or {}, **request))
 
 
 @pytest.fixture

@@ -22,11 +22,8 @@ from typing import Any
 
 import pytest
 
-from runner.alerts.announce import announce
-from runner.base.masking import Masker
-from runner.engine.walker import Engine, Options
 from runner.history.store import StateStore
-from runner.notifiers.services import load_notifier
+from runner.service.runs import RunRequest
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parent.parent
@@ -163,23 +160,14 @@ class Pipeline:
         project.sql("CREATE TABLE gauge (level INTEGER)", "INSERT INTO gauge VALUES (0)")
         project.runbook("gauge", RUNBOOK.format(notify=textwrap.indent(notify.strip(), "  ")))
         self.library = project.library()
-        self.notifier = load_notifier(self.library.config, Masker())
         self.runbook = self.library.runbook("gauge")
 
     def run(self, level: int, minutes: float = 0) -> tuple[Any, list[dict[str, Any]]]:
+        """Run the gauge at `level`, announced `minutes` after T0; the alert deliveries."""
         self.project.sql(f"UPDATE gauge SET level = {level}")
-        with StateStore(self.library.config.state) as state:
-            options = Options(sleep=lambda s: None, log=lambda m: None, interactive=False)
-            result = Engine(self.library, options, state).run(self.runbook)
-            sent = announce(
-                result,
-                self.runbook,
-                self.library.config,
-                state,
-                self.notifier,
-                now=T0 + timedelta(minutes=minutes),
-            )
-        return result, sent
+        service = self.project.service(clock=lambda: T0 + timedelta(minutes=minutes))
+        result = service.run(RunRequest("gauge"))
+        return result, [d for d in result.notifications if d["kind"] != "message"]
 
     def store(self) -> StateStore:
         return StateStore(self.library.config.state)
@@ -393,15 +381,10 @@ def test_notify_step_sends_through_the_same_path_and_is_recorded(
 def test_dry_runs_and_rehearsals_change_no_alert_state(project: Any, webhook: Webhook) -> None:
     pipeline = Pipeline(project, {"ops": [webhook.url("ops")]}, "critical: [ops]")
     project.sql("UPDATE gauge SET level = 70")
+    result = project.run("gauge", mode="rehearse", clock=lambda: T0)
+    assert result.notifications == []
     with pipeline.store() as state:
-        options = Options(
-            mode="rehearse", sleep=lambda s: None, log=lambda m: None, interactive=False
-        )
-        result = Engine(pipeline.library, options, state).run(pipeline.runbook)
-        sent = announce(
-            result, pipeline.runbook, pipeline.library.config, state, pipeline.notifier, now=T0
-        )
-        assert sent == [] and state.alert_states("gauge") == []
+        assert state.alert_states("gauge") == []
     assert webhook.posts == []
 
 
@@ -495,25 +478,26 @@ RACER = """
 import sys, time
 from datetime import UTC, datetime
 from pathlib import Path
-from runner.alerts.announce import announce
 from runner.language.config import load_config
-from runner.engine.walker import Engine, Options
-from runner.language.library import Library
-from runner.notifiers.services import load_notifier
-from runner.history.store import StateStore
+from runner.service.runs import RunRequest, RunService
 
 root, go = Path(sys.argv[1]), Path(sys.argv[2])
-library = Library(load_config(root / "runner.yaml"))
-runbook = library.runbook("gauge")
-notifier = load_notifier(library.config)
-with StateStore(library.config.state) as state:
-    options = Options(sleep=lambda s: None, log=lambda m: None, interactive=False)
-    result = Engine(library, options, state).run(runbook)
+
+
+def when_both_are_ready():
+    # the run service asks the time as it announces: hold until the other process is here too
     print("ready", flush=True)
     while not go.exists():
         time.sleep(0.001)
-    sent = announce(result, runbook, library.config, state, notifier, now=datetime.now(UTC))
-print(len(sent), flush=True)
+    return datetime.now(UTC)
+
+
+service = RunService(
+    load_config(root / "runner.yaml"), sleep=lambda s: None, interactive=False,
+    clock=when_both_are_ready,
+)
+result = service.run(RunRequest("gauge"))
+print(len([d for d in result.notifications if d["kind"] != "message"]), flush=True)
 """
 
 

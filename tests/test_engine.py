@@ -713,7 +713,7 @@ def test_connection_override_and_runner_defaults(project):
         """,
     )
     assert project.run("t").steps[0].values["value"] == 0
-    assert project.run("t", connection_overrides={"main": "replica"}).steps[0].values["value"] == 1
+    assert project.run("t", connections={"main": "replica"}).steps[0].values["value"] == 1
     step = project.library().runbook("t").steps[0]
     assert step.timeout == 7 and step.retry.attempts == 4 and step.retry.delay == 3
 
@@ -873,11 +873,9 @@ def test_commands_run_in_the_project_folder_whatever_the_current_one(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    from runner.engine.walker import Engine, Options
+    from runner.service.runs import RunRequest, RunService
 
-    run = Engine(library, Options(sleep=lambda s: None, interactive=False)).run(
-        library.runbook("t")
-    )
+    run = RunService(library.config, sleep=lambda s: None, interactive=False).run(RunRequest("t"))
     assert run.steps[0].values["stdout"].strip() == str(project.root.resolve())
     assert run.steps[1].values["stdout"].strip() == str(project.root.resolve() / "scripts")
 
@@ -928,15 +926,16 @@ _THREE_STEPS = """
 
 @pytest.fixture
 def lost_lock(monkeypatch):
-    """Engine.run gets the lock `lost_lock(...)` made; it is asked before every step."""
+    """The run service gets the lock `lost_lock(...)` made; it is asked before every step."""
     import runner.history.locks
+    import runner.service.runs
 
     monkeypatch.setattr(runner.history.locks, "VERIFY_EVERY", 0.0)
     made = []
 
     def make(lost_before: str, taken_over: bool):
         lock = _LockThatIsLost(lost_before, taken_over)
-        monkeypatch.setattr(runner.history.locks, "run_lock", lambda *args, **kwargs: lock)
+        monkeypatch.setattr(runner.service.runs, "run_lock", lambda *args, **kwargs: lock)
         made.append(lock)
         return lock
 

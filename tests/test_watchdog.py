@@ -30,8 +30,8 @@ class _Cursor:
             self.cancels_after_end.append(self.statement)
 
 
-def _watched(dog: _Watchdog) -> tuple[object, _Cursor]:
-    watch = dog.register()
+def _watched(dog: _Watchdog, abort: threading.Event | None = None) -> tuple[object, _Cursor]:
+    watch = dog.register(abort)
     cursor = _Cursor()
     watch.cursor = cursor
     return watch, cursor
@@ -120,29 +120,30 @@ def test_an_ended_statement_is_never_cancelled_even_at_its_deadline() -> None:
     assert unreported == 0
 
 
-def test_an_abort_cancels_every_running_statement() -> None:
-    from runner.base.errors import ABORT_REQUESTED
-
+def test_an_abort_cancels_every_running_statement_of_its_run_and_no_other() -> None:
     dog = _Watchdog()
-    first, first_cursor = _watched(dog)
-    second, second_cursor = _watched(dog)
+    aborted, other_run = threading.Event(), threading.Event()
+    first, first_cursor = _watched(dog, aborted)
+    second, second_cursor = _watched(dog, aborted)
+    bystander, bystander_cursor = _watched(dog, other_run)
     dog.start(first, 0)
     dog.start(second, 60)
-    first_cursor.running = second_cursor.running = True
-    ABORT_REQUESTED.set()
-    try:
-        deadline = time.monotonic() + 5
-        while (
-            first_cursor.cancels_while_running + second_cursor.cancels_while_running < 2
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.01)
-    finally:
-        ABORT_REQUESTED.clear()
+    dog.start(bystander, 60)
+    first_cursor.running = second_cursor.running = bystander_cursor.running = True
+    aborted.set()
+    deadline = time.monotonic() + 5
+    while (
+        first_cursor.cancels_while_running + second_cursor.cancels_while_running < 2
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
     first_cursor.running = second_cursor.running = False
     assert dog.stop(first) == "abort"
     assert dog.stop(second) == "abort"
-    for watch in (first, second):
+    assert bystander_cursor.cancels_while_running == 0  # another run's statement goes on
+    bystander_cursor.running = False
+    assert dog.stop(bystander) is None
+    for watch in (first, second, bystander):
         dog.unregister(watch)
 
 

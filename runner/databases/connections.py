@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from runner.base.errors import (
-    ABORT_REQUESTED,
     Aborted,
     ConfigError,
     StepError,
@@ -81,8 +80,15 @@ def _result(columns: list[str], rows: list[tuple[Any, ...]], rowcount: int) -> d
 
 
 class SqliteConnection(Connection):
-    def __init__(self, spec: ConnectionSpec, path: str, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        spec: ConnectionSpec,
+        path: str,
+        read_only: bool = False,
+        abort: threading.Event | None = None,
+    ) -> None:
         super().__init__(spec, "sqlite")
+        self.abort = abort if abort is not None else threading.Event()
         if path != ":memory:":
             file = Path(path)
             if not file.exists():
@@ -102,7 +108,7 @@ class SqliteConnection(Connection):
                 check_same_thread=False,
             )
             self.db.execute("PRAGMA foreign_keys = ON")
-            # Cancels a statement past its deadline, or on SIGTERM / Ctrl-C, from inside
+            # Cancels a statement past its deadline, or when the run is aborted, from inside
             # SQLite's own loop: cheaper than a timer thread per statement.
             self.db.set_progress_handler(self._should_stop, 10_000)
         except sqlite3.Error as error:
@@ -113,7 +119,7 @@ class SqliteConnection(Connection):
     _deadline = 0.0  # monotonic time after which the running statement is cancelled
 
     def _should_stop(self) -> bool:
-        return ABORT_REQUESTED.is_set() or (0 < self._deadline < time.monotonic())
+        return self.abort.is_set() or (0 < self._deadline < time.monotonic())
 
     def execute(self, sql: str, params: list[Any], timeout: float) -> dict[str, Any]:
         with self.lock:
@@ -136,7 +142,7 @@ class SqliteConnection(Connection):
                 return result
             except sqlite3.OperationalError as error:
                 message = str(error)
-                if message == "interrupted" and ABORT_REQUESTED.is_set():
+                if message == "interrupted" and self.abort.is_set():
                     raise Aborted() from None
                 if message == "interrupted":
                     raise StepTimeout(
@@ -188,11 +194,13 @@ class Connections:
         rehearse: bool = False,
         overrides: Mapping[str, str] | None = None,
         on_secret: Any = None,
+        abort: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.rehearse = rehearse
         self.overrides = dict(overrides or {})
         self.on_secret = on_secret
+        self.abort = abort if abort is not None else threading.Event()
         self.open: dict[str, Connection | OdbcConnection] = {}
         self.lock = threading.Lock()
         # Looked up for every sql statement; config and overrides are fixed for the run.
@@ -242,10 +250,10 @@ class Connections:
 
                     ensure_demo(spec.demo, Path(target))
                 connection: Connection | OdbcConnection = SqliteConnection(
-                    spec, target, read_only=spec.name == STATE_CONNECTION
+                    spec, target, read_only=spec.name == STATE_CONNECTION, abort=self.abort
                 )
             else:
-                connection = OdbcConnection(spec, target)
+                connection = OdbcConnection(spec, target, abort=self.abort)
             if self.rehearse:
                 connection.rehearsing = True
                 connection.begin()

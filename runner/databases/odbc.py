@@ -28,7 +28,6 @@ from itertools import repeat
 from typing import Any
 
 from runner.base.errors import (
-    ABORT_REQUESTED,
     Aborted,
     ConfigError,
     StepError,
@@ -55,9 +54,11 @@ class Watch:
     None; the watchdog announces `cancelling` before it reads the deadline.
     """
 
-    __slots__ = ("cancelling", "cursor", "deadline", "reason")
+    __slots__ = ("abort", "cancelling", "cursor", "deadline", "reason", "signals")
 
-    def __init__(self) -> None:
+    def __init__(self, abort: threading.Event | None = None) -> None:
+        self.abort = abort  # the run's: set, it cancels this statement
+        self.signals = False  # SIGTERM/Ctrl-C to this process cancel it too (main thread)
         self.cursor: Any = None
         self.deadline: float | None = None
         self.reason: str | None = None  # "timeout" or "abort" once the watchdog cancelled
@@ -65,7 +66,7 @@ class Watch:
 
 
 class _Watchdog:
-    """Cancels running statements whose time is up, or all of them on SIGTERM/Ctrl-C.
+    """Cancels running statements whose time is up or whose run was aborted.
 
     One daemon thread per process, looking at one `Watch` per open connection. While a
     statement runs on the main thread, Python's wakeup fd points at this thread's pipe,
@@ -86,8 +87,8 @@ class _Watchdog:
         self.thread = threading.Thread(target=self._loop, name="runbook-odbc-watchdog", daemon=True)
         self.thread.start()
 
-    def register(self) -> Watch:
-        watch = Watch()
+    def register(self, abort: threading.Event | None = None) -> Watch:
+        watch = Watch(abort)
         with self.lock:
             self.watches.add(watch)
         return watch
@@ -160,12 +161,11 @@ class _Watchdog:
                 if nearest is None
                 else max(0.0, min(self.POLL, nearest - time.monotonic()))
             )
-            aborted = False
+            signalled = False
             if selector.select(wait):
                 with contextlib.suppress(BlockingIOError):
                     received = os.read(self.read_fd, 512)
-                    aborted = any(byte in (signal.SIGINT, signal.SIGTERM) for byte in received)
-            aborted = aborted or ABORT_REQUESTED.is_set()
+                    signalled = any(byte in (signal.SIGINT, signal.SIGTERM) for byte in received)
             now = time.monotonic()
             # Decide and cancel under the lock, announced through `cancelling`: once
             # stop() has returned, no cancel is under way for that statement.
@@ -175,6 +175,9 @@ class _Watchdog:
                         continue
                     watch.cancelling = True  # before reading the deadline: see stop()
                     deadline = watch.deadline  # read once: the main thread may publish
+                    aborted = (signalled and watch.signals) or (
+                        watch.abort is not None and watch.abort.is_set()
+                    )
                     if deadline is not None and (aborted or deadline <= now):
                         watch.reason = "abort" if aborted else "timeout"
                         watch.deadline = None
@@ -322,7 +325,9 @@ def _values(
 class OdbcConnection:
     """One pyodbc connection in autocommit, with explicit transactions and savepoints."""
 
-    def __init__(self, spec: Any, connection_string: str) -> None:
+    def __init__(
+        self, spec: Any, connection_string: str, abort: threading.Event | None = None
+    ) -> None:
         self.spec = spec
         self.name = spec.name
         self.dialect = spec.dialect or infer_dialect(connection_string)
@@ -351,8 +356,9 @@ class OdbcConnection:
             )
         except pyodbc.Error as error:
             raise self._connect_error(error) from None
-        self.watch = self.watchdog.register()
-        self.routes_signals = self.watchdog.attach()
+        self.abort = abort if abort is not None else threading.Event()
+        self.watch = self.watchdog.register(self.abort)
+        self.routes_signals = self.watch.signals = self.watchdog.attach()
 
     def _connect_error(self, error: Exception) -> BaseException:
         found = classify(self.name, error, self.spec.timeout)

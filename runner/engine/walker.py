@@ -11,6 +11,7 @@ import getpass
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,11 +27,12 @@ from runner.base.errors import (
     StepError,
     TemplateError,
 )
-from runner.base.masking import mask_run
+from runner.base.masking import Masker, secret_env_names
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import evaluate, retry
 from runner.engine.calls import Calls, Services
+from runner.history.store import new_run_id
 from runner.language import templates
 from runner.language.inputs import resolve_inputs
 from runner.language.library import Library
@@ -45,6 +47,8 @@ _CONTINUE_KINDS = ("health-check", "troubleshooting")
 
 @dataclass
 class Options:
+    """How one run walks: its mode, how it asks and waits, and what can stop it."""
+
     mode: str = "run"  # run | dry-run | rehearse
     assume_yes: bool = False
     interactive: bool | None = None  # None: ask when stdin is a terminal
@@ -54,38 +58,46 @@ class Options:
     ask: Callable[[str], str] = input
     log: Callable[[str], None] = lambda message: None  # progress lines; the CLI's --verbose
     environ: Mapping[str, str] | None = None
-    record: bool = True
+    # Set from anywhere (a signal handler, another thread) to stop this run: the running
+    # statement is cancelled and rolled back, and the run ends aborted. One per run.
+    abort: threading.Event = field(default_factory=threading.Event)
 
 
 class Engine(Calls):
-    def __init__(self, library: Library, options: Options | None = None, state: Any = None) -> None:
+    """Walks the steps of one run. The run service (runner/service/) wraps it with the
+    inputs, the lock, the record and the announcement; the engine only walks."""
+
+    def __init__(
+        self, library: Library, options: Options | None = None, *, notifier: Any = None
+    ) -> None:
         self.library = library
         self.config = library.config
         self.options = options or Options()
-        self.state = state
-        # Between steps: does this run still hold its lock? (Engine.run sets it.)
-        self._verify_lock: Callable[[str], None] = lambda before: None
-        from runner.base.masking import Masker, secret_env_names
-
+        #: The Apprise notifier notify steps send through (None: nothing configured).
+        self.notifier = notifier
+        #: Deliveries notify steps made during the run, for the run service to record.
+        self.deliveries: list[dict[str, Any]] = []
+        # Between steps: does this run still hold its lock? (The run service sets it.)
+        self.verify_lock: Callable[[str], None] = lambda before: None
         self.masker = Masker()
         environ = self.options.environ if self.options.environ is not None else os.environ
         self.environ = dict(environ)
         for name in secret_env_names(self.environ):
             self.masker.add(self.environ[name])
-        if state is not None:
-            state.masker = self.masker  # secrets found during the run never reach history
 
-    # ---------------------------------------------------------------- entry point
-    def run(self, runbook: Runbook, params: Mapping[str, Any] | None = None) -> RunResult:
-        """Run `runbook`; raises InputError / ConfirmationRefused before anything starts."""
-        inputs = resolve_inputs(runbook.inputs, params or {}, runbook.name)
+    def resolve_inputs(self, runbook: Runbook, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Typed inputs from `params`; secret ones are masked from here on. Raises InputError."""
+        inputs = resolve_inputs(runbook.inputs, params, runbook.name)
         for spec in runbook.inputs:
             if spec.secret and inputs.get(spec.name) not in (None, ""):
                 self.masker.add(str(inputs[spec.name]))
-        self._refuse_unconfirmed(runbook)
-        from runner.history.store import new_run_id
+        return inputs
 
-        run = RunResult(
+    def new_run(self, runbook: Runbook, inputs: Mapping[str, Any]) -> RunResult:
+        """The record of a run about to start (raises ConfirmationRefused first when a step
+        needs a confirmation that cannot be asked for)."""
+        self._refuse_unconfirmed(runbook)
+        return RunResult(
             run_id=new_run_id(),
             runbook=runbook.name,
             title=runbook.title,
@@ -98,53 +110,15 @@ class Engine(Calls):
             host=socket.gethostname(),
             path=runbook.path,
         )
-        from runner.history.locks import run_lock
 
-        mode = "allow" if self.options.mode == "dry-run" else runbook.concurrency
-        lock = run_lock(
-            self.config.var_dir / "locks", runbook.name, mode, run_id=run.run_id, state=self.state
-        )
-        if not lock.acquire():
-            holder = lock.holder() or "another process"
-            run.outcome, run.status, run.ended = "skipped", Status.OK, datetime.now(UTC)
-            run.error = (
-                f"{runbook.name} is already running ({holder}); "
-                "this run was skipped (concurrency: skip)"
-            )
-            self._record(run, start=True)
-            return run
-        from runner.history.locks import LockVerifier
-
-        verifier = LockVerifier(lock)
-        outer, self._verify_lock = self._verify_lock, verifier
-        try:
-            self._record(run, start=True)
-            self._execute(runbook, run, inputs)
-            if verifier.notes:  # lost and taken again: the run went on
-                run.error = "\n".join(filter(None, [run.error, *verifier.notes]))
-        finally:
-            self._verify_lock = outer
-            lock.release()
-        mask_run(run, self.masker.mask)
-        self._record(run)
-        return run
-
-    def _record(self, run: RunResult, start: bool = False) -> None:
-        if self.state is None or not self.options.record or self.options.mode == "dry-run":
-            return
-        if start:
-            self.state.start_run(run)
-            if run.outcome == "skipped":
-                self.state.finish_run(run)
-        else:
-            self.state.finish_run(run)
-
-    def _execute(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> None:
+    def execute(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> None:
+        """Walk `runbook` into `run`: steps, on_failure, finally; an abort ends it aborted."""
         connections = Connections(
             self.config,
             rehearse=self.options.mode == "rehearse",
             overrides=self.options.connection_overrides,
             on_secret=self.masker.add,
+            abort=self.options.abort,
         )
         services = Services(connections, self, runbook)
         scope = self._scope(runbook, run, inputs)
@@ -207,7 +181,7 @@ class Engine(Calls):
     ) -> str | None:
         """Run `steps` in order into `into`; returns why it stopped early, if it did."""
         for index, step in enumerate(steps):
-            self._verify_lock(step.id)  # LockLost when another host has taken the run over
+            self.verify_lock(step.id)  # LockLost when another host has taken the run over
             try:
                 result = self._step(step, scope, services, runbook)
             except ABORT_OUTCOMES as interruption:
@@ -361,6 +335,8 @@ class Engine(Calls):
             services=services,
             sleep=self.options.sleep,
             log=self.options.log,
+            notifier=self.notifier,
+            deliveries=self.deliveries,
         )
 
     def _action(

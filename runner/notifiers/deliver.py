@@ -6,7 +6,6 @@ at send time: a failing or hanging service costs a delivery row with its error.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -103,25 +102,3 @@ def test_message(tags: tuple[str, ...]) -> Message:
         f"{', '.join(tags)}. Nothing is wrong: if you read this, alerts reach you.",
         "info",
     )
-
-
-# -- the notifier of a run ---------------------------------------------------------------------
-
-_NOTIFIERS: weakref.WeakKeyDictionary[Any, Notifier] = weakref.WeakKeyDictionary()
-
-
-def notifier_for(engine: Any) -> Notifier | None:
-    """The notifier of an engine's configuration, loaded once (None: nothing configured).
-
-    Uses the engine's Masker, so the `${VAR}` values in URLs are masked wherever the
-    run's output goes. Raises InvalidInput when the configuration is broken.
-    """
-    if engine in _NOTIFIERS:
-        return _NOTIFIERS[engine]
-    from runner.notifiers.services import load_notifier, settings
-
-    if not settings(engine.config).configured:
-        return None
-    notifier = load_notifier(engine.config, engine.masker, engine.environ)
-    _NOTIFIERS[engine] = notifier
-    return notifier

@@ -18,6 +18,8 @@ class StepContext:
     services: Any = None  # the engine's per-run services (connections, nested runs)
     sleep: Callable[[float], None] = field(default=lambda seconds: None)
     log: Callable[[str], None] = field(default=lambda message: None)
+    notifier: Any = None  # the run's Apprise notifier (notifiers.services.Notifier), if any
+    deliveries: list[dict[str, Any]] | None = None  # where the run collects what was sent
 
     def render(self, value: Any) -> Any:
         return templates.render_value(value, self.scope, self.where)

@@ -1,6 +1,6 @@
 """The `notify` step: a message to tags, now.
 
-It goes through the same delivery path as alerts (runner/announce.py): Apprise,
+It goes through the same delivery path as alerts (runner/notifiers/deliver.py): Apprise,
 bounded attempts and timeout, every delivery recorded with the run. A message that
 reaches nobody does not fail the step: the run's status says how the system is,
 not whether a chat service was up. The failure is in the step's values, in the
@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from runner.base.errors import StepError
+from runner.base.status import Status
+from runner.notifiers.deliver import Message, deliver
 
 if TYPE_CHECKING:
     from runner.language.model import Step
@@ -26,15 +28,10 @@ class NotifyStep:
         message = _message(step, ctx)
         if ctx.mode == "rehearse":
             return {**message, "skipped": True, "reason": "a rehearsal sends no messages"}
-        engine = getattr(ctx.services, "engine", None)
-        if engine is None:
+        if ctx.deliveries is None:  # not inside a run that records what it sends
             ctx.log(f"notify {', '.join(message['to'])}: {message['title']}")
             return {**message, "sent": False, "reason": "notifications are not configured yet"}
-        from runner.base.status import Status
-        from runner.notifiers.deliver import Message, deliver, notifier_for
-
-        notifier = notifier_for(engine)
-        if notifier is None:
+        if ctx.notifier is None:
             ctx.log(f"notify {', '.join(message['to'])} (not sent): {message['title']}")
             return {
                 **message,
@@ -51,12 +48,11 @@ class NotifyStep:
                 message["title"],
                 message["body"],
             ),
-            notifier,
+            ctx.notifier,
             run_id=run.get("id"),
             runbook=run.get("runbook"),
         )
-        if engine.state is not None and engine.options.record:
-            engine.state.record_deliveries(deliveries)
+        ctx.deliveries.extend(deliveries)  # the run service records them with the run
         failed = [item for item in deliveries if not item["ok"]]
         for item in failed:
             ctx.log(

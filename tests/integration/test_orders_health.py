@@ -45,7 +45,7 @@ def test_order_health_gives_the_same_answers_as_the_demo(odbc_project, backend) 
     ensure_demo("orders", odbc_project.root / "var" / "demo" / "orders.db", now)
 
     demo = odbc_project.run("order-health")
-    on_server = odbc_project.run("order-health", connection_overrides={"orders": backend.name})
+    on_server = odbc_project.run("order-health", connections={"orders": backend.name})
 
     assert [s.error for s in on_server.steps] == [None] * 5
     assert _results(on_server) == _results(demo)

@@ -1,0 +1,312 @@
+"""The commands of `runbook`: each parses nothing and prints nothing but its result.
+
+A command reads its arguments, calls one operation (the run service, the library, the
+state store, the reports) and emits what the reports rendered. Errors are raised, never
+printed here: runner/cli/main.py is the one place that catches and chooses the exit code.
+Heavy modules are imported inside the commands that need them, so `runbook --help` and
+`runbook validate` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from runner.base.errors import InputError, InvalidInput
+from runner.cli import signals
+from runner.language.config import load_config
+from runner.language.inputs import parse_params
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _library(args: argparse.Namespace) -> Any:
+    from runner.language.config import load_config
+
+    return _library_of(load_config(args.config))
+
+
+def _library_of(config: Any) -> Any:
+    from runner.language.library import Library
+    from runner.notifiers.services import known_tags
+
+    return Library(config, tags=known_tags)
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from runner.base.paths import display_path
+    from runner.reports import render as report
+
+    library = _library(args)
+    rows = []
+    for name in library.names("runbook"):
+        path = library.path_of("runbook", name)
+        try:
+            model = library.load(path)
+            rows.append(
+                {
+                    "name": name,
+                    "kind": model.kind,
+                    "title": model.title,
+                    "schedule": model.schedule,
+                    "tags": list(model.tags),
+                    "path": display_path(path),
+                }
+            )
+        except InvalidInput as error:
+            rows.append(
+                {
+                    "name": name,
+                    "kind": "?",
+                    "title": f"INVALID: {_count(len(error.errors), 'error')} (runbook validate)",
+                    "schedule": None,
+                    "tags": [],
+                    "path": display_path(path),
+                }
+            )
+    _emit(report.render_runbook_list(rows, args.format))
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    from runner.reports import render as report
+
+    model = _library(args).runbook(args.name)
+    info = {
+        "name": model.name,
+        "title": model.title,
+        "kind": model.kind,
+        "description": model.description,
+        "tags": list(model.tags),
+        "schedule": model.schedule,
+        "timezone": model.timezone,
+        "connection": model.connection,
+        "path": model.path,
+        "notify": dict(model.notify),
+        "inputs": [
+            {
+                "name": i.name,
+                "type": i.type,
+                "default": i.default,
+                "required": i.required,
+                "description": i.description,
+            }
+            for i in model.inputs
+        ],
+        "steps": [_step_info(step) for step in model.steps],
+    }
+    _emit(report.render_runbook_detail(info, args.format))
+    return 0
+
+
+def _step_info(step: Any) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "title": step.title,
+        "action": step.action,
+        "hint": step.hint,
+        "target": step.sql_file
+        or (
+            step.config
+            if isinstance(step.config, str) and step.action in ("check", "runbook")
+            else None
+        ),
+        "thresholds": [
+            {"name": t.name, "warning": t.warning, "critical": t.critical, "direction": t.direction}
+            for t in step.thresholds
+        ],
+        "steps": [_step_info(s) for s in step.steps],
+    }
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from runner.reports import render as report
+    from runner.service.runs import RunRequest, RunService
+
+    overrides = {}
+    for pair in args.connection:
+        name, sep, other = pair.partition("=")
+        if not sep:
+            raise InputError(f"--connection {pair!r}: write --connection NAME=OTHER")
+        overrides[name] = other
+    request = RunRequest(
+        runbook=args.name,
+        params=parse_params(args.param),
+        mode="dry-run" if args.dry_run else "rehearse" if args.rehearse else "run",
+        assume_yes=args.yes,
+        trigger=args.trigger or os.environ.get("RUNBOOK_TRIGGER") or "manual",
+        connections=overrides,
+    )
+    log = (lambda message: print(message, file=sys.stderr, flush=True)) if args.verbose else None
+    service = RunService(load_config(args.config), **({"log": log} if log else {}))
+    with signals.aborting() as abort:
+        result = service.run(request, abort=abort)
+    color = args.color == "always" or (
+        args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    )
+    _emit(report.render_run(result, args.format, color=color))
+    return result.exit_code
+
+
+def notify_test_command(args: argparse.Namespace) -> int:
+    from runner.base.errors import ConfigError, NotFound
+    from runner.base.masking import Masker
+    from runner.history.store import open_store
+    from runner.language.config import load_config
+    from runner.language.policy import tag_list
+    from runner.notifiers.deliver import deliver, shown_deliveries, test_message
+    from runner.notifiers.services import load_notifier, settings
+    from runner.reports import render as report
+
+    config = load_config(args.config)
+    if not settings(config).configured:
+        raise ConfigError(
+            f"{config.display_path}: no notifications are configured: add "
+            "notifications.urls (tag: [apprise URL, ...]) or notifications.apprise (a file)"
+        )
+    masker = Masker()
+    masker.add_env(os.environ)
+    notifier = load_notifier(config, masker)
+    tags = tag_list(args.tag)
+    unknown = [tag for tag in tags if tag not in notifier.tags]
+    if unknown or not tags:
+        known = ", ".join(sorted(notifier.tags)) or "none"
+        raise NotFound(
+            f"no notification service is tagged {', '.join(unknown)}; known tags: {known}"
+        )
+    deliveries = deliver(test_message(tags), notifier, run_id=None, runbook=None)
+    try:
+        with open_store(config, masker) as store:
+            store.record_deliveries(deliveries)
+    except (ConfigError, OSError) as error:
+        print(f"runbook: the test was not recorded in history: {error}", file=sys.stderr)
+    _emit(report.render_deliveries(shown_deliveries(deliveries), args.format))
+    return 0 if all(item["ok"] for item in deliveries) else 1
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    from runner.language import sqlcheck
+    from runner.language.config import load_config
+    from runner.language.library import yaml_files
+    from runner.reports import render as report
+
+    try:
+        config = load_config(args.config)
+    except InvalidInput as error:
+        _emit(report.render_problems(error.problems, args.format, checked_files=1))
+        return 1
+    library = _library_of(config)
+    roots = [Path(p) for p in args.paths] or [*config.runbook_dirs, *config.check_dirs]
+    problems = []
+    files: list[Path] = []
+    for root in roots:
+        if not root.exists():
+            from runner.base.errors import Problem
+
+            problems.append(Problem("no such file or folder", str(root)))
+            continue
+        files.extend(yaml_files(root))
+    with sqlcheck.checking():  # SQL syntax per dialect: validate only, runs leave it to the server
+        for path in dict.fromkeys(files):
+            problems.extend(library.problems(path))
+    _emit(report.render_problems(problems, args.format, checked_files=len(files)))
+    return 1 if any(p.severity == "error" for p in problems) else 0
+
+
+def history_command(args: argparse.Namespace) -> int:
+    from runner.history.store import open_store
+    from runner.language.config import load_config
+    from runner.reports import render as report
+
+    config = load_config(args.config)
+    store = open_store(config)
+    try:
+        if args.run:
+            found = store.get_run(args.run)
+            if found is None:
+                from runner.base.errors import NotFound
+
+                raise NotFound(f"no run with id {args.run!r} in {store.display}")
+            if args.format == "json":
+                import json
+
+                _emit(json.dumps(found, indent=2, default=str))
+            else:
+                from runner.language.results import run_from_dict
+
+                _emit(report.render_run(run_from_dict(found), "text"))
+            return 0
+        _emit(report.render_history(store.history(args.name, limit=args.limit), args.format))
+    finally:
+        store.close()
+    return 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    from runner.base.status import Status, worst
+    from runner.history.store import open_store
+    from runner.reports import render as report
+
+    library = _library(args)
+    store = open_store(library.config)
+    rows = []
+    try:
+        open_alerts = {
+            alert["runbook"]: alert
+            for alert in store.alert_states()
+            if alert.get("announced") and not alert.get("subject")
+        }
+        for name in library.names("runbook"):
+            last = store.last_run(name) or {}
+            alert = open_alerts.get(name)
+            path = library.path_of("runbook", name)
+            try:
+                schedule = library.load(path).schedule if path else None
+            except InvalidInput:  # still listed: its history may say more than its file
+                schedule = None
+            rows.append(
+                {
+                    "runbook": name,
+                    "status": last.get("status"),
+                    "run_id": last.get("run_id"),
+                    "started": last.get("started"),
+                    "duration": last.get("duration"),
+                    "schedule": schedule,
+                    "alert": f"{alert['announced']} announced" if alert else None,
+                }
+            )
+    finally:
+        store.close()
+    order = {status.value: status.rank for status in Status}
+    rows.sort(key=lambda row: (-order.get(row["status"] or "", -1), row["runbook"]))
+    _emit(report.render_status(rows, args.format))
+    statuses = [Status(row["status"]) for row in rows if row["status"]]
+    return worst(statuses).exit_code
+
+
+def schema_command(args: argparse.Namespace) -> int:
+    from runner.language import schema
+
+    _emit(schema.schema_text(args.kind))
+    return 0
+
+
+COMMANDS = {
+    "list": list_command,
+    "show": show_command,
+    "run": run_command,
+    "validate": validate_command,
+    "history": history_command,
+    "status": status_command,
+    "schema": schema_command,
+    "notify-test": notify_test_command,
+}

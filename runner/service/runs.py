@@ -1,0 +1,201 @@
+"""The run service: one runbook run end to end, the same for every caller.
+
+`runbook run`, and the scheduler and web server to come, call `RunService.run` in-process:
+
+    load the runbook (one pass: parse, validate, build)  ->  typed inputs from the params
+    ->  the run lock (`concurrency: skip | wait | allow`)  ->  record the start
+    ->  walk the steps (engine/)  ->  record the end, with the deliveries of notify steps
+    ->  announce (alerts/)  ->  the RunResult the reports render.
+
+Everything one run needs lives on the run: its abort signal (an Event the caller may set
+from a signal handler or another thread), its masker, its notifier, its connections and
+its library snapshot. Nothing is kept in a module global, so runs in one process do not
+leak into each other: an aborted run leaves the next one alone, and a runbook file edited
+between two runs is read again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.base.masking import mask_run
+from runner.base.status import Status
+from runner.engine.walker import Engine, Options
+from runner.history.locks import LockVerifier, run_lock
+from runner.history.store import StateStore, open_store
+from runner.language.config import Config
+from runner.language.library import Library
+from runner.language.model import Runbook
+from runner.language.results import RunResult
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run and how: `runbook run NAME --param ... --dry-run ...` as data."""
+
+    runbook: str  # a name, or the path of a runbook file
+    params: Mapping[str, Any] = field(default_factory=dict)  # strings (--param) or typed values
+    mode: str = "run"  # run | dry-run | rehearse
+    assume_yes: bool = False  # confirm every step that asks (--yes)
+    trigger: str = "manual"  # why the run started: manual, schedule, ...
+    connections: Mapping[str, str] = field(default_factory=dict)  # NAME -> OTHER (--connection)
+
+
+class RunService:
+    """Runs runbooks of one configuration, one `run()` call per run.
+
+    `sleep`, `ask`, `interactive`, `log` and `environ` are how runs wait, ask for
+    confirmation, talk and see the environment (tests and embedders swap them).
+    `record=False` keeps runs out of the state store (and so announces nothing);
+    `store` opens the state store and `clock` tells the time runs are announced at.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        ask: Callable[[str], str] = input,
+        interactive: bool | None = None,
+        log: Callable[[str], None] = lambda message: None,
+        record: bool = True,
+        store: Callable[[Config], StateStore] = open_store,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.environ = environ
+        self.sleep = sleep
+        self.ask = ask
+        self.interactive = interactive
+        self.log = log
+        self.record = record
+        self._open_store = store
+        self.clock = clock  # when a finished run is announced (repeat and escalation count from it)
+
+    def library(self) -> Library:
+        """The runbooks and checks as the files are now: a new snapshot for every run, so a
+        file edited between two runs is read again (and validated again)."""
+        from runner.notifiers.services import known_tags
+
+        return Library(self.config, tags=known_tags)
+
+    def load(self, name_or_path: str) -> Runbook:
+        """The model of a runbook; raises NotFound or InvalidInput (nothing has run)."""
+        return self.library().runbook(name_or_path)
+
+    def run(
+        self,
+        request: RunRequest,
+        *,
+        abort: threading.Event | None = None,
+        runbook: Runbook | None = None,
+    ) -> RunResult:
+        """Run one runbook and return its result, recorded and announced.
+
+        Raises before anything starts (RunbookError: unknown runbook, invalid file, bad
+        input, broken notification settings, a confirmation that cannot be asked). Once
+        the run has started, its steps' failures are in the result, never raised. Setting
+        `abort` stops the run: the running statement is cancelled and rolled back and the
+        run ends `aborted`. `runbook` runs a model the caller already loaded (the scheduler
+        keeps the last version that validated) instead of loading `request.runbook` now.
+        """
+        library = self.library()
+        if runbook is None:
+            runbook = library.runbook(request.runbook)
+        options = Options(
+            mode=request.mode,
+            assume_yes=request.assume_yes,
+            interactive=self.interactive,
+            trigger=request.trigger,
+            connection_overrides=dict(request.connections),
+            sleep=self.sleep,
+            ask=self.ask,
+            log=self.log,
+            environ=self.environ,
+            abort=abort if abort is not None else threading.Event(),
+        )
+        engine = Engine(library, options)
+        inputs = engine.resolve_inputs(runbook, request.params)
+        store = self._open_store(self.config) if self._records(request) else None
+        try:
+            if store is not None:
+                store.masker = engine.masker  # secrets found during the run never reach it
+            # Broken notification settings refuse the run before it starts (fail fast); a
+            # notifier that fails later only costs recorded delivery failures.
+            engine.notifier = self._notifier(engine, runbook, request.mode)
+            run = engine.new_run(runbook, inputs)
+            self._walk(engine, runbook, run, inputs, store)
+            if store is not None:
+                from runner.alerts.announce import announce
+                from runner.notifiers.deliver import shown_deliveries
+
+                if engine.notifier is not None:
+                    announce(run, runbook, self.config, store, engine.notifier, now=self.clock())
+                run.notifications = shown_deliveries(store.deliveries(run.run_id))
+            return run
+        finally:
+            if store is not None:
+                store.close()
+
+    def _records(self, request: RunRequest) -> bool:
+        return self.record and request.mode != "dry-run"
+
+    def _walk(
+        self,
+        engine: Engine,
+        runbook: Runbook,
+        run: RunResult,
+        inputs: dict[str, Any],
+        store: StateStore | None,
+    ) -> None:
+        """Under the run lock: record the start, walk, record the end."""
+        mode = "allow" if engine.options.mode == "dry-run" else runbook.concurrency
+        lock = run_lock(
+            self.config.var_dir / "locks", runbook.name, mode, run_id=run.run_id, state=store
+        )
+        if not lock.acquire():
+            holder = lock.holder() or "another process"
+            run.outcome, run.status, run.ended = "skipped", Status.OK, datetime.now(UTC)
+            run.error = (
+                f"{runbook.name} is already running ({holder}); "
+                "this run was skipped (concurrency: skip)"
+            )
+            if store is not None:
+                store.start_run(run)
+                store.finish_run(run)
+            return
+        verifier = LockVerifier(lock)
+        engine.verify_lock = verifier
+        try:
+            if store is not None:
+                store.start_run(run)
+            engine.execute(runbook, run, inputs)
+            if verifier.notes:  # lost and taken again: the run went on
+                run.error = "\n".join(filter(None, [run.error, *verifier.notes]))
+        finally:
+            lock.release()
+        mask_run(run, engine.masker.mask)
+        if store is not None:
+            store.finish_run(run)
+            if engine.deliveries:
+                store.record_deliveries(engine.deliveries)
+
+    def _notifier(self, engine: Engine, runbook: Runbook, mode: str) -> Any:
+        """The notifier a real run sends through; None when it has nothing to tell anyone."""
+        if mode != "run":
+            return None
+        from runner.alerts.announce import routes_anything
+        from runner.notifiers.services import load_notifier, settings
+
+        sends = any(step.action == "notify" for step in runbook.all_steps())
+        if not (sends or routes_anything(runbook, self.config)):
+            return None
+        if not settings(self.config).configured:
+            return None
+        return load_notifier(self.config, engine.masker, engine.environ)
