@@ -123,7 +123,14 @@ class StepTimeout(TransientError):
 
 
 class Aborted(BaseException):
-    """Raised in the main thread on SIGTERM, treated like Ctrl-C."""
+    """The run was told to stop: SIGTERM, or its abort signal set by the program that runs
+    it. A BaseException, like KeyboardInterrupt (Ctrl-C), so that no `except Exception`
+    on the way swallows it: it unwinds to the engine, which rolls back and records the run
+    as aborted. `by` says who stopped it ("aborted by SIGTERM")."""
+
+    def __init__(self, by: str = "SIGTERM") -> None:
+        super().__init__(by)
+        self.by = by or "SIGTERM"
 
 
 class LockLost(Aborted):

@@ -14,24 +14,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from runner.base.abort import RunAbort
 from runner.base.errors import Aborted
 
 
 @contextmanager
-def aborting() -> Iterator[threading.Event]:
+def aborting() -> Iterator[RunAbort]:
     """An abort Event for one run, set by SIGTERM (raising Aborted) and Ctrl-C
     (raising KeyboardInterrupt) while the block runs."""
-    abort = threading.Event()
+    abort = RunAbort()
     if threading.current_thread() is not threading.main_thread():
         yield abort
         return
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        abort.set()
-        raise Aborted()
+        abort.abort("SIGTERM")
+        raise Aborted("SIGTERM")
 
     def on_sigint(signum: int, frame: Any) -> None:
-        abort.set()
+        abort.abort("Ctrl-C")
         raise KeyboardInterrupt()
 
     previous_term = signal.signal(signal.SIGTERM, on_sigterm)

@@ -143,7 +143,7 @@ class SqliteConnection(Connection):
             except sqlite3.OperationalError as error:
                 message = str(error)
                 if message == "interrupted" and self.abort.is_set():
-                    raise Aborted() from None
+                    raise Aborted(getattr(self.abort, "by", "")) from None
                 if message == "interrupted":
                     raise StepTimeout(
                         f"query on {self.name!r} cancelled after {timeout:g}s"

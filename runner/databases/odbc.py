@@ -404,7 +404,7 @@ class OdbcConnection:
             except BaseException as error:
                 reason = watchdog.stop(watch)
                 if isinstance(error, self.pyodbc.Error):
-                    raise classify(self.name, error, timeout, reason) from None
+                    raise self._error(error, timeout, reason) from None
                 raise
             reason = watchdog.stop(watch)
             if reason is not None:
@@ -435,18 +435,23 @@ class OdbcConnection:
         except BaseException as error:
             reason = watchdog.stop(watch)
             if isinstance(error, self.pyodbc.Error):
-                raise classify(self.name, error, timeout, reason) from None
+                raise self._error(error, timeout, reason) from None
             raise
         reason = watchdog.stop(watch)
         if reason is not None:
             raise self._cancelled(reason, timeout)
         return _values(sets, messages, affected)
 
+    def _error(self, error: Exception, timeout: float, reason: str | None) -> BaseException:
+        """The runner's error for a driver error; an abort names who stopped the run."""
+        found = classify(self.name, error, timeout, reason)
+        return Aborted(getattr(self.abort, "by", "")) if isinstance(found, Aborted) else found
+
     def _cancelled(self, reason: str, timeout: float) -> BaseException:
         """What a statement the watchdog cancelled ends with, whether or not the driver
         said it was cancelled: aborted (SIGTERM, Ctrl-C) or timed out."""
         if reason == "abort":
-            return Aborted()
+            return Aborted(getattr(self.abort, "by", ""))
         return StepTimeout(f"{self.name}: statement cancelled after its timeout of {timeout:g}s")
 
     def _plan(self, sql: str) -> tuple[list[str], bool]:

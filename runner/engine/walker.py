@@ -11,7 +11,6 @@ import getpass
 import os
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.base.abort import RunAbort
 from runner.base.errors import (
     Aborted,
     ConfirmationRefused,
@@ -60,7 +60,7 @@ class Options:
     environ: Mapping[str, str] | None = None
     # Set from anywhere (a signal handler, another thread) to stop this run: the running
     # statement is cancelled and rolled back, and the run ends aborted. One per run.
-    abort: threading.Event = field(default_factory=threading.Event)
+    abort: RunAbort = field(default_factory=RunAbort)
 
 
 class Engine(Calls):
@@ -143,8 +143,8 @@ class Engine(Calls):
                 if isinstance(interruption, LockLost):
                     run.error = str(interruption)
                 else:
-                    signal_name = "SIGTERM" if isinstance(interruption, Aborted) else "Ctrl-C"
-                    run.error = f"aborted by {signal_name}; open transactions were rolled back"
+                    by = interruption.by if isinstance(interruption, Aborted) else "Ctrl-C"
+                    run.error = f"aborted by {by}; open transactions were rolled back"
                 for step in run.steps:
                     if step.outcome == "running":
                         step.outcome, step.status = "aborted", Status.UNKNOWN

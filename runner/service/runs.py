@@ -16,13 +16,13 @@ between two runs is read again.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.base.abort import RunAbort
 from runner.base.masking import mask_run
 from runner.base.status import Status
 from runner.engine.walker import Engine, Options
@@ -93,7 +93,7 @@ class RunService:
         self,
         request: RunRequest,
         *,
-        abort: threading.Event | None = None,
+        abort: RunAbort | None = None,
         runbook: Runbook | None = None,
     ) -> RunResult:
         """Run one runbook and return its result, recorded and announced.
@@ -102,8 +102,9 @@ class RunService:
         input, broken notification settings, a confirmation that cannot be asked). Once
         the run has started, its steps' failures are in the result, never raised. Setting
         `abort` stops the run: the running statement is cancelled and rolled back and the
-        run ends `aborted`. `runbook` runs a model the caller already loaded (the scheduler
-        keeps the last version that validated) instead of loading `request.runbook` now.
+        run ends `aborted` (`abort.abort("why")` says by whom). `runbook` runs a model the
+        caller already loaded (the scheduler keeps the last version that validated)
+        instead of loading `request.runbook` now.
         """
         library = self.library()
         if runbook is None:
@@ -118,7 +119,7 @@ class RunService:
             ask=self.ask,
             log=self.log,
             environ=self.environ,
-            abort=abort if abort is not None else threading.Event(),
+            abort=abort if abort is not None else RunAbort(),
         )
         engine = Engine(library, options)
         inputs = engine.resolve_inputs(runbook, request.params)

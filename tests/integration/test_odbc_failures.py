@@ -341,3 +341,60 @@ def test_sigterm_cancels_a_long_statement_and_rolls_back(project, postgres) -> N
     assert data["outcome"] == "aborted" and "SIGTERM" in data["error"]
     assert "Traceback" not in err
     assert postgres.execute(f"SELECT note FROM {table}") == [("keep",)]
+
+
+# --- aborting one run of several in one process --------------------------------------
+
+
+def test_aborting_one_run_cancels_its_statement_and_no_other_run_s(project, postgres) -> None:
+    """Two runs in one process, each on its own thread (as the scheduler makes them): the
+    abort of one cancels its statement on the server; the other's goes on to its end."""
+    import time
+
+    from runner.base.abort import RunAbort
+    from runner.service.runs import RunRequest
+
+    configure(project, postgres)
+    for name, seconds in (("stopped", 30), ("bystander", 1.5)):
+        project.runbook(
+            name,
+            f"""
+            runbook: {name}
+            connection: pg
+            steps:
+              - id: sleep
+                timeout: 60s
+                sql: SELECT pg_sleep({seconds}) AS slept, '{name}' AS marker
+            """,
+        )
+    service = project.service()
+    results: dict[str, Any] = {}
+    aborts = {name: RunAbort() for name in ("stopped", "bystander")}
+    threads = [
+        threading.Thread(
+            target=lambda name=name: results.__setitem__(
+                name, service.run(RunRequest(name), abort=aborts[name])
+            )
+        )
+        for name in aborts
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10  # until both statements are on the server
+    while time.monotonic() < deadline:
+        sleeping = postgres.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(%'"
+        )[0][0]
+        if sleeping >= 2:
+            break
+        time.sleep(0.02)
+    aborts["stopped"].abort("the test")
+    for thread in threads:
+        thread.join(timeout=30)
+    stopped, bystander = results["stopped"], results["bystander"]
+    assert stopped.outcome == "aborted" and stopped.steps[0].outcome == "aborted"
+    assert stopped.error == "aborted by the test; open transactions were rolled back"
+    assert bystander.outcome == "completed" and str(bystander.status) == "OK"
+    assert bystander.steps[0].values["row"]["marker"] == "bystander"
+    again = service.run(RunRequest("bystander"))
+    assert again.outcome == "completed" and str(again.status) == "OK"
