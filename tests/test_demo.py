@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from runner.databases import demo
-from runner.databases.demo import DEMOS, VALIDATION_ERRORS, ensure_demo
+from runner.databases import demo_orders
+from runner.databases.demo import DEMOS, ensure_demo
+from runner.databases.demo_orders import VALIDATION_ERRORS
 from runner.language.templates import render_sql
 from runner.language.yamlload import load_file
 
@@ -118,7 +119,7 @@ def test_a_failure_midway_leaves_nothing_behind(
         raise RuntimeError("disk full while writing USER_SYNC_LOG")
 
     # Schema, catalog and orders are written before the sync log: this fails halfway.
-    monkeypatch.setattr(demo, "_insert_sync_log", fail)
+    monkeypatch.setattr(demo_orders, "_insert_sync_log", fail)
     path = tmp_path / "orders.db"
     with pytest.raises(RuntimeError, match="disk full"):
         ensure_demo("orders", path)
@@ -134,8 +135,8 @@ _CRASH = textwrap.dedent(
     import os, sys
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
-    from runner.databases import demo
-    demo._insert_sync_log = lambda *args: os._exit(9)  # killed halfway, no clean-up
+    from runner.databases import demo, demo_orders
+    demo_orders._insert_sync_log = lambda *args: os._exit(9)  # killed halfway, no clean-up
     demo.ensure_demo("orders", Path(sys.argv[1]))
     """
 )
@@ -391,7 +392,7 @@ def test_the_health_check_numbers(live_db: sqlite3.Connection) -> None:
 def test_empty_tables_still_give_one_row_of_numbers(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     with sqlite3.connect(path) as db:
-        db.executescript(demo.ORDERS_SCHEMA)
+        db.executescript(demo_orders.ORDERS_SCHEMA)
     db = _connect(path)
     try:
         assert _run_sql(db, "pending_orders.sql")[0]["oldest_minutes"] == 0

@@ -120,7 +120,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 def orders_schema(dialect: str) -> list[str]:
     """The demo's CREATE statements for `dialect`: sql/<dialect>/demo/, SQLite's from demo.py."""
-    from runner.databases.demo import ORDERS_SCHEMA
+    from runner.databases.demo_orders import ORDERS_SCHEMA
     from runner.dialects.scripts import split_statements
 
     if dialect == "sqlite":
@@ -132,7 +132,7 @@ def orders_schema(dialect: str) -> list[str]:
 
 def seed_orders(backend: Backend, now: datetime) -> None:
     """(Re)create the demo's tables on `backend` and fill them with the demo's rows for `now`."""
-    from runner.databases.demo import ORDER_COLUMNS, TIME_COLUMNS, TIME_FORMAT, order_rows
+    from runner.databases.demo_orders import ORDER_COLUMNS, TIME_COLUMNS, TIME_FORMAT, order_rows
 
     rows = order_rows(now)
     with contextlib.closing(backend.connect(autocommit=False)) as db:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from runner.databases.demo import TIME_FORMAT, ensure_demo
+from runner.databases.demo import ensure_demo
+from runner.databases.demo_orders import TIME_FORMAT
 
 from .conftest import seed_orders
 
