@@ -26,7 +26,9 @@ from integration.conftest import postgres  # noqa: F401 - the session's PostgreS
 from runner.base.errors import ConfigError, InputError
 from runner.base.masking import Masker
 from runner.base.status import Status
-from runner.history.store import MAX_STORED_ROWS, SCHEMA_VERSION, StateStore, new_run_id
+from runner.history.migrations import SCHEMA_VERSION
+from runner.history.records import MAX_STORED_ROWS
+from runner.history.store import StateStore, new_run_id
 from runner.language.config import ConnectionSpec
 from runner.language.results import Attempt, Evaluation, RunResult, StepResult
 
@@ -258,7 +260,7 @@ def test_a_version_2_store_is_migrated_keeping_its_alert_state(
     import runner.history.store as state_module
 
     with monkeypatch.context() as older:  # the release before migration 3
-        older.setattr(state_module, "_MIGRATIONS", state_module._MIGRATIONS[:2])
+        older.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS[:2])
         older.setattr(state_module, "SCHEMA_VERSION", 2)
         where.open().close()
     where.rows(

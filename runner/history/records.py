@@ -1,0 +1,187 @@
+"""Rows of the state store to and from values: what is stored of a value (masked, cut,
+JSON-safe) and how stored rows read back as plain dicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from runner.base.clock import utc_text
+from runner.base.masking import MASK, Masker, is_credential_key
+from runner.history.backends import Row
+
+#: Rows of a SQL result kept in history; the rest are counted, not stored.
+MAX_STORED_ROWS = 100
+#: Longer texts (an HTTP body, a command's output) are cut to this many characters.
+MAX_STORED_TEXT = 50_000
+_MAX_DEPTH = 32
+
+RUN_COLUMNS = (
+    "run_id", "runbook", "title", "kind", "status", "outcome", "mode", "trigger",
+    "inputs_json", "user", "host", "pid", "started", "ended", "duration", "error", "path",
+)  # fmt: skip
+STEP_COLUMNS = (
+    "run_id", "seq", "parent_seq", "step_id", "title", "action", "status", "outcome",
+    "started", "duration", "values_json", "evaluations_json", "attempts_json", "attempts",
+    "error", "hint", "item_json",
+)  # fmt: skip
+ALERT_COLUMNS = (
+    "runbook", "subject", "status", "announced", "bad_since", "critical_since", "opened",
+    "last_sent", "escalated", "streak", "recent_json", "last_run_id", "updated",
+    "failing_json",
+)  # fmt: skip
+DELIVERY_COLUMNS = (
+    "run_id", "runbook", "subject", "kind", "status", "tags", "url", "ok", "error",
+    "attempts", "title", "at", "duration",
+)  # fmt: skip
+_EXIT_CODES = {"OK": 0, "SKIPPED": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
+
+
+def column_list(names: tuple[str, ...]) -> str:
+    """A column list; "user" is reserved in PostgreSQL (and harmless quoted in SQLite)."""
+    return ", ".join(f'"{name}"' if name == "user" else name for name in names)
+
+
+def limit_rows(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    rows = values.get("rows") if isinstance(values, Mapping) else None
+    if not isinstance(rows, (list, tuple)) or len(rows) <= MAX_STORED_ROWS:
+        return values
+    return {
+        **values,
+        "rows": list(rows[:MAX_STORED_ROWS]),
+        "rows_truncated": True,
+        "rows_total": len(rows),
+    }
+
+
+def cut(text: str) -> str:
+    if len(text) <= MAX_STORED_TEXT:
+        return text
+    return f"{text[:MAX_STORED_TEXT]}... ({len(text) - MAX_STORED_TEXT} more characters)"
+
+
+def storable(value: Any, masker: Masker, depth: int = 0) -> Any:
+    """JSON-safe, masked copy of a value; never fails on a type it does not know."""
+    if depth > _MAX_DEPTH:
+        return "<nested too deeply>"
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Enum):
+        return storable(value.value, masker, depth + 1)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return cut(masker.mask_text(value))
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return utc_text(value)
+    if isinstance(value, (datetime, date, time)):  # naive: the database's own clock
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return cut(bytes(value).hex())
+    if isinstance(value, Mapping):
+        return {
+            _storable_key(key, masker): (
+                MASK if item and is_credential_key(key) else storable(item, masker, depth + 1)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [storable(item, masker, depth + 1) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return storable(fields, masker, depth + 1)
+    try:
+        text = str(value)
+    except Exception:  # an object whose __str__ fails must not lose the run's record
+        text = f"<{type(value).__name__}>"
+    return cut(masker.mask_text(text))
+
+
+def _storable_key(key: Any, masker: Masker) -> str:
+    if isinstance(key, str):
+        return masker.mask_text(key)
+    stored = storable(key, masker, _MAX_DEPTH)
+    return stored if isinstance(stored, str) else json.dumps(stored)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def alert_dict(row: Row) -> dict[str, Any]:
+    data = {key: row[key] for key in ALERT_COLUMNS[1:] if not key.endswith("_json")}
+    data["escalated"] = bool(row["escalated"])
+    data["recent"] = _loads(row["recent_json"]) or []
+    data["failing"] = _loads(row["failing_json"])  # None: not known (an older row)
+    return data
+
+
+def alert_row(runbook: str, subject: str, row: Mapping[str, Any], now: str | None) -> list[Any]:
+    failing = row.get("failing")
+    values = {
+        **row,
+        "runbook": runbook,
+        "subject": subject,
+        "escalated": 1 if row.get("escalated") else 0,
+        "recent_json": json.dumps(list(row.get("recent") or [])),
+        "updated": now,
+        "failing_json": None if failing is None else json.dumps(list(failing)),
+    }
+    return [values.get(column) for column in ALERT_COLUMNS]
+
+
+def delivery_dict(row: Row) -> dict[str, Any]:
+    data = {key: row[key] for key in ("id", *DELIVERY_COLUMNS)}
+    data["ok"] = bool(row["ok"])
+    data["tags"] = [tag for tag in (row["tags"] or "").split(",") if tag]
+    return data
+
+
+def run_dict(row: Row) -> dict[str, Any]:
+    data = {key: row[key] for key in RUN_COLUMNS if key != "inputs_json"}
+    data["inputs"] = _loads(row["inputs_json"]) or {}
+    data["exit_code"] = _EXIT_CODES.get(row["status"]) if row["status"] else None
+    return data
+
+
+def step_tree(rows: list[Row]) -> list[dict[str, Any]]:
+    """Step rows (ordered by seq) as nested dicts shaped like StepResult.as_dict()."""
+    by_seq: dict[int, dict[str, Any]] = {}
+    top: list[dict[str, Any]] = []
+    for row in rows:
+        step = {
+            "seq": row["seq"],
+            "parent_seq": row["parent_seq"],
+            "id": row["step_id"],
+            "title": row["title"],
+            "action": row["action"],
+            "status": row["status"],
+            "outcome": row["outcome"],
+            "started": row["started"],
+            "duration": row["duration"],
+            "values": _loads(row["values_json"]) or {},
+            "evaluations": _loads(row["evaluations_json"]) or [],
+            "attempts": _loads(row["attempts_json"]) or [],
+            "error": row["error"],
+            "hint": row["hint"],
+            "item": _loads(row["item_json"]),
+            "children": [],
+        }
+        by_seq[row["seq"]] = step
+        parent = by_seq.get(row["parent_seq"]) if row["parent_seq"] is not None else None
+        (parent["children"] if parent is not None else top).append(step)
+    return top
