@@ -39,7 +39,7 @@ left out)
     SELECT minutes_since_success AS minutes FROM runs_summary WHERE runbook = ?
 
 alert_state (what people were told, per runbook and per step that routes its own
-alerts; see runner/alerts.py)
+alerts; see runner/alerts/decide.py)
     runbook, subject          subject '' is the runbook as a whole, else a step id
     status                    the status of the last real run
     announced                 the severity last announced; NULL: no open incident

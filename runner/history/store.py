@@ -5,13 +5,12 @@ Several processes write at once (the scheduler's hourly run, an operator's manua
 run, a nested `runbook:` step, a second host), so every write is one transaction that
 waits its turn behind the others: on SQLite the file is in WAL mode and writes take
 the write lock up front with `BEGIN IMMEDIATE`; on PostgreSQL a write transaction
-takes an advisory lock first (runner/state_backend.py). Everything stored goes
+takes an advisory lock first (runner/history/backends.py). Everything stored goes
 through the Masker first: secrets never reach the store.
 
-Checks read the same store through the `state` connection (read-only). Tables:
-
-The tables and their migrations: runner/history/migrations.py. Rows to and from
-values: runner/history/records.py.
+Checks read the same store through the `state` connection (read-only). The tables
+and their migrations: runner/history/migrations.py; rows to and from values:
+runner/history/records.py.
 """
 
 from __future__ import annotations
