@@ -1,7 +1,7 @@
 """runner.yaml: where runbooks live, which databases they reach, and shared defaults.
 
 Loading reads top to bottom as one pipeline: find the file, parse it with line marks,
-validate it against schemas/runner.language.schema.json, then build a frozen Config. `${VAR}`
+validate it against schemas/runner.schema.json, then build a frozen Config. `${VAR}`
 references are expanded when a connection is opened, not here, so a missing
 production password does not break a runbook that never uses that connection.
 """
