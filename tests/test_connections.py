@@ -10,6 +10,7 @@ import pytest
 
 from runner.databases.connections import SqliteConnection
 from runner.databases.odbc import OdbcConnection
+from runner.dialects import get
 from runner.dialects.scripts import count_placeholders, split_statements
 from runner.language.config import ConnectionSpec
 
@@ -104,7 +105,7 @@ def test_sqlite_through_odbc_runs_scripts_one_statement_at_a_time(tmp_path) -> N
         pytest.skip("the SQLite3 ODBC driver is not installed (apt-get install libsqliteodbc)")
     connection = _odbc(f"DRIVER={{SQLite3}};DATABASE={tmp_path / 'x.db'}")
     try:
-        assert connection.dialect == "sqlite"
+        assert connection.dialect is get("sqlite")
         result = connection.execute(
             "CREATE TABLE t (id INTEGER, note TEXT); INSERT INTO t VALUES (?, 'a;b');"
             " INSERT INTO t VALUES (?, ?); SELECT COUNT(*) AS n, MAX(note) AS m FROM t",
@@ -122,8 +123,9 @@ def test_placeholders_outside_strings_and_comments() -> None:
 
 
 def test_sqlite_scripts_split_where_sqlite_says() -> None:
-    assert split_statements("SELECT 1; SELECT ';'; ") == ["SELECT 1;", " SELECT ';';"]
-    assert split_statements("SELECT 1") == ["SELECT 1"]
+    for split in (split_statements, get("sqlite").split, get("mysql").split):
+        assert split("SELECT 1; SELECT ';'; ") == ["SELECT 1;", " SELECT ';';"]
+        assert split("SELECT 1") == ["SELECT 1"]
 
 
 def test_sqlite_savepoints(tmp_path) -> None:

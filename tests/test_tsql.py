@@ -1,4 +1,5 @@
-"""T-SQL handling without a SQL Server: GO batches, bound EXEC parameters, messages."""
+"""T-SQL handling without a SQL Server: GO batches, bound EXEC parameters, messages.
+(Inference, error classes and the rest of the dialect contract: test_dialects.py.)"""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.base.errors import StepError, StepTimeout, TransientError
-from runner.dialects.drivers import infer_dialect
-from runner.dialects.errors import classify
-from runner.dialects.scripts import count_placeholders, implicitly_commits, statements_of
+from runner.dialects import get
+from runner.dialects.scripts import count_placeholders
 from runner.dialects.tsql import Batch, clean_messages, split_batches
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,11 +49,15 @@ REPO = Path(__file__).resolve().parent.parent
 )
 def test_split_batches(script: str, expected: list[Batch]) -> None:
     assert split_batches(script) == expected
+    assert get("tsql").batches(script) == expected  # what the syntax check parses
 
 
 def test_absurd_go_count_is_refused() -> None:
-    with pytest.raises(ValueError, match="line 2: GO 5000 repeats a batch more than 1000 times"):
-        split_batches("SELECT 1\nGO 5000")
+    for split in (split_batches, get("tsql").batches, get("tsql").split):
+        with pytest.raises(
+            ValueError, match="line 2: GO 5000 repeats a batch more than 1000 times"
+        ):
+            split("SELECT 1\nGO 5000")
 
 
 def test_exec_parameters_are_bound_per_batch() -> None:
@@ -63,16 +66,32 @@ def test_exec_parameters_are_bound_per_batch() -> None:
         "GO\n"
         "SELECT VALIDATION_ERROR FROM dbo.USER_ORDER_STAGING WHERE STAGING_ID = ? -- why?\n"
     )
-    pieces = statements_of(script, "tsql")
+    pieces = get("tsql").split(script)
     assert [count_placeholders(piece) for piece in pieces] == [2, 1]
     assert pieces[0].startswith("EXEC dbo.usp_RetryStagedOrder @StagingId = ?")
 
 
 def test_go_repeats_become_separate_sends() -> None:
-    assert statements_of("INSERT INTO t DEFAULT VALUES\nGO 2\n", "tsql") == [
+    assert get("tsql").split("INSERT INTO t DEFAULT VALUES\nGO 2\n") == [
         "INSERT INTO t DEFAULT VALUES\n",
         "INSERT INTO t DEFAULT VALUES\n",
     ]
+
+
+def test_a_script_of_only_comments_is_sent_as_it_is() -> None:
+    assert get("tsql").split("-- nothing\nGO\n") == ["-- nothing\nGO\n"]
+
+
+def test_savepoints_are_save_transaction_without_release() -> None:
+    tsql = get("tsql")
+    assert tsql.savepoint("sp1") == "SAVE TRANSACTION sp1"
+    assert tsql.rollback_to("sp1") == "ROLLBACK TRANSACTION sp1"
+    assert tsql.release("sp1") == ""  # the savepoint stays until the transaction ends
+
+
+def test_identifiers_are_bracketed() -> None:
+    assert get("tsql").quote("USER_SYNC_LOG") == "[USER_SYNC_LOG]"
+    assert get("tsql").quote("odd]name") == "[odd]]name]"
 
 
 def test_messages_lose_driver_prefixes() -> None:
@@ -91,102 +110,6 @@ def test_messages_lose_driver_prefixes() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("connection_string", "dialect"),
-    [
-        ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=cp;DATABASE=CPSQL", "tsql"),
-        ("Driver={FreeTDS};Server=cp;Port=1433;TDS_Version=7.4", "tsql"),
-        ("DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1", "postgres"),
-        ("DRIVER={MariaDB Unicode};SERVER=127.0.0.1", "mysql"),
-        ("DRIVER={MySQL ODBC 8.0 Unicode Driver};SERVER=db", "mysql"),
-        ("DRIVER={SQLite3};DATABASE=/tmp/x.db", "sqlite"),
-        ("DSN=warehouse", "ansi"),
-    ],
-)
-def test_dialect_from_the_driver_name(connection_string: str, dialect: str) -> None:
-    assert infer_dialect(connection_string) == dialect
-
-
-class _DriverError(Exception):
-    """pyodbc.Error's shape: args = (sqlstate, message)."""
-
-
-@pytest.mark.parametrize(
-    ("sqlstate", "text", "kind"),
-    [
-        (
-            "08001",
-            "[08001] TCP Provider: No connection could be made (10061) (SQLDriverConnect)",
-            TransientError,
-        ),
-        ("08S01", "[08S01] Communication link failure (10054) (SQLExecDirectW)", TransientError),
-        (
-            "40001",
-            "[40001] Transaction (Process ID 57) was deadlocked ... victim. (1205) (SQLExecDirectW)",
-            TransientError,
-        ),
-        ("40P01", "[40P01] ERROR: deadlock detected (1) (SQLExecDirectW)", TransientError),
-        (
-            "HY000",
-            "[HY000] [ma-3.1.15]Deadlock found when trying to get lock (1213) (SQLExecDirectW)",
-            TransientError,
-        ),
-        (
-            "HY000",
-            "[HY000] [ma-3.1.15]Can't connect to server on '127.0.0.1' (115) (2002) (SQLDriverConnect)",
-            TransientError,
-        ),
-        (
-            "57P01",
-            "[57P01] FATAL: terminating connection due to administrator command (35)",
-            TransientError,
-        ),
-        ("HYT00", "[HYT00] Query timeout expired (0) (SQLExecDirectW)", StepTimeout),
-        (
-            "42S02",
-            "[42S02] Invalid object name 'dbo.USER_ORDER_STAGNG'. (208) (SQLExecDirectW)",
-            StepError,
-        ),
-        ("23000", "[23000] Violation of PRIMARY KEY constraint (2627) (SQLExecDirectW)", StepError),
-        ("22001", "[22001] ERROR: value too long for type character varying(64) (1)", StepError),
-    ],
-    ids=[
-        "connect refused",
-        "link failure",
-        "deadlock victim",
-        "postgres deadlock",
-        "mariadb deadlock",
-        "mariadb cannot connect",
-        "session terminated",
-        "query timeout",
-        "unknown table",
-        "duplicate key",
-        "a number in the message is not a code",
-    ],
-)
-def test_errors_are_classified(sqlstate: str, text: str, kind: type) -> None:
-    error = classify("cp", _DriverError(sqlstate, text), 30)
-    assert type(error) is kind
-    if kind is not StepTimeout:
-        assert str(error).startswith("cp: [") and "(SQL" not in str(error)
-
-
-@pytest.mark.parametrize(
-    ("sql", "commits"),
-    [
-        ("CREATE TABLE t (id INT)", True),
-        ("  -- archive first\n/* note */ alter table t add x int", True),
-        ("TRUNCATE TABLE t", True),
-        ("DROP INDEX i ON t", True),
-        ("UPDATE t SET created = 1", False),
-        ("INSERT INTO t SELECT * FROM created", False),
-        ("SELECT 'CREATE TABLE'", False),
-    ],
-)
-def test_mysql_statements_that_commit_implicitly(sql: str, commits: bool) -> None:
-    assert implicitly_commits(sql) is commits
-
-
 def test_shipped_tsql_files_parse_with_sqlglot() -> None:
     import sqlglot
 
@@ -197,7 +120,7 @@ def test_shipped_tsql_files_parse_with_sqlglot() -> None:
     for path in files:
         text, _ = render_sql(path.read_text(encoding="utf-8"), {"inputs": _Anything()}, "tsql")
         for batch in split_batches(text):
-            parsed = sqlglot.parse(batch.text, read="tsql")
+            parsed = sqlglot.parse(batch.text, read=get("tsql").sqlglot)
             assert parsed and all(type(statement).__name__ != "Command" for statement in parsed), (
                 path
             )

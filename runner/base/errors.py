@@ -6,7 +6,6 @@ that prints `format_message()` and exits with `exit_code`.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 #: Exit code for "the runbook itself could not be evaluated" (Nagios UNKNOWN).
@@ -137,7 +136,3 @@ class LockLost(Aborted):
     """The cross-host run lock went with its connection and another process holds it
     now (or it cannot be asked): the run stops before its next step, as if aborted, so
     that two runs never overlap."""
-
-
-#: Set when SIGTERM or Ctrl-C asks the run to stop, so long statements can be cancelled.
-ABORT_REQUESTED = threading.Event()

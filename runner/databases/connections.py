@@ -16,35 +16,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.base.errors import (
-    Aborted,
-    ConfigError,
-    StepError,
-    StepTimeout,
-    TransientError,
-)
+from runner.base.abort import RunAbort
+from runner.base.errors import ConfigError, StepError
 from runner.databases.odbc import OdbcConnection
-from runner.dialects.drivers import infer_dialect
-from runner.dialects.scripts import count_placeholders, split_statements
+from runner.dialects import Dialect, get
+from runner.dialects.scripts import count_placeholders
+from runner.dialects.sqlite import classify_sqlite3
 from runner.language.config import STATE_CONNECTION, Config, ConnectionSpec
 
-__all__ = [
-    "Connection",
-    "Connections",
-    "OdbcConnection",
-    "SqliteConnection",
-    "count_placeholders",
-    "infer_dialect",
-    "split_statements",
-]
-
-_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error")
+__all__ = ["Connection", "Connections", "OdbcConnection", "SqliteConnection"]
 
 
 class Connection:
     """One open database connection with explicit transaction control."""
 
-    def __init__(self, spec: ConnectionSpec, dialect: str) -> None:
+    def __init__(self, spec: ConnectionSpec, dialect: Dialect) -> None:
         self.spec = spec
         self.name = spec.name
         self.dialect = dialect
@@ -85,10 +71,10 @@ class SqliteConnection(Connection):
         spec: ConnectionSpec,
         path: str,
         read_only: bool = False,
-        abort: threading.Event | None = None,
+        abort: RunAbort | None = None,
     ) -> None:
-        super().__init__(spec, "sqlite")
-        self.abort = abort if abort is not None else threading.Event()
+        super().__init__(spec, get("sqlite"))
+        self.abort = abort if abort is not None else RunAbort()
         if path != ":memory:":
             file = Path(path)
             if not file.exists():
@@ -125,7 +111,7 @@ class SqliteConnection(Connection):
         with self.lock:
             self._deadline = time.monotonic() + timeout if timeout else 0.0
             try:
-                statements = split_statements(sql)
+                statements = self.dialect.split(sql)
                 result: dict[str, Any] = _result([], [], 0)
                 total = 0
                 offset = 0
@@ -140,31 +126,27 @@ class SqliteConnection(Connection):
                 if not result["columns"]:
                     result["rowcount"] = total
                 return result
-            except sqlite3.OperationalError as error:
-                message = str(error)
-                if message == "interrupted" and self.abort.is_set():
-                    raise Aborted(getattr(self.abort, "by", "")) from None
-                if message == "interrupted":
-                    raise StepTimeout(
-                        f"query on {self.name!r} cancelled after {timeout:g}s"
-                    ) from None
-                if any(text in message.lower() for text in _SQLITE_TRANSIENT):
-                    raise TransientError(f"{self.name}: {message}") from None
-                raise StepError(f"{self.name}: {message}") from None
             except sqlite3.Error as error:
-                raise StepError(f"{self.name}: {error}") from None
+                raise classify_sqlite3(self.name, error, timeout, abort=self.abort) from None
             finally:
                 self._deadline = 0.0
 
+    # Savepoints as SQLite's dialect spells them; SQLite has them all, RELEASE included.
     def begin(self) -> None:
         with self.lock:
-            self.db.execute("BEGIN" if self.depth == 0 else f"SAVEPOINT sp{self.depth}")
+            if self.depth == 0:
+                self.db.execute("BEGIN")
+            else:
+                self.db.execute(self.dialect.savepoint(f"sp{self.depth}"))
             self.depth += 1
 
     def commit(self) -> None:
         with self.lock:
             self.depth -= 1
-            self.db.execute("COMMIT" if self.depth == 0 else f"RELEASE SAVEPOINT sp{self.depth}")
+            if self.depth == 0:
+                self.db.execute("COMMIT")
+            else:
+                self.db.execute(self.dialect.release(f"sp{self.depth}"))
 
     def rollback(self) -> None:
         with self.lock:
@@ -174,8 +156,9 @@ class SqliteConnection(Connection):
             if self.depth == 0:
                 self.db.execute("ROLLBACK")
             else:
-                self.db.execute(f"ROLLBACK TO SAVEPOINT sp{self.depth}")
-                self.db.execute(f"RELEASE SAVEPOINT sp{self.depth}")
+                # SQLite keeps a savepoint rolled back to open: release it too.
+                self.db.execute(self.dialect.rollback_to(f"sp{self.depth}"))
+                self.db.execute(self.dialect.release(f"sp{self.depth}"))
 
     def close(self) -> None:
         with self.lock:
@@ -194,13 +177,13 @@ class Connections:
         rehearse: bool = False,
         overrides: Mapping[str, str] | None = None,
         on_secret: Any = None,
-        abort: threading.Event | None = None,
+        abort: RunAbort | None = None,
     ) -> None:
         self.config = config
         self.rehearse = rehearse
         self.overrides = dict(overrides or {})
         self.on_secret = on_secret
-        self.abort = abort if abort is not None else threading.Event()
+        self.abort = abort if abort is not None else RunAbort()
         self.open: dict[str, Connection | OdbcConnection] = {}
         self.lock = threading.Lock()
         # Looked up for every sql statement; config and overrides are fixed for the run.

@@ -1,6 +1,7 @@
 """Production databases through pyodbc: SQL Server, PostgreSQL, MariaDB/MySQL, SQLite.
 
-pyodbc is imported when the first ODBC connection opens. What this module adds to it:
+pyodbc is imported when the first ODBC connection opens. What this module adds to it,
+with what differs between servers asked of the connection's dialect (runner/dialects/):
 
 - errors classified by SQLSTATE and driver code: connection trouble, timeouts,
   serialization failures and deadlocks are transient (retried after a reconnect),
@@ -27,6 +28,7 @@ from decimal import Decimal
 from itertools import repeat
 from typing import Any
 
+from runner.base.abort import RunAbort
 from runner.base.errors import (
     Aborted,
     ConfigError,
@@ -34,13 +36,9 @@ from runner.base.errors import (
     StepTimeout,
     TransientError,
 )
-from runner.dialects.drivers import infer_dialect
-from runner.dialects.errors import classify
-from runner.dialects.scripts import LEADING_COMMENTS, implicitly_commits, statements_of
-
-# Drivers that return exactly one result set for one statement (MySQL's CALL may not).
-_ONE_RESULT_DIALECTS = ("postgres", "sqlite")
-
+from runner.dialects import Dialect, get, infer
+from runner.dialects.scripts import count_placeholders
+from runner.dialects.tsql import clean_messages
 
 _MAIN_THREAD = threading.main_thread().ident
 
@@ -299,8 +297,6 @@ def _one_set(
             "rowcount": len(mapped),
         }
     if messages:
-        from runner.dialects.tsql import clean_messages
-
         result["messages"] = clean_messages(messages)
     return result
 
@@ -325,12 +321,11 @@ def _values(
 class OdbcConnection:
     """One pyodbc connection in autocommit, with explicit transactions and savepoints."""
 
-    def __init__(
-        self, spec: Any, connection_string: str, abort: threading.Event | None = None
-    ) -> None:
+    def __init__(self, spec: Any, connection_string: str, abort: RunAbort | None = None) -> None:
         self.spec = spec
         self.name = spec.name
-        self.dialect = spec.dialect or infer_dialect(connection_string)
+        self.abort = abort if abort is not None else RunAbort()  # the run's: stops it
+        self.dialect: Dialect = get(spec.dialect) if spec.dialect else infer(connection_string)
         self.lock = threading.RLock()  # for_each items may share it from threads
         self.depth = 0  # open transactions (the first is BEGIN, the rest savepoints)
         self.rehearsing = False  # set by Connections under --rehearse
@@ -356,12 +351,17 @@ class OdbcConnection:
             )
         except pyodbc.Error as error:
             raise self._connect_error(error) from None
-        self.abort = abort if abort is not None else threading.Event()
         self.watch = self.watchdog.register(self.abort)
         self.routes_signals = self.watch.signals = self.watchdog.attach()
 
+    def _error(
+        self, error: BaseException, timeout: float, cancelled: str | None = None
+    ) -> BaseException:
+        """The runner's error for a pyodbc error, as the dialect classifies it."""
+        return self.dialect.classify(self.name, error, timeout, cancelled, abort=self.abort)
+
     def _connect_error(self, error: Exception) -> BaseException:
-        found = classify(self.name, error, self.spec.timeout)
+        found = self._error(error, self.spec.timeout)
         if isinstance(found, StepError):
             text = str(found).removeprefix(f"{self.name}: ")
             kind = type(found)
@@ -423,7 +423,7 @@ class OdbcConnection:
     ) -> dict[str, Any]:
         """A script, T-SQL batches, a statement that may return several result sets, or
         anything under --rehearse: every piece, result set and message, under one timeout."""
-        if self.rehearsing and self.dialect == "mysql":
+        if self.rehearsing:
             self._refuse_implicit_commit(pieces)
         cursor = self.cursor if self.cursor is not None else self._new_cursor()
         watchdog, watch = self.watchdog, self.watch
@@ -442,11 +442,6 @@ class OdbcConnection:
             raise self._cancelled(reason, timeout)
         return _values(sets, messages, affected)
 
-    def _error(self, error: Exception, timeout: float, reason: str | None) -> BaseException:
-        """The runner's error for a driver error; an abort names who stopped the run."""
-        found = classify(self.name, error, timeout, reason)
-        return Aborted(getattr(self.abort, "by", "")) if isinstance(found, Aborted) else found
-
     def _cancelled(self, reason: str, timeout: float) -> BaseException:
         """What a statement the watchdog cancelled ends with, whether or not the driver
         said it was cancelled: aborted (SIGTERM, Ctrl-C) or timed out."""
@@ -458,13 +453,13 @@ class OdbcConnection:
         """The pieces to send, and whether a piece may return more than one result set.
 
         Asking the driver for another result set (`nextset`) costs a call per statement;
-        it is skipped only where none can come: one PostgreSQL or SQLite statement (no
-        `;` before its end). T-SQL (a procedure may return many) and MySQL (CALL) ask.
+        it is skipped only where none can come: one statement (no `;` before its end) in
+        a dialect whose statements return one result set (PostgreSQL, SQLite).
         """
-        pieces = statements_of(sql, self.dialect)
+        pieces = self.dialect.split(sql)
         single = (
             len(pieces) == 1
-            and self.dialect in _ONE_RESULT_DIALECTS
+            and self.dialect.one_result_per_statement
             and ";" not in sql.rstrip().rstrip(";")
         )
         return pieces, not single
@@ -478,8 +473,6 @@ class OdbcConnection:
         messages: list[tuple[str, str]],
     ) -> int:
         """Send batches or statements one by one, each with its own share of the values."""
-        from runner.dialects.scripts import count_placeholders
-
         affected = 0
         offset = 0
         for piece in pieces:
@@ -506,25 +499,15 @@ class OdbcConnection:
 
     def _refuse_implicit_commit(self, pieces: list[str]) -> None:
         for piece in pieces:
-            if implicitly_commits(piece):
-                keyword = LEADING_COMMENTS.sub("", piece, count=1).split()[0].upper()
+            keyword = self.dialect.implicit_commit(piece)
+            if keyword:
                 raise StepError(
-                    f"{self.name}: --rehearse cannot run {keyword} here: MySQL/MariaDB commit "
-                    "DDL implicitly, so it could not be rolled back. Nothing was changed; "
+                    f"{self.name}: --rehearse cannot run {keyword} here: {self.dialect.title} "
+                    "commit DDL implicitly, so it could not be rolled back. Nothing was changed; "
                     "rehearse against a copy of the database, or use --dry-run to see the SQL"
                 )
 
-    # -- transactions ---------------------------------------------------------------
-    def _savepoint(self, verb: str) -> str:
-        name = f"sp{self.depth}"
-        if self.dialect == "tsql":
-            tsql = {"save": "SAVE TRANSACTION", "rollback": "ROLLBACK TRANSACTION"}
-            return f"{tsql[verb]} {name}"
-        return {
-            "save": f"SAVEPOINT {name}",
-            "rollback": f"ROLLBACK TO SAVEPOINT {name}",
-            "release": f"RELEASE SAVEPOINT {name}",
-        }[verb]
+    # -- transactions (the first is BEGIN, the nested ones savepoints sp1, sp2, ...) ----
 
     def begin(self) -> None:
         with self.lock:
@@ -532,9 +515,9 @@ class OdbcConnection:
                 if self.depth == 0:
                     self.db.autocommit = False
                 else:
-                    self.db.execute(self._savepoint("save"))
+                    self.db.execute(self.dialect.savepoint(f"sp{self.depth}"))
             except self.pyodbc.Error as error:
-                raise classify(self.name, error, 0) from None
+                raise self._error(error, 0) from None
             self.depth += 1
 
     def commit(self) -> None:
@@ -544,10 +527,10 @@ class OdbcConnection:
                 if self.depth == 0:
                     self.db.commit()
                     self.db.autocommit = True
-                elif self.dialect != "tsql":  # SQL Server has no RELEASE: the save point stays
-                    self.db.execute(self._savepoint("release"))
+                elif release := self.dialect.release(f"sp{self.depth}"):
+                    self.db.execute(release)
             except self.pyodbc.Error as error:
-                raise classify(self.name, error, 0) from None
+                raise self._error(error, 0) from None
 
     def rollback(self) -> None:
         with self.lock:
@@ -558,7 +541,7 @@ class OdbcConnection:
                 self.db.rollback()
                 self.db.autocommit = True
             else:
-                self.db.execute(self._savepoint("rollback"))
+                self.db.execute(self.dialect.rollback_to(f"sp{self.depth}"))
 
     def close(self) -> None:
         with self.lock:

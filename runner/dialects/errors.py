@@ -1,43 +1,50 @@
-"""ODBC errors classified by SQLSTATE and native code: transient, timed out, aborted, or final."""
+"""What a driver's error says: its SQLSTATE, its message and the server's native code.
+
+Every reader of a pyodbc error goes through `DriverError.of`; what the error means
+(transient, cancelled, the session gone) is each dialect's to say (`Dialect.classify`,
+`Dialect.connection_lost`).
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from runner.base.errors import ABORT_REQUESTED, Aborted, StepError, StepTimeout, TransientError
-
-# SQLSTATEs worth another attempt: connection exceptions (08xxx), timeouts, serialization
-# failures, deadlocks, and PostgreSQL's "the administrator ended your session" (57P0x).
-TRANSIENT_SQLSTATES = ("08", "HYT00", "HYT01", "40001", "40P01", "57P01", "57P02", "57P03")
-# Native codes: SQL Server (1205 deadlock victim, -2 timeout, 10053/10054 reset,
-# 233/64 pipe closed, 40613/40197/40501 Azure busy) and MySQL/MariaDB (1205 lock wait
-# timeout, 1213 deadlock, 2002/2003 cannot connect, 2006 gone away, 2013 lost, 1927
-# connection killed, 1053 shutdown in progress).
-TRANSIENT_NATIVE = (
-    "1205", "1213", "2002", "2003", "2006", "2013", "1927", "1053",
-    "10053", "10054", "233", "64", "40613", "40197", "40501",
-)  # fmt: skip
-# What a cancelled statement reports: PostgreSQL 57014, MariaDB HY018 (1317), SQL Server HY008.
-CANCELLED_SQLSTATES = ("57014", "HY008", "HY018")
+_ODBC_CALL = re.compile(r"\s*\((?:SQL\w+)\)\s*$")  # "(SQLExecDirectW)": noise to a reader
 _NATIVE_CODE = re.compile(r"\((-?\d+)\)$")  # pyodbc appends the native code last
+_TAGS = re.compile(r"^(\[[^\]]*\]\s*)+")  # "[08001][unixODBC][Driver Manager]"
 
 
-def classify(
-    name: str, error: Exception, timeout: float, cancelled: str | None = None
-) -> BaseException:
-    """The runner's error for a pyodbc error: StepTimeout, TransientError or StepError."""
-    args = getattr(error, "args", ())
-    sqlstate = str(args[0]) if len(args) > 1 else ""
-    text = str(args[1]) if len(args) > 1 else str(error)
-    text = re.sub(r"\s*\((?:SQL\w+)\)\s*$", "", text).strip()  # the ODBC call: noise to a reader
-    if cancelled == "abort" or (ABORT_REQUESTED.is_set() and sqlstate in CANCELLED_SQLSTATES):
-        return Aborted()
-    if cancelled == "timeout" or sqlstate in ("HYT00", "HYT01"):
-        return StepTimeout(f"{name}: statement cancelled after its timeout of {timeout:g}s")
-    message = f"{name}: {text}"
-    if sqlstate and f"[{sqlstate}]" not in text:
-        message += f" (SQLSTATE {sqlstate})"
-    native = _NATIVE_CODE.search(text)
-    if sqlstate.startswith(TRANSIENT_SQLSTATES) or (native and native.group(1) in TRANSIENT_NATIVE):
-        return TransientError(message)
-    return StepError(message)
+@dataclass(frozen=True)
+class DriverError:
+    """A pyodbc error read: pyodbc.Error's args are (sqlstate, message), or only a
+    message for pyodbc's own errors ("Attempt to use a closed connection.")."""
+
+    sqlstate: str  # "" when the error has none
+    message: str  # as the driver wrote it
+
+    @classmethod
+    def of(cls, error: BaseException) -> DriverError:
+        args = error.args
+        if len(args) > 1:
+            return cls(str(args[0]), str(args[1]))
+        return cls("", str(error))
+
+    @property
+    def text(self) -> str:
+        """The message without the name of the ODBC call at its end."""
+        return _ODBC_CALL.sub("", self.message).strip()
+
+    @property
+    def native(self) -> str | None:
+        """The server's or driver's own error code: "1213" of "... (1213) (SQLExecDirectW)"."""
+        found = _NATIVE_CODE.search(self.text)
+        return found.group(1) if found else None
+
+    @property
+    def first_line(self) -> str:
+        """Its first line without [sqlstate][driver] tags or the ODBC call: what a reader
+        needs to know in a one-line note; "" when the message is empty."""
+        line = next((line.strip() for line in self.message.splitlines() if line.strip()), "")
+        line = re.sub(r"\s*\(SQL\w+\)$", "", _TAGS.sub("", line))
+        return " ".join(line.split())

@@ -1,27 +1,28 @@
-"""Scripts split into what each driver takes at once, and statements that commit by themselves."""
+"""What scripts are made of, for every dialect: batches, statements and placeholders."""
 
 from __future__ import annotations
 
 import re
-import sqlite3
+from dataclasses import dataclass
 
-from runner.dialects.tsql import split_batches
-
-# Statements MySQL/MariaDB commit implicitly, so a rehearsal could not roll them back.
-_IMPLICIT_COMMIT = re.compile(
-    r"^\s*(?:create|alter|drop|rename|truncate|grant|revoke|lock\s+tables|unlock\s+tables"
-    r"|load\s+data|analyze\s+table|optimize\s+table|repair\s+table|install|uninstall)\b",
-    re.I,
-)
 LEADING_COMMENTS = re.compile(r"^(?:\s*(?:--[^\n]*\n|/\*.*?\*/|#[^\n]*\n))*", re.S)
-# Drivers that accept only one statement per call (MariaDB without MULTI_STATEMENTS, SQLite).
-_ONE_STATEMENT_DIALECTS = ("mysql", "sqlite")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of a script: its text, the 1-based line it starts on, and how often it runs."""
+
+    text: str
+    line: int
+    repeat: int = 1
 
 
 def split_statements(sql: str) -> list[str]:
-    """SQLite statements in a script, split where SQLite itself says a statement ends."""
+    """The statements of a script, split where SQLite itself says a statement ends."""
     if ";" not in sql.rstrip().rstrip(";"):
         return [sql]
+    import sqlite3  # stdlib, but not needed to import the dialects (validate starts faster)
+
     statements, buffer = [], ""
     for piece in sql.split(";"):
         buffer += piece + ";"
@@ -42,20 +43,3 @@ def count_placeholders(sql: str) -> int:
             re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", "", sql, flags=re.S),
         )
     )
-
-
-def statements_of(sql: str, dialect: str) -> list[str]:
-    """The pieces to send one by one: GO batches (tsql), statements (mysql, sqlite), or all."""
-    if dialect == "tsql":
-        pieces: list[str] = []
-        for batch in split_batches(sql):
-            pieces.extend([batch.text] * batch.repeat)
-        return pieces or [sql]
-    if dialect in _ONE_STATEMENT_DIALECTS:
-        return split_statements(sql)
-    return [sql]
-
-
-def implicitly_commits(sql: str) -> bool:
-    """True for a MySQL/MariaDB statement that commits the open transaction by itself."""
-    return bool(_IMPLICIT_COMMIT.match(LEADING_COMMENTS.sub("", sql, count=1)))

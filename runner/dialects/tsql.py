@@ -1,4 +1,4 @@
-"""T-SQL scripts as SQL Server tools run them: `GO` batches, and the messages they print.
+"""T-SQL, SQL Server's dialect: `GO` batches as its tools send them, and the messages they print.
 
 `GO` is not T-SQL: sqlcmd and SSMS split a script on lines holding only `GO` (with an
 optional repeat count) and send each batch on its own. ODBC sends text as is, so the
@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from runner.dialects.base import Dialect
+from runner.dialects.scripts import Batch
+
+__all__ = ["MAX_GO_REPEAT", "Batch", "Tsql", "clean_messages", "split_batches"]
 
 _GO_LINE = re.compile(r"^[ \t]*go(?:[ \t]+(?P<count>\d+))?[ \t]*(?:--[^\n]*)?$", re.I)
 _VENDOR_PREFIX = re.compile(r"^(?:\[[^\]]*\])+\s*")
@@ -21,13 +25,30 @@ _STATE_PREFIX = re.compile(r"^\[(?P<state>[0-9A-Z]{5})\]\s*\((?P<code>-?\d+)\)")
 MAX_GO_REPEAT = 1000
 
 
-@dataclass(frozen=True)
-class Batch:
-    """One batch of a script: its text, the 1-based line it starts on, and how often it runs."""
+class Tsql(Dialect):
+    """SQL Server, through Microsoft's driver or FreeTDS."""
 
-    text: str
-    line: int
-    repeat: int = 1
+    name = "tsql"
+    title = "SQL Server"
+    drivers = ("sql server", "freetds", "tds")
+    sqlglot = "tsql"
+    quotes = ("[", "]")
+    savepoint_sql = "SAVE TRANSACTION {name}"
+    rollback_to_sql = "ROLLBACK TRANSACTION {name}"
+    release_sql = ""  # SQL Server has no RELEASE: the savepoint stays
+    # 1205 deadlock victim, 10053/10054 connection reset, 233/64 pipe closed,
+    # 40613/40197/40501 Azure SQL busy or moving the database.
+    transient_native = frozenset(("1205", "10053", "10054", "233", "64", "40613", "40197", "40501"))
+
+    def split(self, script: str) -> list[str]:
+        """Each `GO` batch on its own, as often as `GO n` says; the script if it has none."""
+        pieces: list[str] = []
+        for batch in split_batches(script):
+            pieces.extend([batch.text] * batch.repeat)
+        return pieces or [script]
+
+    def batches(self, script: str) -> list[Batch]:
+        return split_batches(script)
 
 
 def split_batches(script: str) -> list[Batch]:

@@ -21,7 +21,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from runner import dialects
 from runner.base.errors import ConfigError
+from runner.dialects.errors import DriverError
 from runner.language.config import ConnectionSpec
 
 Row = dict[str, Any]
@@ -170,6 +172,8 @@ class SqliteBackend(Backend):
 WRITE_LOCK_KEY = advisory_key("state-store-write")
 #: Marks the sessions of a run lock in pg_stat_activity: "runbook run <run id>".
 LOCK_APPLICATION = "runbook run "
+#: Which errors of the store's database say its connection is gone.
+_POSTGRES = dialects.get("postgres")
 
 
 class PostgresBackend(Backend):
@@ -293,7 +297,7 @@ class PostgresBackend(Backend):
         try:
             return action()
         except pyodbc.Error as exc:
-            if not _connection_lost(exc):
+            if not _POSTGRES.connection_lost(exc):
                 raise ConfigError(
                     f"{self.display}: the state store failed: {self._message(exc)}"
                 ) from exc
@@ -303,9 +307,7 @@ class PostgresBackend(Backend):
         return self._guard(action)
 
     def _message(self, exc: BaseException) -> str:
-        args = getattr(exc, "args", ())
-        text = str(args[-1]) if args else str(exc)
-        return _masked(" ".join(text.split()), self.secrets)
+        return _masked(" ".join(DriverError.of(exc).message.split()), self.secrets)
 
 
 def open_backend(location: Path | str | ConnectionSpec, busy_timeout: float) -> Backend:
@@ -347,23 +349,6 @@ def _pyodbc() -> Any:
             "apt-get install unixodbc odbc-postgresql"
         ) from exc
     return pyodbc
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """The connection is gone (server restarted, session killed, network cut)."""
-    args = getattr(exc, "args", ())
-    state = str(args[0]) if args else ""
-    text = str(args[-1]).lower() if args else ""
-    return (
-        state.startswith("08")
-        or state == "57P01"  # terminating connection due to administrator command
-        or "connection has been lost" in text  # psqlodbc, HY000
-        or "no connection to the server" in text
-        or "server closed the connection" in text
-        or "could not send data" in text
-        or "connection" in text
-        and "closed" in text
-    )
 
 
 def _where(target: str, secrets: Sequence[str]) -> str:

@@ -38,6 +38,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from runner.base.errors import LockLost, RunbookError
+from runner.dialects.errors import DriverError
 
 MODES = ("skip", "wait", "allow")
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -504,11 +505,7 @@ def _runs_since(conn: Any, runbook: str, since: datetime, run_id: str | None) ->
 def _error_text(error: BaseException) -> str:
     """The first line of a driver's message, without pyodbc's (sqlstate, ...) tuple, the
     [sqlstate][driver] tags or the name of the ODBC call: what a reader needs to know."""
-    args = getattr(error, "args", ())
-    text = str(args[-1]) if len(args) > 1 else str(error)
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    line = re.sub(r"\s*\(SQL\w+\)$", "", re.sub(r"^(\[[^\]]*\]\s*)+", "", line))
-    return " ".join(line.split()) or type(error).__name__
+    return DriverError.of(error).first_line or type(error).__name__
 
 
 def _advisory_holder(conn: Any, key: int) -> dict[str, object] | None:

@@ -1,7 +1,7 @@
 """runner.yaml: where runbooks live, which databases they reach, and shared defaults.
 
 Loading reads top to bottom as one pipeline: find the file, parse it with line marks,
-validate it against schemas/runner.language.schema.json, then build a frozen Config. `${VAR}`
+validate it against schemas/runner.schema.json, then build a frozen Config. `${VAR}`
 references are expanded when a connection is opened, not here, so a missing
 production password does not break a runbook that never uses that connection.
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 from runner.base.durations import parse_duration
 from runner.base.errors import ConfigError, InvalidInput, Problem
+from runner.dialects import infer
 from runner.language.model import StepDefaults
 
 CONFIG_NAME = "runner.yaml"
@@ -47,13 +48,11 @@ class ConnectionSpec:
         itself infers when it opens."""
         if self.dialect or self.kind == "sqlite":
             return self.dialect or "sqlite"
-        from runner.dialects.drivers import infer_dialect
-
         try:
             target, _ = self.resolve()
         except ConfigError:  # not set here (validating elsewhere): read it as written
             target = self.target
-        return infer_dialect(target)
+        return infer(target).name
 
 
 @dataclass(frozen=True)
@@ -214,7 +213,7 @@ def _state(document: Mapping[str, Any], display: str) -> tuple[Path, ConnectionS
     mark = locate(document, ["state"], at="key")
     origin = f"{display}:{mark[0]}" if mark else display
     line, column = mark or (None, None)
-    dialect = raw.get("dialect") or ("postgres" if "postgres" in raw["odbc"].lower() else "")
+    dialect = raw.get("dialect") or infer(raw["odbc"]).name
     if dialect != "postgres":
         raise InvalidInput(
             [

@@ -22,10 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from runner import dialects
 from runner.base.errors import Problem
+from runner.dialects import Dialect
 
-#: Our dialect names -> sqlglot's (None: sqlglot's generic dialect).
-SQLGLOT_DIALECTS = {"tsql": "tsql", "postgres": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
 _enabled = False
 _TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: .*?>")
 _CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
@@ -161,21 +161,17 @@ def _check_file(
 
 
 @lru_cache(maxsize=4096)
-def _parse(sql: str, dialect: str) -> tuple[tuple[str, int, int | None, str], ...]:
+def _parse(sql: str, dialect_name: str) -> tuple[tuple[str, int, int | None, str], ...]:
     """(message, line, col, severity) for each problem sqlglot finds, lines 1-based."""
-    if dialect == "tsql":
-        from runner.dialects.tsql import split_batches
-
-        try:
-            batches = [(batch.text, batch.line) for batch in split_batches(sql)]
-        except ValueError as error:
-            return ((str(error), 1, None, "error"),)
-    else:
-        batches = [(sql, 1)]
+    dialect = dialects.get(dialect_name)
+    try:
+        batches = dialect.batches(sql)  # T-SQL's GO batches: GO is no SQL to sqlglot
+    except ValueError as error:
+        return ((str(error), 1, None, "error"),)
     found: list[tuple[str, int, int | None, str]] = []
-    for text, first in batches:
-        for message, at_line, at_col, severity in _parse_one(text, dialect):
-            found.append((message, at_line + first - 1, at_col, severity))
+    for batch in batches:
+        for message, at_line, at_col, severity in _parse_one(batch.text, dialect):
+            found.append((message, at_line + batch.line - 1, at_col, severity))
     return tuple(found)
 
 
@@ -191,16 +187,15 @@ def _quiet_sqlglot() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _parse_one(sql: str, dialect: str) -> list[tuple[str, int, int | None, str]]:
+def _parse_one(sql: str, dialect: Dialect) -> list[tuple[str, int, int | None, str]]:
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError, TokenError
 
-    name = SQLGLOT_DIALECTS.get(dialect)
-    shown = dialect if name else "generic SQL"
+    shown = dialect.name if dialect.sqlglot else "generic SQL"
     try:
         with _quiet_sqlglot():
-            statements = sqlglot.parse(sql, read=name)
+            statements = sqlglot.parse(sql, read=dialect.sqlglot or None)
     except ParseError as error:
         out = []
         for detail in error.errors[:3]:

@@ -22,6 +22,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
+from runner import dialects
 from runner.base.durations import parse_duration
 from runner.base.errors import TemplateError
 
@@ -29,7 +30,6 @@ _BINDS = "__sql_binds__"
 _DIALECT = "__sql_dialect__"
 # Used with fullmatch: `match` with `$` would also take a trailing newline.
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
-_QUOTES = {"tsql": ("[", "]"), "mysql": ("`", "`")}
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
 
 
@@ -101,12 +101,12 @@ def _finalize(context: Any, value: Any) -> Any:
     return _sql_text(value, binds, context.get(_DIALECT))
 
 
-def _sql_text(value: Any, binds: list[Any], dialect: str | None) -> str:
+def _sql_text(value: Any, binds: list[Any], dialect: str) -> str:
     """What one `{{ expression }}` of a SQL template becomes: `?` (its value bound), a
     quoted identifier, or `(?, ?)` for a list."""
     if isinstance(value, SqlIdentifier):
-        left, right = _QUOTES.get(dialect, ('"', '"'))
-        return ".".join(f"{left}{part}{right}" for part in value.split("."))
+        quote = dialects.get(dialect).quote
+        return ".".join(quote(part) for part in value.split("."))
     if isinstance(value, InList):
         if not value.items:
             return "(NULL)"  # IN (NULL) matches nothing, as an empty list should
