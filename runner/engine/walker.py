@@ -289,6 +289,10 @@ class Engine(Calls):
             result.duration = time.perf_counter() - clock
             interruption.step_result = result  # type: ignore[attr-defined]
             raise
+        except StepError as error:
+            # Failed outside the retry loop (describing it for --dry-run, say): what a
+            # failed attempt means inside it, CRITICAL, not the UNKNOWN of the RunbookErrors.
+            result.status, result.outcome, result.error = Status.CRITICAL, error.outcome, str(error)
         except RunbookError as error:
             result.status, result.outcome, result.error = (
                 Status.UNKNOWN,
