@@ -26,7 +26,7 @@ from runner.base.errors import (
     StepError,
     TemplateError,
 )
-from runner.base.masking import mask_run
+from runner.base.masking import Masker, mask_run
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import evaluate, retry
@@ -65,13 +65,10 @@ class Engine(Calls):
         self.state = state
         # Between steps: does this run still hold its lock? (Engine.run sets it.)
         self._verify_lock: Callable[[str], None] = lambda before: None
-        from runner.base.masking import Masker, secret_env_names
-
         self.masker = Masker()
         environ = self.options.environ if self.options.environ is not None else os.environ
         self.environ = dict(environ)
-        for name in secret_env_names(self.environ):
-            self.masker.add(self.environ[name])
+        self.masker.add_env(self.environ)
         if state is not None:
             state.masker = self.masker  # secrets found during the run never reach history
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from runner.base.errors import ConfigError
+from runner.base.masking import Masker
 from runner.language.config import ConnectionSpec
 
 Row = dict[str, Any]
 _SETTING = re.compile(r"([A-Za-z]+)\s*=\s*(\{[^}]*\}|[^;]*)")
-_PASSWORD = re.compile(r"(?i)\b(pwd|password)\s*=\s*(\{[^}]*\}|[^;]*)")
 
 
 def advisory_key(name: str) -> int:
@@ -190,7 +190,9 @@ class PostgresBackend(Backend):
         target, secrets = spec.resolve()
         self.secrets = tuple(value for value in secrets if value)
         self._target = target
-        self.display = _where(spec.target, self.secrets)
+        self._masker = Masker(self.secrets)
+        # Masked as written too: a literal password in runner.yaml is no ${VAR}.
+        self.display = _where(self._masker.mask_text(spec.target))
         self._busy_timeout = busy_timeout
         self._conn = self._connect(target)
 
@@ -305,7 +307,7 @@ class PostgresBackend(Backend):
     def _message(self, exc: BaseException) -> str:
         args = getattr(exc, "args", ())
         text = str(args[-1]) if args else str(exc)
-        return _masked(" ".join(text.split()), self.secrets)
+        return self._masker.mask_text(" ".join(text.split()))
 
 
 def open_backend(location: Path | str | ConnectionSpec, busy_timeout: float) -> Backend:
@@ -366,11 +368,9 @@ def _connection_lost(exc: BaseException) -> bool:
     )
 
 
-def _where(target: str, secrets: Sequence[str]) -> str:
+def _where(target: str) -> str:
     """The store for messages: "PostgreSQL db01:5432/runbook" rather than the whole string."""
-    found = {
-        key.lower(): value.strip("{} ") for key, value in _SETTING.findall(_masked(target, secrets))
-    }
+    found = {key.lower(): value.strip("{} ") for key, value in _SETTING.findall(target)}
     server = found.get("server") or found.get("servername") or found.get("host")
     if found.get("dsn") and not server:
         return f"PostgreSQL (DSN={found['dsn']})"
@@ -379,10 +379,3 @@ def _where(target: str, secrets: Sequence[str]) -> str:
     port = f":{found['port']}" if found.get("port") else ""
     database = f"/{found['database']}" if found.get("database") else ""
     return f"PostgreSQL {server}{port}{database}"
-
-
-def _masked(text: str, secrets: Sequence[str]) -> str:
-    text = _PASSWORD.sub(r"\1=***", text)  # a literal password written into runner.yaml
-    for value in sorted(secrets, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
