@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runner import __version__
 from runner.base.errors import ABORT_REQUESTED, EXIT_UNKNOWN, Aborted, InvalidInput, RunbookError
-
-__version__ = "0.1.0"
 
 DESCRIPTION = """\
 Run operations runbooks written in YAML: ordered SQL, HTTP and command steps with
