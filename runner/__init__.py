@@ -22,6 +22,7 @@ from runner.base.errors import (
 )
 from runner.base.status import Status
 
+#: The release: the one place it is written (pyproject.toml reads it from here).
 __version__ = "0.1.0"
 
 __all__ = [

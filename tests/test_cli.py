@@ -251,3 +251,15 @@ def test_help_is_true_to_the_commands(capsys):
     for command in ("list", "show", "run", "validate", "history", "status", "schema"):
         assert re.search(rf"^\s+{command}\s", out, re.M), command
     assert "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN" in out
+
+
+def test_version_is_written_once_and_shown_by_the_command_line(capsys):
+    from importlib.metadata import version
+
+    import runner
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"runbook {runner.__version__}\n"
+    assert version("runbook-runner") == runner.__version__  # pyproject.toml reads it

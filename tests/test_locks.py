@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -165,12 +166,75 @@ def test_context_manager_refuses_to_run_the_body_when_busy(tmp_path: Path) -> No
     assert ", run run-1, since " in message
 
 
+class FakeTime:
+    """A clock and a sleep for a lock that waits: sleeping moves the clock on, at once.
+    `at_pause` runs before the pause of that number (1-based), as if meanwhile."""
+
+    def __init__(self, at_pause: dict[int, Any] | None = None) -> None:
+        self.now = 1000.0
+        self.pauses: list[float] = []
+        self.at_pause = at_pause or {}
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(round(seconds, 6))
+        self.now += seconds
+        if len(self.pauses) in self.at_pause:
+            self.at_pause[len(self.pauses)]()
+
+
 def test_wait_with_a_timeout_gives_up(tmp_path: Path) -> None:
+    fake = FakeTime()
     with RunLock(tmp_path, "order-health", "skip"):
-        waiting = RunLock(tmp_path, "order-health", "wait", timeout=0.2)
+        waiting = RunLock(
+            tmp_path, "order-health", "wait", timeout=2.0, sleep=fake.sleep, clock=fake.clock
+        )
         assert waiting.acquire() is False
-        with pytest.raises(RunbookBusy, match="gave up after waiting"), waiting:
+        # Doubling pauses up to a second, the last cut short to try at the deadline.
+        assert fake.pauses == [0.05, 0.1, 0.2, 0.4, 0.8, 0.45]
+        with pytest.raises(RunbookBusy, match="gave up after waiting 2s"), waiting:
             pass
+
+
+def test_wait_with_a_timeout_gets_the_lock_released_meanwhile(tmp_path: Path) -> None:
+    holder = RunLock(tmp_path, "order-health", "skip")
+    assert holder.acquire()
+    fake = FakeTime(at_pause={3: holder.release})
+    waiting = RunLock(
+        tmp_path, "order-health", "wait", timeout=60, sleep=fake.sleep, clock=fake.clock
+    )
+
+    assert waiting.acquire() is True
+    assert fake.pauses == [0.05, 0.1, 0.2]  # taken at the try after the holder let go
+    waiting.release()
+
+
+def test_a_holder_that_has_not_said_who_it_is_yet_is_given_a_moment(tmp_path: Path) -> None:
+    def locked_silently(runbook: str) -> int:
+        """The lock file as a holder has it in the instant between its flock and its write."""
+        fd = os.open(tmp_path / f"{runbook}.lock", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def say_who(fd: int) -> None:
+        os.pwrite(fd, json.dumps({"pid": 4242, "host": "web01", "run_id": "run-1"}).encode(), 0)
+
+    speaking, silent = locked_silently("order-health"), locked_silently("other")
+    try:
+        fake = FakeTime(at_pause={3: lambda: say_who(speaking)})
+        asking = RunLock(tmp_path, "order-health", sleep=fake.sleep, clock=fake.clock)
+        assert asking.holder() == "pid 4242 on web01, run run-1"
+        assert fake.pauses == [0.01, 0.01, 0.01]
+
+        fake = FakeTime()
+        asking = RunLock(tmp_path, "other", sleep=fake.sleep, clock=fake.clock)
+        assert asking.holder() == "another process"  # it never said
+        assert fake.pauses == [0.01] * 9
+    finally:
+        os.close(speaking)
+        os.close(silent)
 
 
 def test_release_lets_the_next_one_in_and_clears_the_details(tmp_path: Path) -> None:
@@ -286,13 +350,31 @@ def test_advisory_lock_names_its_holder_from_the_shared_history(pg_store: StateS
 @pytest.mark.integration
 def test_advisory_lock_waits_with_a_timeout(pg_store: StateStore) -> None:
     first = pg_store.shared_lock("order-health", "skip", run_id="run-1")
-    waiting = pg_store.shared_lock("order-health", "wait", run_id="run-2", timeout=0.3)
+    waiting = pg_store.shared_lock("order-health", "wait", run_id="run-2", timeout=3.0)
+    fake = FakeTime()
+    waiting.sleep, waiting.clock = fake.sleep, fake.clock
     assert first.acquire()
     try:
         assert waiting.acquire() is False
+        assert fake.pauses == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 0.45]
     finally:
         first.release()
     assert waiting.acquire() is True
+    waiting.release()
+
+
+@pytest.mark.integration
+def test_advisory_lock_waiting_without_a_timeout_gets_it_when_released(
+    pg_store: StateStore,
+) -> None:
+    first = pg_store.shared_lock("order-health", "skip", run_id="run-1")
+    waiting = pg_store.shared_lock("order-health", "wait", run_id="run-2")
+    fake = FakeTime(at_pause={8: first.release})
+    waiting.sleep, waiting.clock = fake.sleep, fake.clock
+    assert first.acquire()
+
+    assert waiting.acquire() is True
+    assert fake.pauses == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
     waiting.release()
 
 

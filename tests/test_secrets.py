@@ -1,4 +1,5 @@
-"""Secret masking: registered values, URL and ODBC passwords, environment names."""
+"""Secret masking: registered values, URL and ODBC passwords, environment names, and
+the names that mark a secret in a request a step shows."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ from datetime import datetime
 
 import pytest
 
-from runner.base.masking import MASK, Masker, secret_env_names
+from runner.base.masking import (
+    MASK,
+    Masker,
+    looks_secret,
+    mask_env,
+    mask_mapping,
+    mask_url,
+    secret_env_names,
+)
 
 
 @pytest.mark.parametrize(
@@ -143,3 +152,47 @@ def test_add_env_registers_values_of_secret_looking_variables() -> None:
 )
 def test_secret_env_names(name: str, secret: bool) -> None:
     assert (name in secret_env_names({name: "value-1234"})) is secret
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8080/health?page=2", "http://127.0.0.1:8080/health?page=2"),
+        ("https://u:p@ss@host/x", "https://u:***@host/x"),
+        (
+            "https://host/x?api_key=k-123&page=2&Token=t",
+            "https://host/x?api_key=***&page=2&Token=***",
+        ),
+    ],
+    ids=["plain", "password-with-at", "secret-query-values"],
+)
+def test_mask_url(url: str, expected: str) -> None:
+    assert mask_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("Authorization", True),
+        ("X-Api-Key", True),
+        ("access_token", True),
+        ("client_secret", True),
+        ("Password", True),
+        ("Accept", False),
+        ("order", False),
+    ],
+)
+def test_looks_secret(name: str, secret: bool) -> None:
+    assert looks_secret(name) is secret
+
+
+def test_mask_mapping_hides_secret_looking_keys_at_any_depth() -> None:
+    shown = mask_mapping({"user": "ops", "auth": {"password": "pw-1234"}, "list": [{"token": 1}]})
+    assert shown == {"user": "ops", "auth": MASK, "list": [{"token": MASK}]}
+
+
+def test_mask_env_hides_the_values_of_secret_variables() -> None:
+    assert mask_env({"PGPASSWORD": "pw-1234", "PGHOST": "db1"}) == {
+        "PGPASSWORD": MASK,
+        "PGHOST": "db1",
+    }

@@ -16,7 +16,7 @@ from runner.base.errors import StepError, StepTimeout, TransientError
 from runner.language.model import Origin, Step
 from runner.steps import executor
 from runner.steps.context import StepContext
-from runner.steps.http import MAX_TEXT, HttpStep, mask_url
+from runner.steps.http import MAX_TEXT, HttpStep
 
 RELEASE = threading.Event()  # lets the slow route end at teardown instead of sleeping on
 
@@ -405,10 +405,6 @@ def test_describe_masks_secrets() -> None:
     }
     assert "s3cret" not in json.dumps(shown)
     assert "hunter2" not in json.dumps(shown)
-
-
-def test_mask_url_leaves_plain_urls_alone() -> None:
-    assert mask_url("http://127.0.0.1:8080/health?page=2") == "http://127.0.0.1:8080/health?page=2"
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,18 @@
 """Errors that present themselves: each carries its exit code and a readable message.
 
-Library callers get the exception; the command line has the one top-level catch
-that prints `format_message()` and exits with `exit_code`.
+Every error the runner raises on purpose is a RunbookError:
+
+    RunbookError                 exit 3 (UNKNOWN): the runbook could not be evaluated
+      InvalidInput               every problem of a runbook, check or runner.yaml
+      ConfigError, InputError, TemplateError, NotFound, ConfirmationRefused
+      RunbookBusy                (history.locks) another process runs this runbook
+      StepError                  one step failed; the engine makes it CRITICAL
+        TransientError           worth another attempt (retried by the retry policy)
+          StepTimeout
+
+and two interruptions stand beside the tree, as BaseException: Aborted (SIGTERM) and
+LockLost. Library callers get the exception; the command line has the one top-level
+catch that prints `format_message()` and exits with `exit_code`.
 """
 
 from __future__ import annotations
@@ -55,7 +66,11 @@ class Problem:
 
 
 class RunbookError(Exception):
-    """Base of every error the runner reports to a person."""
+    """Base of every error the runner raises on purpose and reports to a person.
+
+    `exit_code` is what the command line exits with when the error reaches it (UNKNOWN:
+    nothing could be evaluated); `format_message()` is the text it prints.
+    """
 
     exit_code = EXIT_UNKNOWN
 
@@ -104,8 +119,13 @@ class ConfirmationRefused(RunbookError):
     """A step needs confirmation and none was given."""
 
 
-class StepError(Exception):
-    """The step failed. `transient` failures are retried by the step's retry policy."""
+class StepError(RunbookError):
+    """The step failed. `transient` failures are retried by the step's retry policy.
+
+    The engine turns it into the step's result: CRITICAL, with `outcome` (failed,
+    timed_out) and the message as the step's error. It reaches the command line only
+    when no run was there to take it, and then exits UNKNOWN like any RunbookError.
+    """
 
     outcome = "failed"
     transient = False
@@ -123,16 +143,34 @@ class StepTimeout(TransientError):
 
 class Aborted(BaseException):
     """The run was told to stop: SIGTERM, or its abort signal set by the program that runs
-    it. A BaseException, like KeyboardInterrupt (Ctrl-C), so that no `except Exception`
-    on the way swallows it: it unwinds to the engine, which rolls back and records the run
-    as aborted. `by` says who stopped it ("aborted by SIGTERM")."""
+    it. `by` says who stopped it ("aborted by SIGTERM").
+
+    A BaseException on purpose, like KeyboardInterrupt (Ctrl-C), and so outside the
+    RunbookError tree: the many `except Exception` that keep one failing notifier,
+    template or connection from losing a run must not swallow a request to stop. Only
+    the engine (which rolls back and records the run as aborted) and the command line
+    catch it. It presents itself like a RunbookError all the same.
+    """
+
+    exit_code = EXIT_UNKNOWN
 
     def __init__(self, by: str = "SIGTERM") -> None:
         super().__init__(by)
         self.by = by or "SIGTERM"
 
+    def format_message(self) -> str:
+        return "interrupted"
+
 
 class LockLost(Aborted):
     """The cross-host run lock went with its connection and another process holds it
     now (or it cannot be asked): the run stops before its next step, as if aborted, so
-    that two runs never overlap."""
+    that two runs never overlap. An Aborted for the same reason: nothing may catch it
+    on the way out but the engine."""
+
+    def __init__(self, message: str) -> None:
+        BaseException.__init__(self, message)
+        self.by = "a lost lock"
+
+    def format_message(self) -> str:
+        return str(self)

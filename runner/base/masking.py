@@ -1,11 +1,24 @@
 """Secret masking: what must never reach output, history or notifications.
 
+The one place that says what is secret and how it is hidden; steps, the state store,
+notifiers and reports call it.
+
 A `Masker` holds the secret values of one run (environment variables that look
 secret, every `${VAR}` expanded into a connection string, inputs declared
 `secret: true`) and replaces each occurrence with `***`. Two kinds of credentials
 are masked even when nobody registered them, because they are recognisable by shape:
 the password of a URL (`scheme://user:password@host`) and `PWD=` / `PASSWORD=` in an
 ODBC connection string.
+
+Which names mark a secret depends on what a wrong guess costs, so there are three rules:
+- `secret_env_names`: environment variables whose values are registered as secrets
+  and masked everywhere. Narrow, since a wrong guess blanks out a common value (a
+  host name, "/work") in every report.
+- `looks_secret`: header, query parameter and JSON key names of a request that a step
+  shows (`mask_url`, `mask_mapping`). Broad, since describe() shows a request before
+  any secret value is known, and a wrong guess hides one value in one place.
+- `is_credential_key`: keys whose whole value is a credential in any mapping masked
+  or stored (Authorization, Cookie). Exact, since it applies to SQL rows too.
 
 `mask()` runs on every value the state store keeps and every line a report prints,
 so the path with no secrets registered does two substring tests and returns.
@@ -18,7 +31,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -49,6 +62,9 @@ _SECRET_WORD_ENDINGS = ("TOKEN", "TOKENS", "PWD")
 # The shell's working directories, not passwords.
 _NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
 _WORD_SPLIT = re.compile(r"[^A-Z0-9]+")
+
+# Header, query parameter and JSON key names of a request shown by a step.
+_SECRET_REQUEST_NAME = re.compile(r"auth|cookie|token|key|secret|passw|credential", re.I)
 
 # HTTP headers whose whole value is a credential, masked in mappings by key.
 _SECRET_HEADERS = frozenset(
@@ -139,6 +155,40 @@ def is_credential_key(key: object) -> bool:
     return isinstance(key, str) and key.lower() in _SECRET_HEADERS
 
 
+def looks_secret(name: object) -> bool:
+    """Whether a header, parameter or key name of a request suggests its value is a
+    secret: auth, cookie, token, key, secret, passw or credential in it, in any case."""
+    return bool(_SECRET_REQUEST_NAME.search(str(name)))
+
+
+def mask_url(url: Any) -> str:
+    """The URL with its password and the values of secret-looking query parameters
+    replaced by ***."""
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(looks_secret(name) for name, _ in pairs):
+            query = urlencode([(n, MASK if looks_secret(n) else v) for n, v in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def mask_mapping(value: Any) -> Any:
+    """`value` with the values of secret-looking keys replaced by ***, at any depth."""
+    if isinstance(value, Mapping):
+        return {k: MASK if looks_secret(k) else mask_mapping(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_mapping(item) for item in value]
+    return value
+
+
 def _mask_registered(text: str, secrets: tuple[str, ...]) -> str:
     """Mask every occurrence of every secret, merging overlaps into one `***`.
 
@@ -192,6 +242,12 @@ def secret_env_names(environ: Mapping[str, str]) -> set[str]:
         ):
             names.add(name)
     return names
+
+
+def mask_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of `environ` with the values of `secret_env_names` replaced by ***."""
+    hidden = secret_env_names(environ)
+    return {name: MASK if name in hidden else value for name, value in environ.items()}
 
 
 def mask_run(run: Any, mask: Callable[[Any], Any]) -> None:

@@ -34,10 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         count = len(error.errors)
         print(f"{count} error{'' if count == 1 else 's'}: nothing was run", file=sys.stderr)
         return error.exit_code
-    except RunbookError as error:
+    except (RunbookError, Aborted) as error:  # Aborted: SIGTERM, a BaseException
         print(f"runbook: {error.format_message()}", file=sys.stderr)
         return error.exit_code
-    except (KeyboardInterrupt, Aborted):
+    except KeyboardInterrupt:
         print("runbook: interrupted", file=sys.stderr)
         return EXIT_UNKNOWN
     except BrokenPipeError:

@@ -1,6 +1,6 @@
 """One action step, attempted under its retry policy (tenacity) and `until` condition.
 
-Only transient failures are retried (steps.base.TransientError: connection trouble,
+Only transient failures are retried (base.errors.TransientError: connection trouble,
 timeouts, deadlocks, HTTP 429/502/503/504); `until` polls with the same policy.
 Every attempt is recorded. Sleep is injected so tests never wait for real.
 """

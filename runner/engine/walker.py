@@ -27,7 +27,7 @@ from runner.base.errors import (
     StepError,
     TemplateError,
 )
-from runner.base.masking import Masker, secret_env_names
+from runner.base.masking import Masker
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import evaluate, retry
@@ -82,8 +82,7 @@ class Engine(Calls):
         self.masker = Masker()
         environ = self.options.environ if self.options.environ is not None else os.environ
         self.environ = dict(environ)
-        for name in secret_env_names(self.environ):
-            self.masker.add(self.environ[name])
+        self.masker.add_env(self.environ)
 
     def resolve_inputs(self, runbook: Runbook, params: Mapping[str, Any]) -> dict[str, Any]:
         """Typed inputs from `params`; secret ones are masked from here on. Raises InputError."""
@@ -263,6 +262,10 @@ class Engine(Calls):
             result.duration = time.perf_counter() - clock
             interruption.step_result = result  # type: ignore[attr-defined]
             raise
+        except StepError as error:
+            # Failed outside the retry loop (describing it for --dry-run, say): what a
+            # failed attempt means inside it, CRITICAL, not the UNKNOWN of the RunbookErrors.
+            result.status, result.outcome, result.error = Status.CRITICAL, error.outcome, str(error)
         except RunbookError as error:
             result.status, result.outcome, result.error = (
                 Status.UNKNOWN,

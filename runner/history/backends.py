@@ -23,12 +23,12 @@ from typing import Any
 
 from runner import dialects
 from runner.base.errors import ConfigError
+from runner.base.masking import Masker
 from runner.dialects.errors import DriverError
 from runner.language.config import ConnectionSpec
 
 Row = dict[str, Any]
 _SETTING = re.compile(r"([A-Za-z]+)\s*=\s*(\{[^}]*\}|[^;]*)")
-_PASSWORD = re.compile(r"(?i)\b(pwd|password)\s*=\s*(\{[^}]*\}|[^;]*)")
 
 
 def advisory_key(name: str) -> int:
@@ -194,7 +194,9 @@ class PostgresBackend(Backend):
         target, secrets = spec.resolve()
         self.secrets = tuple(value for value in secrets if value)
         self._target = target
-        self.display = _where(spec.target, self.secrets)
+        self._masker = Masker(self.secrets)
+        # Masked as written too: a literal password in runner.yaml is no ${VAR}.
+        self.display = _where(self._masker.mask_text(spec.target))
         self._busy_timeout = busy_timeout
         self._conn = self._connect(target)
 
@@ -307,7 +309,7 @@ class PostgresBackend(Backend):
         return self._guard(action)
 
     def _message(self, exc: BaseException) -> str:
-        return _masked(" ".join(DriverError.of(exc).message.split()), self.secrets)
+        return self._masker.mask_text(" ".join(DriverError.of(exc).message.split()))
 
 
 def open_backend(location: Path | str | ConnectionSpec, busy_timeout: float) -> Backend:
@@ -351,11 +353,9 @@ def _pyodbc() -> Any:
     return pyodbc
 
 
-def _where(target: str, secrets: Sequence[str]) -> str:
+def _where(target: str) -> str:
     """The store for messages: "PostgreSQL db01:5432/runbook" rather than the whole string."""
-    found = {
-        key.lower(): value.strip("{} ") for key, value in _SETTING.findall(_masked(target, secrets))
-    }
+    found = {key.lower(): value.strip("{} ") for key, value in _SETTING.findall(target)}
     server = found.get("server") or found.get("servername") or found.get("host")
     if found.get("dsn") and not server:
         return f"PostgreSQL (DSN={found['dsn']})"
@@ -364,10 +364,3 @@ def _where(target: str, secrets: Sequence[str]) -> str:
     port = f":{found['port']}" if found.get("port") else ""
     database = f"/{found['database']}" if found.get("database") else ""
     return f"PostgreSQL {server}{port}{database}"
-
-
-def _masked(text: str, secrets: Sequence[str]) -> str:
-    text = _PASSWORD.sub(r"\1=***", text)  # a literal password written into runner.yaml
-    for value in sorted(secrets, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text

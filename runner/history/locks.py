@@ -35,17 +35,23 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from runner.base.errors import LockLost, RunbookError
 from runner.dialects.errors import DriverError
 
 MODES = ("skip", "wait", "allow")
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
-# Polling interval bounds while waiting with a timeout (flock itself cannot time out).
+# Polling while waiting with a timeout (flock itself cannot time out): the first pause,
+# doubled after each try up to the longest.
 _FIRST_POLL = 0.05
 _LONGEST_POLL = 1.0
+# Reading who holds a lock allows the holder the moment between taking it and writing it.
 _DETAILS_TRIES = 10
+_DETAILS_PAUSE = _FIRST_POLL / 5
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+T = TypeVar("T")
 # How often, at most, a running run asks whether it still holds its lock (between steps).
 VERIFY_EVERY = 1.0
 
@@ -69,6 +75,7 @@ class RunLock:
     once when another process holds it, in mode `wait` it blocks (up to `timeout`
     seconds when given), in mode `allow` it takes no lock at all. As a context manager
     it raises RunbookBusy instead of returning False, so a body never runs unlocked.
+    Waiting reads `clock` and pauses with `sleep`, which tests swap for a fake pair.
     """
 
     def __init__(
@@ -79,6 +86,8 @@ class RunLock:
         *,
         timeout: float | None = None,
         run_id: str | None = None,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"concurrency must be one of {', '.join(MODES)}, not {mode!r}")
@@ -86,6 +95,8 @@ class RunLock:
         self.mode = mode
         self.timeout = timeout
         self.run_id = run_id
+        self.sleep = sleep
+        self.clock = clock
         self.path = Path(folder) / f"{_UNSAFE_FILE_CHARS.sub('_', runbook)}.lock"
         self._fd: int | None = None
         self._held = False
@@ -145,16 +156,16 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                return _describe(_read_holder_soon(fd))
+                return _describe(_read_holder_soon(fd, self.sleep))
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None  # free: any text left in the file is from a holder that died
         finally:
             os.close(fd)
 
     def __enter__(self) -> RunLock:
-        started = time.monotonic()
+        started = self.clock()
         if not self.acquire():
-            waited = time.monotonic() - started if self.mode == "wait" else None
+            waited = self.clock() - started if self.mode == "wait" else None
             raise RunbookBusy(self.runbook, self.holder(), waited)
         return self
 
@@ -178,14 +189,7 @@ class RunLock:
             return True
         if self.mode == "skip":
             return False
-        deadline = time.monotonic() + max(self.timeout or 0.0, 0.0)
-        pause = _FIRST_POLL
-        while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(pause, left))
-            if _try_lock(fd):
-                return True
-            pause = min(pause * 2, _LONGEST_POLL)
-        return False
+        return _poll(lambda: _try_lock(fd), self.timeout or 0.0, self.sleep, self.clock)
 
     def _write_holder(self, fd: int) -> None:
         details = {
@@ -306,6 +310,7 @@ class AdvisoryRunLock:
     timeout is possible. The session is named "runbook run <run id>" so that another
     host finds who holds the lock in pg_locks and pg_stat_activity, and the run's row
     in `runs` says where it runs; stale 'running' rows of crashed runs never confuse it.
+    Waiting reads `clock` and pauses with `sleep`, which tests swap for a fake pair.
     """
 
     def __init__(
@@ -316,6 +321,8 @@ class AdvisoryRunLock:
         *,
         timeout: float | None = None,
         run_id: str | None = None,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"concurrency must be one of {', '.join(MODES)}, not {mode!r}")
@@ -326,6 +333,8 @@ class AdvisoryRunLock:
         self.timeout = timeout
         self.run_id = run_id
         self.key = advisory_key(f"run-lock:{runbook}")
+        self.sleep = sleep
+        self.clock = clock
         self._connect = connect
         self._conn: Any = None
         self._held = False
@@ -432,14 +441,16 @@ class AdvisoryRunLock:
         when nobody does."""
         conn = self._conn if self._held and self._conn is not None else self._connect("runbook")
         try:
-            for _ in range(_DETAILS_TRIES):
-                details = _advisory_holder(conn, self.key)
-                if details is None:
-                    return None
-                if details.get("pid"):
-                    return _describe(details)
-                # The holder locks before it records its run: allow it that moment.
-                time.sleep(_FIRST_POLL / 5)
+            # The holder locks before it records its run: allow it that moment.
+            details = _soon(
+                lambda: _advisory_holder(conn, self.key),
+                lambda found: found is None or bool(found.get("pid")),
+                self.sleep,
+            )
+            if details is None:
+                return None
+            if details.get("pid"):
+                return _describe(details)
             run = details.get("run_id")
             return f"another process, run {run}" if run else "another process"
         finally:
@@ -452,14 +463,7 @@ class AdvisoryRunLock:
             return True
         if self.mode == "skip":
             return False
-        deadline = None if self.timeout is None else time.monotonic() + max(self.timeout, 0.0)
-        pause = _FIRST_POLL
-        while deadline is None or (left := deadline - time.monotonic()) > 0:
-            time.sleep(pause if deadline is None else min(pause, left))
-            if self._try(conn):
-                return True
-            pause = min(pause * 2, _LONGEST_POLL)
-        return False
+        return _poll(lambda: self._try(conn), self.timeout, self.sleep, self.clock)
 
     def _try(self, conn: Any) -> bool:
         # CASE: psqlodbc hands booleans over as text unless BoolsAsChar=0.
@@ -544,14 +548,53 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _read_holder_soon(fd: int) -> dict[str, object]:
+def _poll(attempt: Callable[[], bool], timeout: float | None, sleep: Sleep, clock: Clock) -> bool:
+    """Whether `attempt` returned True before `timeout` seconds (None: no limit) passed on
+    `clock`. It is tried again after _FIRST_POLL seconds, then twice as long each time up
+    to _LONGEST_POLL, the last pause cut short to try once more at the deadline."""
+    from tenacity import Retrying, retry_if_result, stop_never, wait_exponential
+
+    backoff = wait_exponential(multiplier=_FIRST_POLL, max=_LONGEST_POLL)
+    if timeout is None:
+        stop: Any = stop_never
+        wait: Any = backoff
+    else:
+        deadline = clock() + max(timeout, 0.0)
+
+        def stop(state: Any) -> bool:
+            return clock() >= deadline
+
+        def wait(state: Any) -> float:
+            return min(backoff(state), deadline - clock())
+
+    retrying = Retrying(
+        stop=stop,
+        wait=wait,
+        retry=retry_if_result(lambda got: not got),
+        sleep=sleep,
+        retry_error_callback=lambda state: False,
+    )
+    return bool(retrying(attempt))
+
+
+def _soon(read: Callable[[], T], ready: Callable[[T], bool], sleep: Sleep) -> T:
+    """What `read` returns once `ready` holds for it, or its last answer after
+    _DETAILS_TRIES reads _DETAILS_PAUSE apart."""
+    from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
+
+    retrying = Retrying(
+        stop=stop_after_attempt(_DETAILS_TRIES),
+        wait=wait_fixed(_DETAILS_PAUSE),
+        retry=retry_if_result(lambda found: not ready(found)),
+        sleep=sleep,
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
+    return retrying(read)
+
+
+def _read_holder_soon(fd: int, sleep: Sleep) -> dict[str, object]:
     """The holder's details, allowing it the moment between its flock and its write."""
-    for _ in range(_DETAILS_TRIES):
-        details = _read_holder(fd)
-        if details:
-            return details
-        time.sleep(_FIRST_POLL / 5)
-    return {}
+    return _soon(lambda: _read_holder(fd), bool, sleep)
 
 
 def _read_holder(fd: int) -> dict[str, object]:

@@ -141,10 +141,6 @@ class StateStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def schema_version(self) -> int:
-        with self._lock:
-            return current_version(self._backend)
-
     def shared_lock(
         self, runbook: str, mode: str, *, run_id: str | None = None, timeout: float | None = None
     ) -> AdvisoryRunLock | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from runner.base.durations import parse_duration
 from runner.base.errors import InputError
+from runner.base.suggest import did_you_mean
 from runner.language.model import InputSpec
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -106,16 +107,14 @@ def resolve_inputs(
     declared: tuple[InputSpec, ...], given: Mapping[str, Any], runbook: str
 ) -> dict[str, Any]:
     """Every declared input with its value; every problem reported at once."""
-    import difflib
-
     known = {spec.name: spec for spec in declared}
     problems = []
     for name in given:
         if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=1)
+            suggestion = did_you_mean(name, known)
             hint = (
-                f"; did you mean {close[0]!r}?"
-                if close
+                f"; {suggestion}"
+                if suggestion
                 else (f"; it takes: {', '.join(known)}" if known else "; it takes no inputs")
             )
             problems.append(f"unknown input {name!r} for {runbook}{hint}")

@@ -6,7 +6,6 @@ check the JSON Schema, check meaning (validate.py), then build the model (build.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from runner.base.errors import InvalidInput, NotFound, Problem
 from runner.base.paths import display_path
+from runner.base.suggest import closest
 from runner.language.config import Config
 from runner.language.model import Runbook
 
@@ -176,14 +176,14 @@ class Library:
         return self._tags(self.config) if self._tags is not None else None
 
     def unknown_name_message(self, kind: str, name: str) -> str:
-        close = difflib.get_close_matches(name, self.names(kind), n=1)
+        close = closest(name, self.names(kind))
         folders = ", ".join(
             display_path(p)
             for p in (self.config.runbook_dirs if kind == "runbook" else self.config.check_dirs)
         )
         message = f"no {kind} named {name!r} in {folders or 'the configured folders'}"
         if close:
-            return f"{message}; did you mean {close[0]!r}?"
+            return f"{message}; did you mean {close!r}?"
         known = self.names(kind)
         if known:
             return f"{message}; known: {', '.join(known[:20])}"

@@ -9,13 +9,13 @@ wrong type. It must not crash on documents the schema already rejected.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from runner.base.errors import InvalidInput, Problem
+from runner.base.suggest import did_you_mean
 from runner.language import templates
 from runner.language.build import find_sql_file, is_sql_file, step_id
 from runner.language.config import STATE_CONNECTION, Config
@@ -367,9 +367,9 @@ class _Checker:
         return self.kind == "check"
 
     def known_hint(self, name: str, known: set[str], what: str) -> str:
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        if close:
-            return f"did you mean {close[0]!r}?"
+        hint = did_you_mean(name, known)
+        if hint:
+            return hint
         where = self.config.display_path
         return (
             f"known {what}: {', '.join(sorted(known))} (in {where})"

@@ -6,10 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runner.base.status import Status, worst
-
-# A step's outcome says *how* it ended; its status says how bad that is.
-OUTCOMES = ("ok", "failed", "timed_out", "aborted", "skipped", "not_run")
+from runner.base.status import Status
 
 
 @dataclass
@@ -42,6 +39,8 @@ class StepResult:
     title: str
     action: str
     status: Status = Status.OK
+    # How it ended (its status says how bad that is): ok | failed | timed_out | refused
+    # (not confirmed) | aborted | skipped (when false) | not_run (dry-run, or stopped before)
     outcome: str = "ok"
     started: datetime | None = None
     duration: float = 0.0
@@ -112,16 +111,6 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return self.status.exit_code
-
-    def finish_status(self) -> Status:
-        """Worst step, unless the run as a whole failed to evaluate."""
-        step_status = worst(step.status for step in self.steps)
-        if self.error and self.outcome in ("invalid",):
-            return Status.UNKNOWN
-        return step_status
-
-    def bad_steps(self) -> list[StepResult]:
-        return [step for step in self.steps if step.bad]
 
     def as_dict(self) -> dict[str, Any]:
         return {

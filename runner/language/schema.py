@@ -20,16 +20,16 @@ its "valid" is trusted, and the test that holds it to that.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.base import durations
 from runner.base.errors import Problem
+from runner.base.suggest import closest, did_you_mean
 from runner.language.yamlload import format_path, locate
 
 if TYPE_CHECKING:
@@ -276,10 +276,8 @@ class _Explainer:
         for key in error.instance:
             if key in allowed or any(p.search(str(key)) for p in patterns):
                 continue
-            close = _closest(str(key), allowed)
-            if close:
-                hint = f"did you mean {close!r}?"
-            else:
+            hint = did_you_mean(str(key), allowed, _ALIASES)
+            if not hint:
                 hint = f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
             problems.append(self.problem((*path, key), f"unknown key {key!r}", hint, at="key"))
         return problems
@@ -327,8 +325,7 @@ class _Explainer:
         value = error.instance
         if value is None:
             return self.problem(path, f"no value given: choose one of: {', '.join(choices)}")
-        close = _closest(str(value), choices) if isinstance(value, str) else None
-        hint = f"did you mean {close!r}?" if close else None
+        hint = did_you_mean(value, choices, _ALIASES) if isinstance(value, str) else None
         return self.problem(path, f"{_literal(value)} is not one of: {', '.join(choices)}", hint)
 
     def _limit(self, error: ValidationError, path: tuple[Any, ...]) -> Problem:
@@ -390,7 +387,7 @@ class _Explainer:
                         (*path, key), f"unknown key {key!r}", f"did you mean {close!r}?", at="key"
                     )
                     for key in value
-                    if (close := _closest(str(key), keys))
+                    if (close := closest(str(key), keys, _ALIASES))
                 ]
                 return misspelt or [self._missing_one_of(path, alternatives)]
         if len(candidates) == 1:
@@ -428,7 +425,7 @@ def _misspelt(value: Mapping[str, Any], keys: list[str], schema: Any) -> bool:
     """Whether a key of `value` that `schema` does not know is a misspelling of one of `keys`."""
     known = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
     unknown = [str(key) for key in value if key not in known]
-    return any(_closest(key, unknown) for key in keys)
+    return any(closest(key, unknown, _ALIASES) for key in keys)
 
 
 def _options(branches: list[Mapping[str, Any]]) -> str:
@@ -462,22 +459,6 @@ def _suggest(value: str, pattern: str) -> str | None:
     else:
         return None
     return fixed if fixed and fixed != value and re.search(pattern, fixed) else None
-
-
-def _closest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice `word` was probably meant to be: same letters in another case, a known
-    other name (mssql for tsql), or a near spelling. 0.7 keeps real typos (tresholds,
-    runbok, contineu) and drops lookalikes (query is not retry)."""
-    options = list(choices)
-    lowered = word.lower()
-    for option in options:
-        if option.lower() == lowered:
-            return option
-    alias = _ALIASES.get(lowered)
-    if alias in options:
-        return alias
-    close = difflib.get_close_matches(lowered, options, n=1, cutoff=0.7)
-    return close[0] if close else None
 
 
 def _types(schema: Any) -> list[str]:

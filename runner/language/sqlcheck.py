@@ -31,12 +31,6 @@ _TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: .*?>")
 _CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
 
 
-def enable(on: bool = True) -> None:
-    """Check SQL while validating (the `runbook validate` command turns this on)."""
-    global _enabled
-    _enabled = on
-
-
 def enabled() -> bool:
     return _enabled
 

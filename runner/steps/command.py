@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration
 from runner.base.errors import StepError, StepTimeout
-from runner.base.masking import MASK, secret_env_names
+from runner.base.masking import mask_env
 
 if TYPE_CHECKING:
     from runner.language.model import Step
@@ -114,8 +114,7 @@ class _Plan:
             {"shell": self.args} if isinstance(self.args, str) else {"argv": list(self.args)}
         )
         if self.env:
-            hidden = secret_env_names(self.env)
-            out["env"] = {k: MASK if k in hidden else v for k, v in self.env.items()}
+            out["env"] = mask_env(self.env)
         if self.cwd:
             out["cwd"] = self.cwd
         return out

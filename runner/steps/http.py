@@ -17,11 +17,10 @@ from collections.abc import Iterator, Mapping
 from email.message import Message
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from runner.base.durations import format_duration, parse_duration
 from runner.base.errors import StepError, StepTimeout, TransientError
-from runner.base.masking import MASK
+from runner.base.masking import mask_mapping, mask_url
 
 if TYPE_CHECKING:
     import requests
@@ -47,16 +46,8 @@ CONFIG_KEYS = (
     "verify",
     "allow_redirects",
 )
-# Header and parameter names: broader than runner.secrets' environment-name rules,
-# because describe() shows requests before any secret value is known to the masker.
-_SECRET_NAME = re.compile(r"auth|cookie|token|key|secret|passw|credential", re.I)
 _METHOD = re.compile(r"^[A-Z]+$")
 _CHUNK = 64 * 1024
-
-
-def looks_secret(name: str) -> bool:
-    """Whether a header, parameter or variable name suggests its value is a secret."""
-    return bool(_SECRET_NAME.search(str(name)))
 
 
 class HttpStep:
@@ -351,30 +342,3 @@ def _deepest(error: BaseException) -> str:
     for cause in _causes(error):
         last = cause
     return str(last) or type(last).__name__
-
-
-def mask_url(url: Any) -> str:
-    """The URL with a password and secret-looking query values replaced by ***."""
-    text = str(url)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return text
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(looks_secret(name) for name, _ in pairs):
-            query = urlencode([(n, MASK if looks_secret(n) else v) for n, v in pairs], safe="*")
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def mask_mapping(value: Any) -> Any:
-    """`value` with the values of secret-looking keys replaced by ***, at any depth."""
-    if isinstance(value, Mapping):
-        return {k: MASK if looks_secret(k) else mask_mapping(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask_mapping(item) for item in value]
-    return value

@@ -24,17 +24,19 @@ from typing import Any
 
 import pytest
 
+from runner.history.locks import VERIFY_EVERY
+
 from .conftest import REPO, Backend
 
 pytestmark = pytest.mark.integration
 
-# Started by the step: says it started, then holds the run until `release` exists.
+# Started by the step: says when it started, then holds the run until `release` exists.
 _HOLD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
     started, release = Path(sys.argv[1]), Path(sys.argv[2])
-    started.write_text("started")
+    started.write_text(repr(time.time()))
     deadline = time.monotonic() + 60
     while not release.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -152,6 +154,30 @@ def wait_for(path: Path, process: subprocess.Popen[str]) -> None:
         time.sleep(0.02)
 
 
+def lock_verified_next(started: Path) -> None:
+    """Until the run whose step wrote `started` will ask again, after that step, whether
+    it still holds its lock: at most every VERIFY_EVERY seconds, counted from before its
+    first step. The run is another process on the real clock, so only waiting for that
+    clock does it, and only as long as is left (often nothing)."""
+    due = float(started.read_text()) + VERIFY_EVERY
+    while (left := due - time.time()) > 0:
+        time.sleep(left)
+
+
+def lock_sessions(shared_store: str) -> int:
+    """How many sessions hold or are asking for a run's cross-host lock."""
+    import pyodbc
+
+    from runner.history.backends import LOCK_APPLICATION
+
+    with contextlib.closing(pyodbc.connect(shared_store, autocommit=True)) as db:
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name LIKE ?",
+            LOCK_APPLICATION + "%",
+        ).fetchone()
+    return int(count)
+
+
 def finished(process: subprocess.Popen[str]) -> dict[str, Any]:
     out, err = process.communicate(timeout=120)
     assert out, err
@@ -186,14 +212,20 @@ def test_the_second_host_is_skipped_and_told_who_holds_the_runbook(
     assert not (b.root / "var" / "runner.db").exists()  # nothing went to a local file
 
 
-def test_a_waiting_host_runs_after_the_holder_finishes(hosts: tuple[Host, Host]) -> None:
+def test_a_waiting_host_runs_after_the_holder_finishes(
+    hosts: tuple[Host, Host], shared_store: str
+) -> None:
     a, b = hosts
     first = a.start("shared-wait", "a-started")
     wait_for(a.signals / "a-started", first)
     second = b.start("shared-wait", "b-started")
-    # B cannot start its step while A holds the runbook; A is told to finish only now,
-    # and B's step finds the release file already there (it started after it).
-    time.sleep(0.5)
+    # B cannot start its step while A holds the runbook; A is told to finish only once
+    # B asks for the lock too, and B's step finds the release file already there.
+    deadline = time.monotonic() + WAIT_LIMIT
+    while lock_sessions(shared_store) < 2:
+        assert second.poll() is None, second.communicate()
+        assert time.monotonic() < deadline, "host B never asked for the lock"
+        time.sleep(0.02)
     assert not (b.signals / "b-started").exists()
     (a.signals / "release").touch()
 
@@ -288,7 +320,7 @@ def test_a_run_that_lost_its_lock_to_another_host_stops_before_its_next_step(
     kill_lock_session(shared_store, "shared-two")  # A runs on, without its lock
     second = b.start("shared-two", "b-started", f"release={b.signals / 'release-b'}")
     wait_for(b.signals / "b-started", second)  # so B took the lock: both are in "hold"
-    time.sleep(1.1)  # A asks again at most every second (locks.VERIFY_EVERY)
+    lock_verified_next(a.signals / "a-started")
     (a.signals / "release").touch()
     lost = finished(first)  # while B still holds the lock
     (b.signals / "release-b").touch()
@@ -314,7 +346,7 @@ def test_a_run_that_lost_its_lock_takes_it_again_and_says_so(
     first = a.start("shared-two", "a-started")
     wait_for(a.signals / "a-started", first)
     kill_lock_session(shared_store, "shared-two")
-    time.sleep(1.1)  # A asks again at most every second (locks.VERIFY_EVERY)
+    lock_verified_next(a.signals / "a-started")
     (a.signals / "release").touch()
 
     run = finished(first)
