@@ -53,7 +53,7 @@ class Problem:
             text += f" ({self.hint})"
         return text
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | int | None]:
         return {
             "file": self.file,
             "line": self.line,

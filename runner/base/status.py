@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
 
 
@@ -33,9 +34,9 @@ _RANK = {Status.SKIPPED: 0, Status.OK: 1, Status.WARNING: 2, Status.UNKNOWN: 3, 
 _EXIT = {Status.SKIPPED: 0, Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
 
 
-def worst(statuses, default: Status = Status.OK) -> Status:
+def worst(statuses: Iterable[Status], default: Status = Status.OK) -> Status:
     """The worst of `statuses`; a run of only skipped steps is OK."""
-    result = None
+    result: Status | None = None
     for status in statuses:
         if result is None or status.rank > result.rank:
             result = status

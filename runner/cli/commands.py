@@ -128,6 +128,14 @@ def _step_info(step: Any) -> dict[str, Any]:
     }
 
 
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _quiet(message: str) -> None:
+    """`run` without --verbose: stderr stays quiet for schedulers and Nagios."""
+
+
 def run_command(args: argparse.Namespace) -> int:
     from runner.reports import render as report
     from runner.service.runs import RunRequest, RunService
@@ -146,8 +154,7 @@ def run_command(args: argparse.Namespace) -> int:
         trigger=args.trigger or os.environ.get("RUNBOOK_TRIGGER") or "manual",
         connections=overrides,
     )
-    log = (lambda message: print(message, file=sys.stderr, flush=True)) if args.verbose else None
-    service = RunService(load_config(args.config), **({"log": log} if log else {}))
+    service = RunService(load_config(args.config), log=_progress if args.verbose else _quiet)
     with signals.aborting() as abort:
         result = service.run(request, abort=abort)
     color = args.color == "always" or (

@@ -28,9 +28,9 @@ install (once; new shells complete `runbook`):
 
 def script(shell: str) -> str:
     """The completion script of `shell` for the `runbook` command."""
-    import argcomplete
+    from argcomplete.shell_integration import shellcode
 
-    return argcomplete.shellcode(["runbook"], shell=shell)
+    return shellcode(["runbook"], shell=shell)
 
 
 def answer(parser: argparse.ArgumentParser) -> None:

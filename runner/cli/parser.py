@@ -37,7 +37,7 @@ SHELLS = ("bash", "zsh", "fish")
 class _Parser(argparse.ArgumentParser):
     """Usage errors exit 3 (UNKNOWN), not argparse's 2, which would read as CRITICAL."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
         self.exit(EXIT_UNKNOWN, f"{self.prog}: error: {message}\n")
 

@@ -76,20 +76,19 @@ def _exclusive(lock_path: Path) -> Iterator[bool]:
 def _build_atomically(builder: Builder, target: Path, now: datetime) -> bool:
     # Not mkstemp: its 0600 mode would stick to the database; SQLite creates the file
     # with the usual umask. The name is unique per process and call.
-    temp: Path | None = target.with_name(
-        f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.building"
-    )
+    scratch = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.building")
+    temp: Path | None = scratch  # None once it has become the target
     try:
-        with closing(sqlite3.connect(temp)) as connection:
+        with closing(sqlite3.connect(scratch)) as connection:
             # A scratch file needs no crash safety until it is complete; it gets an fsync below.
             connection.execute("PRAGMA journal_mode = MEMORY")
             connection.execute("PRAGMA synchronous = OFF")
             with connection:
                 builder(connection, now)
-        with open(temp, "rb+") as built:
+        with open(scratch, "rb+") as built:
             os.fsync(built.fileno())
         try:
-            os.replace(temp, target)
+            os.replace(scratch, target)
         except PermissionError:
             # Windows refuses to replace a file another process has open: that process
             # won the race and its database is the one in use.

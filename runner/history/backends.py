@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from runner import dialects
 from runner.base.errors import ConfigError
@@ -29,6 +29,8 @@ from runner.language.config import ConnectionSpec
 
 Row = dict[str, Any]
 _SETTING = re.compile(r"([A-Za-z]+)\s*=\s*(\{[^}]*\}|[^;]*)")
+
+T = TypeVar("T")
 
 
 def advisory_key(name: str) -> int:
@@ -285,7 +287,7 @@ class PostgresBackend(Backend):
             ) from exc
         return conn
 
-    def _guard(self, action: Callable[[], Any]) -> Any:
+    def _guard(self, action: Callable[[], T]) -> T:
         pyodbc = _pyodbc()
         try:
             return action()
@@ -294,7 +296,7 @@ class PostgresBackend(Backend):
                 f"{self.display}: the state store failed: {self._message(exc)}"
             ) from exc
 
-    def _again_if_dropped(self, action: Callable[[], Any]) -> Any:
+    def _again_if_dropped(self, action: Callable[[], T]) -> T:
         pyodbc = _pyodbc()
         try:
             return action()

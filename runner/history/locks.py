@@ -35,10 +35,13 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from runner.base.errors import LockLost, RunbookError
 from runner.dialects.errors import DriverError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 MODES = ("skip", "wait", "allow")
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -587,9 +590,15 @@ def _soon(read: Callable[[], T], ready: Callable[[T], bool], sleep: Sleep) -> T:
         wait=wait_fixed(_DETAILS_PAUSE),
         retry=retry_if_result(lambda found: not ready(found)),
         sleep=sleep,
-        retry_error_callback=lambda state: state.outcome.result(),
+        retry_error_callback=_last_answer,
     )
     return retrying(read)
+
+
+def _last_answer(state: RetryCallState) -> Any:
+    """When the tries run out, the last read's answer (not tenacity's RetryError)."""
+    assert state.outcome is not None  # called after an attempt, which has an outcome
+    return state.outcome.result()
 
 
 def _read_holder_soon(fd: int, sleep: Sleep) -> dict[str, object]:

@@ -202,4 +202,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 def current_version(db: Backend) -> int:
     if not db.has_table("schema_version"):
         return 0
-    return db.query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_version")[0]["version"]
+    rows = db.query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_version")
+    return int(rows[0]["version"])

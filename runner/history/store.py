@@ -263,7 +263,7 @@ class StateStore:
                     (json.dumps(list(failing)), runbook, subject, run_id),
                 )
 
-    def record_deliveries(self, deliveries: list[Mapping[str, Any]]) -> None:
+    def record_deliveries(self, deliveries: Sequence[Mapping[str, Any]]) -> None:
         """Store deliveries (see the `deliveries` table), masked."""
         if not deliveries:
             return
@@ -294,7 +294,8 @@ class StateStore:
     ) -> list[dict[str, Any]]:
         """Deliveries of one run (in the order they were made) or of a runbook (newest first)."""
         if run_id is not None:
-            sql, params = "SELECT * FROM deliveries WHERE run_id = ? ORDER BY id", [run_id]
+            sql = "SELECT * FROM deliveries WHERE run_id = ? ORDER BY id"
+            params: list[Any] = [run_id]
         else:
             clauses, params = _filters(runbook=runbook)
             sql = f"SELECT * FROM deliveries {clauses} ORDER BY id DESC LIMIT ?"

@@ -169,12 +169,12 @@ class Notifier:
             return [Outcome(service.url, tags, False, 0, message) for service in matched]
         outcomes = []
         for found in result:
-            service = _service_of(found, matched)
+            owner = _service_of(found, matched)
             attempts = list(found.attempts)
             outcomes.append(
                 Outcome(
-                    url=service.url if service else self.masker.mask_text(found.url),
-                    tags=tuple(tag for tag in tags if service is None or tag in service.tags),
+                    url=owner.url if owner else self.masker.mask_text(found.url),
+                    tags=tuple(tag for tag in tags if owner is None or tag in owner.tags),
                     ok=bool(found),
                     attempts=len(attempts),
                     error=None if found else self._error(attempts),
@@ -265,7 +265,9 @@ def _unknown_policy_tags(chosen: Settings, services: list[Service]) -> list[Prob
 
     known = {tag for service in services for tag in service.tags}
     raw = chosen.raw.get("policy") or {}
-    uses = [((key,), raw.get(key)) for key in ("warning", "critical", "unknown", "recovered")]
+    uses: list[tuple[tuple[str, ...], Any]] = [
+        ((key,), raw.get(key)) for key in ("warning", "critical", "unknown", "recovered")
+    ]
     uses.append((("retried",), raw.get("retried")))
     escalate = raw.get("escalate") or {}
     uses.append((("escalate", "to"), escalate.get("to") if isinstance(escalate, dict) else None))
@@ -466,7 +468,7 @@ def known_tags(config: Config) -> frozenset[str] | None:
 
         problems: list[Problem] = []
         asset = apprise.AppriseAsset()
-        found = set()
+        found: set[str] = set()
         for path in chosen.files:
             for service in _load_file(path, chosen, asset, problems):
                 found |= service.tags

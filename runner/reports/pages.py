@@ -39,7 +39,8 @@ def render_history_text(rows: list[dict[str, Any]], *, color: bool, width: int) 
             styled(str(row.get("runbook") or "")),
             # A run still going has no status yet; its outcome (running) says so.
             styled(
-                str(row.get("status") or row.get("outcome") or ""), STATUS_STYLES.get(status, "")
+                str(row.get("status") or row.get("outcome") or ""),
+                STATUS_STYLES.get(status, "") if status else "",
             ),
             styled(summary.seconds(row["duration"]) if row.get("duration") is not None else ""),
             who,
@@ -69,7 +70,10 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
         status = _status(row.get("status"))
         table.add_row(
             styled(str(row.get("runbook") or "")),
-            styled(str(row.get("status") or "never run"), STATUS_STYLES.get(status, "dim")),
+            styled(
+                str(row.get("status") or "never run"),
+                STATUS_STYLES.get(status, "dim") if status else "dim",
+            ),
             styled(_timestamp(row.get("started")) if row.get("started") else ""),
             styled(summary.seconds(row["duration"]) if row.get("duration") is not None else ""),
             styled(str(row.get("schedule") or "")),
