@@ -10,6 +10,7 @@ from typing import Any
 from runner import __version__
 from runner.base.errors import EXIT_UNKNOWN
 from runner.cli import complete
+from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS
 
 DESCRIPTION = """\
 Run operations runbooks written in YAML: ordered SQL, HTTP and command steps with
@@ -65,12 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         action.completer = complete.runbook_names  # type: ignore[attr-defined]
 
     command("list", "list the runbooks this configuration can run").add_argument(
-        "--format", choices=("text", "json"), default="text"
+        "--format", choices=PAGE_FORMATS, default="text"
     )
 
     show = command("show", "describe a runbook: inputs, steps, thresholds, hints")
     runbook_name(show, help="runbook name or path to its YAML file")
-    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
     run = command("run", "run a runbook by name (or path) and exit with its status")
     runbook_name(run, help="runbook name or path to its YAML file")
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--yes", "-y", action="store_true", help="confirm every step that asks for confirmation"
     )
-    run.add_argument("--format", choices=("text", "json", "nagios"), default="text")
+    run.add_argument("--format", choices=RUN_FORMATS, default="text")
     run.add_argument(
         "--verbose",
         "-v",
@@ -127,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="files or folders (default: the configured runbooks and checks)",
     )
-    validate.add_argument("--format", choices=("text", "json", "github"), default="text")
+    validate.add_argument("--format", choices=PROBLEM_FORMATS, default="text")
 
     history = command("history", "list recorded runs, newest first")
     runbook_name(history, nargs="?", help="only runs of this runbook")
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--run", metavar="ID", help="show one run with its steps (an id prefix is enough)"
     )
     history.add_argument("--limit", type=int, default=20)
-    history.add_argument("--format", choices=("text", "json"), default="text")
+    history.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
     notify_test = command(
         "notify-test",
@@ -144,12 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     notify_test.add_argument(
         "tag", metavar="TAG", help="an Apprise tag, or several: ops,oncall"
     ).completer = complete.tags  # type: ignore[attr-defined]
-    notify_test.add_argument("--format", choices=("text", "json"), default="text")
+    notify_test.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
     status = command(
         "status", "each runbook's last run and open alert; exits with the worst status"
     )
-    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
     schema = command("schema", "print a JSON Schema (for editors and CI)")
     schema.add_argument(

@@ -16,7 +16,7 @@ from runner.reports import summary
 MAX_LISTED = 10
 
 
-def render_run_nagios(run: RunResult) -> str:
+def render_run_nagios(run: RunResult, **_: Any) -> str:
     text = _status_summary(run)
     if run.mode == "rehearse":
         text = f"rehearsal, rolled back: {text}"

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from importlib import import_module
 from typing import Any
 
 from runner.base.errors import Problem
 from runner.language.results import RunResult
+from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS, RUN_RENDERERS
 from runner.reports.summary import plural
 
 #: Bumped only when a documented JSON field changes meaning or disappears.
 FORMAT_VERSION = 1
 
-RUN_FORMATS = ("text", "json", "nagios")
-PROBLEM_FORMATS = ("text", "json", "github")
-PAGE_FORMATS = ("text", "json")
 
 __all__ = [
     "FORMAT_VERSION",
@@ -34,6 +33,7 @@ __all__ = [
     "render_history",
     "render_problems",
     "render_run",
+    "render_run_json",
     "render_runbook_detail",
     "render_runbook_list",
 ]
@@ -42,15 +42,14 @@ __all__ = [
 def render_run(run: RunResult, fmt: str, *, color: bool = False, width: int = 100) -> str:
     """A finished (or skipped, aborted, dry-run) run as text, json or one nagios line."""
     _check_format(fmt, RUN_FORMATS)
-    if fmt == "json":
-        return _json({"format_version": FORMAT_VERSION, **run.as_dict()})
-    if fmt == "nagios":
-        from runner.reports.nagios import render_run_nagios
+    module, _, function = RUN_RENDERERS[fmt].partition(":")
+    render = getattr(import_module(module), function)  # imported when used: rich is slow
+    return str(render(run, color=color, width=width))
 
-        return render_run_nagios(run)
-    from runner.reports.text import render_run_text
 
-    return render_run_text(run, color=color, width=width)
+def render_run_json(run: RunResult, **_: Any) -> str:
+    """The run as the JSON document docs/output.md describes."""
+    return _json({"format_version": FORMAT_VERSION, **run.as_dict()})
 
 
 def render_deliveries(deliveries: list[dict[str, Any]], fmt: str) -> str:
