@@ -2,8 +2,8 @@
 
 The public API, for callers who embed the runner instead of using the command line:
 
-    from runner import Engine, Library, Options, load_config
-    library = Library(load_config("runner.yaml"))
+    from runner import STEP_TYPES, Engine, Library, Options, load_config
+    library = Library(load_config("runner.yaml"), STEP_TYPES)
     result = Engine(library, Options()).run(library.runbook("order-health"))
     result.status, result.exit_code
 """
@@ -25,6 +25,7 @@ from runner.base.status import Status
 __version__ = "0.1.0"
 
 __all__ = [
+    "STEP_TYPES",
     "ConfigError",
     "Engine",
     "InputError",
@@ -45,6 +46,7 @@ _LAZY = {
     "Library": "runner.language.library",
     "load_config": "runner.language.config",
     "RunResult": "runner.language.results",
+    "STEP_TYPES": "runner.steps",
 }
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from runner.language.config import load_config
     from runner.language.library import Library
     from runner.language.results import RunResult
+    from runner.steps import STEP_TYPES
 
 
 def __getattr__(name: str) -> Any:

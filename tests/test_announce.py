@@ -501,9 +501,10 @@ from runner.engine.walker import Engine, Options
 from runner.language.library import Library
 from runner.notifiers.services import load_notifier
 from runner.history.store import StateStore
+from runner.steps import STEP_TYPES
 
 root, go = Path(sys.argv[1]), Path(sys.argv[2])
-library = Library(load_config(root / "runner.yaml"))
+library = Library(load_config(root / "runner.yaml"), STEP_TYPES)
 runbook = library.runbook("gauge")
 notifier = load_notifier(library.config)
 with StateStore(library.config.state) as state:
