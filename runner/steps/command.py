@@ -166,7 +166,7 @@ class _Plan:
         rendered_env = {str(k): _text(v) for k, v in ctx.render(dict(env)).items()} if env else None
         # Commands run in the project folder (runner.yaml's), and a relative `cwd:` is
         # taken from there, so a scheduled run behaves as one started by hand.
-        root = _project_root(ctx)
+        root = ctx.root
         cwd = written.cwd
         rendered_cwd = str(root) if root is not None else None
         if cwd is not None:
@@ -288,11 +288,3 @@ class _Capture(threading.Thread):
         if self.total > len(self.kept):
             text += f"\n[truncated: {self.total} bytes in total; the first {MAX_OUTPUT} are kept]"
         return text
-
-
-def _project_root(ctx: StepContext) -> str | None:
-    """The folder of runner.yaml, when the engine runs the step (None in a bare context)."""
-    engine = getattr(ctx.services, "engine", None)
-    config = getattr(engine, "config", None)
-    root = getattr(config, "root", None)
-    return str(root) if root is not None else None

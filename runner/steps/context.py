@@ -19,6 +19,14 @@ class StepContext:
     sleep: Callable[[float], None] = field(default=lambda seconds: None)
     log: Callable[[str], None] = field(default=lambda message: None)
 
+    @property
+    def root(self) -> str | None:
+        """The folder of runner.yaml, where relative paths of a step start (None when no
+        engine runs the step: a bare context in a test)."""
+        engine = getattr(self.services, "engine", None)
+        root = getattr(getattr(engine, "config", None), "root", None)
+        return str(root) if root is not None else None
+
     def render(self, value: Any) -> Any:
         return templates.render_value(value, self.scope, self.where)
 
