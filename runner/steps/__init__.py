@@ -21,6 +21,7 @@ from runner.language.calls import CHECK, RUNBOOK
 from runner.language.steptypes import StepDeclaration, StepTypes
 from runner.steps.base import StepType
 from runner.steps.command import CommandStep
+from runner.steps.files import FilesStep
 from runner.steps.http import HttpStep
 from runner.steps.notify import NotifyStep
 from runner.steps.sql import SqlStep
@@ -35,6 +36,7 @@ STEP_TYPES: StepTypes[StepDeclaration] = StepTypes(
         RUNBOOK,
         NotifyStep(),
         WaitStep(),
+        FilesStep(),
     ]
 )
 
