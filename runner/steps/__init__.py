@@ -25,6 +25,7 @@ from runner.steps.files import FilesStep
 from runner.steps.http import HttpStep
 from runner.steps.notify import NotifyStep
 from runner.steps.sql import SqlStep
+from runner.steps.tcp import TcpStep
 from runner.steps.wait import WaitStep
 
 STEP_TYPES: StepTypes[StepDeclaration] = StepTypes(
@@ -37,6 +38,7 @@ STEP_TYPES: StepTypes[StepDeclaration] = StepTypes(
         NotifyStep(),
         WaitStep(),
         FilesStep(),
+        TcpStep(),
     ]
 )
 
