@@ -80,8 +80,9 @@ class Bench:
             sys.path.insert(0, str(REPO))
         from runner.language.config import load_config
         from runner.language.library import Library
+        from runner.steps import STEP_TYPES
 
-        self.library = Library(load_config(config_path))
+        self.library = Library(load_config(config_path), STEP_TYPES)
         started = time.perf_counter()
         self.runbook = self.library.runbook(str(runbook_path))
         self.load_seconds = time.perf_counter() - started

@@ -101,12 +101,13 @@ def _step_runner(odbc: str, template: str) -> tuple[Any, Any, Any]:
     from runner.language.config import Config, ConnectionSpec
     from runner.language.model import Origin, Step
     from runner.steps.context import StepContext
-    from runner.steps.sql import SqlStep
+    from runner.steps.sql import SqlConfig, SqlStep
 
     spec = ConnectionSpec("pg", "odbc", odbc, "", 15.0)  # dialect inferred, as usual
     config = Config(root=REPO, connections={"pg": spec})
     connections = Connections(config)
-    step = Step(id="q", action="sql", config=template, origin=Origin("bench"), connection="pg")
+    sql = SqlConfig(template, Origin("bench"))
+    step = Step(id="q", action="sql", config=sql, origin=Origin("bench"), connection="pg")
     ctx = StepContext(
         scope={"inputs": {"id": 421, "status": "pending"}, "steps": {}},
         timeout=30.0,

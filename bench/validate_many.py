@@ -193,8 +193,9 @@ def _library(root: Path) -> Any:
         sys.path.insert(0, str(REPO))
     from runner.language.config import load_config
     from runner.language.library import Library
+    from runner.steps import STEP_TYPES
 
-    return Library(load_config(root / "runner.yaml"))
+    return Library(load_config(root / "runner.yaml"), STEP_TYPES)
 
 
 def in_process(root: Path, paths: list[Path]) -> tuple[float, int]:
@@ -231,7 +232,7 @@ def phases(root: Path, paths: list[Path]) -> dict[str, float] | str:
             parsed = time.perf_counter()
             schema.validate_document(document, "runbook", display)
             checked = time.perf_counter()
-            validate.meaning(document, "runbook", display, path, library)
+            validate.meaning(document, "runbook", display, path, library, library.step_types)
             done = time.perf_counter()
             totals[names[0]] += parsed - started
             totals[names[1]] += checked - parsed

@@ -26,6 +26,7 @@ from runner.base.status import Status
 __version__ = "0.1.0"
 
 __all__ = [
+    "STEP_TYPES",
     "ConfigError",
     "InputError",
     "InvalidInput",
@@ -46,6 +47,7 @@ _LAZY = {
     "Library": "runner.language.library",
     "load_config": "runner.language.config",
     "RunResult": "runner.language.results",
+    "STEP_TYPES": "runner.steps",
 }
 
 if TYPE_CHECKING:

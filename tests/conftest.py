@@ -52,8 +52,9 @@ class Project:
     def library(self):
         from runner.language.config import load_config
         from runner.language.library import Library
+        from runner.steps import STEP_TYPES
 
-        return Library(load_config(self.root / "runner.yaml"))
+        return Library(load_config(self.root / "runner.yaml"), STEP_TYPES)
 
     def service(self, **options):
         """A RunService of this project that never sleeps, logs or asks a terminal."""

@@ -165,8 +165,11 @@ def test_validate_github_format_and_exit_code(demo, capsys):
     )
     code, out, _ = cli(capsys, "validate", str(bad), "--format", "github")
     assert code == 1
-    assert out.startswith("::error file=")
-    assert ",line=6,col=5" in out and "did you mean 'thresholds'" in out
+    assert out.splitlines() == [
+        "::error file=runbooks/bad.yaml,line=6,col=5,title=runbook validate::steps[0]: "
+        "unknown key 'tresholds' (did you mean 'thresholds'?)",
+        "1 error, 0 warnings in 1 file",
+    ]
 
 
 def test_schema_prints_json_schema(demo, capsys):

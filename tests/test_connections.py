@@ -243,7 +243,7 @@ def test_a_sql_file_runs_in_the_dialect_of_the_connection_actually_used(tmp_path
     from runner.language.config import Config
     from runner.language.model import Origin, Step
     from runner.steps.context import StepContext
-    from runner.steps.sql import SqlStep
+    from runner.steps.sql import SqlConfig, SqlStep
 
     _odbc(PG).close()  # skips when PostgreSQL is not reachable
     sql = tmp_path / "sql"
@@ -263,10 +263,9 @@ def test_a_sql_file_runs_in_the_dialect_of_the_connection_actually_used(tmp_path
     step = Step(
         id="n",
         action="sql",
-        config="SELECT 'generic' AS source\n",
+        config=SqlConfig("SELECT 'generic' AS source\n", Origin("t.yaml"), file=str(sql / "n.sql")),
         origin=Origin("t.yaml"),
         connection="orders",
-        sql_file=str(sql / "n.sql"),
     )
     ctx = StepContext(
         scope={"inputs": {"n": 41}}, timeout=10, services=SimpleNamespace(connections=connections)

@@ -105,14 +105,12 @@ def test_what_sqlglot_cannot_judge_is_a_warning(sql_project, capsys) -> None:
         """,
     )
     assert code == 0
-    assert lines[0] == (
+    assert lines == [
         "runbooks/r.yaml:5: warning: steps[0].sql: SQL not checked: sqlglot cannot judge "
-        "this DO statement in postgres"
-    )
-    assert lines[1].startswith(
+        "this DO statement in postgres",
         "runbooks/r.yaml:8: warning: steps[1].sql: SQL not checked: its template cannot be "
-        "rendered with placeholders"
-    )
+        "rendered with placeholders (ValueError: a placeholder value is not a duration)",
+    ]
 
 
 def test_runs_do_not_pay_for_the_check(sql_project) -> None:

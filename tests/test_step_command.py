@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from runner.base.errors import StepError, StepTimeout
-from runner.language.model import Origin, Step
-from runner.steps import executor
+from runner.language.build import build_step
+from runner.language.model import Step
+from runner.steps import STEP_TYPES, executor
 from runner.steps.command import MAX_OUTPUT, CommandStep
 from runner.steps.context import StepContext
 
@@ -20,9 +21,7 @@ PY = sys.executable
 
 
 def step(config: Any, **options: Any) -> Step:
-    return Step(
-        id="cmd", action="command", config=config, origin=Origin("t.yaml", 1), options=options
-    )
+    return build_step({"id": "cmd", "command": config, **options}, STEP_TYPES)
 
 
 def context(mode: str = "run", timeout: float = 30.0, **scope: Any) -> StepContext:

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from runner.base.errors import StepError, StepTimeout, TransientError
-from runner.language.model import Origin, Step
-from runner.steps import executor
+from runner.language.build import build_step
+from runner.language.model import Step
+from runner.steps import STEP_TYPES, executor
 from runner.steps.context import StepContext
 from runner.steps.http import MAX_TEXT, HttpStep
 
@@ -113,7 +114,7 @@ def closed_port() -> int:
 
 
 def step(config: Any) -> Step:
-    return Step(id="api", action="http", config=config, origin=Origin("t.yaml", 1))
+    return build_step({"id": "api", "http": config}, STEP_TYPES)
 
 
 def context(mode: str = "run", timeout: float = 10.0, **scope: Any) -> StepContext:

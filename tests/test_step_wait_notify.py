@@ -7,15 +7,16 @@ from typing import Any
 import pytest
 
 from runner.base.errors import StepError, StepTimeout
-from runner.language.model import Origin, Step
-from runner.steps import executor
+from runner.language.build import build_step
+from runner.language.model import Step
+from runner.steps import STEP_TYPES, executor
 from runner.steps.context import StepContext
 from runner.steps.notify import NotifyStep
 from runner.steps.wait import WaitStep
 
 
 def step(action: str, config: Any, title: str = "") -> Step:
-    return Step(id=action, action=action, config=config, origin=Origin("t.yaml", 1), title=title)
+    return build_step({"id": action, action: config, "title": title}, STEP_TYPES)
 
 
 class Recorder:

@@ -34,8 +34,9 @@ def _library(args: argparse.Namespace) -> Any:
 def _library_of(config: Any) -> Any:
     from runner.language.library import Library
     from runner.notifiers.services import known_tags
+    from runner.steps import STEP_TYPES
 
-    return Library(config, tags=known_tags)
+    return Library(config, STEP_TYPES, tags=known_tags)
 
 
 def _emit(text: str) -> None:
@@ -114,12 +115,7 @@ def _step_info(step: Any) -> dict[str, Any]:
         "title": step.title,
         "action": step.action,
         "hint": step.hint,
-        "target": step.sql_file
-        or (
-            step.config
-            if isinstance(step.config, str) and step.action in ("check", "runbook")
-            else None
-        ),
+        "target": step.target,
         "thresholds": [
             {"name": t.name, "warning": t.warning, "critical": t.critical, "direction": t.direction}
             for t in step.thresholds

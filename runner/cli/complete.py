@@ -95,9 +95,11 @@ def _library(parsed_args: argparse.Namespace) -> Any:
     from runner.language.config import load_config
     from runner.language.library import Library
     from runner.notifiers.services import known_tags
+    from runner.steps import STEP_TYPES
 
     try:
-        return Library(load_config(getattr(parsed_args, "config", None)), tags=known_tags)
+        config = load_config(getattr(parsed_args, "config", None))
+        return Library(config, STEP_TYPES, tags=known_tags)
     except Exception:  # no or broken runner.yaml: complete nothing rather than fail
         return None
 

@@ -1,7 +1,8 @@
-"""Walks a runbook's steps: when, confirm, retry, until, for_each, transaction, on_error,
-on_failure and finally; hands each action to its executor; evaluates the results.
+"""Walks a runbook's steps: when, confirm, retry, until, on_error, on_failure and
+finally; hands each single step to its step type; evaluates the results. The composite
+forms (groups, for_each, transactions, check and runbook calls) are in composites.py.
 
-The engine reaches only downstream: executors (steps/), evaluation, the state store
+The engine reaches only downstream: step types (steps/), evaluation, the state store
 and the lock. Reporting and announcing happen after it returns a RunResult.
 """
 
@@ -13,8 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from runner.base.masking import Masker
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import evaluate, retry
-from runner.engine.calls import Calls, Services
+from runner.engine.composites import Composites, Services
 from runner.history.store import new_run_id
 from runner.language import templates
 from runner.language.inputs import resolve_inputs
@@ -63,7 +63,7 @@ class Options:
     abort: RunAbort = field(default_factory=RunAbort)
 
 
-class Engine(Calls):
+class Engine(Composites):
     """Walks the steps of one run. The run service (runner/service/) wraps it with the
     inputs, the lock, the record and the announcement; the engine only walks."""
 
@@ -72,6 +72,7 @@ class Engine(Calls):
     ) -> None:
         self.library = library
         self.config = library.config
+        self.step_types = library.step_types
         self.options = options or Options()
         #: The Apprise notifier notify steps send through (None: nothing configured).
         self.notifier = notifier
@@ -238,19 +239,7 @@ class Engine(Calls):
                 return result
             if step.confirm and not self._confirmed(step, scope):
                 raise ConfirmationRefused(f"{step.id}: not confirmed; the run stops here")
-            if step.for_each is not None:
-                self._for_each(step, scope, services, runbook, result)
-            elif step.transaction:
-                self._transaction(step, scope, services, runbook, result)
-            elif step.action == "group":
-                stopped = self._walk(step.steps, scope, services, result.children, runbook)
-                result.status = worst(child.status for child in result.children)
-                result.error = stopped
-            elif step.action == "check":
-                self._call_check(step, scope, services, result)
-            elif step.action == "runbook":
-                self._call_runbook(step, scope, services, result)
-            else:
+            if not self._composite(step, scope, services, runbook, result):
                 self._action(step, scope, services, result, thresholds)
         except TemplateError as error:
             result.status, result.outcome, result.error = Status.UNKNOWN, "failed", str(error)
@@ -351,7 +340,7 @@ class Engine(Calls):
         thresholds: tuple[Threshold, ...] | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
-        runner = executor(step.action)
+        runner = executor(step.action, self.step_types)
         ctx = self._context(step, scope, services)
         if self.options.mode == "dry-run":
             try:
@@ -381,11 +370,10 @@ class Engine(Calls):
         )
         result.attempts = attempts
         result.values = values or {}
-        if self.options.mode == "rehearse" and step.action == "sql":
-            result.rendered = {
-                **runner.describe(step, ctx),
-                "rowcount": result.values.get("rowcount"),
-            }
+        if self.options.mode == "rehearse":
+            shown = runner.rehearsal(step, ctx, result.values)
+            if shown is not None:
+                result.rendered = shown
         if result.values.get("skipped"):
             result.status, result.outcome = Status.SKIPPED, "skipped"
             result.error = result.values.get("reason")
@@ -398,151 +386,14 @@ class Engine(Calls):
                 return
         result.evaluations = evaluate.evaluate_step(step, result.values, scope, thresholds)
         statuses = [e.status for e in result.evaluations]
-        if (
-            step.action == "command"
-            and not step.asserts
-            and result.values.get("exit_code") not in (0, None)
-        ):
-            result.error = result.error or f"exit code {result.values['exit_code']}"
-            statuses.append(Status.CRITICAL)
-            result.outcome = "failed"
+        verdict = runner.verdict(step, result.values)
+        if verdict is not None:
+            status, why = verdict
+            result.error = result.error or why
+            statuses.append(status)
+            if status is Status.CRITICAL:
+                result.outcome = "failed"
         result.status = worst([result.status, *statuses])
-
-    def _for_each(
-        self,
-        step: Step,
-        scope: dict[str, Any],
-        services: Services,
-        runbook: Runbook,
-        result: StepResult,
-    ) -> None:
-        items = step.for_each
-        if isinstance(items, str):
-            items = templates.evaluate(items, scope, f"{step.origin}.for_each")
-        if isinstance(items, Mapping):
-            items = list(items.items())
-        if items is None or isinstance(items, str | bytes) or not hasattr(items, "__iter__"):
-            raise TemplateError(
-                f"{step.origin}.for_each: expected a list, got {type(items).__name__}"
-            )
-        items = list(items)
-        body = step.steps or (replace(step, for_each=None),)
-
-        def one(item: Any) -> StepResult:
-            item_scope = {**scope, step.as_: item, "steps": dict(scope["steps"])}
-            child = StepResult(
-                step.id, _item_label(item), "item", item=item, origin=str(step.origin)
-            )
-            started = time.perf_counter()
-            child.started = datetime.now(UTC)
-            self._walk(body, item_scope, services, child.children, runbook)
-            child.status = worst(c.status for c in child.children)
-            child.outcome = "ok" if not child.status.is_bad else "failed"
-            child.duration = time.perf_counter() - started
-            return child
-
-        if step.concurrency > 1 and step.on_item_error != "stop" and self.options.mode != "dry-run":
-            with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
-                result.children = list(pool.map(one, items))
-        else:
-            for item in items:
-                child = one(item)
-                result.children.append(child)
-                if step.on_item_error == "stop" and child.status is Status.CRITICAL:
-                    result.error = f"stopped at item {_item_label(item)} (on_item_error: stop)"
-                    break
-        bad = [c for c in result.children if c.status.is_bad]
-        result.values = {
-            "items": len(items),
-            "failed": len(bad),
-            "succeeded": len(result.children) - len(bad),
-        }
-        result.status = worst(c.status for c in result.children)
-        if bad and not result.error:
-            result.error = f"{len(bad)} of {len(items)} items failed"
-
-    def _transaction(
-        self,
-        step: Step,
-        scope: dict[str, Any],
-        services: Services,
-        runbook: Runbook,
-        result: StepResult,
-    ) -> None:
-        name = step.connection or scope.get("__connection__")
-        if not name:
-            raise StepError(f"{step.id}: a transaction needs a connection")
-        single = RetryPolicy(attempts=1)
-
-        def once() -> dict[str, Any]:
-            connection = services.connections.get(name)
-            connection.begin()
-            children: list[StepResult] = []
-            result.children = children
-            try:
-                for nested in step.steps:
-                    child = StepResult(
-                        nested.id,
-                        nested.label,
-                        nested.action,
-                        origin=str(nested.origin),
-                        hint=nested.hint,
-                    )
-                    child.started = datetime.now(UTC)
-                    self._action(nested, scope, services, child, policy=single)
-                    children.append(child)
-                    scope["steps"][nested.id] = child.template_view()
-                    if child.status is Status.CRITICAL:
-                        error_type = _TransientInTransaction if _was_transient(child) else StepError
-                        raise error_type(
-                            f"{nested.id}: {child.error or 'ended CRITICAL'}; rolled back"
-                        )
-            except BaseException:
-                connection.rollback()
-                if isinstance(sys.exc_info()[1], StepError) and sys.exc_info()[1].transient:
-                    services.connections.reset(name)
-                raise
-            connection.commit()
-            return {"statements": len(children)}
-
-        if self.options.mode == "dry-run":
-            for nested in step.steps:
-                child = StepResult(
-                    nested.id, nested.label, nested.action, origin=str(nested.origin)
-                )
-                self._action(nested, scope, services, child)
-                result.children.append(child)
-            result.status, result.outcome = Status.SKIPPED, "not_run"
-            return
-        values, attempts, error = retry.attempt(once, step.retry, sleep=self.options.sleep)
-        result.attempts = attempts
-        result.values = values or {}
-        if error is not None:
-            result.status, result.outcome = Status.CRITICAL, error.outcome
-            result.error = str(error) + (
-                f" (after {len(attempts)} attempts)" if len(attempts) > 1 else ""
-            )
-        else:
-            result.status = worst(c.status for c in result.children)
-
-
-class _TransientInTransaction(StepError):
-    """A statement in a transaction hit a deadlock or lost its connection: retry the group."""
-
-    transient = True
-
-
-def _was_transient(child: StepResult) -> bool:
-    return bool(child.attempts) and child.attempts[-1].transient
-
-
-def _item_label(item: Any) -> str:
-    if isinstance(item, Mapping):
-        for key in ("id", "name", "staging_id", "STAGING_ID"):
-            if key in item:
-                return f"{key}={item[key]}"
-    text = str(item)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _user() -> str:

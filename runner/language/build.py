@@ -7,45 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from runner.base.durations import parse_duration
-from runner.base.paths import display_path
 from runner.base.status import Status
 from runner.language.config import Config
 from runner.language.model import (
-    ACTIONS,
     Assertion,
     InputSpec,
-    Origin,
     RetryPolicy,
     Runbook,
     Step,
     StepDefaults,
     Threshold,
 )
-from runner.language.templates import is_template
-from runner.language.yamlload import format_path, locate
-
-
-def is_sql_file(text: str) -> bool:
-    text = text.strip()
-    return "\n" not in text and text.lower().endswith(".sql") and " " not in text
-
-
-def find_sql_file(name: str, sql_dirs: tuple[Path, ...], dialect: str | None = None) -> Path | None:
-    """`sql/<dialect>/<name>` first, then `sql/<name>`."""
-    for folder in sql_dirs:
-        candidates = [folder / dialect / name] if dialect else []
-        candidates.append(folder / name)
-        for candidate in candidates:
-            if candidate.is_file():
-                return candidate
-    return None
-
-
-def _default_timeout(action: str, config: Any, defaults: StepDefaults) -> float:
-    """A wait step may take as long as it waits, whatever the default timeout says."""
-    if action == "wait" and not is_template(config):
-        return max(defaults.timeout, parse_duration(config) + 1.0)
-    return defaults.timeout
+from runner.language.nodes import Node
+from runner.language.steptypes import BuildScope, StepTypes
 
 
 def step_id(raw: Mapping[str, Any], path: tuple[Any, ...]) -> str:
@@ -55,97 +29,83 @@ def step_id(raw: Mapping[str, Any], path: tuple[Any, ...]) -> str:
 
 
 class _Builder:
-    def __init__(self, document: Mapping[str, Any], display: str, config: Config) -> None:
+    def __init__(
+        self, document: Mapping[str, Any], display: str, config: Config, step_types: StepTypes
+    ) -> None:
         self.document = document
+        self.root = Node.root(document, display)
         self.display = display
         self.config = config
-
-    def origin(self, path: tuple[Any, ...]) -> Origin:
-        mark = locate(self.document, path)
-        line, col = mark if mark else (None, None)
-        return Origin(self.display, line, col, format_path(path))
+        self.step_types = step_types
 
     def steps(
-        self, raws: Any, path: tuple[Any, ...], defaults: StepDefaults, connection: str | None
+        self, node: Node | None, defaults: StepDefaults, connection: str | None
     ) -> tuple[Step, ...]:
-        return tuple(
-            self.step(raw, (*path, index), defaults, connection)
-            for index, raw in enumerate(raws or [])
-        )
+        if node is None:
+            return ()
+        return tuple(self.step(item, defaults, connection) for item in node.elements())
 
-    def step(
-        self,
-        raw: Mapping[str, Any],
-        path: tuple[Any, ...],
-        defaults: StepDefaults,
-        connection: str | None,
-    ) -> Step:
-        action = next((name for name in ACTIONS if name in raw), "group")
-        config: Any = raw.get(action) if action != "group" else None
+    def step(self, node: Node, defaults: StepDefaults, connection: str | None) -> Step:
+        raw = node.value
+        path = node.path
+        action = next((name for name in self.step_types.names if name in raw), "group")
         connection = raw.get("connection", connection)
-        sql_file = None
-        if action == "sql" and is_sql_file(config):
-            dialect = None
-            spec = self.config.connections.get(connection or "")
-            if spec is not None:
-                dialect = spec.dialect
-            found = find_sql_file(config.strip(), self.config.sql_dirs, dialect)
-            if found is not None:
-                sql_file = display_path(found)
-                config = found.read_text(encoding="utf-8")
-        thresholds = tuple(
-            Threshold(
-                name=name,
-                warning=spec.get("warning"),
-                critical=spec.get("critical"),
-                direction=spec.get("direction", "above"),
-                value=spec.get("value"),
-                origin=self.origin((*path, "thresholds", name)),
+        config: Any = None
+        timeout = defaults.timeout
+        if action != "group":
+            step_type = self.step_types[action]
+            config = step_type.build(node, BuildScope(self.config, connection))
+            timeout = step_type.default_timeout(config, defaults.timeout)
+        thresholds = []
+        for name, item in node.child("thresholds").items() if "thresholds" in raw else ():
+            spec = item.value
+            thresholds.append(
+                Threshold(
+                    name=name,
+                    warning=spec.get("warning"),
+                    critical=spec.get("critical"),
+                    direction=spec.get("direction", "above"),
+                    value=spec.get("value"),
+                    origin=item.origin,
+                )
             )
-            for name, spec in (raw.get("thresholds") or {}).items()
-        )
         asserts = []
-        for index, item in enumerate(raw.get("assert") or []):
-            where = self.origin((*path, "assert", index))
-            if isinstance(item, str):
-                asserts.append(Assertion(item, Status.CRITICAL, None, where))
+        for item in node.child("assert").elements() if "assert" in raw else ():
+            where = item.origin
+            value = item.value
+            if isinstance(value, str):
+                asserts.append(Assertion(value, Status.CRITICAL, None, where))
             else:
                 asserts.append(
                     Assertion(
-                        str(item["that"]),
-                        Status(item.get("severity", "critical").upper()),
-                        item.get("message"),
+                        str(value["that"]),
+                        Status(value.get("severity", "critical").upper()),
+                        value.get("message"),
                         where,
                     )
                 )
-        nested_defaults = defaults
         return Step(
             id=step_id(raw, path),
             action=action,
             config=config,
-            origin=self.origin(path),
+            origin=node.origin,
             title=raw.get("title", ""),
             when=raw.get("when"),
-            timeout=parse_duration(raw["timeout"])
-            if "timeout" in raw
-            else _default_timeout(action, config, defaults),
+            timeout=parse_duration(raw["timeout"]) if "timeout" in raw else timeout,
             retry=RetryPolicy.from_raw(raw.get("retry"), defaults.retry),
             until=raw.get("until"),
-            thresholds=thresholds,
+            thresholds=tuple(thresholds),
             asserts=tuple(asserts),
             hint=raw.get("hint"),
             confirm=raw.get("confirm"),
             on_error=raw.get("on_error", defaults.on_error),
             connection=connection,
-            with_=raw.get("with") or {},
-            options={key: raw[key] for key in ("shell", "env", "cwd") if key in raw},
             for_each=raw.get("for_each"),
             as_=raw.get("as", "item"),
             concurrency=int(raw.get("concurrency", 1)),
             on_item_error=raw.get("on_item_error", "continue"),
             transaction=bool(raw.get("transaction", False)),
-            steps=self.steps(raw.get("steps"), (*path, "steps"), nested_defaults, connection),
-            sql_file=sql_file,
+            steps=self.steps(node.at("steps"), defaults, connection),
             alert=dict(raw.get("alert") or {}),
         )
 
@@ -181,7 +141,7 @@ class _Builder:
         on_failure_steps: tuple[Step, ...] = ()
         on_failure_runbook = None
         if isinstance(on_failure, list):
-            on_failure_steps = self.steps(on_failure, ("on_failure",), defaults, connection)
+            on_failure_steps = self.steps(self.root.child("on_failure"), defaults, connection)
         elif isinstance(on_failure, Mapping):
             on_failure_runbook = dict(on_failure)
         return Runbook(
@@ -197,14 +157,29 @@ class _Builder:
             inputs=self.inputs(),
             vars=dict(doc.get("vars") or {}),
             notify=dict(doc.get("notify") or {}),
-            steps=self.steps(doc.get("steps"), ("steps",), defaults, connection),
+            steps=self.steps(self.root.at("steps"), defaults, connection),
             on_failure=on_failure_steps,
             on_failure_runbook=on_failure_runbook,
-            finally_=self.steps(doc.get("finally"), ("finally",), defaults, connection),
+            finally_=self.steps(self.root.at("finally"), defaults, connection),
             concurrency=doc.get("concurrency", "skip"),
             is_check=is_check,
         )
 
 
-def build(document: Mapping[str, Any], display: str, config: Config) -> Runbook:
-    return _Builder(document, display, config).runbook()
+def build(
+    document: Mapping[str, Any], display: str, config: Config, step_types: StepTypes
+) -> Runbook:
+    return _Builder(document, display, config, step_types).runbook()
+
+
+def build_step(
+    raw: Mapping[str, Any],
+    step_types: StepTypes,
+    config: Config | None = None,
+    display: str = "<step>",
+) -> Step:
+    """One step from a mapping as YAML gives it, such as {"id": "api", "http": {...}}: for
+    tests and for callers that make steps in code."""
+    builder = _Builder({"steps": [raw]}, display, config or Config(root=Path.cwd()), step_types)
+    defaults = builder.config.defaults
+    return builder.step(builder.root.child("steps").child(0), defaults, raw.get("connection"))

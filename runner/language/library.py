@@ -16,6 +16,7 @@ from runner.base.paths import display_path
 from runner.base.suggest import closest
 from runner.language.config import Config
 from runner.language.model import Runbook
+from runner.language.steptypes import StepTypes
 
 _NAME_LINE = re.compile(r"^(runbook|check):[ \t]*[\"']?([A-Za-z0-9._-]+)", re.M)
 SUFFIXES = (".yaml", ".yml")
@@ -46,12 +47,16 @@ class Library:
     def __init__(
         self,
         config: Config,
+        step_types: StepTypes,
         *,
         tags: Callable[[Config], frozenset[str] | None] | None = None,
     ) -> None:
-        """`tags` lists the notification tags runner.yaml routes (notifiers.services.known_tags);
-        without it, validation does not check the tags runbooks name."""
+        """`step_types` is the registry of step types runbooks may use (runner.steps.STEP_TYPES:
+        the language does not import the step modules, it is handed them). `tags` lists the
+        notification tags runner.yaml routes (notifiers.services.known_tags); without it,
+        validation does not check the tags runbooks name."""
         self.config = config
+        self.step_types = step_types
         self._tags = tags
         self._index: dict[str, dict[str, Path]] | None = None
         self._documents: dict[Path, Any] = {}
@@ -109,7 +114,7 @@ class Library:
             ]
         kind = "check" if "check" in document and "runbook" not in document else "runbook"
         found = schema.validate_document(document, kind, display)
-        found += validate.meaning(document, kind, display, path, self)
+        found += validate.meaning(document, kind, display, path, self, self.step_types)
         return found
 
     def load(self, path: Path) -> Runbook:
@@ -122,7 +127,9 @@ class Library:
                 raise InvalidInput(problems)
             from runner.language.build import build
 
-            model = self._models[path] = build(self.document(path), display_path(path), self.config)
+            model = self._models[path] = build(
+                self.document(path), display_path(path), self.config, self.step_types
+            )
         return model
 
     def calls_of(self, name: str) -> list[str]:

@@ -12,33 +12,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from runner.base.errors import InvalidInput, Problem
-from runner.base.suggest import did_you_mean
 from runner.language import templates
-from runner.language.build import find_sql_file, is_sql_file, step_id
-from runner.language.config import STATE_CONNECTION, Config
-from runner.language.model import ACTIONS
+from runner.language.build import step_id
+from runner.language.calls import Call, check_call
+from runner.language.config import STATE_CONNECTION
+from runner.language.model import Origin
+from runner.language.nodes import Node
 from runner.language.policy import parse_after, tag_list
+from runner.language.steptypes import BuildScope, Catalog, StepChecks, StepTypes, known_hint
 from runner.language.yamlload import format_path, locate
-
-
-class Catalog(Protocol):
-    """What the checks of meaning ask of the library of runbooks and checks."""
-
-    config: Config
-
-    def path_of(self, kind: str, name: str) -> Path | None: ...
-
-    def names(self, kind: str = "runbook") -> list[str]: ...
-
-    def unknown_name_message(self, kind: str, name: str) -> str: ...
-
-    def call_cycle(self, me: Any, start: str) -> list[str] | None: ...
-
-    def known_tags(self) -> frozenset[str] | None: ...
-
 
 _STEP_REF = re.compile(r"\bsteps(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 _INPUT_REF = re.compile(r"\binputs(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
@@ -63,35 +48,25 @@ _CONTEXT_NAMES = {
     "False",
     "None",
 }
-_OPTION_OWNERS = {
-    "with": ("check", "runbook"),
-    "shell": ("command",),
-    "env": ("command",),
-    "cwd": ("command",),
-}
-# keys whose strings are templates (an `sql:` naming a file is checked with the file)
-_TEMPLATE_KEYS = (
-    "title",
-    "hint",
-    "confirm",
-    "sql",
-    "http",
-    "command",
-    "with",
-    "notify",
-    "env",
-    "cwd",
-    "wait",
-)
+# keys every step may carry whose strings are templates (a step type declares its own)
+_TEMPLATE_KEYS = ("title", "hint", "confirm")
 _FOR_EACH_KEYS = ("as", "concurrency", "on_item_error")
 _POLICY_TAG_KEYS = ("warning", "critical", "unknown", "recovered", "retried")
 
 
 class _Checker:
     def __init__(
-        self, document: Mapping[str, Any], kind: str, display: str, path: Path, library: Catalog
+        self,
+        document: Mapping[str, Any],
+        kind: str,
+        display: str,
+        path: Path,
+        library: Catalog,
+        step_types: StepTypes,
     ) -> None:
         self.doc = document
+        self.root = Node.root(document, display)
+        self.step_types = step_types
         self.kind = kind
         self.display = display
         self.path = path
@@ -291,7 +266,8 @@ class _Checker:
                 )
 
     def check_step(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
-        actions = [name for name in ACTIONS if name in raw]
+        names = self.step_types.names
+        actions = [name for name in names if name in raw]
         has_steps = "steps" in raw
         if len(actions) > 1:
             self.add(
@@ -303,7 +279,7 @@ class _Checker:
         elif not actions and not has_steps:
             self.add(
                 path,
-                "the step does nothing: give it one of " + ", ".join(ACTIONS) + " or nested steps",
+                "the step does nothing: give it one of " + ", ".join(names) + " or nested steps",
                 at="key",
             )
         elif actions and has_steps:
@@ -314,7 +290,7 @@ class _Checker:
                 at="key",
             )
         action = actions[0] if len(actions) == 1 else None
-        for option, owners in _OPTION_OWNERS.items():
+        for option, owners in self.step_types.options.items():
             if option in raw and action not in owners:
                 self.add(
                     (*path, option),
@@ -332,20 +308,39 @@ class _Checker:
             for nested_path, nested in self.walk(raw.get("steps") or [], (*path, "steps")):
                 if "steps" not in nested and "sql" not in nested:
                     self.add(nested_path, "only sql steps can run inside a transaction", at="key")
-        self.check_connection(path, raw, action)
-        if action == "sql" and isinstance(raw.get("sql"), str):
-            self.check_sql(path, raw)
-        if action in ("check", "runbook") and isinstance(raw.get(action), str):
-            self.check_callable(path, action, raw[action])
+        self.check_connection(path, raw)
+        if action is not None:
+            self.check_step_type(path, raw, action)
         self.check_thresholds(path, raw)
         self.check_templates(path, raw)
+
+    def node(self, path: tuple[Any, ...]) -> Node:
+        node = self.root
+        for segment in path:
+            node = node.child(segment)
+        return node
+
+    def check_step_type(self, path: tuple[Any, ...], raw: Mapping[str, Any], action: str) -> None:
+        """The step type's own checks of meaning, on the config it builds."""
+        step_type = self.step_types[action]
+        node = self.node(path)
+        connection = raw.get("connection", self.doc.get("connection"))
+        config = step_type.build(node, BuildScope(self.config, connection))
+        checks = StepChecks(
+            node.origin,
+            self.path,
+            self.kind,
+            self.doc.get("runbook"),
+            self.connection_of(raw),
+            self.library,
+            self.problems,
+        )
+        step_type.check(config, checks)
 
     def connection_of(self, raw: Mapping[str, Any]) -> str | None:
         return raw.get("connection") or self.doc.get("connection")
 
-    def check_connection(
-        self, path: tuple[Any, ...], raw: Mapping[str, Any], action: str | None
-    ) -> None:
+    def check_connection(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
         name = raw.get("connection")
         known = set(self.config.connections) | {STATE_CONNECTION}
         if isinstance(name, str) and name not in known:
@@ -354,96 +349,18 @@ class _Checker:
                 f"unknown connection {name!r}",
                 self.known_hint(name, known, "connections"),
             )
-        if action == "sql" and not self.connection_of(raw) and not self.in_check_call():
-            self.add(
-                path,
-                "this sql step has no connection",
-                "set `connection:` on the runbook or on the step",
-                at="key",
-            )
-
-    def in_check_call(self) -> bool:
-        # a check's sql steps may take their connection from the calling step
-        return self.kind == "check"
 
     def known_hint(self, name: str, known: set[str], what: str) -> str:
-        hint = did_you_mean(name, known)
-        if hint:
-            return hint
-        where = self.config.display_path
-        return (
-            f"known {what}: {', '.join(sorted(known))} (in {where})"
-            if known
-            else f"define it in {where}"
-        )
-
-    def check_sql(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
-        from runner.language import sqlcheck
-
-        text = raw["sql"]
-        name = self.connection_of(raw)
-        spec = self.config.connections.get(name or "")
-        dialect = sqlcheck.dialect_of(spec) or ("sqlite" if name == STATE_CONNECTION else None)
-        if is_sql_file(text):
-            found = find_sql_file(text.strip(), self.config.sql_dirs, dialect)
-            if found is None:
-                folders = ", ".join(str(p) for p in self.config.sql_dirs) or "sql/"
-                self.add(
-                    (*path, "sql"), f"SQL file {text.strip()!r} not found", f"looked in {folders}"
-                )
-            elif dialect and sqlcheck.enabled():
-                self.problems.extend(sqlcheck.check_file(found, dialect, sqlcheck.relative(found)))
-        elif dialect and sqlcheck.enabled():
-            self.problems.extend(self.inline_sql_problems(path, text, dialect))
-
-    def inline_sql_problems(self, path: tuple[Any, ...], text: str, dialect: str) -> list[Problem]:
-        from runner.language import sqlcheck
-
-        mark = locate(self.doc, (*path, "sql"))
-        if not mark:
-            return sqlcheck.check_sql(text, dialect, self.display, key=format_path((*path, "sql")))
-        line, col = mark
-        try:
-            source = self.path.read_text(encoding="utf-8").splitlines()[line - 1]
-        except (OSError, IndexError):
-            source = ""
-        indicator = source[col - 1 : col] if col else ""
-        if indicator in ("|", ">"):  # a block scalar starts on the next line
-            following = self.path.read_text(encoding="utf-8").splitlines()[line : line + 1]
-            indent = len(following[0]) - len(following[0].lstrip()) if following else 0
-            return sqlcheck.check_sql(
-                text, dialect, self.display, line + 1, indent + 1, format_path((*path, "sql"))
-            )
-        quoted = 1 if indicator in ("'", '"') else 0
-        return sqlcheck.check_sql(
-            text,
-            dialect,
-            self.display,
-            line,
-            col + quoted,
-            format_path((*path, "sql")),
-            first_line_col=col + quoted,
-        )
-
-    def check_callable(self, path: tuple[Any, ...], kind: str, name: str) -> None:
-        if self.library.path_of(kind, name) is None:
-            self.add(
-                (*path, kind),
-                self.library.unknown_name_message(kind, name),
-            )
-        elif kind == "runbook":
-            cycle = self.library.call_cycle(self.doc.get("runbook"), name)
-            if cycle:
-                self.add(
-                    (*path, kind),
-                    "runbook call cycle: " + " -> ".join(cycle),
-                    "a runbook must not call itself, directly or through others",
-                )
+        return known_hint(name, known, what, self.config)
 
     def check_on_failure(self) -> None:
         on_failure = self.doc.get("on_failure")
         if isinstance(on_failure, Mapping) and isinstance(on_failure.get("runbook"), str):
-            self.check_callable(("on_failure",), "runbook", on_failure["runbook"])
+            call = Call.read(self.root.child("on_failure"), "runbook")
+            check_call(self.library, "runbook", call, self.doc.get("runbook"), self.add_at)
+
+    def add_at(self, origin: Origin, message: str, hint: str | None = None) -> None:
+        self.problems.append(origin.problem(message, hint))
 
     def check_thresholds(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
         thresholds = raw.get("thresholds")
@@ -498,8 +415,12 @@ class _Checker:
                     if isinstance(spec.get("value"), str):
                         yield (*path, "thresholds", name, "value"), spec["value"], True
         for key in _TEMPLATE_KEYS:
-            if key in raw and not (key == "sql" and is_sql_file(str(raw[key]))):
+            if key in raw:
                 yield from _strings((*path, key), raw.get(key))
+        for key, step_type in self.step_types.templated.items():
+            if key in raw:
+                for node in step_type.templates(key, self.node((*path, key))):
+                    yield node.path, node.value, False
 
     def check_templates(self, path: tuple[Any, ...], raw: Mapping[str, Any]) -> None:
         loop_names = self.loop_names(path)
@@ -591,6 +512,11 @@ def _strings(path: tuple[Any, ...], value: Any) -> Iterator[tuple[tuple[Any, ...
 
 
 def meaning(
-    document: Mapping[str, Any], kind: str, display: str, path: Path, library: Catalog
+    document: Mapping[str, Any],
+    kind: str,
+    display: str,
+    path: Path,
+    library: Catalog,
+    step_types: StepTypes,
 ) -> list[Problem]:
-    return _Checker(document, kind, display, path, library).run()
+    return _Checker(document, kind, display, path, library, step_types).run()

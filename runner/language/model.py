@@ -1,7 +1,8 @@
 """The typed, immutable runbook model built from a validated YAML document.
 
-The raw YAML shape is checked by the JSON Schemas in schemas/ and by validate.py;
-this module turns a valid document into frozen dataclasses the engine walks.
+The raw YAML shape is checked by the JSON Schemas in schemas/ and by the checks of
+meaning (meaning.py); build.py turns a valid document into these frozen dataclasses,
+which the engine walks. A step's own config is typed by its step type (steptypes.py).
 Nothing here parses text or touches the outside world.
 """
 
@@ -12,23 +13,82 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runner.base.durations import parse_duration
+from runner.base.errors import Problem
 from runner.base.status import Status
+from runner.language.yamlload import format_path
 
-#: Keys that choose what a step does; exactly one per step (or `steps` for a group).
-ACTIONS = ("sql", "http", "command", "check", "runbook", "notify", "wait")
 KINDS = ("processing", "health-check", "maintenance", "rollback", "troubleshooting")
 INPUT_TYPES = ("string", "integer", "number", "boolean", "duration", "list")
 DEFAULT_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
 class Origin:
-    """Where something was declared: for messages that name file, line and key."""
+    """Where something was declared: file, line, column and key path, for messages that
+    name them (`runbooks/x.yaml:12:9: steps[2].sql`), and where its key is written.
 
-    file: str
-    line: int | None = None
-    col: int | None = None
-    key: str = ""
+    An immutable value. Builders make one for most values of a document, so it is a
+    slotted class whose key path is formatted only when asked for.
+    """
+
+    __slots__ = ("file", "line", "col", "key_line", "key_col", "_key", "_path")
+
+    def __init__(
+        self,
+        file: str,
+        line: int | None = None,
+        col: int | None = None,
+        key: str = "",
+        *,
+        path: tuple[Any, ...] | None = None,
+        key_line: int | None = None,
+        key_col: int | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.col = col
+        self.key_line = key_line if key_line is not None else line
+        self.key_col = key_col if key_line is not None else col
+        self._key = key if path is None else None
+        self._path = path
+
+    @property
+    def key(self) -> str:
+        """The key path, such as `steps[2].thresholds.pending_count`."""
+        if self._key is None:
+            self._key = format_path(self._path or ())
+        return self._key
+
+    @property
+    def path(self) -> tuple[Any, ...]:
+        return self._path if self._path is not None else ()
+
+    def problem(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        at: str = "value",
+        line_offset: int = 0,
+        severity: str = "error",
+    ) -> Problem:
+        """A Problem here: at the value, or (at="key") at its key; `line_offset` lines
+        further down (a line inside a multi-line value), without a column."""
+        line, col = (self.key_line, self.key_col) if at == "key" else (self.line, self.col)
+        if line is not None and line_offset:
+            line, col = line + line_offset, None
+        return Problem(message, self.file, line, col, self.key or None, hint, severity)
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.file, self.line, self.col, self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Origin) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __repr__(self) -> str:
+        return f"Origin({str(self)!r})"
 
     def __str__(self) -> str:
         where = self.file
@@ -36,7 +96,8 @@ class Origin:
             where += f":{self.line}"
             if self.col:
                 where += f":{self.col}"
-        return f"{where}: {self.key}" if self.key else where
+        key = self.key
+        return f"{where}: {key}" if key else where
 
 
 @dataclass(frozen=True)
@@ -121,8 +182,8 @@ class Assertion:
 @dataclass(frozen=True)
 class Step:
     id: str
-    action: str  # one of ACTIONS, or "group" for a step that only holds `steps`
-    config: Any  # the action's own value (SQL text, http mapping, argv, ...), read-only
+    action: str  # the name of its step type, or "group" for a step that only holds `steps`
+    config: Any  # its step type's typed config (a frozen StepConfig); None for a group
     origin: Origin
     title: str = ""
     when: str | None = None
@@ -135,20 +196,22 @@ class Step:
     confirm: str | None = None
     on_error: str = ""  # stop | continue | warning; "" = by runbook kind
     connection: str | None = None
-    with_: Mapping[str, Any] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)  # shell, env, cwd for command
     for_each: Any = None  # an expression or a literal list
     as_: str = "item"
     concurrency: int = 1
     on_item_error: str = "continue"  # continue | stop
     transaction: bool = False
     steps: tuple[Step, ...] = ()
-    sql_file: str | None = None  # the resolved file when `sql:` names one
     alert: Mapping[str, Any] = field(default_factory=dict)  # this step's own alert routing
 
     @property
     def label(self) -> str:
         return self.title or self.id
+
+    @property
+    def target(self) -> str | None:
+        """What it runs, named: a SQL file, a check, a runbook (for `runbook show`)."""
+        return getattr(self.config, "target", None)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 Pure Python on purpose: the nagios line and the rich text both read from here,
 so a step summarised as `12 rows` in one place is never `rowcount=12` in another.
+How one step type's result reads is the step type's own (`summary`, `rendered_summary`
+in runner/steps/); what holds for every step is here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,26 @@ from typing import Any
 
 from runner.base.durations import format_duration
 from runner.base.status import Status
+from runner.base.wording import plural, short
 from runner.language.results import RunResult, StepResult
+from runner.steps import STEP_TYPES, StepType
+
+__all__ = [
+    "OUTCOME_WORDS",
+    "children_summary",
+    "item_label",
+    "mode_phrase",
+    "outcome_sentence",
+    "plural",
+    "rendered_summary",
+    "run_summary",
+    "seconds",
+    "short",
+    "status_counts",
+    "step_label",
+    "value_summary",
+    "walk",
+]
 
 #: How each outcome reads in a sentence ("timed out: query exceeded 30s").
 OUTCOME_WORDS = {
@@ -46,22 +67,6 @@ def seconds(value: float | None) -> str:
     return format_duration(value)
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def short(value: Any, limit: int = 60) -> str:
-    """A value as people read it in one cell: NULL for None, long text cut with an ellipsis."""
-    if value is None:
-        text = "NULL"
-    elif isinstance(value, float):
-        text = f"{value:g}" if abs(value) < 1e15 else str(value)
-    else:
-        text = str(value)
-    text = " ".join(text.split())  # a newline inside a cell breaks every layout
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def item_label(item: Any) -> str:
     """How a for_each item is named: `42`, or `staging_id=42, order=W1001` for a row."""
     if isinstance(item, Mapping):
@@ -76,24 +81,19 @@ def step_label(step: StepResult) -> str:
     return step.id
 
 
-def value_summary(step: StepResult) -> str:
-    """What a step returned, in a few words, for steps without evaluations.
+def _step_type(step: StepResult) -> StepType | None:
+    found = STEP_TYPES.get(step.action)
+    return found if isinstance(found, StepType) else None
 
-    Keyed on the result's shape rather than the action so that a `check` or `runbook`
-    step that passes through an inner SQL or HTTP result reads the same way.
-    """
+
+def value_summary(step: StepResult) -> str:
+    """What a step returned, in a few words, for steps without evaluations: as its step
+    type says it (`exit 0`, `HTTP 200 in 45 ms`, `12 rows`), else its plain values."""
     values = step.values or {}
-    if "exit_code" in values:
-        return f"exit {values['exit_code']}"
-    if "status" in values and "elapsed_ms" in values:
-        return f"HTTP {values['status']} in {float(values['elapsed_ms']):.0f} ms"
-    if "status" in values and isinstance(values.get("status"), int):
-        return f"HTTP {values['status']}"
-    if isinstance(values.get("rows"), list):
-        return _rows_summary(values)
-    if values.get("rowcount") is not None:
-        count = values["rowcount"]
-        return "done" if count < 0 else f"{plural(count, 'row')} affected"
+    step_type = _step_type(step)
+    said = step_type.summary(values) if step_type is not None else None
+    if said is not None:
+        return said
     scalars = [
         f"{key} = {short(value, 30)}"
         for key, value in values.items()
@@ -102,43 +102,13 @@ def value_summary(step: StepResult) -> str:
     return ", ".join(scalars[:3])
 
 
-def _rows_summary(values: Mapping[str, Any]) -> str:
-    rows = values["rows"]
-    columns = list(values.get("columns") or (rows[0].keys() if rows else []))
-    if not rows:
-        if not columns and values.get("rowcount") is not None:
-            # A statement without a result set (UPDATE, DELETE): say what it changed.
-            count = values["rowcount"]
-            return "done" if count < 0 else f"{plural(count, 'row')} affected"
-        return "no rows"
-    if len(rows) == 1 and len(columns) == 1:
-        # The column name says more than `value`: `pending_count = 3`.
-        return f"{columns[0]} = {short(values.get('value', rows[0].get(columns[0])))}"
-    if len(rows) == 1:
-        pairs = ", ".join(f"{key}={short(val, 20)}" for key, val in rows[0].items())
-        return short(f"1 row: {pairs}", 80)
-    return plural(len(rows), "row")
-
-
 def rendered_summary(step: StepResult, mode: str) -> str:
     """What a dry-run or rehearsed step would do, in a few words."""
     rendered = step.rendered or {}
-    if "sql" in rendered:
-        if mode == "rehearse" and rendered.get("rowcount") is not None:
-            return f"would touch {plural(int(rendered['rowcount']), 'row')}"
-        where = rendered.get("connection")
-        return f"would run SQL on {where}" if where else "would run SQL"
-    if "url" in rendered:
-        method = str(rendered.get("method", "GET")).upper()
-        if rendered.get("skipped"):
-            return f"would send {method} {rendered['url']} (skipped)"
-        return f"would send {method} {rendered['url']}"
-    if "argv" in rendered:
-        return "would run " + " ".join(str(arg) for arg in rendered["argv"])
-    if "shell" in rendered:
-        return "would run a shell script"
-    if "wait" in rendered:
-        return f"would wait {rendered['wait']}"
+    step_type = _step_type(step)
+    said = step_type.rendered_summary(rendered, mode) if step_type is not None else None
+    if said is not None:
+        return said
     if "note" in rendered:
         return str(rendered["note"])
     return "rendered, not run"

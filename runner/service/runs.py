@@ -82,8 +82,9 @@ class RunService:
         """The runbooks and checks as the files are now: a new snapshot for every run, so a
         file edited between two runs is read again (and validated again)."""
         from runner.notifiers.services import known_tags
+        from runner.steps import STEP_TYPES
 
-        return Library(self.config, tags=known_tags)
+        return Library(self.config, STEP_TYPES, tags=known_tags)
 
     def load(self, name_or_path: str) -> Runbook:
         """The model of a runbook; raises NotFound or InvalidInput (nothing has run)."""

@@ -1,24 +1,55 @@
-"""The one small interface every step executor shares."""
+"""The step contract, as the engine and the reports see it.
+
+runner/language/steptypes.py declares the half of a step type that loading a runbook
+needs (keys, schema fragment, typed config, checks of meaning, default timeout); this
+`StepType` adds the half that running one needs. A step type is one module under
+runner/steps/ with one subclass of it, listed in the registry (runner/steps/__init__.py).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from runner.language.steptypes import StepDeclaration
 
 if TYPE_CHECKING:
+    from runner.base.status import Status
     from runner.language.model import Step
     from runner.steps.context import StepContext
 
 
-class Executor(Protocol):
-    """What a step type does.
+class StepType(StepDeclaration):
+    """What a step type does when it runs, and how its results read.
 
-    `run` performs the step and returns its result values (the mapping reachable later
-    as `steps.<id>`); it raises StepError (or a subclass) when the step fails.
-    `describe` renders what `run` would do without doing it (`--dry-run`).
+    `run` performs one attempt of the step and returns its result values (the mapping
+    reachable later as `steps.<id>`); it raises StepError (TransientError to be retried)
+    when the step fails. `describe` says what `run` would do without doing it (--dry-run).
     """
 
-    name: str
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        raise NotImplementedError
 
-    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]: ...
+    def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        raise NotImplementedError
 
-    def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]: ...
+    def verdict(self, step: Step, values: Mapping[str, Any]) -> tuple[Status, str] | None:
+        """The status a result has on its own, and why (a command's non-zero exit code is
+        CRITICAL unless the step has asserts); None when only thresholds and asserts judge."""
+        return None
+
+    def rehearsal(
+        self, step: Step, ctx: StepContext, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """What a --rehearse run shows beside the values (a SQL step: its statement and the
+        rows it touched before the rollback); None for nothing."""
+        return None
+
+    def summary(self, values: Mapping[str, Any]) -> str | None:
+        """The result in a few words for reports (`exit 0`, `HTTP 200 in 45 ms`); None for
+        the generic `name = value` pairs."""
+        return None
+
+    def rendered_summary(self, rendered: Mapping[str, Any], mode: str) -> str | None:
+        """What a --dry-run (or rehearsed) step would do, from `describe`, in a few words."""
+        return None

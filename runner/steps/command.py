@@ -13,19 +13,26 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration
 from runner.base.errors import StepError, StepTimeout
 from runner.base.masking import mask_env
+from runner.base.status import Status
+from runner.language.model import Origin
+from runner.language.nodes import freeze
+from runner.language.steptypes import BuildScope, StepConfig
+from runner.steps.base import StepType
 
 if TYPE_CHECKING:
+    import subprocess
+
     from runner.language.model import Step
+    from runner.language.nodes import Node
     from runner.steps.context import StepContext
 
 #: stdout and stderr each keep this much; the rest is read and dropped.
@@ -35,8 +42,53 @@ _KILL_GRACE = 5.0
 _CHUNK = 64 * 1024
 
 
-class CommandStep:
+@dataclass(frozen=True)
+class CommandConfig(StepConfig):
+    """A program to start, as written (templates unrendered, read-only)."""
+
+    command: Any  # an argv tuple, or a script string for `shell: true`
+    origin: Origin
+    shell: Any = False
+    env: Any = None  # a read-only mapping of variable names to templates
+    cwd: Any = None
+
+
+class CommandStep(StepType):
     name = "command"
+    keys = ("shell", "env", "cwd")
+    template_keys = ("command", "env", "cwd")
+    schema = {
+        "command": {
+            "type": ["array", "string"],
+            "items": {"type": "string"},
+            "minItems": 1,
+            "minLength": 1,
+            "description": "A program to run: an argv list such as [pg_dump, --version] (no "
+            "shell), or a string run by the shell when `shell: true`. Result: exit_code, "
+            "stdout, stderr.",
+        },
+        "shell": {
+            "type": "boolean",
+            "description": "Run `command` through the shell. Default: false.",
+        },
+        "env": {
+            "type": "object",
+            "propertyNames": {"type": "string"},
+            "additionalProperties": {"type": "string"},
+            "description": "Extra environment variables for `command` (values are templates).",
+        },
+        "cwd": {"type": "string", "description": "Working folder of `command`."},
+    }
+
+    def build(self, node: Node, scope: BuildScope) -> CommandConfig:
+        command = node.child("command")
+        return CommandConfig(
+            freeze(command.value),
+            command.origin,
+            shell=node.get("shell", False),
+            env=freeze(node.get("env")),
+            cwd=node.get("cwd"),
+        )
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         plan = _Plan.from_step(step, ctx)
@@ -47,6 +99,22 @@ class CommandStep:
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         return _Plan.from_step(step, ctx).describe()
+
+    def verdict(self, step: Step, values: Mapping[str, Any]) -> tuple[Status, str] | None:
+        code = values.get("exit_code")
+        if step.asserts or code in (0, None):
+            return None  # asserts say what a good exit code is, when the step has any
+        return Status.CRITICAL, f"exit code {code}"
+
+    def summary(self, values: Mapping[str, Any]) -> str | None:
+        return f"exit {values['exit_code']}" if "exit_code" in values else None
+
+    def rendered_summary(self, rendered: Mapping[str, Any], mode: str) -> str | None:
+        if "argv" in rendered:
+            return "would run " + " ".join(str(arg) for arg in rendered["argv"])
+        if "shell" in rendered:
+            return "would run a shell script"
+        return None
 
 
 class _Plan:
@@ -68,9 +136,9 @@ class _Plan:
 
     @classmethod
     def from_step(cls, step: Step, ctx: StepContext) -> _Plan:
-        options = step.options or {}
-        shell = bool(ctx.render(options.get("shell", False)))
-        config = ctx.render(step.config)
+        written: CommandConfig = step.config
+        shell = bool(ctx.render(written.shell))
+        config = ctx.render(written.command)
         if shell:
             if not isinstance(config, str):
                 raise StepError(
@@ -92,14 +160,14 @@ class _Plan:
             raise StepError(
                 "command needs a list of arguments, such as [pg_dump, --format=c, orders]"
             )
-        env = options.get("env")
+        env = written.env
         if env is not None and not isinstance(env, Mapping):
             raise StepError("command env must be a mapping of variable names to values")
         rendered_env = {str(k): _text(v) for k, v in ctx.render(dict(env)).items()} if env else None
         # Commands run in the project folder (runner.yaml's), and a relative `cwd:` is
         # taken from there, so a scheduled run behaves as one started by hand.
-        root = _project_root(ctx)
-        cwd = options.get("cwd")
+        root = ctx.root
+        cwd = written.cwd
         rendered_cwd = str(root) if root is not None else None
         if cwd is not None:
             rendered_cwd = str(ctx.render(cwd))
@@ -120,6 +188,8 @@ class _Plan:
         return out
 
     def run(self, timeout: float) -> dict[str, Any]:
+        import subprocess
+
         program = "/bin/sh" if self.shell else self.args[0]
         try:
             process = subprocess.Popen(
@@ -177,6 +247,9 @@ def _text(value: Any) -> str:
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    import signal
+    import subprocess
+
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -214,11 +287,3 @@ class _Capture(threading.Thread):
         if self.total > len(self.kept):
             text += f"\n[truncated: {self.total} bytes in total; the first {MAX_OUTPUT} are kept]"
         return text
-
-
-def _project_root(ctx: StepContext) -> str | None:
-    """The folder of runner.yaml, when the engine runs the step (None in a bare context)."""
-    engine = getattr(ctx.services, "engine", None)
-    config = getattr(engine, "config", None)
-    root = getattr(config, "root", None)
-    return str(root) if root is not None else None

@@ -21,6 +21,14 @@ class StepContext:
     notifier: Any = None  # the run's Apprise notifier (notifiers.services.Notifier), if any
     deliveries: list[dict[str, Any]] | None = None  # where the run collects what was sent
 
+    @property
+    def root(self) -> str | None:
+        """The folder of runner.yaml, where relative paths of a step start (None when no
+        engine runs the step: a bare context in a test)."""
+        engine = getattr(self.services, "engine", None)
+        root = getattr(getattr(engine, "config", None), "root", None)
+        return str(root) if root is not None else None
+
     def render(self, value: Any) -> Any:
         return templates.render_value(value, self.scope, self.where)
 

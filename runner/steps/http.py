@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from email.message import Message
-from http import HTTPStatus
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration, parse_duration
 from runner.base.errors import StepError, StepTimeout, TransientError
 from runner.base.masking import mask_mapping, mask_url
+from runner.language.model import Origin
+from runner.language.nodes import freeze
+from runner.language.steptypes import BuildScope, StepConfig
+from runner.steps.base import StepType
 
 if TYPE_CHECKING:
     import requests
 
     from runner.language.model import Step
+    from runner.language.nodes import Node
     from runner.steps.context import StepContext
 
 #: `text` keeps this much of the body; longer bodies are cut and say so.
@@ -50,16 +53,76 @@ _METHOD = re.compile(r"^[A-Z]+$")
 _CHUNK = 64 * 1024
 
 
-class HttpStep:
+@dataclass(frozen=True)
+class HttpConfig(StepConfig):
+    """An HTTP request as written: the `http:` mapping (read-only), templates unrendered.
+
+    Its keys are the JSON Schema's (`HttpStep.definitions`); they are read, and checked
+    again, once rendered (`_Request.from_config`), since a template may render to any
+    value."""
+
+    request: Any  # a read-only mapping of plain values (anything else the schema refused)
+    origin: Origin
+
+
+_REQUEST_SCHEMA = {
+    "title": "HTTP request",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["url"],
+    "description": "An HTTP request. Result: status, json, text, headers, elapsed_ms.",
+    "properties": {
+        "method": {
+            "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+            "description": "HTTP method. Default: GET.",
+        },
+        "url": {
+            "type": "string",
+            "description": 'The URL (a template), such as "{{ env.SHOP_URL }}/health".',
+        },
+        "headers": {
+            "type": "object",
+            "propertyNames": {"type": "string"},
+            "additionalProperties": {"type": "string"},
+            "description": "Request headers; values are templates, secrets from `env.NAME` "
+            "are masked.",
+        },
+        "params": {"type": "object", "description": "Query string parameters."},
+        "json": {"description": "A JSON request body (any YAML value; strings are templates)."},
+        "body": {
+            "type": "string",
+            "description": "A raw request body (a template). Use `json` for JSON.",
+        },
+        "timeout": {
+            "$ref": "#/$defs/duration",
+            "description": "Longest time the request may take. Default: the step's timeout.",
+        },
+        "verify": {
+            "type": ["boolean", "string"],
+            "description": "TLS certificate verification: true (default), false (never in "
+            "production), or the path of a CA bundle file.",
+        },
+        "allow_redirects": {"type": "boolean", "description": "Follow redirects. Default: true."},
+    },
+}
+
+
+class HttpStep(StepType):
     name = "http"
+    schema = {"http": {"$ref": "#/$defs/http"}}
+    definitions = {"http": _REQUEST_SCHEMA}
 
     def __init__(self) -> None:
         # One session per thread: connection pooling across steps, and no shared
         # mutable session state between for_each workers.
         self._local = threading.local()
 
+    def build(self, node: Node, scope: BuildScope) -> HttpConfig:
+        http = node.child("http")
+        return HttpConfig(freeze(http.value), http.origin)
+
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        request = _Request.from_config(ctx.render(step.config), ctx.timeout)
+        request = _Request.from_config(ctx.render(step.config.request), ctx.timeout)
         if ctx.mode == "dry-run":
             return {"skipped": True, "reason": f"dry-run: {request.method} not sent"}
         if ctx.mode == "rehearse" and request.method not in SAFE_METHODS:
@@ -68,7 +131,22 @@ class HttpStep:
         return request.send(self._session())
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        return _Request.from_config(ctx.render(step.config), ctx.timeout).describe()
+        return _Request.from_config(ctx.render(step.config.request), ctx.timeout).describe()
+
+    def summary(self, values: Mapping[str, Any]) -> str | None:
+        if "status" in values and "elapsed_ms" in values:
+            return f"HTTP {values['status']} in {float(values['elapsed_ms']):.0f} ms"
+        if "status" in values and isinstance(values.get("status"), int):
+            return f"HTTP {values['status']}"
+        return None
+
+    def rendered_summary(self, rendered: Mapping[str, Any], mode: str) -> str | None:
+        if "url" not in rendered:
+            return None
+        method = str(rendered.get("method", "GET")).upper()
+        if rendered.get("skipped"):
+            return f"would send {method} {rendered['url']} (skipped)"
+        return f"would send {method} {rendered['url']}"
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -277,6 +355,8 @@ class Headers(dict):
 
 
 def _charset(response: requests.Response) -> str:
+    from email.message import Message
+
     message = Message()
     message["content-type"] = response.headers.get("content-type", "")
     charset = message.get_content_charset()
@@ -293,6 +373,8 @@ def _reason(response: requests.Response) -> str:
     if response.reason:
         return str(response.reason)
     try:
+        from http import HTTPStatus
+
         return HTTPStatus(response.status_code).phrase
     except ValueError:
         return ""
@@ -316,12 +398,16 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 def _timed_out(error: BaseException) -> bool:
     # A read timeout while streaming the body surfaces as a ConnectionError wrapping one.
+    import socket
+
     from urllib3.exceptions import ReadTimeoutError
 
     return any(isinstance(cause, ReadTimeoutError | socket.timeout) for cause in _causes(error))
 
 
 def _connection_reason(error: BaseException) -> str:
+    import socket
+
     from urllib3.exceptions import NameResolutionError, ProtocolError
 
     for cause in _causes(error):

@@ -9,20 +9,59 @@ run's notifications and in history.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.base.errors import StepError
 from runner.base.status import Status
+from runner.language.model import Origin
+from runner.language.nodes import freeze
+from runner.language.steptypes import BuildScope, StepConfig
 from runner.notifiers.deliver import Message, deliver
+from runner.steps.base import StepType
 
 if TYPE_CHECKING:
     from runner.language.model import Step
+    from runner.language.nodes import Node
     from runner.steps.context import StepContext
 
 
-class NotifyStep:
+@dataclass(frozen=True)
+class NotifyConfig(StepConfig):
+    """A message as written: tags, title and body (templates unrendered)."""
+
+    to: Any  # a tag, "ops, oncall", or a tuple of tags; None when not given
+    origin: Origin
+    title: str | None = None  # None: the step's title
+    body: str | None = None
+
+
+class NotifyStep(StepType):
     name = "notify"
+    schema = {"notify": {"$ref": "#/$defs/step_notify"}}
+    definitions = {
+        "step_notify": {
+            "title": "Notification",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["to"],
+            "description": "Send a message now.",
+            "properties": {
+                "to": {
+                    "$ref": "#/$defs/tags",
+                    "description": "Apprise tags to send the message to.",
+                },
+                "title": {"type": "string", "description": "Template of the title."},
+                "body": {"type": "string", "description": "Template of the body."},
+            },
+        }
+    }
+
+    def build(self, node: Node, scope: BuildScope) -> NotifyConfig:
+        notify = node.child("notify")
+        return NotifyConfig(
+            freeze(notify.get("to")), notify.origin, notify.get("title"), notify.get("body")
+        )
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         message = _message(step, ctx)
@@ -70,10 +109,10 @@ class NotifyStep:
 
 
 def _message(step: Step, ctx: StepContext) -> dict[str, Any]:
-    config = step.config
-    if not isinstance(config, Mapping) or not config.get("to"):
+    config: NotifyConfig = step.config
+    if not config.to:
         raise StepError("notify needs a mapping such as {to: oncall, title: ..., body: ...}")
-    tags = ctx.render(config["to"])
+    tags = ctx.render(config.to)
     if isinstance(tags, str):
         tags = tags.split(",")  # "ops, oncall" as Apprise writes it
     if not isinstance(tags, list | tuple):
@@ -81,6 +120,6 @@ def _message(step: Step, ctx: StepContext) -> dict[str, Any]:
     to = [str(tag).strip() for tag in tags if str(tag).strip()]
     if not to:
         raise StepError("notify to: names no tag")
-    title = ctx.render(config.get("title", step.label))
-    body = ctx.render(config.get("body", ""))
+    title = ctx.render(step.label if config.title is None else config.title)
+    body = ctx.render("" if config.body is None else config.body)
     return {"to": to, "title": str(title), "body": str(body)}

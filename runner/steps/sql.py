@@ -4,24 +4,133 @@ A step naming a file (`sql: orders/pending.sql`) runs `sql/<dialect>/orders/pend
 when the connection's dialect has its own version, else `sql/orders/pending.sql`. The
 runbook is built before connections are known (and `--connection orders=pg` may swap
 one), so the file is chosen again here, for the dialect of the connection actually used.
+
+`runbook validate` checks the SQL's syntax in the connection's dialect with sqlglot
+(language/sqlcheck.py), pointing into the runbook (inline SQL) or the SQL file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.base.errors import StepError, TransientError
+from runner.base.paths import display_path
+from runner.base.wording import plural, short
 from runner.language import templates
-from runner.language.model import Step
-from runner.steps.context import StepContext
+from runner.language.config import STATE_CONNECTION
+from runner.language.model import Origin, Step
+from runner.language.steptypes import BuildScope, StepChecks, StepConfig
+from runner.steps.base import StepType
+
+if TYPE_CHECKING:
+    from runner.base.errors import Problem
+    from runner.language.nodes import Node
+    from runner.steps.context import StepContext
 
 DIALECTS = ("tsql", "postgres", "mysql", "sqlite", "ansi")
 
 
-class SqlStep:
+def is_sql_file(text: str) -> bool:
+    """Whether an `sql:` value names a file rather than holding the SQL itself."""
+    text = text.strip()
+    return "\n" not in text and text.lower().endswith(".sql") and " " not in text
+
+
+def find_sql_file(name: str, sql_dirs: tuple[Path, ...], dialect: str | None = None) -> Path | None:
+    """`sql/<dialect>/<name>` first, then `sql/<name>`."""
+    for folder in sql_dirs:
+        candidates = [folder / dialect / name] if dialect else []
+        candidates.append(folder / name)
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class SqlConfig(StepConfig):
+    """The SQL of a step: its text (a file's, when `sql:` names one) and where it is."""
+
+    text: str | None  # the SQL to run, templates unrendered; None when `sql:` is not text
+    origin: Origin  # of the `sql:` value
+    written: str | None = None  # the `sql:` value as written (the SQL, or a file name)
+    file: str | None = None  # the file `sql:` names, as found when the runbook was built
+
+    @property
+    def target(self) -> str | None:
+        return self.file
+
+
+class SqlStep(StepType):
     name = "sql"
+    schema = {
+        "sql": {
+            "type": "string",
+            "minLength": 1,
+            "description": "SQL to run: inline text, or the path of a file under sql/ (such as "
+            "orders/pending.sql). Every {{ expression }} becomes a bind parameter. Result: rows, "
+            "row, value, columns, rowcount.",
+        }
+    }
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def build(self, node: Node, scope: BuildScope) -> SqlConfig:
+        sql = node.child("sql")
+        written = sql.value if isinstance(sql.value, str) else None
+        text, file = written, None
+        if written is not None and is_sql_file(written):
+            name = scope.connection if isinstance(scope.connection, str) else ""
+            spec = scope.config.connections.get(name)
+            dialect = spec.dialect if spec is not None else None
+            found = find_sql_file(written.strip(), scope.config.sql_dirs, dialect)
+            if found is not None:
+                file = display_path(found)
+                text = found.read_text(encoding="utf-8")
+        return SqlConfig(text, sql.origin, written, file)
+
+    def templates(self, key: str, node: Node) -> Any:
+        if isinstance(node.value, str) and is_sql_file(node.value):
+            return iter(())  # a file name; the file's templates are checked with the file
+        return node.strings()
+
+    def check(self, config: SqlConfig, checks: StepChecks) -> None:
+        from runner.language import sqlcheck
+
+        if not checks.connection and checks.kind != "check":
+            # a check's sql steps may take their connection from the calling step
+            checks.add(
+                checks.step,
+                "this sql step has no connection",
+                "set `connection:` on the runbook or on the step",
+                at="key",
+            )
+        text = config.written
+        if text is None:
+            return
+        name = checks.connection if isinstance(checks.connection, str) else None
+        spec = checks.config.connections.get(name or "")
+        dialect = sqlcheck.dialect_of(spec) or ("sqlite" if name == STATE_CONNECTION else None)
+        if is_sql_file(text):
+            sql_dirs = checks.config.sql_dirs
+            found = find_sql_file(text.strip(), sql_dirs, dialect)
+            if found is None:
+                folders = ", ".join(str(p) for p in sql_dirs) or "sql/"
+                checks.add(
+                    config.origin, f"SQL file {text.strip()!r} not found", f"looked in {folders}"
+                )
+            elif dialect and sqlcheck.enabled():
+                checks.problems.extend(
+                    sqlcheck.check_file(found, dialect, sqlcheck.relative(found))
+                )
+        elif dialect and sqlcheck.enabled():
+            checks.problems.extend(_inline_problems(text, config.origin, dialect, checks))
+
+    # -- running ----------------------------------------------------------------------------
 
     @staticmethod
     def _no_connection() -> str:
@@ -32,9 +141,10 @@ class SqlStep:
         name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
         connections = ctx.services.connections
         dialect = connections.dialect(name)
-        text = step.config
-        if step.sql_file:
-            text = _dialect_text(step.sql_file, connections.config.sql_dirs, dialect) or text
+        config: SqlConfig = step.config
+        text = config.text or ""
+        if config.file:
+            text = _dialect_text(config.file, connections.config.sql_dirs, dialect) or text
         sql, params = templates.render_sql(text, ctx.scope, dialect, ctx.where)
         return name, sql, params
 
@@ -43,9 +153,10 @@ class SqlStep:
         name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
         connections = ctx.services.connections
         dialect = connections.dialect(name)
-        text = step.config
-        if step.sql_file:
-            text = _dialect_text(step.sql_file, connections.config.sql_dirs, dialect) or text
+        config: SqlConfig = step.config
+        text = config.text or ""
+        if config.file:
+            text = _dialect_text(config.file, connections.config.sql_dirs, dialect) or text
         sql, params = templates.render_sql(text, ctx.scope, dialect, ctx.where)
         try:
             connection = connections.get(name)
@@ -65,7 +176,74 @@ class SqlStep:
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         name, sql, params = self.render(step, ctx)
-        return {"connection": name, "sql": sql.strip(), "params": params, "file": step.sql_file}
+        return {"connection": name, "sql": sql.strip(), "params": params, "file": step.config.file}
+
+    def rehearsal(
+        self, step: Step, ctx: StepContext, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        return {**self.describe(step, ctx), "rowcount": values.get("rowcount")}
+
+    # -- reading results --------------------------------------------------------------------
+
+    def summary(self, values: Mapping[str, Any]) -> str | None:
+        if isinstance(values.get("rows"), list):
+            return _rows_summary(values)
+        if values.get("rowcount") is not None:
+            count = values["rowcount"]
+            return "done" if count < 0 else f"{plural(count, 'row')} affected"
+        return None
+
+    def rendered_summary(self, rendered: Mapping[str, Any], mode: str) -> str | None:
+        if "sql" not in rendered:
+            return None
+        if mode == "rehearse" and rendered.get("rowcount") is not None:
+            return f"would touch {plural(int(rendered['rowcount']), 'row')}"
+        where = rendered.get("connection")
+        return f"would run SQL on {where}" if where else "would run SQL"
+
+
+def _rows_summary(values: Mapping[str, Any]) -> str:
+    rows = values["rows"]
+    columns = list(values.get("columns") or (rows[0].keys() if rows else []))
+    if not rows:
+        if not columns and values.get("rowcount") is not None:
+            # A statement without a result set (UPDATE, DELETE): say what it changed.
+            count = values["rowcount"]
+            return "done" if count < 0 else f"{plural(count, 'row')} affected"
+        return "no rows"
+    if len(rows) == 1 and len(columns) == 1:
+        # The column name says more than `value`: `pending_count = 3`.
+        return f"{columns[0]} = {short(values.get('value', rows[0].get(columns[0])))}"
+    if len(rows) == 1:
+        pairs = ", ".join(f"{key}={short(val, 20)}" for key, val in rows[0].items())
+        return short(f"1 row: {pairs}", 80)
+    return plural(len(rows), "row")
+
+
+def _inline_problems(text: str, origin: Origin, dialect: str, checks: StepChecks) -> list[Problem]:
+    """SQL syntax problems of inline SQL, placed where the SQL is in the runbook's file."""
+    from runner.language import sqlcheck
+
+    if origin.line is None:
+        return sqlcheck.check_sql(text, dialect, origin.file, key=origin.key)
+    line, col = origin.line, origin.col
+    lines = checks.source_lines()
+    source = lines[line - 1] if line <= len(lines) else ""
+    indicator = source[col - 1 : col] if col else ""
+    if indicator in ("|", ">"):  # a block scalar starts on the next line
+        following = lines[line : line + 1]
+        indent = len(following[0]) - len(following[0].lstrip()) if following else 0
+        return sqlcheck.check_sql(text, dialect, origin.file, line + 1, indent + 1, origin.key)
+    quoted = 1 if indicator in ("'", '"') else 0
+    return sqlcheck.check_sql(
+        text,
+        dialect,
+        origin.file,
+        line,
+        (col or 1) + quoted,
+        origin.key,
+        first_line_col=(col or 1) + quoted,
+    )
 
 
 def _dialect_text(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> str | None:
@@ -101,8 +279,6 @@ def _read(path: Path) -> str:
 
 
 def _dialect_file(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> Path | None:
-    from runner.language.build import find_sql_file
-
     path = Path(sql_file).resolve()
     for folder in sql_dirs:
         try:

@@ -1,0 +1,308 @@
+"""The composite forms of a step, in one place: a group of nested steps, `for_each`,
+`transaction`, and the calls of other runbook files (`check`, `runbook`, and the
+runbook-level `on_failure`).
+
+Each walks nested steps with the engine's own machinery (`_walk`, `_step`, `_action`),
+so `Composites` is a base class of the Engine (engine/walker.py) rather than a module
+the walker calls into: the walker knows single steps, this module knows nesting.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.base.errors import StepError, TemplateError
+from runner.base.status import Status, worst
+from runner.databases.connections import Connections
+from runner.engine import retry
+from runner.language import templates
+from runner.language.inputs import resolve_inputs
+from runner.language.model import RetryPolicy, Runbook, Step
+from runner.language.results import RunResult, StepResult
+
+
+@dataclass
+class Services:
+    """What the steps of one run share: its connections, the engine, the runbook walked."""
+
+    connections: Connections
+    engine: Composites
+    runbook: Runbook
+
+
+class Composites:
+    """The composite forms; mixed into the Engine, whose `_walk`, `_step` and `_action`
+    run the nested steps."""
+
+    def _composite(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: Services,
+        runbook: Runbook,
+        result: StepResult,
+    ) -> bool:
+        """Run `step` when it is a composite form; False when it is a single action."""
+        if step.for_each is not None:
+            self._for_each(step, scope, services, runbook, result)
+        elif step.transaction:
+            self._transaction(step, scope, services, runbook, result)
+        elif step.action == "group":
+            stopped = self._walk(step.steps, scope, services, result.children, runbook)
+            result.status = worst(child.status for child in result.children)
+            result.error = stopped
+        elif step.action == "check":
+            self._call_check(step, scope, services, result)
+        elif step.action == "runbook":
+            self._call_runbook(step, scope, services, result)
+        else:
+            return False
+        return True
+
+    def _for_each(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: Services,
+        runbook: Runbook,
+        result: StepResult,
+    ) -> None:
+        items = step.for_each
+        if isinstance(items, str):
+            items = templates.evaluate(items, scope, f"{step.origin}.for_each")
+        if isinstance(items, Mapping):
+            items = list(items.items())
+        if items is None or isinstance(items, str | bytes) or not hasattr(items, "__iter__"):
+            raise TemplateError(
+                f"{step.origin}.for_each: expected a list, got {type(items).__name__}"
+            )
+        items = list(items)
+        body = step.steps or (replace(step, for_each=None),)
+
+        def one(item: Any) -> StepResult:
+            item_scope = {**scope, step.as_: item, "steps": dict(scope["steps"])}
+            child = StepResult(
+                step.id, _item_label(item), "item", item=item, origin=str(step.origin)
+            )
+            started = time.perf_counter()
+            child.started = datetime.now(UTC)
+            self._walk(body, item_scope, services, child.children, runbook)
+            child.status = worst(c.status for c in child.children)
+            child.outcome = "ok" if not child.status.is_bad else "failed"
+            child.duration = time.perf_counter() - started
+            return child
+
+        if step.concurrency > 1 and step.on_item_error != "stop" and self.options.mode != "dry-run":
+            with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
+                result.children = list(pool.map(one, items))
+        else:
+            for item in items:
+                child = one(item)
+                result.children.append(child)
+                if step.on_item_error == "stop" and child.status is Status.CRITICAL:
+                    result.error = f"stopped at item {_item_label(item)} (on_item_error: stop)"
+                    break
+        bad = [c for c in result.children if c.status.is_bad]
+        result.values = {
+            "items": len(items),
+            "failed": len(bad),
+            "succeeded": len(result.children) - len(bad),
+        }
+        result.status = worst(c.status for c in result.children)
+        if bad and not result.error:
+            result.error = f"{len(bad)} of {len(items)} items failed"
+
+    def _transaction(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: Services,
+        runbook: Runbook,
+        result: StepResult,
+    ) -> None:
+        name = step.connection or scope.get("__connection__")
+        if not name:
+            raise StepError(f"{step.id}: a transaction needs a connection")
+        single = RetryPolicy(attempts=1)
+
+        def once() -> dict[str, Any]:
+            connection = services.connections.get(name)
+            connection.begin()
+            children: list[StepResult] = []
+            result.children = children
+            try:
+                for nested in step.steps:
+                    child = StepResult(
+                        nested.id,
+                        nested.label,
+                        nested.action,
+                        origin=str(nested.origin),
+                        hint=nested.hint,
+                    )
+                    child.started = datetime.now(UTC)
+                    self._action(nested, scope, services, child, policy=single)
+                    children.append(child)
+                    scope["steps"][nested.id] = child.template_view()
+                    if child.status is Status.CRITICAL:
+                        error_type = _TransientInTransaction if _was_transient(child) else StepError
+                        raise error_type(
+                            f"{nested.id}: {child.error or 'ended CRITICAL'}; rolled back"
+                        )
+            except BaseException:
+                connection.rollback()
+                if isinstance(sys.exc_info()[1], StepError) and sys.exc_info()[1].transient:
+                    services.connections.reset(name)
+                raise
+            connection.commit()
+            return {"statements": len(children)}
+
+        if self.options.mode == "dry-run":
+            for nested in step.steps:
+                child = StepResult(
+                    nested.id, nested.label, nested.action, origin=str(nested.origin)
+                )
+                self._action(nested, scope, services, child)
+                result.children.append(child)
+            result.status, result.outcome = Status.SKIPPED, "not_run"
+            return
+        values, attempts, error = retry.attempt(once, step.retry, sleep=self.options.sleep)
+        result.attempts = attempts
+        result.values = values or {}
+        if error is not None:
+            result.status, result.outcome = Status.CRITICAL, error.outcome
+            result.error = str(error) + (
+                f" (after {len(attempts)} attempts)" if len(attempts) > 1 else ""
+            )
+        else:
+            result.status = worst(c.status for c in result.children)
+
+    def _call_check(
+        self, step: Step, scope: dict[str, Any], services: Services, result: StepResult
+    ) -> None:
+        check = self.library.check(step.config.name)
+        arguments = templates.render_value(dict(step.config.with_), scope, f"{step.origin}.with")
+        inputs = resolve_inputs(check.inputs, arguments, f"check {check.name}")
+        overrides = {t.name: t for t in step.thresholds}
+        local = {
+            **scope,
+            "inputs": inputs,
+            "steps": {},
+            "vars": {**scope["vars"], **check.vars},
+            "check": {"name": check.name, "title": check.title},
+            "__connection__": step.connection or scope.get("__connection__"),
+        }
+        for nested in check.steps:
+            mine = tuple(overrides.pop(t.name, t) for t in nested.thresholds)
+            child = self._step(
+                nested,
+                local,
+                services,
+                services.runbook,
+                thresholds=mine if overrides or mine else None,
+            )
+            result.children.append(child)
+            local["steps"][nested.id] = child.template_view()
+        if check.title and not step.title:
+            result.title = templates.render_value(check.title, local, str(step.origin))
+        result.values = {"steps": local["steps"]}
+        result.status = worst(c.status for c in result.children)
+        result.hint = step.hint or next((c.hint for c in result.children if c.bad and c.hint), None)
+
+    def _call_runbook(
+        self, step: Step, scope: dict[str, Any], services: Services, result: StepResult
+    ) -> None:
+        runbook = self.library.runbook(step.config.name)
+        arguments = templates.render_value(dict(step.config.with_), scope, f"{step.origin}.with")
+        inputs = resolve_inputs(runbook.inputs, arguments, runbook.name)
+        nested = RunResult(
+            run_id=scope["run"]["id"],
+            runbook=runbook.name,
+            mode=self.options.mode,
+            started=datetime.now(UTC),
+        )
+        self._execute_nested(runbook, nested, inputs, services)
+        result.children = nested.steps
+        result.status = nested.status
+        result.values = {"status": nested.status.value, "runbook": runbook.name}
+        if nested.error:
+            result.error = nested.error
+
+    def _execute_nested(
+        self, runbook: Runbook, run: RunResult, inputs: dict[str, Any], services: Services
+    ) -> None:
+        scope = self._scope(runbook, run, inputs)
+
+        nested_services = Services(services.connections, self, runbook)
+        stopped = self._walk(runbook.steps, scope, nested_services, run.steps, runbook)
+        run.status = worst(s.status for s in run.steps)
+        if run.status is Status.CRITICAL and (runbook.on_failure or runbook.on_failure_runbook):
+            self._on_failure(runbook, scope, nested_services, run)
+        if runbook.finally_:
+            self._walk(runbook.finally_, scope, nested_services, run.steps, runbook)
+        run.status = worst(s.status for s in run.steps)
+        run.error = stopped
+
+    def _on_failure(
+        self, runbook: Runbook, scope: dict[str, Any], services: Services, run: RunResult
+    ) -> None:
+        if runbook.on_failure:
+            handled: list[StepResult] = []
+            self._walk(runbook.on_failure, scope, services, handled, runbook)
+            run.steps.append(
+                StepResult(
+                    "on_failure",
+                    "on_failure",
+                    "group",
+                    worst(s.status for s in handled),
+                    children=handled,
+                )
+            )
+        elif runbook.on_failure_runbook:
+            target = self.library.runbook(runbook.on_failure_runbook["runbook"])
+            arguments = templates.render_value(
+                dict(runbook.on_failure_runbook.get("with") or {}), scope, "on_failure"
+            )
+            nested = RunResult(
+                run_id=run.run_id,
+                runbook=target.name,
+                mode=self.options.mode,
+                started=datetime.now(UTC),
+            )
+            self._execute_nested(
+                target, nested, resolve_inputs(target.inputs, arguments, target.name), services
+            )
+            run.steps.append(
+                StepResult(
+                    "on_failure",
+                    f"on_failure: {target.name}",
+                    "runbook",
+                    nested.status,
+                    children=nested.steps,
+                    error=nested.error,
+                )
+            )
+
+
+class _TransientInTransaction(StepError):
+    """A statement in a transaction hit a deadlock or lost its connection: retry the group."""
+
+    transient = True
+
+
+def _was_transient(child: StepResult) -> bool:
+    return bool(child.attempts) and child.attempts[-1].transient
+
+
+def _item_label(item: Any) -> str:
+    if isinstance(item, Mapping):
+        for key in ("id", "name", "staging_id", "STAGING_ID"):
+            if key in item:
+                return f"{key}={item[key]}"
+    text = str(item)
+    return text if len(text) <= 40 else text[:37] + "..."

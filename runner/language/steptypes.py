@@ -1,0 +1,227 @@
+"""The step contract, as the language sees it, and the registry of step types.
+
+A step type (`sql`, `http`, `files`, ...) is one module under runner/steps/ holding one
+class, as an Apprise notifier is one module declaring its own shape. The class declares:
+
+- here, in `StepDeclaration` (what loading a runbook needs): the YAML key that chooses
+  it and the other keys it takes, the JSON Schema of those keys (schemas/ is generated
+  from them), which of its values are templates, how its typed config is built from
+  YAML, its checks of meaning, and its default timeout;
+- in runner/steps/base.py (`StepType`, what running needs): its executor (run, and
+  describe for --dry-run), how its outcome maps to a status, what a rehearsal shows,
+  and its one-line result summary for reports.
+
+Layering: runner/steps sits above runner/language, so the language never imports a step
+module. It reaches the step types only through a `StepTypes` registry handed to it (the
+`Library` takes one); runner/steps builds the one registry the program uses
+(`runner.steps.STEP_TYPES`). The composite forms `check` and `runbook` are declared in
+language/calls.py and run by the engine; they sit in the registry like the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+
+from runner.base.errors import Problem
+from runner.base.suggest import did_you_mean
+from runner.language.model import Origin
+
+if TYPE_CHECKING:
+    from runner.language.config import Config
+    from runner.language.nodes import Node
+
+__all__ = [
+    "BuildScope",
+    "Catalog",
+    "StepChecks",
+    "StepConfig",
+    "StepDeclaration",
+    "StepTypes",
+    "known_hint",
+]
+
+
+def known_hint(name: str, known: set[str], what: str, config: Config) -> str:
+    """`did you mean 'x'?`, else the known names and where they are defined."""
+    hint = did_you_mean(name, known)
+    if hint:
+        return hint
+    where = config.display_path
+    return (
+        f"known {what}: {', '.join(sorted(known))} (in {where})"
+        if known
+        else f"define it in {where}"
+    )
+
+
+class StepConfig:
+    """Base of the typed, immutable config of a step type (a frozen dataclass each)."""
+
+    @property
+    def target(self) -> str | None:
+        """What `runbook show` names beside the step: a SQL file, a check, a runbook."""
+        return None
+
+
+@dataclass(frozen=True)
+class BuildScope:
+    """What a step type's builder may consult besides the step itself."""
+
+    config: Config  # runner.yaml: connections, sql folders
+    connection: str | None = None  # the step's connection: its own or inherited
+
+
+class Catalog(Protocol):
+    """What the checks of meaning ask of the library of runbooks and checks."""
+
+    config: Config
+
+    def path_of(self, kind: str, name: str) -> Path | None: ...
+
+    def names(self, kind: str = "runbook") -> list[str]: ...
+
+    def unknown_name_message(self, kind: str, name: str) -> str: ...
+
+    def call_cycle(self, me: Any, start: str) -> list[str] | None: ...
+
+    def known_tags(self) -> frozenset[str] | None: ...
+
+
+@dataclass
+class StepChecks:
+    """What a step type's checks of meaning are handed for one step, and where they
+    report: `add` a problem at an Origin of the step's config."""
+
+    step: Origin  # the step itself (a list item)
+    file: Path  # the runbook's file, for positions inside multi-line values
+    kind: str  # "runbook" or "check"
+    runbook: Any  # the document's `runbook:` name, as written
+    connection: str | None  # the step's own connection, else the runbook's
+    catalog: Catalog
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        return self.catalog.config
+
+    def add(
+        self,
+        origin: Origin,
+        message: str,
+        hint: str | None = None,
+        *,
+        at: str = "value",
+        line_offset: int = 0,
+    ) -> None:
+        self.problems.append(origin.problem(message, hint, at=at, line_offset=line_offset))
+
+    def known_hint(self, name: str, known: set[str], what: str) -> str:
+        return known_hint(name, known, what, self.config)
+
+    def source_lines(self) -> list[str]:
+        """The lines of the runbook's file ([] when it cannot be read)."""
+        try:
+            return self.file.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+
+
+class StepDeclaration:
+    """What a step type declares for loading runbooks: keys, schema, config, meaning.
+
+    Subclasses set `name` (the key that chooses the step type, e.g. `sql`), `keys` (the
+    other keys it takes, e.g. `shell`, `env`, `cwd` for `command`), `schema` (the JSON
+    Schema of the keys it introduces, in the order editors list them) and, when its
+    schema refers to them, `definitions` ($defs). A key may be taken by several step
+    types (`with` by `check` and `runbook`) and is described once, by one of them.
+    """
+
+    name: ClassVar[str]
+    keys: ClassVar[tuple[str, ...]] = ()
+    #: Keys whose strings are templates (default: all of the step type's keys).
+    template_keys: ClassVar[tuple[str, ...] | None] = None
+    schema: ClassVar[Mapping[str, Any]] = {}
+    definitions: ClassVar[Mapping[str, Any]] = {}
+
+    @property
+    def all_keys(self) -> tuple[str, ...]:
+        return (self.name, *self.keys)
+
+    @property
+    def templated(self) -> tuple[str, ...]:
+        return self.all_keys if self.template_keys is None else self.template_keys
+
+    def build(self, node: Node, scope: BuildScope) -> Any:
+        """The typed config of the step mapping `node` (which holds `name`).
+
+        Must not fail on a document the JSON Schema rejected: build what can be built
+        (its checks of meaning and the schema's problems say what is wrong)."""
+        raise NotImplementedError
+
+    def templates(self, key: str, node: Node) -> Iterator[Node]:
+        """The template strings in the value of `key` (one of `templated`)."""
+        yield from node.strings()
+
+    def check(self, config: Any, checks: StepChecks) -> None:
+        """Checks of meaning of a built config; problems go to `checks.add`."""
+
+    def default_timeout(self, config: Any, timeout: float) -> float:
+        """The step's timeout when it sets none (`timeout`: the runbook's default)."""
+        return timeout
+
+
+T = TypeVar("T", bound=StepDeclaration)
+
+
+class StepTypes(Generic[T]):
+    """Step types by name, in the order the language lists them (schema, messages)."""
+
+    def __init__(self, types: Iterable[T]) -> None:
+        self._types: dict[str, T] = {}
+        for step_type in types:
+            if step_type.name in self._types:
+                raise ValueError(f"step type {step_type.name!r} is registered twice")
+            self._types[step_type.name] = step_type
+        self.names: tuple[str, ...] = tuple(self._types)
+        owners: dict[str, list[str]] = {}
+        for step_type in self._types.values():
+            for key in step_type.keys:
+                owners.setdefault(key, []).append(step_type.name)
+        #: keys other than the names, with the step types that take each
+        self.options: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in owners.items()}
+        templated: dict[str, T] = {}
+        for step_type in self._types.values():
+            for key in step_type.templated:
+                templated.setdefault(key, step_type)
+        #: keys whose strings are templates, with the step type that reads them
+        self.templated: dict[str, T] = templated
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._types.values())
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __getitem__(self, name: str) -> T:
+        found = self._types.get(name)
+        if found is None:
+            raise KeyError(f"unknown step type {name!r}; known types: {', '.join(self.names)}")
+        return found
+
+    def get(self, name: str) -> T | None:
+        return self._types.get(name)
+
+    def actions_in(self, raw: Any) -> list[str]:
+        """The step type names that are keys of the mapping `raw`, in registry order."""
+        if not isinstance(raw, Mapping):
+            return []
+        return [name for name in self.names if name in raw]
+
+    def select(self, predicate: Callable[[T], bool]) -> list[T]:
+        return [step_type for step_type in self._types.values() if predicate(step_type)]

@@ -1,0 +1,340 @@
+"""The `files` step: list, delete or archive the files of a folder that match a glob and
+are older than a duration ("delete logs older than 30 days"), on Windows as on Linux.
+
+    - id: old-logs
+      files: {path: D:/logs/app, glob: "*.log", older_than: 30d, action: delete}
+
+- `path` is the folder (a template; relative paths start at runner.yaml's folder);
+  `glob` picks files in it (`*.log`; `**/*.log` includes subfolders; default `*`), and
+  `older_than` keeps those last modified longer ago than that (default: any age).
+- `action: list` (default) only reports them; `delete` deletes them; `archive` moves them
+  into the folder `to` (created when missing), keeping their subfolders, and never
+  overwrites a file already there. A folder is chosen over a zip file on purpose: a move
+  is all or nothing per file, needs no room for a copy, and is undone by moving back.
+- Only regular files are matched: never folders, never symbolic links.
+- `--dry-run` describes the step without looking at the disk; `--rehearse` finds the
+  files and reports what the action would do to them, changing nothing.
+
+Result: `count` and `bytes` of the files the action applied to (found, deleted or
+archived), `files` (their names relative to the folder, with `/`, at most 100), and
+`failed` and `errors` for files it could not delete or move (in use on Windows, no
+permission): the others are still done, and the step is CRITICAL unless asserts judge.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from runner.base.durations import format_duration, parse_duration
+from runner.base.errors import StepError, StepTimeout
+from runner.base.status import Status
+from runner.base.wording import plural
+from runner.language.model import Origin
+from runner.language.steptypes import BuildScope, StepChecks, StepConfig
+from runner.language.templates import is_template
+from runner.steps.base import StepType
+
+if TYPE_CHECKING:
+    from runner.language.model import Step
+    from runner.language.nodes import Node
+    from runner.steps.context import StepContext
+
+ACTIONS = ("list", "delete", "archive")
+#: Names listed in the result; `count` still counts every file.
+MAX_NAMES = 100
+MAX_ERRORS = 20
+_DONE = {"list": "found", "delete": "deleted", "archive": "archived"}
+
+
+@dataclass(frozen=True)
+class FilesConfig(StepConfig):
+    """Which files, and what to do with them, as written (templates unrendered)."""
+
+    path: str | None  # None when the document gives no text
+    origin: Origin  # of the `files:` mapping
+    glob: str = "*"
+    older_than: float | None = None  # seconds; None: any age
+    action: str = "list"
+    to: str | None = None  # the archive folder
+    glob_origin: Origin | None = None
+    to_origin: Origin | None = None
+
+
+class FilesStep(StepType):
+    name = "files"
+    schema = {"files": {"$ref": "#/$defs/files"}}
+    definitions = {
+        "files": {
+            "title": "Files",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["path"],
+            "description": "Files of a folder that match a glob and are older than a "
+            "duration: list them, delete them, or move them into an archive folder. Result: "
+            "count, bytes, files.",
+            "properties": {
+                "path": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The folder (a template), such as D:/logs/app or "
+                    "/var/log/app; a relative path starts at runner.yaml's folder.",
+                },
+                "glob": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Which files, such as *.log; **/*.log includes "
+                    "subfolders. Default: * (every file of the folder itself).",
+                },
+                "older_than": {
+                    "$ref": "#/$defs/duration",
+                    "description": "Only files last modified longer ago than this, such as "
+                    "30d. Default: any age.",
+                },
+                "action": {
+                    "enum": list(ACTIONS),
+                    "description": "list (default: only report them), delete, or archive "
+                    "(move them into `to`, keeping their subfolders).",
+                },
+                "to": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The archive folder (a template) for action: archive; "
+                    "created when missing. A file already there is never overwritten.",
+                },
+            },
+        }
+    }
+
+    # -- loading ------------------------------------------------------------------------
+
+    def build(self, node: Node, scope: BuildScope) -> FilesConfig:
+        files = node.child("files")
+        glob, to = files.at("glob"), files.at("to")
+        try:
+            older_than = parse_duration(files.get("older_than")) if "older_than" in files else None
+        except ValueError:  # the schema says what is wrong with it
+            older_than = None
+        action = files.get("action")
+        return FilesConfig(
+            files.text("path"),
+            files.origin,
+            glob=files.text("glob") or "*",
+            older_than=older_than,
+            action=action if action in ACTIONS else "list",
+            to=files.text("to"),
+            glob_origin=glob.origin if glob is not None else None,
+            to_origin=to.origin if to is not None else None,
+        )
+
+    def check(self, config: FilesConfig, checks: StepChecks) -> None:
+        if config.action == "archive" and config.to is None:
+            checks.add(
+                config.origin,
+                "action: archive needs `to:`, the folder the files are moved into",
+                "such as to: D:/logs/archive",
+            )
+        if config.to is not None and config.action != "archive" and config.to_origin:
+            checks.add(config.to_origin, "`to:` is only used with action: archive")
+        if config.glob_origin and not is_template(config.glob) and _escapes(config.glob):
+            checks.add(
+                config.glob_origin,
+                f"the glob {config.glob!r} reaches outside the folder",
+                "write a pattern inside it, such as *.log or **/*.log, and the folder as path:",
+            )
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        plan = _Plan.of(step.config, ctx)
+        if ctx.mode == "dry-run":
+            return {"skipped": True, "reason": "dry-run: files are not looked at"}
+        deadline = time.monotonic() + ctx.timeout
+        found = plan.find(time.time(), deadline)
+        if plan.action == "list" or ctx.mode == "rehearse":
+            return plan.result(found, [], rehearsed=ctx.mode == "rehearse")
+        ctx.log(f"{plan.action} {plural(len(found), 'file')} in {plan.folder}")
+        done, errors = plan.apply(found, deadline)
+        return plan.result(done, errors)
+
+    def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        return _Plan.of(step.config, ctx).describe()
+
+    def verdict(self, step: Step, values: Mapping[str, Any]) -> tuple[Status, str] | None:
+        failed = values.get("failed") or 0
+        if not failed or step.asserts:
+            return None
+        total = failed + (values.get("count") or 0)
+        verb = "deleted" if values.get("action") == "delete" else "moved"
+        first = (values.get("errors") or ["?"])[0]
+        return Status.CRITICAL, f"{failed} of {total} files could not be {verb}: {first}"
+
+    def summary(self, values: Mapping[str, Any]) -> str | None:
+        if "count" not in values or values.get("action") not in _DONE:
+            return None
+        count, action = values["count"], values["action"]
+        files = f"{plural(count, 'file')} ({_size(values.get('bytes') or 0)})"
+        if action == "list":
+            return files if count else "no files"
+        if values.get("rehearsed"):
+            return f"would {action} {files}" if count else f"nothing to {action}"
+        return f"{_DONE[action]} {files}" if count else f"nothing to {action}"
+
+    def rendered_summary(self, rendered: Mapping[str, Any], mode: str) -> str | None:
+        if "glob" not in rendered or "folder" not in rendered:
+            return None
+        older = f" older than {rendered['older_than']}" if rendered.get("older_than") else ""
+        return f"would {rendered['action']} {rendered['glob']}{older} in {rendered['folder']}"
+
+
+@dataclass(frozen=True)
+class _Found:
+    path: Path
+    name: str  # relative to the folder, with `/`
+    size: int
+
+
+class _Plan:
+    """A FilesConfig rendered: the folder, the glob, the cut-off and the action."""
+
+    def __init__(self, config: FilesConfig, folder: Path, glob: str, to: Path | None) -> None:
+        self.config = config
+        self.action = config.action
+        self.folder = folder
+        self.glob = glob
+        self.to = to
+
+    @classmethod
+    def of(cls, config: FilesConfig, ctx: StepContext) -> _Plan:
+        if config.path is None:
+            raise StepError("files needs a path, the folder to look in, such as path: D:/logs")
+        folder = _resolved(str(ctx.render(config.path)), ctx.root)
+        # A glob written on Windows (logs\*.log) means the same on Linux.
+        glob = str(ctx.render(config.glob)).replace("\\", "/")
+        if _escapes(glob):
+            raise StepError(f"the glob {glob!r} reaches outside the folder {folder}")
+        to = None
+        if config.action == "archive":
+            if config.to is None:
+                raise StepError("action: archive needs `to:`, the folder the files are moved into")
+            to = _resolved(str(ctx.render(config.to)), ctx.root)
+        return cls(config, folder, glob, to)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "folder": str(self.folder), "glob": self.glob}
+        if self.config.older_than is not None:
+            out["older_than"] = format_duration(self.config.older_than)
+        if self.to is not None:
+            out["to"] = str(self.to)
+        return out
+
+    def find(self, now: float, deadline: float) -> list[_Found]:
+        """The regular files that match, oldest cut-off applied, sorted by name."""
+        if not self.folder.is_dir():
+            raise StepError(f"the folder {self.folder} does not exist (or is not a folder)")
+        cutoff = None if self.config.older_than is None else now - self.config.older_than
+        found = []
+        try:
+            matches = self.folder.glob(self.glob)
+        except ValueError as error:  # an empty pattern, and the like
+            raise StepError(f"the glob {self.glob!r} cannot be used: {error}") from None
+        for path in matches:
+            if time.monotonic() > deadline:
+                raise StepTimeout(f"looking for {self.glob} in {self.folder} took too long")
+            if self.to is not None and _inside(path, self.to):
+                continue  # already archived
+            try:
+                stat = path.lstat()
+            except OSError:
+                continue  # gone meanwhile
+            if not _regular(stat.st_mode):
+                continue
+            if cutoff is not None and stat.st_mtime > cutoff:
+                continue
+            name = PurePosixPath(*path.relative_to(self.folder).parts).as_posix()
+            found.append(_Found(path, name, stat.st_size))
+        return sorted(found, key=lambda item: item.name)
+
+    def apply(self, found: list[_Found], deadline: float) -> tuple[list[_Found], list[str]]:
+        """Delete or archive each file; (those done, why the others were not)."""
+        import shutil
+
+        done, errors = [], []
+        for item in found:
+            if time.monotonic() > deadline:
+                errors.append(f"{item.name}: not {_DONE[self.action]}: the step's timeout passed")
+                continue
+            try:
+                if self.action == "delete":
+                    item.path.unlink()
+                else:
+                    assert self.to is not None
+                    target = self.to.joinpath(*PurePosixPath(item.name).parts)
+                    if target.exists():
+                        errors.append(f"{item.name}: already in {self.to}, left where it is")
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(item.path, target)
+            except OSError as error:
+                errors.append(f"{item.name}: {error.strerror or error}")
+                continue
+            done.append(item)
+        return done, errors
+
+    def result(
+        self, files: list[_Found], errors: list[str], rehearsed: bool = False
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "action": self.action,
+            "folder": str(self.folder),
+            "count": len(files),
+            "bytes": sum(item.size for item in files),
+            "files": [item.name for item in files[:MAX_NAMES]],
+            "failed": len(errors),
+            "errors": errors[:MAX_ERRORS],
+        }
+        if rehearsed:
+            values["rehearsed"] = True
+        return values
+
+
+def _resolved(text: str, root: str | None) -> Path:
+    path = Path(os.path.expanduser(text))
+    if not path.is_absolute() and root is not None:
+        path = Path(root) / path
+    return path
+
+
+def _escapes(glob: str) -> bool:
+    """Whether a glob names something outside its folder (absolute, or through `..`)."""
+    normal = glob.replace("\\", "/")
+    return normal.startswith("/") or ":" in normal[:3] or ".." in normal.split("/")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def _regular(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(mode)
+
+
+def _size(count: int) -> str:
+    """1,536 bytes as `1.5 KiB`."""
+    if count < 1024:
+        return plural(count, "byte")
+    for unit in ("KiB", "MiB", "GiB"):
+        count /= 1024  # type: ignore[assignment]
+        if count < 1024:
+            return f"{count:.1f} {unit}"
+    return f"{count:.1f} TiB"

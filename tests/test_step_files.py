@@ -1,0 +1,249 @@
+"""The files step on real folders, with real modification times set through os.utime."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.base.status import Status
+from runner.language.build import build_step
+from runner.language.model import Step
+from runner.reports.summary import rendered_summary, value_summary
+from runner.steps import STEP_TYPES, executor
+from runner.steps.context import StepContext
+from runner.steps.files import MAX_NAMES, FilesStep
+
+DAY = 86400
+
+
+def write(folder: Path, name: str, age_days: float, size: int = 10) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    stamp = time.time() - age_days * DAY
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    folder = tmp_path / "logs"
+    write(folder, "old.log", 40, 100)
+    write(folder, "older.log", 90, 200)
+    write(folder, "new.log", 1, 300)
+    write(folder, "old.txt", 40)
+    write(folder, "app/deep.log", 45, 50)
+    write(folder, "app/fresh.log", 0)
+    return folder
+
+
+def step(**files: Any) -> Step:
+    return build_step({"id": "clean", "files": files}, STEP_TYPES)
+
+
+def run(config: Step, mode: str = "run", timeout: float = 30.0) -> dict[str, Any]:
+    return FilesStep().run(config, StepContext(scope={}, timeout=timeout, mode=mode))
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_registered_under_its_name() -> None:
+    assert isinstance(executor("files"), FilesStep)
+
+
+def test_lists_the_matching_files_older_than_the_duration(logs: Path) -> None:
+    values = run(step(path=str(logs), glob="*.log", older_than="30d"))
+    assert values == {
+        "action": "list",
+        "folder": str(logs),
+        "count": 2,
+        "bytes": 300,
+        "files": ["old.log", "older.log"],
+        "failed": 0,
+        "errors": [],
+    }
+    assert len(names(logs)) == 6  # listing changes nothing
+
+
+def test_two_stars_reach_into_subfolders_and_names_use_slashes(logs: Path) -> None:
+    values = run(step(path=str(logs), glob="**/*.log", older_than="30d"))
+    assert values["files"] == ["app/deep.log", "old.log", "older.log"]
+
+
+def test_without_older_than_every_matching_file_counts(logs: Path) -> None:
+    assert run(step(path=str(logs)))["files"] == ["new.log", "old.log", "old.txt", "older.log"]
+
+
+def test_delete_removes_only_the_old_matching_files(logs: Path) -> None:
+    values = run(step(path=str(logs), glob="**/*.log", older_than="30d", action="delete"))
+    assert (values["count"], values["bytes"], values["failed"]) == (3, 350, 0)
+    assert names(logs) == ["app/fresh.log", "new.log", "old.txt"]
+
+
+def test_archive_moves_them_keeping_subfolders(logs: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    files = step(
+        path=str(logs), glob="**/*.log", older_than="30d", action="archive", to=str(archive)
+    )
+    values = run(files)
+    assert values["files"] == ["app/deep.log", "old.log", "older.log"]
+    assert names(archive) == ["app/deep.log", "old.log", "older.log"]
+    assert names(logs) == ["app/fresh.log", "new.log", "old.txt"]
+
+
+def test_archive_never_overwrites_and_the_step_is_critical(logs: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    write(archive, "old.log", 0, 1)
+    files = step(path=str(logs), glob="*.log", older_than="30d", action="archive", to=str(archive))
+    values = run(files)
+    assert values["files"] == ["older.log"]
+    assert values["failed"] == 1
+    assert values["errors"] == [f"old.log: already in {archive}, left where it is"]
+    assert (archive / "old.log").read_bytes() == b"x"
+    assert (logs / "old.log").exists()
+    assert FilesStep().verdict(files, values) == (
+        Status.CRITICAL,
+        f"1 of 2 files could not be moved: old.log: already in {archive}, left where it is",
+    )
+
+
+def test_an_archive_inside_the_folder_is_not_archived_again(logs: Path) -> None:
+    files = step(path=str(logs), glob="**/*.log", action="archive", to=str(logs / "archive"))
+    assert run(files)["count"] == 5
+    assert run(files)["count"] == 0
+
+
+def test_rehearse_reports_what_would_happen_and_changes_nothing(logs: Path) -> None:
+    files = step(path=str(logs), glob="*.log", older_than="30d", action="delete")
+    values = run(files, mode="rehearse")
+    assert values["rehearsed"] is True
+    assert values["files"] == ["old.log", "older.log"]
+    assert len(names(logs)) == 6
+    assert FilesStep().summary(values) == "would delete 2 files (300 bytes)"
+
+
+def test_dry_run_describes_without_looking_at_the_disk(tmp_path: Path) -> None:
+    files = step(path=str(tmp_path / "nowhere"), glob="*.log", older_than="30d", action="delete")
+    ctx = StepContext(scope={}, timeout=30.0, mode="dry-run")
+    assert FilesStep().describe(files, ctx) == {
+        "action": "delete",
+        "folder": str(tmp_path / "nowhere"),
+        "glob": "*.log",
+        "older_than": "30d",
+    }
+    assert run(files, mode="dry-run")["skipped"] is True
+
+
+def test_a_glob_written_on_windows_means_the_same_here(logs: Path) -> None:
+    assert run(step(path=str(logs), glob="app\\*.log"))["files"] == [
+        "app/deep.log",
+        "app/fresh.log",
+    ]
+
+
+def test_folders_and_symbolic_links_are_never_matched(logs: Path, tmp_path: Path) -> None:
+    outside = write(tmp_path, "outside.log", 90)
+    (logs / "link.log").symlink_to(outside)
+    (logs / "dir.log").mkdir()
+    values = run(step(path=str(logs), glob="*.log", action="delete"))
+    assert values["files"] == ["new.log", "old.log", "older.log"]
+    assert outside.exists() and (logs / "dir.log").is_dir()
+
+
+def test_a_missing_folder_is_an_error_that_names_it(tmp_path: Path) -> None:
+    from runner.base.errors import StepError
+
+    with pytest.raises(StepError, match="does not exist"):
+        run(step(path=str(tmp_path / "nope")))
+
+
+def test_names_are_capped_but_every_file_is_counted(tmp_path: Path) -> None:
+    for number in range(MAX_NAMES + 5):
+        write(tmp_path, f"f{number:03d}.log", 0, 1)
+    values = run(step(path=str(tmp_path)))
+    assert (values["count"], len(values["files"])) == (MAX_NAMES + 5, MAX_NAMES)
+
+
+def test_summaries() -> None:
+    files = FilesStep()
+    assert files.summary({"action": "list", "count": 0, "bytes": 0}) == "no files"
+    assert files.summary({"action": "list", "count": 2, "bytes": 1536}) == "2 files (1.5 KiB)"
+    assert files.summary({"action": "delete", "count": 1, "bytes": 5}) == "deleted 1 file (5 bytes)"
+    assert files.summary({"action": "archive", "count": 0, "bytes": 0}) == "nothing to archive"
+    assert files.rendered_summary(
+        {"action": "delete", "folder": "/var/log", "glob": "*.log", "older_than": "30d"}, "dry-run"
+    ) == ("would delete *.log older than 30d in /var/log")
+
+
+# -- through a runbook -----------------------------------------------------------------------
+
+RUNBOOK = """
+runbook: clean
+kind: maintenance
+steps:
+  - id: old_logs
+    title: Delete logs older than 30 days
+    files: {path: logs, glob: "*.log", older_than: 30d, action: delete}
+"""
+
+
+def test_a_relative_folder_starts_at_runner_yaml_and_reports_read_well(project, logs) -> None:
+    project.runbook("clean", RUNBOOK)
+    elsewhere = project.root / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    rehearsed = project.run("clean", mode="rehearse")
+    assert len(names(logs)) == 6
+    assert value_summary(rehearsed.steps[0]) == "would delete 2 files (300 bytes)"
+    result = project.run("clean")
+    assert str(result.status) == "OK"
+    assert value_summary(result.steps[0]) == "deleted 2 files (300 bytes)"
+    assert names(logs) == ["app/deep.log", "app/fresh.log", "new.log", "old.txt"]
+    dry = project.run("clean", mode="dry-run")
+    assert rendered_summary(dry.steps[0], "dry-run") == (
+        f"would delete *.log older than 30d in {project.root / 'logs'}"
+    )
+
+
+def test_files_it_could_not_move_make_the_step_critical_unless_asserts_judge(project, logs) -> None:
+    write(project.root / "archive", "old.log", 0)
+    text = RUNBOOK.replace("action: delete", "action: archive, to: archive")
+    project.runbook("clean", text)
+    result = project.run("clean")
+    assert (str(result.status), result.steps[0].outcome) == ("CRITICAL", "failed")
+    assert result.steps[0].error == (
+        f"1 of 2 files could not be moved: old.log: already in {project.root / 'archive'}, "
+        "left where it is"
+    )
+    project.runbook("clean", text + "    assert: [failed <= 1]\n")
+    assert str(project.run("clean").status) == "OK"
+
+
+def test_validation_explains_what_is_wrong(project) -> None:
+    project.runbook(
+        "clean",
+        """
+        runbook: clean
+        steps:
+          - files: {path: logs, action: archive}
+          - files: {path: logs, glob: ../other/*.log, to: old}
+          - files: {path: logs, glob: "*.log", older_than: a month}
+        """,
+    )
+    found = project.library().problems(project.root / "runbooks" / "clean.yaml")
+    assert [p.format() for p in sorted(found, key=lambda p: (p.line, p.col))] == [
+        "runbooks/clean.yaml:3:12: error: steps[0].files: action: archive needs `to:`, the folder "
+        "the files are moved into (such as to: D:/logs/archive)",
+        "runbooks/clean.yaml:4:31: error: steps[1].files.glob: the glob '../other/*.log' reaches "
+        "outside the folder (write a pattern inside it, such as *.log or **/*.log, and the "
+        "folder as path:)",
+        "runbooks/clean.yaml:4:51: error: steps[1].files.to: `to:` is only used with action: archive",
+        "runbooks/clean.yaml:5:52: error: steps[2].files.older_than: 'a month' is not a duration: "
+        "write 30s, 5m, 1h30m or 2d",
+    ]
