@@ -18,6 +18,7 @@ catch that prints `format_message()` and exits with `exit_code`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 #: Exit code for "the runbook itself could not be evaluated" (Nagios UNKNOWN).
 EXIT_UNKNOWN = 3
@@ -129,6 +130,9 @@ class StepError(RunbookError):
 
     outcome = "failed"
     transient = False
+    #: What the step produced before it failed (a command's output so far, the HTTP
+    #: answer that was not good enough), kept as the step's values; None: nothing.
+    result: dict[str, Any] | None = None
 
 
 class TransientError(StepError):

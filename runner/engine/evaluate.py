@@ -80,7 +80,9 @@ def threshold(spec: Threshold, values: Mapping[str, Any], scope: Mapping[str, An
         critical = _limit(spec.critical, scope, where)
     except TemplateError as error:
         return Evaluation(spec.name, Status.UNKNOWN, str(error), kind="threshold")
-    base = dict(name=spec.name, warning=warning, critical=critical, direction=spec.direction)
+    base: dict[str, Any] = dict(
+        name=spec.name, warning=warning, critical=critical, direction=spec.direction
+    )
     if not found:
         columns = ", ".join(map(str, (values.get("row") or {}).keys())) or "none"
         return Evaluation(

@@ -86,7 +86,7 @@ def attempt(
         try:
             return one(), attempts, None
         except StepError as error:
-            return getattr(error, "result", None), attempts, error
+            return error.result, attempts, error
 
     def transient(error: BaseException) -> bool:
         return isinstance(error, StepError) and error.transient
@@ -102,7 +102,7 @@ def attempt(
     try:
         values = retrying(one)
     except StepError as error:
-        return getattr(error, "result", None), attempts, error
+        return error.result, attempts, error
     except RetryError as error:  # `until` never held
         last = error.last_attempt.result()
         return (

@@ -249,7 +249,7 @@ class Engine(Composites):
             result.status, result.outcome = Status.UNKNOWN, "aborted"
             result.error = "aborted while running; its open transaction was rolled back"
             result.duration = time.perf_counter() - clock
-            interruption.step_result = result  # type: ignore[attr-defined]
+            setattr(interruption, "step_result", result)  # noqa: B010 - the walk above keeps it
             raise
         except StepError as error:
             # Failed outside the retry loop (describing it for --dry-run, say): what a
@@ -271,7 +271,7 @@ class Engine(Composites):
             and self._on_error(step, runbook) == "warning"
         ):
             result.status = Status.WARNING
-        if result.bad and templates.is_template(result.hint):
+        if result.bad and result.hint is not None and templates.is_template(result.hint):
             result.hint = self._render_hint(result.hint, scope, result)
         return result
 
@@ -353,7 +353,8 @@ class Engine(Composites):
         if step.until is not None:
 
             def until(values: dict[str, Any]) -> bool:
-                row = values.get("row") if isinstance(values.get("row"), Mapping) else {}
+                found = values.get("row")
+                row: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
                 return bool(
                     templates.evaluate(
                         step.until,
@@ -362,7 +363,7 @@ class Engine(Composites):
                     )
                 )
 
-        values, attempts, error = retry.attempt(
+        values, attempts, failure = retry.attempt(
             lambda: runner.run(step, ctx),
             policy or step.retry,
             sleep=self.options.sleep,
@@ -378,8 +379,9 @@ class Engine(Composites):
             result.status, result.outcome = Status.SKIPPED, "skipped"
             result.error = result.values.get("reason")
             return
-        if error is not None:
-            result.status, result.outcome, result.error = Status.CRITICAL, error.outcome, str(error)
+        if failure is not None:
+            result.status, result.outcome = Status.CRITICAL, failure.outcome
+            result.error = str(failure)
             if len(attempts) > 1:
                 result.error += f" (after {len(attempts)} attempts)"
             if values is None:

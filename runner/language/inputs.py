@@ -20,7 +20,7 @@ def coerce(spec: Mapping[str, Any] | InputSpec, name: str, value: Any) -> Any:
     get = (
         spec.get
         if isinstance(spec, Mapping)
-        else lambda key, default=None: getattr(spec, _ATTR.get(key, key), default)
+        else lambda key, default=None: getattr(spec, _ATTR.get(key) or key, default)
     )
     kind = get("type", "string") or "string"
     result = _convert(kind, value)

@@ -113,7 +113,8 @@ def schema_text(kind: str) -> str:
 @cache
 def load_schema(kind: str) -> dict[str, Any]:
     """The parsed schema for `kind`; shared, do not modify it."""
-    return json.loads(schema_text(kind))
+    schema: dict[str, Any] = json.loads(schema_text(kind))
+    return schema
 
 
 @cache

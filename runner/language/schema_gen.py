@@ -30,7 +30,7 @@ _NAMES_MARKER = "{step types}"
 
 def runbook_schema(step_types: StepTypes[Any]) -> dict[str, Any]:
     """The runbook schema with the keys and `$defs` of every step type in `step_types`."""
-    base = json.loads(BASE.read_text(encoding="utf-8"))
+    base: dict[str, Any] = json.loads(BASE.read_text(encoding="utf-8"))
     base.pop("$comment", None)
     properties: dict[str, Any] = {}
     definitions: dict[str, Any] = {}
@@ -52,10 +52,11 @@ def runbook_schema(step_types: StepTypes[Any]) -> dict[str, Any]:
     step = base["$defs"]["step"]
     step["properties"] = _splice(step["properties"], _KEYS_MARKER, properties)
     base["$defs"] = _splice(base["$defs"], _DEFINITIONS_MARKER, definitions)
-    return _named(base, listed)
+    named: dict[str, Any] = _named(base, listed)
+    return named
 
 
-def _splice(mapping: Mapping[str, Any], marker: str, inserted: Mapping[str, Any]) -> dict:
+def _splice(mapping: Mapping[str, Any], marker: str, inserted: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in mapping.items():
         if key == marker:

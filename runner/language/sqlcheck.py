@@ -235,7 +235,7 @@ def dialect_of(spec: Any) -> str | None:
     """The dialect of a connection spec from runner.yaml; None when unknown."""
     if spec is None:
         return None
-    return spec.sql_dialect()
+    return str(spec.sql_dialect())
 
 
 def relative(path: Path) -> str:

@@ -39,7 +39,7 @@ class _Undefined(StrictUndefined):
     __slots__ = ()
 
     @property
-    def _undefined_message(self) -> str:  # type: ignore[override]
+    def _undefined_message(self) -> str:
         if self._undefined_hint:
             return self._undefined_hint
         obj = self._undefined_obj
@@ -162,7 +162,7 @@ def is_template(value: Any) -> bool:
 def render(text: str, scope: Mapping[str, Any], where: str = "") -> str:
     """Render a template string to text."""
     try:
-        return _template(text).render(scope)
+        return str(_template(text).render(scope))
     except Exception as error:  # noqa: BLE001 - every template failure becomes one error type
         raise TemplateError(_prefix(where) + _describe(error)) from None
 
@@ -303,6 +303,7 @@ def analyze(
     from jinja2.parser import Parser
 
     env = environment()
+    tree: nodes.Node
     try:
         if expression:
             parser = Parser(env, text, state="variable")

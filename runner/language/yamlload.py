@@ -26,7 +26,7 @@ Mark = tuple[int, int]
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class MarkedDict(dict):
+class MarkedDict(dict[Any, Any]):
     """A mapping with the positions of its keys (`key_marks`) and values (`value_marks`)."""
 
     __slots__ = ("mark", "key_marks", "value_marks")
@@ -38,7 +38,7 @@ class MarkedDict(dict):
         self.value_marks: dict[Any, Mark] = {}
 
 
-class MarkedList(list):
+class MarkedList(list[Any]):
     __slots__ = ("mark", "item_marks")
 
     def __init__(self, *args: Any) -> None:

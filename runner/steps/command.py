@@ -232,11 +232,11 @@ class _Plan:
             "stderr": stderr.text(),
         }
         if not finished:
-            error = StepTimeout(
+            killed = StepTimeout(
                 f"{self.shown} did not finish within {format_duration(timeout)}: it was killed"
             )
-            error.result = result  # type: ignore[attr-defined]  # the output it had given so far
-            raise error
+            killed.result = result  # the output it had given so far
+            raise killed
         return result
 
 

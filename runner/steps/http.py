@@ -253,7 +253,7 @@ class _Request:
             transient = TransientError(
                 f"HTTP {response.status_code} {_reason(response)} from {mask_url(response.url)}"
             )
-            transient.result = result  # type: ignore[attr-defined]  # shown after the last retry
+            transient.result = result  # shown after the last retry
             raise transient
         return result
 
@@ -341,7 +341,7 @@ def _result(
     }
 
 
-class Headers(dict):
+class Headers(dict[str, str]):
     """Response headers, stored lower-case, found whatever case the runbook writes."""
 
     def __getitem__(self, key: Any) -> Any:
