@@ -249,7 +249,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         "timezone": model.timezone,
         "connection": model.connection,
         "path": model.path,
-        "notify": dict(model.notify),
+        "notify": dict(model.notify or {}),
         "inputs": [
             {
                 "name": i.name,
