@@ -4,7 +4,8 @@ yamlload gives marked containers (`MarkedDict`, `MarkedList`) that know the line
 column of every key and value. A `Node` is one value of such a document with its key
 path: it hands out its children as Nodes and says where it is as an `Origin`, without
 walking from the document's root each time. Builders read Nodes and keep Origins in the
-model; the raw document itself never reaches the model.
+model; the raw document itself never reaches the model (`Positions`, which a step keeps
+for its keys, holds the (line, col) marks of a mapping, none of its values).
 
 A Node never assumes the document is valid: asking a string for its keys gives none,
 so a builder can run on a document the JSON Schema rejected without crashing.

@@ -22,7 +22,7 @@ language/calls.py and run by the engine; they sit in the registry like the other
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
@@ -228,6 +228,3 @@ class StepTypes(Generic[T]):
         if not isinstance(raw, Mapping):
             return []
         return [name for name in self.names if name in raw]
-
-    def select(self, predicate: Callable[[T], bool]) -> list[T]:
-        return [step_type for step_type in self._types.values() if predicate(step_type)]
