@@ -209,34 +209,40 @@ def in_process(root: Path, paths: list[Path]) -> tuple[float, int]:
 
 
 def phases(root: Path, paths: list[Path]) -> dict[str, float] | str:
-    """Seconds per phase of Library.problems (parse, schema, meaning), or why unavailable.
+    """Seconds per phase of Library.problems (parse, schema, build, meaning), or why unavailable.
 
     Calls the same functions Library.problems does; if those move, say so rather than fail.
     """
     try:
         from runner.base.paths import display_path
-        from runner.language import meaning as validate
         from runner.language import schema
+        from runner.language.build import build
+        from runner.language.meaning import meaning
+        from runner.language.yamlload import load_file
 
         library = _library(root)
         totals = {
             "parse YAML (yamlload)": 0.0,
             "JSON Schema (schema.validate_document)": 0.0,
-            "meaning (validate.meaning)": 0.0,
+            "build the model (build.build)": 0.0,
+            "meaning, on the model (meaning.meaning)": 0.0,
         }
         names = list(totals)
         for path in paths:
             display = display_path(path)
             started = time.perf_counter()
-            document = library.document(path)
+            document = load_file(path, display)
             parsed = time.perf_counter()
             schema.validate_document(document, "runbook", display)
             checked = time.perf_counter()
-            validate.meaning(document, "runbook", display, path, library, library.step_types)
+            built = build(document, display, library.config, library.step_types)
+            modelled = time.perf_counter()
+            meaning(built.runbook, path, library, library.step_types)
             done = time.perf_counter()
             totals[names[0]] += parsed - started
             totals[names[1]] += checked - parsed
-            totals[names[2]] += done - checked
+            totals[names[2]] += modelled - checked
+            totals[names[3]] += done - modelled
         return totals
     except (AttributeError, ImportError, TypeError) as error:
         return f"phase breakdown unavailable ({error}); see the profile instead"

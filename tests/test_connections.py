@@ -263,7 +263,7 @@ def test_a_sql_file_runs_in_the_dialect_of_the_connection_actually_used(tmp_path
     step = Step(
         id="n",
         action="sql",
-        config=SqlConfig("SELECT 'generic' AS source\n", Origin("t.yaml"), file=str(sql / "n.sql")),
+        config=SqlConfig("SELECT 'generic' AS source\n", Origin("t.yaml"), path=sql / "n.sql"),
         origin=Origin("t.yaml"),
         connection="orders",
     )

@@ -92,7 +92,7 @@ def show_command(args: argparse.Namespace) -> int:
         "timezone": model.timezone,
         "connection": model.connection,
         "path": model.path,
-        "notify": dict(model.notify),
+        "notify": dict(model.notify or {}),
         "inputs": [
             {
                 "name": i.name,

@@ -264,10 +264,9 @@ class Composites:
                 )
             )
         elif runbook.on_failure_runbook:
-            target = self.library.runbook(runbook.on_failure_runbook["runbook"])
-            arguments = templates.render_value(
-                dict(runbook.on_failure_runbook.get("with") or {}), scope, "on_failure"
-            )
+            call = runbook.on_failure_runbook
+            target = self.library.runbook(call.name or "")
+            arguments = templates.render_value(dict(call.with_), scope, "on_failure")
             nested = RunResult(
                 run_id=run.run_id,
                 runbook=target.name,

@@ -1,25 +1,60 @@
-"""Builds the immutable model from a document that passed schema and meaning checks."""
+"""Builds the runbook model from a YAML document, in one pass over it.
+
+The front half of the pipeline reads top to bottom (library.py): parse the file with line
+marks (yamlload), check the JSON Schema (schema), build the model here, then run the
+checks of meaning on the model (meaning). Building is the only walk over the raw YAML:
+each value becomes a typed, frozen model value and keeps its Origin; what cannot be
+built (an input default of the wrong type) becomes a problem. The step types build their
+own configs (steptypes.py), handed down as a registry.
+
+A document the schema rejected is built too, so that the checks of meaning can run on
+it: building never fails, and takes what cannot be read as absent (or as written).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from runner.base.durations import parse_duration
+from runner.base.errors import Problem
 from runner.base.status import Status
+from runner.language.calls import read_call
 from runner.language.config import Config
 from runner.language.model import (
+    NOTHING,
     Assertion,
+    Call,
     InputSpec,
+    NotifyPolicy,
     RetryPolicy,
     Runbook,
     Step,
     StepDefaults,
+    TemplateText,
     Threshold,
 )
-from runner.language.nodes import Node
+from runner.language.nodes import Node, freeze, plain
 from runner.language.steptypes import BuildScope, StepTypes
+
+__all__ = ["Built", "build", "build_step", "step_id"]
+
+# Keys every step may carry whose strings are templates (a step type declares its own).
+_TEMPLATE_KEYS = ("title", "hint", "confirm")
+# What a value the schema refused may raise when read as the type it should have.
+_UNREADABLE = (ValueError, TypeError, AttributeError, KeyError)
+
+
+@dataclass(frozen=True)
+class Built:
+    """The model of one document, and the problems found while building it."""
+
+    runbook: Runbook
+    problems: tuple[Problem, ...] = ()
 
 
 def step_id(raw: Mapping[str, Any], path: tuple[Any, ...]) -> str:
@@ -29,147 +64,255 @@ def step_id(raw: Mapping[str, Any], path: tuple[Any, ...]) -> str:
 
 
 class _Builder:
-    def __init__(
-        self, document: Mapping[str, Any], display: str, config: Config, step_types: StepTypes
-    ) -> None:
-        self.document = document
+    def __init__(self, document: Any, display: str, config: Config, step_types: StepTypes) -> None:
         self.root = Node.root(document, display)
         self.display = display
         self.config = config
         self.step_types = step_types
+        self.problems: list[Problem] = []
 
-    def steps(
-        self, node: Node | None, defaults: StepDefaults, connection: str | None
-    ) -> tuple[Step, ...]:
-        if node is None:
-            return ()
-        return tuple(self.step(item, defaults, connection) for item in node.elements())
+    # -- the runbook ----------------------------------------------------------------------
 
-    def step(self, node: Node, defaults: StepDefaults, connection: str | None) -> Step:
-        raw = node.value
-        path = node.path
-        action = next((name for name in self.step_types.names if name in raw), "group")
-        connection = raw.get("connection", connection)
-        config: Any = None
-        timeout = defaults.timeout
-        if action != "group":
-            step_type = self.step_types[action]
-            config = step_type.build(node, BuildScope(self.config, connection))
-            timeout = step_type.default_timeout(config, defaults.timeout)
-        thresholds = []
-        for name, item in node.child("thresholds").items() if "thresholds" in raw else ():
-            spec = item.value
-            thresholds.append(
-                Threshold(
-                    name=name,
-                    warning=spec.get("warning"),
-                    critical=spec.get("critical"),
-                    direction=spec.get("direction", "above"),
-                    value=spec.get("value"),
-                    origin=item.origin,
-                )
+    def runbook(self) -> Runbook:
+        root = self.root
+        doc = root.value
+        is_check = "check" in doc and "runbook" not in doc
+        try:
+            defaults = self.config.defaults.merged(doc.get("defaults"))
+        except _UNREADABLE:
+            defaults = self.config.defaults
+        connection = freeze(doc.get("connection"))
+        on_failure_steps: tuple[Step, ...] = ()
+        on_failure_runbook = None
+        on_failure = root.at("on_failure")
+        if on_failure is not None and on_failure.is_list:
+            on_failure_steps = self.steps(on_failure, defaults, connection)
+        elif on_failure is not None and on_failure.is_mapping:
+            on_failure_runbook = (
+                read_call(on_failure, "runbook")
+                if "runbook" in on_failure
+                else Call(None, on_failure.origin)
             )
-        asserts = []
-        for item in node.child("assert").elements() if "assert" in raw else ():
-            where = item.origin
-            value = item.value
-            if isinstance(value, str):
-                asserts.append(Assertion(value, Status.CRITICAL, None, where))
-            else:
-                asserts.append(
-                    Assertion(
-                        str(value["that"]),
-                        Status(value.get("severity", "critical").upper()),
-                        value.get("message"),
-                        where,
-                    )
-                )
-        return Step(
-            id=step_id(raw, path),
-            action=action,
-            config=config,
-            origin=node.origin,
-            title=raw.get("title", ""),
-            when=raw.get("when"),
-            timeout=parse_duration(raw["timeout"]) if "timeout" in raw else timeout,
-            retry=RetryPolicy.from_raw(raw.get("retry"), defaults.retry),
-            until=raw.get("until"),
-            thresholds=tuple(thresholds),
-            asserts=tuple(asserts),
-            hint=raw.get("hint"),
-            confirm=raw.get("confirm"),
-            on_error=raw.get("on_error", defaults.on_error),
+        name = doc.get("check" if is_check else "runbook")
+        tags = doc.get("tags")
+        variables = doc.get("vars")
+        notify = root.at("notify")
+        return Runbook(
+            name="" if name is None else str(name),
+            path=self.display,
+            title=freeze(doc.get("title", "")),
+            kind=freeze(doc.get("kind", "check" if is_check else "health-check")),
+            description=freeze(doc.get("description", "")),
+            tags=freeze(tags) if isinstance(tags, list) else (),
+            schedule=freeze(doc.get("schedule")),
+            timezone=freeze(doc.get("timezone")),
             connection=connection,
-            for_each=raw.get("for_each"),
-            as_=raw.get("as", "item"),
-            concurrency=int(raw.get("concurrency", 1)),
-            on_item_error=raw.get("on_item_error", "continue"),
-            transaction=bool(raw.get("transaction", False)),
-            steps=self.steps(node.at("steps"), defaults, connection),
-            alert=dict(raw.get("alert") or {}),
+            inputs=self.inputs(root.at("inputs")),
+            vars=MappingProxyType(plain(variables)) if isinstance(variables, Mapping) else NOTHING,
+            notify=self.policy(notify) if notify is not None and notify.is_mapping else None,
+            steps=self.steps(root.at("steps"), defaults, connection),
+            on_failure=on_failure_steps,
+            on_failure_runbook=on_failure_runbook,
+            finally_=self.steps(root.at("finally"), defaults, connection),
+            concurrency=freeze(doc.get("concurrency", "skip")),
+            is_check=is_check,
+            origin=root.origin,
+            keys=root.positions(),
         )
 
-    def inputs(self) -> tuple[InputSpec, ...]:
+    def inputs(self, node: Node | None) -> tuple[InputSpec, ...]:
         from runner.language.inputs import coerce
 
         out = []
-        for name, spec in (self.document.get("inputs") or {}).items():
-            kind = spec.get("type", "string")
+        for name, item in node.items() if node is not None else ():
+            spec = item.value
+            if not isinstance(spec, Mapping):
+                out.append(InputSpec(name=name))
+                continue
             has_default = "default" in spec
-            default = coerce(spec, name, spec["default"]) if has_default else None
+            default = plain(spec.get("default"))
+            if has_default:
+                try:
+                    # the value as written: its message names what it is, word for word
+                    default = plain(coerce(spec, name, spec["default"]))
+                except ValueError as error:
+                    self.problems.append(
+                        item.child("default").origin.problem(
+                            f"default of input {name!r} is wrong: {error}",
+                            f"the input is declared as type {spec.get('type', 'string')}",
+                        )
+                    )
+                except _UNREADABLE:
+                    pass  # a minimum or choices of the wrong type: the schema says so
+            choices = spec.get("enum")
             out.append(
                 InputSpec(
                     name=name,
-                    type=kind,
+                    type=freeze(spec.get("type", "string")),
                     default=default,
                     has_default=has_default,
-                    description=spec.get("description", ""),
-                    minimum=spec.get("minimum"),
-                    maximum=spec.get("maximum"),
-                    choices=tuple(spec.get("enum") or ()),
+                    description=freeze(spec.get("description", "")),
+                    minimum=freeze(spec.get("minimum")),
+                    maximum=freeze(spec.get("maximum")),
+                    choices=tuple(plain(choices)) if isinstance(choices, list) else (),
                     secret=bool(spec.get("secret", False)),
                 )
             )
         return tuple(out)
 
-    def runbook(self) -> Runbook:
-        doc = self.document
-        is_check = "check" in doc and "runbook" not in doc
-        defaults = self.config.defaults.merged(doc.get("defaults"))
-        connection = doc.get("connection")
-        on_failure = doc.get("on_failure")
-        on_failure_steps: tuple[Step, ...] = ()
-        on_failure_runbook = None
-        if isinstance(on_failure, list):
-            on_failure_steps = self.steps(self.root.child("on_failure"), defaults, connection)
-        elif isinstance(on_failure, Mapping):
-            on_failure_runbook = dict(on_failure)
-        return Runbook(
-            name=str(doc["check"] if is_check else doc["runbook"]),
-            path=self.display,
-            title=doc.get("title", ""),
-            kind=doc.get("kind", "check" if is_check else "health-check"),
-            description=doc.get("description", ""),
-            tags=tuple(doc.get("tags") or ()),
-            schedule=doc.get("schedule"),
-            timezone=doc.get("timezone"),
-            connection=connection,
-            inputs=self.inputs(),
-            vars=dict(doc.get("vars") or {}),
-            notify=dict(doc.get("notify") or {}),
-            steps=self.steps(self.root.at("steps"), defaults, connection),
-            on_failure=on_failure_steps,
-            on_failure_runbook=on_failure_runbook,
-            finally_=self.steps(self.root.at("finally"), defaults, connection),
-            concurrency=doc.get("concurrency", "skip"),
-            is_check=is_check,
+    def policy(self, node: Node) -> NotifyPolicy:
+        """A `notify:` or `alert:` mapping, and where each of its values is."""
+        origins = {}
+        for key, item in node.items():
+            origins[key] = item.origin
+            if key == "escalate" and "to" in item:
+                origins["escalate.to"] = item.child("to").origin
+        return NotifyPolicy(
+            MappingProxyType(plain(node.value)), node.origin, MappingProxyType(origins)
         )
 
+    # -- steps ------------------------------------------------------------------------------
 
-def build(
-    document: Mapping[str, Any], display: str, config: Config, step_types: StepTypes
-) -> Runbook:
-    return _Builder(document, display, config, step_types).runbook()
+    def steps(self, node: Node | None, defaults: StepDefaults, connection: Any) -> tuple[Step, ...]:
+        if node is None:
+            return ()
+        return tuple(
+            self.step(item, defaults, connection) for item in node.elements() if item.is_mapping
+        )
+
+    def step(self, node: Node, defaults: StepDefaults, connection: Any) -> Step:
+        raw = node.value
+        step_types = self.step_types
+        action = next((name for name in step_types.names if name in raw), "group")
+        connection = freeze(raw["connection"]) if "connection" in raw else connection
+        config: Any = None
+        timeout = defaults.timeout
+        if action != "group":
+            step_type = step_types[action]
+            config = step_type.build(node, BuildScope(self.config, connection))
+            timeout = step_type.default_timeout(config, timeout)
+        if "timeout" in raw:
+            with suppress(ValueError):  # the schema says what is wrong with it
+                timeout = parse_duration(raw["timeout"])
+        try:
+            retry = RetryPolicy.from_raw(raw.get("retry"), defaults.retry)
+        except _UNREADABLE:
+            retry = defaults.retry
+        try:
+            concurrency = int(raw.get("concurrency", 1))
+        except _UNREADABLE:
+            concurrency = 1
+        for_each = raw.get("for_each")
+        alert = node.at("alert")
+        # templates in the order they are checked: conditions, asserts, thresholds, texts
+        texts = self.conditions(node)
+        asserts = self.asserts(node.at("assert"), texts)
+        thresholds = self.thresholds(node.at("thresholds"), texts)
+        return Step(
+            id=step_id(raw, node.path),
+            action=action,
+            config=config,
+            origin=node.origin,
+            title=freeze(raw.get("title", "")),
+            when=freeze(raw.get("when")),
+            timeout=timeout,
+            retry=retry,
+            until=freeze(raw.get("until")),
+            thresholds=thresholds,
+            asserts=asserts,
+            hint=freeze(raw.get("hint")),
+            confirm=freeze(raw.get("confirm")),
+            on_error=freeze(raw.get("on_error", defaults.on_error)),
+            connection=connection,
+            for_each=tuple(plain(item) for item in for_each)
+            if isinstance(for_each, list)
+            else freeze(for_each),
+            as_=freeze(raw.get("as", "item")),
+            concurrency=concurrency,
+            on_item_error=freeze(raw.get("on_item_error", "continue")),
+            transaction=raw.get("transaction") is True,
+            steps=self.steps(node.at("steps"), defaults, connection),
+            alert=self.policy(alert) if alert is not None and alert.is_mapping else None,
+            keys=node.positions(),
+            templates=self.templates(node, texts),
+        )
+
+    def thresholds(self, node: Node | None, texts: list[TemplateText]) -> tuple[Threshold, ...]:
+        """The step's thresholds; their templates and expressions go to `texts`."""
+        out = []
+        for name, item in node.items() if node is not None else ():
+            spec = item.value
+            if not isinstance(spec, dict):
+                continue
+            warning = item.origin_of("warning") if "warning" in spec else None
+            for key in ("warning", "critical", "value"):
+                text = spec.get(key)
+                if isinstance(text, str):
+                    where = warning if key == "warning" else item.origin_of(key)
+                    texts.append(TemplateText(text, where, key == "value", True))
+            out.append(
+                Threshold(
+                    name,
+                    freeze(spec.get("warning")),
+                    freeze(spec.get("critical")),
+                    freeze(spec.get("direction", "above")),
+                    freeze(spec.get("value")),
+                    item.origin,
+                    warning,
+                )
+            )
+        return tuple(out)
+
+    def asserts(self, node: Node | None, texts: list[TemplateText]) -> tuple[Assertion, ...]:
+        """The step's assertions; their conditions go to `texts`."""
+        out = []
+        for item in node.elements() if node is not None else ():
+            value = item.value
+            if isinstance(value, str):
+                where = item.origin
+                texts.append(TemplateText(value, where, True, True))
+                out.append(Assertion(value, Status.CRITICAL, None, where))
+            elif isinstance(value, dict):
+                try:
+                    severity = Status(str(value.get("severity", "critical")).upper())
+                except ValueError:
+                    severity = Status.CRITICAL
+                that = value.get("that")
+                if isinstance(that, str):
+                    texts.append(TemplateText(that, item.origin_of("that"), True, True))
+                message = freeze(value.get("message"))
+                out.append(Assertion(str(that), severity, message, item.origin))
+        return tuple(out)
+
+    def conditions(self, node: Node) -> list[TemplateText]:
+        """when, until and for_each, where they are expressions."""
+        raw = node.value
+        found: list[TemplateText] = []
+        for key in ("when", "until", "for_each"):
+            text = raw.get(key)
+            if isinstance(text, str):
+                found.append(TemplateText(text, node.origin_of(key), True, key == "until"))
+        return found
+
+    def templates(self, node: Node, found: list[TemplateText]) -> tuple[TemplateText, ...]:
+        """`found` and the templates in the step's text keys and its step type's keys."""
+        raw = node.value
+        for key in _TEMPLATE_KEYS:
+            if key in raw:
+                found.extend(TemplateText(*text, False) for text in node.texts_at(key))
+        for key, step_type in self.step_types.templated.items():
+            if key in raw:
+                found.extend(
+                    TemplateText(*text, False) for text in step_type.templates(key, node.child(key))
+                )
+        return tuple(found)
+
+
+def build(document: Any, display: str, config: Config, step_types: StepTypes) -> Built:
+    """The model of a runbook or check document (a mapping), and what stood in the way."""
+    builder = _Builder(document, display, config, step_types)
+    runbook = builder.runbook()
+    return Built(runbook, tuple(builder.problems))
 
 
 def build_step(

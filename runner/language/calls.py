@@ -8,45 +8,29 @@ the other step types. `on_failure: {runbook: NAME, with: ...}` is checked the sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from types import MappingProxyType
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from runner.language.model import Origin
+from runner.language.model import NOTHING, Call
 from runner.language.nodes import freeze
-from runner.language.steptypes import StepChecks, StepConfig, StepDeclaration
+from runner.language.steptypes import StepChecks, StepDeclaration
 
 if TYPE_CHECKING:
     from runner.language.nodes import Node
     from runner.language.steptypes import BuildScope, Catalog
 
-__all__ = ["CHECK", "RUNBOOK", "Call", "CheckCall", "RunbookCall", "check_call"]
-
-_NO_ARGUMENTS: Any = MappingProxyType({})
+__all__ = ["CHECK", "RUNBOOK", "CheckCall", "RunbookCall", "check_call", "read_call"]
 
 
-@dataclass(frozen=True)
-class Call(StepConfig):
-    """A call of a check or runbook by name, with its arguments (templates, unrendered)."""
-
-    name: str | None  # None when the document names it with something other than text
-    origin: Origin  # of the name
-    with_: Any  # the `with:` arguments: a read-only mapping of plain values
-
-    @property
-    def target(self) -> str | None:
-        return self.name
-
-    @classmethod
-    def read(cls, node: Node, key: str) -> Call:
-        """`key: NAME` and `with:` of the mapping `node`."""
-        name = node.child(key)
-        arguments = node.get("with")
-        return cls(
-            name.value if isinstance(name.value, str) else None,
-            name.origin,
-            freeze(arguments) if isinstance(arguments, dict) else _NO_ARGUMENTS,
-        )
+def read_call(node: Node, key: str) -> Call:
+    """`key: NAME` and `with:` of the mapping `node`, as a Call."""
+    name = node.child(key)
+    arguments = node.get("with")
+    return Call(
+        name.value if isinstance(name.value, str) else None,
+        name.origin,
+        freeze(arguments) if isinstance(arguments, Mapping) else NOTHING,
+    )
 
 
 def check_call(catalog: Catalog, kind: str, call: Call, me: Any, add: Any) -> None:
@@ -78,7 +62,7 @@ class CheckCall(StepDeclaration):
     }
 
     def build(self, node: Node, scope: BuildScope) -> Call:
-        return Call.read(node, self.name)
+        return read_call(node, self.name)
 
     def check(self, config: Call, checks: StepChecks) -> None:
         check_call(checks.catalog, self.name, config, checks.runbook, checks.add)

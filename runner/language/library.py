@@ -1,13 +1,16 @@
 """Finds runbooks and checks by name in the configured folders, and loads them once.
 
-Loading a file is the whole front half of the pipeline: parse with line marks,
-check the JSON Schema, check meaning (validate.py), then build the model (build.py).
+Loading a file is the whole front half of the pipeline, the same for `runbook validate`
+and `runbook run`: parse with line marks (yamlload.py), check the JSON Schema
+(schema.py), build the model in one pass over the document (build.py), then run the
+checks of meaning on the model (meaning.py). Nothing here connects to a database.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +62,7 @@ class Library:
         self.step_types = step_types
         self._tags = tags
         self._index: dict[str, dict[str, Path]] | None = None
-        self._documents: dict[Path, Any] = {}
+        self._read_files: dict[Path, _Read] = {}
         self._models: dict[Path, Runbook] = {}
 
     def index(self) -> dict[str, dict[str, Path]]:
@@ -89,47 +92,41 @@ class Library:
             raise NotFound(self.unknown_name_message(kind, name))
         return path
 
-    def document(self, path: Path) -> Any:
-        """The parsed YAML of `path` (raises InvalidInput on syntax errors)."""
+    def _read(self, path: Path) -> _Read:
+        """Parse, schema and build once per file, for the files a run or a call cycle needs."""
         path = path.resolve()
-        if path not in self._documents:
-            from runner.language.yamlload import load_file
-
-            self._documents[path] = load_file(path, display_path(path))
-        return self._documents[path]
+        found = self._read_files.get(path)
+        if found is None:
+            found = self._read_files[path] = _read(path, self.config, self.step_types)
+        return found
 
     def problems(self, path: Path) -> list[Problem]:
-        """Every problem in one runbook or check file: syntax, schema, meaning."""
-        from runner.language import meaning as validate
-        from runner.language import schema
+        """Every problem in one runbook or check file: syntax, schema, building, meaning.
 
-        display = display_path(path)
-        try:
-            document = self.document(path)
-        except InvalidInput as error:
-            return error.problems
-        if not isinstance(document, dict):
-            return [
-                Problem("a runbook must be a mapping with `runbook:` and `steps:`", display, 1, 1)
-            ]
-        kind = "check" if "check" in document and "runbook" not in document else "runbook"
-        found = schema.validate_document(document, kind, display)
-        found += validate.meaning(document, kind, display, path, self, self.step_types)
-        return found
+        Validating a whole repository keeps nothing: each file is read, built and checked
+        on its own (unless a run or a call cycle has read it already)."""
+        resolved = path.resolve()
+        read = self._read_files.get(resolved) or _read(resolved, self.config, self.step_types)
+        return self._checked(read, path)
+
+    def _checked(self, read: _Read, path: Path) -> list[Problem]:
+        if read.runbook is None:
+            return list(read.problems)
+        from runner.language.meaning import meaning
+
+        return [*read.problems, *meaning(read.runbook, path, self, self.step_types)]
 
     def load(self, path: Path) -> Runbook:
         """The model of a runbook or check file, refusing it with every problem found."""
         path = path.resolve()
         model = self._models.get(path)
         if model is None:
-            problems = self.problems(path)
+            read = self._read(path)
+            problems = self._checked(read, path)
             if any(p.severity == "error" for p in problems):
                 raise InvalidInput(problems)
-            from runner.language.build import build
-
-            model = self._models[path] = build(
-                self.document(path), display_path(path), self.config, self.step_types
-            )
+            assert read.runbook is not None  # a file without a model has problems
+            model = self._models[path] = read.runbook
         return model
 
     def calls_of(self, name: str) -> list[str]:
@@ -137,26 +134,8 @@ class Library:
         path = self.path_of("runbook", name)
         if path is None:
             return []
-        try:
-            document = self.document(path)
-        except InvalidInput:  # its own validation reports it
-            return []
-        calls: list[str] = []
-
-        def collect(steps: Any) -> None:
-            for raw in steps if isinstance(steps, list) else []:
-                if isinstance(raw, dict):
-                    if isinstance(raw.get("runbook"), str):
-                        calls.append(raw["runbook"])
-                    collect(raw.get("steps"))
-
-        if isinstance(document, dict):
-            for key in ("steps", "finally", "on_failure"):
-                collect(document.get(key))
-            on_failure = document.get("on_failure")
-            if isinstance(on_failure, dict) and isinstance(on_failure.get("runbook"), str):
-                calls.append(on_failure["runbook"])
-        return calls
+        model = self._read(path).runbook
+        return model.calls() if model is not None else []
 
     def call_cycle(self, me: Any, start: str) -> list[str] | None:
         """The chain from runbook `me` back to itself through a call of `start`, if any."""
@@ -204,3 +183,30 @@ class Library:
 
     def check(self, name: str) -> Runbook:
         return self.load(self.find("check", name))
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A file parsed, checked against the schema and built."""
+
+    problems: tuple[Problem, ...]  # of YAML, schema and building
+    runbook: Runbook | None  # None when the file is not a YAML mapping
+
+
+def _read(path: Path, config: Config, step_types: StepTypes) -> _Read:
+    from runner.language import schema
+    from runner.language.build import build
+    from runner.language.yamlload import load_file
+
+    display = display_path(path)
+    try:
+        document = load_file(path, display)
+    except InvalidInput as error:
+        return _Read(tuple(error.problems), None)
+    if not isinstance(document, dict):
+        problem = Problem("a runbook must be a mapping with `runbook:` and `steps:`", display, 1, 1)
+        return _Read((problem,), None)
+    kind = "check" if "check" in document and "runbook" not in document else "runbook"
+    found = schema.validate_document(document, kind, display)
+    built = build(document, display, config, step_types)
+    return _Read((*found, *built.problems), built.runbook)

@@ -1,16 +1,24 @@
-"""The typed, immutable runbook model built from a validated YAML document.
+"""The typed, immutable runbook model, and where each of its values was written.
 
-The raw YAML shape is checked by the JSON Schemas in schemas/ and by the checks of
-meaning (meaning.py); build.py turns a valid document into these frozen dataclasses,
-which the engine walks. A step's own config is typed by its step type (steptypes.py).
+build.py makes it from a YAML document in one pass; the checks of meaning (meaning.py)
+run on it, and the engine walks it. A step's own config is typed by its step type
+(steptypes.py). The model holds no raw YAML: values are plain and frozen, user data
+(`vars:`, literal `for_each:` lists, `with:` arguments) sits in read-only mappings and
+tuples, and every value the checks may report on keeps its `Origin` (file, line, column
+and key path).
+
+A document the JSON Schema rejected is built too, so that its checks of meaning can
+run: then a field may hold a value of another type, as written (frozen). Such a model
+is never run: Library.load refuses it with every problem found.
 Nothing here parses text or touches the outside world.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from runner.base.durations import parse_duration
 from runner.base.errors import Problem
@@ -50,6 +58,23 @@ class Origin:
         self.key_col = key_col if key_line is not None else col
         self._key = key if path is None else None
         self._path = path
+
+    @classmethod
+    def at(
+        cls,
+        file: str,
+        path: tuple[Any, ...],
+        mark: tuple[int, int] | None,
+        key_mark: tuple[int, int] | None,
+    ) -> Origin:
+        """Where the value at `path` is, from the (line, col) marks of it and of its key."""
+        origin = cls.__new__(cls)
+        origin.file = file
+        origin.line, origin.col = mark if mark is not None else (None, None)
+        origin.key_line, origin.key_col = key_mark if key_mark is not None else (None, None)
+        origin._key = None
+        origin._path = path
+        return origin
 
     @property
     def key(self) -> str:
@@ -100,6 +125,14 @@ class Origin:
         return f"{where}: {key}" if key else where
 
 
+#: An empty read-only mapping: the default of mapping fields.
+NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+def _nothing() -> Mapping[str, Any]:
+    return NOTHING
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 1
@@ -116,7 +149,7 @@ class RetryPolicy:
             return policy
         changes: dict[str, Any] = {}
         if "attempts" in raw:
-            changes["attempts"] = int(raw["attempts"])
+            changes["attempts"] = int(raw["attempts"])  # ValueError on what the schema refused
         if "backoff" in raw:
             changes["backoff"] = raw["backoff"]
         if "delay" in raw:
@@ -169,6 +202,7 @@ class Threshold:
     direction: str = "above"  # above | below: which side is bad
     value: str | None = None  # an expression; default: the column / result field `name`
     origin: Origin | None = None
+    warning_origin: Origin | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +211,50 @@ class Assertion:
     severity: Status = Status.CRITICAL
     message: str | None = None
     origin: Origin | None = None
+
+
+class TemplateText(NamedTuple):
+    """A template or condition written in a step, for the checks of meaning."""
+
+    text: str
+    origin: Origin
+    expression: bool  # a condition written without braces (when, until, assert, ...)
+    of_result: bool = False  # in assert, until or thresholds: the step's own result is in scope
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of a check or runbook by name, with its arguments (templates, unrendered)."""
+
+    name: str | None  # None when the document names it with something other than text
+    origin: Origin  # of the name
+    with_: Mapping[str, Any] = field(
+        default_factory=_nothing
+    )  # the `with:` arguments: read-only, plain values
+
+    @property
+    def target(self) -> str | None:
+        return self.name
+
+
+@dataclass(frozen=True)
+class NotifyPolicy(Mapping[str, Any]):
+    """A `notify:` or `alert:` mapping as written, key by key (language/policy.py reads it
+    over runner.yaml's policy), with where each key's value is."""
+
+    written: Mapping[str, Any]  # read-only; its values plain, as `runbook show` prints them
+    origin: Origin
+    #: where the values are, by key; escalate's tags as "escalate.to"
+    origins: Mapping[str, Origin] = field(default_factory=_nothing)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.written[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.written)
+
+    def __len__(self) -> int:
+        return len(self.written)
 
 
 @dataclass(frozen=True)
@@ -195,14 +273,19 @@ class Step:
     hint: str | None = None
     confirm: str | None = None
     on_error: str = ""  # stop | continue | warning; "" = by runbook kind
-    connection: str | None = None
-    for_each: Any = None  # an expression or a literal list
+    connection: str | None = None  # its own, else its parent's or the runbook's
+    for_each: Any = None  # an expression, or a literal list (a tuple of plain values)
     as_: str = "item"
     concurrency: int = 1
     on_item_error: str = "continue"  # continue | stop
     transaction: bool = False
     steps: tuple[Step, ...] = ()
-    alert: Mapping[str, Any] = field(default_factory=dict)  # this step's own alert routing
+    alert: NotifyPolicy | None = None  # this step's own alert routing
+    #: where each key the step writes is (value and key): the checks of meaning read
+    #: which keys a step has (a key of another step type, `as` without `for_each`)
+    keys: Mapping[str, Origin] = field(default_factory=_nothing)
+    #: every template and condition of the step itself, in document order
+    templates: tuple[TemplateText, ...] = ()
 
     @property
     def label(self) -> str:
@@ -226,14 +309,19 @@ class Runbook:
     timezone: str | None = None
     connection: str | None = None
     inputs: tuple[InputSpec, ...] = ()
-    vars: Mapping[str, Any] = field(default_factory=dict)
-    notify: Mapping[str, Any] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(
+        default_factory=_nothing
+    )  # read-only; its values are plain (templates read them)
+    notify: NotifyPolicy | None = None
     steps: tuple[Step, ...] = ()
     on_failure: tuple[Step, ...] = ()
-    on_failure_runbook: Mapping[str, Any] | None = None  # {runbook: name, with: {...}}
+    on_failure_runbook: Call | None = None  # on_failure: {runbook: NAME, with: {...}}
     finally_: tuple[Step, ...] = ()
     concurrency: str = "skip"  # skip | wait | allow
     is_check: bool = False
+    origin: Origin | None = None
+    #: where each top-level key is (value and key), for the checks of meaning
+    keys: Mapping[str, Origin] = field(default_factory=_nothing)
 
     def input(self, name: str) -> InputSpec | None:
         for spec in self.inputs:
@@ -254,3 +342,21 @@ class Runbook:
         walk(self.on_failure)
         walk(self.finally_)
         return out
+
+    def calls(self) -> list[str]:
+        """The runbooks it calls, by name, in document order: `runbook:` steps (nested ones
+        too) in steps, finally and on_failure, then `on_failure: {runbook: NAME}`."""
+        called: list[str] = []
+
+        def walk(steps: tuple[Step, ...]) -> None:
+            for step in steps:
+                if step.action == "runbook" and isinstance(step.config, Call) and step.config.name:
+                    called.append(step.config.name)
+                walk(step.steps)
+
+        walk(self.steps)
+        walk(self.finally_)
+        walk(self.on_failure)
+        if self.on_failure_runbook is not None and self.on_failure_runbook.name:
+            called.append(self.on_failure_runbook.name)
+        return called

@@ -6,7 +6,8 @@ class, as an Apprise notifier is one module declaring its own shape. The class d
 - here, in `StepDeclaration` (what loading a runbook needs): the YAML key that chooses
   it and the other keys it takes, the JSON Schema of those keys (schemas/ is generated
   from them), which of its values are templates, how its typed config is built from
-  YAML, its checks of meaning, and its default timeout;
+  YAML, its checks of meaning (and the notification tags it names), and its default
+  timeout;
 - in runner/steps/base.py (`StepType`, what running needs): its executor (run, and
   describe for --dry-run), how its outcome maps to a status, what a rehearsal shows,
   and its one-line result summary for reports.
@@ -20,7 +21,7 @@ language/calls.py and run by the engine; they sit in the registry like the other
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
@@ -161,9 +162,9 @@ class StepDeclaration:
         (its checks of meaning and the schema's problems say what is wrong)."""
         raise NotImplementedError
 
-    def templates(self, key: str, node: Node) -> Iterator[Node]:
-        """The template strings in the value of `key` (one of `templated`)."""
-        yield from node.strings()
+    def templates(self, key: str, node: Node) -> Iterator[tuple[str, Origin]]:
+        """The template strings in the value of `key` (one of `templated`), with where."""
+        return node.texts()
 
     def check(self, config: Any, checks: StepChecks) -> None:
         """Checks of meaning of a built config; problems go to `checks.add`."""
@@ -171,6 +172,11 @@ class StepDeclaration:
     def default_timeout(self, config: Any, timeout: float) -> float:
         """The step's timeout when it sets none (`timeout`: the runbook's default)."""
         return timeout
+
+    def tags(self, config: Any) -> Iterable[tuple[Origin, Any]]:
+        """The notification tags it names, as written, with where: checked against the
+        tags runner.yaml routes, like those of `notify:` policies."""
+        return ()
 
 
 T = TypeVar("T", bound=StepDeclaration)
@@ -222,6 +228,3 @@ class StepTypes(Generic[T]):
         if not isinstance(raw, Mapping):
             return []
         return [name for name in self.names if name in raw]
-
-    def select(self, predicate: Callable[[T], bool]) -> list[T]:
-        return [step_type for step_type in self._types.values() if predicate(step_type)]

@@ -85,9 +85,9 @@ class CommandStep(StepType):
         return CommandConfig(
             freeze(command.value),
             command.origin,
-            shell=node.get("shell", False),
+            shell=freeze(node.get("shell", False)),
             env=freeze(node.get("env")),
-            cwd=node.get("cwd"),
+            cwd=freeze(node.get("cwd")),
         )
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:

@@ -9,6 +9,7 @@ run's notifications and in history.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ class NotifyConfig(StepConfig):
     origin: Origin
     title: str | None = None  # None: the step's title
     body: str | None = None
+    to_origin: Origin | None = None  # None when `to:` is not written
 
 
 class NotifyStep(StepType):
@@ -59,9 +61,17 @@ class NotifyStep(StepType):
 
     def build(self, node: Node, scope: BuildScope) -> NotifyConfig:
         notify = node.child("notify")
+        to = notify.at("to")
         return NotifyConfig(
-            freeze(notify.get("to")), notify.origin, notify.get("title"), notify.get("body")
+            freeze(notify.get("to")),
+            notify.origin,
+            freeze(notify.get("title")),
+            freeze(notify.get("body")),
+            to.origin if to is not None else None,
         )
+
+    def tags(self, config: NotifyConfig) -> Iterable[tuple[Origin, Any]]:
+        return [(config.to_origin, config.to)] if config.to_origin is not None else []
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         message = _message(step, ctx)

@@ -11,7 +11,7 @@ one), so the file is chosen again here, for the dialect of the connection actual
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -58,7 +58,12 @@ class SqlConfig(StepConfig):
     text: str | None  # the SQL to run, templates unrendered; None when `sql:` is not text
     origin: Origin  # of the `sql:` value
     written: str | None = None  # the `sql:` value as written (the SQL, or a file name)
-    file: str | None = None  # the file `sql:` names, as found when the runbook was built
+    path: Path | None = None  # the file `sql:` names, as found when the runbook was built
+
+    @property
+    def file(self) -> str | None:
+        """The file, as messages show it."""
+        return display_path(self.path) if self.path is not None else None
 
     @property
     def target(self) -> str | None:
@@ -82,21 +87,20 @@ class SqlStep(StepType):
     def build(self, node: Node, scope: BuildScope) -> SqlConfig:
         sql = node.child("sql")
         written = sql.value if isinstance(sql.value, str) else None
-        text, file = written, None
+        text, found = written, None
         if written is not None and is_sql_file(written):
             name = scope.connection if isinstance(scope.connection, str) else ""
             spec = scope.config.connections.get(name)
             dialect = spec.dialect if spec is not None else None
             found = find_sql_file(written.strip(), scope.config.sql_dirs, dialect)
             if found is not None:
-                file = display_path(found)
-                text = found.read_text(encoding="utf-8")
-        return SqlConfig(text, sql.origin, written, file)
+                text = _read(found)
+        return SqlConfig(text, sql.origin, written, found)
 
-    def templates(self, key: str, node: Node) -> Any:
+    def templates(self, key: str, node: Node) -> Iterator[tuple[str, Origin]]:
         if isinstance(node.value, str) and is_sql_file(node.value):
             return iter(())  # a file name; the file's templates are checked with the file
-        return node.strings()
+        return node.texts()
 
     def check(self, config: SqlConfig, checks: StepChecks) -> None:
         from runner.language import sqlcheck
@@ -143,8 +147,8 @@ class SqlStep(StepType):
         dialect = connections.dialect(name)
         config: SqlConfig = step.config
         text = config.text or ""
-        if config.file:
-            text = _dialect_text(config.file, connections.config.sql_dirs, dialect) or text
+        if config.path is not None:
+            text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
         sql, params = templates.render_sql(text, ctx.scope, dialect, ctx.where)
         return name, sql, params
 
@@ -155,8 +159,8 @@ class SqlStep(StepType):
         dialect = connections.dialect(name)
         config: SqlConfig = step.config
         text = config.text or ""
-        if config.file:
-            text = _dialect_text(config.file, connections.config.sql_dirs, dialect) or text
+        if config.path is not None:
+            text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
         sql, params = templates.render_sql(text, ctx.scope, dialect, ctx.where)
         try:
             connection = connections.get(name)
@@ -246,7 +250,7 @@ def _inline_problems(text: str, origin: Origin, dialect: str, checks: StepChecks
     )
 
 
-def _dialect_text(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> str | None:
+def _dialect_text(sql_file: Path, sql_dirs: tuple[Path, ...], dialect: str) -> str | None:
     """The text of the file `sql_file` stands for in `dialect`, when that is another file
     than the one the runbook was built with; None to keep the step's own text."""
     path = _other_file(sql_file, sql_dirs, dialect)
@@ -254,10 +258,10 @@ def _dialect_text(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> st
 
 
 @lru_cache(maxsize=1024)
-def _other_file(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> Path | None:
+def _other_file(sql_file: Path, sql_dirs: tuple[Path, ...], dialect: str) -> Path | None:
     # Cached: resolving paths costs system calls, and this runs for every statement.
     path = _dialect_file(sql_file, sql_dirs, dialect)
-    if path is None or path == Path(sql_file).resolve():
+    if path is None or path == sql_file.resolve():
         return None
     return path
 
@@ -267,7 +271,8 @@ _TEXTS: dict[Path, tuple[tuple[int, int], str]] = {}
 
 def _read(path: Path) -> str:
     """The file's text, read again only when it changed (a long-lived process may run a
-    runbook many times while someone edits its SQL)."""
+    runbook many times while someone edits its SQL; `runbook validate` builds a thousand
+    runbooks that share a few files)."""
     stat = path.stat()
     version = (stat.st_mtime_ns, stat.st_size)
     cached = _TEXTS.get(path)
@@ -278,8 +283,8 @@ def _read(path: Path) -> str:
     return text
 
 
-def _dialect_file(sql_file: str, sql_dirs: tuple[Path, ...], dialect: str) -> Path | None:
-    path = Path(sql_file).resolve()
+def _dialect_file(sql_file: Path, sql_dirs: tuple[Path, ...], dialect: str) -> Path | None:
+    path = sql_file.resolve()
     for folder in sql_dirs:
         try:
             relative = path.relative_to(folder)

@@ -26,6 +26,7 @@ from runner.base.durations import format_duration, parse_duration
 from runner.base.errors import StepError
 from runner.base.status import Status
 from runner.language.model import Origin
+from runner.language.nodes import freeze
 from runner.language.steptypes import BuildScope, StepChecks, StepConfig
 from runner.language.templates import is_template
 from runner.steps.base import StepType
@@ -89,8 +90,8 @@ class TcpStep(StepType):
             timeout = None
         host = tcp.at("host")
         return TcpConfig(
-            tcp.get("host"),
-            tcp.get("port"),
+            freeze(tcp.get("host")),
+            freeze(tcp.get("port")),
             tcp.origin,
             timeout,
             host.origin if host is not None else None,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from runner.base.durations import format_duration, parse_duration
 from runner.base.errors import StepError, StepTimeout
 from runner.language.model import Origin
+from runner.language.nodes import freeze
 from runner.language.steptypes import BuildScope, StepConfig
 from runner.language.templates import is_template
 from runner.steps.base import StepType
@@ -31,7 +32,7 @@ class WaitStep(StepType):
 
     def build(self, node: Node, scope: BuildScope) -> WaitConfig:
         wait = node.child("wait")
-        return WaitConfig(wait.value, wait.origin)
+        return WaitConfig(freeze(wait.value), wait.origin)
 
     def default_timeout(self, config: WaitConfig, timeout: float) -> float:
         """A wait may take as long as it waits, whatever the default timeout says."""
