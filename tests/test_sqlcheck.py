@@ -27,7 +27,6 @@ def sql_project(project):
         """
     )
     yield project
-    assert not sqlcheck.enabled()  # validate turns the check off again when it is done
 
 
 def _validate(capsys, project, runbook: str) -> tuple[int, list[str]]:
@@ -124,8 +123,20 @@ def test_runs_do_not_pay_for_the_check(sql_project) -> None:
         """,
     )
     assert main(["validate"]) == 0
-    assert not sqlcheck.enabled()
     assert str(sql_project.run("r").status) == "OK"
+
+
+def test_only_a_library_asked_to_checks_sql_syntax(sql_project) -> None:
+    """`runbook validate` asks for the SQL check; a run (and its library) leaves the SQL to
+    the server. The choice lives on the Library, so nothing of it outlasts a validation."""
+    from runner.language.library import Library
+    from runner.steps import STEP_TYPES
+
+    path = sql_project.runbook("r", "runbook: r\nconnection: main\nsteps:\n  - sql: SELEC 1\n")
+    config = sql_project.library().config
+    checked = Library(config, STEP_TYPES, check_sql=True).problems(path)
+    assert [p.message for p in checked if p.severity == "error"] != []
+    assert Library(config, STEP_TYPES).problems(path) == []
 
 
 @pytest.mark.parametrize(

@@ -31,12 +31,12 @@ def _library(args: argparse.Namespace) -> Any:
     return _library_of(load_config(args.config))
 
 
-def _library_of(config: Any) -> Any:
+def _library_of(config: Any, *, check_sql: bool = False) -> Any:
     from runner.language.library import Library
     from runner.notifiers.services import known_tags
     from runner.steps import STEP_TYPES
 
-    return Library(config, STEP_TYPES, tags=known_tags)
+    return Library(config, STEP_TYPES, tags=known_tags, check_sql=check_sql)
 
 
 def _emit(text: str) -> None:
@@ -197,7 +197,6 @@ def notify_test_command(args: argparse.Namespace) -> int:
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    from runner.language import sqlcheck
     from runner.language.config import load_config
     from runner.language.library import yaml_files
     from runner.reports import render as report
@@ -207,7 +206,7 @@ def validate_command(args: argparse.Namespace) -> int:
     except InvalidInput as error:
         _emit(report.render_problems(error.problems, args.format, checked_files=1))
         return 1
-    library = _library_of(config)
+    library = _library_of(config, check_sql=True)  # SQL syntax per dialect too
     roots = [Path(p) for p in args.paths] or [*config.runbook_dirs, *config.check_dirs]
     problems = []
     files: list[Path] = []
@@ -218,9 +217,8 @@ def validate_command(args: argparse.Namespace) -> int:
             problems.append(Problem("no such file or folder", str(root)))
             continue
         files.extend(yaml_files(root))
-    with sqlcheck.checking():  # SQL syntax per dialect: validate only, runs leave it to the server
-        for path in dict.fromkeys(files):
-            problems.extend(library.problems(path))
+    for path in dict.fromkeys(files):
+        problems.extend(library.problems(path))
     _emit(report.render_problems(problems, args.format, checked_files=len(files)))
     return 1 if any(p.severity == "error" for p in problems) else 0
 

@@ -53,13 +53,21 @@ class Library:
         step_types: StepTypes,
         *,
         tags: Callable[[Config], frozenset[str] | None] | None = None,
+        check_sql: bool = False,
     ) -> None:
         """`step_types` is the registry of step types runbooks may use (runner.steps.STEP_TYPES:
         the language does not import the step modules, it is handed them). `tags` lists the
         notification tags runner.yaml routes (notifiers.services.known_tags); without it,
-        validation does not check the tags runbooks name."""
+        validation does not check the tags runbooks name. `check_sql` adds the SQL syntax
+        check of each dialect (sqlglot) to validation: `runbook validate` asks for it, a run
+        leaves the SQL to its server.
+
+        A Library is a snapshot: it reads each file once and keeps what it built for as long
+        as it lives. Make a new one to see files edited since (the run service makes one per
+        run)."""
         self.config = config
         self.step_types = step_types
+        self.check_sql = check_sql
         self._tags = tags
         self._index: dict[str, dict[str, Path]] | None = None
         self._read_files: dict[Path, _Read] = {}

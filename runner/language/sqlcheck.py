@@ -7,8 +7,8 @@ What sqlglot cannot judge (it falls back to an opaque "command", as for `DO $$..
 procedure bodies, or it fails inside itself) is a warning, never an error: a valid
 statement must not fail validation because the parser does not know it.
 
-sqlglot is imported on first use. The check is on inside `checking()`, which `runbook
-validate` uses; `runbook run` leaves syntax to the server and starts faster.
+sqlglot is imported on first use. The check runs for a Library made with `check_sql=True`,
+as `runbook validate` makes it; `runbook run` leaves syntax to the server and starts faster.
 """
 
 from __future__ import annotations
@@ -26,24 +26,8 @@ from runner import dialects
 from runner.base.errors import Problem
 from runner.dialects import Dialect
 
-_enabled = False
 _TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: .*?>")
 _CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
-
-
-def enabled() -> bool:
-    return _enabled
-
-
-@contextmanager
-def checking() -> Iterator[None]:
-    """Check SQL while validating inside this block (the `runbook validate` command)."""
-    global _enabled
-    before, _enabled = _enabled, True
-    try:
-        yield
-    finally:
-        _enabled = before
 
 
 class _Placeholder:

@@ -79,6 +79,7 @@ class Catalog(Protocol):
     """What the checks of meaning ask of the library of runbooks and checks."""
 
     config: Config
+    check_sql: bool  # SQL syntax checked with sqlglot: `runbook validate`, not runs
 
     def path_of(self, kind: str, name: str) -> Path | None: ...
 

@@ -127,11 +127,11 @@ class SqlStep(StepType):
                 checks.add(
                     config.origin, f"SQL file {text.strip()!r} not found", f"looked in {folders}"
                 )
-            elif dialect and sqlcheck.enabled():
+            elif dialect and checks.catalog.check_sql:
                 checks.problems.extend(
                     sqlcheck.check_file(found, dialect, sqlcheck.relative(found))
                 )
-        elif dialect and sqlcheck.enabled():
+        elif dialect and checks.catalog.check_sql:
             checks.problems.extend(_inline_problems(text, config.origin, dialect, checks))
 
     # -- running ----------------------------------------------------------------------------
