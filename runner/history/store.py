@@ -50,7 +50,7 @@ from runner.language.config import ConnectionSpec
 from runner.language.results import RunResult, StepResult
 
 if TYPE_CHECKING:
-    from runner.history.locks import AdvisoryRunLock
+    from runner.history.advisory import AdvisoryRunLock
     from runner.language.config import Config
 
 #: Seconds a writer waits for another process's write before giving up.
@@ -150,7 +150,7 @@ class StateStore:
 
         if not isinstance(self._backend, PostgresBackend) or mode == "allow":
             return None
-        from runner.history.locks import AdvisoryRunLock
+        from runner.history.advisory import AdvisoryRunLock
 
         return AdvisoryRunLock(
             self._backend.connect_session, runbook, mode, timeout=timeout, run_id=run_id

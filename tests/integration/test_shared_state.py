@@ -371,7 +371,7 @@ def test_a_lost_lock_that_cannot_be_taken_again_stops_the_run(shared_store: str)
 
     from runner.base.errors import ConfigError, LockLost
     from runner.history.backends import LOCK_APPLICATION
-    from runner.history.locks import AdvisoryRunLock
+    from runner.history.advisory import AdvisoryRunLock
 
     opened: list[str] = []
 
