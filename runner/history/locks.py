@@ -6,10 +6,11 @@ run never leaves a stale lock behind. The file also says who holds it (pid, host
 run id) for the message "order-health is already running (pid 1234 on web01, ...)".
 
 With a shared PostgreSQL state store (`state: {odbc: ...}`) a second lock holds across
-hosts: AdvisoryRunLock (history/advisory.py), a session-level advisory lock on a connection of its own, kept
-for the whole run. The server drops it when the session ends, however it ends, so a
-host that crashed or lost its network never leaves a stale lock either. The local
-file lock is taken first (cheap, and it keeps one host's processes from even asking).
+hosts: AdvisoryRunLock (history/advisory.py), a session-level advisory lock on a
+connection of its own, kept for the whole run. The server drops it when the session
+ends, however it ends, so a host that crashed or lost its network never leaves a stale
+lock either. The local file lock is taken first (cheap, and it keeps one host's
+processes from even asking).
 The other side of that: a run whose lock connection drops (a restarted server, a
 killed session, a network cut) has lost its lock while it still runs. `verify()`,
 which the engine calls between steps, notices, takes the lock again on a new
