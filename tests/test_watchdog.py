@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from runner.databases.odbc import _Watchdog
+from runner.databases.watchdog import Watchdog
 
 
 class _Cursor:
@@ -30,7 +30,7 @@ class _Cursor:
             self.cancels_after_end.append(self.statement)
 
 
-def _watched(dog: _Watchdog, abort: threading.Event | None = None) -> tuple[object, _Cursor]:
+def _watched(dog: Watchdog, abort: threading.Event | None = None) -> tuple[object, _Cursor]:
     watch = dog.register(abort)
     cursor = _Cursor()
     watch.cursor = cursor
@@ -38,7 +38,7 @@ def _watched(dog: _Watchdog, abort: threading.Event | None = None) -> tuple[obje
 
 
 def test_a_statement_past_its_deadline_is_cancelled_as_timed_out() -> None:
-    dog = _Watchdog()
+    dog = Watchdog()
     watch, cursor = _watched(dog)
     dog.start(watch, 0.05)
     cursor.running = True
@@ -55,7 +55,7 @@ def test_a_statement_past_its_deadline_is_cancelled_as_timed_out() -> None:
 
 
 def test_a_statement_without_a_time_limit_is_left_alone() -> None:
-    dog = _Watchdog()
+    dog = Watchdog()
     watch, cursor = _watched(dog)
     dog.start(watch, 0)
     cursor.running = True
@@ -88,7 +88,7 @@ def test_an_ended_statement_is_never_cancelled_even_at_its_deadline() -> None:
     """Statements end right about at their deadline, hundreds of times, while the
     watchdog looks and CPython switches threads as often as it can: once stop() has
     returned no cancel is under way, and every statement a cancel hit is told so."""
-    dog = _Watchdog()
+    dog = Watchdog()
     watch = dog.register()
     cursor = _TimedCursor()
     watch.cursor = cursor
@@ -121,7 +121,7 @@ def test_an_ended_statement_is_never_cancelled_even_at_its_deadline() -> None:
 
 
 def test_an_abort_cancels_every_running_statement_of_its_run_and_no_other() -> None:
-    dog = _Watchdog()
+    dog = Watchdog()
     aborted, other_run = threading.Event(), threading.Event()
     first, first_cursor = _watched(dog, aborted)
     second, second_cursor = _watched(dog, aborted)
@@ -150,7 +150,7 @@ def test_an_abort_cancels_every_running_statement_of_its_run_and_no_other() -> N
 def test_stop_waits_for_a_cancel_under_way() -> None:
     """A cancel that takes a while (a driver talking to the server) finishes before
     stop() returns, so the cursor is not reused under it."""
-    dog = _Watchdog()
+    dog = Watchdog()
     watch = dog.register()
     entered, release = threading.Event(), threading.Event()
     finished: list[str] = []

@@ -370,8 +370,8 @@ def test_a_lost_lock_that_cannot_be_taken_again_stops_the_run(shared_store: str)
     import pyodbc
 
     from runner.base.errors import ConfigError, LockLost
-    from runner.history.backends import LOCK_APPLICATION
     from runner.history.advisory import AdvisoryRunLock
+    from runner.history.backends import LOCK_APPLICATION
 
     opened: list[str] = []
 
