@@ -93,10 +93,6 @@ class RunLock:
         self._fd: int | None = None
         self._held = False
 
-    @property
-    def held(self) -> bool:
-        return self._held
-
     def acquire(self) -> bool:
         if self._held:
             return True

@@ -26,7 +26,6 @@ from runner.base.status import Status
 from runner.language.yamlload import format_path
 
 KINDS = ("processing", "health-check", "maintenance", "rollback", "troubleshooting")
-INPUT_TYPES = ("string", "integer", "number", "boolean", "duration", "list")
 DEFAULT_TIMEOUT = 60.0
 
 
