@@ -30,7 +30,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
@@ -128,7 +128,8 @@ class Masker:
         Cookie, ...) are replaced whole. Other types (numbers, datetimes, objects)
         are returned as they are.
         """
-        return self._mask(obj)  # type: ignore[no-any-return]
+        # The copy has the shape of `obj` (one made of any Mapping is a dict).
+        return cast(T, self._mask(obj))
 
     def _mask(self, obj: Any) -> Any:
         if isinstance(obj, str):

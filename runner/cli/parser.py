@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from runner import __version__
@@ -43,6 +44,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_UNKNOWN, f"{self.prog}: error: {message}\n")
 
 
+def _complete_with(completer: Callable[..., list[str]], action: argparse.Action) -> None:
+    """Shell completion of `action`'s values: argcomplete reads `completer` off the action."""
+    action.completer = completer  # type: ignore[attr-defined]  # argcomplete's; not in stubs
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="runbook",
@@ -62,8 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, help=text, description=text)
 
     def runbook_name(sub: argparse.ArgumentParser, **kwargs: Any) -> None:
-        action = sub.add_argument("name", **kwargs)
-        action.completer = complete.runbook_names  # type: ignore[attr-defined]
+        _complete_with(complete.runbook_names, sub.add_argument("name", **kwargs))
 
     command("list", "list the runbooks this configuration can run").add_argument(
         "--format", choices=PAGE_FORMATS, default="text"
@@ -75,14 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = command("run", "run a runbook by name (or path) and exit with its status")
     runbook_name(run, help="runbook name or path to its YAML file")
-    run.add_argument(
+    param = run.add_argument(
         "--param",
         "-p",
         action="append",
         default=[],
         metavar="NAME=VALUE",
         help="an input of the runbook; repeat for several",
-    ).completer = complete.params  # type: ignore[attr-defined]
+    )
+    _complete_with(complete.params, param)
     mode = run.add_mutually_exclusive_group()
     mode.add_argument(
         "--dry-run",
@@ -104,13 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print each request, command and message to stderr as it is made",
     )
-    run.add_argument(
+    connection = run.add_argument(
         "--connection",
         action="append",
         default=[],
         metavar="NAME=OTHER",
         help="use connection OTHER wherever the runbook says NAME",
-    ).completer = complete.connection_swaps  # type: ignore[attr-defined]
+    )
+    _complete_with(complete.connection_swaps, connection)
     run.add_argument(
         "--trigger",
         default=None,
@@ -142,9 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
         "notify-test",
         "send a test message to the services of a tag; exit 1 when any did not take it",
     )
-    notify_test.add_argument(
+    tag = notify_test.add_argument(
         "tag", metavar="TAG", help="an Apprise tag, or several: ops,oncall"
-    ).completer = complete.tags  # type: ignore[attr-defined]
+    )
+    _complete_with(complete.tags, tag)
     notify_test.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
     status = command(

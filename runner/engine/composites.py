@@ -9,8 +9,8 @@ the walker calls into: the walker knows single steps, this module knows nesting.
 
 from __future__ import annotations
 
-import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -21,9 +21,11 @@ from runner.base.errors import StepError, TemplateError
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import retry
+from runner.engine.options import Options
 from runner.language import templates
 from runner.language.inputs import resolve_inputs
-from runner.language.model import RetryPolicy, Runbook, Step
+from runner.language.library import Library
+from runner.language.model import RetryPolicy, Runbook, Step, Threshold
 from runner.language.results import RunResult, StepResult
 
 
@@ -36,9 +38,51 @@ class Services:
     runbook: Runbook
 
 
-class Composites:
+class Composites(ABC):
     """The composite forms; mixed into the Engine, whose `_walk`, `_step` and `_action`
-    run the nested steps."""
+    run the nested steps (declared below, defined in walker.py)."""
+
+    library: Library
+    options: Options
+
+    @abstractmethod
+    def _walk(
+        self,
+        steps: tuple[Step, ...],
+        scope: dict[str, Any],
+        services: Services,
+        into: list[StepResult],
+        runbook: Runbook,
+        label: str = "",
+    ) -> str | None:
+        """Run `steps` in order into `into`; returns why it stopped early, if it did."""
+
+    @abstractmethod
+    def _step(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: Services,
+        runbook: Runbook,
+        thresholds: tuple[Threshold, ...] | None = None,
+    ) -> StepResult:
+        """Run one step, composite or not, into a new result."""
+
+    @abstractmethod
+    def _action(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: Services,
+        result: StepResult,
+        thresholds: tuple[Threshold, ...] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        """Run one single (not composite) step through its step type into `result`."""
+
+    @abstractmethod
+    def _scope(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The template scope a run of `runbook` starts with."""
 
     def _composite(
         self,
@@ -154,9 +198,9 @@ class Composites:
                         raise error_type(
                             f"{nested.id}: {child.error or 'ended CRITICAL'}; rolled back"
                         )
-            except BaseException:
+            except BaseException as error:
                 connection.rollback()
-                if isinstance(sys.exc_info()[1], StepError) and sys.exc_info()[1].transient:
+                if isinstance(error, StepError) and error.transient:
                     services.connections.reset(name)
                 raise
             connection.commit()

@@ -14,11 +14,9 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.base.abort import RunAbort
 from runner.base.errors import (
     Aborted,
     ConfirmationRefused,
@@ -32,6 +30,7 @@ from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import evaluate, retry
 from runner.engine.composites import Composites, Services
+from runner.engine.options import Options
 from runner.history.store import new_run_id
 from runner.language import templates
 from runner.language.inputs import resolve_inputs
@@ -43,24 +42,6 @@ from runner.steps.context import StepContext
 
 ABORT_OUTCOMES = (KeyboardInterrupt, Aborted)
 _CONTINUE_KINDS = ("health-check", "troubleshooting")
-
-
-@dataclass
-class Options:
-    """How one run walks: its mode, how it asks and waits, and what can stop it."""
-
-    mode: str = "run"  # run | dry-run | rehearse
-    assume_yes: bool = False
-    interactive: bool | None = None  # None: ask when stdin is a terminal
-    trigger: str = "manual"
-    connection_overrides: Mapping[str, str] = field(default_factory=dict)
-    sleep: Callable[[float], None] = time.sleep
-    ask: Callable[[str], str] = input
-    log: Callable[[str], None] = lambda message: None  # progress lines; the CLI's --verbose
-    environ: Mapping[str, str] | None = None
-    # Set from anywhere (a signal handler, another thread) to stop this run: the running
-    # statement is cancelled and rolled back, and the run ends aborted. One per run.
-    abort: RunAbort = field(default_factory=RunAbort)
 
 
 class Engine(Composites):

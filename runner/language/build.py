@@ -39,7 +39,7 @@ from runner.language.model import (
     Threshold,
 )
 from runner.language.nodes import Node, freeze, plain
-from runner.language.steptypes import BuildScope, StepTypes
+from runner.language.steptypes import BuildScope, StepDeclaration, StepTypes
 
 __all__ = ["Built", "build", "build_step", "step_id"]
 
@@ -64,7 +64,9 @@ def step_id(raw: Mapping[str, Any], path: tuple[Any, ...]) -> str:
 
 
 class _Builder:
-    def __init__(self, document: Any, display: str, config: Config, step_types: StepTypes) -> None:
+    def __init__(
+        self, document: Any, display: str, config: Config, step_types: StepTypes[StepDeclaration]
+    ) -> None:
         self.root = Node.root(document, display)
         self.display = display
         self.config = config
@@ -248,7 +250,7 @@ class _Builder:
             for key in ("warning", "critical", "value"):
                 text = spec.get(key)
                 if isinstance(text, str):
-                    where = warning if key == "warning" else item.origin_of(key)
+                    where = item.origin_of(key) if warning is None or key != "warning" else warning
                     texts.append(TemplateText(text, where, key == "value", True))
             out.append(
                 Threshold(
@@ -308,7 +310,9 @@ class _Builder:
         return tuple(found)
 
 
-def build(document: Any, display: str, config: Config, step_types: StepTypes) -> Built:
+def build(
+    document: Any, display: str, config: Config, step_types: StepTypes[StepDeclaration]
+) -> Built:
     """The model of a runbook or check document (a mapping), and what stood in the way."""
     builder = _Builder(document, display, config, step_types)
     runbook = builder.runbook()
@@ -317,7 +321,7 @@ def build(document: Any, display: str, config: Config, step_types: StepTypes) ->
 
 def build_step(
     raw: Mapping[str, Any],
-    step_types: StepTypes,
+    step_types: StepTypes[StepDeclaration],
     config: Config | None = None,
     display: str = "<step>",
 ) -> Step:

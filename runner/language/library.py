@@ -19,7 +19,7 @@ from runner.base.paths import display_path
 from runner.base.suggest import closest
 from runner.language.config import Config
 from runner.language.model import Runbook
-from runner.language.steptypes import StepTypes
+from runner.language.steptypes import StepDeclaration, StepTypes
 
 _NAME_LINE = re.compile(r"^(runbook|check):[ \t]*[\"']?([A-Za-z0-9._-]+)", re.M)
 SUFFIXES = (".yaml", ".yml")
@@ -50,7 +50,7 @@ class Library:
     def __init__(
         self,
         config: Config,
-        step_types: StepTypes,
+        step_types: StepTypes[StepDeclaration],
         *,
         tags: Callable[[Config], frozenset[str] | None] | None = None,
         check_sql: bool = False,
@@ -201,7 +201,7 @@ class _Read:
     runbook: Runbook | None  # None when the file is not a YAML mapping
 
 
-def _read(path: Path, config: Config, step_types: StepTypes) -> _Read:
+def _read(path: Path, config: Config, step_types: StepTypes[StepDeclaration]) -> _Read:
     from runner.language import schema
     from runner.language.build import build
     from runner.language.yamlload import load_file

@@ -26,7 +26,13 @@ from runner.language.config import STATE_CONNECTION
 from runner.language.model import NotifyPolicy, Origin, Runbook, Step
 from runner.language.nodes import plain
 from runner.language.policy import TAG_KEYS, parse_after, tag_list
-from runner.language.steptypes import Catalog, StepChecks, StepTypes, known_hint
+from runner.language.steptypes import (
+    Catalog,
+    StepChecks,
+    StepDeclaration,
+    StepTypes,
+    known_hint,
+)
 
 __all__ = ["meaning"]
 
@@ -71,7 +77,7 @@ class _Placed:
 
 class _Checker:
     def __init__(
-        self, runbook: Runbook, file: Path, library: Catalog, step_types: StepTypes
+        self, runbook: Runbook, file: Path, library: Catalog, step_types: StepTypes[StepDeclaration]
     ) -> None:
         self.runbook = runbook
         self.file = file
@@ -378,9 +384,9 @@ class _Checker:
         for key in ("title", "body"):
             text = policy.get(key)
             if isinstance(text, str):
-                error = templates.syntax_error(text, False)
-                if error:
-                    self.add(policy.origins[key], f"template syntax error: {error[0]}")
+                syntax = templates.syntax_error(text, False)
+                if syntax:
+                    self.add(policy.origins[key], f"template syntax error: {syntax[0]}")
 
     def check_tags(self, uses: list[tuple[Origin, Any]]) -> None:
         try:
@@ -419,6 +425,8 @@ def _descendants(step: Step) -> Iterator[Step]:
         yield from _descendants(nested)
 
 
-def meaning(runbook: Runbook, file: Path, library: Catalog, step_types: StepTypes) -> list[Problem]:
+def meaning(
+    runbook: Runbook, file: Path, library: Catalog, step_types: StepTypes[StepDeclaration]
+) -> list[Problem]:
     """Every problem of meaning in the model of a runbook or check read from `file`."""
     return _Checker(runbook, file, library, step_types).run()

@@ -25,7 +25,8 @@ from typing import Any
 from runner.base.abort import RunAbort
 from runner.base.masking import mask_run
 from runner.base.status import Status
-from runner.engine.walker import Engine, Options
+from runner.engine.options import Options
+from runner.engine.walker import Engine
 from runner.history.locks import LockVerifier, run_lock
 from runner.history.store import StateStore, open_store
 from runner.language.config import Config

@@ -17,7 +17,8 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from io import BufferedReader
+from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration
 from runner.base.errors import StepError, StepTimeout
@@ -208,7 +209,9 @@ class _Plan:
             raise StepError(f"command is not executable: {program}") from None
         except OSError as error:
             raise StepError(f"cannot start {program}: {error}") from None
-        assert process.stdout is not None and process.stderr is not None
+        # PIPEs with the default buffering: BufferedReaders (typeshed says IO[bytes])
+        assert isinstance(process.stdout, BufferedReader)
+        assert isinstance(process.stderr, BufferedReader)
         stdout, stderr = _Capture(process.stdout), _Capture(process.stderr)
         deadline = time.monotonic() + timeout
         finished = False
@@ -263,7 +266,7 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 class _Capture(threading.Thread):
     """Drains one pipe so the program never blocks on it; keeps the first MAX_OUTPUT bytes."""
 
-    def __init__(self, pipe: IO[bytes]) -> None:
+    def __init__(self, pipe: BufferedReader) -> None:
         super().__init__(daemon=True)
         self.pipe = pipe
         self.kept = bytearray()
@@ -272,7 +275,7 @@ class _Capture(threading.Thread):
 
     def run(self) -> None:
         try:
-            while chunk := self.pipe.read1(_CHUNK):  # type: ignore[attr-defined]
+            while chunk := self.pipe.read1(_CHUNK):
                 self.total += len(chunk)
                 room = MAX_OUTPUT - len(self.kept)
                 if room > 0:

@@ -333,8 +333,9 @@ def _size(count: int) -> str:
     """1,536 bytes as `1.5 KiB`."""
     if count < 1024:
         return plural(count, "byte")
+    size = float(count)
     for unit in ("KiB", "MiB", "GiB"):
-        count /= 1024  # type: ignore[assignment]
-        if count < 1024:
-            return f"{count:.1f} {unit}"
-    return f"{count:.1f} TiB"
+        size /= 1024
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+    return f"{size:.1f} TiB"

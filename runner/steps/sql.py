@@ -28,6 +28,7 @@ from runner.steps.base import StepType
 
 if TYPE_CHECKING:
     from runner.base.errors import Problem
+    from runner.databases.connections import Connections
     from runner.language.nodes import Node
     from runner.steps.context import StepContext
 
@@ -143,7 +144,7 @@ class SqlStep(StepType):
     def render(self, step: Step, ctx: StepContext) -> tuple[str, str, list[Any]]:
         """The connection's name, the statement with `?` placeholders, and its values."""
         name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
-        connections = ctx.services.connections
+        connections: Connections = ctx.services.connections
         dialect = connections.dialect(name)
         config: SqlConfig = step.config
         text = config.text or ""
@@ -155,7 +156,7 @@ class SqlStep(StepType):
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         # Paid for every statement, so render() is spelled out here: bench/odbc_overhead.py.
         name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
-        connections = ctx.services.connections
+        connections: Connections = ctx.services.connections
         dialect = connections.dialect(name)
         config: SqlConfig = step.config
         text = config.text or ""

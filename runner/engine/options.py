@@ -1,0 +1,33 @@
+"""How one run walks: its mode, how it asks and waits, and what can stop it.
+
+Its own module because both halves of the engine read it: the walker (walker.py) and
+the composite forms it inherits (composites.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from runner.base.abort import RunAbort
+
+__all__ = ["Options"]
+
+
+@dataclass
+class Options:
+    """How one run walks: its mode, how it asks and waits, and what can stop it."""
+
+    mode: str = "run"  # run | dry-run | rehearse
+    assume_yes: bool = False
+    interactive: bool | None = None  # None: ask when stdin is a terminal
+    trigger: str = "manual"
+    connection_overrides: Mapping[str, str] = field(default_factory=dict)
+    sleep: Callable[[float], None] = time.sleep
+    ask: Callable[[str], str] = input
+    log: Callable[[str], None] = lambda message: None  # progress lines; the CLI's --verbose
+    environ: Mapping[str, str] | None = None
+    # Set from anywhere (a signal handler, another thread) to stop this run: the running
+    # statement is cancelled and rolled back, and the run ends aborted. One per run.
+    abort: RunAbort = field(default_factory=RunAbort)
