@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from runner.language.library import Library
     from runner.language.results import RunResult
     from runner.service.runs import RunRequest, RunService
+    from runner.steps import STEP_TYPES
 
 
 def __getattr__(name: str) -> Any:

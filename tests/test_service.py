@@ -140,3 +140,13 @@ def test_runs_of_one_process_are_recorded_each_with_its_own_id(project: Any) -> 
         rows = store.history("gauge")
     assert sorted(row["run_id"] for row in rows) == sorted(ids)
     assert {row["trigger"] for row in rows} == {"schedule"}
+
+
+def test_the_public_api_runs_a_runbook_as_its_docstring_shows(project: Any) -> None:
+    import runner
+
+    service = runner.RunService(runner.load_config(project.root / "runner.yaml"))
+    result = service.run(runner.RunRequest("gauge", params={}), abort=RunAbort())
+    assert isinstance(result, runner.RunResult)
+    assert (result.status, result.exit_code) == (Status.OK, 0)
+    assert set(runner.__all__) <= set(dir(runner)) | set(runner._LAZY)
