@@ -1,1 +1,2 @@
-"""alerts"""
+"""After a run: who hears what (decide.py), in which words (wording.py), sent and
+recorded (announce.py)."""

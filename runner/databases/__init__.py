@@ -1,1 +1,2 @@
-"""databases"""
+"""The databases a run talks to: its connections (SQLite, ODBC and the watchdog that
+cancels statements) and the embedded demo databases."""
