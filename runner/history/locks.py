@@ -144,7 +144,7 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                return describe_holder(_read_holdersoon(fd, self.sleep))
+                return describe_holder(_read_holder_soon(fd, self.sleep))
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None  # free: any text left in the file is from a holder that died
         finally:
@@ -296,7 +296,7 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _read_holdersoon(fd: int, sleep: Sleep) -> dict[str, object]:
+def _read_holder_soon(fd: int, sleep: Sleep) -> dict[str, object]:
     """The holder's details, allowing it the moment between its flock and its write."""
     return soon(lambda: _read_holder(fd), bool, sleep)
 
