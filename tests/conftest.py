@@ -67,11 +67,11 @@ class Project:
 
     def run(self, name: str, params: dict | None = None, **options):
         """Run a runbook through the run service, as `runbook run` does (without printing).
-        Request options (mode, assume_yes, trigger, connections) go to the request, the
+        Request options (mode, assume_yes, trigger, connections, skipped_status) go to the request, the
         rest (sleep, log, ask, interactive, environ, record, clock) to the service."""
         from runner.service.runs import RunRequest
 
-        request_keys = ("mode", "assume_yes", "trigger", "connections")
+        request_keys = ("mode", "assume_yes", "trigger", "connections", "skipped_status")
         request = {key: options.pop(key) for key in request_keys if key in options}
         return self.service(**options).run(RunRequest(name, params or {}, **request))
 

@@ -498,8 +498,49 @@ def test_overlapping_run_is_skipped(project):
     with RunLock(library.config.var_dir / "locks", "t", "skip") as held:
         assert held
         run = project.run("t")
-    assert run.outcome == "skipped" and run.exit_code == 0
-    assert "already running" in run.error
+    # Nothing finished yet: a skipped run cannot say how the runbook is.
+    assert (run.outcome, run.status, run.exit_code) == ("skipped", Status.UNKNOWN, 3)
+    assert run.error.startswith("t is already running (pid ")
+    assert run.error.endswith(
+        "this run was skipped (concurrency: skip); "
+        "no earlier run has finished, so its status is not known"
+    )
+
+
+def test_a_skipped_run_reports_the_last_finished_run_s_status(project):
+    """No false recovery: a monitor that saw WARNING must not read OK from a skipped run."""
+    from runner.history.locks import RunLock
+
+    project.sql("CREATE TABLE gauge (level INTEGER)", "INSERT INTO gauge VALUES (70)")
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        steps:
+          - id: level
+            sql: SELECT level FROM gauge
+            thresholds:
+              level: {warning: 50, critical: 90}
+        """,
+    )
+    finished = project.run("t")
+    assert finished.status is Status.WARNING
+    library = project.library()
+    with RunLock(library.config.var_dir / "locks", "t", "skip"):
+        skipped = project.run("t")
+        as_before = project.run("t", skipped_status="ok")
+    assert (skipped.outcome, skipped.status, skipped.exit_code) == ("skipped", Status.WARNING, 1)
+    assert skipped.error.endswith(
+        f"this run was skipped (concurrency: skip); "
+        f"the last finished run ({finished.run_id}) ended WARNING"
+    )
+    assert (as_before.outcome, as_before.status, as_before.exit_code) == (
+        "skipped",
+        Status.OK,
+        0,
+    )
+    assert as_before.error.endswith("this run was skipped (concurrency: skip)")
 
 
 def test_missing_database_file_is_critical_with_clear_message(project):

@@ -149,6 +149,7 @@ def run_command(args: argparse.Namespace) -> int:
         assume_yes=args.yes,
         trigger=args.trigger or os.environ.get("RUNBOOK_TRIGGER") or "manual",
         connections=overrides,
+        skipped_status=args.skipped_status,
     )
     service = RunService(load_config(args.config), log=_progress if args.verbose else _quiet)
     with signals.aborting() as abort:

@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    run.add_argument(
+        "--skipped-status",
+        choices=("last", "ok"),
+        default="last",
+        help="when another run of the runbook is still going and this one is skipped: report "
+        "the last finished run's status (default: no false recovery) or OK",
+    )
 
     validate = command("validate", "check runbooks and checks; exit 1 when anything is wrong")
     validate.add_argument(

@@ -45,6 +45,9 @@ class RunRequest:
     assume_yes: bool = False  # confirm every step that asks (--yes)
     trigger: str = "manual"  # why the run started: manual, schedule, ...
     connections: Mapping[str, str] = field(default_factory=dict)  # NAME -> OTHER (--connection)
+    # A run skipped because another is running reports the last finished run's status
+    # ("last": a monitor sees no false recovery), or OK as before ("ok", --skipped-status).
+    skipped_status: str = "last"
 
 
 class RunService:
@@ -133,7 +136,7 @@ class RunService:
             # notifier that fails later only costs recorded delivery failures.
             engine.notifier = self._notifier(engine, runbook, request.mode)
             run = engine.new_run(runbook, inputs)
-            self._walk(engine, runbook, run, inputs, store)
+            self._walk(engine, runbook, run, inputs, store, request.skipped_status)
             if store is not None:
                 from runner.alerts.announce import announce
                 from runner.notifiers.deliver import shown_deliveries
@@ -156,6 +159,7 @@ class RunService:
         run: RunResult,
         inputs: dict[str, Any],
         store: StateStore | None,
+        skipped_status: str = "last",
     ) -> None:
         """Under the run lock: record the start, walk, record the end."""
         mode = "allow" if engine.options.mode == "dry-run" else runbook.concurrency
@@ -164,11 +168,16 @@ class RunService:
         )
         if not lock.acquire():
             holder = lock.holder() or "another process"
-            run.outcome, run.status, run.ended = "skipped", Status.OK, datetime.now(UTC)
+            run.outcome, run.ended = "skipped", datetime.now(UTC)
             run.error = (
                 f"{runbook.name} is already running ({holder}); "
                 "this run was skipped (concurrency: skip)"
             )
+            if skipped_status == "last":
+                run.status, told = _last_status(runbook.name, store)
+                run.error += f"; {told}"
+            else:
+                run.status = Status.OK
             if store is not None:
                 store.start_run(run)
                 store.finish_run(run)
@@ -202,3 +211,15 @@ class RunService:
         if not settings(self.config).configured:
             return None
         return load_notifier(self.config, engine.masker, engine.environ)
+
+
+def _last_status(runbook: str, store: StateStore | None) -> tuple[Status, str]:
+    """The status a skipped run reports: the last finished run's (so a monitor sees no
+    recovery that did not happen), UNKNOWN when none finished yet; and saying so."""
+    last = store.last_run(runbook) if store is not None else None
+    if last is None or not last.get("status"):
+        return Status.UNKNOWN, "no earlier run has finished, so its status is not known"
+    return (
+        Status(last["status"]),
+        f"the last finished run ({last['run_id']}) ended {last['status']}",
+    )
