@@ -812,3 +812,24 @@ def test_runbook_detail_json_carries_format_version():
 def test_unknown_format_is_refused_with_the_choices(render, fmt):
     with pytest.raises(ValueError, match=f"unknown format '{fmt}': use one of text, json"):
         render(fmt)
+
+
+def test_stored_text_cannot_drive_the_terminal_of_whoever_reads_history(project, capsys) -> None:
+    """A --trigger (or an error a server sent) with escape sequences is shown without them."""
+    import json
+
+    from runner.cli.main import main
+
+    project.runbook(
+        "t", "runbook: t\nconnection: main\nsteps:\n  - {id: one, sql: SELECT 1 AS n}\n"
+    )
+    hostile = "\x1b[31mRED\x1b[0m\x1b]0;owned\x07\x08x"
+    assert main(["run", "t", "--trigger", hostile, "--format", "json"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    for argv in (["history"], ["history", "--run", run_id]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out and "\x08" not in out, argv
+        assert "REDx" in out, argv
+    assert main(["history", "--format", "json"]) == 0  # JSON keeps the text, escaped
+    assert json.loads(capsys.readouterr().out)[0]["trigger"] == hostile

@@ -8,6 +8,7 @@ in runner/steps/); what holds for every step is here.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -182,3 +183,18 @@ def run_summary(run: RunResult) -> str:
     if run.outcome == "aborted":
         return f"{status} - aborted: {reason or 'the run was interrupted'}; {counts} {where}"
     return f"{status} - {counts} {where}"
+
+
+# Escape sequences (CSI, OSC, and two-character ones) and the other control characters
+# but newline and tab: stored text (a --trigger, an error a server sent, a hint) must not
+# recolour, move the cursor or retitle the terminal of whoever reads the history.
+_TERMINAL_CONTROL = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def printable(text: str) -> str:
+    """`text` without terminal escape sequences and control characters (newlines and tabs
+    stay), for text meant for a terminal."""
+    return _TERMINAL_CONTROL.sub("", text)

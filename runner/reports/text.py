@@ -62,9 +62,10 @@ def finish(buffer: io.StringIO) -> str:
 
 
 def styled(value: str, style: str = "") -> Text:
+    """Text for the terminal: stored text arrives here, so its control sequences go."""
     from rich.text import Text
 
-    return Text(value, style=style)
+    return Text(summary.printable(value), style=style)
 
 
 def status_text(status: Status) -> Text:
@@ -108,15 +109,15 @@ def _header(run: RunResult) -> Text:
     from rich.text import Text
 
     header = Text()
-    header.append(run.runbook, style="bold")
+    header.append(summary.printable(run.runbook), style="bold")
     if run.title:
-        header.append(f": {run.title}")
+        header.append(summary.printable(f": {run.title}"))
     banner = summary.mode_phrase(run.mode)
     if banner:
         header.append("  ")
         header.append(f"[{banner}]", style="bold reverse yellow")
     else:
-        header.append(f"  [{run.trigger} {run.mode}]", style="dim")
+        header.append(summary.printable(f"  [{run.trigger} {run.mode}]"), style="dim")
     return header
 
 
