@@ -266,3 +266,38 @@ def test_version_is_written_once_and_shown_by_the_command_line(capsys):
     assert done.value.code == 0
     assert capsys.readouterr().out == f"runbook {runner.__version__}\n"
     assert version("runbook-runner") == runner.__version__  # pyproject.toml reads it
+
+
+@pytest.mark.parametrize(
+    ("what", "expected"),
+    [
+        ("missing", "{path}: error: no such file or folder"),
+        ("empty", "{path}: error: no runbook or check files (*.yaml, *.yml) here"),
+        ("fifo", "{path}: error: not a file or folder"),
+    ],
+    ids=["missing", "empty-folder", "fifo"],
+)
+def test_validate_of_nothing_to_validate_is_an_error_not_a_pass(
+    project, capsys, what: str, expected: str
+) -> None:
+    """`0 files valid` would read as a pass in CI: a path that holds no runbook fails."""
+    import os
+
+    path = project.root / what
+    if what == "empty":
+        path.mkdir()
+    elif what == "fifo":
+        os.mkfifo(path)
+    assert main(["validate", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        expected.format(path=path),
+        "1 error, 0 warnings in 0 files",
+    ]
+
+
+def test_validate_with_no_runbook_anywhere_says_where_it_looked(project, capsys) -> None:
+    project.config("runbooks: [nothing-here]\nchecks: [nor-here]\n")
+    assert main(["validate"]) == 1
+    out = capsys.readouterr().out
+    assert "error: no runbook or check files (*.yaml, *.yml) in " in out
+    assert "set `runbooks:` in runner.yaml to the folders that hold them" in out

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runner.base.errors import InputError, InvalidInput
+from runner.base.errors import InputError, InvalidInput, Problem
 from runner.cli import signals
 from runner.language.config import load_config
 from runner.language.inputs import parse_params
@@ -208,16 +208,28 @@ def validate_command(args: argparse.Namespace) -> int:
         _emit(report.render_problems(error.problems, args.format, checked_files=1))
         return 1
     library = _library_of(config, check_sql=True)  # SQL syntax per dialect too
-    roots = [Path(p) for p in args.paths] or [*config.runbook_dirs, *config.check_dirs]
+    named = [Path(p) for p in args.paths]
+    roots = named or [*config.runbook_dirs, *config.check_dirs]
     problems = []
     files: list[Path] = []
     for root in roots:
+        found = yaml_files(root)
         if not root.exists():
-            from runner.base.errors import Problem
-
             problems.append(Problem("no such file or folder", str(root)))
-            continue
-        files.extend(yaml_files(root))
+        elif not (root.is_file() or root.is_dir()):
+            problems.append(Problem("not a file or folder", str(root)))
+        elif named and not found:  # "0 files valid" would read as a pass in CI
+            problems.append(Problem("no runbook or check files (*.yaml, *.yml) here", str(root)))
+        files.extend(found)
+    if not named and not files:
+        folders = ", ".join(str(root) for root in roots) or "no folder"
+        problems.append(
+            Problem(
+                f"no runbook or check files (*.yaml, *.yml) in {folders}",
+                config.display_path,
+                hint="set `runbooks:` in runner.yaml to the folders that hold them",
+            )
+        )
     for path in dict.fromkeys(files):
         problems.extend(library.problems(path))
     _emit(report.render_problems(problems, args.format, checked_files=len(files)))
