@@ -1025,3 +1025,39 @@ def test_the_lock_is_asked_at_most_every_second():
         clock[0] = now
         verify(step)
     assert lock.asked == ["b", "d"]
+
+
+def test_conditions_and_lists_written_in_braces_are_accepted(project, capsys):
+    """People write `when: "{{ ... }}"` as they write templates; it means the same."""
+    from runner.cli.main import main
+
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        inputs:
+          n: {type: integer, default: 2}
+        steps:
+          - id: a
+            when: "{{ inputs.n > 1 }}"
+            sql: SELECT 1 AS v
+            assert:
+              - "{{ v == 1 }}"
+              - {that: "{{ v < 5 }}", severity: warning}
+          - id: b
+            for_each: "{{ [10, 20] }}"
+            sql: SELECT {{ item }} AS v
+            until: "{{ v >= 10 }}"
+          - id: c
+            when: "{{ inputs.n > 5 }}"
+            sql: SELECT 1
+        """,
+    )
+    assert main(["validate", str(project.root / "runbooks")]) == 0
+    capsys.readouterr()
+    run = project.run("t")
+    a, b, c = run.steps
+    assert (a.status, [e.status for e in a.evaluations]) == (Status.OK, [Status.OK, Status.OK])
+    assert [child.item for child in b.children] == [10, 20]
+    assert c.status is Status.SKIPPED

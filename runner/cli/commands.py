@@ -214,6 +214,8 @@ def validate_command(args: argparse.Namespace) -> int:
     files: list[Path] = []
     for root in roots:
         found = yaml_files(root)
+        if not root.exists() and not named:
+            continue  # a configured folder not made yet (checks/): nothing in it to check
         if not root.exists():
             problems.append(Problem("no such file or folder", str(root)))
         elif not (root.is_file() or root.is_dir()):

@@ -167,12 +167,22 @@ def render(text: str, scope: Mapping[str, Any], where: str = "") -> str:
         raise TemplateError(_prefix(where) + _describe(error)) from None
 
 
+def unwrap(expression: str) -> str:
+    """An expression written as people write templates, `{{ steps.a.value > 0 }}`, as the
+    expression inside; anything else as it is."""
+    if "{{" not in expression:
+        return expression
+    match = _SINGLE_EXPRESSION.match(expression)
+    return match.group("expr").strip() if match else expression
+
+
 def evaluate(expression: Any, scope: Mapping[str, Any], where: str = "") -> Any:
-    """Evaluate an expression written without braces (`steps.pending.value > 0`)."""
+    """Evaluate an expression, written without braces (`steps.pending.value > 0`) or in
+    them (`{{ steps.pending.value > 0 }}`)."""
     if isinstance(expression, bool | int | float):
         return expression
     try:
-        result = _expression(expression)(**scope)
+        result = _expression(unwrap(expression))(**scope)
     except Exception as error:  # noqa: BLE001
         raise TemplateError(_prefix(where) + _describe(error)) from None
     if isinstance(result, StrictUndefined):
@@ -306,7 +316,7 @@ def analyze(
     tree: nodes.Node
     try:
         if expression:
-            parser = Parser(env, text, state="variable")
+            parser = Parser(env, unwrap(text), state="variable")
             tree = parser.parse_expression()
             if not parser.stream.eos:
                 token = parser.stream.current
