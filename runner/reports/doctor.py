@@ -39,7 +39,8 @@ def render_doctor(findings: Sequence[Mapping[str, Any]], fmt: str) -> str:
 
 
 def _line(finding: Mapping[str, Any]) -> str:
-    text = f"{'ok  ' if finding['ok'] else 'FAIL'}  {finding['check']}: {finding['detail']}"
+    text = f"{finding['check']}: {finding['detail']}"
     if not finding["ok"] and finding.get("fix"):
         text += f" -> fix: {finding['fix']}"
-    return " ".join(text.split("\n"))  # one line per check, whatever a message holds
+    # One line per check, whatever a driver's message holds (newlines, tabs).
+    return f"{'ok  ' if finding['ok'] else 'FAIL'}  {' '.join(text.split())}"

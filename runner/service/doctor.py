@@ -279,6 +279,11 @@ def check_state_store(config: Config, masker: Masker) -> Finding:
     location = config.state_location
     if isinstance(location, Path):
         if not location.exists():
+            var = check_var_dir(config)
+            if not var.ok:
+                return Finding(
+                    "state store", False, f"{location} cannot be created (see var)", var.fix
+                )
             return Finding(
                 "state store", True, f"{location} does not exist yet; the first run creates it"
             )
