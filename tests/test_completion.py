@@ -72,6 +72,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
             "runbook ",
             [
                 "completion",
+                "doctor",
                 "history",
                 "list",
                 "notify-test",

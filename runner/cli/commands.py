@@ -309,6 +309,15 @@ def status_command(args: argparse.Namespace) -> int:
     return worst(statuses).exit_code
 
 
+def doctor_command(args: argparse.Namespace) -> int:
+    from runner.reports.doctor import render_doctor
+    from runner.service.doctor import diagnose
+
+    diagnosis = diagnose(args.config)
+    _emit(render_doctor([finding.as_dict() for finding in diagnosis.findings], args.format))
+    return 0 if diagnosis.ok else 1
+
+
 def schema_command(args: argparse.Namespace) -> int:
     from runner.language import schema
 
@@ -325,4 +334,5 @@ COMMANDS = {
     "status": status_command,
     "schema": schema_command,
     "notify-test": notify_test_command,
+    "doctor": doctor_command,
 }

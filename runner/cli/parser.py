@@ -29,6 +29,7 @@ examples:
   runbook validate                              check every configured runbook
   runbook validate runbooks/ --format github    annotations for GitHub Actions
   runbook history order-health                  the last runs and their status
+  runbook doctor                                as the scheduler's user: what would fail
   runbook notify-test ops                       send a test message to every service tagged ops
   runbook completion bash > ~/.local/share/bash-completion/completions/runbook
 """
@@ -166,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         "status", "each runbook's last run and open alert; exits with the worst status"
     )
     status.add_argument("--format", choices=PAGE_FORMATS, default="text")
+
+    doctor = command(
+        "doctor",
+        "check, as this user, what a scheduled run needs: config, var/ and the state "
+        "store, connections, notification URLs, the clock; exit 1 with what to fix",
+    )
+    doctor.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
     schema = command("schema", "print a JSON Schema (for editors and CI)")
     schema.add_argument(
