@@ -30,7 +30,7 @@ ANSI = re.compile(r"\x1b\[")
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _RANGE = rf"@?(?:~|{_NUMBER})?:?(?:{_NUMBER})?"
 PERFDATUM = re.compile(
-    rf"^(?:'(?:[^'=]|'')+'|[^'=\s]+)={_NUMBER}[a-zA-Z%]*(?:;{_RANGE}(?:;{_RANGE}(?:;{_NUMBER}?(?:;{_NUMBER}?)?)?)?)?$"
+    rf"^(?:'[^'=|]+'|[^'=|\s]+)={_NUMBER}[a-zA-Z%]*(?:;{_RANGE}(?:;{_RANGE}(?:;{_NUMBER}?(?:;{_NUMBER}?)?)?)?)?$"
 )
 
 
@@ -476,20 +476,23 @@ def test_json_turns_database_values_into_strings():
 # -- nagios -------------------------------------------------------------------------------
 
 
-def nagios_parts(line: str) -> tuple[str, list[str]]:
-    assert "\n" not in line
-    summary, _, perfdata = line.partition(" | ")
+def nagios_parts(output: str) -> tuple[str, list[str]]:
+    """The first line's text and its performance data."""
+    summary, _, perfdata = output.splitlines()[0].partition(" | ")
     return summary, perfdata.split() if perfdata else []
 
 
 def test_nagios_line_lists_bad_checks_first_with_perfdata(critical_run):
-    line = render_run(critical_run, "nagios")
-    assert line == (
+    output = render_run(critical_run, "nagios")
+    assert output.splitlines() == [
         "ORDER-HEALTH CRITICAL - pending_count = 37 > warning 10, failed = 4 > critical 0, "
         "api: timed out after 3 attempts: no answer from http://127.0.0.1:8080/health within 5s"
-        " | pending_count=37;10;50 oldest_minutes=55;60;240 failed=4;;0"
-    )
-    _, perfdata = nagios_parts(line)
+        " | pending_count=37;~:10;~:50 oldest_minutes=55;~:60;~:240 failed=4;;~:0",
+        "CRITICAL failed: Run fix-failed-order for each staging id.",
+        "CRITICAL api: Check the storefront: is WooCommerce up?",
+        "WARNING pending: If orders are stuck, check that order-processing ran in the last hour.",
+    ]
+    _, perfdata = nagios_parts(output)
     assert all(PERFDATUM.match(datum) for datum in perfdata), perfdata
 
 
@@ -510,8 +513,8 @@ def test_nagios_perfdata_labels_ranges_and_numbers():
     ]
     step = StepResult(id="disk", title="", action="sql", evaluations=evaluations)
     line = render_run(make_run([step]), "nagios")
-    assert line.endswith(" | 'free disk %'=40.5;20:;10: 'it''s'=0.000001;5 a_b=2")
-    for datum in ("'free disk %'=40.5;20:;10:", "'it''s'=0.000001;5", "a_b=2"):
+    assert line.endswith(" | 'free disk %'=40.5;20:;10: it_s=0.000001;~:5 a_b=2")
+    for datum in ("'free disk %'=40.5;20:;10:", "it_s=0.000001;~:5", "a_b=2"):
         assert PERFDATUM.match(datum), datum
 
 
@@ -523,10 +526,14 @@ def test_nagios_keeps_perfdata_labels_unique_across_steps_and_items():
     parent = StepResult(id="each", title="", action="sql", children=[counted("each", 1, item=7)])
     run = make_run([counted("first", 1), counted("second", 2), parent])
     _, perfdata = nagios_parts(render_run(run, "nagios"))
-    assert perfdata == ["first.count=1;10;20", "second.count=2;10;20", "each[7].count=1;10;20"]
+    assert perfdata == [
+        "first.count=1;~:10;~:20",
+        "second.count=2;~:10;~:20",
+        "each[7].count=1;~:10;~:20",
+    ]
 
 
-def test_nagios_names_failed_items_and_keeps_one_line():
+def test_nagios_names_failed_items_and_keeps_each_line_one_line():
     step = StepResult(
         id="import",
         title="",
@@ -535,12 +542,16 @@ def test_nagios_names_failed_items_and_keeps_one_line():
         outcome="failed",
         error="HTTP 500 | body:\nInternal error",
     )
-    line = render_run(make_run([for_each_step(), step], status=Status.CRITICAL), "nagios")
-    assert line == (
+    output = render_run(make_run([for_each_step(), step], status=Status.CRITICAL), "nagios")
+    assert output.splitlines() == [
         "ORDER-HEALTH CRITICAL - fix > staging_id=43 > restore: "
         "failed: deadlock victim on [dbo].[PS_DOC_HDR], "
-        "import: failed: HTTP 500 / body: Internal error"
-    )
+        "import: failed: HTTP 500 / body: Internal error",
+        # No hint: the line says what went wrong. The hint the engine lifted onto `fix`
+        # is said once, at the step it came from.
+        "CRITICAL import: failed: HTTP 500 / body: Internal error",
+        "WARNING fix > staging_id=43 > restore: Run it again when the nightly import is done.",
+    ]
 
 
 def test_nagios_skipped_run_and_dry_run():
