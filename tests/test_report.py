@@ -565,6 +565,223 @@ def test_nagios_skipped_run_and_dry_run():
     )
 
 
+@pytest.mark.parametrize(
+    ("value", "warning", "critical", "direction", "datum"),
+    [
+        (37, 10, 50, "above", "n=37;~:10;~:50"),
+        (-12, 10, 50, "above", "n=-12;~:10;~:50"),  # OK in the runbook, so OK in Nagios
+        (-12, -5, 10, "above", "n=-12;~:-5;~:10"),
+        (4, None, 0, "above", "n=4;;~:0"),
+        (Decimal("-0.50"), Decimal("-0.25"), None, "above", "n=-0.5;~:-0.25"),
+        (2.5, 10, 5, "below", "n=2.5;10:;5:"),
+        (-3, -2, -10, "below", "n=-3;-2:;-10:"),
+        (0, None, 1, "below", "n=0;;1:"),
+        (1, None, None, "above", "n=1"),
+    ],
+)
+def test_nagios_ranges_alert_on_one_side_at_any_sign(value, warning, critical, direction, datum):
+    ev = threshold("n", Status.OK, "n", value, warning, critical, direction)
+    step = StepResult(id="s", title="", action="sql", evaluations=[ev])
+    _, perfdata = nagios_parts(render_run(make_run([step]), "nagios"))
+    assert perfdata == [datum] and PERFDATUM.match(datum)
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("lag|x", "lag_x"),
+        ("a=b", "a_b"),
+        ("it's", "it_s"),
+        ("free disk %", "'free disk %'"),
+        ("two\nlines\tand  tabs", "'two lines and tabs'"),
+        ("it's a|b=c", "'it_s a_b_c'"),
+    ],
+)
+def test_nagios_perfdata_labels_are_cleaned(name, label):
+    ev = threshold(name, Status.OK, "x", 1, 5)
+    step = StepResult(id="s", title="", action="sql", evaluations=[ev])
+    output = render_run(make_run([step]), "nagios")
+    assert output == f"ORDER-HEALTH OK - all 1 check OK | {label}=1;~:5"
+    assert PERFDATUM.match(output.partition(" | ")[2])
+
+
+def test_nagios_through_a_real_run_with_negative_values_odd_labels_and_row_items(project):
+    project.runbook(
+        "temps",
+        """
+        runbook: temps
+        connection: main
+        steps:
+          - id: temp
+            sql: SELECT -12 AS "lag|x", -3 AS "a=b's c", 2.5 AS free_gb
+            thresholds:
+              "lag|x": {warning: -5, critical: 10}
+              "a=b's c": {warning: -2, critical: -10, direction: below}
+              free_gb: {warning: 10, critical: 5, direction: below}
+            hint: |
+              Look at the freezer.
+              Then call facilities.
+          - id: queues
+            for_each:
+              - {qname: queue 16, depth: 30}
+              - {qname: queue 17, depth: 1}
+            as: q
+            steps:
+              - id: depth
+                sql: SELECT {{ q.depth }} AS depth
+                thresholds:
+                  depth: {warning: 10}
+        """,
+    )
+    assert render_run(project.run("temps"), "nagios").splitlines() == [
+        "TEMPS CRITICAL - a=b's c = -3 < warning -2, free_gb = 2.5 < critical 5, "
+        "queues > qname=queue 16 > depth: depth = 30 > warning 10"
+        " | lag_x=-12;~:-5;~:10 'a_b_s c'=-3;-2:;-10: free_gb=2.5;10:;5:"
+        " 'queues[queue 16].depth.depth'=30;~:10 'queues[queue 17].depth.depth'=1;~:10",
+        "CRITICAL temp: Look at the freezer.",
+        "WARNING queues > qname=queue 16 > depth: depth = 30 > warning 10",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("item", "name"),
+    [
+        ({"qname": "queue 16", "depth": 30}, "qname=queue 16"),
+        ({"depth": 30, "name": "queue 16"}, "name=queue 16"),
+        ({"ID": 7, "x": 1}, "ID=7"),
+        (("orders", 3), "orders=3"),  # an entry of a mapping walked by for_each
+        (42, "42"),
+        ("x" * 50, "x" * 39 + "…"),
+    ],
+)
+def test_nagios_names_for_each_items_by_their_naming_column(item, name):
+    child = StepResult(
+        "each", str(item), "item", status=Status.CRITICAL, outcome="failed", item=item
+    )
+    child.children = [
+        StepResult("run", "", "command", status=Status.CRITICAL, outcome="failed", error="exit 1")
+    ]
+    each = StepResult("each", "", "sql", status=Status.CRITICAL, children=[child])
+    output = render_run(make_run([each], status=Status.CRITICAL), "nagios")
+    assert output.splitlines() == [
+        f"ORDER-HEALTH CRITICAL - each > {name} > run: failed: exit 1",
+        f"CRITICAL each > {name} > run: failed: exit 1",
+    ]
+
+
+def many_items_run(count: int) -> RunResult:
+    """A for_each of `count` items: the first is critical, the second warning, the rest ok."""
+    statuses = [Status.CRITICAL, Status.WARNING, *[Status.OK] * (count - 2)]
+    children = []
+    for number, status in enumerate(statuses):
+        ev = threshold("depth", status, f"depth = {number}", number, 10, 20)
+        body = StepResult("depth", "", "sql", status=status, evaluations=[ev], hint="Drain it.")
+        child = StepResult("q", f"n={number}", "item", status=status, item={"n": number})
+        child.children = [body]
+        children.append(child)
+    each = StepResult("q", "", "sql", status=Status.CRITICAL, children=children)
+    return make_run([each], status=Status.CRITICAL)
+
+
+def test_nagios_output_is_bounded_keeping_the_worst_and_saying_what_was_cut():
+    run = many_items_run(400)
+    output = render_run(run, "nagios")
+    assert len(output.encode()) <= 4096
+    lines = output.splitlines()
+    assert lines[0].startswith(
+        "ORDER-HEALTH CRITICAL - q > n=0 > depth: depth = 0, q > n=1 > depth: depth = 1"
+        " | q[0].depth.depth=0;~:10;~:20 q[1].depth.depth=1;~:10;~:20 q[2].depth.depth=2;"
+    )
+    assert lines[1:3] == [
+        "CRITICAL q > n=0 > depth: Drain it.",
+        "WARNING q > n=1 > depth: Drain it.",
+    ]
+    kept = len(lines[0].split(" | ")[1].split())
+    assert lines[3:] == [f"... cut to 4096 bytes: {400 - kept} performance data left out"]
+    assert render_run(many_items_run(3), "nagios", max_output=4096).count("cut to") == 0
+
+
+@pytest.mark.parametrize(
+    ("max_output", "expected"),
+    [
+        (
+            220,
+            [
+                "ORDER-HEALTH CRITICAL - q > n=0 > depth: depth = 0, q > n=1 > depth: depth = 1"
+                " | q[0].depth.depth=0;~:10;~:20",
+                "CRITICAL q > n=0 > depth: Drain it.",
+                "... cut to 220 bytes: 1 line and 3 performance data left out",
+            ],
+        ),
+        (
+            160,
+            [
+                "ORDER-HEALTH CRITICAL - q > n=0 > depth: depth = 0, q > n=1 > depth: depth = 1",
+                "... cut to 160 bytes: 2 lines and 4 performance data left out",
+            ],
+        ),
+        (60, ["ORDER-HEALTH CRITICAL - q > n=0 > depth: depth = 0, q > n..."]),
+    ],
+)
+def test_nagios_cuts_lines_and_data_before_the_status_line(max_output, expected):
+    output = render_run(many_items_run(4), "nagios", max_output=max_output)
+    assert output.splitlines() == expected
+    assert len(output.encode()) <= max_output
+
+
+def test_nagios_max_output_from_the_command_line(project, capsys):
+    from runner.cli.main import main
+
+    project.runbook(
+        "many",
+        """
+        runbook: many
+        connection: main
+        steps:
+          - id: q
+            for_each: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+            as: n
+            steps:
+              - id: depth
+                sql: SELECT {{ n }} AS depth
+                thresholds:
+                  depth: {warning: 18, critical: 19}
+                hint: Drain queue {{ n }}.
+        """,
+    )
+    code = main(["run", "many", "--format", "nagios", "--max-output", "260"])
+    out = capsys.readouterr().out
+    assert code == 2 and len(out.rstrip("\n").encode()) <= 260
+    assert out.splitlines() == [
+        "MANY CRITICAL - q > 19 > depth: depth = 19 > warning 18, "
+        "q > 20 > depth: depth = 20 > critical 19 | q[20].depth.depth=20;~:18;~:19",
+        "CRITICAL q > 20 > depth: Drain queue 20.",
+        "... cut to 260 bytes: 1 line and 19 performance data left out",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("99", "must be at least 100 bytes, got 99"),
+        ("-1", "must be at least 100 bytes, got -1"),
+        ("4KB", "expected a number of bytes, got '4KB'"),
+    ],
+)
+def test_nagios_max_output_must_be_a_number_of_bytes(project, capsys, value, expected):
+    from runner.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "any", "--format", "nagios", "--max-output", value])
+    assert exited.value.code == 3
+    message = {
+        "99": "must be at least 100 bytes, got 99",
+        "-1": "must be at least 100 bytes, got -1",
+    }
+    expected = message.get(value, f"expected a number of bytes, got {value!r}")
+    assert f"error: argument --max-output: {expected}" in capsys.readouterr().err
+
+
 # -- validation problems -----------------------------------------------------------------
 
 PROBLEMS = [
