@@ -55,12 +55,22 @@ def test_json_format_is_machine_readable(demo, capsys):
     assert pending["values"]["row"]["pending_count"] == 7
 
 
-def test_nagios_format_is_one_line_with_perfdata(demo, capsys):
+def test_nagios_format_is_a_status_line_with_perfdata_then_the_bad_steps(demo, capsys):
     code, out, _ = cli(capsys, "run", "order-health", "--format", "nagios")
     lines = out.strip().splitlines()
-    assert code == 2 and len(lines) == 1
+    assert code == 2
     assert lines[0].startswith("ORDER-HEALTH CRITICAL - ")
-    assert re.search(r"\| .*'?pending_count'?=7;10;50", lines[0])
+    assert re.search(r"\| .*'?pending_count'?=7;~:10;~:50", lines[0])
+    # After the first line, one line per bad step with the first line of its hint.
+    assert lines[1:] == [
+        "CRITICAL pending: Orders are not processing. "
+        "Check that the scheduled task ran in the last hour:",
+        "CRITICAL last_run: The scheduled processing task is not running or its last run failed.",
+        'CRITICAL history: Repeated failed runs point at the database: look for "Connection '
+        'failed" or "Timeout"',
+        "WARNING failed: Review each one: python cp_order_processor.py show <STAGING_ID>. "
+        "Common errors and fixes:",
+    ]
 
 
 def test_param_changes_the_threshold(demo, capsys):

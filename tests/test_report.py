@@ -30,7 +30,7 @@ ANSI = re.compile(r"\x1b\[")
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _RANGE = rf"@?(?:~|{_NUMBER})?:?(?:{_NUMBER})?"
 PERFDATUM = re.compile(
-    rf"^(?:'(?:[^'=]|'')+'|[^'=\s]+)={_NUMBER}[a-zA-Z%]*(?:;{_RANGE}(?:;{_RANGE}(?:;{_NUMBER}?(?:;{_NUMBER}?)?)?)?)?$"
+    rf"^(?:'[^'=|]+'|[^'=|\s]+)={_NUMBER}[a-zA-Z%]*(?:;{_RANGE}(?:;{_RANGE}(?:;{_NUMBER}?(?:;{_NUMBER}?)?)?)?)?$"
 )
 
 
@@ -476,20 +476,23 @@ def test_json_turns_database_values_into_strings():
 # -- nagios -------------------------------------------------------------------------------
 
 
-def nagios_parts(line: str) -> tuple[str, list[str]]:
-    assert "\n" not in line
-    summary, _, perfdata = line.partition(" | ")
+def nagios_parts(output: str) -> tuple[str, list[str]]:
+    """The first line's text and its performance data."""
+    summary, _, perfdata = output.splitlines()[0].partition(" | ")
     return summary, perfdata.split() if perfdata else []
 
 
 def test_nagios_line_lists_bad_checks_first_with_perfdata(critical_run):
-    line = render_run(critical_run, "nagios")
-    assert line == (
+    output = render_run(critical_run, "nagios")
+    assert output.splitlines() == [
         "ORDER-HEALTH CRITICAL - pending_count = 37 > warning 10, failed = 4 > critical 0, "
         "api: timed out after 3 attempts: no answer from http://127.0.0.1:8080/health within 5s"
-        " | pending_count=37;10;50 oldest_minutes=55;60;240 failed=4;;0"
-    )
-    _, perfdata = nagios_parts(line)
+        " | pending_count=37;~:10;~:50 oldest_minutes=55;~:60;~:240 failed=4;;~:0",
+        "CRITICAL failed: Run fix-failed-order for each staging id.",
+        "CRITICAL api: Check the storefront: is WooCommerce up?",
+        "WARNING pending: If orders are stuck, check that order-processing ran in the last hour.",
+    ]
+    _, perfdata = nagios_parts(output)
     assert all(PERFDATUM.match(datum) for datum in perfdata), perfdata
 
 
@@ -510,8 +513,8 @@ def test_nagios_perfdata_labels_ranges_and_numbers():
     ]
     step = StepResult(id="disk", title="", action="sql", evaluations=evaluations)
     line = render_run(make_run([step]), "nagios")
-    assert line.endswith(" | 'free disk %'=40.5;20:;10: 'it''s'=0.000001;5 a_b=2")
-    for datum in ("'free disk %'=40.5;20:;10:", "'it''s'=0.000001;5", "a_b=2"):
+    assert line.endswith(" | 'free disk %'=40.5;20:;10: it_s=0.000001;~:5 a_b=2")
+    for datum in ("'free disk %'=40.5;20:;10:", "it_s=0.000001;~:5", "a_b=2"):
         assert PERFDATUM.match(datum), datum
 
 
@@ -523,10 +526,14 @@ def test_nagios_keeps_perfdata_labels_unique_across_steps_and_items():
     parent = StepResult(id="each", title="", action="sql", children=[counted("each", 1, item=7)])
     run = make_run([counted("first", 1), counted("second", 2), parent])
     _, perfdata = nagios_parts(render_run(run, "nagios"))
-    assert perfdata == ["first.count=1;10;20", "second.count=2;10;20", "each[7].count=1;10;20"]
+    assert perfdata == [
+        "first.count=1;~:10;~:20",
+        "second.count=2;~:10;~:20",
+        "each[7].count=1;~:10;~:20",
+    ]
 
 
-def test_nagios_names_failed_items_and_keeps_one_line():
+def test_nagios_names_failed_items_and_keeps_each_line_one_line():
     step = StepResult(
         id="import",
         title="",
@@ -535,12 +542,16 @@ def test_nagios_names_failed_items_and_keeps_one_line():
         outcome="failed",
         error="HTTP 500 | body:\nInternal error",
     )
-    line = render_run(make_run([for_each_step(), step], status=Status.CRITICAL), "nagios")
-    assert line == (
+    output = render_run(make_run([for_each_step(), step], status=Status.CRITICAL), "nagios")
+    assert output.splitlines() == [
         "ORDER-HEALTH CRITICAL - fix > staging_id=43 > restore: "
         "failed: deadlock victim on [dbo].[PS_DOC_HDR], "
-        "import: failed: HTTP 500 / body: Internal error"
-    )
+        "import: failed: HTTP 500 / body: Internal error",
+        # No hint: the line says what went wrong. The hint the engine lifted onto `fix`
+        # is said once, at the step it came from.
+        "CRITICAL import: failed: HTTP 500 / body: Internal error",
+        "WARNING fix > staging_id=43 > restore: Run it again when the nightly import is done.",
+    ]
 
 
 def test_nagios_skipped_run_and_dry_run():
@@ -552,6 +563,223 @@ def test_nagios_skipped_run_and_dry_run():
     assert (
         render_run(dry, "nagios") == "ORDER-HEALTH OK - dry run, nothing executed: 1 step rendered"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "warning", "critical", "direction", "datum"),
+    [
+        (37, 10, 50, "above", "n=37;~:10;~:50"),
+        (-12, 10, 50, "above", "n=-12;~:10;~:50"),  # OK in the runbook, so OK in Nagios
+        (-12, -5, 10, "above", "n=-12;~:-5;~:10"),
+        (4, None, 0, "above", "n=4;;~:0"),
+        (Decimal("-0.50"), Decimal("-0.25"), None, "above", "n=-0.5;~:-0.25"),
+        (2.5, 10, 5, "below", "n=2.5;10:;5:"),
+        (-3, -2, -10, "below", "n=-3;-2:;-10:"),
+        (0, None, 1, "below", "n=0;;1:"),
+        (1, None, None, "above", "n=1"),
+    ],
+)
+def test_nagios_ranges_alert_on_one_side_at_any_sign(value, warning, critical, direction, datum):
+    ev = threshold("n", Status.OK, "n", value, warning, critical, direction)
+    step = StepResult(id="s", title="", action="sql", evaluations=[ev])
+    _, perfdata = nagios_parts(render_run(make_run([step]), "nagios"))
+    assert perfdata == [datum] and PERFDATUM.match(datum)
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("lag|x", "lag_x"),
+        ("a=b", "a_b"),
+        ("it's", "it_s"),
+        ("free disk %", "'free disk %'"),
+        ("two\nlines\tand  tabs", "'two lines and tabs'"),
+        ("it's a|b=c", "'it_s a_b_c'"),
+    ],
+)
+def test_nagios_perfdata_labels_are_cleaned(name, label):
+    ev = threshold(name, Status.OK, "x", 1, 5)
+    step = StepResult(id="s", title="", action="sql", evaluations=[ev])
+    output = render_run(make_run([step]), "nagios")
+    assert output == f"ORDER-HEALTH OK - all 1 check OK | {label}=1;~:5"
+    assert PERFDATUM.match(output.partition(" | ")[2])
+
+
+def test_nagios_through_a_real_run_with_negative_values_odd_labels_and_row_items(project):
+    project.runbook(
+        "temps",
+        """
+        runbook: temps
+        connection: main
+        steps:
+          - id: temp
+            sql: SELECT -12 AS "lag|x", -3 AS "a=b's c", 2.5 AS free_gb
+            thresholds:
+              "lag|x": {warning: -5, critical: 10}
+              "a=b's c": {warning: -2, critical: -10, direction: below}
+              free_gb: {warning: 10, critical: 5, direction: below}
+            hint: |
+              Look at the freezer.
+              Then call facilities.
+          - id: queues
+            for_each:
+              - {qname: queue 16, depth: 30}
+              - {qname: queue 17, depth: 1}
+            as: q
+            steps:
+              - id: depth
+                sql: SELECT {{ q.depth }} AS depth
+                thresholds:
+                  depth: {warning: 10}
+        """,
+    )
+    assert render_run(project.run("temps"), "nagios").splitlines() == [
+        "TEMPS CRITICAL - a=b's c = -3 < warning -2, free_gb = 2.5 < critical 5, "
+        "queues > qname=queue 16 > depth: depth = 30 > warning 10"
+        " | lag_x=-12;~:-5;~:10 'a_b_s c'=-3;-2:;-10: free_gb=2.5;10:;5:"
+        " 'queues[queue 16].depth.depth'=30;~:10 'queues[queue 17].depth.depth'=1;~:10",
+        "CRITICAL temp: Look at the freezer.",
+        "WARNING queues > qname=queue 16 > depth: depth = 30 > warning 10",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("item", "name"),
+    [
+        ({"qname": "queue 16", "depth": 30}, "qname=queue 16"),
+        ({"depth": 30, "name": "queue 16"}, "name=queue 16"),
+        ({"ID": 7, "x": 1}, "ID=7"),
+        (("orders", 3), "orders=3"),  # an entry of a mapping walked by for_each
+        (42, "42"),
+        ("x" * 50, "x" * 39 + "…"),
+    ],
+)
+def test_nagios_names_for_each_items_by_their_naming_column(item, name):
+    child = StepResult(
+        "each", str(item), "item", status=Status.CRITICAL, outcome="failed", item=item
+    )
+    child.children = [
+        StepResult("run", "", "command", status=Status.CRITICAL, outcome="failed", error="exit 1")
+    ]
+    each = StepResult("each", "", "sql", status=Status.CRITICAL, children=[child])
+    output = render_run(make_run([each], status=Status.CRITICAL), "nagios")
+    assert output.splitlines() == [
+        f"ORDER-HEALTH CRITICAL - each > {name} > run: failed: exit 1",
+        f"CRITICAL each > {name} > run: failed: exit 1",
+    ]
+
+
+def many_items_run(count: int) -> RunResult:
+    """A for_each of `count` items: the first is critical, the second warning, the rest ok."""
+    statuses = [Status.CRITICAL, Status.WARNING, *[Status.OK] * (count - 2)]
+    children = []
+    for number, status in enumerate(statuses):
+        ev = threshold("depth", status, f"depth = {number}", number, 10, 20)
+        body = StepResult("depth", "", "sql", status=status, evaluations=[ev], hint="Drain it.")
+        child = StepResult("q", f"n={number}", "item", status=status, item={"n": number})
+        child.children = [body]
+        children.append(child)
+    each = StepResult("q", "", "sql", status=Status.CRITICAL, children=children)
+    return make_run([each], status=Status.CRITICAL)
+
+
+def test_nagios_output_is_bounded_keeping_the_worst_and_saying_what_was_cut():
+    run = many_items_run(400)
+    output = render_run(run, "nagios")
+    assert len(output.encode()) <= 4096
+    lines = output.splitlines()
+    assert lines[0].startswith(
+        "ORDER-HEALTH CRITICAL - q > n=0 > depth: depth = 0, q > n=1 > depth: depth = 1"
+        " | q[0].depth.depth=0;~:10;~:20 q[1].depth.depth=1;~:10;~:20 q[2].depth.depth=2;"
+    )
+    assert lines[1:3] == [
+        "CRITICAL q > n=0 > depth: Drain it.",
+        "WARNING q > n=1 > depth: Drain it.",
+    ]
+    kept = len(lines[0].split(" | ")[1].split())
+    assert lines[3:] == [f"... cut to 4096 bytes: {400 - kept} performance data left out"]
+    assert render_run(many_items_run(3), "nagios", max_output=4096).count("cut to") == 0
+
+
+@pytest.mark.parametrize(
+    ("max_output", "expected"),
+    [
+        (
+            220,
+            [
+                "ORDER-HEALTH CRITICAL - q > n=0 > depth: depth = 0, q > n=1 > depth: depth = 1"
+                " | q[0].depth.depth=0;~:10;~:20",
+                "CRITICAL q > n=0 > depth: Drain it.",
+                "... cut to 220 bytes: 1 line and 3 performance data left out",
+            ],
+        ),
+        (
+            160,
+            [
+                "ORDER-HEALTH CRITICAL - q > n=0 > depth: depth = 0, q > n=1 > depth: depth = 1",
+                "... cut to 160 bytes: 2 lines and 4 performance data left out",
+            ],
+        ),
+        (60, ["ORDER-HEALTH CRITICAL - q > n=0 > depth: depth = 0, q > n..."]),
+    ],
+)
+def test_nagios_cuts_lines_and_data_before_the_status_line(max_output, expected):
+    output = render_run(many_items_run(4), "nagios", max_output=max_output)
+    assert output.splitlines() == expected
+    assert len(output.encode()) <= max_output
+
+
+def test_nagios_max_output_from_the_command_line(project, capsys):
+    from runner.cli.main import main
+
+    project.runbook(
+        "many",
+        """
+        runbook: many
+        connection: main
+        steps:
+          - id: q
+            for_each: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+            as: n
+            steps:
+              - id: depth
+                sql: SELECT {{ n }} AS depth
+                thresholds:
+                  depth: {warning: 18, critical: 19}
+                hint: Drain queue {{ n }}.
+        """,
+    )
+    code = main(["run", "many", "--format", "nagios", "--max-output", "260"])
+    out = capsys.readouterr().out
+    assert code == 2 and len(out.rstrip("\n").encode()) <= 260
+    assert out.splitlines() == [
+        "MANY CRITICAL - q > 19 > depth: depth = 19 > warning 18, "
+        "q > 20 > depth: depth = 20 > critical 19 | q[20].depth.depth=20;~:18;~:19",
+        "CRITICAL q > 20 > depth: Drain queue 20.",
+        "... cut to 260 bytes: 1 line and 19 performance data left out",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("99", "must be at least 100 bytes, got 99"),
+        ("-1", "must be at least 100 bytes, got -1"),
+        ("4KB", "expected a number of bytes, got '4KB'"),
+    ],
+)
+def test_nagios_max_output_must_be_a_number_of_bytes(project, capsys, value, expected):
+    from runner.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "any", "--format", "nagios", "--max-output", value])
+    assert exited.value.code == 3
+    message = {
+        "99": "must be at least 100 bytes, got 99",
+        "-1": "must be at least 100 bytes, got -1",
+    }
+    expected = message.get(value, f"expected a number of bytes, got {value!r}")
+    assert f"error: argument --max-output: {expected}" in capsys.readouterr().err
 
 
 # -- validation problems -----------------------------------------------------------------

@@ -157,7 +157,7 @@ def run_command(args: argparse.Namespace) -> int:
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    _emit(report.render_run(result, args.format, color=color))
+    _emit(report.render_run(result, args.format, color=color, max_output=args.max_output))
     return result.exit_code
 
 

@@ -21,6 +21,9 @@ exit codes of `runbook run`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the runbook
 could not be evaluated: invalid file, missing or wrong --param, template error).
 """
 
+#: The least `--max-output` accepts: room for a status line and the marker of a cut.
+MIN_OUTPUT = 100
+
 EPILOG = """\
 examples:
   runbook run order-health                      the morning health check
@@ -43,6 +46,17 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
         self.exit(EXIT_UNKNOWN, f"{self.prog}: error: {message}\n")
+
+
+def _byte_count(text: str) -> int:
+    """`--max-output`: a whole number of bytes, enough for a status line."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}") from None
+    if number < MIN_OUTPUT:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_OUTPUT} bytes, got {number}")
+    return number
 
 
 def _complete_with(completer: Callable[..., list[str]], action: argparse.Action) -> None:
@@ -105,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--yes", "-y", action="store_true", help="confirm every step that asks for confirmation"
     )
     run.add_argument("--format", choices=RUN_FORMATS, default="text")
+    run.add_argument(
+        "--max-output",
+        type=_byte_count,
+        default=None,
+        metavar="BYTES",
+        help="with --format nagios: at most this many bytes of output (default 4096)",
+    )
     run.add_argument(
         "--verbose",
         "-v",

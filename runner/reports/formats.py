@@ -4,7 +4,8 @@ line's parser reads it for every invocation, `--help` included)."""
 from __future__ import annotations
 
 #: The formats of `runbook run --format`: a module and its function, each taking the
-#: RunResult (and `color`, `width` where it has a use for them) and returning the text.
+#: RunResult (and `color`, `width`, `max_output` where it has a use for them, ignoring
+#: the others) and returning the text.
 #: A new format is one module under runner/reports/ and one line here.
 RUN_RENDERERS = {
     "text": "runner.reports.text:render_run_text",

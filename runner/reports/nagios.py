@@ -1,11 +1,16 @@
-"""One line for Nagios, Icinga or Zabbix: `NAME STATUS - summary | perfdata`.
+"""Nagios, Icinga or Zabbix output: `NAME STATUS - summary | perfdata`, then one line per
+bad step.
 
-Follows the Nagios plugin guidelines: the summary names what is wrong first, and
-performance data is `'label'=value;warn;crit` with thresholds in Nagios range syntax.
+Follows the Nagios plugin development guidelines (nagios-plugins.org): the first line
+names what is wrong first; performance data is `label=value;warn;crit` with thresholds
+in Nagios range syntax and labels free of `=`, `'` and `|`; the long output after the
+first line has one line per bad step, worst first; the whole output is bounded in bytes,
+cutting the least important lines and performance data first, never the first line.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -14,15 +19,76 @@ from runner.reports import summary
 
 #: Beyond this many problems the line says "... and N more": monitoring UIs cut long lines.
 MAX_LISTED = 10
+#: Bytes of output by default: Nagios reads the first 4 KB of a plugin's output.
+MAX_OUTPUT = 4096
 
 
-def render_run_nagios(run: RunResult, **_: Any) -> str:
+@dataclass(frozen=True)
+class _Piece:
+    """A performance datum or a line of long output, and how much it matters."""
+
+    text: str
+    rank: int  # the status rank of what it is about: the worst are kept first
+    perfdata: bool
+
+
+def render_run_nagios(run: RunResult, *, max_output: int = MAX_OUTPUT, **_: Any) -> str:
+    """The run for a monitoring system, at most `max_output` bytes (UTF-8)."""
     text = _status_summary(run)
     if run.mode == "rehearse":
         text = f"rehearsal, rolled back: {text}"
     line = f"{run.runbook.upper()} {run.status.value} - {_sanitize(text)}"
-    perfdata = " ".join(_perfdata(run))
-    return f"{line} | {perfdata}" if perfdata else line
+    return _bounded(line, [*_perfdata(run), *_details(run.steps)], max_output)
+
+
+def _bounded(line: str, pieces: list[_Piece], max_output: int) -> str:
+    """The first line, then as many pieces as fit in `max_output` bytes, the worst first,
+    in their own order; a last line says what was left out. The first line is never
+    dropped: when it alone is too long, it is cut and ends with `...`."""
+    # Worst first; at one status a person's line before a graph's datum; then their order.
+    ranked = sorted(range(len(pieces)), key=lambda i: (-pieces[i].rank, pieces[i].perfdata))
+    size = _size(line)
+    kept = -1
+    first_datum = True
+    for count in range(len(pieces) + 1):
+        if count:
+            piece = pieces[ranked[count - 1]]
+            # " | " before the first datum, " " between data, a line break before a line.
+            size += _size(piece.text) + (3 if piece.perfdata and first_datum else 1)
+            first_datum = first_datum and not piece.perfdata
+        left_out = [pieces[i] for i in ranked[count:]]
+        marker = _size(_marker(left_out, max_output)) + 1 if left_out else 0
+        if size + marker <= max_output:
+            kept = count
+    if kept < 0:
+        return _cut(line, max_output)
+    chosen = sorted(ranked[:kept])
+    data = [pieces[i].text for i in chosen if pieces[i].perfdata]
+    lines = [pieces[i].text for i in chosen if not pieces[i].perfdata]
+    left_out = [pieces[i] for i in ranked[kept:]]
+    if left_out:
+        lines.append(_marker(left_out, max_output))
+    first = f"{line} | {' '.join(data)}" if data else line
+    return "\n".join([first, *lines])
+
+
+def _marker(left_out: list[_Piece], max_output: int) -> str:
+    data = sum(1 for piece in left_out if piece.perfdata)
+    parts = []
+    if len(left_out) > data:
+        parts.append(summary.plural(len(left_out) - data, "line"))
+    if data:
+        parts.append(f"{data} performance data")
+    return f"... cut to {max_output} bytes: {' and '.join(parts)} left out"
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _cut(text: str, max_output: int) -> str:
+    room = max(max_output - 3, 0)
+    return text.encode("utf-8")[:room].decode("utf-8", errors="ignore") + "..."
 
 
 def _status_summary(run: RunResult) -> str:
@@ -53,15 +119,66 @@ def _problems(steps: list[StepResult], path: list[str]) -> list[str]:
     for step in steps:
         # Top-level evaluations read as they are (`pending_count = 37 > warning 10`);
         # nested ones carry their step or item so the reader knows which order failed.
-        here = [*path, summary.step_label(step)] if path or step.children else []
+        here = [*path, _step_label(step)] if path or step.children else []
         prefix = f"{' > '.join(here)}: " if here else ""
         bad = [ev for ev in step.evaluations if ev.status.is_bad]
         found.extend(prefix + ev.text for ev in bad)
         if step.bad and not bad and not _any_bad(step.children):
             label = prefix or f"{step.id}: "
             found.append(label + summary.outcome_sentence(step))
-        found.extend(_problems(step.children, [*path, summary.step_label(step)]))
+        found.extend(_problems(step.children, [*path, _step_label(step)]))
     return found
+
+
+def _step_label(step: StepResult) -> str:
+    """A step by its id, a for_each item by its naming column: `qname=queue 16`."""
+    return step.id if step.item is None else summary.item_name(step.item)
+
+
+def _details(steps: list[StepResult]) -> list[_Piece]:
+    """The long output: one line per bad step, `CRITICAL path: first line of its hint`,
+    worst first, in step order at one status; a step without a hint says what is wrong
+    with it instead. The steps are those a problem starts at, and composites with a hint
+    of their own (not one the engine lifted from the child that failed)."""
+    found: list[_Piece] = []
+    for path, step in _walk(steps, ()):
+        hint = _first_line(step.hint)
+        if not step.bad or (_any_bad(step.children) and hint in ("", *_bad_hints(step))):
+            continue
+        said = hint or ", ".join(_own_problems(step))
+        found.append(
+            _Piece(
+                _sanitize(f"{step.status.value} {' > '.join(path)}: {said}"),
+                step.status.rank,
+                False,
+            )
+        )
+    return sorted(found, key=lambda piece: -piece.rank)
+
+
+def _bad_hints(step: StepResult) -> set[str]:
+    return {_first_line(child.hint) for _, child in _walk(step.children, ()) if child.bad}
+
+
+def _walk(
+    steps: list[StepResult], path: tuple[str, ...]
+) -> list[tuple[tuple[str, ...], StepResult]]:
+    found = []
+    for step in steps:
+        here = (*path, _step_label(step))
+        found.append((here, step))
+        found.extend(_walk(step.children, here))
+    return found
+
+
+def _own_problems(step: StepResult) -> list[str]:
+    bad = [ev.text for ev in step.evaluations if ev.status.is_bad]
+    return bad or [summary.outcome_sentence(step)]
+
+
+def _first_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[0] if lines else ""
 
 
 def _any_bad(steps: list[StepResult]) -> bool:
@@ -80,32 +197,33 @@ def _count_checks(steps: list[StepResult]) -> int:
     return total
 
 
-def _perfdata(run: RunResult) -> list[str]:
+def _perfdata(run: RunResult) -> list[_Piece]:
     measured = [
-        (evaluation.name, f"{where}.{evaluation.name}", evaluation)
+        (_label(evaluation.name), _label(f"{where}.{evaluation.name}"), evaluation)
         for where, step in _qualified(run.steps, "")
         for evaluation in step.evaluations
         if evaluation.kind == "threshold" and _number(evaluation.value) is not None
     ]
     names = [name for name, _, _ in measured]
     seen: set[str] = set()
-    out: list[str] = []
+    out: list[_Piece] = []
     for name, qualified, evaluation in measured:
         # Nagios needs unique labels: keep the plain threshold name unless two steps share it.
         label = name if names.count(name) == 1 else qualified
         if label in seen:
             continue
         seen.add(label)
-        out.append(_perfdatum(label, evaluation))
+        out.append(_Piece(_perfdatum(label, evaluation), evaluation.status.rank, True))
     return out
 
 
 def _qualified(steps: list[StepResult], prefix: str) -> list[tuple[str, StepResult]]:
-    """Each step with a unique dotted name: `fix[42].restore` for a step inside an item."""
+    """Each step with a unique dotted name: `fix[42].restore` for a step inside an item,
+    `queues[queue 16].depth` for an item that is a row (its naming column's value)."""
     found: list[tuple[str, StepResult]] = []
     for step in steps:
         if step.item is not None and prefix:
-            where = f"{prefix}[{summary.item_label(step.item)}]"
+            where = f"{prefix}[{summary.item_key(step.item)[1]}]"
         else:
             where = f"{prefix}.{step.id}" if prefix else step.id
         found.append((where, step))
@@ -120,21 +238,27 @@ def _perfdatum(label: str, evaluation: Evaluation) -> str:
         _range(evaluation.warning, below),
         _range(evaluation.critical, below),
     ]
-    return f"{_label(label)}={';'.join(fields).rstrip(';')}"
+    return f"{label}={';'.join(fields).rstrip(';')}"
 
 
 def _label(label: str) -> str:
-    # `=` separates label and value, a single quote is escaped by doubling it.
-    text = label.replace("=", "_").replace("'", "''")
-    return f"'{text}'" if any(ch.isspace() for ch in text) or "''" in text else text
+    """A perfdata label: `=`, `'` and `|` become `_` (the guidelines allow neither `=` nor
+    `'` in a label, and `|` starts performance data), white space one space; quoted when
+    it holds a space."""
+    text = " ".join(label.split())
+    for char in "='|":
+        text = text.replace(char, "_")
+    text = text or "_"
+    return f"'{text}'" if " " in text else text
 
 
 def _range(threshold: Any, below: bool) -> str:
-    """Nagios range for a threshold: `10` alerts above 10, `10:` alerts below 10."""
+    """The Nagios range of values that do not alert: `~:10` (alert above 10, at any value
+    below, negative ones included) for direction above, `10:` (alert below 10) for below."""
     number = _number(threshold)
     if number is None:
         return ""
-    return f"{number}:" if below else number
+    return f"{number}:" if below else f"~:{number}"
 
 
 def _number(value: Any) -> str | None:

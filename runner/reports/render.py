@@ -39,12 +39,23 @@ __all__ = [
 ]
 
 
-def render_run(run: RunResult, fmt: str, *, color: bool = False, width: int = 100) -> str:
-    """A finished (or skipped, aborted, dry-run) run as text, json or one nagios line."""
+def render_run(
+    run: RunResult,
+    fmt: str,
+    *,
+    color: bool = False,
+    width: int = 100,
+    max_output: int | None = None,
+) -> str:
+    """A finished (or skipped, aborted, dry-run) run as text, json or nagios output;
+    `max_output` bounds the nagios output in bytes (default 4096)."""
     _check_format(fmt, RUN_FORMATS)
     module, _, function = RUN_RENDERERS[fmt].partition(":")
     render = getattr(import_module(module), function)  # imported when used: rich is slow
-    return str(render(run, color=color, width=width))
+    options: dict[str, Any] = {"color": color, "width": width}
+    if max_output is not None:
+        options["max_output"] = max_output
+    return str(render(run, **options))
 
 
 def render_run_json(run: RunResult, **_: Any) -> str:

@@ -22,7 +22,9 @@ from runner.steps import STEP_TYPES, StepType
 __all__ = [
     "OUTCOME_WORDS",
     "children_summary",
+    "item_key",
     "item_label",
+    "item_name",
     "mode_phrase",
     "outcome_sentence",
     "plural",
@@ -73,6 +75,26 @@ def item_label(item: Any) -> str:
     if isinstance(item, Mapping):
         return ", ".join(f"{key}={short(value, 30)}" for key, value in item.items())
     return short(item)
+
+
+def item_key(item: Any) -> tuple[str | None, str]:
+    """The column that names a for_each item and its value: `("qname", "queue 16")` for a
+    row (its `id` or `name` column, else its first), `(None, "42")` for a plain value."""
+    if isinstance(item, Mapping) and item:
+        keys = [str(key) for key in item]
+        named = [key for key in keys if key.lower() in ("id", "name")]
+        key = (named or keys)[0]
+        value = item[key] if key in item else next(iter(item.values()))
+        return key, short(value, 30)
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        return item[0], short(item[1], 30)  # an entry of a mapping walked by for_each
+    return None, short(item, 40)
+
+
+def item_name(item: Any) -> str:
+    """A for_each item in a few words: `qname=queue 16` for a row, `42` for a value."""
+    key, value = item_key(item)
+    return value if key is None else f"{key}={value}"
 
 
 def step_label(step: StepResult) -> str:

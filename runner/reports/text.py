@@ -72,7 +72,7 @@ def status_text(status: Status) -> Text:
     return styled(status.value, STATUS_STYLES.get(status, ""))
 
 
-def render_run_text(run: RunResult, *, color: bool, width: int) -> str:
+def render_run_text(run: RunResult, *, color: bool, width: int, **_: Any) -> str:
     console, buffer = make_console(color=color, width=width)
     console.print(_header(run))
     if run.inputs:
