@@ -35,13 +35,32 @@ def test_schema_is_valid_draft_2020_12(kind: str) -> None:
     Draft202012Validator.check_schema(json.loads(schema.schema_text(kind)))
 
 
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for item in node for ref in _refs(item)]
+    return []
+
+
 @pytest.mark.parametrize("kind", schema.KINDS)
-def test_schema_id_ends_with_its_file_name(kind: str) -> None:
-    # Editors resolve the relative `runbook.schema.json#/$defs/...` refs against $id,
-    # falling back to the sibling file only when the names agree.
+def test_every_ref_resolves_offline_against_the_schema_files_own_location(kind: str) -> None:
+    # No `$id`: editors and check-jsonschema resolve the relative
+    # `runbook.schema.json#/$defs/...` refs against the file they read, so the sibling
+    # file is found without the network (an https `$id` made them fetch a web address).
     loaded = json.loads(schema.schema_text(kind))
-    assert loaded["$id"].endswith("/" + schema.schema_path(kind).name)
+    assert "$id" not in loaded
     assert schema.schema_path(kind).parent == schema.schemas_dir()
+    refs = _refs(loaded)
+    assert refs
+    for ref in refs:
+        file, _, pointer = ref.partition("#")
+        assert "/" not in file and ":" not in file, ref
+        target: Any = json.loads((schema.schemas_dir() / file).read_text()) if file else loaded
+        for part in filter(None, pointer.split("/")):
+            target = target[part]
+        assert isinstance(target, dict), ref
 
 
 def test_unknown_schema_kind_is_refused() -> None:

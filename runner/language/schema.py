@@ -6,11 +6,14 @@ them and turns every jsonschema error into a `Problem` naming the file, line, ke
 fix, such as `unknown key 'tresholds' (did you mean 'thresholds'?)`. Every error is
 reported, not only the first.
 
-check.schema.json and runner.language.schema.json reuse the runbook schema's `$defs` through
+check.schema.json and runner.schema.json reuse the runbook schema's `$defs` through
 relative `$ref`s (`runbook.schema.json#/$defs/step`), so the step language is written
-once. Editors resolve those refs from the sibling file; here a `referencing.Registry`
-holding all three schemas resolves them offline. The validator works on a copy with
-the non-recursive refs inlined, which is what makes validation fast (see `_inline`).
+once. The schemas carry no `$id`: a relative `$ref` then resolves against the schema
+file's own location, so editors, check-jsonschema and a copy served from a web site all
+find the sibling file, offline where the schemas are local. Here a `referencing.Registry`
+holding all three schemas, each under its file's URI (`schema_uri`), resolves them. The
+validator works on a copy with the non-recursive refs inlined, which is what makes
+validation fast (see `_inline`).
 
 Most documents are valid, and for those the answer is all that is needed: jsonschema-rs
 (compiled, about 60x faster) says so first, and the jsonschema validator, whose errors
@@ -110,6 +113,12 @@ def schema_text(kind: str) -> str:
     return schema_path(kind).read_text(encoding="utf-8")
 
 
+def schema_uri(kind: str) -> str:
+    """The URI the schema for `kind` is known by: its file's, which its relative `$ref`s
+    resolve against (the schemas have no `$id`, so tools do the same)."""
+    return schema_path(kind).as_uri()
+
+
 @cache
 def load_schema(kind: str) -> dict[str, Any]:
     """The parsed schema for `kind`; shared, do not modify it."""
@@ -127,14 +136,14 @@ def _validator(kind: str) -> Draft202012Validator:
     registry = Registry().with_resources(
         (uri, Resource.from_contents(schema)) for uri, schema in inlined.items()
     )
-    return Draft202012Validator(inlined[load_schema(kind)["$id"]], registry=registry)
+    return Draft202012Validator(inlined[schema_uri(kind)], registry=registry)
 
 
 @cache
 def _inlined_schemas() -> dict[str, Any]:
-    """Every schema by its $id, with its non-recursive refs inlined (`_inline`); shared
-    by both validators, do not modify."""
-    originals = {load_schema(name)["$id"]: load_schema(name) for name in KINDS}
+    """Every schema by its URI (`schema_uri`), with its non-recursive refs inlined
+    (`_inline`); shared by both validators, do not modify."""
+    originals = {schema_uri(name): load_schema(name) for name in KINDS}
     return {uri: _inline(schema, uri, originals) for uri, schema in originals.items()}
 
 
@@ -180,7 +189,7 @@ def _fast_validator(kind: str) -> Any:
         return None
     inlined = _inlined_schemas()
     registry = jsonschema_rs.Registry(list(inlined.items()))
-    return jsonschema_rs.validator_for(inlined[load_schema(kind)["$id"]], registry=registry)
+    return jsonschema_rs.validator_for(inlined[schema_uri(kind)], registry=registry)
 
 
 _JSON_SCALARS = frozenset({str, int, bool, type(None)})
