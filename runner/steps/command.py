@@ -234,13 +234,19 @@ class _Plan:
         assert isinstance(process.stderr, BufferedReader)
         stdout, stderr = _Capture(process.stdout), _Capture(process.stderr)
         finished = False
+        # From here on an interruption (Ctrl-C, SIGTERM) stops the program too. One that
+        # lands inside Popen, before it returns, leaves the program running: the handlers
+        # raise wherever Python code runs, and the pid is not known yet.
         try:
+            stdout.start()
+            stderr.start()
             finished = _wait(process, (stdout, stderr), time.monotonic() + timeout, abort)
         finally:
-            if not finished:  # timed out, aborted or interrupted (Ctrl-C, SIGTERM)
+            if not finished:  # timed out, aborted or interrupted
                 _stop_group(process, grace)
                 for capture in (stdout, stderr):
-                    capture.join(_KILL_GRACE)
+                    if capture.ident is not None:  # started
+                        capture.join(_KILL_GRACE)
         result = {
             "exit_code": process.returncode,
             "stdout": stdout.text(),
@@ -357,14 +363,14 @@ def _running_in_group(group: int) -> bool:
 
 
 class _Capture(threading.Thread):
-    """Drains one pipe so the program never blocks on it; keeps the first MAX_OUTPUT bytes."""
+    """Drains one pipe so the program never blocks on it; keeps the first MAX_OUTPUT bytes
+    (once started)."""
 
     def __init__(self, pipe: BufferedReader) -> None:
         super().__init__(daemon=True)
         self.pipe = pipe
         self.kept = bytearray()
         self.total = 0
-        self.start()
 
     def run(self) -> None:
         try:
