@@ -310,6 +310,7 @@ class Engine(Composites):
             log=self.options.log,
             notifier=self.notifier,
             deliveries=self.deliveries,
+            abort=self.options.abort,
         )
 
     def _action(

@@ -5,14 +5,21 @@ they contain. A string runs through /bin/sh only when the step says `shell: true
 values that come from inputs are then safest passed through `env:` and quoted in the
 script ("$NAME"), because a template rendered into shell text is shell text.
 
-The program starts in its own process group so that a timeout kills everything it
-started, not just the first process.
+The program starts in its own process group (a new session on POSIX) so that stopping
+it stops everything it started, not just the first process. It is stopped on its
+timeout, on the run's abort (checked while it runs) and on Ctrl-C or SIGTERM: the whole
+group gets SIGTERM, then SIGKILL when anything of it is still there after a short grace.
+On Windows the program gets a new process group too (CREATE_NEW_PROCESS_GROUP): it gets
+CTRL_BREAK_EVENT, which reaches the console processes of its group, then is terminated
+(TerminateProcess) after the grace; Windows has no signal for a whole group, so a
+process it started that ignores the break is not reached.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -21,7 +28,7 @@ from io import BufferedReader
 from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration
-from runner.base.errors import StepError, StepTimeout
+from runner.base.errors import Aborted, StepError, StepTimeout
 from runner.base.masking import mask_env
 from runner.base.status import Status
 from runner.language.model import Origin
@@ -32,14 +39,19 @@ from runner.steps.base import StepType
 if TYPE_CHECKING:
     import subprocess
 
+    from runner.base.abort import RunAbort
     from runner.language.model import Step
     from runner.language.nodes import Node
     from runner.steps.context import StepContext
 
 #: stdout and stderr each keep this much; the rest is read and dropped.
 MAX_OUTPUT = 1024 * 1024
+#: Seconds a stopped program's process group has between SIGTERM and SIGKILL.
+TERM_GRACE = 2.0
 #: After a kill, how long to wait for the pipes to close before giving up on them.
 _KILL_GRACE = 5.0
+#: How often a running program's timeout and the run's abort are looked at, in seconds.
+_POLL = 0.05
 _CHUNK = 64 * 1024
 
 
@@ -56,6 +68,8 @@ class CommandConfig(StepConfig):
 
 class CommandStep(StepType):
     name = "command"
+    #: seconds between SIGTERM and SIGKILL when a program is stopped
+    grace = TERM_GRACE
     keys = ("shell", "env", "cwd")
     template_keys = ("command", "env", "cwd")
     schema = {
@@ -96,7 +110,7 @@ class CommandStep(StepType):
         if ctx.mode in ("dry-run", "rehearse"):
             return {"skipped": True, "reason": f"{ctx.mode}: commands are not run"}
         ctx.log(f"run {plan.shown}")
-        return plan.run(ctx.timeout)
+        return plan.run(ctx.timeout, ctx.abort, self.grace)
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         return _Plan.from_step(step, ctx).describe()
@@ -188,10 +202,15 @@ class _Plan:
             out["cwd"] = self.cwd
         return out
 
-    def run(self, timeout: float) -> dict[str, Any]:
+    def run(self, timeout: float, abort: RunAbort, grace: float = TERM_GRACE) -> dict[str, Any]:
         import subprocess
 
+        if abort.is_set():  # the run was stopped before this step began
+            raise Aborted(abort.by)
         program = "/bin/sh" if self.shell else self.args[0]
+        flags = 0
+        if sys.platform == "win32":  # a group of its own, which CTRL_BREAK_EVENT reaches
+            flags = subprocess.CREATE_NEW_PROCESS_GROUP
         try:
             process = subprocess.Popen(
                 self.args,
@@ -201,7 +220,8 @@ class _Plan:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group: killpg reaches its children
+                start_new_session=True,  # POSIX: its own process group, which killpg reaches
+                creationflags=flags,
             )
         except FileNotFoundError:
             raise StepError(f"command not found: {program}") from None
@@ -213,28 +233,28 @@ class _Plan:
         assert isinstance(process.stdout, BufferedReader)
         assert isinstance(process.stderr, BufferedReader)
         stdout, stderr = _Capture(process.stdout), _Capture(process.stderr)
-        deadline = time.monotonic() + timeout
         finished = False
+        # From here on an interruption (Ctrl-C, SIGTERM) stops the program too. One that
+        # lands inside Popen, before it returns, leaves the program running: the handlers
+        # raise wherever Python code runs, and the pid is not known yet.
         try:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-                # A child left running in the background may still hold the pipes open.
-                for capture in (stdout, stderr):
-                    capture.join(max(0.0, deadline - time.monotonic()))
-                finished = not (stdout.is_alive() or stderr.is_alive())
-            except subprocess.TimeoutExpired:
-                pass
+            stdout.start()
+            stderr.start()
+            finished = _wait(process, (stdout, stderr), time.monotonic() + timeout, abort)
         finally:
-            if not finished:  # timed out, or interrupted (Ctrl-C, SIGTERM): leave nothing behind
-                _kill_group(process)
+            if not finished:  # timed out, aborted or interrupted
+                _stop_group(process, grace)
                 for capture in (stdout, stderr):
-                    capture.join(_KILL_GRACE)
+                    if capture.ident is not None:  # started
+                        capture.join(_KILL_GRACE)
         result = {
             "exit_code": process.returncode,
             "stdout": stdout.text(),
             "stderr": stderr.text(),
         }
         if not finished:
+            if abort.is_set():
+                raise Aborted(abort.by)
             killed = StepTimeout(
                 f"{self.shown} did not finish within {format_duration(timeout)}: it was killed"
             )
@@ -249,29 +269,108 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    import signal
+def _wait(
+    process: subprocess.Popen[bytes],
+    captures: tuple[_Capture, ...],
+    deadline: float,
+    abort: RunAbort,
+) -> bool:
+    """Wait for the program to exit and its pipes to close (a child it left running in
+    the background may hold them open); False when it must be stopped first: the
+    deadline passed or the run's abort was set."""
     import subprocess
 
+    while True:
+        running = process.poll() is None
+        draining = [capture for capture in captures if capture.is_alive()]
+        if not running and not draining:
+            return True
+        left = deadline - time.monotonic()
+        if abort.is_set() or left <= 0:
+            return False
+        if running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=min(_POLL, left))
+        else:
+            draining[0].join(min(_POLL, left))
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop the program and everything in its process group: SIGTERM, then SIGKILL for
+    what is still there after `grace` seconds. Another interruption during the grace
+    goes straight to SIGKILL."""
+    import subprocess
+
+    if sys.platform == "win32":
+        import signal
+
+        try:
+            process.send_signal(signal.CTRL_BREAK_EVENT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=grace)
+        finally:
+            process.kill()  # TerminateProcess; a no-op once it has exited
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=_KILL_GRACE)
+        return
+    import signal
+
+    present = True
     try:
-        os.killpg(process.pid, signal.SIGKILL)
+        present = _signal_group(process, signal.SIGTERM)
+        end = time.monotonic() + grace
+        while present and time.monotonic() < end:
+            time.sleep(_POLL)
+            process.poll()  # reap the program: until then it counts as one of its group
+            present = _signal_group(process, 0) and _running_in_group(process.pid)
+    finally:
+        if present:
+            _signal_group(process, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=_KILL_GRACE)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> bool:
+    """Send `signum` to the program's process group (0: only ask whether it is there);
+    False when nothing of the group is left to signal."""
+    try:
+        os.killpg(process.pid, signum)
     except ProcessLookupError:
-        pass  # already gone, with all of its group
-    except PermissionError:  # a process (or zombie group) we may no longer signal
-        process.kill()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=_KILL_GRACE)
+        return False  # the program and all of its group are gone
+    except PermissionError:  # a group we may no longer signal (macOS, when only zombies remain)
+        if signum:
+            process.send_signal(signum)
+        return process.poll() is None
+    return True
+
+
+def _running_in_group(group: int) -> bool:
+    """Whether a process of `group` is still running, zombies aside: an orphan's zombie
+    lingers where PID 1 does not reap (a container without an init) and would keep a
+    stopped group waiting out the grace. Where /proc cannot tell, assume one is."""
+    from pathlib import Path
+
+    if not Path("/proc/self/stat").exists():
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if pgrp == str(group) and state != "Z":
+            return True
+    return False
 
 
 class _Capture(threading.Thread):
-    """Drains one pipe so the program never blocks on it; keeps the first MAX_OUTPUT bytes."""
+    """Drains one pipe so the program never blocks on it; keeps the first MAX_OUTPUT bytes
+    (once started)."""
 
     def __init__(self, pipe: BufferedReader) -> None:
         super().__init__(daemon=True)
         self.pipe = pipe
         self.kept = bytearray()
         self.total = 0
-        self.start()
 
     def run(self) -> None:
         try:

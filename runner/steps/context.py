@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.base.abort import RunAbort
 from runner.language import templates
 
 
@@ -20,6 +21,7 @@ class StepContext:
     log: Callable[[str], None] = field(default=lambda message: None)
     notifier: Any = None  # the run's Apprise notifier (notifiers.services.Notifier), if any
     deliveries: list[dict[str, Any]] | None = None  # where the run collects what was sent
+    abort: RunAbort = field(default_factory=RunAbort)  # the run's: set, a running step stops
 
     @property
     def root(self) -> str | None:
