@@ -185,7 +185,9 @@ def test_bad_configuration_refuses_the_run_before_it_starts(
     code, out, err = cli(capsys, "run", "gauge")
     assert code == 3
     assert expected in err
-    assert out == ""
+    # Nothing ran, and stdout says so in one line, as a monitor reads it (issue 10).
+    reason = err.removeprefix("runbook: ").splitlines()[0]
+    assert out == f"gauge: UNKNOWN - invalid: {reason}\n" and expected in out
     assert not (project.root / "var" / "runner.db").exists() or "gauge" not in json.dumps(
         cli(capsys, "history", "--format", "json")[1]
     )

@@ -145,9 +145,9 @@ def run_command(args: argparse.Namespace) -> int:
     request = RunRequest(
         runbook=args.name,
         params=parse_params(args.param),
-        mode="dry-run" if args.dry_run else "rehearse" if args.rehearse else "run",
+        mode=_mode(args),
         assume_yes=args.yes,
-        trigger=args.trigger or os.environ.get("RUNBOOK_TRIGGER") or "manual",
+        trigger=_trigger(args),
         connections=overrides,
         skipped_status=args.skipped_status,
     )
@@ -159,6 +159,32 @@ def run_command(args: argparse.Namespace) -> int:
     )
     _emit(report.render_run(result, args.format, color=color, max_output=args.max_output))
     return result.exit_code
+
+
+def _mode(args: argparse.Namespace) -> str:
+    return "dry-run" if args.dry_run else "rehearse" if args.rehearse else "run"
+
+
+def _trigger(args: argparse.Namespace) -> str:
+    return str(args.trigger or os.environ.get("RUNBOOK_TRIGGER") or "manual")
+
+
+def error_answer(args: argparse.Namespace, error: BaseException) -> str | None:
+    """What a command that promises an answer on stdout prints when `error` stopped it:
+    `run` answers UNKNOWN in its --format (a monitor reads stdout, never stderr); the
+    other commands answer nothing (their message on stderr says it)."""
+    if args.command != "run":
+        return None
+    from runner.reports import render as report
+
+    return report.render_run_error(
+        args.name,
+        error,
+        args.format,
+        mode=_mode(args),
+        trigger=_trigger(args),
+        max_output=args.max_output,
+    )
 
 
 def notify_test_command(args: argparse.Namespace) -> int:

@@ -4,10 +4,16 @@ The one top-level catch: every RunbookError presents itself (`format_message()`)
 carries its exit code. Exit codes of `run` follow Nagios: 0 OK, 1 WARNING, 2 CRITICAL,
 3 UNKNOWN (the runbook could not be evaluated: invalid file, bad --param, template
 error). `validate` exits 0 when every file is valid and 1 otherwise.
+
+Whatever stops a command, a person reads why on stderr and nothing escapes as a
+traceback: an error the runner did not raise on purpose (a bug) is
+`runbook: internal error: Type: message`, exit 3. `run` also answers on stdout, in its
+--format, as a monitor expects (`ORDER-HEALTH UNKNOWN - invalid: ...` for nagios).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from runner.base.errors import EXIT_UNKNOWN, Aborted, InvalidInput, RunbookError
@@ -33,12 +39,32 @@ def main(argv: list[str] | None = None) -> int:
         print(error.format_message(), file=sys.stderr)
         count = len(error.errors)
         print(f"{count} error{'' if count == 1 else 's'}: nothing was run", file=sys.stderr)
-        return error.exit_code
+        return _answer(args, error, error.exit_code)
     except (RunbookError, Aborted) as error:  # Aborted: SIGTERM, a BaseException
         print(f"runbook: {error.format_message()}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
+        return _answer(args, error, error.exit_code)
+    except KeyboardInterrupt as error:
         print("runbook: interrupted", file=sys.stderr)
-        return EXIT_UNKNOWN
-    except BrokenPipeError:
+        return _answer(args, error, EXIT_UNKNOWN)
+    except BrokenPipeError:  # the reader of stdout went away: nobody is left to answer
         return 0
+    except Exception as error:  # a bug: said in one line, never a traceback
+        print(f"runbook: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return _answer(args, error, EXIT_UNKNOWN)
+
+
+def _answer(args: argparse.Namespace, error: BaseException, exit_code: int) -> int:
+    """Print the command's answer to `error` on stdout, if it promises one; `exit_code`."""
+    from runner.cli.commands import error_answer
+
+    try:
+        text = error_answer(args, error)
+        if text is not None:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            sys.stdout.flush()
+    except Exception as failure:  # the answer failing must not hide the error
+        print(
+            f"runbook: internal error: no answer on stdout: {type(failure).__name__}: {failure}",
+            file=sys.stderr,
+        )
+    return exit_code

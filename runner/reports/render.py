@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from importlib import import_module
 from typing import Any
 
-from runner.base.errors import Problem
+from runner.base.errors import Aborted, ConfirmationRefused, InvalidInput, Problem, RunbookError
+from runner.base.status import Status
 from runner.language.results import RunResult
 from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS, RUN_RENDERERS
 from runner.reports.summary import plural
@@ -27,12 +28,14 @@ __all__ = [
     "PAGE_FORMATS",
     "PROBLEM_FORMATS",
     "RUN_FORMATS",
+    "error_message",
     "github_escape_data",
     "github_escape_property",
     "render_deliveries",
     "render_history",
     "render_problems",
     "render_run",
+    "render_run_error",
     "render_run_json",
     "render_runbook_detail",
     "render_runbook_list",
@@ -61,6 +64,57 @@ def render_run(
 def render_run_json(run: RunResult, **_: Any) -> str:
     """The run as the JSON document docs/output.md describes."""
     return _json({"format_version": FORMAT_VERSION, **run.as_dict()})
+
+
+def render_run_error(
+    runbook: str,
+    error: BaseException,
+    fmt: str,
+    *,
+    mode: str = "run",
+    trigger: str = "manual",
+    max_output: int | None = None,
+) -> str:
+    """The answer of `runbook run` when an error stopped it before it had a result (an
+    unknown runbook, an invalid file, a bad --param, a state store that cannot be opened,
+    a bug): UNKNOWN, outcome `invalid` (`refused` for a confirmation that could not be
+    asked, `aborted` for SIGTERM or Ctrl-C), in the format that was asked for, so that a
+    monitor always reads an answer. `runbook` is the name (or path) that was asked for."""
+    _check_format(fmt, RUN_FORMATS)
+    outcome = "invalid"
+    if isinstance(error, ConfirmationRefused):
+        outcome = "refused"
+    elif isinstance(error, (Aborted, KeyboardInterrupt)):
+        outcome = "aborted"
+    run = RunResult(
+        run_id="",
+        runbook=runbook,
+        status=Status.UNKNOWN,
+        outcome=outcome,
+        mode=mode,
+        trigger=trigger,
+        error=error_message(error),
+    )
+    if fmt == "text":
+        from runner.reports.summary import unstarted_summary
+
+        return unstarted_summary(run)
+    if fmt == "json":
+        data: dict[str, Any] = {"format_version": FORMAT_VERSION, **run.as_dict(), "run_id": None}
+        if isinstance(error, InvalidInput):
+            data["problems"] = [problem.as_dict() for problem in error.problems]
+        return _json(data)
+    return render_run(run, fmt, max_output=max_output)
+
+
+def error_message(error: BaseException) -> str:
+    """How an error reads to a person: its own message, or `internal error: Type: message`
+    for one the runner did not raise on purpose (a bug)."""
+    if isinstance(error, (RunbookError, Aborted)):
+        return error.format_message()
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return f"internal error: {type(error).__name__}: {error}"
 
 
 def render_deliveries(deliveries: list[dict[str, Any]], fmt: str) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "short",
     "status_counts",
     "step_label",
+    "unstarted_summary",
     "value_summary",
     "walk",
 ]
@@ -183,28 +184,40 @@ def status_counts(run: RunResult) -> str:
 
 def run_summary(run: RunResult) -> str:
     """The last line of a text report, and the first thing a person reads in a log."""
+    return f"{_summary_text(run)} {_where(run)}"
+
+
+def _summary_text(run: RunResult) -> str:
     error = (run.error or "").strip().splitlines()
     reason = error[0] if error else ""
-    where = f"(run {run.run_id})"
-    if run.mode in _MODE_PHRASES:
-        where = f"({run.mode}, run {run.run_id})"
     status = run.status.value
     if run.outcome == "skipped":
         reason = reason or (
             f"another run of {run.runbook} was still in progress, so this one did not start"
         )
-        return f"{status} - skipped: {reason} {where}"
+        return f"{status} - skipped: {reason}"
     if run.outcome in ("refused", "invalid"):
-        return f"{status} - {run.outcome}: {reason or 'the run did not start'} {where}"
+        return f"{status} - {run.outcome}: {reason or 'the run did not start'}"
     if run.mode == "dry-run" and run.outcome == "completed":
         rendered = plural(len(run.steps), "step")
-        return (
-            f"{status} - nothing executed: {rendered} rendered in {seconds(run.duration)} {where}"
-        )
+        return f"{status} - nothing executed: {rendered} rendered in {seconds(run.duration)}"
     counts = f"{status_counts(run)} in {seconds(run.duration)}"
     if run.outcome == "aborted":
-        return f"{status} - aborted: {reason or 'the run was interrupted'}; {counts} {where}"
-    return f"{status} - {counts} {where}"
+        return f"{status} - aborted: {reason or 'the run was interrupted'}; {counts}"
+    return f"{status} - {counts}"
+
+
+def _where(run: RunResult) -> str:
+    if run.mode in _MODE_PHRASES:
+        return f"({run.mode}, run {run.run_id})"
+    return f"(run {run.run_id})"
+
+
+def unstarted_summary(run: RunResult) -> str:
+    """The one line of text a run that never started answers with (it has no run id):
+    `order-health: UNKNOWN - invalid: no runbook named 'order-health' ...`."""
+    mode = f" ({run.mode})" if run.mode in _MODE_PHRASES else ""
+    return printable(f"{run.runbook}: {_summary_text(run)}{mode}")
 
 
 # Escape sequences (CSI, OSC, and two-character ones) and the other control characters
