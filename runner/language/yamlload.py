@@ -200,8 +200,36 @@ def _syntax_problem(error: yaml.YAMLError, filename: str, text: str) -> Problem:
     return Problem(f"YAML syntax error: {message}", filename, line, col, hint=hint)
 
 
+def _too_deep(text: str, filename: str) -> Problem | None:
+    """The first mapping or list nested deeper than MAX_DEPTH, read from the event stream
+    (which does not recurse, unlike composing, constructing and every later stage)."""
+    if text.count("\n") + text.count("[") + text.count("{") < MAX_DEPTH:
+        return None  # too few lines and brackets to nest that deep
+    depth = 0
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Problem(
+                    f"the document nests more than {MAX_DEPTH} levels deep and was refused",
+                    filename,
+                    event.start_mark.line + 1,
+                    event.start_mark.column + 1,
+                    hint="a runbook never needs this; flatten the nesting",
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
 def load_text(text: str, filename: str = "<string>") -> Any:
     """Parse one YAML document into marked containers; raise InvalidInput on any problem."""
+    try:
+        deep = _too_deep(text, filename)
+    except yaml.YAMLError as error:
+        raise InvalidInput([_syntax_problem(error, filename, text)]) from None
+    if deep:
+        raise InvalidInput([deep])
     loader = _Loader(text, filename)
     try:
         node = loader.get_single_node()
