@@ -210,11 +210,12 @@ def _too_deep(text: str, filename: str) -> Problem | None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
+                mark = event.start_mark
                 return Problem(
                     f"the document nests more than {MAX_DEPTH} levels deep and was refused",
                     filename,
-                    event.start_mark.line + 1,
-                    event.start_mark.column + 1,
+                    mark.line + 1 if mark else None,
+                    mark.column + 1 if mark else None,
                     hint="a runbook never needs this; flatten the nesting",
                 )
         elif isinstance(event, yaml.CollectionEndEvent):
