@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h|d|w)\s*)+$"
+#: The longest duration taken (36500d, about 100 years): every timer and sleep of the
+#: platform can wait that long, and no runbook needs longer.
+MAX_SECONDS = 36500 * 86400
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text):,} characters)"
+
+
+def too_long(value: object) -> str:
+    return f"{_shown(value)} is too long: a duration must be at most 36500d"
+
+
+def _bounded(seconds: float, value: object) -> float:
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise ValueError(too_long(value))
+    return seconds
 
 
 def parse_duration(value: object) -> float:
@@ -15,8 +34,10 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, int | float):
         if value < 0:
-            raise ValueError(f"{value!r} is negative: a duration must be 0 or more")
-        return float(value)
+            raise ValueError(f"{_shown(value)} is negative: a duration must be 0 or more")
+        if isinstance(value, int) and value > MAX_SECONDS:  # float() of a huge int overflows
+            return _bounded(math.inf, value)
+        return _bounded(float(value), value)
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a duration")
     text = value.replace(" ", "").lower()
@@ -32,7 +53,7 @@ def parse_duration(value: object) -> float:
         pos = match.end()
     if not text:
         raise ValueError("an empty string is not a duration")
-    return total
+    return _bounded(total, value)
 
 
 def format_duration(seconds: float) -> str:

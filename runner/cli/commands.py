@@ -264,11 +264,21 @@ def validate_command(args: argparse.Namespace) -> int:
     return 1 if any(p.severity == "error" for p in problems) else 0
 
 
+_MAX_LIMIT = 2**63 - 1
+
+
 def history_command(args: argparse.Namespace) -> int:
     from runner.history.store import open_store
     from runner.language.config import load_config
     from runner.reports import render as report
 
+    if args.limit > _MAX_LIMIT:
+        from runner.base.errors import InputError
+
+        raise InputError(
+            f"--limit must be at most {_MAX_LIMIT} (the largest number the state store "
+            f"takes), got {args.limit}"
+        )
     config = load_config(args.config)
     store = open_store(config)
     try:

@@ -13,14 +13,14 @@ it: building never fails, and takes what cannot be read as absent (or as written
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from runner.base.durations import parse_duration
+from runner.base.durations import PATTERN, parse_duration
 from runner.base.errors import Problem
 from runner.base.status import Status
 from runner.language.calls import read_call
@@ -194,8 +194,12 @@ class _Builder:
             config = step_type.build(node, BuildScope(self.config, connection))
             timeout = step_type.default_timeout(config, timeout)
         if "timeout" in raw:
-            with suppress(ValueError):  # the schema says what is wrong with it
+            try:
                 timeout = parse_duration(raw["timeout"])
+            except ValueError as error:  # the schema says what is wrong with it, but
+                if isinstance(raw["timeout"], str) and re.match(PATTERN, raw["timeout"]):
+                    # not that a well-formed duration is too long
+                    self.problems.append(node.child("timeout").origin.problem(str(error)))
         try:
             retry = RetryPolicy.from_raw(raw.get("retry"), defaults.retry)
         except _UNREADABLE:

@@ -38,6 +38,19 @@ def coerce(spec: Mapping[str, Any] | InputSpec, name: str, value: Any) -> Any:
 _ATTR = {"enum": "choices"}
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _in_64_bits(number: int) -> int:
+    """A whole number that every database binds (SQLite, PostgreSQL and ODBC take 64 bits)."""
+    if not _INT64[0] <= number <= _INT64[1]:
+        raise ValueError(
+            f"expected a whole number from {_INT64[0]} to {_INT64[1]} (64 bits, what "
+            f"databases store), got {number}"
+        )
+    return number
+
+
 def _convert(kind: str, value: Any) -> Any:
     if kind == "string":
         if isinstance(value, dict | list):
@@ -47,13 +60,14 @@ def _convert(kind: str, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError(f"expected a whole number, got {value!r}")
         if isinstance(value, int):
-            return value
+            return _in_64_bits(value)
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            return _in_64_bits(int(value))
         try:
-            return int(str(value).strip())
+            number = int(str(value).strip())
         except ValueError:
             raise ValueError(f"expected a whole number, got {value!r}") from None
+        return _in_64_bits(number)
     if kind == "number":
         if isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")

@@ -345,6 +345,8 @@ class _Explainer:
         if validator == "minimum" and schema.get("pattern") == durations.PATTERN:
             message = f"{_literal(value)} is negative: a duration must be 0 or more"
             return self.problem(path, message)
+        if validator == "maximum" and schema.get("pattern") == durations.PATTERN:
+            return self.problem(path, durations.too_long(value))
         if validator in ("minimum", "exclusiveMinimum"):
             return self.problem(path, f"{_literal(value)} is too small: the minimum is {limit}")
         if validator in ("maximum", "exclusiveMaximum"):

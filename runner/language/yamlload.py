@@ -10,6 +10,7 @@ nodes.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,9 @@ from runner.base.errors import InvalidInput, Problem
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_EXPANDED_NODES = 100_000
+#: How deep mappings and lists may nest. A runbook's deepest real nesting is a handful
+#: of groups; far deeper documents only exhaust Python's recursion in every later stage.
+MAX_DEPTH = 50
 
 Mark = tuple[int, int]
 
@@ -54,11 +58,58 @@ def _mark(node: yaml.Node) -> Mark:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+class _ScalarError(Exception):
+    """A scalar that YAML resolved to a type (by its form or a `!!tag`) but cannot read."""
+
+    def __init__(self, node: yaml.ScalarNode, key: str, error: Exception) -> None:
+        super().__init__(str(error))
+        self.node, self.key = node, key
+        self.message, self.hint = _scalar_problem(node, error)
+
+    def problem(self, filename: str) -> Problem:
+        line, col = _mark(self.node)
+        return Problem(self.message, filename, line, col, key=self.key or None, hint=self.hint)
+
+
+def _scalar_problem(node: yaml.ScalarNode, error: Exception) -> tuple[str, str]:
+    """The message and hint for a scalar that could not be read as its type."""
+    text = str(node.value)
+    shown = repr(text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}")
+    kind = str(node.tag).rsplit(":", 1)[-1]
+    digits = text.lstrip("+-").replace("_", "")
+    if kind == "int" and digits.isdigit():
+        return (
+            f"the number has {len(digits):,} digits; a number must have at most "
+            f"{sys.get_int_max_str_digits():,}",
+            "write a smaller number, or quote it to keep it as text",
+        )
+    if kind == "timestamp":
+        reason = str(error).split(" (")[0]
+        return (
+            f"{shown} is read as a date but is not a valid one: {reason}",
+            f'quote it ("{text}") to keep it as text',
+        )
+    wanted = {"int": "a whole number", "float": "a number", "bool": "true or false"}
+    return (
+        f"{shown} is tagged !!{kind} but is not {wanted.get(kind, f'a valid {kind}')}",
+        f"remove the !!{kind} tag, or write {wanted.get(kind, 'a valid value')}",
+    )
+
+
 class _Loader(_Base):
     def __init__(self, stream: str, filename: str) -> None:
         super().__init__(stream)
         self.filename = filename
         self.problems: list[Problem] = []
+        self.path: list[Any] = []  # the key path of the node being constructed
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return super().construct_object(node, deep=deep)
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, TypeError, OverflowError) as error:
+            raise _ScalarError(node, format_path(self.path), error) from None
 
     def construct_marked_mapping(self, node: yaml.MappingNode) -> MarkedDict:
         self.flatten_mapping(node)  # honours merge keys (<<: *anchor)
@@ -87,13 +138,19 @@ class _Loader(_Base):
                     )
                 )
                 continue
+            self.path.append(key)
             result[key] = self.construct_object(value_node, deep=True)
+            self.path.pop()
             result.key_marks[key] = _mark(key_node)
             result.value_marks[key] = _mark(value_node)
         return result
 
     def construct_marked_sequence(self, node: yaml.SequenceNode) -> MarkedList:
-        result = MarkedList(self.construct_object(child, deep=True) for child in node.value)
+        result = MarkedList()
+        for index, child in enumerate(node.value):
+            self.path.append(index)
+            result.append(self.construct_object(child, deep=True))
+            self.path.pop()
         result.mark = _mark(node)
         result.item_marks = [_mark(child) for child in node.value]
         return result
@@ -143,8 +200,37 @@ def _syntax_problem(error: yaml.YAMLError, filename: str, text: str) -> Problem:
     return Problem(f"YAML syntax error: {message}", filename, line, col, hint=hint)
 
 
+def _too_deep(text: str, filename: str) -> Problem | None:
+    """The first mapping or list nested deeper than MAX_DEPTH, read from the event stream
+    (which does not recurse, unlike composing, constructing and every later stage)."""
+    if text.count("\n") + text.count("[") + text.count("{") < MAX_DEPTH:
+        return None  # too few lines and brackets to nest that deep
+    depth = 0
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                return Problem(
+                    f"the document nests more than {MAX_DEPTH} levels deep and was refused",
+                    filename,
+                    mark.line + 1 if mark else None,
+                    mark.column + 1 if mark else None,
+                    hint="a runbook never needs this; flatten the nesting",
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
 def load_text(text: str, filename: str = "<string>") -> Any:
     """Parse one YAML document into marked containers; raise InvalidInput on any problem."""
+    try:
+        deep = _too_deep(text, filename)
+    except yaml.YAMLError as error:
+        raise InvalidInput([_syntax_problem(error, filename, text)]) from None
+    if deep:
+        raise InvalidInput([deep])
     loader = _Loader(text, filename)
     try:
         node = loader.get_single_node()
@@ -164,6 +250,8 @@ def load_text(text: str, filename: str = "<string>") -> Any:
                 ]
             )
         data = loader.construct_document(node)
+    except _ScalarError as error:
+        raise InvalidInput([error.problem(filename)]) from None
     except yaml.YAMLError as error:
         raise InvalidInput([_syntax_problem(error, filename, text)]) from None
     finally:

@@ -47,8 +47,11 @@ def find_sql_file(name: str, sql_dirs: tuple[Path, ...], dialect: str | None = N
         candidates = [folder / dialect / name] if dialect else []
         candidates.append(folder / name)
         for candidate in candidates:
-            if candidate.is_file():
-                return candidate
+            try:
+                if candidate.is_file():
+                    return candidate
+            except OSError:  # a name too long for the file system (ENAMETOOLONG), say
+                continue
     return None
 
 
