@@ -260,6 +260,9 @@ def mask_run(run: Any, mask: Callable[[Any], Any]) -> None:
             step.values = mask(step.values)
             step.error = mask(step.error) if step.error else step.error
             step.rendered = mask(step.rendered) if step.rendered else step.rendered
+            step.hint = mask(step.hint) if step.hint else step.hint  # a rendered template
+            step.title = mask(step.title)
+            step.item = mask(step.item)
             for evaluation in step.evaluations:
                 evaluation.text = mask(evaluation.text)
             for attempt in step.attempts:

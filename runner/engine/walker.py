@@ -299,6 +299,11 @@ class Engine(Composites):
             )
 
     # ---------------------------------------------------------------- actions
+    def _log(self, line: str) -> None:
+        """A progress line (--verbose) with the run's secrets masked: a command's argv or
+        a request's URL may carry a secret input or a `${VAR}` value."""
+        self.options.log(self.masker.mask_text(line))
+
     def _context(self, step: Step, scope: Mapping[str, Any], services: Services) -> StepContext:
         return StepContext(
             scope=scope,
@@ -307,7 +312,7 @@ class Engine(Composites):
             where=str(step.origin),
             services=services,
             sleep=self.options.sleep,
-            log=self.options.log,
+            log=self._log,
             notifier=self.notifier,
             deliveries=self.deliveries,
             abort=self.options.abort,

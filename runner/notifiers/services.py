@@ -259,6 +259,20 @@ def load_notifier(
     return Notifier(_merge(services), chosen, masker)
 
 
+def url_secrets(config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of the `${VAR}`s the inline notification URLs use, to mask from the
+    start of every run (a dry run or a rehearsal loads no notifier, yet may render one).
+    Unset variables are skipped: loading the notifier says so where it matters."""
+    found: list[str] = []
+    for urls in settings(config).urls.values():
+        for written in urls:
+            try:
+                found.extend(expand_vars(written, environ)[1])
+            except ConfigError:
+                continue
+    return found
+
+
 def _unknown_policy_tags(chosen: Settings, services: list[Service]) -> list[Problem]:
     """Tags of runner.yaml's default policy that no service carries."""
     from runner.language.policy import tag_list

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.base.abort import RunAbort
+from runner.base.errors import ConfigError
 from runner.base.masking import mask_run
 from runner.base.status import Status
 from runner.engine.options import Options
@@ -127,6 +128,7 @@ class RunService:
             abort=abort if abort is not None else RunAbort(),
         )
         engine = Engine(library, options)
+        self._register_secrets(engine, request.mode)
         inputs = engine.resolve_inputs(runbook, request.params)
         store = self._open_store(self.config) if self._records(request) else None
         try:
@@ -148,6 +150,22 @@ class RunService:
         finally:
             if store is not None:
                 store.close()
+
+    def _register_secrets(self, engine: Engine, mode: str) -> None:
+        """Register the `${VAR}` values of runner.yaml with the run's masker before anything
+        renders: the notification URLs' in every mode (only a real run loads the notifier,
+        which registers them too), and in a dry run, which opens no connection, the
+        connection strings' (a run registers them as it opens each connection)."""
+        from runner.notifiers.services import url_secrets
+
+        engine.masker.add_many(url_secrets(self.config, engine.environ))
+        if mode != "dry-run":
+            return
+        for spec in self.config.connections.values():
+            try:
+                engine.masker.add_many(spec.resolve(engine.environ)[1])
+            except ConfigError:
+                continue
 
     def _records(self, request: RunRequest) -> bool:
         return self.record and request.mode != "dry-run"
