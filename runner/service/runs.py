@@ -128,7 +128,7 @@ class RunService:
             abort=abort if abort is not None else RunAbort(),
         )
         engine = Engine(library, options)
-        self._register_secrets(engine, request.mode)
+        self._register_secrets(engine)
         inputs = engine.resolve_inputs(runbook, request.params)
         store = self._open_store(self.config) if self._records(request) else None
         try:
@@ -151,20 +151,18 @@ class RunService:
             if store is not None:
                 store.close()
 
-    def _register_secrets(self, engine: Engine, mode: str) -> None:
+    def _register_secrets(self, engine: Engine) -> None:
         """Register the `${VAR}` values of runner.yaml with the run's masker before anything
-        renders: the notification URLs' in every mode (only a real run loads the notifier,
-        which registers them too), and in a dry run, which opens no connection, the
-        connection strings' (a run registers them as it opens each connection)."""
+        renders, in every mode: those of the notification URLs (only a real run that
+        sends loads the notifier) and of every connection string (a run opens only the
+        connections it uses, a dry run none), so a template that renders one is masked."""
         from runner.notifiers.services import url_secrets
 
         engine.masker.add_many(url_secrets(self.config, engine.environ))
-        if mode != "dry-run":
-            return
         for spec in self.config.connections.values():
             try:
                 engine.masker.add_many(spec.resolve(engine.environ)[1])
-            except ConfigError:
+            except ConfigError:  # unset: the connection says so when it is opened
                 continue
 
     def _records(self, request: RunRequest) -> bool:
