@@ -191,7 +191,7 @@ class RunLock:
 
 
 class Lock(Protocol):
-    """What Engine.run needs of a run lock."""
+    """What the run service needs of a run lock."""
 
     def acquire(self) -> bool: ...
 
