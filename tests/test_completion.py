@@ -76,6 +76,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
                 "history",
                 "list",
                 "notify-test",
+                "prune",
                 "run",
                 "schema",
                 "show",

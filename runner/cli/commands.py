@@ -303,6 +303,31 @@ def history_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def prune_command(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from runner.history.store import open_store
+    from runner.reports.prune import render_prune
+
+    config = load_config(args.config)
+    retention = config.retention
+    with open_store(config) as store:
+        pruned = store.prune(retention.days, retention.keep, dry_run=args.dry_run)
+        if not args.dry_run:
+            store.maintenance_done("prune")
+        where = store.display
+    answer = {
+        **asdict(pruned),
+        "days": retention.days,
+        "keep": retention.keep,
+        "dry_run": args.dry_run,
+        "store": where,
+    }
+    answer.pop("complete")
+    _emit(render_prune(answer, args.format))
+    return 0
+
+
 def status_command(args: argparse.Namespace) -> int:
     from runner.base.status import Status, worst
     from runner.history.store import open_store
@@ -368,6 +393,7 @@ COMMANDS = {
     "validate": validate_command,
     "history": history_command,
     "status": status_command,
+    "prune": prune_command,
     "schema": schema_command,
     "notify-test": notify_test_command,
     "doctor": doctor_command,

@@ -32,6 +32,7 @@ examples:
   runbook validate                              check every configured runbook
   runbook validate runbooks/ --format github    annotations for GitHub Actions
   runbook history order-health                  the last runs and their status
+  runbook prune --dry-run                       which old runs retention would remove
   runbook doctor                                as the scheduler's user: what would fail
   runbook notify-test ops                       send a test message to every service tagged ops
   runbook completion bash > ~/.local/share/bash-completion/completions/runbook
@@ -173,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--format", choices=PAGE_FORMATS, default="text")
+
+    prune = command(
+        "prune",
+        "remove runs older than `retention:` in runner.yaml (default 90 days, keeping the "
+        "last 100 of each runbook), with their steps and deliveries",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
+    prune.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
     notify_test = command(
         "notify-test",

@@ -60,6 +60,10 @@ deliveries (every notification sent or failed: alerts, notify steps, notify-test
     ok, error, attempts       1 when the service accepted it; why not; tries made
     at, duration              when it was sent (UTC text), seconds it took
 
+maintenance (the store's own upkeep, see StateStore.prune and the SQLite quick_check)
+    task                      prune | quick_check
+    done                      when it last ran (UTC text)
+
 schema_version (version INTEGER PRIMARY KEY, applied TEXT): the migrations applied.
 """
 
@@ -192,6 +196,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (  # 3: the failing steps people were told about, so a newly failing one is news
         "ALTER TABLE alert_state ADD COLUMN failing_json {text}",
+    ),
+    (  # 4: when the store was last pruned and (SQLite) checked, so both run at most daily
+        "CREATE TABLE maintenance (task {text} PRIMARY KEY, done {text} NOT NULL)",
     ),
 )
 

@@ -56,6 +56,18 @@ class ConnectionSpec:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long runs stay in the state store (`retention:` in runner.yaml).
+
+    A run older than `days` is removed with its steps and deliveries, unless it is one
+    of the last `keep` runs of its runbook: a runbook run rarely keeps its history.
+    """
+
+    days: int = 90
+    keep: int = 100
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path  # relative paths in runner.yaml are relative to this folder
     path: Path | None = None
@@ -70,6 +82,7 @@ class Config:
     defaults: StepDefaults = field(default_factory=StepDefaults)
     notifications: Mapping[str, Any] = field(default_factory=dict)
     vars: Mapping[str, Any] = field(default_factory=dict)
+    retention: Retention = field(default_factory=Retention)
 
     @property
     def var_dir(self) -> Path:
@@ -195,6 +208,7 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
         defaults=StepDefaults().merged(document.get("defaults")),
         notifications=document.get("notifications") or {},
         vars=document.get("vars") or {},
+        retention=Retention(**(document.get("retention") or {})),
     )
 
 

@@ -35,6 +35,9 @@ from runner.language.library import Library
 from runner.language.model import Runbook
 from runner.language.results import RunResult
 
+#: Runs one run prunes at most (the rest wait for the next day, or `runbook prune`).
+PRUNE_LIMIT = 2000
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -57,7 +60,8 @@ class RunService:
     `sleep`, `ask`, `interactive`, `log` and `environ` are how runs wait, ask for
     confirmation, talk and see the environment (tests and embedders swap them).
     `record=False` keeps runs out of the state store (and so announces nothing);
-    `store` opens the state store and `clock` tells the time runs are announced at.
+    `store` opens the state store and `clock` tells the time runs are announced at (and
+    the store's daily upkeep counts from).
     """
 
     def __init__(
@@ -81,7 +85,9 @@ class RunService:
         self.log = log
         self.record = record
         self._open_store = store
-        self.clock = clock  # when a finished run is announced (repeat and escalation count from it)
+        # When a finished run is announced (repeat and escalation count from it), and
+        # whether the store's daily upkeep (retention) is due.
+        self.clock = clock
 
     def library(self) -> Library:
         """The runbooks and checks as the files are now: a new snapshot for every run, so a
@@ -143,9 +149,11 @@ class RunService:
                 from runner.alerts.announce import announce
                 from runner.notifiers.deliver import shown_deliveries
 
+                now = self.clock()  # asked once: announcing and the store's upkeep
                 if engine.notifier is not None:
-                    announce(run, runbook, self.config, store, engine.notifier, now=self.clock())
+                    announce(run, runbook, self.config, store, engine.notifier, now=now)
                 run.notifications = shown_deliveries(store.deliveries(run.run_id))
+                self._prune(store, now)
             return run
         finally:
             if store is not None:
@@ -164,6 +172,19 @@ class RunService:
                 engine.masker.add_many(spec.resolve(engine.environ)[1])
             except ConfigError:  # unset: the connection says so when it is opened
                 continue
+
+    def _prune(self, store: StateStore, now: datetime) -> None:
+        """Retention, at most daily after a recorded run, and bounded (PRUNE_LIMIT runs):
+        it never changes the run's status; a failure is only a line in the log."""
+        try:
+            if not store.maintenance_due("prune", now):
+                return
+            retention = self.config.retention
+            pruned = store.prune(retention.days, retention.keep, now=now, limit=PRUNE_LIMIT)
+            if pruned.complete:  # else the next run goes on where this one stopped
+                store.maintenance_done("prune", now)
+        except Exception as exc:  # upkeep must never fail a run
+            self.log(f"runbook: the state store was not pruned: {exc}")
 
     def _records(self, request: RunRequest) -> bool:
         return self.record and request.mode != "dry-run"
