@@ -312,6 +312,13 @@ CASES = [
         ],
     ),
     (
+        "unknown-runbook-connection",
+        "runbook: t\nconnection: mian\nsteps:\n  - sql: SELECT 1\n  - connection: state\n    sql: SELECT 2\n",
+        [
+            "runbooks/t.yaml:2:13: error: connection: unknown connection 'mian' (did you mean 'main'?)",
+        ],
+    ),
+    (
         "valid-runbook-has-no-problems",
         "runbook: t\nconnection: main\ninputs:\n  n: {type: integer, default: 3}\nvars: {limit: 5}\nsteps:\n  - id: a\n    sql: SELECT {{ inputs.n }} AS n, {{ vars.limit }} AS l\n    thresholds:\n      n: {warning: '{{ inputs.n }}', critical: 10}\n    assert: [n > 0]\n  - id: b\n    when: steps.a.value > 0\n    for_each: steps.a.rows\n    steps:\n      - sql: SELECT {{ item.n }}, {{ steps.a.value }}\n",
         [],

@@ -128,6 +128,7 @@ class _Checker:
 
     def run(self) -> list[Problem]:
         self.check_schedule()
+        self.check_runbook_connection()
         placed = self.placed()
         order: list[str] = []
         for item in placed:
@@ -247,6 +248,18 @@ class _Checker:
             self.step_types[action].check(step.config, checks)
         self.check_thresholds(step)
         self.check_templates(step, item.loops)
+
+    def check_runbook_connection(self) -> None:
+        """The runbook's default `connection:` names one runner.yaml defines (a typo here
+        would otherwise only fail when the first sql step runs)."""
+        name = self.runbook.connection
+        known = set(self.config.connections) | {STATE_CONNECTION}
+        if isinstance(name, str) and name not in known and "connection" in self.runbook.keys:
+            self.add(
+                self.runbook.keys["connection"],
+                f"unknown connection {name!r}",
+                self.known_hint(name, known, "connections"),
+            )
 
     def check_connection(self, step: Step, name: Any) -> None:
         known = set(self.config.connections) | {STATE_CONNECTION}
