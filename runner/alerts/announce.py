@@ -40,7 +40,7 @@ _RETRY_AGAIN = ("new", "worse", "better", "spread", "repeat")
 
 def runbook_policy(runbook: Runbook, config: Config) -> Policy:
     """runner.yaml's default policy with the runbook's `notify:` keys over it."""
-    from runner.notifiers.services import settings
+    from runner.notifiers.settings import settings
 
     return Policy.from_raw(runbook.notify, settings(config).policy)
 

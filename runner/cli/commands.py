@@ -194,7 +194,8 @@ def notify_test_command(args: argparse.Namespace) -> int:
     from runner.language.config import load_config
     from runner.language.policy import tag_list
     from runner.notifiers.deliver import deliver, shown_deliveries, test_message
-    from runner.notifiers.services import load_notifier, settings
+    from runner.notifiers.services import load_notifier
+    from runner.notifiers.settings import settings
     from runner.reports import render as report
 
     config = load_config(args.config)

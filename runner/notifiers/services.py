@@ -26,17 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.base.durations import parse_duration
 from runner.base.errors import ConfigError, InvalidInput, Problem
 from runner.base.masking import Masker
 from runner.language.config import Config, expand_vars
-from runner.language.policy import Policy
-from runner.language.yamlload import format_path, locate
+from runner.language.yamlload import locate
+from runner.notifiers.settings import Settings, settings
 
-#: Seconds one attempt at one service may take, unless runner.yaml says `timeout:`.
-DEFAULT_TIMEOUT = 10.0
-#: Tries per service and message, unless runner.yaml says `attempts:`.
-DEFAULT_ATTEMPTS = 2
 #: Apprise's pause between two attempts at a service (its `wait=` URL option default).
 RETRY_WAIT = 0.5
 #: Added to the worst case before Apprise stops waiting for a service altogether.
@@ -45,53 +40,6 @@ DEADLINE_GRACE = 2.0
 _LINE = re.compile(r"\bline (\d+)")
 _ENTRY = re.compile(r"entry #(\d+)")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://\S+")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The `notifications:` section, read but not yet loaded into Apprise."""
-
-    files: tuple[Path, ...] = ()
-    urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    policy: Policy = field(default_factory=Policy)
-    timeout: float = DEFAULT_TIMEOUT
-    attempts: int = DEFAULT_ATTEMPTS
-    raw: Mapping[str, Any] = field(default_factory=dict)  # marked: for file:line in messages
-    display: str = "runner.yaml"
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.files or self.urls)
-
-    def where(self, *path: Any) -> tuple[int | None, int | None, str]:
-        """(line, col, key) of `notifications.<path>` in runner.yaml."""
-        mark = locate(self.raw, path)
-        line, col = mark if mark else (None, None)
-        return line, col, format_path(("notifications", *path))
-
-
-def settings(config: Config) -> Settings:
-    """The notification settings of a configuration; reads no file and imports no apprise."""
-    raw = config.notifications or {}
-    files = raw.get("apprise") or []
-    if isinstance(files, str):
-        files = [files]
-    urls = {
-        str(tag): tuple(items if isinstance(items, list) else [items])
-        for tag, items in (raw.get("urls") or {}).items()
-    }
-    display = os.path.relpath(config.path) if config.path else "runner.yaml"
-    return Settings(
-        files=tuple(
-            Path(item) if Path(item).is_absolute() else config.root / item for item in files
-        ),
-        urls=urls,
-        policy=Policy.from_raw(raw.get("policy")),
-        timeout=parse_duration(raw["timeout"]) if "timeout" in raw else DEFAULT_TIMEOUT,
-        attempts=int(raw.get("attempts", DEFAULT_ATTEMPTS)),
-        raw=raw,
-        display=display,
-    )
 
 
 @dataclass(frozen=True)
@@ -257,20 +205,6 @@ def load_notifier(
     for service in services:
         _bound(service.plugin, chosen.timeout)
     return Notifier(_merge(services), chosen, masker)
-
-
-def url_secrets(config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
-    """The values of the `${VAR}`s the inline notification URLs use, to mask from the
-    start of every run (a dry run or a rehearsal loads no notifier, yet may render one).
-    Unset variables are skipped: loading the notifier says so where it matters."""
-    found: list[str] = []
-    for urls in settings(config).urls.values():
-        for written in urls:
-            try:
-                found.extend(expand_vars(written, environ)[1])
-            except ConfigError:
-                continue
-    return found
 
 
 def _unknown_policy_tags(chosen: Settings, services: list[Service]) -> list[Problem]:

@@ -1,7 +1,7 @@
 """`runbook prune`'s answer: what retention removed (or, with --dry-run, would remove).
 
 The answer is a mapping with `runs`, `steps`, `deliveries`, `per_runbook`, `oldest`,
-`newest` (history/store.py's Pruned as a dict), and `days`, `keep`, `dry_run`, `store`.
+`newest` (history/upkeep.py's Pruned as a dict), and `days`, `keep`, `dry_run`, `store`.
 """
 
 from __future__ import annotations

@@ -424,7 +424,8 @@ def check_notifications(
     config: Config, masker: Masker, environ: dict[str, str] | None = None
 ) -> Finding:
     """Every notification URL loads into Apprise; nothing is sent."""
-    from runner.notifiers.services import load_notifier, settings
+    from runner.notifiers.services import load_notifier
+    from runner.notifiers.settings import settings
 
     if not settings(config).configured:
         return Finding("notifications", True, "none configured")

@@ -164,7 +164,7 @@ class RunService:
         renders, in every mode: those of the notification URLs (only a real run that
         sends loads the notifier) and of every connection string (a run opens only the
         connections it uses, a dry run none), so a template that renders one is masked."""
-        from runner.notifiers.services import url_secrets
+        from runner.notifiers.settings import url_secrets
 
         engine.masker.add_many(url_secrets(self.config, engine.environ))
         for spec in self.config.connections.values():
@@ -240,7 +240,8 @@ class RunService:
         if mode != "run":
             return None
         from runner.alerts.announce import routes_anything
-        from runner.notifiers.services import load_notifier, settings
+        from runner.notifiers.services import load_notifier
+        from runner.notifiers.settings import settings
 
         sends = any(step.action == "notify" for step in runbook.all_steps())
         if not (sends or routes_anything(runbook, self.config)):
