@@ -75,36 +75,25 @@ class Node:
 
     def child(self, key: Any) -> Node:
         """The Node at `key` (of a mapping) or index `key` (of a list); it must exist."""
-        value = self.value
-        if isinstance(value, MarkedDict):
-            return Node(
-                value[key],
-                self.file,
-                (*self.path, key),
-                value.value_marks.get(key, self.mark),
-                value.key_marks.get(key, self.key_mark),
-            )
-        if isinstance(value, MarkedList):
-            mark = value.item_marks[key]
-            return Node(value[key], self.file, (*self.path, key), mark, mark)
-        # a plain container (a document built in code): where its nearest marked parent is
-        return Node(value[key], self.file, (*self.path, key), self.mark, self.key_mark)
+        mark, key_mark = self._marks_of(key)
+        return Node(self.value[key], self.file, (*self.path, key), mark, key_mark)
 
     def origin_of(self, key: Any) -> Origin:
         """Where the value at `key` (of a mapping, or index of a list) is: `child(key).origin`
         without making the child."""
+        mark, key_mark = self._marks_of(key)
+        return Origin.at(self.file, (*self.path, key), mark, key_mark)
+
+    def _marks_of(self, key: Any) -> tuple[Mark | None, Mark | None]:
+        """(line, col) of the value at `key` and of its key (of a list item: the item's)."""
         value = self.value
         if isinstance(value, MarkedDict):
-            return Origin.at(
-                self.file,
-                (*self.path, key),
-                value.value_marks.get(key, self.mark),
-                value.key_marks.get(key, self.key_mark),
-            )
+            return value.value_marks.get(key, self.mark), value.key_marks.get(key, self.key_mark)
         if isinstance(value, MarkedList):
             mark = value.item_marks[key]
-            return Origin.at(self.file, (*self.path, key), mark, mark)
-        return Origin.at(self.file, (*self.path, key), self.mark, self.key_mark)
+            return mark, mark
+        # a plain container (a document built in code): where its nearest marked parent is
+        return self.mark, self.key_mark
 
     def at(self, key: Any) -> Node | None:
         """The Node at `key` when this is a mapping that has it, else None."""
