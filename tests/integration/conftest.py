@@ -47,7 +47,7 @@ class Backend:
         return f"{self.name}: {{odbc: {self.odbc!r}, dialect: {self.dialect}}}"
 
 
-def _pyodbc() -> Any:
+def require_pyodbc() -> Any:
     try:
         import pyodbc
     except ImportError as error:  # pragma: no cover - scripts/test installs it
@@ -55,8 +55,8 @@ def _pyodbc() -> Any:
     return pyodbc
 
 
-def _driver(name: str) -> None:
-    if name not in _pyodbc().drivers():
+def require_driver(name: str) -> None:
+    if name not in require_pyodbc().drivers():
         pytest.skip(
             f"ODBC driver {name!r} is not installed (apt-get install unixodbc odbc-postgresql "
             "odbc-mariadb libsqliteodbc tdsodbc; scripts/test does it as root)"
@@ -64,7 +64,7 @@ def _driver(name: str) -> None:
 
 
 def _admin(connection_string: str, what: str) -> Any:
-    pyodbc = _pyodbc()
+    pyodbc = require_pyodbc()
     try:
         return pyodbc.connect(connection_string, autocommit=True, timeout=5)
     except pyodbc.Error as error:
@@ -73,7 +73,7 @@ def _admin(connection_string: str, what: str) -> Any:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Backend]:
-    _driver("PostgreSQL Unicode")
+    require_driver("PostgreSQL Unicode")
     admin = _admin(PG_ADMIN, "PostgreSQL at 127.0.0.1:5432")
     database = f"runbook_it_{secrets.token_hex(4)}"
     admin.execute(f"CREATE DATABASE {database}")
@@ -88,7 +88,7 @@ def postgres() -> Iterator[Backend]:
 
 @pytest.fixture(scope="session")
 def mariadb() -> Iterator[Backend]:
-    _driver("MariaDB Unicode")
+    require_driver("MariaDB Unicode")
     admin = _admin(MARIA_ADMIN, "MariaDB at 127.0.0.1:3306")
     database = f"runbook_it_{secrets.token_hex(4)}"
     admin.execute(f"CREATE DATABASE {database}")
@@ -101,7 +101,7 @@ def mariadb() -> Iterator[Backend]:
 
 @pytest.fixture(scope="session")
 def sqlite_odbc(tmp_path_factory: pytest.TempPathFactory) -> Backend:
-    _driver("SQLite3")
+    require_driver("SQLite3")
     path = tmp_path_factory.mktemp("sqliteodbc") / "orders.db"
     # The driver's default busy timeout is short; the runner and the test both connect.
     return Backend("sqliteodbc", "sqlite", f"DRIVER={{SQLite3}};DATABASE={path};Timeout=5000")

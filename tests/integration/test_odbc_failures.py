@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, Backend, configure
+from .conftest import REPO, Backend, configure, require_driver, require_pyodbc
 
 pytestmark = pytest.mark.integration
 
@@ -70,10 +70,8 @@ def _closed_port() -> int:
     ids=["postgres", "mariadb"],
 )
 def test_an_unreachable_server_is_critical_after_the_retries(project, driver: str) -> None:
-    import pyodbc
-
-    if driver not in pyodbc.drivers():
-        pytest.skip(f"ODBC driver {driver!r} is not installed")
+    require_pyodbc()  # skips with the reason (a failure in CI) when pyodbc cannot load
+    require_driver(driver)
     port = _closed_port()
     project.config(
         f"""
