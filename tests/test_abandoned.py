@@ -276,3 +276,59 @@ def test_the_next_run_marks_a_killed_run_abandoned_before_it_starts(held) -> Non
     with StateStore(held.root / "var" / "runner.db") as store:
         old = store.get_run(run_id)
     assert (old["outcome"], old["status"]) == ("abandoned", "UNKNOWN")
+
+
+def test_the_sessions_to_end_are_on_the_pg_connections_of_the_runbook_and_its_calls(
+    project,
+) -> None:
+    from runner.engine.options import Options
+    from runner.engine.walker import Engine
+    from runner.service.reconcile import postgres_connections
+
+    pg = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;DATABASE=test"
+    project.config(
+        f"""
+        connections:
+          main: {{sqlite: data.db}}
+          pg_a: {{odbc: "{pg}"}}
+          pg_b: {{odbc: "{pg}"}}
+          pg_c: {{odbc: "{pg}"}}
+          maria: {{odbc: "DRIVER={{MariaDB Unicode}};SERVER=127.0.0.1"}}
+        state: var/runner.db
+        """
+    )
+    project.write(
+        "checks/on-c.yaml",
+        """
+        check: on-c
+        steps: [{id: c, sql: SELECT 1, connection: pg_c}]
+        """,
+    )
+    project.runbook(
+        "inner",
+        """
+        runbook: inner
+        connection: pg_b
+        steps: [{id: b, sql: SELECT 1}, {id: c, check: on-c}]
+        """,
+    )
+    project.runbook(
+        "outer",
+        """
+        runbook: outer
+        connection: main
+        steps:
+          - {id: a, sql: SELECT 1, connection: pg_a}
+          - {id: m, sql: SELECT 1, connection: maria}
+          - {id: inner, runbook: inner}
+          - {id: c, check: on-c}
+        """,
+    )
+    library = project.library()
+    outer = library.runbook("outer")
+    names = [spec.name for spec in postgres_connections(outer, Engine(library, Options()))]
+    assert sorted(names) == ["pg_a", "pg_b", "pg_c"]
+    overridden = Engine(library, Options(connection_overrides={"pg_a": "main"}))
+    assert sorted(spec.name for spec in postgres_connections(outer, overridden)) == [
+        "pg_b", "pg_c",
+    ]  # fmt: skip

@@ -53,12 +53,12 @@ def reconcile_before_run(store: StateStore, runbook: Runbook, engine: Engine, lo
 
 
 def postgres_connections(runbook: Runbook, engine: Engine) -> list[ConnectionSpec]:
-    """The PostgreSQL connections the steps of `runbook` name (with --connection
-    overrides applied), each once."""
+    """The PostgreSQL connections the steps of `runbook` name, and those of the checks
+    and runbooks it calls (which run on the same connections), with --connection
+    overrides applied, each once."""
     connections = Connections(engine.config, overrides=engine.options.connection_overrides)
-    named = [runbook.connection, *(step.connection for step in runbook.all_steps())]
     found: dict[str, ConnectionSpec] = {}
-    for name in dict.fromkeys(name for name in named if name):
+    for name in dict.fromkeys(_named_connections(runbook, engine)):
         try:
             spec = connections.spec(name)
             dialect = connections.dialect(name)
@@ -67,6 +67,27 @@ def postgres_connections(runbook: Runbook, engine: Engine) -> list[ConnectionSpe
         if spec.kind == "odbc" and dialect == "postgres":
             found.setdefault(spec.name, spec)
     return list(found.values())
+
+
+def _named_connections(runbook: Runbook, engine: Engine) -> list[str]:
+    named: list[str] = []
+    todo, seen = [runbook], {runbook.name}
+    while todo:
+        model = todo.pop()
+        named += [model.connection or "", *(step.connection or "" for step in model.all_steps())]
+        for step in model.all_steps():
+            call = getattr(step.config, "name", None)
+            if step.action not in ("check", "runbook") or not isinstance(call, str):
+                continue
+            try:
+                load = engine.library.check if step.action == "check" else engine.library.runbook
+                called = load(call)
+            except Exception:  # not found or invalid: the run says so when it gets there
+                continue
+            if called.name not in seen:
+                seen.add(called.name)
+                todo.append(called)
+    return [name for name in named if name]
 
 
 def with_heartbeat(
