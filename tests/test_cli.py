@@ -147,6 +147,7 @@ def test_status_shows_each_runbooks_last_run_and_exits_with_the_worst(demo, caps
             "duration": None,
             "schedule": "0 * * * *",
             "alert": None,
+            "outcome": None,
         }
     ]
     cli(capsys, "run", "order-health", "--format", "json")

@@ -283,6 +283,7 @@ def history_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     store = open_store(config)
     try:
+        _reconcile(store)
         if args.run:
             found = store.get_run(args.run)
             if found is None:
@@ -329,6 +330,15 @@ def prune_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconcile(store: Any) -> None:
+    """Runs whose process died are marked abandoned first (history/reconcile.py); a
+    store this user cannot write is still read, with a line saying so."""
+    try:
+        store.reconcile()
+    except Exception as error:
+        print(f"runbook: runs that died were not reconciled: {error}", file=sys.stderr)
+
+
 def status_command(args: argparse.Namespace) -> int:
     from runner.base.status import Status, worst
     from runner.history.store import open_store
@@ -338,6 +348,7 @@ def status_command(args: argparse.Namespace) -> int:
     store = open_store(library.config)
     rows = []
     try:
+        _reconcile(store)
         open_alerts = {
             alert["runbook"]: alert
             for alert in store.alert_states()
@@ -360,6 +371,7 @@ def status_command(args: argparse.Namespace) -> int:
                     "duration": last.get("duration"),
                     "schedule": schedule,
                     "alert": f"{alert['announced']} announced" if alert else None,
+                    "outcome": last.get("outcome"),
                 }
             )
     finally:

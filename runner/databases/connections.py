@@ -19,6 +19,7 @@ from typing import Any
 from runner.base.abort import RunAbort
 from runner.base.errors import ConfigError, StepError
 from runner.databases.odbc import OdbcConnection
+from runner.databases.orphans import step_application
 from runner.dialects import Dialect, get
 from runner.dialects.scripts import count_placeholders
 from runner.dialects.sqlite import classify_sqlite3
@@ -178,8 +179,11 @@ class Connections:
         overrides: Mapping[str, str] | None = None,
         on_secret: Any = None,
         abort: RunAbort | None = None,
+        run_id: str = "",
     ) -> None:
         self.config = config
+        # PostgreSQL sessions of the run are named after it (databases/orphans.py).
+        self.application = step_application(run_id) if run_id else ""
         self.rehearse = rehearse
         self.overrides = dict(overrides or {})
         self.on_secret = on_secret
@@ -236,7 +240,9 @@ class Connections:
                     spec, target, read_only=spec.name == STATE_CONNECTION, abort=self.abort
                 )
             else:
-                connection = OdbcConnection(spec, target, abort=self.abort)
+                connection = OdbcConnection(
+                    spec, target, abort=self.abort, application=self.application
+                )
             if self.rehearse:
                 connection.rehearsing = True
                 connection.begin()

@@ -160,7 +160,13 @@ def _values(
 class OdbcConnection:
     """One pyodbc connection in autocommit, with explicit transactions and savepoints."""
 
-    def __init__(self, spec: Any, connection_string: str, abort: RunAbort | None = None) -> None:
+    def __init__(
+        self,
+        spec: Any,
+        connection_string: str,
+        abort: RunAbort | None = None,
+        application: str = "",
+    ) -> None:
         self.spec = spec
         self.name = spec.name
         self.abort = abort if abort is not None else RunAbort()  # the run's: stops it
@@ -188,6 +194,10 @@ class OdbcConnection:
             self.db = pyodbc.connect(
                 connection_string, autocommit=True, timeout=max(1, round(spec.timeout))
             )
+            if application and self.dialect.name == "postgres":
+                # Names the session in pg_stat_activity ("runbook step <run id>"), so the
+                # next run can end it if this process dies (databases/orphans.py).
+                self.db.execute("SELECT set_config('application_name', ?, false)", application)
         except pyodbc.Error as error:
             raise self._connect_error(error) from None
         self.watch = self.watchdog.register(self.abort)

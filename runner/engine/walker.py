@@ -100,6 +100,7 @@ class Engine(Composites):
             overrides=self.options.connection_overrides,
             on_secret=self.masker.add,
             abort=self.options.abort,
+            run_id=run.run_id,
         )
         services = Services(connections, self, runbook)
         scope = self._scope(runbook, run, inputs)

@@ -74,6 +74,9 @@ class Backend:
     def has_table(self, name: str) -> bool:
         raise NotImplementedError
 
+    def name_session(self, name: str) -> None:
+        """Name this connection's session on the server (a run's, see reconcile.py)."""
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -200,6 +203,7 @@ class PostgresBackend(Backend):
         # Masked as written too: a literal password in runner.yaml is no ${VAR}.
         self.display = _where(self._masker.mask_text(spec.target))
         self._busy_timeout = busy_timeout
+        self._application = ""  # once a run starts: "runbook store <id>"
         self._conn = self._connect(target)
 
     def words(self) -> Mapping[str, str]:
@@ -228,6 +232,13 @@ class PostgresBackend(Backend):
             conn.close()
             raise
         return conn
+
+    def name_session(self, name: str) -> None:
+        # Kept, and set again on a new connection after a dropped one (_connect).
+        self._application = name
+        self._again_if_dropped(
+            lambda: self._conn.execute("SELECT set_config('application_name', ?, false)", name)
+        )
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         # A read is safe to repeat: after a dropped connection, reconnect and read again.
@@ -281,6 +292,8 @@ class PostgresBackend(Backend):
             conn.execute(
                 "SELECT set_config('lock_timeout', ?, false)", f"{int(self._busy_timeout * 1000)}ms"
             )
+            if self._application:
+                conn.execute("SELECT set_config('application_name', ?, false)", self._application)
         except pyodbc.Error as exc:
             raise ConfigError(
                 f"{self.display}: cannot open the state store: {self._message(exc)}"

@@ -7,6 +7,7 @@ whose process died stays visible)
     runbook, title, kind      the runbook's name, title, kind
     status                    OK | WARNING | CRITICAL | UNKNOWN; NULL while running
     outcome                   running | completed | aborted | skipped | refused | invalid
+                              | abandoned (its process died: runner/history/reconcile.py)
     mode                      run | dry-run | rehearse
     trigger                   manual | schedule | runbook | ...
     inputs_json               the inputs, masked, as JSON
@@ -14,6 +15,9 @@ whose process died stays visible)
     started, ended            ISO-8601 UTC text: 2026-11-24T09:15:00.123456Z
     duration                  seconds (REAL)
     error, path               why the run failed as a whole; the runbook file
+    seen                      when the run was last known alive (its start, then each
+                              step's start, at most every few seconds); NULL before
+                              migration 5
 
 step_results (one row per step; for_each items, groups and checks are children)
     run_id, seq               seq numbers a run's steps 1.. in execution-tree order
@@ -199,6 +203,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (  # 4: when the store was last pruned and (SQLite) checked, so both run at most daily
         "CREATE TABLE maintenance (task {text} PRIMARY KEY, done {text} NOT NULL)",
+    ),
+    (  # 5: when a run was last seen alive, so a run whose process died says when
+        "ALTER TABLE runs ADD COLUMN seen {text}",
     ),
 )
 

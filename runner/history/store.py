@@ -31,6 +31,7 @@ from runner.base.errors import ConfigError, InputError
 from runner.base.masking import Masker
 from runner.history.backends import Backend, open_backend
 from runner.history.migrations import MIGRATIONS, SCHEMA_VERSION, current_version
+from runner.history.reconcile import Reconcile, session_name
 from runner.history.records import (
     ALERT_COLUMNS,
     DELIVERY_COLUMNS,
@@ -80,7 +81,7 @@ def open_store(
     return StateStore(config.state_location, masker, clock=clock)
 
 
-class StateStore(Upkeep):
+class StateStore(Upkeep, Reconcile):
     """Run history in SQLite or PostgreSQL, safe to share between processes and hosts.
 
     `location` is a SQLite file path, or the ConnectionSpec of a PostgreSQL database
@@ -170,6 +171,7 @@ class StateStore(Upkeep):
     def start_run(self, run: RunResult) -> None:
         """Record a run as 'running' before its first step, so a crash stays visible."""
         row = self._run_row(run, outcome="running", status=None)
+        self._backend.name_session(session_name(run.run_id))  # alive to other hosts
         placeholders = ", ".join("?" for _ in RUN_COLUMNS)
         with self._write() as db:
             db.execute(
@@ -453,6 +455,7 @@ class StateStore(Upkeep):
             "duration": run.duration if status is not None else None,
             "error": self._text(run.error),
             "path": self._text(run.path),
+            "seen": utc_text(run.ended if status is not None and run.ended else started),
         }
 
     def _step_rows(self, run: RunResult) -> Iterator[dict[str, Any]]:

@@ -68,10 +68,12 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
     table.add_column("Alert", overflow="fold", ratio=1)
     for row in rows:
         status = _status(row.get("status"))
+        # An abandoned run (its process died) says so; its time is when it was last seen.
+        abandoned = " abandoned" if row.get("outcome") == "abandoned" else ""
         table.add_row(
             styled(str(row.get("runbook") or "")),
             styled(
-                str(row.get("status") or "never run"),
+                str(row.get("status") or "never run") + abandoned,
                 STATUS_STYLES.get(status, "dim") if status else "dim",
             ),
             styled(_timestamp(row.get("started")) if row.get("started") else ""),

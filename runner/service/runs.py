@@ -144,6 +144,10 @@ class RunService:
             # notifier that fails later only costs recorded delivery failures.
             engine.notifier = self._notifier(engine, runbook, request.mode)
             run = engine.new_run(runbook, inputs)
+            if store is not None:  # runs that died, and their orphaned sessions
+                from runner.service.reconcile import reconcile_before_run
+
+                reconcile_before_run(store, runbook, engine, self.log)
             self._walk(engine, runbook, run, inputs, store, request.skipped_status)
             if store is not None:
                 from runner.alerts.announce import announce
@@ -221,6 +225,10 @@ class RunService:
             return
         verifier = LockVerifier(lock)
         engine.verify_lock = verifier
+        if store is not None:  # the heartbeat: when a run that dies was last seen
+            from runner.service.reconcile import with_heartbeat
+
+            engine.verify_lock = with_heartbeat(verifier, store, run.run_id, self.log)
         try:
             if store is not None:
                 store.start_run(run)

@@ -250,8 +250,8 @@ def test_a_host_that_dies_never_leaves_a_stale_lock(hosts: tuple[Host, Host]) ->
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["outcome"] == "completed"
     runs = json.loads(b.runbook("history", "shared-skip", "--format", "json").stdout)
-    # The dead run stays visible as 'running': history shows what happened.
-    assert sorted(run["outcome"] for run in runs) == ["completed", "running"]
+    # The dead run stays visible, reconciled as 'abandoned': history shows what happened.
+    assert sorted(run["outcome"] for run in runs) == ["abandoned", "completed"]
 
 
 def test_checks_read_the_shared_history_through_the_state_connection(
