@@ -1140,3 +1140,28 @@ def test_one_timestamp_format_from_every_source():
     assert timestamp_text("2026-11-30T22:15:03+00:00") == "2026-11-30T22:15:03.000Z"
     assert timestamp_text(None) is None
     assert timestamp_text("not a time") == "not a time"
+
+
+def test_a_template_error_in_a_run_names_its_place_once(project, capsys):
+    from runner.cli import main
+
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        kind: health-check
+        steps:
+          - id: b
+            command: [echo, "{{ inputs.n.foo }}"]
+        inputs:
+          n: {type: integer, default: 1}
+        """,
+    )
+    assert main(["run", "t"]) == 3
+    out = capsys.readouterr().out
+    notes = out[out.index("b (b): UNKNOWN") :]
+    assert lines_of(notes)[:2] == [
+        "b (b): UNKNOWN",
+        "  failed: runbooks/t.yaml:4:5: steps[0]: undefined: int has no attribute 'foo'",
+    ]
+    assert out.count("runbooks/t.yaml:4:5") == 2  # the table's cell and the note, not a third
