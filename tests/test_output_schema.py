@@ -165,6 +165,7 @@ def test_a_skipped_run_matches_the_schema(runbooks, capsys):
     with RunLock(Path("var") / "locks", "looped", "skip", run_id="holder"):
         _, run = cli_json(capsys, "run", "looped")
     assert run["outcome"] == "skipped"
+    assert re.search(r", since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", run["error"])
     check(run, "run")
 
 
