@@ -304,3 +304,41 @@ def test_check_jsonschema_accepts_a_real_output_offline(runbooks, capsys, tmp_pa
         [*command, str(drifted)], capture_output=True, text=True, env=env, timeout=120
     )
     assert failed.returncode == 1, failed.stdout + failed.stderr
+
+
+def test_notifications_of_a_run_a_recorded_run_and_notify_test_match_the_schema(project, capsys):
+    from test_announce import Webhook
+
+    hook = Webhook()
+    try:
+        project.config(
+            "connections:\n  main: {sqlite: data.db}\nstate: var/runner.db\n"
+            f"notifications:\n  urls:\n    ops: [{hook.url('ok')}, {hook.url('fail')}]\n"
+            "  attempts: 1\n"
+        )
+        project.runbook(
+            "gauge",
+            """
+            runbook: gauge
+            kind: health-check
+            connection: main
+            notify: {critical: [ops]}
+            steps:
+              - id: gauge
+                sql: SELECT 70 AS level
+                thresholds: {level: {critical: 50}}
+            """,
+        )
+        _, run = cli_json(capsys, "run", "gauge")
+        assert sorted(item["ok"] for item in run["notifications"]) == [False, True]
+        check(run, "run")
+        assert all(TIMESTAMP.match(item["at"]) for item in run["notifications"])
+        _, recorded = cli_json(capsys, "history", "--run", run["run_id"])
+        assert len(recorded["notifications"]) == 2
+        check(recorded, "recorded_run")
+        assert all(TIMESTAMP.match(item["at"]) for item in recorded["notifications"])
+        _, tested = cli_json(capsys, "notify-test", "ops")
+        assert [item["kind"] for item in tested["notifications"]] == ["test", "test"]
+        check(tested, "deliveries")
+    finally:
+        hook.close()

@@ -125,7 +125,9 @@ def render_deliveries(deliveries: list[dict[str, Any]], fmt: str) -> str:
     """`runbook notify-test`: one line per service that was sent the message, URLs masked."""
     _check_format(fmt, PAGE_FORMATS)
     if fmt == "json":
-        return _json({"format_version": FORMAT_VERSION, "notifications": list(deliveries)})
+        return _json(
+            {"format_version": FORMAT_VERSION, **_times({"notifications": list(deliveries)})}
+        )
     from runner.reports.text import delivery_line
 
     lines = [delivery_line(item) for item in deliveries]
