@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_output_schema import check
 
 from runner.history.reconcile import Heartbeat, pid_alive
 from runner.history.store import StateStore, new_run_id
@@ -68,7 +69,7 @@ def test_a_dead_runs_row_becomes_abandoned_with_when_it_was_last_seen(tmp_path: 
     assert row["duration"] == 42.0
     assert row["error"].startswith(
         f"the run's process (pid {os.getpid()} on {socket.gethostname()}) is gone; "
-        "last seen at 2026-11-24T09:15:42Z, found at "
+        "last seen at 2026-11-24T09:15:42.000Z, found at "
     )
 
 
@@ -263,9 +264,13 @@ def test_history_shows_a_killed_run_as_abandoned_with_when_it_was_last_seen(held
     [row] = json.loads(answer.stdout)
     assert (row["run_id"], row["outcome"], row["status"]) == (run_id, "abandoned", "UNKNOWN")
     assert row["ended"] is not None
-    assert f"is gone; last seen at {row['ended'][:19]}Z" in row["error"]
+    assert f"is gone; last seen at {row['ended']}" in row["error"]
     text = " ".join(_cli(held, "history").stdout.split())
     assert "UNKNOWN" in text and "abandoned: the run's" in text and "last seen at" in text
+    recorded = json.loads(_cli(held, "history", "--run", run_id, "--format", "json").stdout)
+    assert recorded["outcome"] == "abandoned"
+    check([row], "history")  # the documented output (schemas/run-result.schema.json)
+    check(recorded, "recorded_run")
 
 
 def test_the_next_run_marks_a_killed_run_abandoned_before_it_starts(held) -> None:

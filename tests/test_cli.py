@@ -153,7 +153,11 @@ def test_status_shows_each_runbooks_last_run_and_exits_with_the_worst(demo, caps
     cli(capsys, "run", "order-health", "--format", "json")
     code, out, _ = cli(capsys, "status")
     assert code == 2
-    assert re.search(r"^order-health\s+CRITICAL\s+\d{4}-\d\d-\d\d .*0 \* \* \* \*", out, re.M)
+    assert re.search(
+        r"^order-health\s+CRITICAL\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z .*0 \* \* \* \*",
+        out,
+        re.M,
+    )
     assert "1 runbook, 1 not OK" in out
 
 

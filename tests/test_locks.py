@@ -335,7 +335,7 @@ def test_advisory_lock_names_its_holder_from_the_shared_history(pg_store: StateS
     try:
         assert second.acquire() is False
         assert second.holder() == (
-            f"pid {os.getpid()} on web01, run 20261124T091500Z-aaaa01, since 2026-11-24T09:15:00Z"
+            f"pid {os.getpid()} on web01, run 20261124T091500Z-aaaa01, since 2026-11-24T09:15:00.000Z"
         )
         assert other.acquire()  # another runbook does not contend
         other.release()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -443,7 +443,7 @@ def test_json_is_the_documented_shape(critical_run):
     data = json.loads(render_run(critical_run, "json"))
     assert data["format_version"] == FORMAT_VERSION == 1
     assert (data["runbook"], data["status"], data["exit_code"]) == ("order-health", "CRITICAL", 2)
-    assert data["started"] == "2026-11-24T09:15:00+00:00"
+    assert data["started"] == "2026-11-24T09:15:00.000Z"  # RFC 3339, milliseconds, Z
     assert data["duration"] == pytest.approx(16.42)
     pending = data["steps"][0]
     assert pending["evaluations"][0] == {
@@ -458,7 +458,7 @@ def test_json_is_the_documented_shape(critical_run):
     }
     api = data["steps"][2]
     assert [a["outcome"] for a in api["attempts"]] == ["timed_out"] * 3
-    assert api["attempts"][0]["started"] == "2026-11-24T09:15:00+00:00"
+    assert api["attempts"][0]["started"] == "2026-11-24T09:15:00.000Z"
     items = data["steps"][-1]["children"]
     assert [child["item"] for child in items] == [
         {"staging_id": 42, "qty": 2},
@@ -872,7 +872,7 @@ def test_history_text_is_a_table_newest_first():
     assert row(text, "Started / Run", "Runbook", "Status", "Took", "By", "Note")
     assert row(
         text,
-        "2026-11-24 10:15:00Z",
+        "2026-11-24T10:15:00.000Z",
         "order-health",
         "CRITICAL",
         "3.10s",
@@ -881,9 +881,9 @@ def test_history_text_is_a_table_newest_first():
     )
     # The second line of a run: its id, who ran it where, and the note wrapped at a word.
     assert row(text, "20261124T101500Z-cd34ef", "svc@web1", "SIGTERM")
-    assert row(text, "2026-11-24 09:15:00Z", "order-health", "OK", "0.42s", "manual", "dry-run")
+    assert row(text, "2026-11-24T09:15:00.000Z", "order-health", "OK", "0.42s", "manual", "dry-run")
     assert row(text, RUN_ID, "ops@web1")
-    assert text.index("10:15:00Z") < text.index("09:15:00Z")
+    assert text.index("10:15:00.000Z") < text.index("09:15:00.000Z")
     assert lines_of(text)[-1] == "2 runs"
     assert not ANSI.search(text)
 
@@ -892,14 +892,22 @@ def test_history_shows_a_run_still_going():
     running = {**HISTORY[1], "status": None, "outcome": "running", "ended": None, "duration": None}
     text = render_history([running], "text")
     assert row(
-        text, "2026-11-24 09:15:00Z", "order-health", "running", "manual", "dry-run, running"
+        text, "2026-11-24T09:15:00.000Z", "order-health", "running", "manual", "dry-run, running"
     )
 
 
 def test_history_json_and_empty():
     data = json.loads(render_history(HISTORY, "json"))
     assert [entry["run_id"] for entry in data] == ["20261124T101500Z-cd34ef", RUN_ID]
-    assert data[1]["started"] == "2026-11-24 09:15:00+00:00"
+    # Every timestamp in the one format, whatever form it had: offset text, a datetime.
+    assert (data[0]["started"], data[0]["ended"]) == (
+        "2026-11-24T10:15:00.000Z",
+        "2026-11-24T10:15:03.000Z",
+    )
+    assert (data[1]["started"], data[1]["ended"]) == (
+        "2026-11-24T09:15:00.000Z",
+        "2026-11-24T09:15:00.420Z",
+    )
     assert render_history([], "text") == "No runs recorded."
 
 
@@ -1061,3 +1069,99 @@ def test_stored_text_cannot_drive_the_terminal_of_whoever_reads_history(project,
         assert "REDx" in out, argv
     assert main(["history", "--format", "json"]) == 0  # JSON keeps the text, escaped
     assert json.loads(capsys.readouterr().out)[0]["trigger"] == hostile
+
+
+# -- GitHub annotations name files from the repository root -------------------------------
+
+
+@pytest.fixture
+def nested_repository(tmp_path, monkeypatch):
+    """A repository whose runbook project lives in ops/, with one broken runbook."""
+    from conftest import Project
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "ops").mkdir()
+    project = Project(tmp_path / "ops")
+    project.runbook("bad", "runbook: bad\nkind: health-check\ncolour: red\nsteps: []\n")
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    monkeypatch.delenv("RUNBOOK_CONFIG", raising=False)
+    return tmp_path
+
+
+def _github_files(capsys, *args: str) -> list[str]:
+    from runner.cli import main
+
+    assert main(["--config", *args, "--format", "github"]) == 1
+    out = capsys.readouterr().out
+    return re.findall(r"^::error file=([^,]*),", out, re.MULTILINE)
+
+
+def test_github_annotations_are_relative_to_the_repository_root(
+    nested_repository, capsys, monkeypatch
+):
+    monkeypatch.chdir(nested_repository / "ops" / "runbooks")
+    files = _github_files(capsys, "../runner.yaml", "validate", "bad.yaml")
+    assert files and set(files) == {"ops/runbooks/bad.yaml"}
+    monkeypatch.chdir(nested_repository / "ops")
+    assert set(_github_files(capsys, "runner.yaml", "validate")) == {"ops/runbooks/bad.yaml"}
+
+
+def test_github_annotations_follow_github_workspace(nested_repository, capsys, monkeypatch):
+    monkeypatch.chdir(nested_repository / "ops" / "runbooks")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(nested_repository / "ops"))
+    assert set(_github_files(capsys, "../runner.yaml", "validate", "bad.yaml")) == {
+        "runbooks/bad.yaml"
+    }
+
+
+def test_github_annotations_outside_a_repository_name_files_as_given(tmp_path, monkeypatch):
+    from runner.reports.render import repository_root
+
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    problem = Problem("broken", file="runbooks/a.yaml", line=1)
+    root = repository_root(tmp_path, {})
+    if root is not None:  # the temporary folder is itself inside a repository
+        pytest.skip(f"{tmp_path} is inside the repository {root}")
+    monkeypatch.chdir(tmp_path)
+    text = render_problems([problem], "github", checked_files=1)
+    assert text.startswith("::error file=runbooks/a.yaml,line=1,")
+
+
+def test_one_timestamp_format_from_every_source():
+    from runner.base.timestamps import timestamp, timestamp_text
+
+    assert timestamp(datetime(2026, 11, 30, 22, 15, 3, 123456, tzinfo=UTC)) == (
+        "2026-11-30T22:15:03.123Z"
+    )
+    assert timestamp(datetime(2026, 11, 30, 23, 15, 3, tzinfo=timezone(timedelta(hours=1)))) == (
+        "2026-11-30T22:15:03.000Z"
+    )
+    assert timestamp_text("2026-11-30T22:15:03.123456Z") == "2026-11-30T22:15:03.123Z"  # stored
+    assert timestamp_text("2026-11-30T22:15:03+00:00") == "2026-11-30T22:15:03.000Z"
+    assert timestamp_text(None) is None
+    assert timestamp_text("not a time") == "not a time"
+
+
+def test_a_template_error_in_a_run_names_its_place_once(project, capsys):
+    from runner.cli import main
+
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        kind: health-check
+        steps:
+          - id: b
+            command: [echo, "{{ inputs.n.foo }}"]
+        inputs:
+          n: {type: integer, default: 1}
+        """,
+    )
+    assert main(["run", "t"]) == 3
+    out = capsys.readouterr().out
+    notes = out[out.index("b (b): UNKNOWN") :]
+    assert lines_of(notes)[:2] == [
+        "b (b): UNKNOWN",
+        "  failed: runbooks/t.yaml:4:5: steps[0]: undefined: int has no attribute 'foo'",
+    ]
+    assert out.count("runbooks/t.yaml:4:5") == 2  # the table's cell and the note, not a third

@@ -58,8 +58,8 @@ def test_inline_sql_errors_point_into_the_yaml(sql_project, capsys) -> None:
     )
     assert code == 1
     assert lines == [
-        "runbooks/r.yaml:9:26: error: steps[0].sql: SQL syntax error (sqlite) near '?': Expecting )",
-        "runbooks/r.yaml:11:25: error: steps[1].sql: SQL syntax error (sqlite) near 'WHERE': Expected table name but got 'WHERE'",
+        "runbooks/r.yaml:9:26: error: steps[0].sql: the SQL does not parse as sqlite near '= ?' (expected ')')",
+        "runbooks/r.yaml:11:25: error: steps[1].sql: the SQL does not parse as sqlite near 'FROM WHERE' (expected a table name, got 'WHERE')",
     ]
 
 
@@ -81,8 +81,8 @@ def test_sql_files_are_checked_in_the_connections_dialect(sql_project, capsys) -
     )
     assert code == 1  # the SQLite file is fine; the SQL Server one, found first for cp, is not
     assert lines == [
-        "sql/tsql/x/q.sql:7:6: error: SQL syntax error (tsql) near 'WHERE': "
-        "Expected table name but got 'WHERE'"
+        "sql/tsql/x/q.sql:7:6: error: the SQL does not parse as tsql near 'FROM WHERE' "
+        "(expected a table name, got 'WHERE')"
     ]
 
 
@@ -149,3 +149,64 @@ def test_every_shipped_sql_file_parses_in_its_dialect(path: Path) -> None:
     dialect = folder if folder in DIALECTS else "sqlite"
     problems = sqlcheck.check_file(path, dialect, str(path))
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (
+            "SELECT 1;\n\nSELECT *\nFORM orders;",
+            "sql/x.sql:4:6: error: the SQL does not parse as sqlite near 'FORM orders' "
+            "('orders' is not expected here)",
+        ),
+        (
+            "SELECT * FROM t WHERE a = = 2",
+            "sql/x.sql:1:27: error: the SQL does not parse as sqlite near '= =' "
+            "(something is missing before '=')",
+        ),
+        (
+            "SELECT (1",
+            "sql/x.sql:1:9: error: the SQL does not parse as sqlite near '(1' (expected ')')",
+        ),
+        (
+            "SELECT 'abc",
+            "sql/x.sql:1: error: the SQL cannot be read as sqlite: an unclosed quote or a "
+            'character it does not know in "SELECT \'ab"',
+        ),
+    ],
+)
+def test_sqlglot_errors_read_as_plain_words_with_the_statement(sql: str, message: str) -> None:
+    problems = sqlcheck.check_sql(sql, "sqlite", "sql/x.sql")
+    assert [problem.format() for problem in problems] == [message]
+    assert "\x1b" not in message and "Line " not in message and "<" not in message
+
+
+def test_a_template_error_in_inline_sql_is_reported_once(sql_project, capsys) -> None:
+    code, lines = _validate(
+        capsys,
+        sql_project,
+        """
+        runbook: r
+        connection: main
+        steps:
+          - id: q
+            sql: SELECT * FROM t WHERE id = {{ 1
+        """,
+    )
+    assert code == 1
+    assert lines == [
+        "runbooks/r.yaml:5:10: error: steps[0].sql: template syntax error: unexpected end of "
+        "template, expected 'end of print statement'. (check the Jinja {{ }} / {% %} pairs)"
+    ]
+
+
+def test_a_template_error_in_a_sql_file_is_an_error_at_its_line(sql_project, capsys) -> None:
+    sql_project.write("sql/q.sql", "SELECT 1;\n\nSELECT {{ x\nFROM t;\n")
+    code, lines = _validate(
+        capsys, sql_project, "runbook: r\nconnection: main\nsteps:\n  - {id: q, sql: q.sql}\n"
+    )
+    assert code == 1
+    assert lines == [
+        "sql/q.sql:4: error: template syntax error: expected token 'end of print statement', "
+        "got 'FROM' (check the Jinja {{ }} / {% %} pairs)"
+    ]

@@ -291,9 +291,7 @@ def history_command(args: argparse.Namespace) -> int:
 
                 raise NotFound(f"no run with id {args.run!r} in {store.display}")
             if args.format == "json":
-                import json
-
-                _emit(json.dumps(found, indent=2, default=str))
+                _emit(report.render_recorded_run_json(found))
             else:
                 from runner.language.results import run_from_dict
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from runner.base.clock import utc_text
 from runner.base.errors import RunbookError
 from runner.history.waiting import MODES, Clock, Sleep, describe_holder, poll, soon
 
@@ -184,7 +185,7 @@ class RunLock:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "run_id": self.run_id,
-            "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "since": utc_text(datetime.now(UTC)),  # shown as the outputs' one format
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(details).encode(), 0)

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.base.clock import utc_text
+from runner.base.timestamps import timestamp_text
 from runner.history.backends import LOCK_APPLICATION, Backend
 
 #: Seconds between two heartbeats of one run at most (each costs one small write).
@@ -252,5 +253,5 @@ class Heartbeat:
 
 
 def _shown(text: str | None) -> str:
-    """`2026-11-24T09:15:00Z`: stored UTC text to the second."""
-    return (str(text)[:19] + "Z") if text else "an unknown time"
+    """Stored UTC text in the one output format (`2026-11-24T09:15:00.130Z`)."""
+    return str(timestamp_text(text)) if text else "an unknown time"

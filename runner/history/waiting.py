@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from runner.base.timestamps import timestamp_text
+
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
@@ -82,5 +84,5 @@ def describe_holder(details: dict[str, object]) -> str:
     if details.get("run_id"):
         text += f", run {details['run_id']}"
     if details.get("since"):
-        text += f", since {details['since']}"
+        text += f", since {timestamp_text(details['since'])}"  # the outputs' one format
     return text

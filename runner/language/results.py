@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from runner.base.status import Status
+from runner.base.timestamps import timestamp
 
 
 @dataclass
@@ -70,9 +71,9 @@ class StepResult:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
-        data["started"] = self.started.isoformat() if self.started else None
+        data["started"] = timestamp(self.started)
         for attempt in data["attempts"]:
-            attempt["started"] = attempt["started"].isoformat()
+            attempt["started"] = timestamp(attempt["started"])
         for evaluation in data["evaluations"]:
             evaluation["status"] = evaluation["status"].value
         data["children"] = [child.as_dict() for child in self.children]
@@ -123,8 +124,8 @@ class RunResult:
             "outcome": self.outcome,
             "mode": self.mode,
             "trigger": self.trigger,
-            "started": self.started.isoformat() if self.started else None,
-            "ended": self.ended.isoformat() if self.ended else None,
+            "started": timestamp(self.started),
+            "ended": timestamp(self.ended),
             "duration": round(self.duration, 6),
             "inputs": self.inputs,
             "user": self.user,

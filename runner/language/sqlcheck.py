@@ -28,6 +28,10 @@ from runner.dialects import Dialect
 
 _TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: .*?>")
 _CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXPECTING = re.compile(r"Expecting (.+)")
+_EXPECTED = re.compile(r"Expected (.+?) but got (.+)")
+_REQUIRED = re.compile(r"Required keyword: ")
 
 
 class _Placeholder:
@@ -90,11 +94,14 @@ def check_sql(
     col: int = 1,
     key: str | None = None,
     first_line_col: int | None = None,
+    templates_checked: bool = True,
 ) -> list[Problem]:
     """Problems in `text` (SQL with templates) read in `dialect`.
 
     `line`/`col` say where the text starts in `file`; columns of the first line are
     shifted by `first_line_col` when the text starts mid-line (inline YAML values).
+    A template syntax error is left to the runbook's own template check unless
+    `templates_checked` is false (a SQL file, which no other check reads).
     """
     from runner.base.errors import RunbookError
 
@@ -104,6 +111,23 @@ def check_sql(
         real_col = at_col + shift if at_col else None
         return Problem(message, file, real_line, real_col, key, severity=severity)
 
+    from runner.language.templates import syntax_error
+
+    broken = syntax_error(text)
+    if broken is not None:
+        if templates_checked:
+            return []  # the runbook's template check reports it, once
+        message, at_line = broken
+        return [
+            Problem(
+                f"template syntax error: {message}",
+                file,
+                line + (at_line or 1) - 1,
+                None,
+                key,
+                hint="check the Jinja {{ }} / {% %} pairs",
+            )
+        ]
     try:
         sql = render_for_check(text, dialect)
     except RunbookError as error:
@@ -135,7 +159,7 @@ def _check_file(
     path: str, mtime_ns: int, size: int, dialect: str, display: str
 ) -> tuple[Problem, ...]:
     text = Path(path).read_text(encoding="utf-8")
-    return tuple(check_sql(text, dialect, display))
+    return tuple(check_sql(text, dialect, display, templates_checked=False))
 
 
 @lru_cache(maxsize=4096)
@@ -181,12 +205,19 @@ def _parse_one(sql: str, dialect: Dialect) -> list[tuple[str, int, int | None, s
             line = detail.get("line") or 1
             end = detail.get("col")
             col = max(1, end - len(highlight) + 1) if end else None
-            description = _readable(detail.get("description") or "syntax error")
-            near = f" near {highlight!r}" if highlight else ""
-            out.append((f"SQL syntax error ({shown}){near}: {description}", line, col, "error"))
+            out.append((_does_not_parse(detail, shown), line, col, "error"))
         return out
     except TokenError as error:
-        return [(f"SQL syntax error ({shown}): {error}", 1, None, "error")]
+        what = _ANSI.sub("", str(error)).removeprefix("Error tokenizing ")
+        return [
+            (
+                f"the SQL cannot be read as {shown}: an unclosed quote or a character it "
+                f"does not know in {_excerpt(what.strip(chr(39)))!r}",
+                1,
+                None,
+                "error",
+            )
+        ]
     except Exception as error:  # noqa: BLE001 - a parser bug must not fail validation
         return [(f"SQL not checked: sqlglot failed on it ({error})", 1, None, "warning")]
     out = []
@@ -202,6 +233,37 @@ def _parse_one(sql: str, dialect: Dialect) -> list[tuple[str, int, int | None, s
                 )
             )
     return out
+
+
+def _does_not_parse(detail: dict[str, Any], shown: str) -> str:
+    """sqlglot's parse error in plain words with the statement's words where it stops:
+    `the SQL does not parse as sqlite near 'FORM orders' ('orders' is not expected here)`,
+    not `Invalid expression / Unexpected token. Line 4, Col: 11.` with ANSI underlining."""
+    highlight = _ANSI.sub("", detail.get("highlight") or "")
+    before = _ANSI.sub("", detail.get("start_context") or "").rsplit("\n", 1)[-1]
+    previous = before.rstrip().rsplit(None, 1)[-1] if before.strip() else ""
+    gap = before[len(before.rstrip()) :] if previous else ""
+    excerpt = _excerpt(f"{previous}{gap}{highlight}")
+    near = f" near {excerpt!r}" if excerpt else ""
+    return f"the SQL does not parse as {shown}{near} ({_why(detail, highlight)})"
+
+
+def _why(detail: dict[str, Any], highlight: str) -> str:
+    description = _readable(str(detail.get("description") or "")).strip()
+    if description.startswith("Invalid expression / Unexpected token"):
+        return f"{highlight!r} is not expected here" if highlight else "unexpected word"
+    if expecting := _EXPECTING.fullmatch(description):
+        return f"expected {expecting.group(1)!r}"
+    if expected := _EXPECTED.fullmatch(description):
+        return f"expected a {expected.group(1).lower()}, got {expected.group(2)}"
+    if _REQUIRED.match(description):
+        return f"something is missing before {highlight!r}" if highlight else "incomplete"
+    return description[:1].lower() + description[1:] if description else "syntax error"
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= limit else words[: limit - 3] + "..."
 
 
 def _readable(description: str) -> str:

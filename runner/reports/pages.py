@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from runner.base.status import Status
+from runner.base.timestamps import timestamp_text
 from runner.reports import summary
 from runner.reports.text import STATUS_STYLES, finish, make_console, styled
 
@@ -96,20 +96,8 @@ def _status(value: Any) -> Status | None:
 
 
 def _timestamp(value: Any) -> str:
-    """`2026-11-24 09:15:00Z`: seconds are enough to tell runs apart, and UTC says so."""
-    if value is None:
-        return ""
-    moment = value
-    if not isinstance(moment, datetime):
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            return str(value)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    offset = moment.utcoffset()
-    if offset is None:
-        return text
-    return text + ("Z" if not offset else moment.strftime("%z"))
+    """The output's one format (base/timestamps.py): `2026-11-24T09:15:00.130Z`."""
+    return "" if value is None else str(timestamp_text(value))
 
 
 def _user_at_host(row: Mapping[str, Any]) -> str:

@@ -9,12 +9,15 @@ kept stable: fields are added, never renamed or removed, without a new
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 from runner.base.errors import Aborted, ConfirmationRefused, InvalidInput, Problem, RunbookError
 from runner.base.status import Status
+from runner.base.timestamps import timestamp_text
 from runner.language.results import RunResult
 from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS, RUN_RENDERERS
 from runner.reports.summary import plural
@@ -34,6 +37,7 @@ __all__ = [
     "render_deliveries",
     "render_history",
     "render_problems",
+    "render_recorded_run_json",
     "render_run",
     "render_run_error",
     "render_run_json",
@@ -63,7 +67,7 @@ def render_run(
 
 def render_run_json(run: RunResult, **_: Any) -> str:
     """The run as the JSON document docs/output.md describes."""
-    return _json({"format_version": FORMAT_VERSION, **run.as_dict()})
+    return _json({"format_version": FORMAT_VERSION, **_times(run.as_dict())})
 
 
 def render_run_error(
@@ -121,7 +125,9 @@ def render_deliveries(deliveries: list[dict[str, Any]], fmt: str) -> str:
     """`runbook notify-test`: one line per service that was sent the message, URLs masked."""
     _check_format(fmt, PAGE_FORMATS)
     if fmt == "json":
-        return _json({"format_version": FORMAT_VERSION, "notifications": list(deliveries)})
+        return _json(
+            {"format_version": FORMAT_VERSION, **_times({"notifications": list(deliveries)})}
+        )
     from runner.reports.text import delivery_line
 
     lines = [delivery_line(item) for item in deliveries]
@@ -130,8 +136,12 @@ def render_deliveries(deliveries: list[dict[str, Any]], fmt: str) -> str:
     return "\n".join(lines)
 
 
-def render_problems(problems: list[Problem], fmt: str, *, checked_files: int) -> str:
-    """What `runbook validate` found in `checked_files` files, as text, json or github."""
+def render_problems(
+    problems: list[Problem], fmt: str, *, checked_files: int, root: Path | None = None
+) -> str:
+    """What `runbook validate` found in `checked_files` files, as text, json or github.
+    GitHub annotations name files relative to `root` (default: `repository_root()`),
+    as GitHub needs them to annotate a pull request; the other formats as given."""
     _check_format(fmt, PROBLEM_FORMATS)
     ordered = sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.col or 0))
     errors = sum(1 for p in ordered if p.severity == "error")
@@ -146,7 +156,11 @@ def render_problems(problems: list[Problem], fmt: str, *, checked_files: int) ->
                 "problems": [p.as_dict() for p in ordered],
             }
         )
-    lines = [_github_line(p) for p in ordered] if fmt == "github" else [p.format() for p in ordered]
+    if fmt == "github":
+        top = repository_root() if root is None else root
+        lines = [_github_line(p, top) for p in ordered]
+    else:
+        lines = [p.format() for p in ordered]
     lines.append(_problem_tally(len(ordered), errors, checked_files))
     return "\n".join(lines)
 
@@ -159,11 +173,38 @@ def _problem_tally(total: int, errors: int, files: int) -> str:
     )
 
 
-def _github_line(problem: Problem) -> str:
+def repository_root(
+    start: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """The repository GitHub annotations are relative to: $GITHUB_WORKSPACE when set (a
+    GitHub Actions job), else the nearest folder up from `start` (default: the current
+    folder) that holds `.git`; None outside a repository."""
+    environ = os.environ if environ is None else environ
+    if environ.get("GITHUB_WORKSPACE"):
+        return Path(environ["GITHUB_WORKSPACE"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _repository_path(file: str | None, root: Path | None) -> str | None:
+    """`file` (as given, relative to the current folder) relative to `root`, with `/`;
+    as given when there is no root or the file is outside it."""
+    if file is None or root is None:
+        return file
+    try:
+        return (Path.cwd() / file).resolve().relative_to(root).as_posix()
+    except (OSError, ValueError):
+        return file
+
+
+def _github_line(problem: Problem, root: Path | None = None) -> str:
     """A GitHub Actions workflow command that annotates the file and line in a pull request."""
     command = "warning" if problem.severity == "warning" else "error"
     properties = {
-        "file": problem.file,
+        "file": _repository_path(problem.file, root),
         "line": problem.line,
         "col": problem.col,
         "title": "runbook validate",
@@ -197,10 +238,40 @@ def render_history(
     """`runbook history`: recorded runs, newest first as given."""
     _check_format(fmt, PAGE_FORMATS)
     if fmt == "json":
-        return _json(list(rows))
+        return _json([_times(row) for row in rows])
     from runner.reports.pages import render_history_text
 
     return render_history_text(rows, color=color, width=width)
+
+
+def render_recorded_run_json(run: Mapping[str, Any]) -> str:
+    """`runbook history --run ID --format json`: one recorded run with its steps and
+    notifications, as the store gives it (docs/output.md)."""
+    return _json({"format_version": FORMAT_VERSION, **_times(run)})
+
+
+def _times(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A run, history row or step with its timestamps in the output's one format (the
+    store keeps microseconds): `started`, `ended`, each attempt's `started`, each
+    notification's `at`, in nested steps too. Other values (what a step returned) are
+    left as they are, even under a key named `started`."""
+    data = dict(document)
+    for key in ("started", "ended"):
+        if key in data:
+            data[key] = timestamp_text(data[key])
+    if isinstance(data.get("attempts"), list):
+        data["attempts"] = [
+            _times(item) if isinstance(item, Mapping) else item for item in data["attempts"]
+        ]
+    for key in ("steps", "children"):
+        if isinstance(data.get(key), list):
+            data[key] = [_times(item) if isinstance(item, Mapping) else item for item in data[key]]
+    if isinstance(data.get("notifications"), list):
+        data["notifications"] = [
+            {**item, "at": timestamp_text(item.get("at"))} if isinstance(item, Mapping) else item
+            for item in data["notifications"]
+        ]
+    return data
 
 
 def render_status(
@@ -209,7 +280,7 @@ def render_status(
     """`runbook status`: each runbook's last run and open alert, worst first."""
     _check_format(fmt, PAGE_FORMATS)
     if fmt == "json":
-        return _json(list(rows))
+        return _json([_times(row) for row in rows])
     from runner.reports.pages import render_status_text
 
     return render_status_text(rows, color=color, width=width)

@@ -224,7 +224,8 @@ def _notes(run: RunResult) -> list[Text]:
             for index, hint_line in enumerate(hint.splitlines()):
                 lead = "hint: " if index == 0 else "      "
                 lines.append(styled(_INDENT + lead + hint_line, "cyan" if index == 0 else ""))
-        if step.origin and lines:
+        # A template's error already starts with where the step is defined: say it once.
+        if step.origin and lines and step.origin not in (step.error or ""):
             lines.append(styled(f"{_INDENT}defined at {step.origin}", "dim"))
         if lines:
             title = f" ({step.title})" if step.title and step.item is None else ""

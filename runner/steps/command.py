@@ -117,6 +117,8 @@ class CommandStep(StepType):
 
     def verdict(self, step: Step, values: Mapping[str, Any]) -> tuple[Status, str] | None:
         code = values.get("exit_code")
+        if values.get("timed_out"):
+            return None  # timed_out, as a SQL statement on its timeout, not failed for its signal
         if step.asserts or code in (0, None):
             return None  # asserts say what a good exit code is, when the step has any
         return Status.CRITICAL, f"exit code {code}"
@@ -255,6 +257,7 @@ class _Plan:
         if not finished:
             if abort.is_set():
                 raise Aborted(abort.by)
+            result["timed_out"] = True  # the exit code is the signal it was killed with
             killed = StepTimeout(
                 f"{self.shown} did not finish within {format_duration(timeout)}: it was killed"
             )
