@@ -150,6 +150,7 @@ def run_command(args: argparse.Namespace) -> int:
         trigger=_trigger(args),
         connections=overrides,
         skipped_status=args.skipped_status,
+        deadline=args.deadline,
     )
     service = RunService(load_config(args.config), log=_progress if args.verbose else _quiet)
     with signals.aborting() as abort:
