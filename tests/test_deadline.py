@@ -304,3 +304,147 @@ def test_the_deadline_timer_is_not_left_running(project: Any) -> None:
     assert project.run("quick").status is Status.OK
     time.sleep(0)  # a cancelled timer thread ends at once
     assert not [t for t in threading.enumerate() if t.name == "runbook-deadline" and t.is_alive()]
+
+
+# --- validate: the worst case against the deadline and the schedule ------------------
+
+
+def warnings_of(project: Any, text: str) -> list[str]:
+    path = project.runbook("t", text)
+    found = project.library().problems(path)
+    return [p.format().replace(str(project.root) + "/", "") for p in found]
+
+
+def test_validate_warns_when_the_steps_may_outlast_the_runbooks_deadline(project: Any) -> None:
+    text = """
+        runbook: t
+        connection: main
+        deadline: 50s
+        defaults:
+          timeout: 5s
+          retry: {attempts: 3, backoff: exponential, delay: 2s, max_delay: 30s}
+        steps:
+          - sql: SELECT 1
+          - sql: SELECT 2
+          - sql: SELECT 3
+          - sql: SELECT 4
+          - sql: SELECT 5
+            timeout: 1s
+            retry: {attempts: 1}
+        """
+    assert warnings_of(project, text) == [
+        "runbooks/t.yaml:3: warning: deadline: the steps may take up to 1m25s "
+        "(4 steps × 3 attempts × 5s + 1 step × 1 attempt × 1s + backoff 24s), more than "
+        "the deadline of 50s (lower the steps' timeouts or retry attempts, or raise the deadline)"
+    ]
+    # a warning, not an error: validate passes
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "validate"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout
+    assert "1 warning" in done.stdout
+
+
+def test_the_deadline_from_runner_yaml_is_named_as_such(project: Any) -> None:
+    project.config(
+        "connections:\n  main: {sqlite: data.db}\nstate: var/runner.db\n"
+        "defaults:\n  timeout: 30s\n  deadline: 50s\n"
+    )
+    text = "runbook: t\nconnection: main\nsteps:\n  - sql: SELECT 1\n  - sql: SELECT 2\n"
+    assert warnings_of(project, text) == [
+        "runbooks/t.yaml:1: warning: deadline: the steps may take up to 1m "
+        "(2 steps × 1 attempt × 30s), more than the deadline of 50s (from defaults: deadline:) "
+        "(lower the steps' timeouts or retry attempts, or raise the deadline)"
+    ]
+    assert warnings_of(project, text.replace("SELECT 2", "SELECT 2\n    timeout: 20s")) == []
+
+
+def test_validate_warns_when_the_steps_may_outlast_the_schedules_interval(project: Any) -> None:
+    text = """
+        runbook: t
+        connection: main
+        schedule: "*/5 9-17 * * *"
+        steps:
+          - sql: SELECT 1
+            timeout: 2m
+            retry: {attempts: 3, backoff: fixed, delay: 10s}
+        """
+    assert warnings_of(project, text) == [
+        "runbooks/t.yaml:3: warning: schedule: the steps may take up to 6m20s "
+        "(1 step × 3 attempts × 2m + backoff 20s), more than the 5m between two runs of "
+        "'*/5 9-17 * * *' (lower the steps' timeouts or retry attempts, or run it less often)"
+    ]
+
+
+def test_for_each_counts_written_items_and_says_at_least_otherwise(project: Any) -> None:
+    from runner.language.worstcase import worst_case
+
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        steps:
+          - id: each
+            for_each: [a, b, c, d, e]
+            concurrency: 2
+            steps:
+              - sql: SELECT 1
+                timeout: 10s
+          - id: rows
+            for_each: "steps.each.values"
+            timeout: 7s
+            sql: SELECT 2
+        """,
+    )
+    worst = worst_case(project.library().runbook("t"))
+    # 5 items in batches of 2: 3 batches of 10 s; then at least one item of 7 s
+    assert worst.seconds == 37 and worst.at_least
+    assert worst.shown == "at least 37s (3 steps × 1 attempt × 10s + 1 step × 1 attempt × 7s)"
+
+
+def test_backoff_adds_up_the_waits_the_retries_make() -> None:
+    """The estimate's backoff is what engine/retry.py really waits between attempts."""
+    from runner.base.errors import StepTimeout
+    from runner.engine import retry
+    from runner.language.model import RetryPolicy
+    from runner.language.worstcase import backoff
+
+    def failing() -> dict[str, Any]:
+        raise StepTimeout("no answer")
+
+    for policy in (
+        RetryPolicy(attempts=3, backoff="exponential", delay=2, max_delay=30),
+        RetryPolicy(attempts=6, backoff="exponential", delay=1, max_delay=5),
+        RetryPolicy(attempts=4, backoff="fixed", delay=3),
+        RetryPolicy(attempts=1),
+    ):
+        waits: list[float] = []
+        retry.attempt(failing, policy, sleep=waits.append)
+        assert backoff(policy) == sum(waits), policy
+
+
+def test_the_shipped_runbooks_fit_the_shipped_deadline() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "validate"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout
+    assert "warning" not in done.stdout, done.stdout
+    shown = subprocess.run(
+        [sys.executable, "-m", "runner", "show", "order-health"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        "deadline: 50s   worst case: 45s (5 steps × 2 attempts × 4s + backoff 5s)" in shown.stdout
+    )
