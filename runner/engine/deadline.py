@@ -53,6 +53,7 @@ class Deadline:
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+            self._timer.join(timeout=5)  # a cancelled timer ends at once: none is left behind
             self._timer = None
 
     def left(self) -> float:

@@ -148,8 +148,9 @@ class Engine(Composites):
     @staticmethod
     def _end_at_deadline(runbook: Runbook, run: RunResult, deadline: Deadline) -> None:
         """The deadline stopped the run: it ends UNKNOWN (not `aborted`: it is a finished
-        run, recorded and announced) with what it measured; the step it stopped is
-        `timed_out`, and the steps it never reached are `not_run`."""
+        run, recorded and announced) with what it measured, CRITICAL if a finished step
+        measured that; the step it stopped is `timed_out` UNKNOWN, and the steps it never
+        reached are `not_run`."""
         cut = f"cancelled: the run's deadline of {deadline.shown} was reached"
         during = None
 
@@ -183,7 +184,8 @@ class Engine(Composites):
             where = f"before step {missing[0].id}"
         else:
             where = "after the last step"
-        run.outcome, run.status = "completed", Status.UNKNOWN
+        # UNKNOWN, the cut step's status; CRITICAL when a finished step measured that
+        run.outcome, run.status = "completed", worst(step.status for step in run.steps)
         run.error = f"deadline of {deadline.shown} reached {where}"
 
     def sleeper(self) -> Callable[[float], None]:
