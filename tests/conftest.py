@@ -71,7 +71,14 @@ class Project:
         rest (sleep, log, ask, interactive, environ, record, clock) to the service."""
         from runner.service.runs import RunRequest
 
-        request_keys = ("mode", "assume_yes", "trigger", "connections", "skipped_status")
+        request_keys = (
+            "mode",
+            "assume_yes",
+            "trigger",
+            "connections",
+            "skipped_status",
+            "deadline",
+        )
         request = {key: options.pop(key) for key in request_keys if key in options}
         return self.service(**options).run(RunRequest(name, params or {}, **request))
 

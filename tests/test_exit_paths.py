@@ -43,7 +43,7 @@ steps:
 
 ALLOWED = (
     "runbook, title, kind, description, tags, schedule, timezone, connection, inputs, "
-    "vars, defaults, notify, steps, on_failure, finally, concurrency"
+    "vars, defaults, notify, steps, on_failure, finally, concurrency, deadline"
 )
 
 

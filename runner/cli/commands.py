@@ -79,9 +79,11 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def show_command(args: argparse.Namespace) -> int:
+    from runner.language.worstcase import worst_case
     from runner.reports import render as report
 
     model = _library(args).runbook(args.name)
+    worst = worst_case(model)
     info = {
         "name": model.name,
         "title": model.title,
@@ -91,6 +93,8 @@ def show_command(args: argparse.Namespace) -> int:
         "schedule": model.schedule,
         "timezone": model.timezone,
         "connection": model.connection,
+        "deadline": model.deadline or None,
+        "worst_case": {"seconds": worst.seconds, "at_least": worst.at_least, "text": worst.shown},
         "path": model.path,
         "notify": dict(model.notify or {}),
         "inputs": [
@@ -150,6 +154,7 @@ def run_command(args: argparse.Namespace) -> int:
         trigger=_trigger(args),
         connections=overrides,
         skipped_status=args.skipped_status,
+        deadline=args.deadline,
     )
     service = RunService(load_config(args.config), log=_progress if args.verbose else _quiet)
     with signals.aborting() as abort:

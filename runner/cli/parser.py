@@ -60,6 +60,16 @@ def _byte_count(text: str) -> int:
     return number
 
 
+def _duration(text: str) -> float:
+    """`--deadline`: a duration as in YAML (50s, 5m, 1h30m, or a number of seconds)."""
+    from runner.base.durations import parse_duration
+
+    try:
+        return parse_duration(float(text) if text.strip().replace(".", "", 1).isdigit() else text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _complete_with(completer: Callable[..., list[str]], action: argparse.Action) -> None:
     """Shell completion of `action`'s values: argcomplete reads `completer` off the action."""
     action.completer = completer  # type: ignore[attr-defined]  # argcomplete's; not in stubs
@@ -148,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
             "why this run started, recorded in history "
             "(default: $RUNBOOK_TRIGGER, else manual; from cron: --trigger schedule)"
         ),
+    )
+    run.add_argument(
+        "--deadline",
+        type=_duration,
+        default=None,
+        metavar="DURATION",
+        help="the longest the whole run may take, such as 50s (0: no limit); then the running "
+        "step is cancelled and the run ends UNKNOWN (default: the runbook's deadline:)",
     )
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     run.add_argument(

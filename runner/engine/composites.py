@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -79,6 +79,10 @@ class Composites(ABC):
         policy: RetryPolicy | None = None,
     ) -> None:
         """Run one single (not composite) step through its step type into `result`."""
+
+    @abstractmethod
+    def sleeper(self) -> Callable[[float], None]:
+        """How steps and retries wait (ending at the run's deadline)."""
 
     @abstractmethod
     def _scope(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -215,7 +219,7 @@ class Composites(ABC):
                 result.children.append(child)
             result.status, result.outcome = Status.SKIPPED, "not_run"
             return
-        values, attempts, error = retry.attempt(once, step.retry, sleep=self.options.sleep)
+        values, attempts, error = retry.attempt(once, step.retry, sleep=self.sleeper())
         result.attempts = attempts
         result.values = values or {}
         if error is not None:

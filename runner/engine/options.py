@@ -31,3 +31,8 @@ class Options:
     # Set from anywhere (a signal handler, another thread) to stop this run: the running
     # statement is cancelled and rolled back, and the run ends aborted. One per run.
     abort: RunAbort = field(default_factory=RunAbort)
+    # The longest the whole run may take, in seconds (None or 0: no limit); reaching it
+    # cancels the running step and ends the run UNKNOWN (engine/deadline.py). `clock`
+    # measures it: monotonic seconds, injected by tests.
+    deadline: float | None = None
+    clock: Callable[[], float] = time.monotonic

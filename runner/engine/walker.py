@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import evaluate, retry
 from runner.engine.composites import Composites, Services
+from runner.engine.deadline import Deadline
 from runner.engine.options import Options
 from runner.history.store import new_run_id
 from runner.language import templates
@@ -65,6 +67,8 @@ class Engine(Composites):
         environ = self.options.environ if self.options.environ is not None else os.environ
         self.environ = dict(environ)
         self.masker.add_env(self.environ)
+        #: The run's deadline while execute() walks (None: no deadline).
+        self.deadline: Deadline | None = None
 
     def resolve_inputs(self, runbook: Runbook, params: Mapping[str, Any]) -> dict[str, Any]:
         """Typed inputs from `params`; secret ones are masked from here on. Raises InputError."""
@@ -104,6 +108,9 @@ class Engine(Composites):
         )
         services = Services(connections, self, runbook)
         scope = self._scope(runbook, run, inputs)
+        if self.options.deadline:
+            self.deadline = Deadline(self.options.deadline, self.options.clock, self.options.abort)
+            self.deadline.start()
         try:
             try:
                 stopped = self._walk(runbook.steps, scope, services, run.steps, runbook)
@@ -120,6 +127,9 @@ class Engine(Composites):
                 if stopped:
                     run.error = stopped
             except ABORT_OUTCOMES as interruption:
+                if self.deadline is not None and self.deadline.reached:
+                    self._end_at_deadline(runbook, run, self.deadline)
+                    return
                 run.outcome = "aborted"
                 run.status = Status.UNKNOWN
                 if isinstance(interruption, LockLost):
@@ -131,8 +141,59 @@ class Engine(Composites):
                     if step.outcome == "running":
                         step.outcome, step.status = "aborted", Status.UNKNOWN
         finally:
+            if self.deadline is not None:
+                self.deadline.stop()
             connections.close_all()
             run.ended = datetime.now(UTC)
+
+    @staticmethod
+    def _end_at_deadline(runbook: Runbook, run: RunResult, deadline: Deadline) -> None:
+        """The deadline stopped the run: it ends UNKNOWN (not `aborted`: it is a finished
+        run, recorded and announced) with what it measured, CRITICAL if a finished step
+        measured that; the step it stopped is `timed_out` UNKNOWN, and the steps it never
+        reached are `not_run`."""
+        cut = f"cancelled: the run's deadline of {deadline.shown} was reached"
+        during = None
+
+        def mark(steps: list[StepResult]) -> None:
+            for step in steps:
+                if step.outcome in ("aborted", "running"):
+                    step.outcome, step.status, step.error = "timed_out", Status.UNKNOWN, cut
+                mark(step.children)
+
+        for step in run.steps:
+            if step.outcome in ("aborted", "running"):
+                during = during or step.id
+        mark(run.steps)
+        seen = {step.id for step in run.steps}
+        missing = [s for s in (*runbook.steps, *runbook.finally_) if s.id not in seen]
+        for rest in missing:
+            run.steps.append(
+                StepResult(
+                    rest.id,
+                    rest.label,
+                    rest.action,
+                    Status.SKIPPED,
+                    "not_run",
+                    origin=str(rest.origin),
+                    error=f"not run: the run's deadline of {deadline.shown} was reached",
+                )
+            )
+        if during is not None:
+            where = f"during step {during}"
+        elif missing:
+            where = f"before step {missing[0].id}"
+        else:
+            where = "after the last step"
+        # UNKNOWN, the cut step's status; CRITICAL when a finished step measured that
+        run.outcome, run.status = "completed", worst(step.status for step in run.steps)
+        run.error = f"deadline of {deadline.shown} reached {where}"
+
+    def sleeper(self) -> Callable[[float], None]:
+        """How steps and retries wait: ending at the run's deadline, if it has one."""
+        if self.deadline is None:
+            return self.options.sleep
+        return self.deadline.sleeper(self.options.sleep)
 
     def _scope(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -164,6 +225,8 @@ class Engine(Composites):
         """Run `steps` in order into `into`; returns why it stopped early, if it did."""
         for index, step in enumerate(steps):
             self.verify_lock(step.id)  # LockLost when another host has taken the run over
+            if self.deadline is not None:
+                self.deadline.check()  # Aborted once the deadline has passed
             try:
                 result = self._step(step, scope, services, runbook)
             except ABORT_OUTCOMES as interruption:
@@ -312,7 +375,7 @@ class Engine(Composites):
             mode=self.options.mode,
             where=str(step.origin),
             services=services,
-            sleep=self.options.sleep,
+            sleep=self.sleeper(),
             log=self._log,
             notifier=self.notifier,
             deliveries=self.deliveries,
@@ -351,10 +414,23 @@ class Engine(Composites):
                     )
                 )
 
+        deadline = self.deadline
+
+        def once() -> dict[str, Any]:
+            if deadline is None:
+                return runner.run(step, ctx)
+            # Each attempt may take its timeout, or what is left before the deadline;
+            # one that timed out at the deadline stops the run rather than being retried.
+            try:
+                return runner.run(step, replace(ctx, timeout=deadline.cap(step.timeout)))
+            except StepError:
+                deadline.check()
+                raise
+
         values, attempts, failure = retry.attempt(
-            lambda: runner.run(step, ctx),
+            once,
             policy or step.retry,
-            sleep=self.options.sleep,
+            sleep=self.sleeper(),
             until=until,
         )
         result.attempts = attempts

@@ -117,10 +117,24 @@ class _Builder:
             on_failure_runbook=on_failure_runbook,
             finally_=self.steps(root.at("finally"), defaults, connection),
             concurrency=freeze(doc.get("concurrency", "skip")),
+            deadline=self.deadline(root, defaults),
             is_check=is_check,
             origin=root.origin,
             keys=root.positions(),
         )
+
+    def deadline(self, root: Node, defaults: StepDefaults) -> float | None:
+        """The runbook's own `deadline:`, else its defaults' (runner.yaml's under them)."""
+        raw = root.value.get("deadline")
+        if raw is None:
+            return defaults.deadline
+        try:
+            return parse_duration(raw)
+        except ValueError as error:  # the schema says what is wrong with it, but
+            if isinstance(raw, str) and re.match(PATTERN, raw):
+                # not that a well-formed duration is too long
+                self.problems.append(root.child("deadline").origin.problem(str(error)))
+            return defaults.deadline
 
     def inputs(self, node: Node | None) -> tuple[InputSpec, ...]:
         from runner.language.inputs import coerce

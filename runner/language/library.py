@@ -121,8 +121,13 @@ class Library:
         if read.runbook is None:
             return list(read.problems)
         from runner.language.meaning import meaning
+        from runner.language.worstcase import problems as worst_case_problems
 
-        return [*read.problems, *meaning(read.runbook, path, self, self.step_types)]
+        found = [*read.problems, *meaning(read.runbook, path, self, self.step_types)]
+        if not any(problem.severity == "error" for problem in found):
+            # only of a runbook that is right: warnings, when its worst case is too long
+            found += worst_case_problems(read.runbook, str(path))
+        return found
 
     def load(self, path: Path) -> Runbook:
         """The model of a runbook or check file, refusing it with every problem found."""

@@ -165,6 +165,9 @@ class StepDefaults:
     timeout: float = DEFAULT_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     on_error: str = ""  # "" = by runbook kind: health checks continue, others stop
+    #: The longest a whole run may take, in seconds (None or 0: no limit); a runbook's
+    #: own `deadline:` wins over it.
+    deadline: float | None = None
 
     def merged(self, raw: Mapping[str, Any] | None) -> StepDefaults:
         if not raw:
@@ -173,6 +176,7 @@ class StepDefaults:
             timeout=parse_duration(raw["timeout"]) if "timeout" in raw else self.timeout,
             retry=RetryPolicy.from_raw(raw.get("retry"), self.retry),
             on_error=raw.get("on_error", self.on_error),
+            deadline=parse_duration(raw["deadline"]) if "deadline" in raw else self.deadline,
         )
 
 
@@ -317,6 +321,9 @@ class Runbook:
     on_failure_runbook: Call | None = None  # on_failure: {runbook: NAME, with: {...}}
     finally_: tuple[Step, ...] = ()
     concurrency: str = "skip"  # skip | wait | allow
+    #: The longest a whole run may take, in seconds (None or 0: no limit): its own
+    #: `deadline:`, else its `defaults:`' or runner.yaml's `defaults: deadline:`.
+    deadline: float | None = None
     is_check: bool = False
     origin: Origin | None = None
     #: where each top-level key is (value and key), for the checks of meaning

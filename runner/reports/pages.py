@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from runner.base.durations import format_duration
 from runner.base.status import Status
 from runner.base.timestamps import timestamp_text
 from runner.reports import summary
@@ -195,6 +196,14 @@ def _facts(info: Mapping[str, Any]) -> list[str]:
     lines = ["   ".join(facts)] if facts else []
     if info.get("tags"):
         lines.append("tags: " + ", ".join(map(str, info["tags"])))
+    timing = []
+    if info.get("deadline"):
+        timing.append(f"deadline: {format_duration(info['deadline'])}")
+    worst = info.get("worst_case")
+    if isinstance(worst, Mapping) and worst.get("seconds"):
+        timing.append(f"worst case: {worst['text']}")
+    if timing:
+        lines.append("   ".join(timing))
     if info.get("path"):
         lines.append(f"file: {info['path']}")
     return lines

@@ -52,6 +52,9 @@ class RunRequest:
     # A run skipped because another is running reports the last finished run's status
     # ("last": a monitor sees no false recovery), or OK as before ("ok", --skipped-status).
     skipped_status: str = "last"
+    # The longest the whole run may take, in seconds (--deadline; 0: none); None: the
+    # runbook's `deadline:`, else runner.yaml's `defaults: deadline:`.
+    deadline: float | None = None
 
 
 class RunService:
@@ -132,6 +135,7 @@ class RunService:
             log=self.log,
             environ=self.environ,
             abort=abort if abort is not None else RunAbort(),
+            deadline=runbook.deadline if request.deadline is None else request.deadline,
         )
         engine = Engine(library, options)
         self._register_secrets(engine)
