@@ -577,3 +577,62 @@ def test_alias_bomb_is_refused(project):
         "runbooks/bomb.yaml:1:1: error: the document expands to more than 100,000 values through "
         "YAML aliases and was refused (a runbook never needs this; remove the nested aliases)"
     ]
+
+
+def test_two_files_declaring_one_runbook_name_are_an_error_in_both(project, capsys):
+    from runner.cli import main
+
+    project.runbook("a", "runbook: same\nsteps:\n  - wait: 1s\n")
+    project.write("runbooks/sub/b.yaml", "# the copy\nrunbook: same\nsteps:\n  - wait: 1s\n")
+    message = (
+        "error: runbook: runbook 'same' is declared by 2 files: runbooks/a.yaml:1 and "
+        "runbooks/sub/b.yaml:2 (runbook names must be unique across the configured folders: "
+        "rename all but one)"
+    )
+    assert problems_in(project, project.root / "runbooks" / "a.yaml") == [
+        f"runbooks/a.yaml:1: {message}"
+    ]
+    assert problems_in(project, project.root / "runbooks" / "sub" / "b.yaml") == [
+        f"runbooks/sub/b.yaml:2: {message}"
+    ]
+    with pytest.raises(InvalidInput) as refused:
+        project.run("same")
+    assert [p.format() for p in refused.value.problems] == [f"runbooks/a.yaml:1: {message}"]
+    code = main(["run", "same"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert "runbook 'same' is declared by 2 files: runbooks/a.yaml:1 and runbooks/sub/b.yaml:2" in (
+        out + err
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufeffrunbook: hidden\nsteps:\n  - wait: 1s\n",
+        '"runbook": hidden\nsteps:\n  - wait: 1s\n',
+        "'runbook': 'hidden'\nsteps:\n  - wait: 1s\n",
+        "{runbook: hidden, steps: [{wait: 1s}]}\n",
+        "# a flow mapping over lines\n{\n  runbook: hidden,\n  steps: [{wait: 1s}]\n}\n",
+        "steps:\n  - wait: 1s\n? runbook\n: hidden\n",
+    ],
+    ids=["bom", "double-quoted-key", "single-quoted-key", "flow", "flow-lines", "explicit-key"],
+)
+def test_a_file_that_validates_is_found_by_its_name(project, text):
+    path = project.root / "runbooks" / "hidden.yaml"
+    path.write_text(text, encoding="utf-8")
+    library = project.library()
+    assert problems_in(project, path) == []
+    assert library.names() == ["hidden"]
+    assert library.find("runbook", "hidden") == path
+    assert project.run("hidden").status == "OK"
+
+
+def test_a_duplicate_hidden_by_a_flow_mapping_is_found_too(project):
+    project.runbook("a", "runbook: same\nsteps:\n  - wait: 1s\n")
+    project.runbook("b", "{runbook: same, steps: [{wait: 1s}]}\n")
+    assert problems_in(project, project.root / "runbooks" / "b.yaml") == [
+        "runbooks/b.yaml:1: error: runbook: runbook 'same' is declared by 2 files: "
+        "runbooks/a.yaml:1 and runbooks/b.yaml:1 (runbook names must be unique across the "
+        "configured folders: rename all but one)"
+    ]
