@@ -636,3 +636,114 @@ def test_a_duplicate_hidden_by_a_flow_mapping_is_found_too(project):
         "runbooks/a.yaml:1 and runbooks/b.yaml:1 (runbook names must be unique across the "
         "configured folders: rename all but one)"
     ]
+
+
+def validated(project, path) -> list[str]:
+    """Problems as `runbook validate` finds them: with the SQL checked in its dialect."""
+    from runner.language.config import load_config
+    from runner.language.library import Library
+    from runner.steps import STEP_TYPES
+
+    library = Library(load_config(project.root / "runner.yaml"), STEP_TYPES, check_sql=True)
+    found = sorted(library.problems(path), key=lambda p: (p.file or "", p.line or 0, p.col or 0))
+    return [p.format() for p in found]
+
+
+def test_an_input_a_sql_file_reads_must_be_declared(project):
+    project.write(
+        "sql/orders/late.sql",
+        "SELECT COUNT(*) FROM orders\nWHERE region = {{ inputs.region }}\n"
+        "  AND age > {{ inputs['days'] }}\n",
+    )
+    path = project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        inputs:
+          region: {type: string}
+          day: {type: integer}
+        steps:
+          - id: late
+            sql: orders/late.sql
+        """,
+    )
+    expected = (
+        "sql/orders/late.sql:3:16: error: unknown input 'days', read by this SQL file for "
+        "steps[0].sql of runbooks/t.yaml:8 (did you mean 'day'?)"
+    )
+    assert problems_in(project, path) == [expected]
+    assert validated(project, path) == [expected]
+
+
+def test_a_sql_file_read_by_a_runbook_without_inputs(project):
+    project.write("sql/one.sql", "SELECT {{ inputs.id }}\n")
+    path = project.runbook("t", "runbook: t\nconnection: main\nsteps:\n  - sql: one.sql\n")
+    assert problems_in(project, path) == [
+        "sql/one.sql:1:11: error: unknown input 'id', read by this SQL file for steps[0].sql of "
+        "runbooks/t.yaml:4 (declare it under `inputs:` in runbooks/t.yaml)"
+    ]
+
+
+_QUOTED = (
+    "is inside a quoted SQL string: its value is bound as a parameter, so in quotes it "
+    "would stay literal text (remove the quotes: `= {{ x }}`, not `= '{{ x }}'`; for a "
+    "pattern, build it in the template: `LIKE {{ '%' ~ x ~ '%' }}`)"
+)
+_ORDER_BY = (
+    "is an ORDER BY item: it is bound as a parameter, a constant, so it cannot choose the "
+    "column to sort by (pass a column name through `| identifier`, which checks and quotes "
+    "it: `ORDER BY {{ inputs.sort | identifier }}`; or choose the column with CASE)"
+)
+
+
+def test_templates_a_bound_parameter_cannot_stand_for_in_a_sql_file(project):
+    project.write(
+        "sql/find.sql",
+        "SELECT name FROM customers\n"
+        "WHERE name = '{{ inputs.name }}' OR note LIKE '%{{ inputs.name }}%'\n"
+        "  AND kind = {{ inputs.name }} AND tag = 'it''s {{ x }}'\n"
+        "ORDER BY {{ inputs.sort }} DESC, {{ inputs.sort | identifier }},\n"
+        "  CASE WHEN {{ inputs.name }} = 'a' THEN 1 END\n",
+    )
+    path = project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        inputs:
+          name: {type: string}
+          sort: {type: string}
+        steps:
+          - sql: find.sql
+        """,
+    )
+    assert validated(project, path) == [
+        f"sql/find.sql:2:15: error: {{{{ inputs.name }}}} {_QUOTED}",
+        f"sql/find.sql:2:49: error: {{{{ inputs.name }}}} {_QUOTED}",
+        f"sql/find.sql:3:49: error: {{{{ x }}}} {_QUOTED}",
+        f"sql/find.sql:4:10: error: {{{{ inputs.sort }}}} {_ORDER_BY}",
+    ]
+
+
+def test_templates_a_bound_parameter_cannot_stand_for_in_inline_sql(project):
+    path = project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        inputs:
+          name: {type: string}
+        steps:
+          - id: quoted
+            sql: SELECT 1 WHERE 'a' = '{{ inputs.name }}'
+          - id: ordered
+            sql: |
+              SELECT 1 AS a
+              ORDER BY {{ inputs.name }}
+        """,
+    )
+    assert validated(project, path) == [
+        f"runbooks/t.yaml:7:32: error: steps[0].sql: {{{{ inputs.name }}}} {_QUOTED}",
+        f"runbooks/t.yaml:11:16: error: steps[1].sql: {{{{ inputs.name }}}} {_ORDER_BY}",
+    ]
