@@ -747,3 +747,27 @@ def test_templates_a_bound_parameter_cannot_stand_for_in_inline_sql(project):
         f"runbooks/t.yaml:7:32: error: steps[0].sql: {{{{ inputs.name }}}} {_QUOTED}",
         f"runbooks/t.yaml:11:16: error: steps[1].sql: {{{{ inputs.name }}}} {_ORDER_BY}",
     ]
+
+
+def test_a_template_in_a_shell_script_is_an_error(project):
+    path = project.runbook(
+        "t",
+        """
+        runbook: t
+        inputs:
+          x: {type: string}
+        steps:
+          - command: echo {{ inputs.x }} | wc -c
+            shell: true
+          - command: 'echo "$X" | wc -c'
+            shell: true
+            env: {X: "{{ inputs.x }}"}
+          - command: [echo, "{{ inputs.x }}"]
+        """,
+    )
+    assert problems_in(project, path) == [
+        "runbooks/t.yaml:5:14: error: steps[0].command: a template in a `shell: true` script is "
+        "an injection: its value becomes shell code (use the argv form with the value as one "
+        "argument, such as command: [grep, '{{ inputs.x }}', file]; or pass it through `env:` "
+        'and quote it in the script: "$X")'
+    ]
