@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from runner.base.errors import TemplateError
@@ -173,3 +175,45 @@ def test_bounded_operations_still_work_below_the_limit():
     assert templates.render(text, {}) == "00003 ab  | ababab     x 1024 ab 12 1 [1, 2]   x  "
     with pytest.raises(TemplateError, match="this repetition would make 999,999,999"):
         templates.evaluate("('y' * 999999999) | length > 0", {}, "when")
+
+
+def test_titles_are_rendered_with_inputs_and_loop_items_and_secrets_masked(project, capsys):
+    from runner.cli import main
+
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        title: "Orders in {{ inputs.region }}"
+        connection: main
+        inputs:
+          region: {type: string, default: emea}
+          token: {type: string, secret: true, default: s3cr3t-t0ken}
+        steps:
+          - id: count
+            title: "Count for {{ inputs.region | upper }} with {{ inputs.token }}"
+            sql: SELECT 1 AS n
+          - id: each
+            for_each: "[1, 2]"
+            as: n
+            title: "Item {{ n }} after {{ steps.count.value }}"
+            sql: SELECT {{ n }} AS n
+          - id: later
+            title: "Reads {{ steps.later.value }}"
+            sql: SELECT 1
+        """,
+    )
+    run = project.run("t")
+    assert run.title == "Orders in emea"
+    assert run.steps[0].title == "Count for EMEA with ***"
+    assert [child.children[0].title for child in run.steps[1].children] == [
+        "Item 1 after 1",
+        "Item 2 after 1",
+    ]
+    assert run.steps[2].title == "Reads {{ steps.later.value }}"  # cannot render: as written
+    assert main(["run", "t", "--param", "region=apac", "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    document = json.loads(out)
+    assert document["title"] == "Orders in apac"
+    assert document["steps"][0]["title"] == "Count for APAC with ***"
+    assert "s3cr3t-t0ken" not in out

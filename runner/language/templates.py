@@ -310,6 +310,18 @@ def render(text: str, scope: Mapping[str, Any], where: str = "") -> str:
         raise TemplateError(_prefix(where) + _describe(error)) from None
 
 
+def render_title(text: str, scope: Mapping[str, Any]) -> str:
+    """A runbook's or step's `title:` as shown: rendered when it is a template. A title
+    that cannot be rendered (a name not known yet) is shown as written: a title never
+    fails a run."""
+    if not is_template(text):
+        return text
+    try:
+        return render(text, scope)
+    except TemplateError:
+        return text
+
+
 def unwrap(expression: str) -> str:
     """An expression written as people write templates, `{{ steps.a.value > 0 }}`, as the
     expression inside; anything else as it is."""
