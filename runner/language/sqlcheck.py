@@ -154,7 +154,7 @@ def input_references(text: str) -> list[tuple[str, int, int]]:
 
 
 @lru_cache(maxsize=1024)
-def misplaced_templates(text: str, dialect: str | None) -> list[tuple[str, str, int]]:
+def misplaced_templates(text: str, dialect: str | None) -> tuple[tuple[str, str, int], ...]:
     """(message, hint, offset in `text`) of each `{{ }}` that a bound parameter cannot
     stand for: inside a quoted SQL string, or as an ORDER BY item.
 
@@ -162,7 +162,7 @@ def misplaced_templates(text: str, dialect: str | None) -> list[tuple[str, str, 
     (sqlglot's tokenizer knows each dialect's quoting), so a marker inside a string token
     is inside quotes, whatever the escapes."""
     if "{{" not in text:
-        return []
+        return ()
     expressions: list[tuple[str, int]] = []
     pieces: list[str] = []
     position = 0
@@ -180,7 +180,7 @@ def misplaced_templates(text: str, dialect: str | None) -> list[tuple[str, str, 
     try:
         tokens = _tokenize("".join(pieces), dialect)
     except Exception:  # noqa: BLE001 - what cannot be tokenized, the syntax check reports
-        return []
+        return ()
     found: list[tuple[str, str, int]] = []
     for token in tokens:
         if token.token_type.name in ("STRING", "NATIONAL_STRING"):
@@ -198,7 +198,7 @@ def misplaced_templates(text: str, dialect: str | None) -> list[tuple[str, str, 
                         )
                     )
     found.extend(_order_by_items(tokens, expressions))
-    return sorted(found, key=lambda item: item[2])
+    return tuple(sorted(found, key=lambda item: item[2]))
 
 
 _ENDS_SORT_ITEM = ("COMMA", "ASC", "DESC", "NULLS_FIRST", "NULLS_LAST", "SEMICOLON", "R_PAREN")
