@@ -139,7 +139,7 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def _placed(text: str, found: list[tuple[str, str, int]]) -> list[tuple[str, str, int, int]]:
+def _placed(text: str, found: tuple[tuple[str, str, int], ...]) -> list[tuple[str, str, int, int]]:
     return [(message, hint, *_position(text, offset)) for message, hint, offset in found]
 
 
