@@ -164,7 +164,7 @@ def test_template_output_is_bounded_in_size(text, what):
         str(caught.value)
         == f"steps[0].title: {what}, {_TOO_LARGE}: compute large values in SQL or a command"
     )
-    assert time.perf_counter() - started < 2  # refused before the work, not after
+    assert time.perf_counter() - started < 5  # refused before the work (it took 12 s)
 
 
 def test_bounded_operations_still_work_below_the_limit():
