@@ -63,3 +63,88 @@ def test_check_jsonschema_reports_a_bad_step_through_the_check_schemas_refs(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "tresholds" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        (
+            "  - id: nothing\n    title: does nothing\n",
+            [
+                "broken.yaml::$.steps[0]: {'id': 'nothing', 'title': 'does nothing'} is not valid "
+                "under any of the given schemas"
+            ],
+        ),
+        (
+            "  - id: two\n    sql: SELECT 1\n    http: {url: 'http://127.0.0.1/'}\n",
+            [
+                "broken.yaml::$.steps[0].http: {'url': 'http://127.0.0.1/'} should not be valid "
+                "under {}",
+                "broken.yaml::$.steps[0].sql: 'SELECT 1' should not be valid under {}",
+            ],
+        ),
+        (
+            "  - id: group\n    sql: SELECT 1\n    steps:\n      - sql: SELECT 2\n",
+            [
+                "broken.yaml::$.steps[0].steps: [{'sql': 'SELECT 2'}] should not be valid under {}",
+                "broken.yaml::$.steps[0].sql: 'SELECT 1' should not be valid under {}",
+            ],
+        ),
+        (
+            "  - id: s\n    sql: SELECT 1\n    shell: true\n",
+            ["broken.yaml::$.steps[0]: 'command' is a required property"],
+        ),
+        (
+            "  - id: w\n    sql: SELECT 1\n    with: {a: 1}\n",
+            [
+                "broken.yaml::$.steps[0]: {'id': 'w', 'sql': 'SELECT 1', 'with': {'a': 1}} is not "
+                "valid under any of the given schemas"
+            ],
+        ),
+        (
+            "  - id: f\n    sql: SELECT 1\n    as: x\n",
+            ["broken.yaml::$.steps[0]: 'for_each' is a required property"],
+        ),
+        (
+            "  - id: t\n    transaction: true\n    sql: SELECT 1\n",
+            [
+                "broken.yaml::$.steps[0]: {'id': 't', 'transaction': True, 'sql': 'SELECT 1'} is "
+                "not valid under any of the given schemas"
+            ],
+        ),
+    ],
+    ids=[
+        "no-action",
+        "two-actions",
+        "action-and-steps",
+        "shell-on-sql",
+        "with-on-sql",
+        "as-without-for-each",
+        "transaction-without-steps",
+    ],
+)
+def test_check_jsonschema_rejects_what_validate_rejects_as_meaning(
+    tmp_path: Path, steps: str, expected: list[str]
+) -> None:
+    """The checks of meaning JSON Schema can express are in the schema, so editors and CI
+    show them too; `runbook validate` words the same problems its own way, once."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("runbook: broken\nsteps:\n" + steps, encoding="utf-8")
+    result = check_jsonschema("runbook", [broken])
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    found = [line.replace(str(tmp_path) + os.sep, "") for line in lines if "::$" in line]
+    assert found == expected
+    assert "Traceback" not in result.stderr
+
+
+def test_a_nested_step_without_an_action_is_rejected_in_a_check_too(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "check: broken\nsteps:\n  - id: group\n    steps:\n      - id: empty\n", encoding="utf-8"
+    )
+    result = check_jsonschema("check", [broken])
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "$.steps[0].steps[0]: {'id': 'empty'} is not valid under any of the given" in (
+        result.stdout
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from runner.base.errors import TemplateError
@@ -112,3 +114,106 @@ def test_syntax_errors_are_found_without_rendering():
     assert templates.syntax_error("{{ x ")[0].startswith("unexpected end of template")
     assert templates.syntax_error("x >", expression=True) is not None
     assert templates.syntax_error("a and b", expression=True) is None
+
+
+_TOO_LARGE = "more than a template may (1,000,000); templates make short texts"
+
+
+@pytest.mark.parametrize(
+    "text, what",
+    [
+        ("{{ '%0999999999d' | format(1) }}", "this % format would make 999,999,999 characters"),
+        ("{{ '%0999999999d' % 1 }}", "this % format would make 999,999,999 characters"),
+        ("{{ '%*d' % (999999999, 1) }}", "this % format would make 999,999,999 characters"),
+        ("{{ 'x' * 999999999 }}", "this repetition would make 999,999,999 characters"),
+        ("{{ [1] * 999999999 }}", "this repetition would make 999,999,999 characters"),
+        ("{{ '{:0999999999d}'.format(1) }}", "this format would make 999,999,999 characters"),
+        (
+            "{{ '{:0{w}d}'.format(1, w=999999999) }}",
+            "this format would make 999,999,999 characters",
+        ),
+        ("{{ 'a'.ljust(999999999) }}", "str.ljust would make 999,999,999 characters"),
+        ("{{ 'a' | center(999999999) }}", "center would make 999,999,999 characters"),
+        ("{{ 10 ** 999999999 }}", "this power would make 1,000,000,000 characters"),
+        (
+            "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}",
+            "this template would make 1,000,100 characters",
+        ),
+    ],
+    ids=[
+        "format-filter",
+        "percent",
+        "percent-star",
+        "str-repeat",
+        "list-repeat",
+        "str-format",
+        "str-format-nested",
+        "ljust",
+        "center",
+        "power",
+        "loop",
+    ],
+)
+def test_template_output_is_bounded_in_size(text, what):
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(TemplateError) as caught:
+        templates.render(text, {}, "steps[0].title")
+    assert (
+        str(caught.value)
+        == f"steps[0].title: {what}, {_TOO_LARGE}: compute large values in SQL or a command"
+    )
+    assert time.perf_counter() - started < 5  # refused before the work (it took 12 s)
+
+
+def test_bounded_operations_still_work_below_the_limit():
+    text = (
+        "{{ '%05d' | format(3) }} {{ '%-4s|' % 'ab' }} {{ 'ab' * 3 }} {{ '{:>5}'.format('x') }} "
+        "{{ 2 ** 10 }} {{ 'a' + 'b' }} {{ 3 * 4 }} {{ 7 % 3 }} {{ [1] + [2] }} {{ 'x' | center(5) }}"
+    )
+    assert templates.render(text, {}) == "00003 ab  | ababab     x 1024 ab 12 1 [1, 2]   x  "
+    with pytest.raises(TemplateError, match="this repetition would make 999,999,999"):
+        templates.evaluate("('y' * 999999999) | length > 0", {}, "when")
+
+
+def test_titles_are_rendered_with_inputs_and_loop_items_and_secrets_masked(project, capsys):
+    from runner.cli import main
+
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        title: "Orders in {{ inputs.region }}"
+        connection: main
+        inputs:
+          region: {type: string, default: emea}
+          token: {type: string, secret: true, default: s3cr3t-t0ken}
+        steps:
+          - id: count
+            title: "Count for {{ inputs.region | upper }} with {{ inputs.token }}"
+            sql: SELECT 1 AS n
+          - id: each
+            for_each: "[1, 2]"
+            as: n
+            title: "Item {{ n }} after {{ steps.count.value }}"
+            sql: SELECT {{ n }} AS n
+          - id: later
+            title: "Reads {{ steps.later.value }}"
+            sql: SELECT 1
+        """,
+    )
+    run = project.run("t")
+    assert run.title == "Orders in emea"
+    assert run.steps[0].title == "Count for EMEA with ***"
+    assert [child.children[0].title for child in run.steps[1].children] == [
+        "Item 1 after 1",
+        "Item 2 after 1",
+    ]
+    assert run.steps[2].title == "Reads {{ steps.later.value }}"  # cannot render: as written
+    assert main(["run", "t", "--param", "region=apac", "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    document = json.loads(out)
+    assert document["title"] == "Orders in apac"
+    assert document["steps"][0]["title"] == "Count for APAC with ***"
+    assert "s3cr3t-t0ken" not in out

@@ -577,3 +577,197 @@ def test_alias_bomb_is_refused(project):
         "runbooks/bomb.yaml:1:1: error: the document expands to more than 100,000 values through "
         "YAML aliases and was refused (a runbook never needs this; remove the nested aliases)"
     ]
+
+
+def test_two_files_declaring_one_runbook_name_are_an_error_in_both(project, capsys):
+    from runner.cli import main
+
+    project.runbook("a", "runbook: same\nsteps:\n  - wait: 1s\n")
+    project.write("runbooks/sub/b.yaml", "# the copy\nrunbook: same\nsteps:\n  - wait: 1s\n")
+    message = (
+        "error: runbook: runbook 'same' is declared by 2 files: runbooks/a.yaml:1 and "
+        "runbooks/sub/b.yaml:2 (runbook names must be unique across the configured folders: "
+        "rename all but one)"
+    )
+    assert problems_in(project, project.root / "runbooks" / "a.yaml") == [
+        f"runbooks/a.yaml:1: {message}"
+    ]
+    assert problems_in(project, project.root / "runbooks" / "sub" / "b.yaml") == [
+        f"runbooks/sub/b.yaml:2: {message}"
+    ]
+    with pytest.raises(InvalidInput) as refused:
+        project.run("same")
+    assert [p.format() for p in refused.value.problems] == [f"runbooks/a.yaml:1: {message}"]
+    code = main(["run", "same"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert "runbook 'same' is declared by 2 files: runbooks/a.yaml:1 and runbooks/sub/b.yaml:2" in (
+        out + err
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufeffrunbook: hidden\nsteps:\n  - wait: 1s\n",
+        '"runbook": hidden\nsteps:\n  - wait: 1s\n',
+        "'runbook': 'hidden'\nsteps:\n  - wait: 1s\n",
+        "{runbook: hidden, steps: [{wait: 1s}]}\n",
+        "# a flow mapping over lines\n{\n  runbook: hidden,\n  steps: [{wait: 1s}]\n}\n",
+        "steps:\n  - wait: 1s\n? runbook\n: hidden\n",
+    ],
+    ids=["bom", "double-quoted-key", "single-quoted-key", "flow", "flow-lines", "explicit-key"],
+)
+def test_a_file_that_validates_is_found_by_its_name(project, text):
+    path = project.root / "runbooks" / "hidden.yaml"
+    path.write_text(text, encoding="utf-8")
+    library = project.library()
+    assert problems_in(project, path) == []
+    assert library.names() == ["hidden"]
+    assert library.find("runbook", "hidden") == path
+    assert project.run("hidden").status == "OK"
+
+
+def test_a_duplicate_hidden_by_a_flow_mapping_is_found_too(project):
+    project.runbook("a", "runbook: same\nsteps:\n  - wait: 1s\n")
+    project.runbook("b", "{runbook: same, steps: [{wait: 1s}]}\n")
+    assert problems_in(project, project.root / "runbooks" / "b.yaml") == [
+        "runbooks/b.yaml:1: error: runbook: runbook 'same' is declared by 2 files: "
+        "runbooks/a.yaml:1 and runbooks/b.yaml:1 (runbook names must be unique across the "
+        "configured folders: rename all but one)"
+    ]
+
+
+def validated(project, path) -> list[str]:
+    """Problems as `runbook validate` finds them: with the SQL checked in its dialect."""
+    from runner.language.config import load_config
+    from runner.language.library import Library
+    from runner.steps import STEP_TYPES
+
+    library = Library(load_config(project.root / "runner.yaml"), STEP_TYPES, check_sql=True)
+    found = sorted(library.problems(path), key=lambda p: (p.file or "", p.line or 0, p.col or 0))
+    return [p.format() for p in found]
+
+
+def test_an_input_a_sql_file_reads_must_be_declared(project):
+    project.write(
+        "sql/orders/late.sql",
+        "SELECT COUNT(*) FROM orders\nWHERE region = {{ inputs.region }}\n"
+        "  AND age > {{ inputs['days'] }}\n",
+    )
+    path = project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        inputs:
+          region: {type: string}
+          day: {type: integer}
+        steps:
+          - id: late
+            sql: orders/late.sql
+        """,
+    )
+    expected = (
+        "sql/orders/late.sql:3:16: error: unknown input 'days', read by this SQL file for "
+        "steps[0].sql of runbooks/t.yaml:8 (did you mean 'day'?)"
+    )
+    assert problems_in(project, path) == [expected]
+    assert validated(project, path) == [expected]
+
+
+def test_a_sql_file_read_by_a_runbook_without_inputs(project):
+    project.write("sql/one.sql", "SELECT {{ inputs.id }}\n")
+    path = project.runbook("t", "runbook: t\nconnection: main\nsteps:\n  - sql: one.sql\n")
+    assert problems_in(project, path) == [
+        "sql/one.sql:1:11: error: unknown input 'id', read by this SQL file for steps[0].sql of "
+        "runbooks/t.yaml:4 (declare it under `inputs:` in runbooks/t.yaml)"
+    ]
+
+
+_QUOTED = (
+    "is inside a quoted SQL string: its value is bound as a parameter, so in quotes it "
+    "would stay literal text (remove the quotes: `= {{ x }}`, not `= '{{ x }}'`; for a "
+    "pattern, build it in the template: `LIKE {{ '%' ~ x ~ '%' }}`)"
+)
+_ORDER_BY = (
+    "is an ORDER BY item: it is bound as a parameter, a constant, so it cannot choose the "
+    "column to sort by (pass a column name through `| identifier`, which checks and quotes "
+    "it: `ORDER BY {{ inputs.sort | identifier }}`; or choose the column with CASE)"
+)
+
+
+def test_templates_a_bound_parameter_cannot_stand_for_in_a_sql_file(project):
+    project.write(
+        "sql/find.sql",
+        "SELECT name FROM customers\n"
+        "WHERE name = '{{ inputs.name }}' OR note LIKE '%{{ inputs.name }}%'\n"
+        "  AND kind = {{ inputs.name }} AND tag = 'it''s {{ x }}'\n"
+        "ORDER BY {{ inputs.sort }} DESC, {{ inputs.sort | identifier }},\n"
+        "  CASE WHEN {{ inputs.name }} = 'a' THEN 1 END\n",
+    )
+    path = project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        inputs:
+          name: {type: string}
+          sort: {type: string}
+        steps:
+          - sql: find.sql
+        """,
+    )
+    assert validated(project, path) == [
+        f"sql/find.sql:2:15: error: {{{{ inputs.name }}}} {_QUOTED}",
+        f"sql/find.sql:2:49: error: {{{{ inputs.name }}}} {_QUOTED}",
+        f"sql/find.sql:3:49: error: {{{{ x }}}} {_QUOTED}",
+        f"sql/find.sql:4:10: error: {{{{ inputs.sort }}}} {_ORDER_BY}",
+    ]
+
+
+def test_templates_a_bound_parameter_cannot_stand_for_in_inline_sql(project):
+    path = project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        inputs:
+          name: {type: string}
+        steps:
+          - id: quoted
+            sql: SELECT 1 WHERE 'a' = '{{ inputs.name }}'
+          - id: ordered
+            sql: |
+              SELECT 1 AS a
+              ORDER BY {{ inputs.name }}
+        """,
+    )
+    assert validated(project, path) == [
+        f"runbooks/t.yaml:7:32: error: steps[0].sql: {{{{ inputs.name }}}} {_QUOTED}",
+        f"runbooks/t.yaml:11:16: error: steps[1].sql: {{{{ inputs.name }}}} {_ORDER_BY}",
+    ]
+
+
+def test_a_template_in_a_shell_script_is_an_error(project):
+    path = project.runbook(
+        "t",
+        """
+        runbook: t
+        inputs:
+          x: {type: string}
+        steps:
+          - command: echo {{ inputs.x }} | wc -c
+            shell: true
+          - command: 'echo "$X" | wc -c'
+            shell: true
+            env: {X: "{{ inputs.x }}"}
+          - command: [echo, "{{ inputs.x }}"]
+        """,
+    )
+    assert problems_in(project, path) == [
+        "runbooks/t.yaml:5:14: error: steps[0].command: a template in a `shell: true` script is "
+        "an injection: its value becomes shell code (use the argv form with the value as one "
+        "argument, such as command: [grep, '{{ inputs.x }}', file]; or pass it through `env:` "
+        'and quote it in the script: "$X")'
+    ]

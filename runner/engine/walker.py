@@ -82,7 +82,7 @@ class Engine(Composites):
         """The record of a run about to start (raises ConfirmationRefused first when a step
         needs a confirmation that cannot be asked for)."""
         self._refuse_unconfirmed(runbook)
-        return RunResult(
+        run = RunResult(
             run_id=new_run_id(),
             runbook=runbook.name,
             title=runbook.title,
@@ -95,6 +95,12 @@ class Engine(Composites):
             host=socket.gethostname(),
             path=runbook.path,
         )
+        run.title = self.title(runbook.title, self._scope(runbook, run, dict(inputs)))
+        return run
+
+    def title(self, text: str, scope: Mapping[str, Any]) -> str:
+        """A `title:` rendered with the run's scope, its secrets masked."""
+        return self.masker.mask_text(templates.render_title(text, scope))
 
     def execute(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> None:
         """Walk `runbook` into `run`: steps, on_failure, finally; an abort ends it aborted."""
@@ -273,7 +279,11 @@ class Engine(Composites):
         thresholds: tuple[Threshold, ...] | None = None,
     ) -> StepResult:
         result = StepResult(
-            step.id, step.label, step.action, origin=str(step.origin), hint=step.hint
+            step.id,
+            self.title(step.label, scope),
+            step.action,
+            origin=str(step.origin),
+            hint=step.hint,
         )
         result.started = datetime.now(UTC)
         clock = time.perf_counter()

@@ -21,7 +21,8 @@ from runner.language.config import Config
 from runner.language.model import Runbook
 from runner.language.steptypes import StepDeclaration, StepTypes
 
-_NAME_LINE = re.compile(r"^(runbook|check):[ \t]*[\"']?([A-Za-z0-9._-]+)", re.M)
+# The top-level `runbook: name` (or `check:`), quoted or not, key and value.
+_NAME_LINE = re.compile(r"^([\"']?)(runbook|check)\1:[ \t]*[\"']?([A-Za-z0-9._-]+)", re.M)
 SUFFIXES = (".yaml", ".yml")
 
 
@@ -33,15 +34,47 @@ def yaml_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix in SUFFIXES and p.is_file())
 
 
-def declared_name(path: Path) -> tuple[str, str] | None:
-    """("runbook"|"check", name) read cheaply from the file's top-level key."""
+@dataclass(frozen=True)
+class Declared:
+    """The name a file declares at its top level, and on which line."""
+
+    kind: str  # "runbook" or "check"
+    name: str
+    line: int
+
+
+def declared_name(path: Path) -> Declared | None:
+    """The file's top-level `runbook:` or `check:` name, read cheaply.
+
+    A regular expression over the first 64 KiB finds it in nearly every file (a BOM is
+    skipped, a quoted key is read). When it finds nothing, the file is parsed as YAML, so
+    a flow mapping (`{runbook: x, steps: [...]}`) or a key written otherwise is found too:
+    a file that validates is found by its name."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             head = handle.read(65536)
     except (OSError, UnicodeDecodeError):
         return None
     match = _NAME_LINE.search(head)
-    return (match.group(1), match.group(2)) if match else None
+    if match:
+        return Declared(match.group(2), match.group(3), head.count("\n", 0, match.start()) + 1)
+    return _parsed_name(path)
+
+
+def _parsed_name(path: Path) -> Declared | None:
+    from runner.language.yamlload import MarkedDict, load_file
+
+    try:
+        document = load_file(path)
+    except InvalidInput:
+        return None
+    if not isinstance(document, MarkedDict):
+        return None
+    for kind in ("runbook", "check"):
+        name = document.get(kind)
+        if isinstance(name, str) and name:
+            return Declared(kind, name, document.key_marks.get(kind, (1, 1))[0])
+    return None
 
 
 class Library:
@@ -70,12 +103,15 @@ class Library:
         self.check_sql = check_sql
         self._tags = tags
         self._index: dict[str, dict[str, Path]] | None = None
+        # (kind, name) -> every file declaring it, with the line, when more than one does
+        self._duplicates: dict[tuple[str, str], list[tuple[Path, int]]] = {}
         self._read_files: dict[Path, _Read] = {}
         self._models: dict[Path, Runbook] = {}
 
     def index(self) -> dict[str, dict[str, Path]]:
         if self._index is None:
             index: dict[str, dict[str, Path]] = {"runbook": {}, "check": {}}
+            declared: dict[tuple[str, str], list[tuple[Path, int]]] = {}
             for kind, folders in (
                 ("runbook", self.config.runbook_dirs),
                 ("check", self.config.check_dirs),
@@ -83,8 +119,12 @@ class Library:
                 for folder in folders:
                     for path in yaml_files(folder):
                         found = declared_name(path)
-                        if found and found[0] == kind:
-                            index[kind].setdefault(found[1], path)
+                        if found and found.kind == kind:
+                            index[kind].setdefault(found.name, path)
+                            places = declared.setdefault((kind, found.name), [])
+                            if all(p.resolve() != path.resolve() for p, _ in places):
+                                places.append((path, found.line))
+            self._duplicates = {key: places for key, places in declared.items() if len(places) > 1}
             self._index = index
         return self._index
 
@@ -98,7 +138,30 @@ class Library:
         path = self.path_of(kind, name)
         if path is None:
             raise NotFound(self.unknown_name_message(kind, name))
+        duplicate = self.duplicate_problem(kind, name, path)
+        if duplicate is not None:
+            raise InvalidInput([duplicate])
         return path
+
+    def duplicate_problem(self, kind: str, name: str, path: Path) -> Problem | None:
+        """The error when `path` declares a name another file in the folders declares too
+        (which file `run NAME` meant cannot be known); None when the name is its own."""
+        self.index()
+        places = self._duplicates.get((kind, name), [])
+        resolved = path.resolve()
+        mine = [(p, line) for p, line in places if p.resolve() == resolved]
+        if not mine:
+            return None
+        line = mine[0][1]
+        listed = " and ".join(f"{display_path(p)}:{at}" for p, at in places)
+        return Problem(
+            f"{kind} {name!r} is declared by {len(places)} files: {listed}",
+            display_path(path),
+            line,
+            None,
+            kind,
+            hint=f"{kind} names must be unique across the configured folders: rename all but one",
+        )
 
     def _read(self, path: Path) -> _Read:
         """Parse, schema and build once per file, for the files a run or a call cycle needs."""
@@ -124,6 +187,12 @@ class Library:
         from runner.language.worstcase import problems as worst_case_problems
 
         found = [*read.problems, *meaning(read.runbook, path, self, self.step_types)]
+        runbook = read.runbook
+        if runbook.name:
+            kind = "check" if runbook.is_check else "runbook"
+            duplicate = self.duplicate_problem(kind, runbook.name, path)
+            if duplicate is not None:
+                found.append(duplicate)
         if not any(problem.severity == "error" for problem in found):
             # only of a runbook that is right: warnings, when its worst case is too long
             found += worst_case_problems(read.runbook, str(path))

@@ -244,6 +244,7 @@ class _Checker:
                 own or self.runbook.connection,
                 self.library,
                 self.problems,
+                frozenset(self.inputs),
             )
             self.step_types[action].check(step.config, checks)
         self.check_thresholds(step)

@@ -26,6 +26,12 @@ BASE = Path(__file__).with_name("runbook.schema.base.json")
 _KEYS_MARKER = "$step types"
 _DEFINITIONS_MARKER = "$step type definitions"
 _NAMES_MARKER = "{step types}"
+#: Marks a part of the schema that restates a check of meaning (meaning.py), so that
+#: editors and check-jsonschema show it. `runbook validate` leaves those errors to the
+#: check of meaning, which words them better (schema_messages.py skips them).
+MEANING = "x-meaning"
+#: Keys that only mean something beside `for_each`.
+_FOR_EACH_KEYS = ("as", "concurrency", "on_item_error")
 
 
 def runbook_schema(step_types: StepTypes[Any]) -> dict[str, Any]:
@@ -51,9 +57,51 @@ def runbook_schema(step_types: StepTypes[Any]) -> dict[str, Any]:
     listed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
     step = base["$defs"]["step"]
     step["properties"] = _splice(step["properties"], _KEYS_MARKER, properties)
+    step.update(_step_rules(step_types))
+    definitions["another_action"] = _ANOTHER_ACTION
     base["$defs"] = _splice(base["$defs"], _DEFINITIONS_MARKER, definitions)
     named: dict[str, Any] = _named(base, listed)
     return named
+
+
+def _step_rules(step_types: StepTypes[Any]) -> dict[str, Any]:
+    """What meaning.py checks of a step's keys, as JSON Schema: one action or nested steps
+    (at least one: `anyOf`; at most one: each excludes the others, which costs a validator
+    nothing for the keys that are absent), each step type's own options only beside it,
+    the for_each options only beside for_each, and a transaction only around steps."""
+    names = [*step_types.names, "steps"]
+    one_thing = {
+        MEANING: "the step does nothing: give it one of " + ", ".join(names[:-1]) + " or steps",
+        "anyOf": [{"required": [name]} for name in names],
+    }
+    dependent: dict[str, Any] = {}
+    for name in names:
+        others = {other: {"$ref": "#/$defs/another_action"} for other in names if other != name}
+        dependent[name] = {"properties": others}
+    for option, owners in step_types.options.items():
+        owned = [{"required": [owner]} for owner in owners]
+        rule = owned[0] if len(owned) == 1 else {"anyOf": owned}
+        dependent[option] = {MEANING: f"{option!r} only belongs to {' or '.join(owners)} steps"}
+        dependent[option].update(rule)
+    for key in _FOR_EACH_KEYS:
+        dependent[key] = {MEANING: f"{key!r} only has a meaning beside for_each"}
+        dependent[key]["required"] = ["for_each"]
+    dependent["transaction"] = {
+        MEANING: "a transaction needs nested sql steps under `steps:`",
+        "anyOf": [
+            {"properties": {"transaction": {"const": False, "description": "No transaction."}}},
+            {"required": ["steps"]},
+        ],
+    }
+    return {"allOf": [one_thing], "dependentSchemas": dependent}
+
+
+_ANOTHER_ACTION = {
+    MEANING: "a step does exactly one thing",
+    "description": "A step does exactly one thing: this key cannot be used beside the step's "
+    "action (or its nested steps). Split it into one step per action.",
+    "not": {},
+}
 
 
 def _splice(mapping: Mapping[str, Any], marker: str, inserted: Mapping[str, Any]) -> dict[str, Any]:

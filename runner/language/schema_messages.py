@@ -83,6 +83,8 @@ class Explainer:
         return Problem(message, self.filename, line, col, format_path(owner) or None, hint)
 
     def explain(self, error: ValidationError) -> list[Problem]:
+        if isinstance(error.schema, Mapping) and "x-meaning" in error.schema:
+            return []  # restates a check of meaning (schema_gen.MEANING), which says it better
         path = tuple(error.absolute_path)
         validator = error.validator
         if "propertyNames" in error.absolute_schema_path:

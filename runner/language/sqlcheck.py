@@ -26,6 +26,12 @@ from runner import dialects
 from runner.base.errors import Problem
 from runner.dialects import Dialect
 
+# A Jinja tag: an expression (group 1), a block or a comment.
+_TAG = re.compile(r"\{\{(.*?)\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_INPUT_REF = re.compile(r"\binputs(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+# What stands for the n-th template expression when the SQL is tokenized.
+_MARKER = re.compile(r"rbtpl(\d+)x")
+_IDENTIFIER_FILTER = re.compile(r"\|\s*identifier\s*$")
 _TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: .*?>")
 _CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -105,11 +111,13 @@ def check_sql(
     """
     from runner.base.errors import RunbookError
 
-    def problem(message: str, at_line: int, at_col: int | None, severity: str) -> Problem:
+    def problem(
+        message: str, at_line: int, at_col: int | None, severity: str, hint: str | None = None
+    ) -> Problem:
         real_line = line + at_line - 1
         shift = (first_line_col if at_line == 1 and first_line_col else col) - 1
         real_col = at_col + shift if at_col else None
-        return Problem(message, file, real_line, real_col, key, severity=severity)
+        return Problem(message, file, real_line, real_col, key, hint, severity)
 
     from runner.language.templates import syntax_error
 
@@ -128,10 +136,14 @@ def check_sql(
                 hint="check the Jinja {{ }} / {% %} pairs",
             )
         ]
+    misplaced = [
+        problem(message, at_line, at_col, "error", hint)
+        for message, hint, at_line, at_col in _placed(text, misplaced_templates(text, dialect))
+    ]
     try:
         sql = render_for_check(text, dialect)
     except RunbookError as error:
-        return [
+        return misplaced + [
             problem(
                 f"SQL not checked: its template cannot be rendered with placeholders ({error})",
                 1,
@@ -139,10 +151,135 @@ def check_sql(
                 "warning",
             )
         ]
-    return [
+    return misplaced + [
         problem(message, at_line, at_col, severity)
         for message, at_line, at_col, severity in _parse(sql, dialect)
     ]
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of `offset` in `text`."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _placed(text: str, found: tuple[tuple[str, str, int], ...]) -> list[tuple[str, str, int, int]]:
+    return [(message, hint, *_position(text, offset)) for message, hint, offset in found]
+
+
+def input_references(text: str) -> list[tuple[str, int, int]]:
+    """(input name, line, column) of each `inputs.NAME` a template of `text` reads."""
+    out = []
+    for tag in _TAG.finditer(text):
+        for ref in _INPUT_REF.finditer(tag.group(0)):
+            name = ref.group(1) or ref.group(2)
+            out.append((name, *_position(text, tag.start() + ref.start())))
+    return out
+
+
+@lru_cache(maxsize=1024)
+def misplaced_templates(text: str, dialect: str | None) -> tuple[tuple[str, str, int], ...]:
+    """(message, hint, offset in `text`) of each `{{ }}` that a bound parameter cannot
+    stand for: inside a quoted SQL string, or as an ORDER BY item.
+
+    Each expression is replaced with a marker word and the SQL is tokenized in its dialect
+    (sqlglot's tokenizer knows each dialect's quoting), so a marker inside a string token
+    is inside quotes, whatever the escapes."""
+    if "{{" not in text:
+        return ()
+    expressions: list[tuple[str, int]] = []
+    pieces: list[str] = []
+    position = 0
+    for tag in _TAG.finditer(text):
+        pieces.append(text[position : tag.start()])
+        newlines = "\n" * tag.group(0).count("\n")
+        if tag.group(1) is not None:
+            pieces.append(f"rbtpl{len(expressions)}x")
+            expressions.append((tag.group(1).strip(), tag.start()))
+        else:
+            pieces.append(" ")
+        pieces.append(newlines)
+        position = tag.end()
+    pieces.append(text[position:])
+    try:
+        tokens = _tokenize("".join(pieces), dialect)
+    except Exception:  # noqa: BLE001 - what cannot be tokenized, the syntax check reports
+        return ()
+    found: list[tuple[str, str, int]] = []
+    for token in tokens:
+        if token.token_type.name in ("STRING", "NATIONAL_STRING"):
+            for marker in _MARKER.finditer(token.text):
+                index = int(marker.group(1))
+                if index < len(expressions):
+                    expression, offset = expressions[index]
+                    found.append(
+                        (
+                            f"{{{{ {expression} }}}} is inside a quoted SQL string: its value "
+                            "is bound as a parameter, so in quotes it would stay literal text",
+                            "remove the quotes: `= {{ x }}`, not `= '{{ x }}'`; for a "
+                            "pattern, build it in the template: `LIKE {{ '%' ~ x ~ '%' }}`",
+                            offset,
+                        )
+                    )
+    found.extend(_order_by_items(tokens, expressions))
+    return tuple(sorted(found, key=lambda item: item[2]))
+
+
+_ENDS_SORT_ITEM = ("COMMA", "ASC", "DESC", "NULLS_FIRST", "NULLS_LAST", "SEMICOLON", "R_PAREN")
+
+
+def _order_by_items(
+    tokens: list[Any], expressions: list[tuple[str, int]]
+) -> list[tuple[str, str, int]]:
+    """Markers that are a whole ORDER BY item: `ORDER BY {{ x }}`, `, {{ x }} DESC`."""
+    found = []
+    depth = 0
+    in_order_by = False
+    for at, token in enumerate(tokens):
+        kind = token.token_type.name
+        if kind == "ORDER_BY":
+            in_order_by, depth = True, 0
+            continue
+        if not in_order_by:
+            continue
+        if kind == "L_PAREN":
+            depth += 1
+        elif kind == "R_PAREN":
+            depth -= 1
+            if depth < 0:
+                in_order_by = False
+        elif kind in ("SEMICOLON", "LIMIT", "OFFSET", "FETCH", "UNION", "EXCEPT", "INTERSECT"):
+            in_order_by = False
+        marker = _MARKER.fullmatch(token.text) if kind == "VAR" and depth == 0 else None
+        if marker is None or int(marker.group(1)) >= len(expressions):
+            continue
+        before = tokens[at - 1].token_type.name
+        after = tokens[at + 1].token_type.name if at + 1 < len(tokens) else "SEMICOLON"
+        expression, offset = expressions[int(marker.group(1))]
+        if (
+            before in ("ORDER_BY", "COMMA")
+            and after in _ENDS_SORT_ITEM
+            and not _IDENTIFIER_FILTER.search(expression)
+        ):
+            found.append(
+                (
+                    f"{{{{ {expression} }}}} is an ORDER BY item: it is bound as a parameter, "
+                    "a constant, so it cannot choose the column to sort by",
+                    "pass a column name through `| identifier`, which checks and quotes it: "
+                    "`ORDER BY {{ inputs.sort | identifier }}`; or choose the column with CASE",
+                    offset,
+                )
+            )
+    return found
+
+
+def _tokenize(sql: str, dialect: str | None) -> list[Any]:
+    import sqlglot
+
+    name = dialects.get(dialect).sqlglot if dialect else None
+    if not name:
+        return list(sqlglot.tokenize(sql))
+    return list(sqlglot.Dialect.get_or_raise(name).tokenize(sql))
 
 
 def check_file(path: Path, dialect: str, display: str) -> list[Problem]:

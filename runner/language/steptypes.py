@@ -104,6 +104,7 @@ class StepChecks:
     connection: str | None  # the step's own connection, else the runbook's
     catalog: Catalog
     problems: list[Problem] = field(default_factory=list)
+    inputs: frozenset[str] | None = None  # the inputs the runbook declares; None: not known
 
     @property
     def config(self) -> Config:

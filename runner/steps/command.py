@@ -33,7 +33,7 @@ from runner.base.masking import mask_env
 from runner.base.status import Status
 from runner.language.model import Origin
 from runner.language.nodes import freeze
-from runner.language.steptypes import BuildScope, StepConfig
+from runner.language.steptypes import BuildScope, StepChecks, StepConfig
 from runner.steps.base import StepType
 
 if TYPE_CHECKING:
@@ -104,6 +104,19 @@ class CommandStep(StepType):
             env=freeze(node.get("env")),
             cwd=freeze(node.get("cwd")),
         )
+
+    def check(self, config: CommandConfig, checks: StepChecks) -> None:
+        from runner.language.templates import is_template
+
+        if config.shell is True and is_template(config.command):
+            checks.add(
+                config.origin,
+                "a template in a `shell: true` script is an injection: its value becomes "
+                "shell code",
+                "use the argv form with the value as one argument, such as "
+                "command: [grep, '{{ inputs.x }}', file]; or pass it through `env:` and "
+                'quote it in the script: "$X"',
+            )
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         plan = _Plan.from_step(step, ctx)

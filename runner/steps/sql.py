@@ -131,10 +131,12 @@ class SqlStep(StepType):
                 checks.add(
                     config.origin, f"SQL file {text.strip()!r} not found", f"looked in {folders}"
                 )
-            elif dialect and checks.catalog.check_sql:
-                checks.problems.extend(
-                    sqlcheck.check_file(found, dialect, sqlcheck.relative(found))
-                )
+            else:
+                _file_inputs(found, config.origin, checks)
+                if dialect and checks.catalog.check_sql:
+                    checks.problems.extend(
+                        sqlcheck.check_file(found, dialect, sqlcheck.relative(found))
+                    )
         elif dialect and checks.catalog.check_sql:
             checks.problems.extend(_inline_problems(text, config.origin, dialect, checks))
 
@@ -252,6 +254,35 @@ def _inline_problems(text: str, origin: Origin, dialect: str, checks: StepChecks
         origin.key,
         first_line_col=(col or 1) + quoted,
     )
+
+
+def _file_inputs(path: Path, origin: Origin, checks: StepChecks) -> None:
+    """Inputs the SQL file's templates read that the runbook does not declare (inline
+    SQL's are checked with the runbook's other templates)."""
+    from runner.base.errors import Problem
+    from runner.language import sqlcheck
+
+    if checks.inputs is None:
+        return
+    try:
+        text = _read(path)
+    except (OSError, UnicodeDecodeError):
+        return  # the syntax check and the run say the file cannot be read
+    display = sqlcheck.relative(path)
+    for name, line, col in sqlcheck.input_references(text):
+        if name not in checks.inputs:
+            hint = checks.known_hint(name, set(checks.inputs), "inputs") if checks.inputs else ""
+            checks.problems.append(
+                Problem(
+                    f"unknown input {name!r}, read by this SQL file for {origin.key} of "
+                    f"{origin.file}:{origin.line}",
+                    display,
+                    line,
+                    col,
+                    None,
+                    hint or f"declare it under `inputs:` in {origin.file}",
+                )
+            )
 
 
 def _dialect_text(sql_file: Path, sql_dirs: tuple[Path, ...], dialect: str) -> str | None:
