@@ -18,7 +18,9 @@ Run operations runbooks written in YAML: ordered SQL, HTTP and command steps wit
 warning/critical thresholds, retries, run history and Nagios-style exit codes.
 
 exit codes of `runbook run`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the runbook
-could not be evaluated: invalid file, missing or wrong --param, template error).
+could not be evaluated: invalid file, missing or wrong --param, template error,
+a usage error, a damaged state store). A state store that cannot be written does not
+change the exit code: the run says it was not recorded and keeps it in var/spool/.
 """
 
 #: The least `--max-output` accepts: room for a status line and the marker of a cut.
