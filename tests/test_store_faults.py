@@ -428,3 +428,11 @@ def test_a_spooled_end_completes_a_start_left_running_or_abandoned(tmp_path: Pat
             ("completed", "WARNING"),
         ]
     assert list(spool.iterdir()) == []
+
+
+def test_the_nagios_note_stays_within_max_output(immutable: Path, capsys: Any) -> None:
+    code, out, _ = _run(capsys, "--param", "n=7", "--format", "nagios", "--max-output", "200")
+    lines = out.splitlines()
+    assert code == 1 and len(out.rstrip("\n").encode()) <= 200
+    assert lines[0].startswith("GAUGE WARNING - n = 7 > warning 5")
+    assert lines[-1].startswith("the run was not recorded: ") and lines[-1].endswith("...")
