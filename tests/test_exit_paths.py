@@ -93,13 +93,17 @@ CASES = {
         "runbook: input 'n' (integer): expected a whole number, got 'two'\n",
         "input 'n' (integer): expected a whole number, got 'two'",
     ),
-    "state-store-cannot-be-opened": Case(
-        ["--config", "blocked.yaml", "run", "gauge"],
+    # A store that cannot be written lets the run go on (tests/test_store_faults.py); a
+    # damaged one refuses it before any step runs.
+    "state-store-is-damaged": Case(
+        ["--config", "damaged.yaml", "run", "gauge"],
         "gauge",
-        "runbook: {root}/blocker/runner.db: cannot open the state store: "
-        "[Errno 17] File exists: '{root}/blocker'\n",
-        "{root}/blocker/runner.db: cannot open the state store: "
-        "[Errno 17] File exists: '{root}/blocker'",
+        "runbook: {root}/notes.db: the state store is damaged (file is not a database); "
+        "restore it from a backup, or move it aside (mv {root}/notes.db {root}/notes.db.damaged)"
+        " and the next run starts a new one; `runbook doctor` checks it\n",
+        "{root}/notes.db: the state store is damaged (file is not a database); "
+        "restore it from a backup, or move it aside (mv {root}/notes.db {root}/notes.db.damaged)"
+        " and the next run starts a new one; `runbook doctor` checks it",
     ),
     "unexpected-exception": Case(
         ["run", "gauge"],
@@ -148,11 +152,8 @@ def runbooks(project: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.delenv("RUNBOOK_TRIGGER", raising=False)
     project.runbook("gauge", GAUGE)
     project.runbook("broken", BROKEN)
-    # state: a path under a regular file cannot be made, not even by root.
-    project.write("blocker", "")
-    project.write(
-        "blocked.yaml", "connections:\n  main: {sqlite: data.db}\nstate: blocker/runner.db\n"
-    )
+    project.write("notes.db", "these are my notes, not a database\n" * 100)
+    project.write("damaged.yaml", "connections:\n  main: {sqlite: data.db}\nstate: notes.db\n")
     return project
 
 
@@ -234,7 +235,7 @@ def _spawn(args: list[str], cwd: Any, *prelude: str) -> subprocess.CompletedProc
 @pytest.mark.parametrize("fmt", ["nagios", "json", "text"])
 def test_a_real_process_answers_without_a_traceback(runbooks: Any, fmt: str) -> None:
     root = str(runbooks.root)
-    case = CASES["state-store-cannot-be-opened"]
+    case = CASES["state-store-is-damaged"]
     done = _spawn([*case.args, "--format", fmt], runbooks.root)
     assert (done.returncode, done.stderr) == (3, case.stderr.format(root=root))
     assert done.stdout == expected_stdout(case, fmt, root)

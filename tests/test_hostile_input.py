@@ -4,6 +4,7 @@ that could not start leaves nothing behind in the state store."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -158,3 +159,77 @@ def test_history_limit_beyond_64_bits(project, capsys):
     )
     code, _, _ = cli(capsys, "history", "--limit", str(2**63 - 1))
     assert code == 0
+
+
+RUN_USAGE = (
+    "usage: runbook run [-h] [--param NAME=VALUE] [--dry-run | --rehearse] [--yes]\n"
+    "                   [--format {text,json,nagios}] [--max-output BYTES]\n"
+    "                   [--verbose] [--connection NAME=OTHER] [--trigger TRIGGER]\n"
+    "                   [--deadline DURATION] [--color {auto,always,never}]\n"
+    "                   [--skipped-status {last,ok}]\n"
+    "                   name\n"
+)
+TOP_USAGE = "usage: runbook [-h] [--version] [--config PATH] COMMAND ...\n"
+CHOICE = "argument --format: invalid choice: 'nagois' (choose from 'text', 'json', 'nagios')"
+
+# (id, argv, stderr: the usage and the error as argparse words them, stdout: the answer)
+USAGE_ERRORS = [
+    (
+        "unknown-option",
+        ["run", "t", "--bogus", "--format", "nagios"],
+        TOP_USAGE + "runbook: error: unrecognized arguments: --bogus\n",
+        "T UNKNOWN - invalid: usage: unrecognized arguments: --bogus\n",
+    ),
+    (
+        "missing-runbook-name",
+        ["run", "--format", "nagios"],
+        RUN_USAGE + "runbook run: error: the following arguments are required: name\n",
+        "RUNBOOK UNKNOWN - invalid: usage: the following arguments are required: name\n",
+    ),
+    (
+        "bad-format-choice",  # the format cannot be read: the default's (text) line
+        ["run", "t", "--format", "nagois"],
+        RUN_USAGE + f"runbook run: error: {CHOICE}\n",
+        f"t: UNKNOWN - invalid: usage: {CHOICE}\n",
+    ),
+    (
+        "unknown-option-text",
+        ["run", "t", "--dry-run", "--bogus"],
+        TOP_USAGE + "runbook: error: unrecognized arguments: --bogus\n",
+        "t: UNKNOWN - invalid: usage: unrecognized arguments: --bogus (dry-run)\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, stderr, stdout", [case[1:] for case in USAGE_ERRORS], ids=[c[0] for c in USAGE_ERRORS]
+)
+def test_a_run_usage_error_answers_on_stdout_and_exits_unknown(
+    project, capsys, monkeypatch, argv, stderr, stdout
+):
+    """A scheduler reading nagios output sees an answer and exit 3 (UNKNOWN), not a bare
+    usage on stderr with argparse's exit 2 (CRITICAL)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert cli(capsys, *argv) == (3, stdout, stderr)
+
+
+def test_a_run_usage_error_in_json_is_an_invalid_document(project, capsys, monkeypatch):
+    monkeypatch.delenv("RUNBOOK_TRIGGER", raising=False)
+    code, out, err = cli(capsys, "run", "t", "--format=json", "--trigger", "cron", "-x")
+    answer = json.loads(out)
+    assert (code, err.splitlines()[-1]) == (3, "runbook: error: unrecognized arguments: -x")
+    assert {key: answer[key] for key in ("runbook", "status", "outcome", "trigger", "error")} == {
+        "runbook": "t",
+        "status": "UNKNOWN",
+        "outcome": "invalid",
+        "trigger": "cron",
+        "error": "usage: unrecognized arguments: -x",
+    }
+
+
+def test_other_commands_keep_usage_errors_on_stderr(project, capsys):
+    assert cli(capsys, "list", "--bogus") == (
+        3,
+        "",
+        TOP_USAGE + "runbook: error: unrecognized arguments: --bogus\n",
+    )

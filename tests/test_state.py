@@ -298,7 +298,7 @@ def test_a_file_that_is_not_a_database_is_refused(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     db_path.write_text("these are my notes, not a database\n" * 100)
 
-    with pytest.raises(ConfigError, match="cannot use the state store"):
+    with pytest.raises(ConfigError, match=r"the state store is damaged \(file is not a database\)"):
         StateStore(db_path)
 
 

@@ -137,7 +137,6 @@ def _quiet(message: str) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from runner.reports import render as report
     from runner.service.runs import RunRequest, RunService
 
     overrides = {}
@@ -162,8 +161,32 @@ def run_command(args: argparse.Namespace) -> int:
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    _emit(report.render_run(result, args.format, color=color, max_output=args.max_output))
+    _emit(_run_answer(result, args.format, color=color, max_output=args.max_output))
     return result.exit_code
+
+
+def _run_answer(result: Any, fmt: str, *, color: bool, max_output: int | None) -> str:
+    """The run in its format; a run the store did not take says so in it (json has the
+    `not_recorded` field): a last line in text, a line of long output in nagios, kept
+    within --max-output by leaving the rest that much less room."""
+    from runner.reports import render as report
+
+    note = result.not_recorded
+    if not note or fmt == "json":
+        return str(report.render_run(result, fmt, color=color, max_output=max_output))
+    if fmt == "text":
+        text = report.render_run(result, fmt, color=color).rstrip("\n")
+        return f"{text}\nnot recorded: {note.removeprefix('the run was not recorded: ')}"
+    from runner.reports.nagios import MAX_OUTPUT
+
+    limit = max_output or MAX_OUTPUT
+    line = " ".join(note.split()).replace("|", "/")
+    room = max(limit // 2, limit - len(line.encode()) - 1)
+    text = report.render_run(result, fmt, max_output=room).rstrip("\n")
+    left = limit - len(text.encode()) - 1
+    if len(line.encode()) > left:
+        line = line.encode()[: max(left - 3, 0)].decode(errors="ignore") + "..."
+    return f"{text}\n{line}"
 
 
 def _mode(args: argparse.Namespace) -> str:

@@ -18,13 +18,18 @@ import sys
 
 from runner.base.errors import EXIT_UNKNOWN, Aborted, InvalidInput, RunbookError
 from runner.cli import complete
-from runner.cli.parser import build_parser
+from runner.cli.parser import UsageError, build_parser, run_options
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     complete.answer(parser)  # the shell asking for completions: answered, and exits
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:  # usage on stderr; `run` answers on stdout too
+        error.print_usage()
+        asked = run_options(parser)
+        return EXIT_UNKNOWN if asked is None else _answer(asked, error, EXIT_UNKNOWN)
     if not args.command:
         parser.print_help()
         return EXIT_UNKNOWN

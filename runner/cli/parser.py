@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from runner import __version__
-from runner.base.errors import EXIT_UNKNOWN
+from runner.base.errors import RunbookError
 from runner.cli import complete
 from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS
 
@@ -18,7 +18,9 @@ Run operations runbooks written in YAML: ordered SQL, HTTP and command steps wit
 warning/critical thresholds, retries, run history and Nagios-style exit codes.
 
 exit codes of `runbook run`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the runbook
-could not be evaluated: invalid file, missing or wrong --param, template error).
+could not be evaluated: invalid file, missing or wrong --param, template error,
+a usage error, a damaged state store). A state store that cannot be written does not
+change the exit code: the run says it was not recorded and keeps it in var/spool/.
 """
 
 #: The least `--max-output` accepts: room for a status line and the marker of a cut.
@@ -41,12 +43,72 @@ examples:
 SHELLS = ("bash", "zsh", "fish")
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors exit 3 (UNKNOWN), not argparse's 2, which would read as CRITICAL."""
+class UsageError(RunbookError):
+    """A command line the parser refused (an unknown option, a missing runbook name, a
+    bad --format): exit 3 (UNKNOWN), not argparse's 2, which would read as CRITICAL.
+    runner/cli/main.py prints the usage on stderr and, for `run`, the answer on stdout."""
 
-    def error(self, message: str) -> Any:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_UNKNOWN, f"{self.prog}: error: {message}\n")
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(f"usage: {message}")
+        self.parser = parser
+        self.message = message
+
+    def print_usage(self) -> None:
+        self.parser.print_usage(sys.stderr)
+        print(f"{self.parser.prog}: error: {self.message}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises UsageError instead of exiting 2; remembers the arguments it was given, so
+    that `run` can answer a usage error in the --format the command line asked for."""
+
+    given: list[str] | None = None
+    commands: dict[str, _Parser]
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+    def parse_known_args(  # type: ignore[override]  # typeshed's overloads
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self.given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+
+def run_options(parser: argparse.ArgumentParser) -> argparse.Namespace | None:
+    """What a `run` command line that was refused asked for, as far as it can be read:
+    its runbook name (None when missing), --format (text when unreadable), --max-output,
+    the mode and --trigger. None when the command was not `run`. Read by a lenient
+    parser with the same options as `run`, without their types and choices."""
+    run = getattr(parser, "commands", {}).get("run")
+    if run is None or run.given is None:
+        return None
+    probe = _Parser(add_help=False)
+    for action in run._actions:
+        if not action.option_strings:
+            probe.add_argument(action.dest, nargs="?")
+        elif action.nargs == 0:
+            probe.add_argument(*action.option_strings, dest=action.dest, action="store_true")
+        else:
+            probe.add_argument(*action.option_strings, dest=action.dest)
+    try:
+        found, _ = probe.parse_known_args(run.given)
+    except UsageError:  # e.g. `--format` with no value: nothing more can be read
+        found = argparse.Namespace(name=None, dry_run=False, rehearse=False, trigger=None)
+    try:
+        limit = _byte_count(getattr(found, "max_output", None) or "")
+    except argparse.ArgumentTypeError:
+        limit = None
+    fmt = getattr(found, "format", None)
+    return argparse.Namespace(
+        command="run",
+        name=found.name or "runbook",
+        format=fmt if fmt in RUN_FORMATS else "text",
+        max_output=limit,
+        dry_run=found.dry_run,
+        rehearse=found.rehearse,
+        trigger=found.trigger,
+    )
 
 
 def _byte_count(text: str) -> int:
@@ -75,7 +137,7 @@ def _complete_with(completer: Callable[..., list[str]], action: argparse.Action)
     action.completer = completer  # type: ignore[attr-defined]  # argcomplete's; not in stubs
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     parser = _Parser(
         prog="runbook",
         description=DESCRIPTION,
@@ -235,4 +297,5 @@ def build_parser() -> argparse.ArgumentParser:
     completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
     completion.epilog = complete.INSTALL
     completion.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.commands = dict(commands.choices)
     return parser

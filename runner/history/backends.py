@@ -25,6 +25,7 @@ from runner import dialects
 from runner.base.errors import ConfigError
 from runner.base.masking import Masker
 from runner.dialects.errors import DriverError
+from runner.history.faults import StoreUnwritable, sqlite_fault, unwritable
 from runner.language.config import ConnectionSpec
 
 Row = dict[str, Any]
@@ -100,7 +101,7 @@ class SqliteBackend(Backend):
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
         except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"{self.path}: cannot open the state store: {exc}") from exc
+            raise unwritable(self.display, str(exc), "open") from exc
         self._conn.row_factory = _dict_row
         try:
             self._prepare()
@@ -121,13 +122,28 @@ class SqliteBackend(Backend):
         }
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._conn.execute(sql, params).fetchall()
+        with self._faults():
+            return self._conn.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._conn.execute(sql, params)
+        with self._faults():
+            self._conn.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, rows)
+        with self._faults():
+            self._conn.executemany(sql, rows)
+
+    @contextmanager
+    def _faults(self) -> Iterator[None]:
+        """A damaged file, a full disk or a read-only file said as the store's fault
+        (history/faults.py); any other SQLite error is left as it is (a bug)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            fault = sqlite_fault(self.display, exc)
+            if fault is None:
+                raise
+            raise fault from exc
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -136,16 +152,20 @@ class SqliteBackend(Backend):
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise ConfigError(
-                f"{self.display}: cannot write to the state store: {exc}"
-                + (" (another process kept it busy)" if "locked" in str(exc) else "")
+            fault = sqlite_fault(self.display, exc)
+            if fault is not None and not isinstance(fault, StoreUnwritable):
+                raise fault from exc
+            raise unwritable(
+                self.display,
+                str(exc) + (" (another process kept it busy)" if "locked" in str(exc) else ""),
             ) from exc
         try:
             yield
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            with suppress(sqlite3.Error):  # a full disk may have rolled it back already
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
+        self.execute("COMMIT")
 
     def has_table(self, name: str) -> bool:
         return bool(
@@ -295,9 +315,7 @@ class PostgresBackend(Backend):
             if self._application:
                 conn.execute("SELECT set_config('application_name', ?, false)", self._application)
         except pyodbc.Error as exc:
-            raise ConfigError(
-                f"{self.display}: cannot open the state store: {self._message(exc)}"
-            ) from exc
+            raise unwritable(self.display, self._message(exc), "open") from exc
         return conn
 
     def _guard(self, action: Callable[[], T]) -> T:
@@ -305,7 +323,7 @@ class PostgresBackend(Backend):
         try:
             return action()
         except pyodbc.Error as exc:
-            raise ConfigError(
+            raise StoreUnwritable(
                 f"{self.display}: the state store failed: {self._message(exc)}"
             ) from exc
 
@@ -315,7 +333,7 @@ class PostgresBackend(Backend):
             return action()
         except pyodbc.Error as exc:
             if not _POSTGRES.connection_lost(exc):
-                raise ConfigError(
+                raise StoreUnwritable(
                     f"{self.display}: the state store failed: {self._message(exc)}"
                 ) from exc
         with suppress(Exception):
@@ -340,6 +358,8 @@ def open_backend(location: Path | str | ConnectionSpec, busy_timeout: float) -> 
 
 
 def _unusable(display: str, exc: BaseException) -> ConfigError:
+    if isinstance(exc, sqlite3.Error) and (fault := sqlite_fault(display, exc)) is not None:
+        return fault
     return ConfigError(
         f"{display}: cannot use the state store: {exc} "
         "(point `state:` in runner.yaml at another file, or move this one away)"

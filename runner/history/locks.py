@@ -32,6 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -111,7 +112,8 @@ class RunLock:
             return False
         self._fd = fd
         self._held = True
-        self._write_holder(fd)
+        with suppress(OSError):  # a full disk: the flock holds; only "who" goes unsaid
+            self._write_holder(fd)
         return True
 
     def release(self) -> None:
@@ -123,7 +125,8 @@ class RunLock:
             return
         try:
             # Cleared before unlocking so the next holder never shows our details.
-            os.ftruncate(fd, 0)
+            with suppress(OSError):  # opened read-only: there are none
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
@@ -167,8 +170,15 @@ class RunLock:
         self.release()
 
     def _open(self) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            if not self.path.is_file():
+                raise
+            # A read-only var/ (or a full one): flock needs no write, so the lock holds
+            # on the file a run made before, without its holder's details.
+            return os.open(self.path, os.O_RDONLY)
 
     def _lock(self, fd: int) -> bool:
         if self.mode == "wait" and self.timeout is None:

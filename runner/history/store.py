@@ -185,6 +185,30 @@ class StateStore(Upkeep, Reconcile):
         Works without `start_run` too (a run refused before it started), and a second
         call replaces the first one's step results.
         """
+        with self._write() as db:
+            self._finish(db, run)
+
+    def record_finished(self, run: RunResult, deliveries: Sequence[Mapping[str, Any]]) -> bool:
+        """Record how a run ended, its steps and its deliveries, in one transaction (at
+        the end of a run, or from the spool, history/spool.py); False, and nothing
+        written, when the run is already recorded as finished: a spooled run imported
+        twice is not doubled."""
+        with self._write() as db:
+            found = db.query("SELECT outcome FROM runs WHERE run_id = ?", (run.run_id,))
+            # A row left `running` (or marked `abandoned` since) is this run's start: the
+            # spooled end completes it. A finished one is the record already in.
+            if found and found[0]["outcome"] not in ("running", "abandoned"):
+                return False
+            self._finish(db, run)
+            db.execute("DELETE FROM deliveries WHERE run_id = ?", (run.run_id,))
+            db.executemany(
+                f"INSERT INTO deliveries ({', '.join(DELIVERY_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in DELIVERY_COLUMNS)})",
+                self._delivery_rows(deliveries),
+            )
+        return True
+
+    def _finish(self, db: Backend, run: RunResult) -> None:
         row = self._run_row(run, outcome=run.outcome, status=run.status.value)
         steps = list(self._step_rows(run))
         placeholders = ", ".join("?" for _ in RUN_COLUMNS)
@@ -192,18 +216,17 @@ class StateStore(Upkeep, Reconcile):
             f"{name} = excluded.{name}"
             for name in (column_list((column,)) for column in RUN_COLUMNS[1:])
         )
-        with self._write() as db:
-            db.execute(
-                f"INSERT INTO runs ({column_list(RUN_COLUMNS)}) VALUES ({placeholders}) "
-                f"ON CONFLICT (run_id) DO UPDATE SET {updates}",
-                [row[column] for column in RUN_COLUMNS],
-            )
-            db.execute("DELETE FROM step_results WHERE run_id = ?", (run.run_id,))
-            db.executemany(
-                f"INSERT INTO step_results ({', '.join(STEP_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in STEP_COLUMNS)})",
-                [[step[column] for column in STEP_COLUMNS] for step in steps],
-            )
+        db.execute(
+            f"INSERT INTO runs ({column_list(RUN_COLUMNS)}) VALUES ({placeholders}) "
+            f"ON CONFLICT (run_id) DO UPDATE SET {updates}",
+            [row[column] for column in RUN_COLUMNS],
+        )
+        db.execute("DELETE FROM step_results WHERE run_id = ?", (run.run_id,))
+        db.executemany(
+            f"INSERT INTO step_results ({', '.join(STEP_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in STEP_COLUMNS)})",
+            [[step[column] for column in STEP_COLUMNS] for step in steps],
+        )
 
     # -- alerts and deliveries -----------------------------------------------------------
 
@@ -278,6 +301,15 @@ class StateStore(Upkeep, Reconcile):
         """Store deliveries (see the `deliveries` table), masked."""
         if not deliveries:
             return
+        rows = self._delivery_rows(deliveries)
+        with self._write() as db:
+            db.executemany(
+                f"INSERT INTO deliveries ({', '.join(DELIVERY_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in DELIVERY_COLUMNS)})",
+                rows,
+            )
+
+    def _delivery_rows(self, deliveries: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         rows = []
         for item in deliveries:
             values = {**item, "ok": 1 if item.get("ok") else 0}
@@ -293,12 +325,7 @@ class StateStore(Upkeep, Reconcile):
                     for column in DELIVERY_COLUMNS
                 ]
             )
-        with self._write() as db:
-            db.executemany(
-                f"INSERT INTO deliveries ({', '.join(DELIVERY_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in DELIVERY_COLUMNS)})",
-                rows,
-            )
+        return rows
 
     def deliveries(
         self, run_id: str | None = None, runbook: str | None = None, limit: int = 100

@@ -17,6 +17,7 @@ from typing import Any
 from runner.base.clock import utc_text
 from runner.base.errors import ConfigError
 from runner.history.backends import Backend
+from runner.history.faults import StoreDamaged
 
 #: How often the store's upkeep (pruning, SQLite's quick_check) runs at most.
 MAINTENANCE_INTERVAL = timedelta(days=1)
@@ -152,6 +153,8 @@ class Upkeep:
             found = [str(next(iter(row.values()))) for row in rows]
         except sqlite3.DatabaseError as exc:
             found = [str(exc)]
+        except StoreDamaged as exc:  # the backend says which fault; quick_check's words
+            found = [str(exc.__cause__ or exc)]
         if found != ["ok"]:
             raise ConfigError(
                 f"{self.display}: the state store is damaged (PRAGMA quick_check: "

@@ -102,6 +102,9 @@ class RunResult:
     # run was recorded: kind, subject, status, tags, url (masked), ok, error, attempts,
     # title, at, duration. See docs/output.md.
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    # Why the state store did not take this run's record, and where the record waits
+    # (history/spool.py); None when it was recorded (or a dry run records nothing).
+    not_recorded: str | None = None
 
     @property
     def duration(self) -> float:
@@ -133,6 +136,8 @@ class RunResult:
             "error": self.error,
             "steps": [step.as_dict() for step in self.steps],
             "notifications": [dict(item) for item in self.notifications],
+            # Only when the store did not take the record: older readers see no change.
+            **({"not_recorded": self.not_recorded} if self.not_recorded else {}),
         }
 
 

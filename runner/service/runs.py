@@ -16,18 +16,21 @@ between two runs is read again.
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from runner.base.abort import RunAbort
 from runner.base.errors import ConfigError
-from runner.base.masking import mask_run
+from runner.base.masking import Masker, mask_run
 from runner.base.status import Status
 from runner.engine.options import Options
 from runner.engine.walker import Engine
+from runner.history.faults import StoreUnwritable
 from runner.history.locks import LockVerifier, run_lock
 from runner.history.store import StateStore, open_store
 from runner.language.config import Config
@@ -60,8 +63,8 @@ class RunRequest:
 class RunService:
     """Runs runbooks of one configuration, one `run()` call per run.
 
-    `sleep`, `ask`, `interactive`, `log` and `environ` are how runs wait, ask for
-    confirmation, talk and see the environment (tests and embedders swap them).
+    `sleep`, `ask`, `interactive`, `log`, `warn` and `environ` are how runs wait, ask
+    for confirmation, talk, warn and see the environment (tests and embedders swap them).
     `record=False` keeps runs out of the state store (and so announces nothing);
     `store` opens the state store and `clock` tells the time runs are announced at (and
     the store's daily upkeep counts from).
@@ -76,6 +79,7 @@ class RunService:
         ask: Callable[[str], str] = input,
         interactive: bool | None = None,
         log: Callable[[str], None] = lambda message: None,
+        warn: Callable[[str], None] | None = None,
         record: bool = True,
         store: Callable[[Config], StateStore] = open_store,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -86,6 +90,9 @@ class RunService:
         self.ask = ask
         self.interactive = interactive
         self.log = log
+        # What a person must hear even without --verbose: a run not recorded, a spool
+        # file set aside, a record that could only go to stderr. Default: stderr.
+        self.warn = warn if warn is not None else _stderr
         self.record = record
         self._open_store = store
         # When a finished run is announced (repeat and escalation count from it), and
@@ -140,32 +147,39 @@ class RunService:
         engine = Engine(library, options)
         self._register_secrets(engine)
         inputs = engine.resolve_inputs(runbook, request.params)
-        store = self._open_store(self.config) if self._records(request) else None
+        record = Recorder(self.config, engine.masker, self.warn, self.log)
+        if self._records(request):
+            record.open(self._open_store)
         try:
-            if store is not None:
-                store.masker = engine.masker  # secrets found during the run never reach it
             # Broken notification settings refuse the run before it starts (fail fast); a
             # notifier that fails later only costs recorded delivery failures.
             engine.notifier = self._notifier(engine, runbook, request.mode)
             run = engine.new_run(runbook, inputs)
-            if store is not None:  # runs that died, and their orphaned sessions
+            if record.store is not None:  # runs that died, and their orphaned sessions
                 from runner.service.reconcile import reconcile_before_run
 
-                reconcile_before_run(store, runbook, engine, self.log)
-            self._walk(engine, runbook, run, inputs, store, request.skipped_status)
+                reconcile_before_run(record.store, runbook, engine, self.log)
+            self._walk(engine, runbook, run, inputs, record, request.skipped_status)
+            store = record.store
             if store is not None:
                 from runner.alerts.announce import announce
                 from runner.notifiers.deliver import shown_deliveries
 
                 now = self.clock()  # asked once: announcing and the store's upkeep
-                if engine.notifier is not None:
-                    announce(run, runbook, self.config, store, engine.notifier, now=now)
-                run.notifications = shown_deliveries(store.deliveries(run.run_id))
+                try:
+                    if engine.notifier is not None:
+                        announce(run, runbook, self.config, store, engine.notifier, now=now)
+                    run.notifications = shown_deliveries(store.deliveries(run.run_id))
+                except ConfigError as exc:  # the store failed after the record was in
+                    self.warn(f"runbook: {run.run_id} was not announced: {exc}")
                 self._prune(store, now)
+            elif record.active:  # recorded nowhere: the notify steps' deliveries as made
+                from runner.notifiers.deliver import shown_deliveries
+
+                run.notifications = shown_deliveries(record.masked(engine.deliveries))
             return run
         finally:
-            if store is not None:
-                store.close()
+            record.close()
 
     def _register_secrets(self, engine: Engine) -> None:
         """Register the `${VAR}` values of runner.yaml with the run's masker before anything
@@ -203,15 +217,23 @@ class RunService:
         runbook: Runbook,
         run: RunResult,
         inputs: dict[str, Any],
-        store: StateStore | None,
+        record: Recorder,
         skipped_status: str = "last",
     ) -> None:
         """Under the run lock: record the start, walk, record the end."""
         mode = "allow" if engine.options.mode == "dry-run" else runbook.concurrency
-        lock = run_lock(
-            self.config.var_dir / "locks", runbook.name, mode, run_id=run.run_id, state=store
-        )
-        if not lock.acquire():
+        store = record.store
+        folder = self.config.var_dir / "locks"
+        lock = run_lock(folder, runbook.name, mode, run_id=run.run_id, state=store)
+        try:
+            acquired = lock.acquire()
+        except OSError as exc:  # a full disk, a read-only var/: say it, never a traceback
+            raise ConfigError(
+                f"{folder}: cannot take the run lock of {runbook.name}: "
+                f"{exc.strerror or exc} (a run must be able to make its lock file there; "
+                "`runbook doctor` says what to fix)"
+            ) from exc
+        if not acquired:
             holder = lock.holder() or "another process"
             run.outcome, run.ended = "skipped", datetime.now(UTC)
             run.error = (
@@ -223,9 +245,7 @@ class RunService:
                 run.error += f"; {told}"
             else:
                 run.status = Status.OK
-            if store is not None:
-                store.start_run(run)
-                store.finish_run(run)
+            record.finish(run, [])
             return
         verifier = LockVerifier(lock)
         engine.verify_lock = verifier
@@ -234,18 +254,14 @@ class RunService:
 
             engine.verify_lock = with_heartbeat(verifier, store, run.run_id, self.log)
         try:
-            if store is not None:
-                store.start_run(run)
+            record.start(run)
             engine.execute(runbook, run, inputs)
             if verifier.notes:  # lost and taken again: the run went on
                 run.error = "\n".join(filter(None, [run.error, *verifier.notes]))
         finally:
             lock.release()
         mask_run(run, engine.masker.mask)
-        if store is not None:
-            store.finish_run(run)
-            if engine.deliveries:
-                store.record_deliveries(engine.deliveries)
+        record.finish(run, engine.deliveries)
 
     def _notifier(self, engine: Engine, runbook: Runbook, mode: str) -> Any:
         """The notifier a real run sends through; None when it has nothing to tell anyone."""
@@ -261,6 +277,123 @@ class RunService:
         if not settings(self.config).configured:
             return None
         return load_notifier(self.config, engine.masker, engine.environ)
+
+
+class Recorder:
+    """A run's record in the state store, or in the spool when the store fails.
+
+    The store failing never costs a run its answer: when it cannot be opened or written
+    (StoreUnwritable: a full disk, a read-only or immutable file, PostgreSQL gone) the
+    steps run all the same; when the end cannot be recorded (that, or a damaged file)
+    the result is still reported with its status. Either way `run.not_recorded` says
+    why, and the record waits in the spool (history/spool.py), or goes to stderr as
+    JSON when even that cannot be written. A damaged store found before any step ran
+    refuses the run (StoreDamaged, UNKNOWN): a person must look at it first.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        masker: Masker,
+        warn: Callable[[str], None],
+        log: Callable[[str], None],
+    ) -> None:
+        self.config = config
+        self.masker = masker
+        self.warn = warn
+        self.log = log
+        self.store: StateStore | None = None
+        self.active = False  # a run that records (not a dry run, not record=False)
+        self.reason: str | None = None  # why the store does not take this run's record
+
+    def open(self, opener: Callable[[Config], StateStore]) -> None:
+        """Open the store, and record what the spool holds; a store that cannot be
+        written leaves the run to go on unrecorded (a damaged one is raised)."""
+        self.active = True
+        try:
+            self.store = opener(self.config)
+        except StoreUnwritable as exc:
+            self.reason = exc.format_message()
+            return
+        self.store.masker = self.masker  # secrets found during the run never reach it
+        self._import()
+
+    def start(self, run: RunResult) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.start_run(run)
+        except StoreUnwritable as exc:
+            self._lose(exc.format_message())
+
+    def finish(self, run: RunResult, deliveries: Sequence[Mapping[str, Any]]) -> None:
+        """Record how the run ended; when the store fails, keep it in the spool."""
+        if not self.active:
+            return
+        if self.store is not None:
+            try:
+                self.store.record_finished(run, deliveries)
+                return
+            except Exception as exc:  # anything: the steps have run, the answer stands
+                self._lose(exc.format_message() if isinstance(exc, ConfigError) else repr(exc))
+        self._spool(run, deliveries)
+
+    def masked(self, deliveries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        from runner.history.records import storable
+
+        return [dict(item) for item in storable([dict(item) for item in deliveries], self.masker)]
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def _lose(self, reason: str) -> None:
+        """The store failed: the rest of this run records nothing there."""
+        self.reason = reason
+        if self.store is not None:
+            with suppress(Exception):
+                self.store.close()
+            self.store = None
+
+    def _spool(self, run: RunResult, deliveries: Sequence[Mapping[str, Any]]) -> None:
+        import json
+
+        from runner.history.spool import spool_dir, spool_record, write_spool
+
+        reason = self.masker.mask_text(self.reason or "the state store failed")
+        record = spool_record(run, deliveries, reason, self.masker)
+        directory = spool_dir(self.config)
+        try:
+            kept = write_spool(directory, record)
+            where = f"its record is kept in {kept} until a run can write the store"
+        except OSError as exc:
+            self.warn(json.dumps(record, ensure_ascii=False))
+            where = (
+                f"its record could not be kept in {directory} either ({exc.strerror or exc}) "
+                "and was written to stderr as JSON"
+            )
+        run.not_recorded = f"the run was not recorded: {reason}; {where}"
+        self.warn(f"runbook: {run.not_recorded}")
+
+    def _import(self) -> None:
+        """Record the runs the spool kept; never fails the run that does it."""
+        from runner.history.spool import import_spool, spool_dir
+
+        assert self.store is not None
+        directory = spool_dir(self.config)
+        try:
+            done = import_spool(directory, self.store)
+        except ConfigError as exc:
+            self.warn(f"runbook: the runs kept in {directory} were not recorded yet: {exc}")
+            return
+        for note in done.notes:
+            self.warn(f"runbook: spool: {note}")
+        if done.recorded:
+            self.log(f"runbook: recorded {len(done.recorded)} run(s) kept in {directory}")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _last_status(runbook: str, store: StateStore | None) -> tuple[Status, str]:
