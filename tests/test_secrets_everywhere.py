@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import textwrap
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -173,6 +174,16 @@ def test_no_secret_in_any_output_store_or_notification(
     run("notify-test", "ops")
     run("doctor")
     run("validate")
+    # A store that refuses the record: the run is kept in the spool, which is checked
+    # below with the rest of var/.
+    store = tmp_path / "var" / "runner.db"
+    if subprocess.run(["chattr", "+i", str(store)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not permitted here: the spool is not tested")
+    try:
+        run("run", "leaky", *param, "--format", "json", "--verbose")
+    finally:
+        subprocess.run(["chattr", "-i", str(store)], check=True)
+    assert list((tmp_path / "var" / "spool").glob("*.json")), "the run was not spooled"
 
     # The secrets did get somewhere to be stopped: the step ran, the hint rendered, the
     # notify step and the alerts reached the receiver.
