@@ -21,6 +21,7 @@ from runner.base.errors import StepError, TemplateError
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import retry
+from runner.engine.items import ItemCollector
 from runner.engine.options import Options
 from runner.language import templates
 from runner.language.inputs import resolve_inputs
@@ -146,25 +147,28 @@ class Composites(ABC):
             child.duration = time.perf_counter() - started
             return child
 
+        # OK items are folded into counts as they finish; bad ones are kept (engine/items.py).
+        collected = ItemCollector(keep_all=step.record == "all" or self.options.all_items)
         if step.concurrency > 1 and step.on_item_error != "stop" and self.options.mode != "dry-run":
             with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
-                result.children = list(pool.map(one, items))
+                for child in pool.map(one, items):
+                    collected.add(child)
         else:
             for item in items:
                 child = one(item)
-                result.children.append(child)
+                collected.add(child)
                 if step.on_item_error == "stop" and child.status is Status.CRITICAL:
                     result.error = f"stopped at item {_item_label(item)} (on_item_error: stop)"
                     break
-        bad = [c for c in result.children if c.status.is_bad]
+        collected.finish(result)
         result.values = {
             "items": len(items),
-            "failed": len(bad),
-            "succeeded": len(result.children) - len(bad),
+            "failed": collected.bad,
+            "succeeded": collected.seen - collected.bad,
         }
-        result.status = worst(c.status for c in result.children)
-        if bad and not result.error:
-            result.error = f"{len(bad)} of {len(items)} items failed"
+        result.status = worst(Status(name) for name in collected.summary.counts)
+        if collected.bad and not result.error:
+            result.error = f"{collected.bad} of {len(items)} items failed"
 
     def _transaction(
         self,

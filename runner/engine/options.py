@@ -36,3 +36,6 @@ class Options:
     # measures it: monotonic seconds, injected by tests.
     deadline: float | None = None
     clock: Callable[[], float] = time.monotonic
+    # Keep every for_each item in full (`--all-items` shows them all); otherwise OK items
+    # are folded into counts (engine/items.py).
+    all_items: bool = False

@@ -207,6 +207,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 5: when a run was last seen alive, so a run whose process died says when
         "ALTER TABLE runs ADD COLUMN seen {text}",
     ),
+    (  # 6: a for_each's items counted, with what is left of the OK ones it did not keep
+        "ALTER TABLE step_results ADD COLUMN items_json {text}",
+    ),
 )
 
 #: The schema version this code writes; a newer store is refused.

@@ -511,6 +511,9 @@ class StateStore(Upkeep, Reconcile):
                     "error": self._text(step.error),
                     "hint": self._text(step.hint),
                     "item_json": None if step.item is None else self._json(step.item),
+                    "items_json": None
+                    if step.items_summary is None
+                    else self._json(step.items_summary),
                 }
                 yield from walk(step.children, mine)
 

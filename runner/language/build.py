@@ -250,6 +250,7 @@ class _Builder:
             as_=freeze(raw.get("as", "item")),
             concurrency=concurrency,
             on_item_error=freeze(raw.get("on_item_error", "continue")),
+            record=freeze(raw.get("record", "bad")),
             transaction=raw.get("transaction") is True,
             steps=self.steps(node.at("steps"), defaults, connection),
             alert=self.policy(alert) if alert is not None and alert.is_mapping else None,

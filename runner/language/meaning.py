@@ -59,7 +59,7 @@ _CONTEXT_NAMES = {
     "False",
     "None",
 }
-_FOR_EACH_KEYS = ("as", "concurrency", "on_item_error")
+_FOR_EACH_KEYS = ("as", "concurrency", "on_item_error", "record")
 _SECTIONS = ("steps", "finally", "on_failure")
 
 

@@ -281,6 +281,7 @@ class Step:
     as_: str = "item"
     concurrency: int = 1
     on_item_error: str = "continue"  # continue | stop
+    record: str = "bad"  # for_each items stored in full: bad (others aggregated) | all
     transaction: bool = False
     steps: tuple[Step, ...] = ()
     alert: NotifyPolicy | None = None  # this step's own alert routing

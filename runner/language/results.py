@@ -35,6 +35,21 @@ class Evaluation:
 
 
 @dataclass
+class ItemsSummary:
+    """The items of a `for_each`, counted: what is left of the OK ones that were folded
+    (not kept one by one, engine/items.py) and how many of each status there were."""
+
+    counts: dict[str, int] = field(default_factory=dict)  # status value -> items
+    # Per threshold value of the OK items ("probe.v"): count, min, max, avg.
+    ok_values: dict[str, dict[str, float]] = field(default_factory=dict)
+    folded: int = 0  # OK items kept only in `counts` and `ok_values`, not in `children`
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
 class StepResult:
     id: str
     title: str
@@ -54,6 +69,7 @@ class StepResult:
     rendered: dict[str, Any] | None = None  # --dry-run / --rehearse: what would be sent
     item: Any = None  # the for_each item this result is for
     origin: str | None = None  # file:line of the step
+    items_summary: ItemsSummary | None = None  # a for_each: its items counted
 
     @property
     def bad(self) -> bool:
@@ -77,6 +93,8 @@ class StepResult:
         for evaluation in data["evaluations"]:
             evaluation["status"] = evaluation["status"].value
         data["children"] = [child.as_dict() for child in self.children]
+        if self.items_summary is None:
+            del data["items_summary"]
         return data
 
 
@@ -192,6 +210,17 @@ def step_from_dict(data: dict[str, Any]) -> StepResult:
         rendered=data.get("rendered"),
         item=data.get("item"),
         origin=data.get("origin"),
+        items_summary=_items_summary(data.get("items_summary")),
+    )
+
+
+def _items_summary(data: Any) -> ItemsSummary | None:
+    if not isinstance(data, dict):
+        return None
+    return ItemsSummary(
+        counts=dict(data.get("counts") or {}),
+        ok_values=dict(data.get("ok_values") or {}),
+        folded=int(data.get("folded") or 0),
     )
 
 

@@ -31,7 +31,7 @@ _NAMES_MARKER = "{step types}"
 #: check of meaning, which words them better (schema_messages.py skips them).
 MEANING = "x-meaning"
 #: Keys that only mean something beside `for_each`.
-_FOR_EACH_KEYS = ("as", "concurrency", "on_item_error")
+_FOR_EACH_KEYS = ("as", "concurrency", "on_item_error", "record")
 
 
 def runbook_schema(step_types: StepTypes[Any]) -> dict[str, Any]:

@@ -58,6 +58,8 @@ class RunRequest:
     # The longest the whole run may take, in seconds (--deadline; 0: none); None: the
     # runbook's `deadline:`, else runner.yaml's `defaults: deadline:`.
     deadline: float | None = None
+    # Keep every for_each item in full, to list them all (--all-items).
+    all_items: bool = False
 
 
 class RunService:
@@ -143,6 +145,7 @@ class RunService:
             environ=self.environ,
             abort=abort if abort is not None else RunAbort(),
             deadline=runbook.deadline if request.deadline is None else request.deadline,
+            all_items=request.all_items,
         )
         engine = Engine(library, options)
         self._register_secrets(engine)

@@ -1,0 +1,101 @@
+"""What a `for_each` keeps of its items as they finish.
+
+A 10,000-item loop must not hold 10,000 full results (values, rendered SQL, attempts)
+until the end of the run: a bad item is kept in full, for the report and the store; an
+OK item is folded into counts and, per threshold value, count/min/max/avg, and then
+dropped. A loop of up to `KEEP_SMALL` items keeps them all. `record: all` on the step
+(or `--all-items`, which asks to see them) keeps every item.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from runner.language.results import ItemsSummary, StepResult
+
+__all__ = ["ItemCollector"]
+
+
+#: A loop of up to this many items keeps them all, as a person reads a short list whole.
+KEEP_SMALL = 20
+
+
+class ItemCollector:
+    """Takes each finished item of one `for_each`, in order, and fills its result."""
+
+    def __init__(self, *, keep_all: bool) -> None:
+        self.keep_all = keep_all
+        self.kept: list[StepResult] = []
+        self.summary = ItemsSummary()
+        self.bad = 0
+        self.seen = 0
+        self._sums: dict[str, float] = {}
+
+    def add(self, item: StepResult) -> None:
+        self.seen += 1
+        status = item.status.value
+        self.summary.counts[status] = self.summary.counts.get(status, 0) + 1
+        if item.status.is_bad:
+            self.bad += 1
+        else:
+            for name, value in _threshold_values(item):
+                self._fold(name, value)
+        self.kept.append(item)
+        if self.keep_all or self.seen <= KEEP_SMALL:
+            return
+        # A long loop: from now on only its bad items are kept (the first ones too).
+        if self.seen == KEEP_SMALL + 1:
+            self.kept = [child for child in self.kept if child.status.is_bad]
+            self.summary.folded = self.seen - len(self.kept)
+        elif not item.status.is_bad:
+            self.kept.pop()
+            self.summary.folded += 1
+
+    def _fold(self, name: str, value: float) -> None:
+        found = self.summary.ok_values.get(name)
+        if found is None:
+            self.summary.ok_values[name] = {"count": 1, "min": value, "max": value, "avg": value}
+            self._sums[name] = value
+            return
+        found["count"] += 1
+        found["min"] = min(found["min"], value)
+        found["max"] = max(found["max"], value)
+        self._sums[name] += value
+        found["avg"] = self._sums[name] / found["count"]
+
+    def finish(self, result: StepResult) -> None:
+        """Put what was kept, and the counts, into the `for_each` step's result."""
+        result.children = self.kept
+        result.items_summary = self.summary
+
+
+def _threshold_values(item: StepResult) -> Iterator[tuple[str, float]]:
+    """`step_id.threshold` and its numeric value, for every threshold under an item."""
+    for child in _descendants(item.children):
+        for evaluation in child.evaluations:
+            if evaluation.kind != "threshold":
+                continue
+            number = _number(evaluation.value)
+            if number is not None:
+                yield f"{child.id}.{evaluation.name}", number
+
+
+def _descendants(steps: list[StepResult]) -> Iterator[StepResult]:
+    for step in steps:
+        yield step
+        yield from _descendants(step.children)
+
+
+def _number(value: Any) -> float | None:
+    """The value as a number to aggregate (an int stays an int), or None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
