@@ -164,9 +164,9 @@ def test_history_limit_beyond_64_bits(project, capsys):
 RUN_USAGE = (
     "usage: runbook run [-h] [--param NAME=VALUE] [--dry-run | --rehearse] [--yes]\n"
     "                   [--format {text,json,nagios}] [--max-output BYTES]\n"
-    "                   [--verbose] [--connection NAME=OTHER] [--trigger TRIGGER]\n"
-    "                   [--deadline DURATION] [--color {auto,always,never}]\n"
-    "                   [--skipped-status {last,ok}]\n"
+    "                   [--all-items] [--verbose] [--connection NAME=OTHER]\n"
+    "                   [--trigger TRIGGER] [--deadline DURATION]\n"
+    "                   [--color {auto,always,never}] [--skipped-status {last,ok}]\n"
     "                   name\n"
 )
 TOP_USAGE = "usage: runbook [-h] [--version] [--config PATH] COMMAND ...\n"

@@ -154,6 +154,7 @@ def run_command(args: argparse.Namespace) -> int:
         connections=overrides,
         skipped_status=args.skipped_status,
         deadline=args.deadline,
+        all_items=args.all_items,
     )
     service = RunService(load_config(args.config), log=_progress if args.verbose else _quiet)
     with signals.aborting() as abort:
@@ -161,11 +162,17 @@ def run_command(args: argparse.Namespace) -> int:
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    _emit(_run_answer(result, args.format, color=color, max_output=args.max_output))
+    _emit(
+        _run_answer(
+            result, args.format, color=color, max_output=args.max_output, all_items=args.all_items
+        )
+    )
     return result.exit_code
 
 
-def _run_answer(result: Any, fmt: str, *, color: bool, max_output: int | None) -> str:
+def _run_answer(
+    result: Any, fmt: str, *, color: bool, max_output: int | None, all_items: bool = False
+) -> str:
     """The run in its format; a run the store did not take says so in it (json has the
     `not_recorded` field): a last line in text, a line of long output in nagios, kept
     within --max-output by leaving the rest that much less room."""
@@ -173,9 +180,11 @@ def _run_answer(result: Any, fmt: str, *, color: bool, max_output: int | None) -
 
     note = result.not_recorded
     if not note or fmt == "json":
-        return str(report.render_run(result, fmt, color=color, max_output=max_output))
+        return str(
+            report.render_run(result, fmt, color=color, max_output=max_output, all_items=all_items)
+        )
     if fmt == "text":
-        text = report.render_run(result, fmt, color=color).rstrip("\n")
+        text = report.render_run(result, fmt, color=color, all_items=all_items).rstrip("\n")
         return f"{text}\nnot recorded: {note.removeprefix('the run was not recorded: ')}"
     from runner.reports.nagios import MAX_OUTPUT
 
@@ -319,11 +328,11 @@ def history_command(args: argparse.Namespace) -> int:
 
                 raise NotFound(f"no run with id {args.run!r} in {store.display}")
             if args.format == "json":
-                _emit(report.render_recorded_run_json(found))
+                _emit(report.render_recorded_run_json(found, all_items=args.all_items))
             else:
                 from runner.language.results import run_from_dict
 
-                _emit(report.render_run(run_from_dict(found), "text"))
+                _emit(report.render_run(run_from_dict(found), "text", all_items=args.all_items))
             return 0
         _emit(report.render_history(store.history(args.name, limit=args.limit), args.format))
     finally:

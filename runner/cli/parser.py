@@ -200,6 +200,11 @@ def build_parser() -> _Parser:
         help="with --format nagios: at most this many bytes of output (default 4096)",
     )
     run.add_argument(
+        "--all-items",
+        action="store_true",
+        help="list every for_each item (default: counts, the bad items, 'and N more OK')",
+    )
+    run.add_argument(
         "--verbose",
         "-v",
         action="store_true",
@@ -251,6 +256,11 @@ def build_parser() -> _Parser:
     runbook_name(history, nargs="?", help="only runs of this runbook")
     history.add_argument(
         "--run", metavar="ID", help="show one run with its steps (an id prefix is enough)"
+    )
+    history.add_argument(
+        "--all-items",
+        action="store_true",
+        help="with --run: list every for_each item that was stored",
     )
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--format", choices=PAGE_FORMATS, default="text")

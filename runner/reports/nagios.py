@@ -194,6 +194,8 @@ def _count_checks(steps: list[StepResult]) -> int:
         elif not step.children and step.outcome not in ("skipped", "not_run"):
             total += 1
         total += _count_checks(step.children)
+        if step.items_summary is not None:  # OK items folded into counts: one check each
+            total += step.items_summary.folded
     return total
 
 

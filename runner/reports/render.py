@@ -53,21 +53,26 @@ def render_run(
     color: bool = False,
     width: int = 100,
     max_output: int | None = None,
+    all_items: bool = False,
 ) -> str:
     """A finished (or skipped, aborted, dry-run) run as text, json or nagios output;
-    `max_output` bounds the nagios output in bytes (default 4096)."""
+    `max_output` bounds the nagios output in bytes (default 4096); `all_items` lists
+    every item of a for_each that was kept (reports/items.py)."""
     _check_format(fmt, RUN_FORMATS)
     module, _, function = RUN_RENDERERS[fmt].partition(":")
     render = getattr(import_module(module), function)  # imported when used: rich is slow
-    options: dict[str, Any] = {"color": color, "width": width}
+    options: dict[str, Any] = {"color": color, "width": width, "all_items": all_items}
     if max_output is not None:
         options["max_output"] = max_output
     return str(render(run, **options))
 
 
-def render_run_json(run: RunResult, **_: Any) -> str:
+def render_run_json(run: RunResult, *, all_items: bool = False, **_: Any) -> str:
     """The run as the JSON document docs/output.md describes."""
-    return _json({"format_version": FORMAT_VERSION, **_times(run.as_dict())})
+    from runner.reports.items import summarise_dict
+
+    document = summarise_dict(run.as_dict(), all_items=all_items)
+    return _json({"format_version": FORMAT_VERSION, **_times(document)})
 
 
 def render_run_error(
@@ -244,10 +249,14 @@ def render_history(
     return render_history_text(rows, color=color, width=width)
 
 
-def render_recorded_run_json(run: Mapping[str, Any]) -> str:
+def render_recorded_run_json(run: Mapping[str, Any], *, all_items: bool = False) -> str:
     """`runbook history --run ID --format json`: one recorded run with its steps and
     notifications, as the store gives it (docs/output.md)."""
-    return _json({"format_version": FORMAT_VERSION, **_times(run)})
+    from runner.reports.items import summarise_dict
+
+    return _json(
+        {"format_version": FORMAT_VERSION, **_times(summarise_dict(run, all_items=all_items))}
+    )
 
 
 def _times(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -140,12 +140,16 @@ def rendered_summary(step: StepResult, mode: str) -> str:
 
 def children_summary(step: StepResult) -> str:
     """`3 items: 1 warning, 2 ok` for a for_each; `2 steps: 2 ok` for a group."""
-    noun = "item" if any(child.item is not None for child in step.children) else "step"
-    counts = Counter(child.status for child in step.children)
+    if step.items_summary is not None:  # a for_each: all its items, listed or folded
+        counts = Counter({Status(k): n for k, n in step.items_summary.counts.items()})
+        noun = "item"
+    else:
+        counts = Counter(child.status for child in step.children)
+        noun = "item" if any(child.item is not None for child in step.children) else "step"
     parts = [
-        f"{counts[status]} {status.value.lower()}" for status in _COUNT_ORDER if counts[status]
+        f"{counts[status]:,} {status.value.lower()}" for status in _COUNT_ORDER if counts[status]
     ]
-    return f"{plural(len(step.children), noun)}: {', '.join(parts)}"
+    return f"{plural(sum(counts.values()), noun)}: {', '.join(parts)}"
 
 
 def outcome_sentence(step: StepResult) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.base.status import Status
 from runner.language.results import RunResult, StepResult
-from runner.reports import summary
+from runner.reports import items, summary
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,15 +72,17 @@ def status_text(status: Status) -> Text:
     return styled(status.value, STATUS_STYLES.get(status, ""))
 
 
-def render_run_text(run: RunResult, *, color: bool, width: int, **_: Any) -> str:
+def render_run_text(
+    run: RunResult, *, color: bool, width: int, all_items: bool = False, **_: Any
+) -> str:
     console, buffer = make_console(color=color, width=width)
     console.print(_header(run))
     if run.inputs:
         pairs = ", ".join(f"{key}={summary.short(value, 40)}" for key, value in run.inputs.items())
         console.print(styled(f"inputs: {pairs}", "dim"))
     if run.steps:
-        console.print(_steps_table(run))
-    sections = [_notes(run)]
+        console.print(_steps_table(run, all_items))
+    sections = [_notes(run, all_items)]
     if run.mode in ("dry-run", "rehearse"):
         sections.append(_rendered_blocks(run))
     for blocks in sections:
@@ -121,7 +123,7 @@ def _header(run: RunResult) -> Text:
     return header
 
 
-def _steps_table(run: RunResult) -> Any:
+def _steps_table(run: RunResult, all_items: bool) -> Any:
     from rich import box
     from rich.table import Table
 
@@ -132,7 +134,10 @@ def _steps_table(run: RunResult) -> Any:
     table.add_column("Status", no_wrap=True)
     table.add_column("Result", overflow="fold", ratio=1)
     table.add_column("Time", no_wrap=True, justify="right")
-    for depth, step in summary.walk(run.steps):
+    for depth, step in items.walk(run.steps, all_items=all_items):
+        if isinstance(step, str):  # what a long for_each did not list: "and 9,812 more OK"
+            table.add_row(styled(_INDENT * depth + "..."), "", styled(step, "dim"), "")
+            continue
         table.add_row(
             styled(_INDENT * depth + summary.step_label(step)),
             status_text(step.status),
@@ -154,6 +159,8 @@ def _result_cell(step: StepResult, mode: str) -> Text:
             word = summary.OUTCOME_WORDS[step.outcome]
             lines.append(styled(f"{word}: {step.error}" if step.error else word, "dim"))
         return Text("\n").join(lines)
+    if step.items_summary is not None and step.error:  # counts first: "100 items: 9 ok, ..."
+        lines.append(styled(summary.children_summary(step)))
     for evaluation in step.evaluations:
         style = STATUS_STYLES[evaluation.status] if evaluation.status.is_bad else ""
         lines.append(styled(evaluation.text, style))
@@ -189,18 +196,20 @@ def _path_label(path: list[StepResult]) -> str:
     return " > ".join(summary.step_label(step) for step in path)
 
 
-def _bad_paths(steps: list[StepResult], prefix: list[StepResult]) -> list[list[StepResult]]:
-    """Paths to every bad step, nested ones included, parents first."""
+def _bad_paths(
+    steps: list[StepResult], prefix: list[StepResult], all_items: bool
+) -> list[list[StepResult]]:
+    """Paths to every bad step listed, nested ones included, parents first."""
     found: list[list[StepResult]] = []
     for step in steps:
         path = [*prefix, step]
         if step.bad:
             found.append(path)
-        found.extend(_bad_paths(step.children, path))
+        found.extend(_bad_paths(items.listed(step, all_items=all_items), path, all_items))
     return found
 
 
-def _notes(run: RunResult) -> list[Text]:
+def _notes(run: RunResult, all_items: bool) -> list[Text]:
     """Under the table: what went wrong in words, and the hint a person should follow.
 
     A step whose children went wrong leaves the telling to them, and a hint a group
@@ -208,7 +217,7 @@ def _notes(run: RunResult) -> list[Text]:
     """
     blocks: list[Text] = []
     shown_hints: set[str] = set()
-    for path in _bad_paths(run.steps, []):
+    for path in _bad_paths(run.steps, [], all_items):
         step = path[-1]
         lines: list[Text] = []
         failed = step.outcome in ("failed", "timed_out", "aborted")
