@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from decimal import Decimal
 
 import pytest
 
@@ -266,3 +267,48 @@ def test_record_all_stores_every_item_and_grows_with_them(project, capsys):
     cli(capsys, "run", "big")
     rows = store_rows(project)
     assert len(rows) == 1 + 2 * 2000
+
+
+def test_nagios_counts_the_checks_of_folded_items(project, capsys):
+    project.runbook("big", loop(1000))
+
+    code, out = cli(capsys, "run", "big", "--format", "nagios")
+
+    assert (code, out) == (0, "BIG OK - all 1000 checks OK\n")
+
+
+def test_the_collector_folds_ok_items_and_aggregates_their_threshold_values():
+    from runner.base.status import Status
+    from runner.engine.items import KEEP_SMALL, ItemCollector
+    from runner.language.results import Evaluation, StepResult
+
+    def item(number: int, value: object, status: Status = Status.OK) -> StepResult:
+        probe = StepResult("probe", "probe", "sql", status)
+        probe.evaluations = [Evaluation("v", status, "", value=value),
+                             Evaluation("up", Status.OK, "", value=1, kind="assert")]  # fmt: skip
+        return StepResult("each", str(number), "item", status, children=[probe], item=number)
+
+    collected = ItemCollector(keep_all=False)
+    values = [2.5, -1, Decimal("4"), 7, "text", None, *range(100, 100 + KEEP_SMALL)]
+    for number, value in enumerate(values):
+        collected.add(item(number, value))
+        assert len(collected.kept) == (number + 1 if number < KEEP_SMALL else 0)
+    collected.add(item(99, 1000, Status.CRITICAL))
+    result = StepResult("each", "each", "group")
+    collected.finish(result)
+
+    numbers = [2.5, -1, 4, 7, *range(100, 100 + KEEP_SMALL)]
+    assert [child.title for child in result.children] == ["99"]
+    assert result.items_summary is not None
+    assert result.items_summary.counts == {"OK": len(values), "CRITICAL": 1}
+    assert result.items_summary.folded == len(values)
+    assert result.items_summary.ok_values == {
+        "probe.v": {"count": len(numbers), "min": -1, "max": 100 + KEEP_SMALL - 1,
+                    "avg": sum(numbers) / len(numbers)},
+    }  # fmt: skip
+
+    every = ItemCollector(keep_all=True)
+    for number in range(KEEP_SMALL * 2):
+        every.add(item(number, number))
+    assert len(every.kept) == KEEP_SMALL * 2
+    assert every.summary.folded == 0

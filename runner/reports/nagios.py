@@ -189,14 +189,26 @@ def _count_checks(steps: list[StepResult]) -> int:
     """Each evaluation is a check; a step without evaluations that ran counts as one."""
     total = 0
     for step in steps:
+        if step.items_summary is not None:  # a for_each: its kept items and folded ones
+            total += _count_checks(step.children) + _folded_checks(step)
+            continue
         if step.evaluations:
             total += len(step.evaluations)
         elif not step.children and step.outcome not in ("skipped", "not_run"):
             total += 1
         total += _count_checks(step.children)
-        if step.items_summary is not None:  # OK items folded into counts: one check each
-            total += step.items_summary.folded
     return total
+
+
+def _folded_checks(step: StepResult) -> int:
+    """The threshold values of the OK items a for_each folded (engine/items.py), one per
+    item when they had none to count. A loop that folds keeps no OK item, so every value
+    in `ok_values` is a folded item's."""
+    summary = step.items_summary
+    if summary is None or not summary.folded:
+        return 0
+    counted = sum(int(values["count"]) for values in summary.ok_values.values())
+    return counted or summary.folded
 
 
 def _perfdata(run: RunResult) -> list[_Piece]:
