@@ -250,7 +250,7 @@ class _Builder:
             as_=freeze(raw.get("as", "item")),
             concurrency=concurrency,
             on_item_error=freeze(raw.get("on_item_error", "continue")),
-            transaction=raw.get("transaction") is True,
+            transaction=_transaction(raw.get("transaction")),
             steps=self.steps(node.at("steps"), defaults, connection),
             alert=self.policy(alert) if alert is not None and alert.is_mapping else None,
             keys=node.positions(),
@@ -348,3 +348,8 @@ def build_step(
     builder = _Builder({"steps": [raw]}, display, config or Config(root=Path.cwd()), step_types)
     defaults = builder.config.defaults
     return builder.step(builder.root.child("steps").child(0), defaults, raw.get("connection"))
+
+
+def _transaction(value: Any) -> bool | str:
+    """`transaction:` as the engine reads it: True, "per_item", or False."""
+    return "per_item" if value == "per_item" else value is True
