@@ -1,4 +1,5 @@
-"""Run every benchmark (start-up, engine overhead, validate at scale, ODBC statement cost)
+"""Run every benchmark (start-up, engine overhead, validate at scale, ODBC statement cost,
+batches in one transaction)
 and print one summary.
 
     python bench/run_all.py
@@ -20,6 +21,7 @@ from pathlib import Path
 # `python bench/run_all.py` puts bench/ on sys.path; importing this module from elsewhere may not.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import batch  # noqa: E402
 import engine_overhead  # noqa: E402
 import odbc_overhead  # noqa: E402
 import startup  # noqa: E402
@@ -32,6 +34,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[SummaryRow]]]] = [
     ("engine_overhead", engine_overhead.measure),
     ("validate_many", validate_many.measure),
     ("odbc_overhead", odbc_overhead.measure),
+    ("batch", batch.measure),
 ]
 
 

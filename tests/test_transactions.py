@@ -277,3 +277,119 @@ def test_validate_accepts_the_shapes_the_engine_runs(project):
         )
         == []
     )
+
+
+# --- SQL Server: the statements sent, through a recording stand-in for pyodbc ------------
+
+
+class _Recorded:
+    """A stand-in for the pyodbc module: every connection writes what it is sent to `log`;
+    a statement containing FAIL raises a constraint violation as SQL Server reports it."""
+
+    class Error(Exception):
+        pass
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def drivers(self) -> list[str]:
+        return ["ODBC Driver 18 for SQL Server"]
+
+    def connect(self, target: str, autocommit: bool, timeout: int) -> Any:
+        return _RecordedDb(self)
+
+
+class _RecordedDb:
+    def __init__(self, module: _Recorded) -> None:
+        self.module, self._autocommit = module, True
+
+    @property
+    def autocommit(self) -> bool:
+        return self._autocommit
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
+        self._autocommit = value
+        if not value:
+            self.module.log.append("(autocommit off: the transaction begins)")
+
+    def execute(self, sql: str, *params: Any) -> Any:
+        self.module.log.append(sql)
+        return self
+
+    def cursor(self) -> Any:
+        return _RecordedCursor(self.module)
+
+    def commit(self) -> None:
+        self.module.log.append("COMMIT")
+
+    def rollback(self) -> None:
+        self.module.log.append("ROLLBACK")
+
+    def close(self) -> None:
+        pass
+
+
+class _RecordedCursor:
+    description = None
+    rowcount = 1
+    messages: list[Any] = []
+
+    def __init__(self, module: _Recorded) -> None:
+        self.module = module
+
+    def execute(self, sql: str, *params: Any) -> Any:
+        self.module.log.append(sql.strip())
+        if "FAIL" in sql:
+            raise _Recorded.Error(
+                "23000", "[23000] Violation of PRIMARY KEY constraint (2627) (SQLExecDirectW)"
+            )
+        return self
+
+    def nextset(self) -> bool:
+        return False
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+    def cancel(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_sql_server_nests_transactions_as_save_transaction(project, monkeypatch):
+    import sys
+
+    recorded = _Recorded()
+    monkeypatch.setitem(sys.modules, "pyodbc", recorded)
+    project.config(
+        "connections:\n  mssql: {odbc: 'DRIVER={ODBC Driver 18 for SQL Server};SERVER=127.0.0.1',"
+        " dialect: tsql}\nstate: var/runner.db\n"
+    )
+    project.runbook(
+        "t",
+        "runbook: t\nkind: processing\nconnection: mssql\nsteps:\n  - id: outer\n"
+        "    transaction: true\n    steps:\n      - sql: UPDATE a SET x = 1\n"
+        "      - id: inner\n        transaction: true\n        on_error: continue\n"
+        "        steps:\n          - sql: UPDATE b SET x = 2\n          - sql: UPDATE FAIL\n"
+        "      - id: kept\n        transaction: true\n        steps:\n"
+        "          - sql: UPDATE c SET x = 3\n"
+        "      - for_each: [1, 2]\n        sql: UPDATE d SET x = {{ item }}\n",
+    )
+    run = project.run("t")
+    assert run.steps[0].children[1].status is Status.CRITICAL
+    assert recorded.log == [
+        "(autocommit off: the transaction begins)",
+        "UPDATE a SET x = 1",
+        "SAVE TRANSACTION sp1",
+        "UPDATE b SET x = 2",
+        "UPDATE FAIL",
+        "ROLLBACK TRANSACTION sp1",
+        "SAVE TRANSACTION sp1",  # SQL Server has no RELEASE: a savepoint lasts till COMMIT
+        "UPDATE c SET x = 3",
+        "UPDATE d SET x = ?",
+        "UPDATE d SET x = ?",
+        "COMMIT",
+    ]
