@@ -105,6 +105,8 @@ class SqliteConnection(Connection):
             ) from None
 
     _deadline = 0.0  # monotonic time after which the running statement is cancelled
+    _last_sql = ""  # the last statement's text, and its statements as split
+    _last_split: list[str] = []  # noqa: RUF012 - replaced, never changed in place
 
     def _should_stop(self) -> bool:
         return self.abort.is_set() or (0 < self._deadline < time.monotonic())
@@ -113,7 +115,16 @@ class SqliteConnection(Connection):
         with self.lock:
             self._deadline = time.monotonic() + timeout if timeout else 0.0
             try:
-                statements = self.dialect.split(sql)
+                if sql != self._last_sql:  # a loop sends the same text again: split it once
+                    self._last_split, self._last_sql = self.dialect.split(sql), sql
+                statements = self._last_split
+                if len(statements) == 1:
+                    cursor = self.db.execute(statements[0], params)
+                    rows = cursor.fetchall()
+                    if cursor.description:
+                        columns = [d[0] for d in cursor.description]
+                        return _result(columns, rows, cursor.rowcount)
+                    return _result([], [], max(cursor.rowcount, 0))
                 result: dict[str, Any] = _result([], [], 0)
                 total = 0
                 offset = 0

@@ -137,12 +137,11 @@ class Composites(ABC):
         # failing item (unless each item is its own savepoint) and the transaction rolls back.
         stop = step.on_item_error == "stop" or (_IN_TRANSACTION in scope and not per_item)
         steps_view = scope["steps"]
+        origin = str(step.origin)
 
         def one(item: Any) -> StepResult:
             item_scope = {**scope, step.as_: item, "steps": dict(steps_view)}
-            child = StepResult(
-                step.id, _item_label(item), "item", item=item, origin=str(step.origin)
-            )
+            child = StepResult(step.id, _item_label(item), "item", item=item, origin=origin)
             started = time.perf_counter()
             child.started = datetime.now(UTC)
             if per_item:
