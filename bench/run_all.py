@@ -1,5 +1,5 @@
 """Run every benchmark (start-up, engine overhead, validate at scale, ODBC statement cost,
-large runs) and print one summary.
+large runs, batches in one transaction) and print one summary.
 
     python bench/run_all.py
 
@@ -20,6 +20,7 @@ from pathlib import Path
 # `python bench/run_all.py` puts bench/ on sys.path; importing this module from elsewhere may not.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import batch  # noqa: E402
 import engine_overhead  # noqa: E402
 import large_run  # noqa: E402
 import odbc_overhead  # noqa: E402
@@ -34,6 +35,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[SummaryRow]]]] = [
     ("validate_many", validate_many.measure),
     ("odbc_overhead", odbc_overhead.measure),
     ("large_run", large_run.measure),
+    ("batch", batch.measure),
 ]
 
 

@@ -132,6 +132,8 @@ class Masker:
         return cast(T, self._mask(obj))
 
     def _mask(self, obj: Any) -> Any:
+        if obj is None or type(obj) in _SCALARS:  # most values: no ABC checks for them
+            return obj
         if isinstance(obj, str):
             return self.mask_text(obj)
         if isinstance(obj, Mapping):
@@ -139,6 +141,8 @@ class Masker:
             for key, value in obj.items():
                 if value and is_credential_key(key):
                     masked[key] = MASK
+                elif value is None or type(value) in _SCALARS:  # a number: no call for it
+                    masked[self.mask_text(key) if type(key) is str else self._mask(key)] = value
                 else:
                     masked[self._mask(key)] = self._mask(value)
             return masked
@@ -249,6 +253,9 @@ def mask_env(environ: Mapping[str, str]) -> dict[str, str]:
     """A copy of `environ` with the values of `secret_env_names` replaced by ***."""
     hidden = secret_env_names(environ)
     return {name: MASK if name in hidden else value for name, value in environ.items()}
+
+
+_SCALARS = frozenset({int, float, bool})
 
 
 def mask_run(run: Any, mask: Callable[[Any], Any]) -> None:

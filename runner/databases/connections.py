@@ -9,10 +9,11 @@ which is rolled back at the end. Nested transactions become savepoints.
 from __future__ import annotations
 
 import contextlib
+import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,8 @@ class SqliteConnection(Connection):
             ) from None
 
     _deadline = 0.0  # monotonic time after which the running statement is cancelled
+    _last_sql = ""  # the last statement's text, and its statements as split
+    _last_split: list[str] = []  # noqa: RUF012 - replaced, never changed in place
 
     def _should_stop(self) -> bool:
         return self.abort.is_set() or (0 < self._deadline < time.monotonic())
@@ -112,7 +115,16 @@ class SqliteConnection(Connection):
         with self.lock:
             self._deadline = time.monotonic() + timeout if timeout else 0.0
             try:
-                statements = self.dialect.split(sql)
+                if sql != self._last_sql:  # a loop sends the same text again: split it once
+                    self._last_split, self._last_sql = self.dialect.split(sql), sql
+                statements = self._last_split
+                if len(statements) == 1:
+                    cursor = self.db.execute(statements[0], params)
+                    rows = cursor.fetchall()
+                    if cursor.description:
+                        columns = [d[0] for d in cursor.description]
+                        return _result(columns, rows, cursor.rowcount)
+                    return _result([], [], max(cursor.rowcount, 0))
                 result: dict[str, Any] = _result([], [], 0)
                 total = 0
                 offset = 0
@@ -193,6 +205,10 @@ class Connections:
         # Looked up for every sql statement; config and overrides are fixed for the run.
         self._specs: dict[str, ConnectionSpec] = {}
         self._dialects: dict[str, str] = {}
+        # parallel loops (lanes()): the lane of the current thread, lanes free to reuse
+        self._lane = threading.local()
+        self._free_lanes: list[int] = []
+        self._lanes_made = 0
 
     def spec(self, name: str) -> ConnectionSpec:
         found = self._specs.get(name)
@@ -219,40 +235,104 @@ class Connections:
         return found
 
     def get(self, name: str) -> Connection | OdbcConnection:
+        lane = getattr(self._lane, "number", 0)
+        if lane:  # a worker of a parallel loop: its own connection (see lanes())
+            return self._get_in_lane(name, lane)
         found = self.open.get(name)  # already open: no lock needed to read a dict
         if found is not None:
             return found
         with self.lock:
             found = self.open.get(name)
-            if found is not None:
-                return found
-            spec = self.spec(name)
-            target, secrets = spec.resolve()
-            if self.on_secret:
-                for value in secrets:
-                    self.on_secret(value)
-            if spec.kind == "sqlite":
-                if spec.demo:
-                    from runner.databases.demo import ensure_demo
+            if found is None:
+                found = self.open[name] = self._connect(name)
+            return found
 
-                    ensure_demo(spec.demo, Path(target))
-                connection: Connection | OdbcConnection = SqliteConnection(
-                    spec, target, read_only=spec.name == STATE_CONNECTION, abort=self.abort
-                )
-            else:
-                connection = OdbcConnection(
-                    spec, target, abort=self.abort, application=self.application
-                )
-            if self.rehearse:
-                connection.rehearsing = True
-                connection.begin()
-            self.open[name] = connection
-            return connection
+    def _connect(self, name: str) -> Connection | OdbcConnection:
+        spec = self.spec(name)
+        target, secrets = spec.resolve()
+        if self.on_secret:
+            for value in secrets:
+                self.on_secret(value)
+        if spec.kind == "sqlite":
+            if spec.demo:
+                from runner.databases.demo import ensure_demo
+
+                ensure_demo(spec.demo, Path(target))
+            connection: Connection | OdbcConnection = SqliteConnection(
+                spec, target, read_only=spec.name == STATE_CONNECTION, abort=self.abort
+            )
+        else:
+            connection = OdbcConnection(
+                spec, target, abort=self.abort, application=self.application
+            )
+        if self.rehearse:
+            connection.rehearsing = True
+            connection.begin()
+        return connection
+
+    # -- parallel loops: a small pool per run and connection name ------------------------
+
+    def shared(self, name: str) -> bool:
+        """Whether the workers of a parallel loop share `name`'s one connection (SQLite:
+        one writer at a time, so more connections would only wait on each other's locks;
+        under --rehearse, so that every statement is in the one rolled-back transaction)."""
+        return self.rehearse or self.spec(name).kind == "sqlite"
+
+    @contextlib.contextmanager
+    def lanes(self, count: int) -> Iterator[Callable[[Callable[[Any], Any], Any], Any]]:
+        """For a loop running `count` items at once: how to run one item in a lane of its
+        own, where `get()` answers with the lane's connection (opened on first use, kept
+        for the next parallel loop of the run, closed with the others)."""
+        with self.lock:
+            numbers = self._free_lanes[:count]
+            del self._free_lanes[:count]
+            while len(numbers) < count:
+                self._lanes_made += 1
+                numbers.append(self._lanes_made)
+        free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for number in numbers:
+            free.put(number)
+        local = self._lane
+
+        def run(function: Callable[[Any], Any], item: Any) -> Any:
+            number = free.get()
+            local.number = number
+            try:
+                return function(item)
+            finally:
+                local.number = 0
+                free.put(number)
+
+        try:
+            yield run
+        finally:
+            with self.lock:
+                self._free_lanes.extend(sorted(numbers))
+
+    def _get_in_lane(self, name: str, lane: int) -> Connection | OdbcConnection:
+        if self.shared(name):
+            self._lane.number = 0
+            try:
+                return self.get(name)
+            finally:
+                self._lane.number = lane
+        key = f"{name}#{lane}"
+        found = self.open.get(key)
+        if found is None:
+            found = self._connect(name)
+            with self.lock:
+                self.open[key] = found
+        return found
+
+    def _key(self, name: str) -> str:
+        lane = getattr(self._lane, "number", 0)
+        return f"{name}#{lane}" if lane and not self.shared(name) else name
 
     def reset(self, name: str) -> None:
         """Drop a broken connection so the next attempt reconnects."""
+        key = self._key(name)
         with self.lock:
-            connection = self.open.pop(name, None)
+            connection = self.open.pop(key, None)
         if connection is not None:
             with contextlib.suppress(Exception):  # it is already broken
                 connection.close()

@@ -98,10 +98,10 @@ class Composites(ABC):
         result: StepResult,
     ) -> bool:
         """Run `step` when it is a composite form; False when it is a single action."""
-        if step.for_each is not None:
-            self._for_each(step, scope, services, runbook, result)
-        elif step.transaction:
+        if step.transaction is True:
             self._transaction(step, scope, services, runbook, result)
+        elif step.for_each is not None:
+            self._for_each(step, scope, services, runbook, result)
         elif step.action == "group":
             stopped = self._walk(step.steps, scope, services, result.children, runbook)
             result.status = worst(child.status for child in result.children)
@@ -132,33 +132,50 @@ class Composites(ABC):
                 f"{step.origin}.for_each: expected a list, got {type(items).__name__}"
             )
         items = list(items)
-        body = step.steps or (replace(step, for_each=None),)
+        body = step.steps or (replace(step, for_each=None, transaction=False),)
+        per_item = step.transaction == "per_item" and self.options.mode != "dry-run"
+        # Inside a transaction a failed statement dooms it: the loop ends at the first
+        # failing item (unless each item is its own savepoint) and the transaction rolls back.
+        stop = step.on_item_error == "stop" or (_IN_TRANSACTION in scope and not per_item)
+        steps_view = scope["steps"]
+        origin = str(step.origin)
 
         def one(item: Any) -> StepResult:
-            item_scope = {**scope, step.as_: item, "steps": dict(scope["steps"])}
-            child = StepResult(
-                step.id, _item_label(item), "item", item=item, origin=str(step.origin)
-            )
+            item_scope = {**scope, step.as_: item, "steps": dict(steps_view)}
+            child = StepResult(step.id, _item_label(item), "item", item=item, origin=origin)
             started = time.perf_counter()
             child.started = datetime.now(UTC)
-            self._walk(body, item_scope, services, child.children, runbook)
-            child.status = worst(c.status for c in child.children)
+            if per_item:
+                self._atomically(step, item_scope, services, child, body, runbook)
+            else:
+                self._walk(body, item_scope, services, child.children, runbook)
+                child.status = worst(c.status for c in child.children)
             child.outcome = "ok" if not child.status.is_bad else "failed"
             child.duration = time.perf_counter() - started
             return child
 
         # OK items are folded into counts as they finish; bad ones are kept (engine/items.py).
         collected = ItemCollector(keep_all=step.record == "all" or self.options.all_items)
-        if step.concurrency > 1 and step.on_item_error != "stop" and self.options.mode != "dry-run":
-            with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
-                for child in pool.map(one, items):
+        parallel = step.concurrency > 1 and self.options.mode != "dry-run"
+        if parallel and per_item:  # one connection cannot hold two transactions at once
+            name = step.connection or scope.get("__connection__")
+            parallel = not (isinstance(name, str) and services.connections.shared(name))
+        if parallel and step.on_item_error != "stop" and _IN_TRANSACTION not in scope:
+            with (
+                services.connections.lanes(step.concurrency) as lane,
+                ThreadPoolExecutor(max_workers=step.concurrency) as pool,
+            ):
+                for child in pool.map(lambda item: lane(one, item), items):
                     collected.add(child)
         else:
             for item in items:
                 child = one(item)
                 collected.add(child)
-                if step.on_item_error == "stop" and child.status is Status.CRITICAL:
-                    result.error = f"stopped at item {_item_label(item)} (on_item_error: stop)"
+                if stop and child.status.rank >= Status.UNKNOWN.rank:
+                    if step.on_item_error == "stop":
+                        result.error = f"stopped at item {_item_label(item)} (on_item_error: stop)"
+                    else:
+                        result.error = f"stopped at item {_item_label(item)}"
                     break
         collected.finish(result)
         result.values = {
@@ -178,10 +195,42 @@ class Composites(ABC):
         runbook: Runbook,
         result: StepResult,
     ) -> None:
+        """A `transaction: true` step: its nested steps (or, on a for_each, the whole
+        loop) all or nothing; nested in another transaction, a savepoint."""
+        if self.options.mode == "dry-run":
+            if step.for_each is not None:
+                self._for_each(step, scope, services, runbook, result)
+            else:
+                self._walk(step.steps, scope, services, result.children, runbook)
+            result.status, result.outcome = Status.SKIPPED, "not_run"
+            return
+        body = step.steps or (replace(step, transaction=False),)
+        if step.for_each is not None:
+            body = (replace(step, transaction=False),)
+        self._atomically(step, scope, services, result, body, runbook)
+        if step.for_each is not None and len(result.children) == 1:
+            loop = result.children[0]  # the loop's items are the transaction's children
+            result.children, result.values = loop.children, {**loop.values, **result.values}
+
+    def _atomically(
+        self,
+        step: Step,
+        scope: dict[str, Any],
+        services: Services,
+        result: StepResult,
+        body: tuple[Step, ...],
+        runbook: Runbook,
+    ) -> None:
+        """Walk `body` into `result` in one transaction on `step`'s connection: BEGIN, or
+        a savepoint inside an open transaction. The first step that ends CRITICAL or
+        UNKNOWN rolls it back, unless it is a nested transaction that rolled back its own
+        work and says `on_error: continue` (or `warning`). Only the outermost transaction
+        is retried after a transient error: a deadlock ends the whole transaction."""
         name = step.connection or scope.get("__connection__")
         if not name:
             raise StepError(f"{step.id}: a transaction needs a connection")
-        single = RetryPolicy(attempts=1)
+        outermost = _IN_TRANSACTION not in scope
+        inner = {**scope, _IN_TRANSACTION: name}
 
         def once() -> dict[str, Any]:
             connection = services.connections.get(name)
@@ -189,41 +238,27 @@ class Composites(ABC):
             children: list[StepResult] = []
             result.children = children
             try:
-                for nested in step.steps:
-                    child = StepResult(
-                        nested.id,
-                        nested.label,
-                        nested.action,
-                        origin=str(nested.origin),
-                        hint=nested.hint,
-                    )
-                    child.started = datetime.now(UTC)
-                    self._action(nested, scope, services, child, policy=single)
-                    children.append(child)
-                    scope["steps"][nested.id] = child.template_view()
-                    if child.status is Status.CRITICAL:
-                        error_type = _TransientInTransaction if _was_transient(child) else StepError
-                        raise error_type(
-                            f"{nested.id}: {child.error or 'ended CRITICAL'}; rolled back"
-                        )
+                for nested in body:
+                    self._walk((nested,), inner, services, children, runbook)
+                    child = children[-1]
+                    if child.status.rank < Status.UNKNOWN.rank or _tolerated(nested, child):
+                        continue
+                    error_type = _TransientInTransaction if _was_transient(child) else StepError
+                    raise error_type(f"{nested.id}: {child.error or 'ended CRITICAL'}; rolled back")
             except BaseException as error:
-                connection.rollback()
-                if isinstance(error, StepError) and error.transient:
+                try:
+                    connection.rollback()
+                except Exception:  # a broken connection: it is dropped below
+                    if not outermost:
+                        raise error from None
+                if outermost and isinstance(error, StepError) and error.transient:
                     services.connections.reset(name)
                 raise
             connection.commit()
             return {"statements": len(children)}
 
-        if self.options.mode == "dry-run":
-            for nested in step.steps:
-                child = StepResult(
-                    nested.id, nested.label, nested.action, origin=str(nested.origin)
-                )
-                self._action(nested, scope, services, child)
-                result.children.append(child)
-            result.status, result.outcome = Status.SKIPPED, "not_run"
-            return
-        values, attempts, error = retry.attempt(once, step.retry, sleep=self.sleeper())
+        policy = step.retry if outermost else _ONCE
+        values, attempts, error = retry.attempt(once, policy, sleep=self.sleeper())
         result.attempts = attempts
         result.values = values or {}
         if error is not None:
@@ -338,6 +373,18 @@ class Composites(ABC):
                     error=nested.error,
                 )
             )
+
+
+#: In a scope, the connection of the transaction its steps run in (walker.py runs their
+#: statements once: a transaction is retried as a whole).
+_IN_TRANSACTION = "__transaction__"
+_ONCE = RetryPolicy(attempts=1)
+
+
+def _tolerated(nested: Step, child: StepResult) -> bool:
+    """A nested transaction that failed, rolled back to its savepoint, and whose step
+    says the outer transaction goes on (`on_error: continue`; `warning` makes it WARNING)."""
+    return bool(nested.transaction) and nested.on_error in ("continue", "warning")
 
 
 class _TransientInTransaction(StepError):

@@ -437,9 +437,12 @@ class Engine(Composites):
                 deadline.check()
                 raise
 
+        if policy is None:
+            # in a transaction a statement runs once: the transaction is retried as a whole
+            policy = _ONCE if "__transaction__" in scope else step.retry
         values, attempts, failure = retry.attempt(
             once,
-            policy or step.retry,
+            policy,
             sleep=self.sleeper(),
             until=until,
         )
@@ -470,6 +473,9 @@ class Engine(Composites):
             if status is Status.CRITICAL:
                 result.outcome = "failed"
         result.status = worst([result.status, *statuses])
+
+
+_ONCE = RetryPolicy(attempts=1)
 
 
 def _user() -> str:

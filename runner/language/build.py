@@ -251,7 +251,7 @@ class _Builder:
             concurrency=concurrency,
             on_item_error=freeze(raw.get("on_item_error", "continue")),
             record=freeze(raw.get("record", "bad")),
-            transaction=raw.get("transaction") is True,
+            transaction=_transaction(raw.get("transaction")),
             steps=self.steps(node.at("steps"), defaults, connection),
             alert=self.policy(alert) if alert is not None and alert.is_mapping else None,
             keys=node.positions(),
@@ -349,3 +349,8 @@ def build_step(
     builder = _Builder({"steps": [raw]}, display, config or Config(root=Path.cwd()), step_types)
     defaults = builder.config.defaults
     return builder.step(builder.root.child("steps").child(0), defaults, raw.get("connection"))
+
+
+def _transaction(value: Any) -> bool | str:
+    """`transaction:` as the engine reads it: True, "per_item", or False."""
+    return "per_item" if value == "per_item" else value is True

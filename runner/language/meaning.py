@@ -33,6 +33,7 @@ from runner.language.steptypes import (
     StepTypes,
     known_hint,
 )
+from runner.language.transactions import check_transaction
 
 __all__ = ["meaning"]
 
@@ -228,11 +229,7 @@ class _Checker:
             if key in keys and "for_each" not in keys:
                 self.add(keys[key], f"{key!r} only has a meaning beside for_each", at="key")
         if step.transaction:
-            if not has_steps:
-                self.add(keys["transaction"], "a transaction needs nested sql steps under `steps:`")
-            for nested in _descendants(step):
-                if "steps" not in nested.keys and "sql" not in nested.keys:
-                    self.add(nested.origin, "only sql steps can run inside a transaction", at="key")
+            check_transaction(step, self.add)
         own = step.connection if "connection" in keys else None
         self.check_connection(step, own)
         if action is not None:

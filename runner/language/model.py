@@ -282,7 +282,7 @@ class Step:
     concurrency: int = 1
     on_item_error: str = "continue"  # continue | stop
     record: str = "bad"  # for_each items stored in full: bad (others aggregated) | all
-    transaction: bool = False
+    transaction: bool | str = False  # True: all or nothing; "per_item" (a for_each): per item
     steps: tuple[Step, ...] = ()
     alert: NotifyPolicy | None = None  # this step's own alert routing
     #: where each key the step writes is (value and key): the checks of meaning read

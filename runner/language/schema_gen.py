@@ -87,10 +87,11 @@ def _step_rules(step_types: StepTypes[Any]) -> dict[str, Any]:
         dependent[key] = {MEANING: f"{key!r} only has a meaning beside for_each"}
         dependent[key]["required"] = ["for_each"]
     dependent["transaction"] = {
-        MEANING: "a transaction needs nested sql steps under `steps:`",
+        MEANING: "a transaction needs nested sql steps under `steps:` (or a for_each)",
         "anyOf": [
             {"properties": {"transaction": {"const": False, "description": "No transaction."}}},
             {"required": ["steps"]},
+            {"required": ["for_each"]},
         ],
     }
     return {"allOf": [one_thing], "dependentSchemas": dependent}
