@@ -9,6 +9,7 @@ the walker calls into: the walker knows single steps, this module knows nesting.
 
 from __future__ import annotations
 
+import itertools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -132,6 +133,9 @@ class Composites(ABC):
             )
         items = list(items)
         body = step.steps or (replace(step, for_each=None),)
+        progress, done = self.options.progress, itertools.count(1)
+        if progress is not None:
+            progress.items(result.title, 0, len(items))
 
         def one(item: Any) -> StepResult:
             item_scope = {**scope, step.as_: item, "steps": dict(scope["steps"])}
@@ -144,6 +148,8 @@ class Composites(ABC):
             child.status = worst(c.status for c in child.children)
             child.outcome = "ok" if not child.status.is_bad else "failed"
             child.duration = time.perf_counter() - started
+            if progress is not None:  # next() on a count is atomic: worker threads share it
+                progress.items(result.title, next(done), len(items))
             return child
 
         if step.concurrency > 1 and step.on_item_error != "stop" and self.options.mode != "dry-run":
