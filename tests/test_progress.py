@@ -172,3 +172,28 @@ def test_no_progress_line_in_json_nagios_or_a_pipe(
     assert not re.search(rb"items \d+/\d+", seen)
     assert b"elapsed" not in seen and b"\x1b" not in seen
     assert b"OK" in seen  # the report itself did arrive
+
+
+def test_a_question_clears_the_line_before_it_is_asked() -> None:
+    master, slave = pty.openpty()
+    terminal = os.fdopen(slave, "w", encoding="utf-8")
+    seen = bytearray()
+    try:
+        live = LiveProgress(terminal, after=0, every=0.01)
+        live.step("drop the old partitions")
+        with live:
+            _read_until(master, b"drop the old partitions", seen)
+
+            def ask(prompt: str) -> str:
+                terminal.flush()
+                while select.select([master], [], [], 0)[0]:
+                    seen.extend(os.read(master, 65536))
+                return f"asked {prompt!r} after: {bytes(seen[seen.rindex(b'partitions') :])!r}"
+
+            answer = live.pausing(ask)("sure? ")
+        # Erased (erase-in-line) and the cursor shown again before the question.
+        assert answer.startswith("asked 'sure? '") and "\\x1b[2K" in answer
+        assert "\\x1b[?25h" in answer
+    finally:
+        terminal.close()
+        os.close(master)
