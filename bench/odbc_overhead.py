@@ -9,6 +9,11 @@ The same statement runs on one reused connection in two ways
     template (values become bound `?`), look the connection up, execute under the
     timeout watchdog, read every result set and message, build the step's values.
 
+A third side, the floor: raw pyodbc plus the least any step must add to return named
+values (rows as dicts, NUMERIC as int or float, rows/row/value/columns/rowcount), as a
+plain loop without template, lookup, watchdog or lock. Step minus floor is the runner's
+own machinery; floor minus raw is the price of returning named values at all.
+
 Three statements: `SELECT 1` (the smallest round trip, where any overhead shows most), a
 bound primary-key lookup and a bound aggregate over a 1,000-row table (a typical check).
 
@@ -52,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -60,7 +66,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 DEFAULT_ODBC = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=test;UID=postgres"
-TARGET_RATIO = 1.2
+TARGET_RATIO = 1.15
 TABLE = "runbook_bench_orders"
 CASES = (
     ("SELECT 1", "SELECT 1", "SELECT 1", []),
@@ -137,6 +143,33 @@ class _Case:
                 cursor.execute(sql)
                 cursor.fetchall()
 
+    def floor(self, n: int) -> None:
+        """Raw pyodbc plus the least any step must add: the rows as dicts by column name,
+        NUMERIC as int or float, the step's values (rows, row, value, columns, rowcount).
+        No template, no connection lookup, no watchdog, no lock: the floor of a step."""
+        cursor, sql, params = self.cursor, self.plain, self.params
+        for _ in range(n):
+            if params:
+                cursor.execute(sql, params)
+            else:
+                cursor.execute(sql)
+            rows = cursor.fetchall()
+            description = cursor.description
+            columns = [d[0] for d in description]
+            for row in rows:
+                for i, d in enumerate(description):
+                    if d[1] is Decimal and row[i] is not None:
+                        top, bottom = row[i].as_integer_ratio()
+                        row[i] = top if bottom == 1 else top / bottom
+            mapped = [dict(zip(columns, row, strict=True)) for row in rows]
+            values = {  # noqa: F841 - built as the step builds it, then dropped
+                "rows": mapped,
+                "row": mapped[0] if mapped else {},
+                "value": rows[0][0] if rows else None,
+                "columns": columns,
+                "rowcount": len(mapped),
+            }
+
     def step_runs(self, n: int) -> None:
         runner, step, ctx = self.runner, self.step, self.ctx
         for _ in range(n):
@@ -196,10 +229,11 @@ def _same(got: list[tuple[Any, ...]], expected: list[tuple[Any, ...]]) -> bool:
 
 def _interleaved(case: _Case, statements: int, batch: int) -> dict[str, list[float]]:
     """Per-statement wall and CPU microseconds of each batch, both sides interleaved."""
-    samples: dict[str, list[float]] = {"raw": [], "step": [], "raw_cpu": [], "step_cpu": []}
-    sides = (("raw", case.raw), ("step", case.step_runs))
-    case.raw(batch * 5)  # warm both up: caches, the prepared statement
-    case.step_runs(batch * 5)
+    sides = (("raw", case.raw), ("floor", case.floor), ("step", case.step_runs))
+    samples: dict[str, list[float]] = {}
+    for name, run in sides:
+        samples[name], samples[f"{name}_cpu"] = [], []
+        run(batch * 5)  # warm each up: caches, the prepared statement
     gc.collect()  # start every case with the same heap; GC stays on, as in a real run
     for round_ in range(max(2, statements // batch)):
         for name, run in sides if round_ % 2 == 0 else sides[::-1]:
@@ -210,36 +244,42 @@ def _interleaved(case: _Case, statements: int, batch: int) -> dict[str, list[flo
     return samples
 
 
-def _callgrind(odbc: str, index: int, count: int) -> tuple[float, float] | None:
-    """Client instructions per statement (raw, step) under valgrind: repeatable under load."""
+def _callgrind(odbc: str, index: int, count: int) -> tuple[float, float, float] | None:
+    """Client instructions per statement (raw, floor, step) under valgrind: repeatable
+    under load."""
     if shutil.which("valgrind") is None:
         return None
-    irs: dict[tuple[int, int], int] = {}
+    irs: dict[tuple[int, int, int], int] = {}
+    runs = ((0, 0, 0), (count, 0, 0), (0, count, 0), (0, 0, count))
     with tempfile.TemporaryDirectory() as folder:
-        for raw_n, step_n in ((0, 0), (count, 0), (0, count)):
-            out = Path(folder) / f"cg.{raw_n}.{step_n}"
+        for raw_n, floor_n, step_n in runs:
+            out = Path(folder) / f"cg.{raw_n}.{floor_n}.{step_n}"
             command = [
                 "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                 sys.executable, __file__, "--odbc", odbc,
-                "--child", str(index), str(raw_n), str(step_n),
+                "--child", str(index), str(raw_n), str(floor_n), str(step_n),
             ]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             found = re.search(r"Collected : (\d+)", done.stderr)
             if done.returncode != 0 or not found:
                 print(f"  callgrind failed: {done.stderr.strip().splitlines()[-1:]}")
                 return None
-            irs[(raw_n, step_n)] = int(found.group(1))
-    base = irs[(0, 0)]
-    return (irs[(count, 0)] - base) / count, (irs[(0, count)] - base) / count
+            irs[(raw_n, floor_n, step_n)] = int(found.group(1))
+    base = irs[runs[0]]
+    raw, floor, step = ((irs[run] - base) / count for run in runs[1:])
+    return raw, floor, step
 
 
-def _child(odbc: str, index: int, raw_n: int, step_n: int) -> None:
-    """Under valgrind: set up, warm up, then run raw_n raw and step_n step statements."""
+def _child(odbc: str, index: int, raw_n: int, floor_n: int, step_n: int) -> None:
+    """Under valgrind: set up, warm up, then run raw_n raw, floor_n floor and step_n step
+    statements."""
     _, template, plain, params = CASES[index]
     case = _Case(odbc, template, plain, params)
     case.raw(20)
+    case.floor(20)
     case.step_runs(20)
     case.raw(raw_n)
+    case.floor(floor_n)
     case.step_runs(step_n)
     case.close()
 
@@ -273,8 +313,9 @@ def measure(
         )
         for placement in placements:
             print(
-                f"\n  {'statement':<13} {'raw wall':>13} {'step wall':>13} {'ratio':>6}"
-                f" {'+us':>6} {'raw CPU':>8} {'step CPU':>9} {'ratio':>6} {'+us':>6}"
+                f"\n  {'statement':<13} {'raw wall':>13} {'floor wall':>13} {'step wall':>13}"
+                f" {'floor':>6} {'step':>6} {'+us':>6} {'raw CPU':>8} {'floor CPU':>9}"
+                f" {'step CPU':>9} {'ratio':>6} {'+us':>6}"
             )
             for index, (label, template, plain, params) in enumerate(CASES):
                 case = _Case(odbc, template, plain, params)
@@ -293,11 +334,14 @@ def measure(
                 low = {key: min(values) for key, values in samples.items()}
                 ratio = med["step"] / med["raw"]
                 cpu_ratio = med["step_cpu"] / med["raw_cpu"]
+                floor_ratio = med["floor"] / med["raw"]
                 print(
-                    f"  {label:<13} {med['raw']:6.1f} ({low['raw']:4.0f}) {med['step']:6.1f}"
-                    f" ({low['step']:4.0f}) {ratio:5.2f}x {med['step'] - med['raw']:6.1f}"
-                    f" {med['raw_cpu']:8.1f} {med['step_cpu']:9.1f} {cpu_ratio:5.2f}x"
-                    f" {med['step_cpu'] - med['raw_cpu']:6.1f}"
+                    f"  {label:<13} {med['raw']:6.1f} ({low['raw']:4.0f})"
+                    f" {med['floor']:6.1f} ({low['floor']:4.0f})"
+                    f" {med['step']:6.1f} ({low['step']:4.0f}) {floor_ratio:5.2f}x"
+                    f" {ratio:5.2f}x {med['step'] - med['raw']:6.1f}"
+                    f" {med['raw_cpu']:8.1f} {med['floor_cpu']:9.1f} {med['step_cpu']:9.1f}"
+                    f" {cpu_ratio:5.2f}x {med['step_cpu'] - med['raw_cpu']:6.1f}"
                 )
                 if index == 0:
                     print(f"  ({where})")
@@ -316,10 +360,12 @@ def measure(
                 if counts is None:
                     print("  (valgrind is not available)")
                     break
-                raw_ir, step_ir = counts
+                raw_ir, floor_ir, step_ir = counts
                 print(
-                    f"  {label:<13} raw {raw_ir / 1000:7.1f} k  step {step_ir / 1000:7.1f} k"
+                    f"  {label:<13} raw {raw_ir / 1000:7.1f} k  floor {floor_ir / 1000:7.1f} k"
+                    f" ({floor_ir / raw_ir:4.2f}x)  step {step_ir / 1000:7.1f} k"
                     f"  {step_ir / raw_ir:5.2f}x  +{(step_ir - raw_ir) / 1000:.1f} k"
+                    f" (+{(step_ir - floor_ir) / 1000:.1f} k over the floor)"
                 )
         setup.execute(f"DROP TABLE IF EXISTS {TABLE}")
     finally:
@@ -348,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also count client instructions under valgrind over N statements (300)",
     )
     parser.add_argument("--odbc", default=DEFAULT_ODBC)
-    parser.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args.odbc, *args.child)

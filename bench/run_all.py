@@ -1,5 +1,5 @@
 """Run every benchmark (start-up, engine overhead, validate at scale, ODBC statement cost,
-large runs, batches in one transaction) and print one summary.
+large runs, batches in one transaction, peers when installed) and print one summary.
 
     python bench/run_all.py
 
@@ -24,6 +24,7 @@ import batch  # noqa: E402
 import engine_overhead  # noqa: E402
 import large_run  # noqa: E402
 import odbc_overhead  # noqa: E402
+import peers  # noqa: E402
 import startup  # noqa: E402
 import validate_many  # noqa: E402
 
@@ -36,6 +37,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[SummaryRow]]]] = [
     ("odbc_overhead", odbc_overhead.measure),
     ("large_run", large_run.measure),
     ("batch", batch.measure),
+    ("peers", peers.measure),
 ]
 
 

@@ -156,9 +156,19 @@ def run_command(args: argparse.Namespace) -> int:
         deadline=args.deadline,
         all_items=args.all_items,
     )
-    service = RunService(load_config(args.config), log=_progress if args.verbose else _quiet)
-    with signals.aborting() as abort:
-        result = service.run(request, abort=abort)
+    config = load_config(args.config)
+    if args.format == "text" and not args.verbose and sys.stdout.isatty():
+        # A live line for a run that takes more than a second; cleared before the report.
+        from runner.reports.progress import LiveProgress
+
+        live = LiveProgress(sys.stdout)
+        service = RunService(config, log=_quiet, progress=live, ask=live.pausing(input))
+        with signals.aborting() as abort, live:
+            result = service.run(request, abort=abort)
+    else:
+        service = RunService(config, log=_progress if args.verbose else _quiet)
+        with signals.aborting() as abort:
+            result = service.run(request, abort=abort)
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )

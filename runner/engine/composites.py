@@ -9,6 +9,7 @@ the walker calls into: the walker knows single steps, this module knows nesting.
 
 from __future__ import annotations
 
+import itertools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -139,6 +140,9 @@ class Composites(ABC):
         stop = step.on_item_error == "stop" or (_IN_TRANSACTION in scope and not per_item)
         steps_view = scope["steps"]
         origin = str(step.origin)
+        progress, done = self.options.progress, itertools.count(1)
+        if progress is not None:
+            progress.items(result.title, 0, len(items))
 
         def one(item: Any) -> StepResult:
             item_scope = {**scope, step.as_: item, "steps": dict(steps_view)}
@@ -152,6 +156,8 @@ class Composites(ABC):
                 child.status = worst(c.status for c in child.children)
             child.outcome = "ok" if not child.status.is_bad else "failed"
             child.duration = time.perf_counter() - started
+            if progress is not None:  # next() on a count is atomic: worker threads share it
+                progress.items(result.title, next(done), len(items))
             return child
 
         # OK items are folded into counts as they finish; bad ones are kept (engine/items.py).

@@ -9,10 +9,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from runner.base.abort import RunAbort
 
-__all__ = ["Options"]
+__all__ = ["Options", "Progress"]
+
+
+class Progress(Protocol):
+    """Told where a run is, for a live progress line (reports/progress.py). Called from
+    the walking thread, and from worker threads for `for_each` with `concurrency`."""
+
+    def step(self, label: str) -> None:
+        """A step starts."""
+
+    def items(self, label: str, done: int, total: int) -> None:
+        """A `for_each` step has `done` of its `total` items behind it (0 as it starts)."""
 
 
 @dataclass
@@ -39,3 +51,5 @@ class Options:
     # Keep every for_each item in full (`--all-items` shows them all); otherwise OK items
     # are folded into counts (engine/items.py).
     all_items: bool = False
+    # Where the run is, for a live progress line on a terminal (None: nobody listens).
+    progress: Progress | None = None

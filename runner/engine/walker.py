@@ -288,6 +288,8 @@ class Engine(Composites):
         result.started = datetime.now(UTC)
         clock = time.perf_counter()
         result.outcome = "running"
+        if self.options.progress is not None:
+            self.options.progress.step(result.title)
         try:
             if step.when is not None and not self._condition(step.when, scope, step, result):
                 result.status, result.outcome = Status.SKIPPED, "skipped"

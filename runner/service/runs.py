@@ -28,7 +28,7 @@ from runner.base.abort import RunAbort
 from runner.base.errors import ConfigError
 from runner.base.masking import Masker, mask_run
 from runner.base.status import Status
-from runner.engine.options import Options
+from runner.engine.options import Options, Progress
 from runner.engine.walker import Engine
 from runner.history.faults import StoreUnwritable
 from runner.history.locks import LockVerifier, run_lock
@@ -66,7 +66,8 @@ class RunService:
     """Runs runbooks of one configuration, one `run()` call per run.
 
     `sleep`, `ask`, `interactive`, `log`, `warn` and `environ` are how runs wait, ask
-    for confirmation, talk, warn and see the environment (tests and embedders swap them).
+    for confirmation, talk, warn and see the environment (tests and embedders swap them);
+    `progress` is told where a run is (the live line of `runbook run` on a terminal).
     `record=False` keeps runs out of the state store (and so announces nothing);
     `store` opens the state store and `clock` tells the time runs are announced at (and
     the store's daily upkeep counts from).
@@ -85,8 +86,10 @@ class RunService:
         record: bool = True,
         store: Callable[[Config], StateStore] = open_store,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        progress: Progress | None = None,
     ) -> None:
         self.config = config
+        self.progress = progress  # told where each run is (a live line on a terminal)
         self.environ = environ
         self.sleep = sleep
         self.ask = ask
@@ -146,6 +149,7 @@ class RunService:
             abort=abort if abort is not None else RunAbort(),
             deadline=runbook.deadline if request.deadline is None else request.deadline,
             all_items=request.all_items,
+            progress=self.progress,
         )
         engine = Engine(library, options)
         self._register_secrets(engine)
