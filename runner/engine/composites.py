@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -147,6 +146,8 @@ class Composites(ABC):
             return child
 
         if step.concurrency > 1 and step.on_item_error != "stop" and self.options.mode != "dry-run":
+            from concurrent.futures import ThreadPoolExecutor  # only at concurrency > 1
+
             with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
                 result.children = list(pool.map(one, items))
         else:
