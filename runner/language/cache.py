@@ -95,8 +95,9 @@ class ValidationCache:
         return {str(path.resolve()): self.hash(str(path.resolve())) for path in paths}
 
     def key(self, path: Path, data: bytes) -> str:
+        """The key of a file (its resolved path) holding `data`."""
         digest = hashlib.sha256(data)
-        digest.update(f"\0{path.resolve()}\0{self._config_hash}\0{code_hash()}".encode())
+        digest.update(f"\0{path}\0{self._config_hash}\0{code_hash()}".encode())
         return digest.hexdigest()
 
     def _file(self, key: str) -> Path:

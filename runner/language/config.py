@@ -163,7 +163,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, search: bool = Tr
     from runner.language.cache import Entry, ValidationCache
 
     cache = ValidationCache(config.var_dir / "cache", found)
-    cache.put(cache.key(found, b"runner.yaml"), Entry(0, {}, {}))
+    cache.put(cache.key(found.resolve(), b"runner.yaml"), Entry(0, {}, {}))
     return config
 
 
@@ -178,7 +178,7 @@ def _known_valid(document: dict[str, Any], found: Path, display: str) -> Config 
     except Exception:  # an invalid file may not build: validating it says why
         return None
     cache = ValidationCache(config.var_dir / "cache", found)
-    entry = cache.get(cache.key(found, b"runner.yaml"))
+    entry = cache.get(cache.key(found.resolve(), b"runner.yaml"))
     return config if entry is not None and entry.errors == 0 else None
 
 

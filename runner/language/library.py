@@ -163,6 +163,8 @@ class Library:
         (which file `run NAME` meant cannot be known); None when the name is its own."""
         self.index()
         places = self._duplicates.get((kind, name), [])
+        if not places:
+            return None
         resolved = path.resolve()
         mine = [(p, line) for p, line in places if p.resolve() == resolved]
         if not mine:
