@@ -1,5 +1,6 @@
-"""Run every benchmark (start-up, engine overhead, validate at scale, ODBC statement cost,
-large runs, batches in one transaction, peers when installed) and print one summary.
+"""Run every benchmark (start-up, engine overhead, validate at scale, list and status at
+scale, ODBC statement cost, large runs, batches in one transaction, peers when installed)
+and print one summary.
 
     python bench/run_all.py
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import batch  # noqa: E402
 import engine_overhead  # noqa: E402
 import large_run  # noqa: E402
+import list_status  # noqa: E402
 import odbc_overhead  # noqa: E402
 import peers  # noqa: E402
 import startup  # noqa: E402
@@ -34,6 +36,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[SummaryRow]]]] = [
     ("startup", startup.measure),
     ("engine_overhead", engine_overhead.measure),
     ("validate_many", validate_many.measure),
+    ("list_status", list_status.measure),
     ("odbc_overhead", odbc_overhead.measure),
     ("large_run", large_run.measure),
     ("batch", batch.measure),

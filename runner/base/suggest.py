@@ -7,7 +7,6 @@ all suggest through `closest`, so one misspelling gets one answer everywhere.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 
 #: How alike (difflib's ratio) a word and the name it stands for must be: 0.7 keeps
@@ -31,6 +30,8 @@ def closest(
     alias = (aliases or {}).get(lowered)
     if alias is not None and alias.lower() in by_lower:
         return by_lower[alias.lower()]
+    import difflib  # only when a name is not known: never on a run that goes well
+
     close = difflib.get_close_matches(lowered, list(by_lower), n=1, cutoff=CUTOFF)
     return by_lower[close[0]] if close else None
 

@@ -33,10 +33,18 @@ def _library(args: argparse.Namespace) -> Any:
 
 def _library_of(config: Any, *, check_sql: bool = False) -> Any:
     from runner.language.library import Library
-    from runner.notifiers.services import known_tags
+    from runner.notifiers.settings import tag_files
     from runner.steps import STEP_TYPES
 
-    return Library(config, STEP_TYPES, tags=known_tags, check_sql=check_sql)
+    return Library(
+        config, STEP_TYPES, tags=_known_tags, tag_files=tag_files, check_sql=check_sql, cache=True
+    )
+
+
+def _known_tags(config: Any) -> frozenset[str] | None:
+    from runner.notifiers.services import known_tags  # only when validation asks
+
+    return known_tags(config)
 
 
 def _emit(text: str) -> None:
@@ -51,24 +59,17 @@ def list_command(args: argparse.Namespace) -> int:
     rows = []
     for name in library.names("runbook"):
         path = library.path_of("runbook", name)
-        try:
-            model = library.load(path)
-            rows.append(
-                {
-                    "name": name,
-                    "kind": model.kind,
-                    "title": model.title,
-                    "schedule": model.schedule,
-                    "tags": list(model.tags),
-                    "path": display_path(path),
-                }
-            )
-        except InvalidInput as error:
+        info, errors = library.summary(path)  # from var/cache when the file is unchanged
+        if library.duplicate_problem("runbook", name, path) is not None:
+            errors += 1
+        if not errors:
+            rows.append({**info, "name": name, "path": display_path(path)})
+        else:
             rows.append(
                 {
                     "name": name,
                     "kind": "?",
-                    "title": f"INVALID: {_count(len(error.errors), 'error')} (runbook validate)",
+                    "title": f"INVALID: {_count(errors, 'error')} (runbook validate)",
                     "schedule": None,
                     "tags": [],
                     "path": display_path(path),
@@ -403,10 +404,10 @@ def status_command(args: argparse.Namespace) -> int:
             last = store.last_run(name) or {}
             alert = open_alerts.get(name)
             path = library.path_of("runbook", name)
-            try:
-                schedule = library.load(path).schedule if path else None
-            except InvalidInput:  # still listed: its history may say more than its file
-                schedule = None
+            # from var/cache when unchanged; an invalid file is still listed: its
+            # history may say more than its file
+            info, errors = library.summary(path) if path else ({}, 1)
+            schedule = info.get("schedule") if not errors else None
             rows.append(
                 {
                     "runbook": name,

@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 
 from runner.base.clock import naive_utc
-from runner.databases.demo_orders import build_orders
 
 Builder = Callable[[sqlite3.Connection, datetime], None]
 
@@ -103,4 +102,10 @@ def _build_atomically(builder: Builder, target: Path, now: datetime) -> bool:
 
 
 #: The demos by name (`demo:` in runner.yaml), each a builder of its SQLite database.
-DEMOS: dict[str, Builder] = {"orders": build_orders}
+def _build_orders(connection: sqlite3.Connection, now: datetime) -> None:
+    from runner.databases.demo_orders import build_orders  # only the first run builds
+
+    build_orders(connection, now)
+
+
+DEMOS: dict[str, Builder] = {"orders": _build_orders}

@@ -13,7 +13,6 @@ import itertools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -167,6 +166,8 @@ class Composites(ABC):
             name = step.connection or scope.get("__connection__")
             parallel = not (isinstance(name, str) and services.connections.shared(name))
         if parallel and step.on_item_error != "stop" and _IN_TRANSACTION not in scope:
+            from concurrent.futures import ThreadPoolExecutor  # only at concurrency > 1
+
             with (
                 services.connections.lanes(step.concurrency) as lane,
                 ThreadPoolExecutor(max_workers=step.concurrency) as pool,

@@ -40,15 +40,11 @@ def attempt(
     """Run `action` until it succeeds (and `until` holds) or the policy gives up.
 
     Returns (values of the last successful attempt or None, attempts, final error or None).
-    """
-    from tenacity import (
-        RetryError,
-        Retrying,
-        retry_if_exception,
-        retry_if_result,
-        stop_after_attempt,
-    )
 
+    The first attempt runs without tenacity: most succeed, and then nothing of the retry
+    machinery is imported. When it must be retried, tenacity is handed its outcome as its
+    own first attempt, so waits and stops count exactly as if tenacity had made it.
+    """
     attempts: list[Attempt] = []
 
     def one() -> dict[str, Any] | None:
@@ -82,11 +78,48 @@ def attempt(
         )
         return values if ok else {"__not_yet__": values}
 
-    if policy.attempts <= 1 and until is None:  # the common case needs no retry machinery
-        try:
-            return one(), attempts, None
-        except StepError as error:
+    try:
+        first = one()
+    except StepError as error:
+        if policy.attempts <= 1 or not error.transient:
             return error.result, attempts, error
+        return _retried(error, one, policy, attempts, sleep)
+    if not (isinstance(first, dict) and "__not_yet__" in first):
+        return first, attempts, None
+    if policy.attempts <= 1:
+        return first["__not_yet__"], attempts, _until_not_met(attempts)
+    return _retried(first, one, policy, attempts, sleep)
+
+
+def _until_not_met(attempts: list[Attempt]) -> UntilNotMet:
+    return UntilNotMet(f"until condition still false after {len(attempts)} attempts")
+
+
+def _retried(
+    first: dict[str, Any] | None | StepError,
+    one: Callable[[], dict[str, Any] | None],
+    policy: RetryPolicy,
+    attempts: list[Attempt],
+    sleep: Callable[[float], None],
+) -> tuple[dict[str, Any] | None, list[Attempt], StepError | None]:
+    """Attempts 2 and later, under tenacity, which takes `first` as its attempt 1."""
+    from tenacity import (
+        RetryError,
+        Retrying,
+        retry_if_exception,
+        retry_if_result,
+        stop_after_attempt,
+    )
+
+    replay = [first]
+
+    def next_attempt() -> dict[str, Any] | None:
+        if replay:  # attempt 1, already made
+            outcome = replay.pop()
+            if isinstance(outcome, StepError):
+                raise outcome
+            return outcome
+        return one()
 
     def transient(error: BaseException) -> bool:
         return isinstance(error, StepError) and error.transient
@@ -100,7 +133,7 @@ def attempt(
         reraise=True,
     )
     try:
-        values = retrying(one)
+        values = retrying(next_attempt)
     except StepError as error:
         return error.result, attempts, error
     except RetryError as error:  # `until` never held
@@ -108,12 +141,12 @@ def attempt(
         return (
             last.get("__not_yet__") if isinstance(last, dict) else None,
             attempts,
-            UntilNotMet(f"until condition still false after {len(attempts)} attempts"),
+            _until_not_met(attempts),
         )
     if isinstance(values, dict) and "__not_yet__" in values:
         return (
             values["__not_yet__"],
             attempts,
-            UntilNotMet(f"until condition still false after {len(attempts)} attempts"),
+            _until_not_met(attempts),
         )
     return values, attempts, None

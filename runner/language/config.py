@@ -145,16 +145,41 @@ def load_config(path: str | os.PathLike[str] | None = None, *, search: bool = Tr
     found = find_config(path) if (path or search) else None
     if found is None:
         return _build({}, Path.cwd(), None)
-    from runner.language import schema, yamlload
+    from runner.language import yamlload
 
     display = os.path.relpath(found) if not os.path.isabs(str(path or "")) else str(found)
     document = yamlload.load_file(found, display) or {}
     if not isinstance(document, dict):
         raise InvalidInput([Problem("runner.yaml must be a mapping of settings", display, 1, 1)])
+    known = _known_valid(document, found, display)
+    if known is not None:
+        return known
+    from runner.language import schema
+
     problems = schema.validate_document(document, "runner", display)
     if problems:
         raise InvalidInput(problems)
-    return _build(document, found.resolve().parent, found, display)
+    config = _build(document, found.resolve().parent, found, display)
+    from runner.language.cache import Entry, ValidationCache
+
+    cache = ValidationCache(config.var_dir / "cache", found)
+    cache.put(cache.key(found.resolve(), b"runner.yaml"), Entry(0, {}, {}))
+    return config
+
+
+def _known_valid(document: dict[str, Any], found: Path, display: str) -> Config | None:
+    """The configuration of a runner.yaml that validated clean with these very bytes
+    (language/cache.py: its key holds the file's hash): no JSON Schema again. None when
+    the cache does not know it, or the file does not even build."""
+    from runner.language.cache import ValidationCache
+
+    try:
+        config = _build(document, found.resolve().parent, found, display)
+    except Exception:  # an invalid file may not build: validating it says why
+        return None
+    cache = ValidationCache(config.var_dir / "cache", found)
+    entry = cache.get(cache.key(found.resolve(), b"runner.yaml"))
+    return config if entry is not None and entry.errors == 0 else None
 
 
 def _paths(root: Path, raw: Any, default: str) -> tuple[Path, ...]:

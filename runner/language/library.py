@@ -17,6 +17,7 @@ from typing import Any
 from runner.base.errors import InvalidInput, NotFound, Problem
 from runner.base.paths import display_path
 from runner.base.suggest import closest
+from runner.language.cache import Entry, ValidationCache
 from runner.language.config import Config
 from runner.language.model import Runbook
 from runner.language.steptypes import StepDeclaration, StepTypes
@@ -86,7 +87,9 @@ class Library:
         step_types: StepTypes[StepDeclaration],
         *,
         tags: Callable[[Config], frozenset[str] | None] | None = None,
+        tag_files: Callable[[Config], tuple[Path, ...]] | None = None,
         check_sql: bool = False,
+        cache: bool = False,
     ) -> None:
         """`step_types` is the registry of step types runbooks may use (runner.steps.STEP_TYPES:
         the language does not import the step modules, it is handed them). `tags` lists the
@@ -97,8 +100,20 @@ class Library:
 
         A Library is a snapshot: it reads each file once and keeps what it built for as long
         as it lives. Make a new one to see files edited since (the run service makes one per
-        run)."""
+        run).
+
+        `cache` keeps what validation found under var/cache (cache.py): a runbook whose
+        bytes, SQL files, called files and runner.yaml are unchanged since it validated
+        clean is built but not validated again. `tag_files` lists the files besides
+        runner.yaml that define notification tags (Apprise files), which a cached result
+        depends on too."""
         self.config = config
+        self._tag_files = tag_files
+        self.cache = (
+            ValidationCache(config.var_dir / "cache", config.path)
+            if cache and not check_sql
+            else None
+        )
         self.step_types = step_types
         self.check_sql = check_sql
         self._tags = tags
@@ -148,6 +163,8 @@ class Library:
         (which file `run NAME` meant cannot be known); None when the name is its own."""
         self.index()
         places = self._duplicates.get((kind, name), [])
+        if not places:
+            return None
         resolved = path.resolve()
         mine = [(p, line) for p, line in places if p.resolve() == resolved]
         if not mine:
@@ -203,13 +220,98 @@ class Library:
         path = path.resolve()
         model = self._models.get(path)
         if model is None:
+            model = self._cached(path)
+        if model is None:
             read = self._read(path)
             problems = self._checked(read, path)
+            self._remember(path, read, problems)
             if any(p.severity == "error" for p in problems):
                 raise InvalidInput(problems)
             assert read.runbook is not None  # a file without a model has problems
-            model = self._models[path] = read.runbook
+            model = read.runbook
+        self._models[path] = model
         return model
+
+    # -- the validation cache (cache.py) ---------------------------------------------------
+
+    def _key(self, path: Path) -> str | None:
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.key(path, path.read_bytes())
+        except OSError:
+            return None
+
+    def _cached(self, path: Path) -> Runbook | None:
+        """The model of a file that validated clean with these very bytes: built, not
+        validated again. None when the cache is off, misses or the file is not clean."""
+        key = self._key(path)
+        if self.cache is None or key is None:
+            return None
+        entry = self.cache.get(key)
+        if entry is None or entry.errors:
+            return None
+        read = _read(path, self.config, self.step_types, schema=False)
+        if read.problems or read.runbook is None:
+            return None
+        if set(self.cache.depends_on(self._depends(read.runbook))) != set(entry.depends):
+            return None  # it reads other files now (a SQL file for another dialect, say)
+        if read.runbook.name:
+            kind = "check" if read.runbook.is_check else "runbook"
+            if self.duplicate_problem(kind, read.runbook.name, path) is not None:
+                return None  # another file took its name since: said by validating
+        return read.runbook
+
+    def _remember(self, path: Path, read: _Read, problems: list[Problem]) -> None:
+        key = self._key(path)
+        if self.cache is None or key is None:
+            return
+        errors = sum(1 for problem in problems if problem.severity == "error")
+        model = read.runbook
+        depends = self.cache.depends_on(self._depends(model) if model is not None else ())
+        self.cache.put(key, Entry(errors, _info(model) if model is not None else {}, depends))
+
+    def _depends(self, model: Runbook) -> list[Path]:
+        """The files besides itself and runner.yaml that a file's validation read: its SQL
+        files, the files of what it calls (runbooks, transitively, for call cycles) and
+        the Apprise files that define notification tags."""
+        found: list[Path] = list(self._tag_files(self.config)) if self._tag_files else []
+        seen: set[str] = set()
+        todo = [model]
+        while todo:
+            current = todo.pop()
+            for step in current.all_steps():
+                path = getattr(step.config, "path", None)
+                if isinstance(path, Path):
+                    found.append(path)
+                name = getattr(step.config, "name", None)
+                if step.action == "check" and isinstance(name, str):
+                    callee = self.path_of("check", name)
+                    if callee is not None:
+                        found.append(callee)
+            for name in current.calls():
+                callee = self.path_of("runbook", name)
+                if callee is None or name in seen:
+                    continue
+                seen.add(name)
+                found.append(callee)
+                called = self._read(callee).runbook
+                if called is not None:
+                    todo.append(called)
+        return found
+
+    def summary(self, path: Path) -> tuple[dict[str, Any], int]:
+        """What `runbook list` shows of a file (name, kind, title, tags, schedule) and its
+        number of errors: from the cache when the file is unchanged, else validated."""
+        key = self._key(path.resolve())
+        if self.cache is not None and key is not None:
+            entry = self.cache.get(key)
+            if entry is not None:
+                return entry.info, entry.errors
+        try:
+            return _info(self.load(path)), 0
+        except InvalidInput as error:
+            return {}, len(error.errors)
 
     def calls_of(self, name: str) -> list[str]:
         """The runbooks that runbook `name` calls (steps, nested steps, on_failure)."""
@@ -275,8 +377,19 @@ class _Read:
     runbook: Runbook | None  # None when the file is not a YAML mapping
 
 
-def _read(path: Path, config: Config, step_types: StepTypes[StepDeclaration]) -> _Read:
-    from runner.language import schema
+def _info(model: Runbook) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "kind": model.kind,
+        "title": model.title,
+        "schedule": model.schedule,
+        "tags": list(model.tags),
+    }
+
+
+def _read(
+    path: Path, config: Config, step_types: StepTypes[StepDeclaration], *, schema: bool = True
+) -> _Read:
     from runner.language.build import build
     from runner.language.yamlload import load_file
 
@@ -289,6 +402,10 @@ def _read(path: Path, config: Config, step_types: StepTypes[StepDeclaration]) ->
         problem = Problem("a runbook must be a mapping with `runbook:` and `steps:`", display, 1, 1)
         return _Read((problem,), None)
     kind = "check" if "check" in document and "runbook" not in document else "runbook"
-    found = schema.validate_document(document, kind, display)
+    found: list[Problem] = []
+    if schema:  # not for a file the cache knows valid: JSON Schema is the costly part
+        from runner.language.schema import validate_document
+
+        found = list(validate_document(document, kind, display))
     built = build(document, display, config, step_types)
     return _Read((*found, *built.problems), built.runbook)

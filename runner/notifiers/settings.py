@@ -69,6 +69,11 @@ def settings(config: Config) -> Settings:
     )
 
 
+def tag_files(config: Config) -> tuple[Path, ...]:
+    """The Apprise files whose tags validation reads (a cached result depends on them)."""
+    return settings(config).files
+
+
 def url_secrets(config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
     """The values of the `${VAR}`s the inline notification URLs use, to mask from the
     start of every run (a dry run or a rehearsal loads no notifier, yet may render one).

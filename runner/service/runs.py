@@ -87,6 +87,7 @@ class RunService:
         store: Callable[[Config], StateStore] = open_store,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: Progress | None = None,
+        cache: bool = True,
     ) -> None:
         self.config = config
         self.progress = progress  # told where each run is (a live line on a terminal)
@@ -103,14 +104,18 @@ class RunService:
         # When a finished run is announced (repeat and escalation count from it), and
         # whether the store's daily upkeep (retention) is due.
         self.clock = clock
+        # Keep what validation found under var/cache (language/cache.py).
+        self.cache = cache
 
     def library(self) -> Library:
         """The runbooks and checks as the files are now: a new snapshot for every run, so a
         file edited between two runs is read again (and validated again)."""
-        from runner.notifiers.services import known_tags
+        from runner.notifiers.settings import tag_files
         from runner.steps import STEP_TYPES
 
-        return Library(self.config, STEP_TYPES, tags=known_tags)
+        return Library(
+            self.config, STEP_TYPES, tags=_known_tags, tag_files=tag_files, cache=self.cache
+        )
 
     def load(self, name_or_path: str) -> Runbook:
         """The model of a runbook; raises NotFound or InvalidInput (nothing has run)."""
@@ -169,12 +174,13 @@ class RunService:
             self._walk(engine, runbook, run, inputs, record, request.skipped_status)
             store = record.store
             if store is not None:
-                from runner.alerts.announce import announce
                 from runner.notifiers.deliver import shown_deliveries
 
                 now = self.clock()  # asked once: announcing and the store's upkeep
                 try:
                     if engine.notifier is not None:
+                        from runner.alerts.announce import announce
+
                         announce(run, runbook, self.config, store, engine.notifier, now=now)
                     run.notifications = shown_deliveries(store.deliveries(run.run_id))
                 except ConfigError as exc:  # the store failed after the record was in
@@ -274,14 +280,15 @@ class RunService:
         """The notifier a real run sends through; None when it has nothing to tell anyone."""
         if mode != "run":
             return None
+        from runner.notifiers.settings import settings
+
+        if not settings(self.config).configured:  # nobody to tell: alerts/ is not loaded
+            return None
         from runner.alerts.announce import routes_anything
         from runner.notifiers.services import load_notifier
-        from runner.notifiers.settings import settings
 
         sends = any(step.action == "notify" for step in runbook.all_steps())
         if not (sends or routes_anything(runbook, self.config)):
-            return None
-        if not settings(self.config).configured:
             return None
         return load_notifier(self.config, engine.masker, engine.environ)
 
@@ -397,6 +404,12 @@ class Recorder:
             self.warn(f"runbook: spool: {note}")
         if done.recorded:
             self.log(f"runbook: recorded {len(done.recorded)} run(s) kept in {directory}")
+
+
+def _known_tags(config: Config) -> frozenset[str] | None:
+    from runner.notifiers.services import known_tags  # only when a runbook is validated
+
+    return known_tags(config)
 
 
 def _stderr(message: str) -> None:

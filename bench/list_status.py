@@ -1,0 +1,127 @@
+"""`runbook list` and `runbook status` with 1,000 runbooks: cold (no var/cache) and warm.
+
+The project is validate_many.py's: 1,000 generated runbooks of 66 lines and 5 steps,
+each different, every one valid. Each command runs as a fresh process from the project
+root, with bytecode compiled:
+
+- cold: var/cache deleted before each run, so every runbook is validated (and the cache
+  written);
+- warm: the cache as the previous run left it; every file is still read and hashed, so an
+  added, removed or edited runbook is noticed, but none is parsed or validated again.
+
+Cold and warm runs alternate (1 warm-up round, then N); median and min of each, and
+the warm run against `python -c "import yaml, jinja2"` in the same rounds.
+
+    python bench/list_status.py [--files 1000] [--runs 3]
+
+Prints plain text and exits 0 whether or not the target is met: it reports, it does not gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from validate_many import make_project  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_SECONDS = 0.5
+WARMUPS = 1
+
+SummaryRow = tuple[str, str, str, bool | None]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("RUNBOOK_CONFIG", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measured with bytecode compiled
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _run(argv: list[str], root: Path, files: int) -> tuple[float, str | None]:
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=root, env=_env(), capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 1, 2, 3) or "Traceback" in done.stderr:
+        return elapsed, f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
+    if argv[-1] == "list" and (f"{files} runbooks" not in done.stdout or "INVALID" in done.stdout):
+        return elapsed, f"`list` did not list {files} valid runbooks: {done.stdout[-300:]}"
+    return elapsed, None
+
+
+def measure(files: int = 1000, runs: int = 3) -> list[SummaryRow]:
+    python = sys.executable
+    subprocess.run([python, "-m", "compileall", "-q", str(REPO / "runner")], check=False)
+    runbook = [python, "-m", "runner"]
+    baseline = [python, "-c", "import yaml, jinja2"]
+    labels = ["baseline: python -c 'import yaml, jinja2'"]
+    for command in ("list", "status"):
+        labels += [f"runbook {command} (cold cache)", f"runbook {command} (warm cache)"]
+    samples: dict[str, list[float]] = {label: [] for label in labels}
+    errors: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-list-status-") as scratch:
+        root = Path(scratch)
+        make_project(root, files)
+        print(f"{files} runbooks in {root}; {runs} rounds after {WARMUPS} warm-ups")
+        for index in range(WARMUPS + runs):
+            timed = index >= WARMUPS
+            elapsed, _ = _run(baseline, root, files)
+            if timed:
+                samples[labels[0]].append(elapsed)
+            for command in ("list", "status"):
+                for state in ("cold", "warm"):
+                    label = f"runbook {command} ({state} cache)"
+                    if state == "cold":
+                        shutil.rmtree(root / "var" / "cache", ignore_errors=True)
+                    elapsed, error = _run([*runbook, command], root, files)
+                    if error:
+                        errors[label] = error
+                    elif timed:
+                        samples[label].append(elapsed)
+    base = statistics.median(samples[labels[0]])
+    print(f"\n  {'command':<44} {'median s':>9} {'min s':>7} {'x baseline':>11}")
+    for label in labels:
+        if label in errors:
+            print(f"  {label:<44} FAILED {errors[label]}")
+            continue
+        median, best = statistics.median(samples[label]), min(samples[label])
+        print(f"  {label:<44} {median:9.3f} {best:7.3f} {median / base:11.2f}")
+    rows: list[SummaryRow] = []
+    for command in ("list", "status"):
+        label = f"runbook {command} (warm cache)"
+        metric = f"runbook {command}, {files} runbooks, warm cache"
+        target = f"< {TARGET_SECONDS} s"
+        if label in errors or not samples[label]:
+            rows.append((metric, "FAILED", target, False))
+            continue
+        median = statistics.median(samples[label])
+        cold = samples[f"runbook {command} (cold cache)"]
+        shown = f"{median:.3f} s (min {min(samples[label]):.3f}"
+        shown += f"; cold {statistics.median(cold):.2f} s)" if cold else ")"
+        rows.append((metric, shown, target, median < TARGET_SECONDS))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=1000, help="runbooks (default 1000)")
+    parser.add_argument("--runs", type=int, default=3, help="timed rounds (default 3)")
+    args = parser.parse_args(argv)
+    for metric, measured, target, met in measure(args.files, args.runs):
+        verdict = "-" if met is None else "PASS" if met else "MISS"
+        print(f"  {metric:<44} {measured:<40} {target:<10} {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

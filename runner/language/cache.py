@@ -1,0 +1,134 @@
+"""What validation found, kept under var/cache so an unchanged runbook is not validated again.
+
+An entry is a small JSON file named by a key: the SHA-256 of the runbook file's bytes,
+runner.yaml's bytes, the runner's version and the hash of the runner's own code, and
+FORMAT (bumped when an entry's shape changes). The entry lists every other file the
+result depends on (the SQL files the runbook reads, the runbooks and checks it calls,
+the Apprise files that define notification tags) with the SHA-256 of its bytes then; an
+entry whose dependencies changed is a miss. So a change to any byte of any of these files
+means the runbook is validated again; only the same bytes, read by the same code, hit.
+
+What an entry keeps: whether the file validated without errors (a run skips the JSON
+Schema and the checks of meaning), how many errors it had, and what `runbook list` and
+`runbook status` show (name, kind, title, tags, schedule), so they read no YAML for an
+unchanged file.
+
+Safe across processes: an entry is written to a temp file in the same folder and moved
+into place with os.replace, so a reader sees a whole entry or none; two runs writing the
+same key write the same bytes. An entry that does not parse, or has the wrong shape, is a
+miss and is written again. When var/cache cannot be written (read-only, full), the cache
+is silently off: the run validates as if there were no cache. Deleting var/cache at any
+time costs only the next run's validation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The shape of an entry; bump it when the shape or its meaning changes.
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What validation found for one set of bytes."""
+
+    errors: int  # 0: it validated clean (a run may skip validation)
+    info: dict[str, Any]  # name, kind, title, tags, schedule: what `list` shows
+    depends: dict[str, str | None]  # path -> SHA-256 of its bytes (None: it did not exist)
+
+
+def file_hash(path: Path) -> str | None:
+    """The SHA-256 of a file's bytes; None when it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+_CODE_HASH: str | None = None
+
+
+def code_hash() -> str:
+    """The runner's version and a hash of its own source files' names, sizes and mtimes:
+    an upgrade or an edit of the runner is a new cache, never an old entry misread."""
+    global _CODE_HASH
+    if _CODE_HASH is None:
+        # The package is loaded (this module is in it); read, not imported: the language
+        # layer may not import the top of the package.
+        version = getattr(sys.modules.get("runner"), "__version__", "?")
+        root = Path(__file__).resolve().parent.parent
+        digest = hashlib.sha256(f"{version}/{FORMAT}".encode())
+        for folder, _dirs, files in sorted(os.walk(root)):
+            for name in sorted(files):
+                if name.endswith((".py", ".json")):
+                    stat = os.stat(os.path.join(folder, name))
+                    digest.update(f"{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        _CODE_HASH = digest.hexdigest()
+    return _CODE_HASH
+
+
+class ValidationCache:
+    """Entries under one folder (config.var_dir / "cache"); every failure is a miss."""
+
+    def __init__(self, folder: Path, config_path: Path | None) -> None:
+        self.folder = folder
+        self._config_hash = (file_hash(config_path) if config_path else None) or "-"
+        self._hashes: dict[str, str | None] = {}  # one process reads each file once
+
+    def hash(self, path: str) -> str | None:
+        if path not in self._hashes:
+            self._hashes[path] = file_hash(Path(path))
+        return self._hashes[path]
+
+    def depends_on(self, paths: Iterable[Path]) -> dict[str, str | None]:
+        """Each path (resolved) with the hash of its bytes now."""
+        return {str(path.resolve()): self.hash(str(path.resolve())) for path in paths}
+
+    def key(self, path: Path, data: bytes) -> str:
+        """The key of a file (its resolved path) holding `data`."""
+        digest = hashlib.sha256(data)
+        digest.update(f"\0{path}\0{self._config_hash}\0{code_hash()}".encode())
+        return digest.hexdigest()
+
+    def _file(self, key: str) -> Path:
+        return self.folder / f"v{FORMAT}" / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> Entry | None:
+        """The entry of `key` when its dependencies are unchanged; None otherwise."""
+        try:
+            raw = json.loads(self._file(key).read_bytes())
+            entry = Entry(int(raw["errors"]), dict(raw["info"]), dict(raw["depends"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent, unreadable or corrupt: a miss (written again after)
+        for dependency, expected in entry.depends.items():
+            if self.hash(dependency) != expected:
+                return None
+        return entry
+
+    def put(self, key: str, entry: Entry) -> None:
+        """Write an entry atomically; a cache that cannot be written is silently off."""
+        target = self._file(key)
+        body = {"errors": entry.errors, "info": entry.info, "depends": entry.depends}
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as out:
+                    json.dump(body, out)
+                os.replace(temp, target)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(temp)
+                raise
+        except OSError:
+            return

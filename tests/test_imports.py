@@ -1,0 +1,105 @@
+"""A nagios run of the demo imports only what its path uses (issue 11, point 1).
+
+Asserts on the set of modules imported (read from `python -X importtime`), never on time,
+so an import that creeps back onto the path fails here, whatever the machine's load.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: Never on a run of a cached, clean runbook answered in nagios or json, with nothing
+#: configured to notify and every step succeeding at its first attempt.
+NOT_ON_THE_RUN_PATH = {
+    "croniter": "only for `schedule:` (validation)",
+    "dateutil": "croniter's, only for `schedule:`",
+    "rich": "only for text output",
+    "tenacity": "only when a first attempt must be retried",
+    "concurrent.futures": "only at concurrency > 1",
+    "jsonschema_rs": "validation, skipped when var/cache knows the runbook",
+    "runner.language.schema": "validation, skipped when var/cache knows the runbook",
+    "runner.language.meaning": "validation, skipped when var/cache knows the runbook",
+    "runner.language.sqlcheck": "only for `runbook validate`",
+    "sqlglot": "only for `runbook validate`",
+    "runner.alerts.announce": "only when notifications are configured",
+    "runner.notifiers.services": "only when notifications are configured",
+    "apprise": "only when notifications are configured",
+    "runner.databases.demo_orders": "only when the demo database is built",
+    "difflib": "only to suggest a name for an unknown one",
+}
+
+
+def imported(argv: list[str], cwd: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_CONFIG"}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "runner", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    names = {
+        line.split("|", 2)[2].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "cumulative" not in line
+    }
+    return names, done
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A copy of the repository's demo project (runner.yaml, runbooks/, sql/)."""
+    shutil.copy(REPO / "runner.yaml", tmp_path / "runner.yaml")
+    for part in ("runbooks", "sql"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    return tmp_path
+
+
+def _unwanted(names: set[str], allowed: frozenset[str] = frozenset()) -> dict[str, str]:
+    return {
+        module: why
+        for module, why in NOT_ON_THE_RUN_PATH.items()
+        if module not in allowed
+        and any(name == module or name.startswith(module + ".") for name in names)
+    }
+
+
+def test_a_nagios_run_of_the_demo_imports_nothing_its_path_does_not_use(demo: Path) -> None:
+    argv = ["run", "order-health", "--format", "nagios"]
+    first, done = imported(argv, demo)  # builds the demo database, fills var/cache
+    assert done.stdout.startswith("ORDER-HEALTH "), done.stderr[-2000:]
+    assert "runner.language.meaning" in first  # the first run validates
+
+    names, done = imported(argv, demo)
+
+    assert done.stdout.startswith("ORDER-HEALTH "), done.stderr[-2000:]
+    assert done.returncode in (0, 1, 2)
+    assert _unwanted(names) == {}
+    assert "runner.engine.walker" in names  # the hook does see the run's own modules
+
+
+def test_a_json_run_imports_no_rich_and_a_text_run_does(demo: Path) -> None:
+    imported(["run", "order-health", "--format", "json"], demo)  # fills var/cache
+    as_json, done = imported(["run", "order-health", "--format", "json"], demo)
+    as_text, _ = imported(["run", "order-health", "--color", "never"], demo)
+
+    assert done.stdout.lstrip().startswith("{")
+    assert _unwanted(as_json) == {}
+    assert _unwanted(as_text, frozenset({"rich"})) == {}
+    assert "rich" in as_text
+
+
+def test_help_imports_no_engine(demo: Path) -> None:
+    names, done = imported(["--help"], demo)
+
+    assert done.returncode == 0
+    assert not {"runner.engine.walker", "jinja2", "yaml", "sqlite3"} & names
