@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.base.errors import InvalidInput, Problem
+from runner.base.gc_pause import paused_gc
 from runner.language import templates
 from runner.language.calls import check_call
 from runner.language.config import STATE_CONNECTION
@@ -471,4 +472,5 @@ def meaning(
     runbook: Runbook, file: Path, library: Catalog, step_types: StepTypes[StepDeclaration]
 ) -> list[Problem]:
     """Every problem of meaning in the model of a runbook or check read from `file`."""
-    return _Checker(runbook, file, library, step_types).run()
+    with paused_gc():  # many objects, no cycles: see runner.base.gc_pause
+        return _Checker(runbook, file, library, step_types).run()
