@@ -1,4 +1,5 @@
-"""Run every benchmark (start-up, engine overhead, validate at scale, ODBC statement cost)
+"""Run every benchmark (start-up, engine overhead, validate at scale, ODBC statement cost,
+linear in runbook length)
 and print one summary.
 
     python bench/run_all.py
@@ -21,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import engine_overhead  # noqa: E402
+import linear  # noqa: E402
 import odbc_overhead  # noqa: E402
 import startup  # noqa: E402
 import validate_many  # noqa: E402
@@ -32,6 +34,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[SummaryRow]]]] = [
     ("engine_overhead", engine_overhead.measure),
     ("validate_many", validate_many.measure),
     ("odbc_overhead", odbc_overhead.measure),
+    ("linear", linear.measure),
 ]
 
 
