@@ -1,5 +1,6 @@
 """Run every benchmark (start-up, engine overhead, validate at scale, list and status at
-scale, ODBC statement cost, large runs, batches in one transaction, peers when installed)
+scale, ODBC statement cost, large runs, batches in one transaction, peers when installed,
+linear in runbook length)
 and print one summary.
 
     python bench/run_all.py
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import batch  # noqa: E402
 import engine_overhead  # noqa: E402
 import large_run  # noqa: E402
+import linear  # noqa: E402
 import list_status  # noqa: E402
 import odbc_overhead  # noqa: E402
 import peers  # noqa: E402
@@ -41,6 +43,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[SummaryRow]]]] = [
     ("large_run", large_run.measure),
     ("batch", batch.measure),
     ("peers", peers.measure),
+    ("linear", linear.measure),
 ]
 
 

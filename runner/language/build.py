@@ -22,6 +22,7 @@ from typing import Any
 
 from runner.base.durations import PATTERN, parse_duration
 from runner.base.errors import Problem
+from runner.base.gc_pause import paused_gc
 from runner.base.status import Status
 from runner.language.calls import read_call
 from runner.language.config import Config
@@ -333,8 +334,9 @@ def build(
     document: Any, display: str, config: Config, step_types: StepTypes[StepDeclaration]
 ) -> Built:
     """The model of a runbook or check document (a mapping), and what stood in the way."""
-    builder = _Builder(document, display, config, step_types)
-    runbook = builder.runbook()
+    with paused_gc():  # many objects, no cycles: see runner.base.gc_pause
+        builder = _Builder(document, display, config, step_types)
+        runbook = builder.runbook()
     return Built(runbook, tuple(builder.problems))
 
 

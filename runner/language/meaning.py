@@ -15,11 +15,12 @@ another type than the schema's, and nothing here may fail on them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any
 
 from runner.base.errors import InvalidInput, Problem
+from runner.base.gc_pause import paused_gc
 from runner.language import templates
 from runner.language.calls import check_call
 from runner.language.config import STATE_CONNECTION
@@ -28,6 +29,7 @@ from runner.language.nodes import plain
 from runner.language.policy import TAG_KEYS, parse_after, tag_list
 from runner.language.steptypes import (
     Catalog,
+    SourceLines,
     StepChecks,
     StepDeclaration,
     StepTypes,
@@ -76,6 +78,24 @@ class _Placed:
         self.loops = loops  # `as` names of the for_each steps around it (and its own)
 
 
+class _RunsBefore:
+    """The ids a main-section step may read: the main steps placed above it (first
+    `limit` places of `position`), and itself with its nested steps (`own`)."""
+
+    __slots__ = ("position", "limit", "own")
+
+    def __init__(self, position: dict[str, int], limit: int, own: set[str]) -> None:
+        self.position = position
+        self.limit = limit
+        self.own = own
+
+    def __contains__(self, ref: object) -> bool:
+        if ref in self.own:
+            return True
+        place = self.position.get(ref) if isinstance(ref, str) else None
+        return place is not None and place < self.limit
+
+
 class _Checker:
     def __init__(
         self, runbook: Runbook, file: Path, library: Catalog, step_types: StepTypes[StepDeclaration]
@@ -90,6 +110,8 @@ class _Checker:
         self.problems: list[Problem] = []
         self.inputs = {spec.name for spec in runbook.inputs}
         self.ids: dict[str, Step] = {}
+        self.input_names = frozenset(self.inputs)
+        self.lines = SourceLines(file)  # read once, when a step first needs a position
 
     def add(
         self,
@@ -153,11 +175,17 @@ class _Checker:
         }
         for item in placed:
             self.check_step(item)
+        # Where each main step first sits, so "does `ref` run before this step" is two
+        # lookups (a set of all earlier ids per step made validation quadratic).
+        position: dict[str, int] = {}
+        for index, sid in enumerate(order):
+            position.setdefault(sid, index)
         for item in placed:
             step = item.step
+            earlier: Container[str]
             if item.section == "steps":
-                earlier = set(order[: order.index(step.id)]) if step.id in order else set()
-                earlier |= {step.id} | {nested.id for nested in _descendants(step)}
+                own = {step.id} | {nested.id for nested in _descendants(step)}
+                earlier = _RunsBefore(position, position.get(step.id, -1), own)
             else:
                 earlier = main_ids | section_ids[item.section]
             self.check_references(step, earlier)
@@ -241,7 +269,8 @@ class _Checker:
                 own or self.runbook.connection,
                 self.library,
                 self.problems,
-                frozenset(self.inputs),
+                self.input_names,
+                self.lines,
             )
             self.step_types[action].check(step.config, checks)
         self.check_thresholds(step)
@@ -317,7 +346,7 @@ class _Checker:
                     + (", " + ", ".join(sorted(loops)) if loops else ""),
                 )
 
-    def check_references(self, step: Step, earlier: set[str]) -> None:
+    def check_references(self, step: Step, earlier: Container[str]) -> None:
         for text, origin, _, _ in step.templates:
             for match in _STEP_REF.finditer(text):
                 ref = match.group(1) or match.group(2)
@@ -440,4 +469,5 @@ def meaning(
     runbook: Runbook, file: Path, library: Catalog, step_types: StepTypes[StepDeclaration]
 ) -> list[Problem]:
     """Every problem of meaning in the model of a runbook or check read from `file`."""
-    return _Checker(runbook, file, library, step_types).run()
+    with paused_gc():  # many objects, no cycles: see runner.base.gc_pause
+        return _Checker(runbook, file, library, step_types).run()

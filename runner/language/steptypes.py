@@ -92,6 +92,23 @@ class Catalog(Protocol):
     def known_tags(self) -> frozenset[str] | None: ...
 
 
+class SourceLines:
+    """The lines of one file, read on first use and then kept: a runbook's checks read
+    its file once, not once per step ([] when it cannot be read)."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self._lines: list[str] | None = None
+
+    def __call__(self) -> list[str]:
+        if self._lines is None:
+            try:
+                self._lines = self.file.read_text(encoding="utf-8").splitlines()
+            except OSError:
+                self._lines = []
+        return self._lines
+
+
 @dataclass
 class StepChecks:
     """What a step type's checks of meaning are handed for one step, and where they
@@ -105,6 +122,7 @@ class StepChecks:
     catalog: Catalog
     problems: list[Problem] = field(default_factory=list)
     inputs: frozenset[str] | None = None  # the inputs the runbook declares; None: not known
+    lines: SourceLines | None = None  # the file's lines, shared by the runbook's steps
 
     @property
     def config(self) -> Config:
@@ -126,10 +144,9 @@ class StepChecks:
 
     def source_lines(self) -> list[str]:
         """The lines of the runbook's file ([] when it cannot be read)."""
-        try:
-            return self.file.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return []
+        if self.lines is None:
+            self.lines = SourceLines(self.file)
+        return self.lines()
 
 
 class StepDeclaration:

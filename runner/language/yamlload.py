@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from runner.base.errors import InvalidInput, Problem
+from runner.base.gc_pause import paused_gc
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_EXPANDED_NODES = 100_000
@@ -225,6 +226,11 @@ def _too_deep(text: str, filename: str) -> Problem | None:
 
 def load_text(text: str, filename: str = "<string>") -> Any:
     """Parse one YAML document into marked containers; raise InvalidInput on any problem."""
+    with paused_gc():  # a few objects per node, no cycles: see runner.base.gc_pause
+        return _load_text(text, filename)
+
+
+def _load_text(text: str, filename: str) -> Any:
     try:
         deep = _too_deep(text, filename)
     except yaml.YAMLError as error:

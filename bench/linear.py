@@ -1,0 +1,331 @@
+"""Linear in size: per-step cost of `validate` and `run` at 1,000 and 10,000 steps.
+
+Two temp projects, alike but for N, each hold runner.yaml (`connections: {main: {sqlite:
+db.sqlite}}`) and one generated runbook of N steps. Two shapes of runbook:
+
+  - inline: every step is inline SQL `SELECT 1 AS v` with a threshold on `v`;
+  - files:  every step runs a SQL file and (after the first) is guarded by
+            `when: steps.<previous>.value == 1`, so references are resolved per step.
+
+Measured, for both sizes in alternation (1,000 then 10,000, repeated; medians and min):
+
+  - `validate`: in-process (Library.problems on a fresh Library that checks SQL, as
+    `runbook validate` does), split per phase (YAML, JSON Schema, build, meaning and SQL),
+    and `python -m runner validate runbooks` as a subprocess;
+  - `run`: in-process through the run service with the model loaded once (as in
+    engine_overhead.py), recorded to the state store and without one.
+
+Per-step cost is time / N; the figure to read is the ratio of the 10,000-step per-step
+cost to the 1,000-step one (target at most 1.2x: linear), and the subprocess validate of
+the 10,000-step inline file (target under 1 s). With --profile, a cProfile of validate
+and of one recorded run at 10,000 steps.
+
+    python bench/linear.py [--small 1000] [--large 10000] [--repeats 3] [--profile]
+
+Prints plain text and exits 0 whether or not the targets are met: it reports, it does not gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine_overhead import Bench, check_result  # bench/ is on sys.path when run as a script
+from profiles import print_profile
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 1.2
+TARGET_VALIDATE_SECONDS = 1.0
+SHAPES = ("inline", "files")
+
+# One row of a summary table: (metric, measured, target, met). met is None when there is no target.
+SummaryRow = tuple[str, str, str, bool | None]
+
+RUNNER_YAML = """\
+connections:
+  main: {sqlite: db.sqlite}
+state: var/runner.db
+runbooks: [runbooks]
+sql: [sql]
+"""
+
+
+def make_project(root: Path, steps: int, shape: str) -> tuple[Path, Path]:
+    """Write runner.yaml, sql/one.sql, an N-step runbook and its SQLite file; return
+    (config, runbook). Steps are one flow-style line each, so 10,000 stay under the
+    1 MiB a runbook may have."""
+    root.mkdir(parents=True)
+    config = root / "runner.yaml"
+    config.write_text(RUNNER_YAML, encoding="utf-8")
+    (root / "sql").mkdir()
+    (root / "sql" / "one.sql").write_text("SELECT 1 AS v\n", encoding="utf-8")
+    (root / "runbooks").mkdir()
+    lines = [
+        "runbook: bench-linear",
+        f"title: {steps} steps ({shape})",
+        "kind: health-check",
+        "connection: main",
+        "steps:",
+    ]
+    for index in range(steps):
+        if shape == "inline":
+            action = "sql: SELECT 1 AS v"
+        else:
+            action = "sql: one.sql" + (f", when: steps.s{index - 1}.value == 1" if index else "")
+        lines.append(f"  - {{id: s{index}, {action}, thresholds: {{v: {{critical: 2}}}}}}")
+    runbook = root / "runbooks" / "bench-linear.yaml"
+    runbook.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # The sqlite connection refuses a missing file (a typo must not create an empty db).
+    sqlite3.connect(root / "db.sqlite").close()
+    return config, runbook
+
+
+def validate_subprocess(root: Path) -> tuple[float, str | None]:
+    """Seconds of one `python -m runner validate runbooks`, and why it failed (or None)."""
+    env = dict(os.environ)
+    env.pop("RUNBOOK_CONFIG", None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "validate", "runbooks"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0 or "1 file valid" not in done.stdout:
+        output = (done.stdout + done.stderr).strip().splitlines()
+        return seconds, f"exit {done.returncode}: " + " | ".join(output[:5])
+    return seconds, None
+
+
+def fresh_library(bench: Bench) -> Any:
+    """A Library that remembers nothing and checks SQL, as `runbook validate` does."""
+    from runner.language.library import Library
+
+    return Library(bench.library.config, bench.library.step_types, check_sql=True)
+
+
+def cold_caches() -> None:
+    """Empty the per-text caches (template analysis, SQL checks, rendering plans).
+
+    They hold 1,024-4,096 texts: repeating a 1,000-step run in one process would find
+    every text there and a 10,000-step one none, while `runbook validate` and
+    `runbook run` start cold at any size. Caches of one entry (the Jinja environment)
+    are start-up, and stay.
+    """
+    from runner.language import sqlcheck, templates
+    from runner.steps import sql
+
+    for module in (templates, sqlcheck, sql):
+        for value in vars(module).values():
+            parameters = getattr(value, "cache_parameters", None)
+            if parameters is not None and (parameters()["maxsize"] or 2) > 1:
+                value.cache_clear()
+
+
+def validate_in_process(bench: Bench, runbook: Path) -> tuple[float, str | None]:
+    """Seconds of Library.problems on a fresh Library, with cold caches."""
+    cold_caches()
+    library = fresh_library(bench)
+    started = time.perf_counter()
+    errors = [p for p in library.problems(runbook) if p.severity == "error"]
+    seconds = time.perf_counter() - started
+    return seconds, (f"{len(errors)} errors, first: {errors[0]}" if errors else None)
+
+
+def phases(bench: Bench, path: Path) -> dict[str, float]:
+    """Seconds per phase of validating one file: the functions Library.problems calls."""
+    from runner.base.paths import display_path
+    from runner.language import schema
+    from runner.language.build import build
+    from runner.language.meaning import meaning
+    from runner.language.yamlload import load_file
+
+    cold_caches()
+    library = fresh_library(bench)
+    display = display_path(path)
+    started = time.perf_counter()
+    document = load_file(path, display)
+    parsed = time.perf_counter()
+    schema.validate_document(document, "runbook", display)
+    checked = time.perf_counter()
+    built = build(document, display, library.config, library.step_types)
+    modelled = time.perf_counter()
+    meaning(built.runbook, path, library, library.step_types)
+    done = time.perf_counter()
+    return {
+        "parse YAML (yamlload)": parsed - started,
+        "JSON Schema (schema.validate_document)": checked - parsed,
+        "build the model (build.build)": modelled - checked,
+        "meaning and SQL (meaning.meaning)": done - modelled,
+    }
+
+
+def cold_run(bench: Bench, record: bool) -> tuple[float, str | None]:
+    """Seconds of one run of the loaded runbook, with cold caches (as `runbook run`)."""
+    cold_caches()
+    return bench.run(record=record)[0], None
+
+
+class Size:
+    """One project of N steps: its files, the loaded model, and the samples taken."""
+
+    def __init__(self, root: Path, steps: int, shape: str) -> None:
+        self.steps = steps
+        self.root = root
+        self.config, self.runbook = make_project(root, steps, shape)
+        self.bench = Bench(self.config, self.runbook)
+        self.samples: dict[str, list[float]] = {}
+
+    def add(self, name: str, seconds: float) -> None:
+        self.samples.setdefault(name, []).append(seconds)
+
+    def per_step_ms(self, name: str) -> float:
+        return statistics.median(self.samples[name]) * 1000 / self.steps
+
+    def min_per_step_ms(self, name: str) -> float:
+        return min(self.samples[name]) * 1000 / self.steps
+
+
+def measure_shape(
+    shape: str, small: int, large: int, repeats: int, profile: bool
+) -> tuple[list[Size], str | None]:
+    """Both sizes of one shape, measured in alternation; the sizes, or why it failed."""
+    with tempfile.TemporaryDirectory(prefix="runbook-bench-") as folder:
+        sizes = [Size(Path(folder) / str(n), n, shape) for n in (small, large)]
+        for size in sizes:  # warm-up: first-use imports are start-up, not per-step cost
+            _, problem = validate_in_process(size.bench, size.runbook)
+            if problem:
+                return sizes, f"{size.steps} steps do not validate: {problem}"
+            _, result = size.bench.run(record=True)
+            problem = check_result(result, size.steps)
+            if problem:
+                return sizes, f"{size.steps} steps do not run: {problem}"
+        runs: list[tuple[str, Callable[[Size], tuple[float, str | None]]]] = [
+            ("validate, in-process", lambda s: validate_in_process(s.bench, s.runbook)),
+            ("validate, subprocess", lambda s: validate_subprocess(s.root)),
+            ("run, recorded", lambda s: cold_run(s.bench, record=True)),
+            ("run, no state store", lambda s: cold_run(s.bench, record=False)),
+        ]
+        for _ in range(repeats):
+            for name, action in runs:
+                for size in sizes:
+                    seconds, problem = action(size)
+                    if problem:
+                        return sizes, f"{name} at {size.steps} steps: {problem}"
+                    size.add(name, seconds)
+            for size in sizes:
+                for phase, seconds in phases(size.bench, size.runbook).items():
+                    size.add(f"  {phase}", seconds)
+        if profile:
+            big = sizes[-1]
+            fresh = fresh_library(big.bench)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            fresh.problems(big.runbook)
+            profiler.disable()
+            print_profile(profiler, f"cProfile of validate, {big.steps} steps ({shape})")
+            profiler = cProfile.Profile()
+            profiler.enable()
+            big.bench.run(record=True)
+            profiler.disable()
+            print_profile(profiler, f"cProfile of one recorded run, {big.steps} steps ({shape})")
+    return sizes, None
+
+
+def print_shape(shape: str, sizes: list[Size]) -> None:
+    small, large = sizes
+    print(
+        f"\n  shape {shape!r}: ms per step (median; min in brackets), and the ratio "
+        "large/small of the medians (of the mins)"
+    )
+    print(f"    {'':<46} {small.steps:>7} steps   {large.steps:>7} steps   ratio")
+    for name in small.samples:
+        if name not in large.samples:
+            continue
+        cells = []
+        for size in sizes:
+            samples = size.samples[name]
+            cells.append(f"{size.per_step_ms(name):7.3f} ({min(samples) * 1000 / size.steps:6.3f})")
+        ratio = large.per_step_ms(name) / small.per_step_ms(name)
+        least = large.min_per_step_ms(name) / small.min_per_step_ms(name)
+        print(f"    {name:<46} {cells[0]}  {cells[1]}  {ratio:5.2f}x ({least:4.2f}x)")
+
+
+def measure(
+    small: int = 1000, large: int = 10000, repeats: int = 3, profile: bool = False
+) -> list[SummaryRow]:
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    print(
+        f"Linear in size: one runbook of {small:,} and of {large:,} steps, validated and run, "
+        f"median of {repeats} alternating runs"
+    )
+    ratio_target = f"<= {TARGET_RATIO}x"
+    rows: list[SummaryRow] = []
+    for shape in SHAPES:
+        sizes, problem = measure_shape(shape, small, large, repeats, profile)
+        if problem:
+            print(f"\nFAILED ({shape}): {problem}")
+            rows.append((f"linear ({shape})", "FAILED", ratio_target, False))
+            continue
+        print_shape(shape, sizes)
+        for name in ("validate, in-process", "run, recorded", "run, no state store"):
+            ratio = sizes[1].per_step_ms(name) / sizes[0].per_step_ms(name)
+            least = sizes[1].min_per_step_ms(name) / sizes[0].min_per_step_ms(name)
+            rows.append(
+                (
+                    f"per-step {name} {large}/{small} ({shape})",
+                    f"{ratio:.2f}x, min {least:.2f}x ({sizes[1].per_step_ms(name):.3f} ms/step)",
+                    ratio_target,
+                    ratio <= TARGET_RATIO,
+                )
+            )
+        if shape == "inline":
+            seconds = statistics.median(sizes[1].samples["validate, subprocess"])
+            rows.append(
+                (
+                    f"validate one {large:,}-step file (subprocess)",
+                    f"{seconds:.2f} s",
+                    f"< {TARGET_VALIDATE_SECONDS:.0f} s",
+                    seconds < TARGET_VALIDATE_SECONDS,
+                )
+            )
+    return rows
+
+
+def print_summary(rows: list[SummaryRow]) -> None:
+    print(f"\n  {'metric':<48} {'measured':<36} {'target':<10} result")
+    for metric, measured, target, met in rows:
+        verdict = "-" if met is None else "PASS" if met else "MISS"
+        print(f"  {metric:<48} {measured:<36} {target:<10} {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", type=int, default=1000, help="steps, small (default 1000)")
+    parser.add_argument("--large", type=int, default=10000, help="steps, large (default 10000)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats (default 3)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also cProfile validate and a run at the large size"
+    )
+    args = parser.parse_args(argv)
+    print_summary(measure(args.small, args.large, args.repeats, args.profile))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

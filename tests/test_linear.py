@@ -1,0 +1,130 @@
+"""Validation does a fixed amount of work per step, whatever the runbook's length.
+
+No timings here (bench/linear.py measures them): these pin the operations that made
+`validate` quadratic, by counting them, and the behaviour the faster paths must keep.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+
+from runner.base.errors import InvalidInput
+from runner.base.gc_pause import paused_gc
+from runner.language.yamlload import load_text
+
+
+def _inline_runbook(steps: int, bad: tuple[int, ...] = (), name: str = "t") -> str:
+    lines = [f"runbook: {name}", "connection: main", "steps:"]
+    for index in range(steps):
+        sql = "SELEC 1 AS v" if index in bad else "SELECT 1 AS v"
+        lines += [f"  - id: s{index}", f"    sql: {sql}"]
+    return "\n".join(lines) + "\n"
+
+
+def _library(project):
+    """The project's library checking SQL, as `runbook validate` does."""
+    from runner.language.library import Library
+    from runner.steps import STEP_TYPES
+
+    return Library(project.library().config, STEP_TYPES, check_sql=True)
+
+
+def _reads_of(project, path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, list[str]]:
+    """How often validating `path` reads it, and the problems found."""
+    reads = []
+    original = Path.read_text
+
+    def counting(self: Path, *args, **kwargs):
+        if self.resolve() == path.resolve():
+            reads.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    found = _library(project).problems(path)
+    return len(reads), [p.format().replace(str(project.root), "{root}") for p in found]
+
+
+def test_the_runbook_file_is_read_as_often_for_50_inline_sql_steps_as_for_2(
+    project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each inline SQL step used to read and split the whole file to place its SQL
+    # errors: N reads of an N-step file.
+    few = project.runbook("few", _inline_runbook(2, name="few"))
+    many = project.runbook("many", _inline_runbook(50, name="many"))
+    few_reads, few_problems = _reads_of(project, few, monkeypatch)
+    many_reads, many_problems = _reads_of(project, many, monkeypatch)
+    assert few_problems == [] and many_problems == []
+    assert many_reads == few_reads <= 2  # parse it, then the lines for SQL positions
+
+
+def test_inline_sql_errors_of_many_steps_each_name_their_own_line(project) -> None:
+    # The file's lines are read once and shared: every step still gets its own position.
+    path = project.runbook("t", _inline_runbook(40, bad=(3, 37)))
+    found = sorted(_library(project).problems(path), key=lambda p: p.line or 0)
+    # step i's `sql:` is on line 5 + 2i; the error is at the same column in both
+    assert [(p.line, p.col, p.key) for p in found] == [
+        (11, 16, "steps[3].sql"),
+        (79, 16, "steps[37].sql"),
+    ]
+
+
+REFERENCES = """\
+runbook: t
+connection: main
+steps:
+  - id: first
+    sql: SELECT 1
+  - id: group
+    when: steps.first.value == 1 and steps.inner.value == 1
+    steps:
+      - id: inner
+        sql: SELECT {{ steps.first.value }}
+      - id: second
+        sql: SELECT {{ steps.inner.value }}
+  - id: uses_later
+    sql: SELECT {{ steps.last.value }}, {{ steps.second.value }}, {{ steps.uses_later.value }}
+  - id: first
+    sql: SELECT {{ steps.last.value }}
+  - id: last
+    sql: SELECT {{ steps.nowhere.value }}
+"""
+
+
+def test_step_references_are_placed_by_position(project) -> None:
+    """A step reads steps above it, itself and its nested steps; not the steps below it.
+    A duplicate id counts where it is first used."""
+    path = project.runbook("t", REFERENCES)
+    found = sorted(project.library().problems(path), key=lambda p: (p.line or 0, p.col or 0))
+    assert [(p.line, p.message) for p in found] == [
+        (14, "step 'last' is used before it runs"),
+        (15, "duplicate step id 'first' (first used on line 4)"),
+        (16, "step 'last' is used before it runs"),
+        (18, "no step with id 'nowhere'"),
+    ]
+
+
+def test_loading_yaml_pauses_the_collector_and_gives_it_back(project) -> None:
+    assert gc.isenabled()
+    assert load_text("a: [1, 2]\n") == {"a": [1, 2]}
+    assert gc.isenabled()
+    with pytest.raises(InvalidInput):
+        load_text("a: [1, 2\n")
+    assert gc.isenabled()  # also after an error
+
+
+def test_a_pause_inside_a_pause_leaves_the_collector_off_until_the_outer_ends() -> None:
+    try:
+        with paused_gc():
+            with paused_gc():
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        gc.disable()  # a caller that turned it off keeps it off
+        with paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
