@@ -139,12 +139,12 @@ def evaluate_step(
     thresholds: tuple[Threshold, ...] | None = None,
 ) -> list[Evaluation]:
     """Every threshold and assertion of `step`; the step's own result is in scope by name."""
+    specs = step.thresholds if thresholds is None else thresholds
+    if not specs and not step.asserts:
+        return []  # most steps: no copy of the scope to build
     row = values.get("row")
     columns = row if isinstance(row, Mapping) else {}
     local = {**scope, **columns, **values, "result": values}
-    out = [
-        threshold(spec, values, local)
-        for spec in (step.thresholds if thresholds is None else thresholds)
-    ]
+    out = [threshold(spec, values, local) for spec in specs]
     out += [assertion(spec, values, local) for spec in step.asserts]
     return out

@@ -38,20 +38,22 @@ class ItemCollector:
         self.seen += 1
         status = item.status.value
         self.summary.counts[status] = self.summary.counts.get(status, 0) + 1
-        if item.status.is_bad:
+        bad = item.status.is_bad
+        if bad:
             self.bad += 1
         else:
             for name, value in _threshold_values(item):
                 self._fold(name, value)
-        self.kept.append(item)
         if self.keep_all or self.seen <= KEEP_SMALL:
+            self.kept.append(item)
             return
         # A long loop: from now on only its bad items are kept (the first ones too).
         if self.seen == KEEP_SMALL + 1:
             self.kept = [child for child in self.kept if child.status.is_bad]
-            self.summary.folded = self.seen - len(self.kept)
-        elif not item.status.is_bad:
-            self.kept.pop()
+            self.summary.folded = self.seen - 1 - len(self.kept)
+        if bad:
+            self.kept.append(item)
+        else:
             self.summary.folded += 1
 
     def _fold(self, name: str, value: float) -> None:
@@ -72,21 +74,18 @@ class ItemCollector:
         result.items_summary = self.summary
 
 
-def _threshold_values(item: StepResult) -> Iterator[tuple[str, float]]:
-    """`step_id.threshold` and its numeric value, for every threshold under an item."""
-    for child in _descendants(item.children):
+def _threshold_values(step: StepResult) -> Iterator[tuple[str, float]]:
+    """`step_id.threshold` and its numeric value, for every threshold under `step`, in
+    document order. Paid for every OK item, so a leaf without evaluations costs a test."""
+    for child in step.children:
         for evaluation in child.evaluations:
             if evaluation.kind != "threshold":
                 continue
             number = _number(evaluation.value)
             if number is not None:
                 yield f"{child.id}.{evaluation.name}", number
-
-
-def _descendants(steps: list[StepResult]) -> Iterator[StepResult]:
-    for step in steps:
-        yield step
-        yield from _descendants(step.children)
+        if child.children:
+            yield from _threshold_values(child)
 
 
 def _number(value: Any) -> float | None:
