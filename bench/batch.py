@@ -290,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000, help="UPDATEs per batch")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (after a warm-up)")
     parser.add_argument("--items", type=int, default=2_000, help="items of the parallel loop")
-    parser.add_argument("--odbc", default=DEFAULT_ODBC, help="PostgreSQL ODBC connection string")
+    parser.add_argument(
+        "--odbc", default=DEFAULT_ODBC, help='PostgreSQL ODBC connection string ("" skips it)'
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one SQLite engine run")
     options = parser.parse_args(argv)
     rows = measure(options.rows, options.repeats, options.items, options.odbc, options.profile)
