@@ -312,3 +312,30 @@ def test_the_collector_folds_ok_items_and_aggregates_their_threshold_values():
         every.add(item(number, number))
     assert len(every.kept) == KEEP_SMALL * 2
     assert every.summary.folded == 0
+
+
+def test_the_collector_keeps_bad_items_in_order_and_reads_nested_thresholds_in_order():
+    from runner.base.status import Status
+    from runner.engine.items import KEEP_SMALL, ItemCollector
+    from runner.language.results import Evaluation, StepResult
+
+    def item(number: int, status: Status = Status.OK) -> StepResult:
+        inner = StepResult("inner", "inner", "sql", status)
+        inner.evaluations = [Evaluation("v", status, "", value=number)]
+        outer = StepResult("outer", "outer", "group", status, children=[inner])
+        outer.evaluations = [Evaluation("w", status, "", value=2 * number)]
+        return StepResult("each", str(number), "item", status, children=[outer], item=number)
+
+    collected = ItemCollector(keep_all=False)
+    bad = {3, KEEP_SMALL, KEEP_SMALL + 5}
+    total = KEEP_SMALL * 2
+    for number in range(total):
+        collected.add(item(number, Status.CRITICAL if number in bad else Status.OK))
+    result = StepResult("each", "each", "group")
+    collected.finish(result)
+
+    assert [child.item for child in result.children] == sorted(bad)
+    assert result.items_summary is not None
+    assert result.items_summary.folded == total - len(bad)
+    assert list(result.items_summary.ok_values) == ["outer.w", "inner.v"]  # document order
+    assert result.items_summary.ok_values["inner.v"]["count"] == total - len(bad)
