@@ -34,6 +34,11 @@ NOT_ON_THE_RUN_PATH = {
     "apprise": "only when notifications are configured",
     "runner.databases.demo_orders": "only when the demo database is built",
     "difflib": "only to suggest a name for an unknown one",
+    "socket": "the host name comes from os.uname()",
+    **{
+        f"runner.steps.{name}": "a step type is imported when a runbook uses it; the demo's are sql"
+        for name in ("http", "command", "notify", "wait", "files", "tcp")
+    },
 }
 
 
