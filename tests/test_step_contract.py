@@ -12,7 +12,7 @@ from runner.language.config import Config
 from runner.language.model import Origin, Step
 from runner.language.nodes import Node
 from runner.language.schema_gen import runbook_schema
-from runner.language.steptypes import BuildScope, StepChecks, StepDeclaration
+from runner.language.steptypes import BuildScope, Deferred, StepChecks, StepDeclaration, StepTypes
 from runner.language.yamlload import load_text
 from runner.steps import STEP_TYPES, StepType, executor
 
@@ -43,6 +43,20 @@ class _Catalog:
 
 def test_the_registry_lists_the_step_types_in_the_languages_order() -> None:
     assert NAMES[:7] == ["sql", "http", "command", "check", "runbook", "notify", "wait"]
+
+
+def test_every_registry_entry_loads_the_class_it_names_with_the_same_keys() -> None:
+    # Loading a Deferred entry compares its keys with the class's: a drift raises here.
+    assert [step_type.name for step_type in STEP_TYPES] == NAMES
+
+
+def test_an_entry_whose_keys_differ_from_its_class_is_refused_when_loaded() -> None:
+    types: StepTypes[StepDeclaration] = StepTypes(
+        [Deferred("command", "runner.steps.command:CommandStep")]  # keys left out
+    )
+    assert types.options == {}  # read from the entry, nothing imported yet
+    with pytest.raises(ValueError, match="its registry entry differs from CommandStep"):
+        types["command"]
 
 
 @pytest.mark.parametrize("name", NAMES)

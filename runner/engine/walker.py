@@ -8,9 +8,7 @@ and the lock. Reporting and announcing happen after it returns a RunResult.
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +24,7 @@ from runner.base.errors import (
     StepError,
     TemplateError,
 )
+from runner.base.hostname import hostname
 from runner.base.masking import Masker
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
@@ -92,7 +91,7 @@ class Engine(Composites):
             started=datetime.now(UTC),
             inputs=self.masker.mask(dict(inputs)),
             user=_user(),
-            host=socket.gethostname(),
+            host=hostname(),
             path=runbook.path,
         )
         run.title = self.title(runbook.title, self._scope(runbook, run, dict(inputs)))
@@ -481,6 +480,8 @@ _ONCE = RetryPolicy(attempts=1)
 
 
 def _user() -> str:
+    import getpass  # imported here: it brings termios, which only this lookup needs
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -28,7 +28,6 @@ import fcntl
 import json
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.base.clock import utc_text
 from runner.base.errors import RunbookError
+from runner.base.hostname import hostname
 from runner.history.waiting import MODES, Clock, Sleep, describe_holder, poll, soon
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ class RunLock:
     def _write_holder(self, fd: int) -> None:
         details = {
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": hostname(),
             "run_id": self.run_id,
             "since": utc_text(datetime.now(UTC)),  # shown as the outputs' one format
         }

@@ -27,7 +27,6 @@ whose backend, lock and write transactions it uses, as Upkeep is.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -35,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.base.clock import utc_text
+from runner.base.hostname import hostname
 from runner.base.timestamps import timestamp_text
 from runner.history.backends import LOCK_APPLICATION, Backend
 
@@ -137,7 +137,7 @@ class Reconcile:
     ) -> list[dict[str, Any]]:
         """Mark the `running` rows (of `runbook`, or all) whose process is gone as
         `abandoned`; returns them as marked ({run_id, runbook, host, pid, seen, error})."""
-        here = host if host is not None else socket.gethostname()
+        here = host if host is not None else hostname()
         where = "WHERE outcome = 'running'" + (" AND runbook = ?" if runbook else "")
         with self._lock:
             rows = self._backend.query(

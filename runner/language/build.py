@@ -322,8 +322,9 @@ class _Builder:
         for key in _TEMPLATE_KEYS:
             if key in raw:
                 found.extend(TemplateText(*text, False) for text in node.texts_at(key))
-        for key, step_type in self.step_types.templated.items():
+        for key, name in self.step_types.templated.items():
             if key in raw:
+                step_type = self.step_types[name]
                 found.extend(
                     TemplateText(*text, False) for text in step_type.templates(key, node.child(key))
                 )

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 from runner.base.errors import Problem
 from runner.base.suggest import did_you_mean
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BuildScope",
     "Catalog",
+    "Deferred",
     "StepChecks",
     "StepConfig",
     "StepDeclaration",
@@ -201,11 +203,41 @@ class StepDeclaration:
 T = TypeVar("T", bound=StepDeclaration)
 
 
-class StepTypes(Generic[T]):
-    """Step types by name, in the order the language lists them (schema, messages)."""
+class Deferred(NamedTuple):
+    """A step type named in a registry by where its class is (`module:Class`), with the
+    keys loading a runbook needs before the class is imported: the registry imports it
+    on first use, so a run imports only the step types its runbook uses. The keys must
+    be the class's own (the registry checks them when it imports the class).
 
-    def __init__(self, types: Iterable[T]) -> None:
-        self._types: dict[str, T] = {}
+    A NamedTuple rather than a frozen dataclass: it is made at start-up, where a
+    dataclass costs a millisecond to define."""
+
+    name: str
+    where: str  # "runner.steps.http:HttpStep"
+    keys: tuple[str, ...] = ()
+    template_keys: tuple[str, ...] | None = None
+
+    @property
+    def templated(self) -> tuple[str, ...]:
+        return (self.name, *self.keys) if self.template_keys is None else self.template_keys
+
+    def load(self) -> Any:
+        module, _, cls = self.where.partition(":")
+        step_type = getattr(import_module(module), cls)()
+        declared = (self.name, self.keys, self.templated)
+        if (step_type.name, step_type.keys, step_type.templated) != declared:
+            raise ValueError(f"step type {self.name!r}: its registry entry differs from {cls}")
+        return step_type
+
+
+class StepTypes(Generic[T]):
+    """Step types by name, in the order the language lists them (schema, messages).
+
+    An entry may be `Deferred`: its class is imported when the step type is first asked
+    for by name, or when the registry is iterated (validation, schema)."""
+
+    def __init__(self, types: Iterable[T | Deferred]) -> None:
+        self._types: dict[str, T | Deferred] = {}
         for step_type in types:
             if step_type.name in self._types:
                 raise ValueError(f"step type {step_type.name!r} is registered twice")
@@ -217,15 +249,21 @@ class StepTypes(Generic[T]):
                 owners.setdefault(key, []).append(step_type.name)
         #: keys other than the names, with the step types that take each
         self.options: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in owners.items()}
-        templated: dict[str, T] = {}
+        templated: dict[str, str] = {}
         for step_type in self._types.values():
             for key in step_type.templated:
-                templated.setdefault(key, step_type)
-        #: keys whose strings are templates, with the step type that reads them
-        self.templated: dict[str, T] = templated
+                templated.setdefault(key, step_type.name)
+        #: keys whose strings are templates, with the name of the step type that reads them
+        self.templated: dict[str, str] = templated
+
+    def _loaded(self, name: str) -> T:
+        found = self._types[name]
+        if isinstance(found, Deferred):
+            found = self._types[name] = found.load()
+        return found
 
     def __iter__(self) -> Iterator[T]:
-        return iter(self._types.values())
+        return iter([self._loaded(name) for name in self.names])
 
     def __len__(self) -> int:
         return len(self._types)
@@ -234,13 +272,12 @@ class StepTypes(Generic[T]):
         return name in self._types
 
     def __getitem__(self, name: str) -> T:
-        found = self._types.get(name)
-        if found is None:
+        if name not in self._types:
             raise KeyError(f"unknown step type {name!r}; known types: {', '.join(self.names)}")
-        return found
+        return self._loaded(name)
 
     def get(self, name: str) -> T | None:
-        return self._types.get(name)
+        return self._loaded(name) if name in self._types else None
 
     def actions_in(self, raw: Any) -> list[str]:
         """The step type names that are keys of the mapping `raw`, in registry order."""

@@ -5,11 +5,15 @@ schema fragment, config, checks of meaning, executor, status mapping and summary
 added to `STEP_TYPES` below, plus its tests; then `scripts/generate-schema`. The order
 is the order editors and messages list the step types in.
 
+Each step type is registered by where its class is, with its keys (a `Deferred`), and
+imported on first use: a run imports only the step types its runbook uses, while
+`runbook validate` and the schema load them all. The registry checks the keys written
+here against the class's when it imports it.
+
 `check` and `runbook` call other runbook files; they are declared in
 runner/language/calls.py and run by the engine (runner/engine/composites.py).
 
-Step modules import what is heavy (requests, subprocess, sockets) where they use it,
-so building the registry stays cheap: `runbook validate` loads every step type.
+Step modules import what is heavy (requests, subprocess, sockets) where they use it.
 """
 
 from __future__ import annotations
@@ -18,27 +22,25 @@ from typing import Any
 
 from runner.base.errors import StepError, StepTimeout, TransientError
 from runner.language.calls import CHECK, RUNBOOK
-from runner.language.steptypes import StepDeclaration, StepTypes
+from runner.language.steptypes import Deferred, StepDeclaration, StepTypes
 from runner.steps.base import StepType
-from runner.steps.command import CommandStep
-from runner.steps.files import FilesStep
-from runner.steps.http import HttpStep
-from runner.steps.notify import NotifyStep
-from runner.steps.sql import SqlStep
-from runner.steps.tcp import TcpStep
-from runner.steps.wait import WaitStep
 
 STEP_TYPES: StepTypes[StepDeclaration] = StepTypes(
     [
-        SqlStep(),
-        HttpStep(),
-        CommandStep(),
+        Deferred("sql", "runner.steps.sql:SqlStep"),
+        Deferred("http", "runner.steps.http:HttpStep"),
+        Deferred(
+            "command",
+            "runner.steps.command:CommandStep",
+            keys=("shell", "env", "cwd"),
+            template_keys=("command", "env", "cwd"),
+        ),
         CHECK,
         RUNBOOK,
-        NotifyStep(),
-        WaitStep(),
-        FilesStep(),
-        TcpStep(),
+        Deferred("notify", "runner.steps.notify:NotifyStep"),
+        Deferred("wait", "runner.steps.wait:WaitStep"),
+        Deferred("files", "runner.steps.files:FilesStep"),
+        Deferred("tcp", "runner.steps.tcp:TcpStep"),
     ]
 )
 
