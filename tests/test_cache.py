@@ -324,3 +324,55 @@ def test_list_notices_added_changed_and_broken_runbooks(cached: Project) -> None
 
     (cached.root / "runbooks" / "other.yaml").unlink()
     assert "other" not in cli(cached, "list").stdout
+
+
+def stats(project: Project) -> dict[str, list[object]]:
+    files = list((project.root / "var" / "cache").rglob("stats.json"))
+    return json.loads(files[0].read_text()) if files else {}
+
+
+def test_an_unchanged_file_is_not_read_to_be_hashed_again(
+    cached: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "TRUSTED_AGE_NS", 0)  # the files are seconds old
+    path = cached.root / "runbooks" / "health.yaml"
+    first = library(cached)
+    info, errors = first.summary(path)
+    assert (info["title"], errors) == ("Health", 0)
+    first.save_cache()
+    assert str(path.resolve()) in stats(cached)
+
+    hashed: list[str] = []
+    original = cache_module.file_hash
+
+    def counting(path: Path) -> str | None:
+        hashed.append(path.name)
+        return original(path)
+
+    monkeypatch.setattr(cache_module, "file_hash", counting)
+    assert library(cached).summary(path) == (info, 0)
+    assert set(hashed) == {"runner.yaml"}  # not the runbook, not its SQL file
+
+
+def test_an_edit_keeping_size_and_mtime_is_still_noticed(
+    cached: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "TRUSTED_AGE_NS", 0)
+    path = cached.root / "runbooks" / "health.yaml"
+    first = library(cached)
+    assert first.summary(path)[0]["title"] == "Health"
+    first.save_cache()
+    before = os.stat(path)
+    path.write_text(path.read_text().replace("title: Health", "title: Wealth"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `touch -r` would
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert after.st_ctime_ns != before.st_ctime_ns  # which no tool can set back
+    assert library(cached).summary(path)[0]["title"] == "Wealth"
+
+
+def test_a_file_changed_in_the_last_seconds_is_not_trusted_by_its_stamp(
+    cached: Project,
+) -> None:
+    assert "Health" in cli(cached, "list").stdout
+    assert str((cached.root / "runbooks" / "health.yaml").resolve()) not in stats(cached)

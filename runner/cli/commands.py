@@ -75,6 +75,7 @@ def list_command(args: argparse.Namespace) -> int:
                     "path": display_path(path),
                 }
             )
+    library.save_cache()
     _emit(report.render_runbook_list(rows, args.format))
     return 0
 
@@ -422,6 +423,7 @@ def status_command(args: argparse.Namespace) -> int:
             )
     finally:
         store.close()
+    library.save_cache()
     order = {status.value: status.rank for status in Status}
     rows.sort(key=lambda row: (-order.get(row["status"] or "", -1), row["runbook"]))
     _emit(report.render_status(rows, args.format))

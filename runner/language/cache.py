@@ -13,6 +13,13 @@ Schema and the checks of meaning), how many errors it had, and what `runbook lis
 `runbook status` show (name, kind, title, tags, schedule), so they read no YAML for an
 unchanged file.
 
+Hashing every file each time is most of what a warm `runbook list` costs, so a stat
+index (stats.json) keeps each file's size, mtime, ctime and inode with the SHA-256 of its
+bytes; a file whose four are unchanged is not read again. A file is only entered once its
+mtime and ctime are over two seconds old, so an edit within the same clock tick as the
+stamp cannot pass for the old bytes; any other edit changes the ctime, which no tool sets
+back. A lost or unreadable index costs only reading the files again.
+
 Safe across processes: an entry is written to a temp file in the same folder and moved
 into place with os.replace, so a reader sees a whole entry or none; two runs writing the
 same key write the same bytes. An entry that does not parse, or has the wrong shape, is a
@@ -28,6 +35,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -35,7 +43,9 @@ from pathlib import Path
 from typing import Any
 
 #: The shape of an entry; bump it when the shape or its meaning changes.
-FORMAT = 1
+FORMAT = 2
+#: How old a file's mtime must be for its stat to stand for its hash (stats.json).
+TRUSTED_AGE_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -84,11 +94,54 @@ class ValidationCache:
         self.folder = folder
         self._config_hash = (file_hash(config_path) if config_path else None) or "-"
         self._hashes: dict[str, str | None] = {}  # one process reads each file once
+        # path -> [size, mtime_ns, ctime_ns, inode, SHA-256]: a file whose stat is unchanged
+        # is not read again to be hashed (stats.json, written by save())
+        self._stats: dict[str, Any] | None = None
+        self._stats_dirty = False
 
     def hash(self, path: str) -> str | None:
+        """The SHA-256 of a file's bytes now: from the stat index when its size, mtime and
+        inode are those recorded, else read and hashed."""
         if path not in self._hashes:
-            self._hashes[path] = file_hash(Path(path))
+            self._hashes[path] = self._stat_hash(path)
         return self._hashes[path]
+
+    def _stat_hash(self, path: str) -> str | None:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+        known = self._stats_index().get(path)
+        if isinstance(known, list) and known[:4] == stamp and isinstance(known[-1], str):
+            return known[-1]
+        digest = file_hash(Path(path))
+        # A file changed within the last seconds may change again within the same clock
+        # tick without its size changing: only an older stamp is trusted next time.
+        changed = max(stat.st_mtime_ns, stat.st_ctime_ns)
+        if digest is not None and changed < time.time_ns() - TRUSTED_AGE_NS:
+            self._stats_index()[path] = [*stamp, digest]
+            self._stats_dirty = True
+        return digest
+
+    def _stats_index(self) -> dict[str, Any]:
+        if self._stats is None:
+            try:
+                loaded = json.loads(self._stats_file().read_bytes())
+            except (OSError, ValueError):
+                loaded = {}
+            self._stats = loaded if isinstance(loaded, dict) else {}
+        return self._stats
+
+    def _stats_file(self) -> Path:
+        return self.folder / f"v{FORMAT}" / "stats.json"
+
+    def save(self) -> None:
+        """Write the stat index when this process hashed files it did not know; like an
+        entry, atomically, and silently not when var/cache cannot be written."""
+        if self._stats is not None and self._stats_dirty:
+            _write_json(self._stats_file(), self._stats)
+            self._stats_dirty = False
 
     def depends_on(self, paths: Iterable[Path]) -> dict[str, str | None]:
         """Each path (resolved) with the hash of its bytes now."""
@@ -99,6 +152,15 @@ class ValidationCache:
         digest = hashlib.sha256(data)
         digest.update(f"\0{path}\0{self._config_hash}\0{code_hash()}".encode())
         return digest.hexdigest()
+
+    def file_key(self, path: Path) -> str | None:
+        """The key of a file (its resolved path) holding the bytes it holds now, by their
+        hash (from the stat index when the file is unchanged); None when it cannot be read."""
+        content = self.hash(str(path))
+        if content is None:
+            return None
+        text = f"{content}\0{path}\0{self._config_hash}\0{code_hash()}"
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def _file(self, key: str) -> Path:
         return self.folder / f"v{FORMAT}" / key[:2] / f"{key}.json"
@@ -117,18 +179,23 @@ class ValidationCache:
 
     def put(self, key: str, entry: Entry) -> None:
         """Write an entry atomically; a cache that cannot be written is silently off."""
-        target = self._file(key)
         body = {"errors": entry.errors, "info": entry.info, "depends": entry.depends}
+        _write_json(self._file(key), body)
+
+
+def _write_json(target: Path, body: Any) -> None:
+    """Write to a temp file in the same folder and move it into place, so a reader sees
+    the whole file or none; an OSError means the cache is off, not a failure."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    json.dump(body, out)
-                os.replace(temp, target)
-            except BaseException:
-                with suppress(OSError):
-                    os.unlink(temp)
-                raise
-        except OSError:
-            return
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(body, out)
+            os.replace(temp, target)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temp)
+            raise
+    except OSError:
+        return

@@ -235,12 +235,12 @@ class Library:
     # -- the validation cache (cache.py) ---------------------------------------------------
 
     def _key(self, path: Path) -> str | None:
-        if self.cache is None:
-            return None
-        try:
-            return self.cache.key(path, path.read_bytes())
-        except OSError:
-            return None
+        return self.cache.file_key(path) if self.cache is not None else None
+
+    def save_cache(self) -> None:
+        """Keep the file stamps hashed by this library for the next process (cache.py)."""
+        if self.cache is not None:
+            self.cache.save()
 
     def _cached(self, path: Path) -> Runbook | None:
         """The model of a file that validated clean with these very bytes: built, not
