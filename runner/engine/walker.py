@@ -154,9 +154,9 @@ class Engine(Composites):
     @staticmethod
     def _end_at_deadline(runbook: Runbook, run: RunResult, deadline: Deadline) -> None:
         """The deadline stopped the run: it ends UNKNOWN (not `aborted`: it is a finished
-        run, recorded and announced) with what it measured, CRITICAL if a finished step
-        measured that; the step it stopped is `timed_out` UNKNOWN, and the steps it never
-        reached are `not_run`."""
+        run, recorded and announced) with what it measured, its error naming the worst a
+        finished step measured; the step it stopped is `timed_out` UNKNOWN, and the steps
+        it never reached are `not_run`."""
         cut = f"cancelled: the run's deadline of {deadline.shown} was reached"
         during = None
 
@@ -190,9 +190,13 @@ class Engine(Composites):
             where = f"before step {missing[0].id}"
         else:
             where = "after the last step"
-        # UNKNOWN, the cut step's status; CRITICAL when a finished step measured that
-        run.outcome, run.status = "completed", worst(step.status for step in run.steps)
+        # UNKNOWN: the run could not measure everything; what it did measure is in its
+        # steps (and their perfdata), and the error names the worst of it.
+        measured = worst(step.status for step in run.steps if step.outcome != "timed_out")
+        run.outcome, run.status = "completed", Status.UNKNOWN
         run.error = f"deadline of {deadline.shown} reached {where}"
+        if measured in (Status.WARNING, Status.CRITICAL):
+            run.error += f"; the steps before it measured {measured}"
 
     def sleeper(self) -> Callable[[float], None]:
         """How steps and retries wait: ending at the run's deadline, if it has one."""
