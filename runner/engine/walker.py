@@ -30,7 +30,7 @@ from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import evaluate, retry
 from runner.engine.composites import Composites, Services
-from runner.engine.deadline import Deadline
+from runner.engine.deadline import Deadline, end_at_deadline
 from runner.engine.options import Options
 from runner.history.store import new_run_id
 from runner.language import templates
@@ -133,7 +133,7 @@ class Engine(Composites):
                     run.error = stopped
             except ABORT_OUTCOMES as interruption:
                 if self.deadline is not None and self.deadline.reached:
-                    self._end_at_deadline(runbook, run, self.deadline)
+                    end_at_deadline(runbook, run, self.deadline)
                     return
                 run.outcome = "aborted"
                 run.status = Status.UNKNOWN
@@ -150,53 +150,6 @@ class Engine(Composites):
                 self.deadline.stop()
             connections.close_all()
             run.ended = datetime.now(UTC)
-
-    @staticmethod
-    def _end_at_deadline(runbook: Runbook, run: RunResult, deadline: Deadline) -> None:
-        """The deadline stopped the run: it ends UNKNOWN (not `aborted`: it is a finished
-        run, recorded and announced) with what it measured, its error naming the worst a
-        finished step measured; the step it stopped is `timed_out` UNKNOWN, and the steps
-        it never reached are `not_run`."""
-        cut = f"cancelled: the run's deadline of {deadline.shown} was reached"
-        during = None
-
-        def mark(steps: list[StepResult]) -> None:
-            for step in steps:
-                if step.outcome in ("aborted", "running"):
-                    step.outcome, step.status, step.error = "timed_out", Status.UNKNOWN, cut
-                mark(step.children)
-
-        for step in run.steps:
-            if step.outcome in ("aborted", "running"):
-                during = during or step.id
-        mark(run.steps)
-        seen = {step.id for step in run.steps}
-        missing = [s for s in (*runbook.steps, *runbook.finally_) if s.id not in seen]
-        for rest in missing:
-            run.steps.append(
-                StepResult(
-                    rest.id,
-                    rest.label,
-                    rest.action,
-                    Status.SKIPPED,
-                    "not_run",
-                    origin=str(rest.origin),
-                    error=f"not run: the run's deadline of {deadline.shown} was reached",
-                )
-            )
-        if during is not None:
-            where = f"during step {during}"
-        elif missing:
-            where = f"before step {missing[0].id}"
-        else:
-            where = "after the last step"
-        # UNKNOWN: the run could not measure everything; what it did measure is in its
-        # steps (and their perfdata), and the error names the worst of it.
-        measured = worst(step.status for step in run.steps if step.outcome != "timed_out")
-        run.outcome, run.status = "completed", Status.UNKNOWN
-        run.error = f"deadline of {deadline.shown} reached {where}"
-        if measured in (Status.WARNING, Status.CRITICAL):
-            run.error += f"; the steps before it measured {measured}"
 
     def sleeper(self) -> Callable[[float], None]:
         """How steps and retries wait: ending at the run's deadline, if it has one."""
