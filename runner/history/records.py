@@ -190,3 +190,33 @@ def step_tree(rows: list[Row]) -> list[dict[str, Any]]:
         parent = by_seq.get(row["parent_seq"]) if row["parent_seq"] is not None else None
         (parent["children"] if parent is not None else top).append(step)
     return top
+
+
+def where_clause(
+    *,
+    runbook: str | None = None,
+    status: str | None = None,
+    mode: str | None = None,
+    include_running: bool = True,
+) -> tuple[str, list[Any]]:
+    """A WHERE clause (or "") and its bound values for the runs, alerts or deliveries of
+    a runbook, a status or a mode."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if runbook is not None:
+        clauses.append("runbook = ?")
+        params.append(runbook)
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(str(status).upper())
+    if mode is not None:
+        clauses.append("mode = ?")
+        params.append(mode)
+    if not include_running:
+        clauses.append("outcome <> 'running'")
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally by `LIKE ... ESCAPE '\\'`."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

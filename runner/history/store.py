@@ -10,7 +10,7 @@ through the Masker first: secrets never reach the store.
 
 Checks read the same store through the `state` connection (read-only). The tables
 and their migrations: runner/history/migrations.py; rows to and from values:
-runner/history/records.py.
+runner/history/records.py; alert state and deliveries: runner/history/notices.py.
 """
 
 from __future__ import annotations
@@ -24,28 +24,28 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from runner.base.clock import utc_text
 from runner.base.errors import ConfigError, InputError
 from runner.base.masking import Masker
 from runner.history.backends import Backend, open_backend
 from runner.history.migrations import MIGRATIONS, SCHEMA_VERSION, current_version
+from runner.history.notices import Notices
 from runner.history.reconcile import Reconcile, session_name
 from runner.history.records import (
-    ALERT_COLUMNS,
     DELIVERY_COLUMNS,
     RUN_COLUMNS,
     STEP_COLUMNS,
-    alert_dict,
-    alert_row,
     column_list,
     cut,
     delivery_dict,
+    escape_like,
     limit_rows,
     run_dict,
     step_tree,
     storable,
+    where_clause,
 )
 from runner.history.upkeep import Upkeep
 from runner.language.config import ConnectionSpec
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 
 #: Seconds a writer waits for another process's write before giving up.
 BUSY_TIMEOUT = 30.0
-T = TypeVar("T")
 
 
 def new_run_id() -> str:
@@ -81,7 +80,7 @@ def open_store(
     return StateStore(config.state_location, masker, clock=clock)
 
 
-class StateStore(Upkeep, Reconcile):
+class StateStore(Upkeep, Reconcile, Notices):
     """Run history in SQLite or PostgreSQL, safe to share between processes and hosts.
 
     `location` is a SQLite file path, or the ConnectionSpec of a PostgreSQL database
@@ -228,127 +227,13 @@ class StateStore(Upkeep, Reconcile):
             [[step[column] for column in STEP_COLUMNS] for step in steps],
         )
 
-    # -- alerts and deliveries -----------------------------------------------------------
-
-    def update_alerts(
-        self,
-        runbook: str,
-        change: Callable[[dict[str, dict[str, Any]]], tuple[dict[str, dict[str, Any]], T]],
-    ) -> T:
-        """Read the alert state of `runbook`, let `change` decide, and write what it returns.
-
-        All in one write transaction (serialised with every writer, on every host), so
-        two runs that finish at once decide one after the other: the second sees what
-        the first claimed, and the same alert is never sent twice. `change` gets
-        {subject: row} and returns the rows to write (same shape) and whatever the
-        caller wants back.
-        """
-        with self._write() as db:
-            rows = db.query("SELECT * FROM alert_state WHERE runbook = ?", (runbook,))
-            current = {row["subject"]: alert_dict(row) for row in rows}
-            updated, answer = change(current)
-            now = utc_text(datetime.now(UTC))
-            db.executemany(
-                f"INSERT INTO alert_state ({', '.join(ALERT_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in ALERT_COLUMNS)}) "
-                "ON CONFLICT (runbook, subject) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in ALERT_COLUMNS[2:]),
-                [alert_row(runbook, subject, row, now) for subject, row in updated.items()],
-            )
-        return answer
-
-    def alert_states(self, runbook: str | None = None) -> list[dict[str, Any]]:
-        """The alert state rows, of one runbook or all; open incidents have `announced` set."""
-        clauses, params = _filters(runbook=runbook)
-        with self._lock:
-            rows = self._backend.query(
-                f"SELECT * FROM alert_state {clauses} ORDER BY runbook, subject", params
-            )
-        return [{"runbook": row["runbook"], **alert_dict(row)} for row in rows]
-
-    def send_again(
-        self,
-        runbook: str,
-        subject: str,
-        run_id: str,
-        *,
-        message: bool,
-        escalation: bool,
-        failing: Sequence[str] | None = None,
-    ) -> None:
-        """Undo a claim whose message reached nobody, so the next run sends it again.
-
-        `failing`, when given, replaces the failing steps people were told about (what
-        they knew before the lost message). Only while the row is still the one
-        `run_id` wrote: a later run's claim is never undone because an earlier run's
-        message failed.
-        """
-        where = "WHERE runbook = ? AND subject = ? AND last_run_id = ?"
-        with self._write() as db:
-            db.execute(
-                "UPDATE alert_state SET "
-                "last_sent = CASE WHEN ? = 1 THEN NULL ELSE last_sent END, "
-                f"escalated = CASE WHEN ? = 1 THEN 0 ELSE escalated END {where}",
-                (int(message), int(escalation), runbook, subject, run_id),
-            )
-            if failing is not None:
-                db.execute(
-                    f"UPDATE alert_state SET failing_json = ? {where}",
-                    (json.dumps(list(failing)), runbook, subject, run_id),
-                )
-
-    def record_deliveries(self, deliveries: Sequence[Mapping[str, Any]]) -> None:
-        """Store deliveries (see the `deliveries` table), masked."""
-        if not deliveries:
-            return
-        rows = self._delivery_rows(deliveries)
-        with self._write() as db:
-            db.executemany(
-                f"INSERT INTO deliveries ({', '.join(DELIVERY_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in DELIVERY_COLUMNS)})",
-                rows,
-            )
-
-    def _delivery_rows(self, deliveries: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-        rows = []
-        for item in deliveries:
-            values = {**item, "ok": 1 if item.get("ok") else 0}
-            if isinstance(values.get("tags"), list | tuple):
-                values["tags"] = ",".join(values["tags"])
-            if isinstance(values.get("at"), datetime):
-                values["at"] = utc_text(values["at"])
-            rows.append(
-                [
-                    self._text(values.get(column))
-                    if column in ("url", "error", "title", "tags")
-                    else values.get(column)
-                    for column in DELIVERY_COLUMNS
-                ]
-            )
-        return rows
-
-    def deliveries(
-        self, run_id: str | None = None, runbook: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Deliveries of one run (in the order they were made) or of a runbook (newest first)."""
-        if run_id is not None:
-            sql = "SELECT * FROM deliveries WHERE run_id = ? ORDER BY id"
-            params: list[Any] = [run_id]
-        else:
-            clauses, params = _filters(runbook=runbook)
-            sql = f"SELECT * FROM deliveries {clauses} ORDER BY id DESC LIMIT ?"
-            params.append(max(int(limit), 0))
-        with self._lock:
-            rows = self._backend.query(sql, params)
-        return [delivery_dict(row) for row in rows]
-
     # -- reading -----------------------------------------------------------------------
 
     def history(
         self, runbook: str | None = None, limit: int = 20, status: str | None = None
     ) -> list[dict[str, Any]]:
         """Runs newest first (without their steps), optionally of one runbook or status."""
-        clauses, params = _filters(runbook=runbook, status=status)
+        clauses, params = where_clause(runbook=runbook, status=status)
         sql = f"SELECT * FROM runs {clauses} ORDER BY started DESC, run_id DESC LIMIT ?"
         with self._lock:
             rows = self._backend.query(sql, [*params, max(int(limit), 0)])
@@ -367,7 +252,7 @@ class StateStore(Upkeep, Reconcile):
         Dry runs and rehearsals and runs still going are left out unless asked for:
         "how did this runbook last end?" is what alert routing and `status` need.
         """
-        clauses, params = _filters(
+        clauses, params = where_clause(
             runbook=runbook, status=status, mode=mode, include_running=include_running
         )
         sql = f"SELECT run_id FROM runs {clauses} ORDER BY started DESC, run_id DESC LIMIT 1"
@@ -385,7 +270,7 @@ class StateStore(Upkeep, Reconcile):
             if found:
                 row = found[0]
             else:
-                pattern = _escape_like(run_id) + "%"
+                pattern = escape_like(run_id) + "%"
                 matches = db.query(
                     "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY run_id LIMIT 6",
                     (pattern,),
@@ -518,30 +403,3 @@ class StateStore(Upkeep, Reconcile):
                 yield from walk(step.children, mine)
 
         yield from walk(run.steps, None)
-
-
-def _filters(
-    *,
-    runbook: str | None = None,
-    status: str | None = None,
-    mode: str | None = None,
-    include_running: bool = True,
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if runbook is not None:
-        clauses.append("runbook = ?")
-        params.append(runbook)
-    if status is not None:
-        clauses.append("status = ?")
-        params.append(str(status).upper())
-    if mode is not None:
-        clauses.append("mode = ?")
-        params.append(mode)
-    if not include_running:
-        clauses.append("outcome <> 'running'")
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
