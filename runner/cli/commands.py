@@ -174,40 +174,13 @@ def run_command(args: argparse.Namespace) -> int:
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    _emit(
-        _run_answer(
-            result, args.format, color=color, max_output=args.max_output, all_items=args.all_items
-        )
-    )
-    return result.exit_code
-
-
-def _run_answer(
-    result: Any, fmt: str, *, color: bool, max_output: int | None, all_items: bool = False
-) -> str:
-    """The run in its format; a run the store did not take says so in it (json has the
-    `not_recorded` field): a last line in text, a line of long output in nagios, kept
-    within --max-output by leaving the rest that much less room."""
     from runner.reports import render as report
 
-    note = result.not_recorded
-    if not note or fmt == "json":
-        return str(
-            report.render_run(result, fmt, color=color, max_output=max_output, all_items=all_items)
-        )
-    if fmt == "text":
-        text = report.render_run(result, fmt, color=color, all_items=all_items).rstrip("\n")
-        return f"{text}\nnot recorded: {note.removeprefix('the run was not recorded: ')}"
-    from runner.reports.nagios import MAX_OUTPUT
-
-    limit = max_output or MAX_OUTPUT
-    line = " ".join(note.split()).replace("|", "/")
-    room = max(limit // 2, limit - len(line.encode()) - 1)
-    text = report.render_run(result, fmt, max_output=room).rstrip("\n")
-    left = limit - len(text.encode()) - 1
-    if len(line.encode()) > left:
-        line = line.encode()[: max(left - 3, 0)].decode(errors="ignore") + "..."
-    return f"{text}\n{line}"
+    answer = report.render_run(
+        result, args.format, color=color, max_output=args.max_output, all_items=args.all_items
+    )
+    _emit(answer)
+    return result.exit_code
 
 
 def _mode(args: argparse.Namespace) -> str:

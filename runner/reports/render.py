@@ -57,13 +57,36 @@ def render_run(
 ) -> str:
     """A finished (or skipped, aborted, dry-run) run as text, json or nagios output;
     `max_output` bounds the nagios output in bytes (default 4096); `all_items` lists
-    every item of a for_each that was kept (reports/items.py)."""
+    every item of a for_each that was kept (reports/items.py).
+
+    A run the state store did not take says so (json has the `not_recorded` field): a
+    last line in text, a line of long output in nagios, kept within `max_output` by
+    leaving the rest that much less room."""
     _check_format(fmt, RUN_FORMATS)
+    options: dict[str, Any] = {"color": color, "width": width, "all_items": all_items}
+    note = run.not_recorded
+    if not note or fmt == "json":
+        return _render_run(run, fmt, options, max_output)
+    if fmt == "text":
+        text = _render_run(run, fmt, options, None).rstrip("\n")
+        return f"{text}\nnot recorded: {note.removeprefix('the run was not recorded: ')}"
+    from runner.reports.nagios import MAX_OUTPUT
+
+    limit = max_output or MAX_OUTPUT
+    line = " ".join(note.split()).replace("|", "/")
+    room = max(limit // 2, limit - len(line.encode()) - 1)
+    text = _render_run(run, fmt, options, room).rstrip("\n")
+    left = limit - len(text.encode()) - 1
+    if len(line.encode()) > left:
+        line = line.encode()[: max(left - 3, 0)].decode(errors="ignore") + "..."
+    return f"{text}\n{line}"
+
+
+def _render_run(run: RunResult, fmt: str, options: dict[str, Any], max_output: int | None) -> str:
     module, _, function = RUN_RENDERERS[fmt].partition(":")
     render = getattr(import_module(module), function)  # imported when used: rich is slow
-    options: dict[str, Any] = {"color": color, "width": width, "all_items": all_items}
     if max_output is not None:
-        options["max_output"] = max_output
+        options = {**options, "max_output": max_output}
     return str(render(run, **options))
 
 
