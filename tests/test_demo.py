@@ -16,6 +16,7 @@ import pytest
 
 from runner.databases import demo_orders
 from runner.databases.demo import DEMOS, ensure_demo
+from runner.databases.demo_batch import BATCH_STAGING_IDS
 from runner.databases.demo_orders import VALIDATION_ERRORS
 from runner.language.templates import render_sql
 from runner.language.yamlload import load_file
@@ -23,7 +24,11 @@ from runner.language.yamlload import load_file
 REPO = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO / "sql"
 HEALTH = REPO / "runbooks" / "orders" / "health.yaml"
-ORDER_SQL = sorted((SQL_DIR / "orders").glob("*.sql"))
+# The health check's SQL; order-rollback's (rollback_*.sql) reads the steps before it and
+# runs end to end in tests/test_order_rollback.py.
+ORDER_SQL = sorted(
+    path for path in (SQL_DIR / "orders").glob("*.sql") if not path.name.startswith("rollback_")
+)
 FIXED_NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
@@ -83,7 +88,8 @@ def test_created_on_first_use_and_left_alone_afterwards(tmp_path: Path) -> None:
     assert ensure_demo("orders", path) is True
     with _connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert db.execute("SELECT COUNT(*) FROM USER_ORDER_STAGING").fetchone()[0] == 71
+        # 71 orders of the health story and the 5 of the batch that went wrong (demo_batch.py)
+        assert db.execute("SELECT COUNT(*) FROM USER_ORDER_STAGING").fetchone()[0] == 76
     before = path.stat().st_mtime_ns
     assert ensure_demo("orders", path) is False
     assert path.stat().st_mtime_ns == before
@@ -185,7 +191,7 @@ def test_racing_processes_end_with_one_good_database(tmp_path: Path) -> None:
     assert sorted(out.strip() for out, _ in outputs) == ["False", "False", "False", "True"]
     with _connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert db.execute("SELECT COUNT(*) FROM PS_DOC_HDR").fetchone()[0] == 60
+        assert db.execute("SELECT COUNT(*) FROM PS_DOC_HDR").fetchone()[0] == 65
     assert sorted(p.name for p in path.parent.iterdir()) == ["orders.db", "orders.db.lock"]
 
 
@@ -236,10 +242,11 @@ def test_applied_orders_each_have_a_counterpoint_document(fixed_db: sqlite3.Conn
         " FROM USER_ORDER_STAGING s LEFT JOIN PS_DOC_HDR h ON s.CP_DOC_ID = CAST(h.DOC_ID AS TEXT)"
         " WHERE s.IS_APPLIED = 1"
     ).fetchall()
-    assert len(rows) == 60
-    assert fixed_db.execute("SELECT COUNT(*) FROM PS_DOC_HDR").fetchone()[0] == 60
+    assert len(rows) == 60 + len(BATCH_STAGING_IDS)
+    assert fixed_db.execute("SELECT COUNT(*) FROM PS_DOC_HDR").fetchone()[0] == 65
     for row in rows:
-        assert row["created"] == row["staged"]
+        # The batch that went wrong doubled its quantities: its totals differ, on purpose.
+        assert (row["created"] == row["staged"]) != (row["STAGING_ID"] in BATCH_STAGING_IDS)
         assert row["CREATED_DT"] < row["APPLIED_DT"] == row["TKT_DT"]
         assert row["VALIDATION_ERROR"] is None
     oldest = _minutes_before_fixed_now(fixed_db, "TKT_DT", "PS_DOC_HDR", "1")[-1]

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from runner.base.clock import naive_utc
+from runner.databases.demo_batch import add_bad_batch
 
 #: Fixed, so a given `now` always yields the same database.
 RANDOM_SEED = 20260102
@@ -263,6 +264,7 @@ def order_rows(now: datetime) -> Rows:
     orders = _orders(now, runs, rng)
     rows.update(_order_rows(orders, rows))
     rows["USER_SYNC_LOG"] = _sync_log_rows(now, runs, rng)
+    add_bad_batch(rows, now)  # what order-rollback undoes: demo_batch.py
     return rows
 
 
