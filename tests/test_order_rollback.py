@@ -281,3 +281,24 @@ def test_an_inventory_that_does_not_add_up_rolls_everything_back(demo: Any) -> N
     assert str(run.status) == "CRITICAL"
     assert _statuses(run)["inventory_after"] == "CRITICAL"
     assert _dump(demo.orders) == before
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [{"run_id": 7}, {"applied_from": "2026-01-01 00:00:00"}, {"staging_ids": ["901", "902"]}],
+    ids=["run", "window", "ids"],
+)
+@pytest.mark.parametrize("dialect", ["tsql", "postgres", "mysql", "sqlite"])
+def test_every_way_of_choosing_parses_in_every_dialect(choice: dict, dialect: str) -> None:
+    import sqlglot
+
+    from runner.dialects import get
+    from runner.language.templates import render_sql
+
+    inputs = {"run_id": 0, "applied_from": "", "applied_to": "2026-01-02 00:00:00"}
+    folder = REPO / "sql" / (dialect if dialect != "sqlite" else "")
+    text = (folder / "orders" / "rollback_batch.sql").read_text(encoding="utf-8")
+    sql, params = render_sql(text, {"inputs": {**inputs, **choice}}, dialect)
+    (statement,) = sqlglot.parse(sql.replace("?", "NULL"), read=get(dialect).sqlglot)
+    assert type(statement).__name__ == "Select"
+    assert len(params) == {"run_id": 1, "applied_from": 2, "staging_ids": 2}[next(iter(choice))]

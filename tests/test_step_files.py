@@ -59,6 +59,9 @@ def test_registered_under_its_name() -> None:
 
 def test_lists_the_matching_files_older_than_the_duration(logs: Path) -> None:
     values = run(step(path=str(logs), glob="*.log", older_than="30d"))
+    # old.log is the newer of the two: 40 days old (the fixture's mtimes), give or take
+    # the seconds this test takes.
+    assert 40 * 1440 - 1 <= values.pop("newest_minutes") <= 40 * 1440 + 1
     assert values == {
         "action": "list",
         "folder": str(logs),

@@ -128,7 +128,12 @@ def assertion(spec: Assertion, values: Mapping[str, Any], scope: Mapping[str, An
         if name in values and not isinstance(values[name], dict | list):
             shown.append(f"{name} = {_fmt(values[name])}")
     detail = f" ({', '.join(shown)})" if shown else ""
-    text = spec.message or f"{spec.that} failed{detail}"
+    text = f"{spec.that} failed{detail}"
+    if spec.message:  # a template, as the schema says: "the copy failed: {{ row.error }}"
+        try:
+            text = templates.render(spec.message, scope, where)
+        except TemplateError as error:
+            text = f"{spec.message} (its template failed: {error})"
     return Evaluation(spec.that, spec.severity, text, False, kind="assert")
 
 

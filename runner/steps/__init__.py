@@ -41,6 +41,7 @@ STEP_TYPES: StepTypes[StepDeclaration] = StepTypes(
         Deferred("wait", "runner.steps.wait:WaitStep"),
         Deferred("files", "runner.steps.files:FilesStep"),
         Deferred("tcp", "runner.steps.tcp:TcpStep"),
+        Deferred("backup", "runner.steps.backup:BackupStep"),
     ]
 )
 

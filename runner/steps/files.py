@@ -16,7 +16,8 @@ are older than a duration ("delete logs older than 30 days"), on Windows as on L
   files and reports what the action would do to them, changing nothing.
 
 Result: `count` and `bytes` of the files the action applied to (found, deleted or
-archived), `files` (their names relative to the folder, with `/`, at most 100), and
+archived), `files` (their names relative to the folder, with `/`, at most 100),
+`newest_minutes` (the age of the most recently modified of them; null when none), and
 `failed` and `errors` for files it could not delete or move (in use on Windows, no
 permission): the others are still done, and the step is CRITICAL unless asserts judge.
 """
@@ -76,7 +77,7 @@ class FilesStep(StepType):
             "required": ["path"],
             "description": "Files of a folder that match a glob and are older than a "
             "duration: list them, delete them, or move them into an archive folder. Result: "
-            "count, bytes, files.",
+            "count, bytes, files, newest_minutes.",
             "properties": {
                 "path": {
                     "type": "string",
@@ -196,6 +197,7 @@ class _Found:
     path: Path
     name: str  # relative to the folder, with `/`
     size: int
+    mtime: float = 0.0
 
 
 class _Plan:
@@ -256,7 +258,7 @@ class _Plan:
             if cutoff is not None and stat.st_mtime > cutoff:
                 continue
             name = PurePosixPath(*path.relative_to(self.folder).parts).as_posix()
-            found.append(_Found(path, name, stat.st_size))
+            found.append(_Found(path, name, stat.st_size, stat.st_mtime))
         return sorted(found, key=lambda item: item.name)
 
     def apply(self, found: list[_Found], deadline: float) -> tuple[list[_Found], list[str]]:
@@ -296,6 +298,10 @@ class _Plan:
             "files": [item.name for item in files[:MAX_NAMES]],
             "failed": len(errors),
             "errors": errors[:MAX_ERRORS],
+            # How fresh the newest file is ("the newest backup is younger than a day").
+            "newest_minutes": (
+                round((time.time() - max(item.mtime for item in files)) / 60, 1) if files else None
+            ),
         }
         if rehearsed:
             values["rehearsed"] = True
