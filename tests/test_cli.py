@@ -127,18 +127,18 @@ def test_history_lists_the_recorded_runs(demo, capsys):
 
 def test_status_shows_each_runbooks_last_run_and_exits_with_the_worst(demo, capsys):
     code, out, _ = cli(capsys, "status", "--format", "json")
-    assert code == 0 and json.loads(out) == [
-        {
-            "runbook": "order-health",
-            "status": None,
-            "run_id": None,
-            "started": None,
-            "duration": None,
-            "schedule": "0 * * * *",
-            "alert": None,
-            "outcome": None,
-        }
-    ]
+    # Every shipped runbook, none run yet.
+    answer = {row.pop("runbook"): row for row in json.loads(out)}
+    assert code == 0 and answer["order-health"] == {
+        "status": None,
+        "run_id": None,
+        "started": None,
+        "duration": None,
+        "schedule": "0 * * * *",
+        "alert": None,
+        "outcome": None,
+    }
+    assert {row["status"] for row in answer.values()} == {None}
     cli(capsys, "run", "order-health", "--format", "json")
     code, out, _ = cli(capsys, "status")
     assert code == 2
@@ -147,7 +147,7 @@ def test_status_shows_each_runbooks_last_run_and_exits_with_the_worst(demo, caps
         out,
         re.M,
     )
-    assert "1 runbook, 1 not OK" in out
+    assert f"{len(answer)} runbooks, 1 not OK" in out
 
 
 def test_list_and_show(demo, capsys):

@@ -24,10 +24,14 @@ from runner.language.yamlload import load_file
 REPO = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO / "sql"
 HEALTH = REPO / "runbooks" / "orders" / "health.yaml"
-# The health check's SQL; order-rollback's (rollback_*.sql) reads the steps before it and
-# runs end to end in tests/test_order_rollback.py.
+# The health check's SQL, and the backups'. The rollback's and the maintenance's read
+# their own runbooks' inputs and steps, and run end to end in tests/test_order_rollback.py
+# and tests/test_order_maintenance.py.
+OTHER_RUNBOOKS_SQL = ("rollback_", "weekly_")
 ORDER_SQL = sorted(
-    path for path in (SQL_DIR / "orders").glob("*.sql") if not path.name.startswith("rollback_")
+    path
+    for path in (SQL_DIR / "orders").glob("*.sql")
+    if not path.name.startswith(OTHER_RUNBOOKS_SQL)
 )
 FIXED_NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

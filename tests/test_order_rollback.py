@@ -302,3 +302,66 @@ def test_every_way_of_choosing_parses_in_every_dialect(choice: dict, dialect: st
     (statement,) = sqlglot.parse(sql.replace("?", "NULL"), read=get(dialect).sqlglot)
     assert type(statement).__name__ == "Select"
     assert len(params) == {"run_id": 1, "applied_from": 2, "staging_ids": 2}[next(iter(choice))]
+
+
+def test_morning_check_weekly_maintenance_and_rollback_in_sequence(
+    project: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed 000's day: the morning check and the weekly maintenance read; the rollback
+    changes exactly the batch. The whole database afterwards is the demo's rows with the
+    batch undone, table by table."""
+    import os
+    import sys
+
+    from runner.databases.demo_orders import ORDER_COLUMNS, order_rows
+
+    project.config(
+        f"""
+        connections:
+          orders: {{sqlite: var/demo/orders.db, demo: orders}}
+        state: var/runner.db
+        runbooks: [{REPO / "runbooks"}]
+        sql: [{REPO / "sql"}]
+        """
+    )
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    now = datetime.now(UTC).replace(microsecond=0)
+    path = project.root / "var" / "demo" / "orders.db"
+    ensure_demo("orders", path, now)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    health = project.run("order-health")
+    weekly = project.run("order-weekly-maintenance", {"logs": str(logs)})
+    rollback = project.run(
+        "order-rollback", {"staging_ids": "901,902,903,904,905", "reason": REASON}, assume_yes=True
+    )
+    assert [str(run.status) for run in (health, weekly, rollback)] == ["CRITICAL", "OK", "OK"]
+
+    expected = order_rows(now)
+    docs = set(DOCS)
+    released: dict[str, float] = {}
+    for row in expected["PS_DOC_LIN"]:
+        if row[0] in docs:
+            released[row[2]] = released.get(row[2], 0) + row[4]
+    expected["PS_DOC_HDR"] = [row for row in expected["PS_DOC_HDR"] if row[0] not in docs]
+    expected["PS_DOC_LIN"] = [row for row in expected["PS_DOC_LIN"] if row[0] not in docs]
+    expected["IM_INV"] = [
+        (sku, loc, on_hand, on_so - released.get(sku, 0))
+        for sku, loc, on_hand, on_so in expected["IM_INV"]
+    ]
+    columns = ORDER_COLUMNS["USER_ORDER_STAGING"]
+    reset = {"IS_APPLIED": 0, "APPLIED_DT": None, "CP_DOC_ID": None, "RETRY_COUNT": 0}
+    expected["USER_ORDER_STAGING"] = [
+        tuple(
+            reset.get(name, value) if row[0] in BATCH else value
+            for name, value in zip(columns, row, strict=True)
+        )
+        for row in expected["USER_ORDER_STAGING"]
+    ]
+    for table, names in ORDER_COLUMNS.items():
+        width = 2 if table in ("PS_DOC_LIN", "IM_INV") else 1  # the primary key's columns
+        found = _query(
+            path, f"SELECT {', '.join(names)} FROM {table} ORDER BY {', '.join(names[:width])}"
+        )
+        assert found == sorted(expected[table], key=lambda row, n=width: row[:n]), table
