@@ -124,7 +124,7 @@ def test_a_failure_midway_leaves_nothing_behind(
     with pytest.raises(RuntimeError, match="disk full"):
         ensure_demo("orders", path)
     assert not path.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.db.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "orders.db.lock"]
 
     monkeypatch.undo()
     assert ensure_demo("orders", path) is True  # and the next attempt succeeds
@@ -150,7 +150,7 @@ def test_a_killed_builder_leaves_no_database(tmp_path: Path) -> None:
     assert crash.returncode == 9, crash.stderr
     assert not path.exists()
     assert ensure_demo("orders", path) is True  # and its scratch file is swept up
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.db", "orders.db.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "orders.db", "orders.db.lock"]
 
 
 _RACER = textwrap.dedent(
@@ -186,7 +186,8 @@ def test_racing_processes_end_with_one_good_database(tmp_path: Path) -> None:
     with _connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT COUNT(*) FROM PS_DOC_HDR").fetchone()[0] == 60
-    assert sorted(p.name for p in path.parent.iterdir()) == ["orders.db", "orders.db.lock"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["logs", "orders.db", "orders.db.lock"]
+    assert len(list((path.parent / "logs").iterdir())) > 59  # one folder, whole
 
 
 def test_same_now_gives_the_same_database(tmp_path: Path) -> None:

@@ -274,7 +274,15 @@ def test_tail_reads_the_last_lines_of_the_newest_matching_file(tmp_path: Path) -
 
 def test_match_keeps_the_last_matching_lines_and_counts_them(tmp_path: Path) -> None:
     folder = tmp_path / "logs"
-    body = ["INFO start", "ERROR one", "INFO x", "ERROR two", "WARNING w", "ERROR three", "INFO end"]
+    body = [
+        "INFO start",
+        "ERROR one",
+        "INFO x",
+        "ERROR two",
+        "WARNING w",
+        "ERROR three",
+        "INFO end",
+    ]
     write_log(folder, "run.log", 0, body)
     values = run(step(path=str(folder), glob="*.log", tail=2, match="ERROR|WARN"))
     assert values["matched"] == 4
