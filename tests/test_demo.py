@@ -38,7 +38,14 @@ def _health() -> dict:
 
 
 def _input_defaults() -> dict:
-    return {name: spec["default"] for name, spec in _health()["inputs"].items()}
+    """The inputs the SQL files read: order-health's defaults, then the other order
+    runbooks' (the first default of a name wins)."""
+    defaults = {name: spec["default"] for name, spec in _health()["inputs"].items()}
+    for path in sorted(HEALTH.parent.glob("*.yaml")):
+        for name, spec in (load_file(path).get("inputs") or {}).items():
+            if "default" in spec:
+                defaults.setdefault(name, spec["default"])
+    return defaults
 
 
 def _run_sql(db: sqlite3.Connection, name: str) -> list[dict]:
@@ -414,13 +421,19 @@ def test_health_runbook_shape() -> None:
     doc = _health()
     assert doc["runbook"] == "order-health" and doc["kind"] == "health-check"
     assert doc["connection"] == "orders" and doc["schedule"] == "0 * * * *"
-    assert _input_defaults() == {"stale_minutes": 60, "max_retries": 3}
+    defaults = {name: spec["default"] for name, spec in doc["inputs"].items()}
+    assert defaults == {"stale_minutes": 60, "max_retries": 3}
     for step in doc["steps"]:
         assert step.get("id") and step.get("title"), step
         assert (SQL_DIR / step["sql"]).is_file(), step["sql"]
     hints = "\n".join(step.get("hint", "") for step in doc["steps"])
     for error in VALIDATION_ERRORS:
         assert f'"{error}"' in hints
+    # Issue 12, point 12: each hint names the runbook that fixes or digs deeper.
+    for step in doc["steps"]:
+        if "hint" in step:
+            assert re.search(r"runbook run order-[a-z-]+", step["hint"]), step["id"]
+    assert "cp_order_processor" not in hints and "UPDATE " not in hints
 
 
 def test_order_health_runs_critical_on_the_demo(project) -> None:
@@ -437,6 +450,7 @@ def test_order_health_runs_critical_on_the_demo(project) -> None:
     statuses = {step.id: str(step.status) for step in result.steps}
     assert statuses == {
         "pending": "CRITICAL",
+        "failed_list": "OK",
         "failed": "WARNING",
         "failed_by_error": "OK",
         "last_run": "CRITICAL",
