@@ -1,7 +1,7 @@
--- Connection errors: how often the pipeline's tasks (the order processor and the status
+-- Connection errors: how often the pipelines tasks (the order processor and the status
 -- sync) could not reach the database in the last 24 hours, by kind ("Connection failed"
 -- or "Timeout expired", as seed 000 "Database Connection Errors" names the symptoms),
--- and how long ago the last one was. Always one row; 0 and NULL when there was none.
+-- and how long ago the last one was. Always one row, 0 and NULL when there was none.
 SELECT
     COUNT(*) AS connection_errors_24h,
     COALESCE(SUM(CASE WHEN ERROR_MESSAGE LIKE 'Connection failed%' THEN 1 ELSE 0 END), 0)

@@ -1,7 +1,7 @@
 -- Data quality: how many pending staged orders (not applied) would fail each validation
 -- rule of the processor (seed 001 §6 "Data Validation Enhancements", the rules of
 -- seed 000 "Common Errors & Fixes"), and how many were checked. The rules are those of
--- order_validation.sql, which lists the orders; an order may break more than one.
+-- order_validation.sql, which lists the orders, an order may break more than one.
 -- Always one row.
 WITH pending AS (
     SELECT
@@ -10,7 +10,7 @@ WITH pending AS (
             WHEN json_valid(LINE_ITEMS_JSON) AND json_type(LINE_ITEMS_JSON) = 'array'
                  AND json_array_length(LINE_ITEMS_JSON) > 0
             THEN LINE_ITEMS_JSON
-        END AS LINES
+        END AS ITEMS_JSON
     FROM USER_ORDER_STAGING
     WHERE IS_APPLIED = 0
 ),
@@ -19,12 +19,12 @@ checked AS (
         CASE WHEN EXISTS (SELECT 1 FROM AR_CUST AS c WHERE c.CUST_NO = p.CUST_NO)
              THEN 0 ELSE 1 END AS customer_not_found,
         CASE WHEN EXISTS (
-                 SELECT 1 FROM json_each(COALESCE(p.LINES, '[]')) AS line
+                 SELECT 1 FROM json_each(COALESCE(p.ITEMS_JSON, '[]')) AS line
                  WHERE NOT EXISTS (
                      SELECT 1 FROM IM_ITEM AS i
                      WHERE i.ITEM_NO = json_extract(line.value, '$.sku')))
              THEN 1 ELSE 0 END AS item_not_found,
-        CASE WHEN p.LINES IS NULL THEN 1 ELSE 0 END AS line_items_missing,
+        CASE WHEN p.ITEMS_JSON IS NULL THEN 1 ELSE 0 END AS line_items_missing,
         CASE WHEN p.SUBTOT IS NULL OR p.TAX_AMT IS NULL OR p.SHIP_AMT IS NULL
                   OR p.TOT_AMT IS NULL
                   OR ABS(p.SUBTOT + p.TAX_AMT + p.SHIP_AMT - p.TOT_AMT) >= 0.005

@@ -1,9 +1,9 @@
 -- Order validation: each pending staged order (not applied) checked against the
--- processor's validation rules (seed 001 §6 and seed 000 "Common Errors & Fixes"),
+-- processor validation rules (seed 001 §6 and seed 000 "Common Errors & Fixes"),
 -- one row per order that breaks at least one, with a 1 in the column of each rule it
 -- breaks:
 --   customer_not_found  CUST_NO is not a customer in AR_CUST          ("Customer not found")
---   item_not_found      a line's sku is not an item in IM_ITEM         ("Item not found")
+--   item_not_found      the sku of a line is not an item in IM_ITEM         ("Item not found")
 --   line_items_missing  LINE_ITEMS_JSON is empty, not JSON, or not a   ("Line items missing")
 --                       non-empty array
 --   invalid_totals      SUBTOT + TAX_AMT + SHIP_AMT <> TOT_AMT (to the  ("Invalid totals")
@@ -17,7 +17,7 @@ WITH pending AS (
             WHEN json_valid(LINE_ITEMS_JSON) AND json_type(LINE_ITEMS_JSON) = 'array'
                  AND json_array_length(LINE_ITEMS_JSON) > 0
             THEN LINE_ITEMS_JSON
-        END AS LINES
+        END AS ITEMS_JSON
     FROM USER_ORDER_STAGING
     WHERE IS_APPLIED = 0
 ),
@@ -32,12 +32,12 @@ checked AS (
         CASE WHEN EXISTS (SELECT 1 FROM AR_CUST AS c WHERE c.CUST_NO = p.CUST_NO)
              THEN 0 ELSE 1 END AS customer_not_found,
         CASE WHEN EXISTS (
-                 SELECT 1 FROM json_each(COALESCE(p.LINES, '[]')) AS line
+                 SELECT 1 FROM json_each(COALESCE(p.ITEMS_JSON, '[]')) AS line
                  WHERE NOT EXISTS (
                      SELECT 1 FROM IM_ITEM AS i
                      WHERE i.ITEM_NO = json_extract(line.value, '$.sku')))
              THEN 1 ELSE 0 END AS item_not_found,
-        CASE WHEN p.LINES IS NULL THEN 1 ELSE 0 END AS line_items_missing,
+        CASE WHEN p.ITEMS_JSON IS NULL THEN 1 ELSE 0 END AS line_items_missing,
         CASE WHEN p.SUBTOT IS NULL OR p.TAX_AMT IS NULL OR p.SHIP_AMT IS NULL
                   OR p.TOT_AMT IS NULL
                   OR ABS(p.SUBTOT + p.TAX_AMT + p.SHIP_AMT - p.TOT_AMT) >= 0.005

@@ -1,6 +1,6 @@
 -- Processing performance over the last `window_hours` hours (seed 001 §5 "Performance
 -- Monitoring": orders processed per hour, processing time, failures), from the order
--- processor's runs in USER_SYNC_LOG:
+-- processor runs in USER_SYNC_LOG:
 --   runs, orders_processed, orders_per_hour   throughput over the window
 --   avg_run_seconds, p95_run_seconds          how long a run took (p95: nearest rank)
 --   avg_seconds_per_order                     time of runs that applied orders, per order

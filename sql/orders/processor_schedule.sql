@@ -1,5 +1,5 @@
--- Processor schedule: is the scheduled order processor still running every 15 minutes?
--- Minutes since its last run and that run's result (1 succeeded, 0 failed), how many runs
+-- Processor schedule: whether the scheduled order processor still runs every 15 minutes.
+-- Minutes since its last run and the result of that run (1 succeeded, 0 failed), how many runs
 -- started in the last 2 hours (8 when it keeps its schedule), and how many runs in a row
 -- failed since the last success. Mirrors seed 000 "Task Scheduler Not Running"
 -- (Get-ScheduledTaskInfo: LastRunTime, LastTaskResult) through USER_SYNC_LOG, which the

@@ -7,7 +7,7 @@ WITH pending AS (
         CASE WHEN JSON_VALID(LINE_ITEMS_JSON) = 1 THEN
             CASE WHEN JSON_TYPE(LINE_ITEMS_JSON) = 'ARRAY' AND JSON_LENGTH(LINE_ITEMS_JSON) > 0
                  THEN LINE_ITEMS_JSON END
-        END AS LINES
+        END AS ITEMS_JSON
     FROM USER_ORDER_STAGING
     WHERE IS_APPLIED = 0
 ),
@@ -16,12 +16,12 @@ checked AS (
         CASE WHEN EXISTS (SELECT 1 FROM AR_CUST AS c WHERE c.CUST_NO = p.CUST_NO)
              THEN 0 ELSE 1 END AS customer_not_found,
         CASE WHEN EXISTS (
-                 SELECT 1 FROM JSON_TABLE(COALESCE(p.LINES, '[]'), '$[*]'
+                 SELECT 1 FROM JSON_TABLE(COALESCE(p.ITEMS_JSON, '[]'), '$[*]'
                      COLUMNS (sku VARCHAR(40) PATH '$.sku')) AS line
                  WHERE line.sku IS NULL OR NOT EXISTS (
                      SELECT 1 FROM IM_ITEM AS i WHERE i.ITEM_NO = line.sku))
              THEN 1 ELSE 0 END AS item_not_found,
-        CASE WHEN p.LINES IS NULL THEN 1 ELSE 0 END AS line_items_missing,
+        CASE WHEN p.ITEMS_JSON IS NULL THEN 1 ELSE 0 END AS line_items_missing,
         CASE WHEN p.SUBTOT IS NULL OR p.TAX_AMT IS NULL OR p.SHIP_AMT IS NULL
                   OR p.TOT_AMT IS NULL
                   OR ABS(p.SUBTOT + p.TAX_AMT + p.SHIP_AMT - p.TOT_AMT) >= 0.005

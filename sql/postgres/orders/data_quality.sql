@@ -8,7 +8,7 @@ WITH pending AS (
     SELECT
         STAGING_ID, CUST_NO, SUBTOT, TAX_AMT, SHIP_AMT, TOT_AMT,
         CASE WHEN LINE_ITEMS_JSON ~ '^\s*\[\s*\{.*\}\s*\]\s*$'
-             THEN LINE_ITEMS_JSON END AS LINES
+             THEN LINE_ITEMS_JSON END AS ITEMS_JSON
     FROM USER_ORDER_STAGING
     WHERE IS_APPLIED = 0
 ),
@@ -17,11 +17,11 @@ checked AS (
         CASE WHEN EXISTS (SELECT 1 FROM AR_CUST AS c WHERE c.CUST_NO = p.CUST_NO)
              THEN 0 ELSE 1 END AS customer_not_found,
         CASE WHEN EXISTS (
-                 SELECT 1 FROM jsonb_array_elements(COALESCE(p.LINES, '[]')::jsonb) AS line
+                 SELECT 1 FROM jsonb_array_elements(COALESCE(p.ITEMS_JSON, '[]')::jsonb) AS line
                  WHERE NOT EXISTS (
                      SELECT 1 FROM IM_ITEM AS i WHERE i.ITEM_NO = line.value ->> 'sku'))
              THEN 1 ELSE 0 END AS item_not_found,
-        CASE WHEN p.LINES IS NULL THEN 1 ELSE 0 END AS line_items_missing,
+        CASE WHEN p.ITEMS_JSON IS NULL THEN 1 ELSE 0 END AS line_items_missing,
         CASE WHEN p.SUBTOT IS NULL OR p.TAX_AMT IS NULL OR p.SHIP_AMT IS NULL
                   OR p.TOT_AMT IS NULL
                   OR ABS(p.SUBTOT + p.TAX_AMT + p.SHIP_AMT - p.TOT_AMT) >= 0.005

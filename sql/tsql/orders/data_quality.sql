@@ -8,7 +8,7 @@ WITH pending AS (
             CASE WHEN LEFT(LTRIM(LINE_ITEMS_JSON), 1) = '['
                       AND EXISTS (SELECT 1 FROM OPENJSON(LINE_ITEMS_JSON))
                  THEN LINE_ITEMS_JSON END
-        END AS LINES
+        END AS ITEMS_JSON
     FROM dbo.USER_ORDER_STAGING
     WHERE IS_APPLIED = 0
 ),
@@ -17,12 +17,12 @@ checked AS (
         CASE WHEN EXISTS (SELECT 1 FROM dbo.AR_CUST AS c WHERE c.CUST_NO = p.CUST_NO)
              THEN 0 ELSE 1 END AS customer_not_found,
         CASE WHEN EXISTS (
-                 SELECT 1 FROM OPENJSON(COALESCE(p.LINES, N'[]'))
+                 SELECT 1 FROM OPENJSON(COALESCE(p.ITEMS_JSON, N'[]'))
                      WITH (sku NVARCHAR(40) '$.sku') AS line
                  WHERE NOT EXISTS (
                      SELECT 1 FROM dbo.IM_ITEM AS i WHERE i.ITEM_NO = line.sku))
              THEN 1 ELSE 0 END AS item_not_found,
-        CASE WHEN p.LINES IS NULL THEN 1 ELSE 0 END AS line_items_missing,
+        CASE WHEN p.ITEMS_JSON IS NULL THEN 1 ELSE 0 END AS line_items_missing,
         CASE WHEN p.SUBTOT IS NULL OR p.TAX_AMT IS NULL OR p.SHIP_AMT IS NULL
                   OR p.TOT_AMT IS NULL
                   OR ABS(p.SUBTOT + p.TAX_AMT + p.SHIP_AMT - p.TOT_AMT) >= 0.005
