@@ -99,3 +99,11 @@ def test_ensure_demo_writes_missing_logs_for_an_existing_database(tmp_path: Path
     (tmp_path / "logs").rmdir()
     assert ensure_demo("orders", path, NOW) is False
     assert len(list((tmp_path / "logs").iterdir())) == 61
+
+
+def test_a_dead_builders_scratch_folder_is_swept_when_the_demo_is_built(tmp_path: Path) -> None:
+    dead = tmp_path / ".logs.4242.deadbeef.building"
+    dead.mkdir()
+    (dead / f"{LOG_PREFIX}20260101.log").write_text("half\n")
+    assert ensure_demo("orders", tmp_path / "orders.db", NOW) is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "orders.db", "orders.db.lock"]

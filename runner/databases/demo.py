@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -130,7 +131,9 @@ def _order_logs(folder: Path, now: datetime | None, replace: bool) -> None:
         return
     from runner.databases import demo_logs  # only when building
 
-    if replace:
+    if replace:  # under the demo's lock: a scratch folder left here is a dead builder's
+        for leftover in (*folder.glob(".logs.*.building"), *folder.glob(".logs.*.old")):
+            shutil.rmtree(leftover, ignore_errors=True)
         demo_logs.build_order_logs(logs, now)
     else:
         demo_logs.ensure_order_logs(logs, now)

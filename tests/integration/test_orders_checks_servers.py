@@ -4,6 +4,7 @@ statuses and values as on the embedded SQLite demo seeded with the same `now`.""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,3 +61,28 @@ def test_the_diagnosis_runbooks_give_the_same_answers_as_the_demo(
         assert counts["failing_orders"] == 4
     if runbook == "order-performance":
         assert found["rates"][1][0]["p95_run_seconds"] == 30
+
+
+def test_history_values_come_from_a_postgresql_state_store(project, postgres, capsys) -> None:
+    from runner.cli.main import main
+
+    from .conftest import REPO
+
+    project.write(
+        "runner.yaml",
+        "connections:\n"
+        "  orders: {sqlite: var/demo/orders.db, demo: orders}\n"
+        f"state: {{odbc: {postgres.odbc!r}, dialect: postgres}}\n"
+        f"runbooks: [{REPO / 'runbooks'}]\n"
+        f"sql: [{REPO / 'sql'}]\n",
+    )
+    first = project.run("order-performance")
+    second = project.run("order-performance", {"window_hours": "48"})
+    names = ["--value", "rates.runs", "--value", "rates.nope"]
+    assert main(["history", "order-performance", *names, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["run_id"] for row in rows] == [second.run_id, first.run_id]
+    assert [row["values"] for row in rows] == [
+        {"rates.runs": second.steps[0].values["row"]["runs"], "rates.nope": None},
+        {"rates.runs": first.steps[0].values["row"]["runs"], "rates.nope": None},
+    ]
