@@ -86,3 +86,25 @@ def test_history_values_come_from_a_postgresql_state_store(project, postgres, ca
         {"rates.runs": second.steps[0].values["row"]["runs"], "rates.nope": None},
         {"rates.runs": first.steps[0].values["row"]["runs"], "rates.nope": None},
     ]
+
+
+@pytest.mark.parametrize("length", [127, 128, 424, 5000])
+def test_long_text_parameters_arrive_whole(odbc_project, backend, length: int) -> None:
+    """A bound text of 128 characters or more (a LINE_ITEMS_JSON) reaches the server as
+    written: MariaDB's driver garbled it as UTF-16 until the dialect sent UTF-8."""
+    text = ('{"sku": "CFE-DECAF-12", "name": "Swiss Water Décaf"}, ' * 100)[:length]
+    odbc_project.runbook(
+        "echo",
+        f"""
+        runbook: echo
+        connection: {backend.name}
+        inputs:
+          text: {{type: string}}
+        steps:
+          - id: echo
+            sql: SELECT {{{{ inputs.text }}}} AS text, CHAR_LENGTH({{{{ inputs.text }}}}) AS n
+        """.replace("CHAR_LENGTH", "LENGTH" if backend.dialect == "sqlite" else "CHAR_LENGTH"),
+    )
+    run = odbc_project.run("echo", {"text": text})
+    assert run.steps[0].error is None
+    assert run.steps[0].values["row"] == {"text": text, "n": length}
