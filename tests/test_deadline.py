@@ -444,7 +444,7 @@ def test_the_shipped_runbooks_fit_the_shipped_deadline() -> None:
         timeout=60,
     )
     assert (
-        "deadline: 50s   worst case: 45s (5 steps × 2 attempts × 4s + backoff 5s)" in shown.stdout
+        "deadline: 50s   worst case: 42s (6 steps × 2 attempts × 3s + backoff 6s)" in shown.stdout
     )
 
 

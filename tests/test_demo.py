@@ -47,7 +47,14 @@ def _health() -> dict:
 
 
 def _input_defaults() -> dict:
-    return {name: spec["default"] for name, spec in _health()["inputs"].items()}
+    """The inputs the SQL files read: order-health's defaults, then the other order
+    runbooks' (the first default of a name wins)."""
+    defaults = {name: spec["default"] for name, spec in _health()["inputs"].items()}
+    for path in sorted(HEALTH.parent.glob("*.yaml")):
+        for name, spec in (load_file(path).get("inputs") or {}).items():
+            if "default" in spec:
+                defaults.setdefault(name, spec["default"])
+    return defaults
 
 
 def _run_sql(db: sqlite3.Connection, name: str) -> list[dict]:
@@ -134,7 +141,7 @@ def test_a_failure_midway_leaves_nothing_behind(
     with pytest.raises(RuntimeError, match="disk full"):
         ensure_demo("orders", path)
     assert not path.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.db.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "orders.db.lock"]
 
     monkeypatch.undo()
     assert ensure_demo("orders", path) is True  # and the next attempt succeeds
@@ -160,7 +167,7 @@ def test_a_killed_builder_leaves_no_database(tmp_path: Path) -> None:
     assert crash.returncode == 9, crash.stderr
     assert not path.exists()
     assert ensure_demo("orders", path) is True  # and its scratch file is swept up
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.db", "orders.db.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "orders.db", "orders.db.lock"]
 
 
 _RACER = textwrap.dedent(
@@ -196,7 +203,8 @@ def test_racing_processes_end_with_one_good_database(tmp_path: Path) -> None:
     with _connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT COUNT(*) FROM PS_DOC_HDR").fetchone()[0] == 65
-    assert sorted(p.name for p in path.parent.iterdir()) == ["orders.db", "orders.db.lock"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["logs", "orders.db", "orders.db.lock"]
+    assert len(list((path.parent / "logs").iterdir())) > 59  # one folder, whole
 
 
 def test_same_now_gives_the_same_database(tmp_path: Path) -> None:
@@ -424,13 +432,19 @@ def test_health_runbook_shape() -> None:
     doc = _health()
     assert doc["runbook"] == "order-health" and doc["kind"] == "health-check"
     assert doc["connection"] == "orders" and doc["schedule"] == "0 * * * *"
-    assert _input_defaults() == {"stale_minutes": 60, "max_retries": 3}
+    defaults = {name: spec["default"] for name, spec in doc["inputs"].items()}
+    assert defaults == {"stale_minutes": 60, "max_retries": 3}
     for step in doc["steps"]:
         assert step.get("id") and step.get("title"), step
         assert (SQL_DIR / step["sql"]).is_file(), step["sql"]
     hints = "\n".join(step.get("hint", "") for step in doc["steps"])
     for error in VALIDATION_ERRORS:
         assert f'"{error}"' in hints
+    # Issue 12, point 12: each hint names the runbook that fixes or digs deeper.
+    for step in doc["steps"]:
+        if "hint" in step:
+            assert re.search(r"runbook run order-[a-z-]+", step["hint"]), step["id"]
+    assert "cp_order_processor" not in hints and "UPDATE " not in hints
 
 
 def test_order_health_runs_critical_on_the_demo(project) -> None:
@@ -447,6 +461,7 @@ def test_order_health_runs_critical_on_the_demo(project) -> None:
     statuses = {step.id: str(step.status) for step in result.steps}
     assert statuses == {
         "pending": "CRITICAL",
+        "failed_list": "OK",
         "failed": "WARNING",
         "failed_by_error": "OK",
         "last_run": "CRITICAL",

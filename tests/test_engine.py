@@ -1061,3 +1061,35 @@ def test_conditions_and_lists_written_in_braces_are_accepted(project, capsys):
     assert (a.status, [e.status for e in a.evaluations]) == (Status.OK, [Status.OK, Status.OK])
     assert [child.item for child in b.children] == [10, 20]
     assert c.status is Status.SKIPPED
+
+
+def test_a_hint_names_its_own_steps_values_and_validates(project) -> None:
+    project.sql(
+        "CREATE TABLE orders (id INTEGER, error TEXT)",
+        "INSERT INTO orders VALUES (42, 'Customer not found'), (43, 'Invalid totals')",
+    )
+    project.runbook(
+        "hinted",
+        """
+        runbook: hinted
+        connection: main
+        steps:
+          - id: failed
+            sql: SELECT id AS staging_id, error FROM orders ORDER BY id
+            assert: [rowcount == 0]
+            hint: |
+              {{ rowcount }} failed; first {{ row.error }}.
+              {%- for order in rows %}
+              runbook run order-retry --param staging_id={{ order.staging_id }}
+              {%- endfor %}
+              ({{ result.rowcount }})
+        """,
+    )
+    assert project.library().problems(project.root / "runbooks" / "hinted.yaml") == []
+    result = project.run("hinted")
+    assert result.steps[0].hint == (
+        "2 failed; first Customer not found.\n"
+        "runbook run order-retry --param staging_id=42\n"
+        "runbook run order-retry --param staging_id=43\n"
+        "(2)\n"
+    )

@@ -250,3 +250,84 @@ def test_validation_explains_what_is_wrong(project) -> None:
         "runbooks/clean.yaml:5:52: error: steps[2].files.older_than: 'a month' is not a duration: "
         "write 30s, 5m, 1h30m or 2d",
     ]
+
+
+def write_log(folder: Path, name: str, age_days: float, lines: list[str]) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    stamp = time.time() - age_days * DAY
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_tail_reads_the_last_lines_of_the_newest_matching_file(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    write_log(folder, "a.log", 2, ["old 1", "old 2"])
+    write_log(folder, "b.log", 0.5, [f"line {n}" for n in range(1, 8)])
+    write_log(folder, "c.txt", 0, ["not a log"])
+    values = run(step(path=str(folder), glob="*.log", tail=3))
+    assert values["count"] == 2
+    assert values["newest"] == "b.log"
+    assert values["lines"] == ["line 5", "line 6", "line 7"]
+    assert values["newest_age_minutes"] == 720
+    assert "matched" not in values
+    assert value_summary_of(values) == "2 files (61 bytes); newest b.log: last 3 lines"
+
+
+def test_match_keeps_the_last_matching_lines_and_counts_them(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    body = [
+        "INFO start",
+        "ERROR one",
+        "INFO x",
+        "ERROR two",
+        "WARNING w",
+        "ERROR three",
+        "INFO end",
+    ]
+    write_log(folder, "run.log", 0, body)
+    values = run(step(path=str(folder), glob="*.log", tail=2, match="ERROR|WARN"))
+    assert values["matched"] == 4
+    assert values["lines"] == ["WARNING w", "ERROR three"]
+
+
+def test_tail_with_no_matching_file_gives_empty_values(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    values = run(step(path=str(tmp_path / "logs"), glob="*.log", tail=5, match="ERROR"))
+    assert values["newest"] is None and values["lines"] == [] and values["matched"] == 0
+
+
+def test_long_lines_are_cut(tmp_path: Path) -> None:
+    write_log(tmp_path, "big.log", 0, ["E" * 5000])
+    values = run(step(path=str(tmp_path), glob="*.log", tail=1))
+    assert values["lines"] == ["E" * 1000]
+
+
+def value_summary_of(values: dict[str, Any]) -> str | None:
+    return FilesStep().summary(values)
+
+
+def test_tail_and_match_are_validated(project) -> None:
+    project.runbook(
+        "read",
+        """
+        runbook: read
+        steps:
+          - files: {path: logs, action: delete, tail: 5}
+          - files: {path: logs, match: ERROR}
+          - files: {path: logs, tail: 5, match: "ERROR("}
+          - files: {path: logs, tail: 0}
+        """,
+    )
+    found = project.library().problems(project.root / "runbooks" / "read.yaml")
+    messages = [p.format() for p in sorted(found, key=lambda p: (p.line, p.col))]
+    assert messages[:3] == [
+        "runbooks/read.yaml:3:47: error: steps[0].files.tail: `tail:` reads the newest file, "
+        "which action: delete does not keep (read the logs in a step of its own with action: list)",
+        "runbooks/read.yaml:4:32: error: steps[1].files.match: `match:` picks lines of the newest "
+        "file, and needs `tail:` (such as tail: 50)",
+        "runbooks/read.yaml:5:41: error: steps[2].files.match: match: 'ERROR(' is not a regular "
+        "expression: missing ), unterminated subpattern at position 5",
+    ]
+    assert len(messages) == 4 and "steps[3].files.tail" in messages[3]

@@ -319,7 +319,14 @@ def history_command(args: argparse.Namespace) -> int:
 
                 _emit(report.render_run(run_from_dict(found), "text", all_items=args.all_items))
             return 0
-        _emit(report.render_history(store.history(args.name, limit=args.limit), args.format))
+        rows = store.history(args.name, limit=args.limit)
+        if args.value:
+            from runner.reports.trend import add_values, value_names
+
+            names = value_names(args.value)
+            steps = sorted({step for step, _ in names})
+            add_values(rows, names, store.step_values([r["run_id"] for r in rows], steps))
+        _emit(report.render_history(rows, args.format))
     finally:
         store.close()
     return 0

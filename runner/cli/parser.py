@@ -263,6 +263,14 @@ def build_parser() -> _Parser:
         help="with --run: list every for_each item that was stored",
     )
     history.add_argument("--limit", type=int, default=20)
+    history.add_argument(
+        "--value",
+        action="append",
+        default=[],
+        metavar="STEP.NAME",
+        help="add a column with this value of a step in each run (a value or a column of "
+        "its first row, as thresholds name it), to read a trend; repeatable",
+    )
     history.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
     prune = command(

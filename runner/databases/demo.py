@@ -4,13 +4,17 @@ A connection in runner.yaml may say `demo: orders`; the engine then calls
 `ensure_demo("orders", path)` before opening it. The first call builds the demo's SQLite
 database (its builder is a module of its own: demo_orders.py for the order pipeline);
 later calls leave the file, and whatever the user did to it, alone. A demo is built in
-a scratch file and moved into place when complete, one process at a time.
+a scratch file and moved into place when complete, one process at a time. A demo may
+also have files beside its database (the orders demo: the processor's `logs/` folder,
+demo_logs.py), written whenever the database is built, for the same `now`, and when
+they are missing.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -35,16 +39,22 @@ def ensure_demo(name: str, path: str | os.PathLike[str], now: datetime | None = 
         known = ", ".join(sorted(DEMOS)) or "none"
         raise ValueError(f"unknown demo database {name!r}: known demos are {known}")
     target = Path(path)
+    files = DEMO_FILES.get(name)
     if _is_ready(target):
+        if files is not None:
+            files(target.parent, now, False)
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
+    moment = naive_utc(now)
     with _exclusive(target.with_name(target.name + ".lock")) as locked:
         if _is_ready(target):  # another process built it while we waited
             return False
         if locked:  # holding the lock, any scratch file is a dead builder's
             for leftover in target.parent.glob(f".{target.name}.*.building"):
                 leftover.unlink(missing_ok=True)
-        return _build_atomically(builder, target, naive_utc(now))
+        if files is not None:  # first: a database found ready has its files too
+            files(target.parent, moment, True)
+        return _build_atomically(builder, target, moment)
 
 
 def _is_ready(path: Path) -> bool:
@@ -109,3 +119,24 @@ def _build_orders(connection: sqlite3.Connection, now: datetime) -> None:
 
 
 DEMOS: dict[str, Builder] = {"orders": _build_orders}
+
+#: What a demo keeps beside its database: called with the database's folder, `now`, and
+#: whether to replace what is there (True when the database was just built).
+FilesBuilder = Callable[[Path, datetime | None, bool], None]
+
+
+def _order_logs(folder: Path, now: datetime | None, replace: bool) -> None:
+    logs = folder / "logs"
+    if not replace and logs.is_dir():  # the usual case: no import, one stat
+        return
+    from runner.databases import demo_logs  # only when building
+
+    if replace:  # under the demo's lock: a scratch folder left here is a dead builder's
+        for leftover in (*folder.glob(".logs.*.building"), *folder.glob(".logs.*.old")):
+            shutil.rmtree(leftover, ignore_errors=True)
+        demo_logs.build_order_logs(logs, now)
+    else:
+        demo_logs.ensure_order_logs(logs, now)
+
+
+DEMO_FILES: dict[str, FilesBuilder] = {"orders": _order_logs}

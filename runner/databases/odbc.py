@@ -194,6 +194,8 @@ class OdbcConnection:
             self.db = pyodbc.connect(
                 connection_string, autocommit=True, timeout=max(1, round(spec.timeout))
             )
+            if self.dialect.parameter_encoding:
+                self.db.setencoding(encoding=self.dialect.parameter_encoding)
             if application and self.dialect.name == "postgres":
                 # Names the session in pg_stat_activity ("runbook step <run id>"), so the
                 # next run can end it if this process dies (databases/orphans.py).

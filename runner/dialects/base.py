@@ -41,6 +41,9 @@ class Dialect:
     #: for another (`nextset`, a call per statement). False where a procedure may
     #: return several (T-SQL, MySQL's CALL) or the server is unknown.
     one_result_per_statement: ClassVar[bool] = False
+    #: How text parameters are sent (pyodbc's setencoding); None: the driver's default
+    #: (UTF-16, SQL_WVARCHAR).
+    parameter_encoding: ClassVar[str | None] = None
 
     # -- errors, by SQLSTATE and by the server's native code ------------------------
     #: SQLSTATEs, or their first characters, worth another attempt: connection

@@ -23,6 +23,9 @@ class MySQL(Dialect):
     drivers = ("mariadb", "mysql")
     sqlglot = "mysql"
     quotes = ("`", "`")
+    # MariaDB Connector/ODBC 3.1 garbles a UTF-16 parameter of 128 characters or more
+    # (or fails with "Memory allocation error" in SQLPutData): text goes as UTF-8.
+    parameter_encoding = "utf-8"
     # 1205 lock wait timeout, 1213 deadlock, 2002/2003 cannot connect, 2006 server gone
     # away, 2013 connection lost, 1927 connection killed, 1053 server shutting down.
     transient_native = frozenset(("1205", "1213", "2002", "2003", "2006", "2013", "1927", "1053"))

@@ -239,6 +239,27 @@ class StateStore(Upkeep, Reconcile, Notices):
             rows = self._backend.query(sql, [*params, max(int(limit), 0)])
         return [run_dict(row) for row in rows]
 
+    def step_values(
+        self, run_ids: Sequence[str], step_ids: Sequence[str]
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """The recorded values of the steps `step_ids` in the runs `run_ids`, as
+        {run_id: {step_id: values}}; a step id used twice in a run gives its first."""
+        if not run_ids or not step_ids:
+            return {}
+        runs, steps = ", ".join("?" * len(run_ids)), ", ".join("?" * len(step_ids))
+        sql = (
+            "SELECT run_id, step_id, values_json FROM step_results "
+            f"WHERE run_id IN ({runs}) AND step_id IN ({steps}) ORDER BY run_id, seq"
+        )
+        with self._lock:
+            rows = self._backend.query(sql, [*run_ids, *step_ids])
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in rows:
+            mine = found.setdefault(row["run_id"], {})
+            if row["step_id"] not in mine:
+                mine[row["step_id"]] = json.loads(row["values_json"] or "{}")
+        return found
+
     def last_run(
         self,
         runbook: str,

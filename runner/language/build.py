@@ -321,7 +321,11 @@ class _Builder:
         raw = node.value
         for key in _TEMPLATE_KEYS:
             if key in raw:
-                found.extend(TemplateText(*text, False) for text in node.texts_at(key))
+                # A hint is rendered once the step has run, with its own result's values
+                # as names (engine/walker.py, _render_hint), as asserts are.
+                found.extend(
+                    TemplateText(*text, False, key == "hint") for text in node.texts_at(key)
+                )
         for key, name in self.step_types.templated.items():
             if key in raw:
                 step_type = self.step_types[name]

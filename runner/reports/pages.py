@@ -22,20 +22,26 @@ def render_history_text(rows: list[dict[str, Any]], *, color: bool, width: int) 
         return finish(buffer)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, leading=1)
     # Two lines per run keep seven facts inside 100 columns: when above its run id,
-    # how it was triggered above who ran it where. The note takes what is left.
+    # how it was triggered above who ran it where. The note takes what is left. With
+    # `--value` columns (a trend), who ran it and how long it took give them the room.
+    names = list(rows[0].get("values") or {})
     table.add_column("Started / Run", no_wrap=True)
     table.add_column("Runbook", no_wrap=True, overflow="ellipsis", max_width=24)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Took", no_wrap=True, justify="right")
-    table.add_column("By", no_wrap=True, overflow="ellipsis", max_width=18)
+    table.add_column("Status", no_wrap=True, min_width=8)
+    if not names:
+        table.add_column("Took", no_wrap=True, justify="right")
+        table.add_column("By", no_wrap=True, overflow="ellipsis", max_width=18)
+    for name in names:  # the value's name is enough when no other step has it
+        short = name.partition(".")[2]
+        alone = sum(other.partition(".")[2] == short for other in names) == 1
+        header = short if alone else name
+        table.add_column(header, justify="right", overflow="fold", min_width=len(header))
     table.add_column("Note", overflow="fold", ratio=1)
     for row in rows:
         status = _status(row.get("status"))
         when = styled(_timestamp(row.get("started")))
         when.append("\n" + str(row.get("run_id") or ""), style="dim")
-        who = styled(str(row.get("trigger") or ""))
-        who.append("\n" + _user_at_host(row), style="dim")
-        table.add_row(
+        cells = [
             when,
             styled(str(row.get("runbook") or "")),
             # A run still going has no status yet; its outcome (running) says so.
@@ -43,10 +49,15 @@ def render_history_text(rows: list[dict[str, Any]], *, color: bool, width: int) 
                 str(row.get("status") or row.get("outcome") or ""),
                 STATUS_STYLES.get(status, "") if status else "",
             ),
-            styled(summary.seconds(row["duration"]) if row.get("duration") is not None else ""),
-            who,
-            styled(_history_note(row)),
-        )
+        ]
+        if not names:
+            who = styled(str(row.get("trigger") or ""))
+            who.append("\n" + _user_at_host(row), style="dim")
+            took = row.get("duration")
+            cells += [styled(summary.seconds(took) if took is not None else ""), who]
+        values = row.get("values") or {}
+        cells += [styled(_shown(values.get(name))) for name in names]
+        table.add_row(*cells, styled(_history_note(row)))
     console.print(table)
     console.print(styled(summary.plural(len(rows), "run")))
     return finish(buffer)
@@ -157,6 +168,14 @@ def _status(value: Any) -> Status | None:
 def _timestamp(value: Any) -> str:
     """The output's one format (base/timestamps.py): `2026-11-24T09:15:00.130Z`."""
     return "" if value is None else str(timestamp_text(value))
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return summary.short(str(value), 40)
 
 
 def _user_at_host(row: Mapping[str, Any]) -> str:

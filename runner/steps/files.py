@@ -20,12 +20,24 @@ archived), `files` (their names relative to the folder, with `/`, at most 100),
 `newest_minutes` (the age of the most recently modified of them; null when none), and
 `failed` and `errors` for files it could not delete or move (in use on Windows, no
 permission): the others are still done, and the step is CRITICAL unless asserts judge.
+
+Reading the newest file ("Get-Content -Tail 50" of the newest log), with action: list:
+
+    - id: newest-log
+      files: {path: logs, glob: "woo_order_processing_*.log", tail: 50, match: "ERROR"}
+
+- `tail: N` reads the newest matching file (by modification time) and adds `newest` (its
+  name), `newest_age_minutes` and `lines`: its last N lines (each cut at 1,000
+  characters), or with `match` (a regular expression, searched in each line) its last N
+  lines that match, and `matched`, how many of its lines match.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -49,6 +61,9 @@ ACTIONS = ("list", "delete", "archive")
 #: Names listed in the result; `count` still counts every file.
 MAX_NAMES = 100
 MAX_ERRORS = 20
+#: The most lines `tail:` may ask for, and the longest line it keeps (characters).
+MAX_TAIL = 1000
+MAX_LINE = 1000
 _DONE = {"list": "found", "delete": "deleted", "archive": "archived"}
 
 
@@ -64,6 +79,10 @@ class FilesConfig(StepConfig):
     to: str | None = None  # the archive folder
     glob_origin: Origin | None = None
     to_origin: Origin | None = None
+    tail: int | None = None  # read the newest file's last lines
+    match: str | None = None  # a regular expression the lines kept must match
+    tail_origin: Origin | None = None
+    match_origin: Origin | None = None
 
 
 class FilesStep(StepType):
@@ -107,6 +126,21 @@ class FilesStep(StepType):
                     "description": "The archive folder (a template) for action: archive; "
                     "created when missing. A file already there is never overwritten.",
                 },
+                "tail": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_TAIL,
+                    "description": "With action: list, read the newest matching file and "
+                    "give its last N lines as `lines` (with `match`: its last N matching "
+                    "lines), its name as `newest` and its age as `newest_age_minutes`.",
+                },
+                "match": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "With tail: a regular expression (Python syntax, searched "
+                    "in each line) that the lines kept must match, such as "
+                    "'ERROR|Connection failed'; `matched` counts the file's matching lines.",
+                },
             },
         }
     }
@@ -121,6 +155,7 @@ class FilesStep(StepType):
         except ValueError:  # the schema says what is wrong with it
             older_than = None
         action = files.get("action")
+        tail, tail_node, match = files.get("tail"), files.at("tail"), files.at("match")
         return FilesConfig(
             files.text("path"),
             files.origin,
@@ -130,6 +165,10 @@ class FilesStep(StepType):
             to=files.text("to"),
             glob_origin=glob.origin if glob is not None else None,
             to_origin=to.origin if to is not None else None,
+            tail=tail if isinstance(tail, int) and not isinstance(tail, bool) else None,
+            match=files.text("match"),
+            tail_origin=tail_node.origin if tail_node is not None else None,
+            match_origin=match.origin if match is not None else None,
         )
 
     def check(self, config: FilesConfig, checks: StepChecks) -> None:
@@ -141,6 +180,26 @@ class FilesStep(StepType):
             )
         if config.to is not None and config.action != "archive" and config.to_origin:
             checks.add(config.to_origin, "`to:` is only used with action: archive")
+        if config.tail is not None and config.action != "list" and config.tail_origin:
+            checks.add(
+                config.tail_origin,
+                f"`tail:` reads the newest file, which action: {config.action} does not keep",
+                "read the logs in a step of its own with action: list",
+            )
+        if config.match is not None and config.match_origin:
+            if config.tail is None:
+                checks.add(
+                    config.match_origin,
+                    "`match:` picks lines of the newest file, and needs `tail:`",
+                    "such as tail: 50",
+                )
+            elif not is_template(config.match):
+                problem = _bad_pattern(config.match)
+                if problem:
+                    checks.add(
+                        config.match_origin,
+                        f"match: {config.match!r} is not a regular expression: {problem}",
+                    )
         if config.glob_origin and not is_template(config.glob) and _escapes(config.glob):
             checks.add(
                 config.glob_origin,
@@ -157,7 +216,10 @@ class FilesStep(StepType):
         deadline = time.monotonic() + ctx.timeout
         found = plan.find(time.time(), deadline)
         if plan.action == "list" or ctx.mode == "rehearse":
-            return plan.result(found, [], rehearsed=ctx.mode == "rehearse")
+            values = plan.result(found, [], rehearsed=ctx.mode == "rehearse")
+            if plan.config.tail is not None and plan.action == "list":
+                values.update(plan.read_newest(found, time.time(), deadline))
+            return values
         ctx.log(f"{plan.action} {plural(len(found), 'file')} in {plan.folder}")
         done, errors = plan.apply(found, deadline)
         return plan.result(done, errors)
@@ -180,7 +242,15 @@ class FilesStep(StepType):
         count, action = values["count"], values["action"]
         files = f"{plural(count, 'file')} ({_size(values.get('bytes') or 0)})"
         if action == "list":
-            return files if count else "no files"
+            listed = files if count else "no files"
+            if values.get("newest"):
+                kept = len(values.get("lines") or [])
+                if "matched" in values:
+                    read = f"{plural(values['matched'], 'matching line')} (last {kept} kept)"
+                else:
+                    read = f"last {plural(kept, 'line')}"
+                listed += f"; newest {values['newest']}: {read}"
+            return listed
         if values.get("rehearsed"):
             return f"would {action} {files}" if count else f"nothing to {action}"
         return f"{_DONE[action]} {files}" if count else f"nothing to {action}"
@@ -203,12 +273,20 @@ class _Found:
 class _Plan:
     """A FilesConfig rendered: the folder, the glob, the cut-off and the action."""
 
-    def __init__(self, config: FilesConfig, folder: Path, glob: str, to: Path | None) -> None:
+    def __init__(
+        self,
+        config: FilesConfig,
+        folder: Path,
+        glob: str,
+        to: Path | None,
+        match: re.Pattern[str] | None = None,
+    ) -> None:
         self.config = config
         self.action = config.action
         self.folder = folder
         self.glob = glob
         self.to = to
+        self.match = match
 
     @classmethod
     def of(cls, config: FilesConfig, ctx: StepContext) -> _Plan:
@@ -224,7 +302,14 @@ class _Plan:
             if config.to is None:
                 raise StepError("action: archive needs `to:`, the folder the files are moved into")
             to = _resolved(str(ctx.render(config.to)), ctx.root)
-        return cls(config, folder, glob, to)
+        match = None
+        if config.match is not None:
+            pattern = str(ctx.render(config.match))
+            problem = _bad_pattern(pattern)
+            if problem:
+                raise StepError(f"match: {pattern!r} is not a regular expression: {problem}")
+            match = re.compile(pattern)
+        return cls(config, folder, glob, to, match)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "folder": str(self.folder), "glob": self.glob}
@@ -232,6 +317,47 @@ class _Plan:
             out["older_than"] = format_duration(self.config.older_than)
         if self.to is not None:
             out["to"] = str(self.to)
+        if self.config.tail is not None:
+            out["tail"] = self.config.tail
+        if self.match is not None:
+            out["match"] = self.match.pattern
+        return out
+
+    def read_newest(self, found: list[_Found], now: float, deadline: float) -> dict[str, Any]:
+        """`newest`, `newest_age_minutes`, `lines` (and `matched`) of the newest file."""
+        assert self.config.tail is not None
+        out: dict[str, Any] = {"newest": None, "newest_age_minutes": None, "lines": []}
+        if self.match is not None:
+            out["matched"] = 0
+        dated = []
+        for item in found:
+            try:
+                dated.append((item.path.stat().st_mtime, item.name, item))
+            except OSError:
+                continue  # gone meanwhile
+        if not dated:
+            return out
+        modified, _, newest = max(dated)
+        kept: deque[str] = deque(maxlen=self.config.tail)
+        matched = 0
+        try:
+            with open(newest.path, encoding="utf-8", errors="replace") as handle:
+                for number, line in enumerate(handle):
+                    if number % 10_000 == 0 and time.monotonic() > deadline:
+                        raise StepTimeout(f"reading {newest.name} took too long")
+                    if self.match is not None and not self.match.search(line):
+                        continue
+                    matched += 1
+                    kept.append(line.rstrip("\r\n")[:MAX_LINE])
+        except OSError as error:
+            raise StepError(f"cannot read {newest.path}: {error.strerror or error}") from None
+        out.update(
+            newest=newest.name,
+            newest_age_minutes=max(0, int((now - modified) // 60)),
+            lines=list(kept),
+        )
+        if self.match is not None:
+            out["matched"] = matched
         return out
 
     def find(self, now: float, deadline: float) -> list[_Found]:
@@ -313,6 +439,15 @@ def _resolved(text: str, root: str | None) -> Path:
     if not path.is_absolute() and root is not None:
         path = Path(root) / path
     return path
+
+
+def _bad_pattern(pattern: str) -> str | None:
+    """Why `pattern` is not a regular expression, or None."""
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        return str(error)
+    return None
 
 
 def _escapes(glob: str) -> bool:

@@ -136,6 +136,10 @@ def seed_orders(backend: Backend, now: datetime) -> None:
 
     rows = order_rows(now)
     with contextlib.closing(backend.connect(autocommit=False)) as db:
+        if backend.dialect == "mysql":
+            # MariaDB Connector/ODBC 3.1 garbles a longer UTF-16 (SQL_WVARCHAR) parameter
+            # that follows others in a row (LINE_ITEMS_JSON came back byte-shifted): UTF-8.
+            db.setencoding(encoding="utf-8")
         for table in reversed(list(ORDER_COLUMNS)):  # children first, for foreign keys
             with contextlib.suppress(Exception):
                 db.execute(f"DROP TABLE {table}")
@@ -153,10 +157,8 @@ def seed_orders(backend: Backend, now: datetime) -> None:
             ]
             values = [tuple(f(v) for f, v in zip(convert, row, strict=True)) for row in rows[table]]
             cursor = db.cursor()
-            cursor.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                values,
-            )
+            insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            cursor.executemany(insert, values)
         db.commit()
 
 

@@ -1,0 +1,41 @@
+-- Processing performance over the last `window_hours` hours (seed 001 §5 "Performance
+-- Monitoring": orders processed per hour, processing time, failures), from the order
+-- processor runs in USER_SYNC_LOG:
+--   runs, orders_processed, orders_per_hour   throughput over the window
+--   avg_run_seconds, p95_run_seconds          how long a run took (p95: nearest rank)
+--   avg_seconds_per_order                     time of runs that applied orders, per order
+--   failed_runs, run_failure_pct              runs that failed, and their share (%)
+--   order_failure_pct                         orders rejected by validation, of those tried (%)
+-- Runs still going (no END_TIME) count as runs, not in the times. Always one row.
+WITH runs AS (
+    SELECT
+        SUCCESS,
+        RECORDS_PROCESSED,
+        RECORDS_FAILED,
+        (julianday(END_TIME) - julianday(START_TIME)) * 86400 AS seconds
+    FROM USER_SYNC_LOG
+    WHERE OPERATION_TYPE = 'order_processing'
+      AND START_TIME >= datetime('now', {{ "-" ~ inputs.window_hours ~ " hours" }})
+),
+timed AS (
+    SELECT seconds, ROW_NUMBER() OVER (ORDER BY seconds) AS n, COUNT(*) OVER () AS total
+    FROM runs
+    WHERE seconds IS NOT NULL
+)
+SELECT
+    COUNT(*) AS runs,
+    COALESCE(SUM(RECORDS_PROCESSED), 0) AS orders_processed,
+    ROUND(COALESCE(SUM(RECORDS_PROCESSED), 0) * 1.0 / {{ inputs.window_hours }}, 2)
+        AS orders_per_hour,
+    COALESCE(ROUND(AVG(seconds), 1), 0) AS avg_run_seconds,
+    COALESCE((SELECT ROUND(MIN(seconds), 1) FROM timed WHERE n * 100 >= total * 95), 0)
+        AS p95_run_seconds,
+    COALESCE(ROUND(SUM(CASE WHEN RECORDS_PROCESSED > 0 THEN seconds END)
+        / NULLIF(SUM(CASE WHEN RECORDS_PROCESSED > 0 THEN RECORDS_PROCESSED END), 0), 2), 0)
+        AS avg_seconds_per_order,
+    COALESCE(SUM(CASE WHEN SUCCESS = 0 THEN 1 ELSE 0 END), 0) AS failed_runs,
+    COALESCE(ROUND(100.0 * SUM(CASE WHEN SUCCESS = 0 THEN 1 ELSE 0 END) / NULLIF(COUNT(*), 0), 1), 0)
+        AS run_failure_pct,
+    COALESCE(ROUND(100.0 * SUM(RECORDS_FAILED)
+        / NULLIF(SUM(RECORDS_PROCESSED + RECORDS_FAILED), 0), 1), 0) AS order_failure_pct
+FROM runs;
