@@ -300,6 +300,21 @@ def build_parser() -> _Parser:
         "kind", nargs="?", choices=("runbook", "check", "runner"), default="runbook"
     )
 
+    demo = command("demo", "the embedded demo databases")
+    demo_commands = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
+    reset = demo_commands.add_parser(
+        "reset",
+        help="rebuild a demo from scratch (default: every demo)",
+        description="Rebuild a demo from scratch: its database and every file its builder puts "
+        "beside it, so a tried rollback or processing run can be tried again. The new demo is "
+        "built whole first and then put in place; on failure the old one stays as it was.",
+    )
+    reset.add_argument(
+        "name",
+        nargs="?",
+        help="the demo (orders) or its connection's name in runner.yaml (default: all demos)",
+    )
+
     completion = command(
         "completion",
         "print the shell completion script: commands, options, runbook names, --param inputs",

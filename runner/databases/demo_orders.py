@@ -3,10 +3,13 @@ PS_DOC_HDR/PS_DOC_LIN, with USER_SYNC_LOG for the scheduled processor, as the se
 runbooks describe it.
 
 The data is relative to `now` and tells one story a morning check should catch: the
-processor ran every 15 minutes for two days with the odd transient failure, then the
-database started timing out and refusing connections five hours ago, and after a last
-failed run 70 minutes ago the scheduled task stopped. Orders are piling up in staging,
-and four orders fail validation for the four reasons the operations runbook lists.
+processor ran every 15 minutes for a week (USER_SYNC_LOG holds all 7 days) with the odd
+transient failure in the last two, then the database started timing out and refusing
+connections five hours ago, and after a last failed run 70 minutes ago the scheduled
+task stopped. Orders are piling up in staging,
+and four orders fail validation for the four reasons the operations runbook lists; two
+of them were retried more than 3 times and are dead letters (USER_ORDER_DEAD_LETTER,
+where order-dead-letters moves them, starts empty).
 """
 
 from __future__ import annotations
@@ -120,6 +123,28 @@ CREATE TABLE USER_SYNC_LOG (
     ERROR_MESSAGE      TEXT
 );
 CREATE INDEX USER_SYNC_LOG_RECENT ON USER_SYNC_LOG (OPERATION_TYPE, START_TIME);
+CREATE TABLE USER_ORDER_DEAD_LETTER (       -- seed 001 §3: orders that failed too often
+    STAGING_ID        INTEGER PRIMARY KEY,  -- the staging row, moved here whole
+    WOO_ORDER_ID      INTEGER NOT NULL UNIQUE,
+    CUST_NO           TEXT,
+    ORDER_DT          TEXT NOT NULL,
+    CREATED_DT        TEXT NOT NULL,
+    VALIDATION_ERROR  TEXT,
+    RETRY_COUNT       INTEGER NOT NULL,
+    SUBTOT            NUMERIC,
+    TAX_AMT           NUMERIC,
+    SHIP_AMT          NUMERIC,
+    TOT_AMT           NUMERIC,
+    LINE_ITEMS_JSON   TEXT,
+    SHIP_TO_NAME      TEXT,
+    SHIP_TO_ADRS_1    TEXT,
+    SHIP_TO_CITY      TEXT,
+    SHIP_TO_STATE     TEXT,
+    SHIP_TO_ZIP_COD   TEXT,
+    PMT_METH          TEXT,
+    MOVED_DT          TEXT NOT NULL,
+    MOVED_BY_RUN      TEXT                  -- the runbook run that moved it
+);
 """
 
 # (ITEM_NO, DESCR, category, price, status)
@@ -181,7 +206,7 @@ SHIPPING = 7.95
 RUN_EVERY = timedelta(minutes=15)
 LAST_RUN_AGO = timedelta(minutes=70)  # the scheduled task stopped after this run
 OUTAGE_RUNS = 17  # the last 17 runs failed: 4 h 10 min of database trouble
-LOG_DAYS = 2
+LOG_DAYS = 2  # transient failures and the status sync are spread over the last 2 days
 PENDING_AGES_MINUTES = (6, 18, 41, 75, 120, 210, 300)  # 3 fresh, 4 stale
 APPLIED_ORDERS = 60
 HISTORY_DAYS = 7
@@ -232,10 +257,17 @@ ORDER_COLUMNS: dict[str, tuple[str, ...]] = {
         "LOG_ID", "OPERATION_TYPE", "START_TIME", "END_TIME", "RECORDS_PROCESSED",
         "RECORDS_FAILED", "SUCCESS", "ERROR_MESSAGE",
     ),
+    # Empty in the demo: order-dead-letters moves the orders retried too often here.
+    "USER_ORDER_DEAD_LETTER": (
+        "STAGING_ID", "WOO_ORDER_ID", "CUST_NO", "ORDER_DT", "CREATED_DT", "VALIDATION_ERROR",
+        "RETRY_COUNT", "SUBTOT", "TAX_AMT", "SHIP_AMT", "TOT_AMT", "LINE_ITEMS_JSON",
+        "SHIP_TO_NAME", "SHIP_TO_ADRS_1", "SHIP_TO_CITY", "SHIP_TO_STATE", "SHIP_TO_ZIP_COD",
+        "PMT_METH", "MOVED_DT", "MOVED_BY_RUN",
+    ),
 }  # fmt: skip
 #: Columns holding a UTC time as text (TIME_FORMAT); other databases store them as timestamps.
 TIME_COLUMNS = frozenset(
-    {"ORDER_DT", "CREATED_DT", "APPLIED_DT", "TKT_DT", "START_TIME", "END_TIME"}
+    {"ORDER_DT", "CREATED_DT", "APPLIED_DT", "TKT_DT", "START_TIME", "END_TIME", "MOVED_DT"}
 )
 Rows = dict[str, list[tuple[Any, ...]]]
 
@@ -263,6 +295,7 @@ def order_rows(now: datetime) -> Rows:
     orders = _orders(now, runs, rng)
     rows.update(_order_rows(orders, rows))
     rows["USER_SYNC_LOG"] = _sync_log_rows(now, runs, rng)
+    rows["USER_ORDER_DEAD_LETTER"] = []
     return rows
 
 
@@ -506,9 +539,7 @@ def _order_rows(orders: list[_Order], catalog: Rows) -> Rows:
 def _sync_log_rows(now: datetime, runs: list[_Run], rng: random.Random) -> list[tuple[Any, ...]]:
     since = now - timedelta(days=LOG_DAYS)
     rows = []
-    for run in runs:
-        if run.start < since:
-            continue
+    for run in runs:  # the processor's own runs: the whole HISTORY_DAYS (weekly review)
         if run.error is None:
             seconds = 1 + 3 * (len(run.applied) + run.failed) + rng.randint(0, 2)
         elif run.error.startswith("Timeout"):

@@ -129,6 +129,13 @@ def assertion(spec: Assertion, values: Mapping[str, Any], scope: Mapping[str, An
             shown.append(f"{name} = {_fmt(values[name])}")
     detail = f" ({', '.join(shown)})" if shown else ""
     text = spec.message or f"{spec.that} failed{detail}"
+    if spec.message and templates.is_template(spec.message):
+        # `message: "order {{ order.staging_id }} rejected: {{ value }}"`: the loop item and
+        # the step's own result are in scope, as in `that`.
+        try:
+            text = templates.render(spec.message, scope)
+        except TemplateError as error:
+            return Evaluation(spec.that, Status.UNKNOWN, str(error), kind="assert")
     return Evaluation(spec.that, spec.severity, text, False, kind="assert")
 
 

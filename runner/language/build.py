@@ -303,6 +303,8 @@ class _Builder:
                 if isinstance(that, str):
                     texts.append(TemplateText(that, item.origin_of("that"), True, True))
                 message = freeze(value.get("message"))
+                if isinstance(message, str):
+                    texts.append(TemplateText(message, item.origin_of("message"), False, True))
                 out.append(Assertion(str(that), severity, message, item.origin))
         return tuple(out)
 
@@ -321,7 +323,10 @@ class _Builder:
         raw = node.value
         for key in _TEMPLATE_KEYS:
             if key in raw:
-                found.extend(TemplateText(*text, False) for text in node.texts_at(key))
+                # A hint is rendered after the step, with its own result in scope (rows, value,
+                # its columns), as thresholds and asserts are: `{% for r in rows %}` lists them.
+                own = key == "hint"
+                found.extend(TemplateText(*text, False, own) for text in node.texts_at(key))
         for key, name in self.step_types.templated.items():
             if key in raw:
                 step_type = self.step_types[name]
