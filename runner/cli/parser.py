@@ -37,6 +37,8 @@ examples:
   runbook prune --dry-run                       which old runs retention would remove
   runbook doctor                                as the scheduler's user: what would fail
   runbook notify-test ops                       send a test message to every service tagged ops
+  runbook run order-retry -p staging_id=42      retry one failed order (asks first)
+  runbook demo reset                            rebuild the demo after trying a rollback
   runbook completion bash > ~/.local/share/bash-completion/completions/runbook
 """
 
