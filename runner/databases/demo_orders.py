@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from runner.base.clock import naive_utc
+from runner.databases.demo_dead_letters import DEAD_LETTER_COLUMNS, DEAD_LETTER_SCHEMA
 
 #: Fixed, so a given `now` always yields the same database.
 RANDOM_SEED = 20260102
@@ -32,7 +33,8 @@ def _ts(moment: datetime) -> str:
     return moment.strftime(TIME_FORMAT)
 
 
-ORDERS_SCHEMA = """
+ORDERS_SCHEMA = (
+    """
 CREATE TABLE IM_ITEM (
     ITEM_NO    TEXT PRIMARY KEY,
     DESCR      TEXT NOT NULL,
@@ -123,29 +125,9 @@ CREATE TABLE USER_SYNC_LOG (
     ERROR_MESSAGE      TEXT
 );
 CREATE INDEX USER_SYNC_LOG_RECENT ON USER_SYNC_LOG (OPERATION_TYPE, START_TIME);
-CREATE TABLE USER_ORDER_DEAD_LETTER (       -- seed 001 §3: orders that failed too often
-    STAGING_ID        INTEGER PRIMARY KEY,  -- the staging row, moved here whole
-    WOO_ORDER_ID      INTEGER NOT NULL UNIQUE,
-    CUST_NO           TEXT,
-    ORDER_DT          TEXT NOT NULL,
-    CREATED_DT        TEXT NOT NULL,
-    VALIDATION_ERROR  TEXT,
-    RETRY_COUNT       INTEGER NOT NULL,
-    SUBTOT            NUMERIC,
-    TAX_AMT           NUMERIC,
-    SHIP_AMT          NUMERIC,
-    TOT_AMT           NUMERIC,
-    LINE_ITEMS_JSON   TEXT,
-    SHIP_TO_NAME      TEXT,
-    SHIP_TO_ADRS_1    TEXT,
-    SHIP_TO_CITY      TEXT,
-    SHIP_TO_STATE     TEXT,
-    SHIP_TO_ZIP_COD   TEXT,
-    PMT_METH          TEXT,
-    MOVED_DT          TEXT NOT NULL,
-    MOVED_BY_RUN      TEXT                  -- the runbook run that moved it
-);
 """
+    + DEAD_LETTER_SCHEMA
+)
 
 # (ITEM_NO, DESCR, category, price, status)
 ITEMS: tuple[tuple[str, str, str, float, str], ...] = (
@@ -257,13 +239,7 @@ ORDER_COLUMNS: dict[str, tuple[str, ...]] = {
         "LOG_ID", "OPERATION_TYPE", "START_TIME", "END_TIME", "RECORDS_PROCESSED",
         "RECORDS_FAILED", "SUCCESS", "ERROR_MESSAGE",
     ),
-    # Empty in the demo: order-dead-letters moves the orders retried too often here.
-    "USER_ORDER_DEAD_LETTER": (
-        "STAGING_ID", "WOO_ORDER_ID", "CUST_NO", "ORDER_DT", "CREATED_DT", "VALIDATION_ERROR",
-        "RETRY_COUNT", "SUBTOT", "TAX_AMT", "SHIP_AMT", "TOT_AMT", "LINE_ITEMS_JSON",
-        "SHIP_TO_NAME", "SHIP_TO_ADRS_1", "SHIP_TO_CITY", "SHIP_TO_STATE", "SHIP_TO_ZIP_COD",
-        "PMT_METH", "MOVED_DT", "MOVED_BY_RUN",
-    ),
+    "USER_ORDER_DEAD_LETTER": DEAD_LETTER_COLUMNS,  # empty: see demo_dead_letters.py
 }  # fmt: skip
 #: Columns holding a UTC time as text (TIME_FORMAT); other databases store them as timestamps.
 TIME_COLUMNS = frozenset(
