@@ -72,6 +72,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
             "runbook ",
             [
                 "completion",
+                "demo",
                 "doctor",
                 "history",
                 "list",
@@ -85,6 +86,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
             ],
         ),
         ("runbook r", ["run"]),
+        ("runbook demo ", ["reset"]),
         ("runbook run ", ["order-health", "order-processing", "order-rollback"]),
         ("runbook run order-h", ["order-health"]),
         ("runbook show order-p", ["order-processing"]),

@@ -322,7 +322,7 @@ def test_scheduler_ran_every_15_minutes_then_stopped(fixed_db: sqlite3.Connectio
     ages = _minutes_before_fixed_now(fixed_db, "START_TIME", "USER_SYNC_LOG", where)
     assert ages[0] == 70  # the last run, then nothing
     assert ages == list(range(70, 70 + 15 * len(ages), 15))
-    assert 2 * 1440 - 15 < ages[-1] <= 2 * 1440
+    assert ages[-1] == 70 + 7 * 1440  # processing history for 7 days (weekly review)
     runs = fixed_db.execute(
         f"SELECT SUCCESS, ERROR_MESSAGE FROM USER_SYNC_LOG WHERE {where} ORDER BY START_TIME DESC"
     ).fetchall()

@@ -118,7 +118,13 @@ def test_shipped_tsql_files_parse_with_sqlglot() -> None:
     files = sorted((REPO / "sql" / "tsql").rglob("*.sql"))
     assert len(files) >= 8
     for path in files:
-        text, _ = render_sql(path.read_text(encoding="utf-8"), {"inputs": _Anything()}, "tsql")
+        scope = {
+            "inputs": _Anything(),
+            "order": _Anything(),
+            "steps": _Anything(),
+            "run": {"id": "r"},
+        }
+        text, _ = render_sql(path.read_text(encoding="utf-8"), scope, "tsql")
         for batch in split_batches(text):
             parsed = sqlglot.parse(batch.text, read=get("tsql").sqlglot)
             assert parsed and all(type(statement).__name__ != "Command" for statement in parsed), (
@@ -127,8 +133,13 @@ def test_shipped_tsql_files_parse_with_sqlglot() -> None:
 
 
 class _Anything(dict):
-    def __getattr__(self, name: str) -> int:
-        return 1
+    """Any name, at any depth (`steps.queue.rows`), is a value; as a list, one item."""
 
-    def __getitem__(self, name: str) -> int:
-        return 1
+    def __getattr__(self, name: str) -> _Anything:
+        return _Anything()
+
+    def __getitem__(self, name: str) -> _Anything:
+        return _Anything()
+
+    def __iter__(self):  # type: ignore[override]
+        return iter([1])

@@ -427,6 +427,12 @@ def schema_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_command(args: argparse.Namespace) -> int:
+    from runner.cli.demo import demo_command as reset
+
+    return reset(args)
+
+
 COMMANDS = {
     "list": list_command,
     "show": show_command,
@@ -438,4 +444,5 @@ COMMANDS = {
     "schema": schema_command,
     "notify-test": notify_test_command,
     "doctor": doctor_command,
+    "demo": demo_command,
 }

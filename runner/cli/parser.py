@@ -37,6 +37,8 @@ examples:
   runbook prune --dry-run                       which old runs retention would remove
   runbook doctor                                as the scheduler's user: what would fail
   runbook notify-test ops                       send a test message to every service tagged ops
+  runbook run order-retry -p staging_id=42      retry one failed order (asks first)
+  runbook demo reset                            rebuild the demo after trying a rollback
   runbook completion bash > ~/.local/share/bash-completion/completions/runbook
 """
 
@@ -306,6 +308,21 @@ def build_parser() -> _Parser:
     schema = command("schema", "print a JSON Schema (for editors and CI)")
     schema.add_argument(
         "kind", nargs="?", choices=("runbook", "check", "runner"), default="runbook"
+    )
+
+    demo = command("demo", "the embedded demo databases")
+    demo_commands = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
+    reset = demo_commands.add_parser(
+        "reset",
+        help="rebuild a demo from scratch (default: every demo)",
+        description="Rebuild a demo from scratch: its database and every file its builder puts "
+        "beside it, so a tried rollback or processing run can be tried again. The new demo is "
+        "built whole first and then put in place; on failure the old one stays as it was.",
+    )
+    reset.add_argument(
+        "name",
+        nargs="?",
+        help="the demo (orders) or its connection's name in runner.yaml (default: all demos)",
     )
 
     completion = command(

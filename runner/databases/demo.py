@@ -46,7 +46,7 @@ def ensure_demo(name: str, path: str | os.PathLike[str], now: datetime | None = 
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
     moment = naive_utc(now)
-    with _exclusive(target.with_name(target.name + ".lock")) as locked:
+    with exclusive(target.with_name(target.name + ".lock")) as locked:
         if _is_ready(target):  # another process built it while we waited
             return False
         if locked:  # holding the lock, any scratch file is a dead builder's
@@ -67,7 +67,7 @@ def _is_ready(path: Path) -> bool:
 
 
 @contextmanager
-def _exclusive(lock_path: Path) -> Iterator[bool]:
+def exclusive(lock_path: Path) -> Iterator[bool]:
     """Hold an exclusive lock on `lock_path`; yields False where there is no flock."""
     try:
         import fcntl

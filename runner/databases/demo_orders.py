@@ -3,10 +3,13 @@ PS_DOC_HDR/PS_DOC_LIN, with USER_SYNC_LOG for the scheduled processor, as the se
 runbooks describe it.
 
 The data is relative to `now` and tells one story a morning check should catch: the
-processor ran every 15 minutes for two days with the odd transient failure, then the
-database started timing out and refusing connections five hours ago, and after a last
-failed run 70 minutes ago the scheduled task stopped. Orders are piling up in staging,
-and four orders fail validation for the four reasons the operations runbook lists.
+processor ran every 15 minutes for a week (USER_SYNC_LOG holds all 7 days) with the odd
+transient failure in the last two, then the database started timing out and refusing
+connections five hours ago, and after a last failed run 70 minutes ago the scheduled
+task stopped. Orders are piling up in staging,
+and four orders fail validation for the four reasons the operations runbook lists; two
+of them were retried more than 3 times and are dead letters (USER_ORDER_DEAD_LETTER,
+where order-dead-letters moves them, starts empty).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from runner.base.clock import naive_utc
 from runner.databases.demo_batch import add_bad_batch
+from runner.databases.demo_dead_letters import DEAD_LETTER_COLUMNS, DEAD_LETTER_SCHEMA
 
 #: Fixed, so a given `now` always yields the same database.
 RANDOM_SEED = 20260102
@@ -30,7 +34,8 @@ def _ts(moment: datetime) -> str:
     return moment.strftime(TIME_FORMAT)
 
 
-ORDERS_SCHEMA = """
+ORDERS_SCHEMA = (
+    """
 CREATE TABLE IM_ITEM (
     ITEM_NO    TEXT PRIMARY KEY,
     DESCR      TEXT NOT NULL,
@@ -122,6 +127,8 @@ CREATE TABLE USER_SYNC_LOG (
 );
 CREATE INDEX USER_SYNC_LOG_RECENT ON USER_SYNC_LOG (OPERATION_TYPE, START_TIME);
 """
+    + DEAD_LETTER_SCHEMA
+)
 
 # (ITEM_NO, DESCR, category, price, status)
 ITEMS: tuple[tuple[str, str, str, float, str], ...] = (
@@ -182,7 +189,7 @@ SHIPPING = 7.95
 RUN_EVERY = timedelta(minutes=15)
 LAST_RUN_AGO = timedelta(minutes=70)  # the scheduled task stopped after this run
 OUTAGE_RUNS = 17  # the last 17 runs failed: 4 h 10 min of database trouble
-LOG_DAYS = 2
+LOG_DAYS = 2  # transient failures and the status sync are spread over the last 2 days
 PENDING_AGES_MINUTES = (6, 18, 41, 75, 120, 210, 300)  # 3 fresh, 4 stale
 APPLIED_ORDERS = 60
 HISTORY_DAYS = 7
@@ -233,10 +240,11 @@ ORDER_COLUMNS: dict[str, tuple[str, ...]] = {
         "LOG_ID", "OPERATION_TYPE", "START_TIME", "END_TIME", "RECORDS_PROCESSED",
         "RECORDS_FAILED", "SUCCESS", "ERROR_MESSAGE",
     ),
+    "USER_ORDER_DEAD_LETTER": DEAD_LETTER_COLUMNS,  # empty: see demo_dead_letters.py
 }  # fmt: skip
 #: Columns holding a UTC time as text (TIME_FORMAT); other databases store them as timestamps.
 TIME_COLUMNS = frozenset(
-    {"ORDER_DT", "CREATED_DT", "APPLIED_DT", "TKT_DT", "START_TIME", "END_TIME"}
+    {"ORDER_DT", "CREATED_DT", "APPLIED_DT", "TKT_DT", "START_TIME", "END_TIME", "MOVED_DT"}
 )
 Rows = dict[str, list[tuple[Any, ...]]]
 
@@ -265,6 +273,7 @@ def order_rows(now: datetime) -> Rows:
     rows.update(_order_rows(orders, rows))
     rows["USER_SYNC_LOG"] = _sync_log_rows(now, runs, rng)
     add_bad_batch(rows, now)  # what order-rollback undoes: demo_batch.py
+    rows["USER_ORDER_DEAD_LETTER"] = []
     return rows
 
 
@@ -508,9 +517,7 @@ def _order_rows(orders: list[_Order], catalog: Rows) -> Rows:
 def _sync_log_rows(now: datetime, runs: list[_Run], rng: random.Random) -> list[tuple[Any, ...]]:
     since = now - timedelta(days=LOG_DAYS)
     rows = []
-    for run in runs:
-        if run.start < since:
-            continue
+    for run in runs:  # the processor's own runs: the whole HISTORY_DAYS (weekly review)
         if run.error is None:
             seconds = 1 + 3 * (len(run.applied) + run.failed) + rng.randint(0, 2)
         elif run.error.startswith("Timeout"):

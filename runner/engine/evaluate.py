@@ -128,12 +128,14 @@ def assertion(spec: Assertion, values: Mapping[str, Any], scope: Mapping[str, An
         if name in values and not isinstance(values[name], dict | list):
             shown.append(f"{name} = {_fmt(values[name])}")
     detail = f" ({', '.join(shown)})" if shown else ""
-    text = f"{spec.that} failed{detail}"
-    if spec.message:  # a template, as the schema says: "the copy failed: {{ row.error }}"
+    text = spec.message or f"{spec.that} failed{detail}"
+    if spec.message and templates.is_template(spec.message):
+        # `message: "order {{ order.staging_id }} rejected: {{ value }}"`: the loop item and
+        # the step's own result are in scope, as in `that`.
         try:
             text = templates.render(spec.message, scope, where)
         except TemplateError as error:
-            text = f"{spec.message} (its template failed: {error})"
+            return Evaluation(spec.that, Status.UNKNOWN, str(error), kind="assert")
     return Evaluation(spec.that, spec.severity, text, False, kind="assert")
 
 

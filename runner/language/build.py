@@ -303,6 +303,8 @@ class _Builder:
                 if isinstance(that, str):
                     texts.append(TemplateText(that, item.origin_of("that"), True, True))
                 message = freeze(value.get("message"))
+                if isinstance(message, str):
+                    texts.append(TemplateText(message, item.origin_of("message"), False, True))
                 out.append(Assertion(str(that), severity, message, item.origin))
         return tuple(out)
 

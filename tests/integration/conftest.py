@@ -137,8 +137,8 @@ def seed_orders(backend: Backend, now: datetime) -> None:
     rows = order_rows(now)
     with contextlib.closing(backend.connect(autocommit=False)) as db:
         if backend.dialect == "mysql":
-            # MariaDB Connector/ODBC 3.1 garbles a longer UTF-16 (SQL_WVARCHAR) parameter
-            # that follows others in a row (LINE_ITEMS_JSON came back byte-shifted): UTF-8.
+            # MariaDB Connector/ODBC 3.1 garbles or refuses (HY001) a text parameter over
+            # 127 characters sent as UTF-16, such as LINE_ITEMS_JSON; as UTF-8 it is fine.
             db.setencoding(encoding="utf-8")
         for table in reversed(list(ORDER_COLUMNS)):  # children first, for foreign keys
             with contextlib.suppress(Exception):
@@ -156,6 +156,8 @@ def seed_orders(backend: Backend, now: datetime) -> None:
                 for column in columns
             ]
             values = [tuple(f(v) for f, v in zip(convert, row, strict=True)) for row in rows[table]]
+            if not values:  # USER_ORDER_DEAD_LETTER starts empty
+                continue
             cursor = db.cursor()
             insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             cursor.executemany(insert, values)

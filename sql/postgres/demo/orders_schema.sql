@@ -91,3 +91,36 @@ CREATE TABLE USER_SYNC_LOG (
     ERROR_MESSAGE      VARCHAR(500)
 );
 CREATE INDEX USER_SYNC_LOG_RECENT ON USER_SYNC_LOG (OPERATION_TYPE, START_TIME);
+-- Orders that failed more than 3 times, moved out of staging by order-dead-letters (seed 001 §3).
+CREATE TABLE USER_ORDER_DEAD_LETTER (
+    STAGING_ID        INTEGER PRIMARY KEY,
+    WOO_ORDER_ID      INTEGER NOT NULL UNIQUE,
+    CUST_NO           VARCHAR(15),
+    ORDER_DT          TIMESTAMP(0) NOT NULL,
+    CREATED_DT        TIMESTAMP(0) NOT NULL,
+    VALIDATION_ERROR  VARCHAR(200),
+    RETRY_COUNT       INTEGER NOT NULL,
+    SUBTOT            NUMERIC(12, 2),
+    TAX_AMT           NUMERIC(12, 2),
+    SHIP_AMT          NUMERIC(12, 2),
+    TOT_AMT           NUMERIC(12, 2),
+    LINE_ITEMS_JSON   TEXT,
+    SHIP_TO_NAME      VARCHAR(100),
+    SHIP_TO_ADRS_1    VARCHAR(100),
+    SHIP_TO_CITY      VARCHAR(50),
+    SHIP_TO_STATE     VARCHAR(10),
+    SHIP_TO_ZIP_COD   VARCHAR(15),
+    PMT_METH          VARCHAR(20),
+    MOVED_DT          TIMESTAMP(0) NOT NULL,
+    MOVED_BY_RUN      VARCHAR(40)
+);
+-- LINE_ITEMS_JSON as json, or NULL when it is not JSON: a cast that fails would abort the
+-- order's transaction before its VALIDATION_ERROR is written (PostgreSQL 16 has
+-- pg_input_is_valid; this works from 9.x). order-processing's SQL uses it.
+CREATE OR REPLACE FUNCTION try_json(input TEXT) RETURNS JSON
+LANGUAGE plpgsql IMMUTABLE AS '
+BEGIN
+    RETURN input::json;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END';

@@ -1,0 +1,6 @@
+-- order-processing on SQL Server: record why an order failed and count the attempt.
+UPDATE dbo.USER_ORDER_STAGING
+SET VALIDATION_ERROR = {{ steps.validate.value }},
+    RETRY_COUNT = RETRY_COUNT + 1
+WHERE STAGING_ID = {{ order.staging_id }}
+  AND IS_APPLIED = 0;
