@@ -135,6 +135,8 @@ def test_a_loop_in_one_transaction_ends_the_same_both_ways(twice):
     bump = lean["result"].steps[1]
     assert bump.values == {"items": 30, "failed": 0, "succeeded": 30, "statements": 1}
     assert bump.children == []  # a long loop: its OK items are counted, not kept
+    # the transaction's result carries the loop's counts, as a loop outside one does
+    assert bump.items_summary.counts == {"OK": 30} and bump.items_summary.folded == 30
 
 
 def test_a_failing_item_midway_rolls_back_the_transaction_the_same_both_ways(twice):
@@ -148,6 +150,7 @@ def test_a_failing_item_midway_rolls_back_the_transaction_the_same_both_ways(twi
     [item] = bump.children  # the bad one, kept
     assert item.children[0].error == "main: NOT NULL constraint failed: o.n"
     assert bump.values == {"items": 30, "failed": 1, "succeeded": 24}
+    assert bump.items_summary.counts == {"OK": 24, "CRITICAL": 1}
 
 
 def fails_at(*items: int) -> str:

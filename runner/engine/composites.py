@@ -244,6 +244,7 @@ class Composites(ABC):
         if step.for_each is not None and len(result.children) == 1:
             loop = result.children[0]  # the loop's items are the transaction's children
             result.children, result.values = loop.children, {**loop.values, **result.values}
+            result.items_summary = loop.items_summary  # and so are its counts
 
     def _atomically(
         self,
