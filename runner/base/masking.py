@@ -73,6 +73,9 @@ _SECRET_HEADERS = frozenset(
 
 T = TypeVar("T")
 
+#: How many mapping keys a Masker remembers masked (a bound for a long-lived process).
+_KEYS_KEPT = 4096
+
 
 class Masker:
     """Replaces registered secrets, URL passwords and ODBC passwords with `***`."""
@@ -82,6 +85,10 @@ class Masker:
         # Replaced (never mutated) under the lock, so mask() may read it without one.
         self._secrets: tuple[str, ...] = ()
         self._lock = threading.Lock()
+        # Mapping keys as masked, and whether each names a credential, for the secrets
+        # they were masked with: the 10,000 rows of a query repeat the same few keys.
+        self._keys: dict[str, tuple[str, bool]] = {}
+        self._keys_for: tuple[str, ...] = ()
         self.add_many(secrets)
 
     def add(self, value: str) -> None:
@@ -136,15 +143,27 @@ class Masker:
             return obj
         if isinstance(obj, str):
             return self.mask_text(obj)
-        if isinstance(obj, Mapping):
+        if type(obj) is dict or isinstance(obj, Mapping):
+            keys = self._keys
+            if self._keys_for is not self._secrets:  # a secret was added: mask keys again
+                keys = self._keys = {}
+                self._keys_for = self._secrets
             masked = {}
             for key, value in obj.items():
-                if value and is_credential_key(key):
+                if type(key) is not str:
+                    masked[self._mask(key)] = self._mask(value)
+                    continue
+                known = keys.get(key)
+                if known is None:
+                    known = (self.mask_text(key), is_credential_key(key))
+                    if len(keys) < _KEYS_KEPT:
+                        keys[key] = known
+                if value and known[1]:
                     masked[key] = MASK
                 elif value is None or type(value) in _SCALARS:  # a number: no call for it
-                    masked[self.mask_text(key) if type(key) is str else self._mask(key)] = value
+                    masked[known[0]] = value
                 else:
-                    masked[self._mask(key)] = self._mask(value)
+                    masked[known[0]] = self._mask(value)
             return masked
         if isinstance(obj, list):
             return [self._mask(item) for item in obj]

@@ -124,7 +124,9 @@ class SqliteConnection(Connection):
                     if cursor.description:
                         columns = [d[0] for d in cursor.description]
                         return _result(columns, rows, cursor.rowcount)
-                    return _result([], [], max(cursor.rowcount, 0))
+                    # No result set (an UPDATE): what _result would make, inlined.
+                    count = cursor.rowcount if cursor.rowcount > 0 else 0
+                    return {"rows": [], "row": {}, "value": None, "columns": [], "rowcount": count}
                 result: dict[str, Any] = _result([], [], 0)
                 total = 0
                 offset = 0
@@ -180,6 +182,13 @@ class SqliteConnection(Connection):
             self.db.close()
 
 
+class _Lane(threading.local):
+    """The lane of a parallel loop this thread runs in (0: none); read per statement, so
+    a class default rather than getattr(..., 0), which raises and catches inside."""
+
+    number = 0
+
+
 class Connections:
     """The connections of one run, by name; `overrides` maps a name to another spec's name."""
 
@@ -206,7 +215,7 @@ class Connections:
         self._specs: dict[str, ConnectionSpec] = {}
         self._dialects: dict[str, str] = {}
         # parallel loops (lanes()): the lane of the current thread, lanes free to reuse
-        self._lane = threading.local()
+        self._lane = _Lane()
         self._free_lanes: list[int] = []
         self._lanes_made = 0
 
@@ -235,7 +244,7 @@ class Connections:
         return found
 
     def get(self, name: str) -> Connection | OdbcConnection:
-        lane = getattr(self._lane, "number", 0)
+        lane = self._lane.number
         if lane:  # a worker of a parallel loop: its own connection (see lanes())
             return self._get_in_lane(name, lane)
         found = self.open.get(name)  # already open: no lock needed to read a dict
@@ -325,7 +334,7 @@ class Connections:
         return found
 
     def _key(self, name: str) -> str:
-        lane = getattr(self._lane, "number", 0)
+        lane = self._lane.number
         return f"{name}#{lane}" if lane and not self.shared(name) else name
 
     def reset(self, name: str) -> None:

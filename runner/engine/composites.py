@@ -12,16 +12,17 @@ from __future__ import annotations
 import itertools
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from runner.base.errors import StepError, TemplateError
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine import retry
-from runner.engine.items import ItemCollector
+from runner.engine.items import ItemCollector, item_label
+from runner.engine.lean import ItemEngine, LeanLoop
 from runner.engine.options import Options
 from runner.language import templates
 from runner.language.inputs import resolve_inputs
@@ -145,7 +146,7 @@ class Composites(ABC):
 
         def one(item: Any) -> StepResult:
             item_scope = {**scope, step.as_: item, "steps": dict(steps_view)}
-            child = StepResult(step.id, _item_label(item), "item", item=item, origin=origin)
+            child = StepResult(step.id, item_label(item), "item", item=item, origin=origin)
             started = time.perf_counter()
             child.started = datetime.now(UTC)
             if per_item:
@@ -175,14 +176,39 @@ class Composites(ABC):
                 for child in pool.map(lambda item: lane(one, item), items):
                     collected.add(child)
         else:
-            for item in items:
-                child = one(item)
+            lean = None
+            if not per_item:  # a loop of one statement: engine/lean.py
+                engine = cast(ItemEngine, self)  # the Engine (walker.py) is one
+                in_transaction = _IN_TRANSACTION in scope
+                lean = LeanLoop.make(
+                    engine,
+                    step,
+                    body,
+                    scope,
+                    services,
+                    runbook,
+                    collected,
+                    in_transaction=in_transaction,
+                )
+            if lean is None:
+                children: Iterator[StepResult] = map(one, items)
+            else:
+                finished = None
+                if progress is not None:
+
+                    def finished() -> None:
+                        progress.items(result.title, next(done), len(items))
+
+                children = lean.children(items, step.as_, finished)
+            for child in children:
                 collected.add(child)
                 if stop and child.status.rank >= Status.UNKNOWN.rank:
                     if step.on_item_error == "stop":
-                        result.error = f"stopped at item {_item_label(item)} (on_item_error: stop)"
+                        result.error = (
+                            f"stopped at item {item_label(child.item)} (on_item_error: stop)"
+                        )
                     else:
-                        result.error = f"stopped at item {_item_label(item)}"
+                        result.error = f"stopped at item {item_label(child.item)}"
                     break
         collected.finish(result)
         result.values = {
@@ -218,6 +244,7 @@ class Composites(ABC):
         if step.for_each is not None and len(result.children) == 1:
             loop = result.children[0]  # the loop's items are the transaction's children
             result.children, result.values = loop.children, {**loop.values, **result.values}
+            result.items_summary = loop.items_summary  # and so are its counts
 
     def _atomically(
         self,
@@ -402,12 +429,3 @@ class _TransientInTransaction(StepError):
 
 def _was_transient(child: StepResult) -> bool:
     return bool(child.attempts) and child.attempts[-1].transient
-
-
-def _item_label(item: Any) -> str:
-    if isinstance(item, Mapping):
-        for key in ("id", "name", "staging_id", "STAGING_ID"):
-            if key in item:
-                return f"{key}={item[key]}"
-    text = str(item)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -10,13 +10,13 @@ dropped. A loop of up to `KEEP_SMALL` items keeps them all. `record: all` on the
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 from runner.language.results import ItemsSummary, StepResult
 
-__all__ = ["ItemCollector"]
+__all__ = ["ItemCollector", "item_label"]
 
 
 #: A loop of up to this many items keeps them all, as a person reads a short list whole.
@@ -35,10 +35,10 @@ class ItemCollector:
         self._sums: dict[str, float] = {}
 
     def add(self, item: StepResult) -> None:
-        self.seen += 1
-        status = item.status.value
-        self.summary.counts[status] = self.summary.counts.get(status, 0) + 1
         bad = item.status.is_bad
+        self.seen += 1
+        counts = self.summary.counts
+        counts[item.status.value] = counts.get(item.status.value, 0) + 1
         if bad:
             self.bad += 1
         else:
@@ -47,14 +47,34 @@ class ItemCollector:
         if self.keep_all or self.seen <= KEEP_SMALL:
             self.kept.append(item)
             return
-        # A long loop: from now on only its bad items are kept (the first ones too).
-        if self.seen == KEEP_SMALL + 1:
-            self.kept = [child for child in self.kept if child.status.is_bad]
-            self.summary.folded = self.seen - 1 - len(self.kept)
+        self._long(1)
         if bad:
             self.kept.append(item)
         else:
             self.summary.folded += 1
+
+    def folds_ok(self) -> bool:
+        """Whether the next item, if it ends OK without threshold values, is folded
+        (then `add_ok` may count it without a result being built). Once true, true for
+        the rest of the loop."""
+        return not self.keep_all and self.seen >= KEEP_SMALL
+
+    def add_ok(self, count: int) -> None:
+        """`count` items that ended OK without threshold values, in a row, each of which
+        `folds_ok` said is folded (the lean path counts them as they come and adds them
+        before the next item it keeps, and at the end)."""
+        self.seen += count
+        counts = self.summary.counts
+        counts["OK"] = counts.get("OK", 0) + count
+        self._long(count)
+        self.summary.folded += count
+
+    def _long(self, added: int) -> None:
+        """A long loop: from its item KEEP_SMALL + 1 on, only bad items are kept (the
+        first ones too). `added`: the items just counted, not yet kept or folded."""
+        if self.seen - added <= KEEP_SMALL < self.seen:
+            self.kept = [child for child in self.kept if child.status.is_bad]
+            self.summary.folded = self.seen - added - len(self.kept)
 
     def _fold(self, name: str, value: float) -> None:
         found = self.summary.ok_values.get(name)
@@ -98,3 +118,13 @@ def _number(value: Any) -> float | None:
         return int(value)
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def item_label(item: Any) -> str:
+    """How an item is named in reports: its id or name, else itself, shortened."""
+    if isinstance(item, Mapping):
+        for key in ("id", "name", "staging_id", "STAGING_ID"):
+            if key in item:
+                return f"{key}={item[key]}"
+    text = str(item)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -39,6 +39,7 @@ from runner.language.library import Library
 from runner.language.model import RetryPolicy, Runbook, Step, Threshold
 from runner.language.results import RunResult, StepResult
 from runner.steps import executor
+from runner.steps.base import StepType
 from runner.steps.context import StepContext
 
 ABORT_OUTCOMES = (KeyboardInterrupt, Aborted)
@@ -254,28 +255,38 @@ class Engine(Composites):
                 raise ConfirmationRefused(f"{step.id}: not confirmed; the run stops here")
             if not self._composite(step, scope, services, runbook, result):
                 self._action(step, scope, services, result, thresholds)
-        except TemplateError as error:
-            result.status, result.outcome, result.error = Status.UNKNOWN, "failed", str(error)
-        except ConfirmationRefused as error:
-            result.status, result.outcome, result.error = Status.CRITICAL, "refused", str(error)
         except ABORT_OUTCOMES as interruption:
             result.status, result.outcome = Status.UNKNOWN, "aborted"
             result.error = "aborted while running; its open transaction was rolled back"
             result.duration = time.perf_counter() - clock
             setattr(interruption, "step_result", result)  # noqa: B010 - the walk above keeps it
             raise
-        except StepError as error:
+        except RunbookError as error:
+            self._failed(result, error)
+        finally:
+            result.duration = time.perf_counter() - clock
+        self._conclude(step, runbook, result, scope)
+        return result
+
+    @staticmethod
+    def _failed(result: StepResult, error: RunbookError) -> None:
+        """How a step that raised `error` (not an abort) ends."""
+        if isinstance(error, TemplateError):
+            result.status, result.outcome, result.error = Status.UNKNOWN, "failed", str(error)
+        elif isinstance(error, ConfirmationRefused):
+            result.status, result.outcome, result.error = Status.CRITICAL, "refused", str(error)
+        elif isinstance(error, StepError):
             # Failed outside the retry loop (describing it for --dry-run, say): what a
             # failed attempt means inside it, CRITICAL, not the UNKNOWN of the RunbookErrors.
             result.status, result.outcome, result.error = Status.CRITICAL, error.outcome, str(error)
-        except RunbookError as error:
-            result.status, result.outcome, result.error = (
-                Status.UNKNOWN,
-                "failed",
-                error.format_message(),
-            )
-        finally:
-            result.duration = time.perf_counter() - clock
+        else:
+            result.status, result.outcome = Status.UNKNOWN, "failed"
+            result.error = error.format_message()
+
+    def _conclude(
+        self, step: Step, runbook: Runbook, result: StepResult, scope: Mapping[str, Any]
+    ) -> None:
+        """After a step ran (or failed): its outcome, on_error: warning, its hint."""
         if result.outcome == "running":
             result.outcome = "ok"
         if (
@@ -286,7 +297,6 @@ class Engine(Composites):
             result.status = Status.WARNING
         if result.bad and result.hint is not None and templates.is_template(result.hint):
             result.hint = self._render_hint(result.hint, scope, result)
-        return result
 
     @staticmethod
     def _render_hint(hint: str, scope: Mapping[str, Any], result: StepResult) -> str:
@@ -410,6 +420,20 @@ class Engine(Composites):
             shown = runner.rehearsal(step, ctx, result.values)
             if shown is not None:
                 result.rendered = shown
+        self._judge(step, runner, result, values, failure, scope, thresholds)
+
+    def _judge(
+        self,
+        step: Step,
+        runner: StepType,
+        result: StepResult,
+        values: dict[str, Any] | None,
+        failure: StepError | None,
+        scope: Mapping[str, Any],
+        thresholds: tuple[Threshold, ...] | None = None,
+    ) -> None:
+        """The status of a step whose attempts ended with `values` (None: none came
+        back) and `failure`: skipped, failed, its thresholds and asserts, its verdict."""
         if result.values.get("skipped"):
             result.status, result.outcome = Status.SKIPPED, "skipped"
             result.error = result.values.get("reason")
@@ -417,8 +441,8 @@ class Engine(Composites):
         if failure is not None:
             result.status, result.outcome = Status.CRITICAL, failure.outcome
             result.error = str(failure)
-            if len(attempts) > 1:
-                result.error += f" (after {len(attempts)} attempts)"
+            if len(result.attempts) > 1:
+                result.error += f" (after {len(result.attempts)} attempts)"
             if values is None:
                 return
         result.evaluations = evaluate.evaluate_step(step, result.values, scope, thresholds)

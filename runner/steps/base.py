@@ -8,7 +8,7 @@ runner/steps/ with one subclass of it, listed in the registry (runner/steps/__in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runner.language.steptypes import StepDeclaration
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from runner.base.status import Status
     from runner.language.model import Step
     from runner.steps.context import StepContext
+
+#: A step made ready to run for one item's scope after another (StepType.prepare).
+Repeated = Callable[[Mapping[str, Any], float], dict[str, Any]]
 
 
 class StepType(StepDeclaration):
@@ -32,6 +35,12 @@ class StepType(StepDeclaration):
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         raise NotImplementedError
+
+    def prepare(self, step: Step, ctx: StepContext) -> Repeated | None:
+        """`run` made ready once for many items of a `for_each` (engine/lean.py): a
+        function of the item's scope and the attempt's timeout doing what `run` does
+        with them; None when this type has nothing to make ready (the default)."""
+        return None
 
     def verdict(self, step: Step, values: Mapping[str, Any]) -> tuple[Status, str] | None:
         """The status a result has on its own, and why (a command's non-zero exit code is

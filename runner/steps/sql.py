@@ -24,7 +24,7 @@ from runner.language import templates
 from runner.language.config import STATE_CONNECTION
 from runner.language.model import Origin, Step
 from runner.language.steptypes import BuildScope, StepChecks, StepConfig
-from runner.steps.base import StepType
+from runner.steps.base import Repeated, StepType
 
 if TYPE_CHECKING:
     from runner.base.errors import Problem
@@ -159,7 +159,12 @@ class SqlStep(StepType):
         return name, sql, params
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        # Paid for every statement, so render() is spelled out here: bench/odbc_overhead.py.
+        return self.prepare(step, ctx)(ctx.scope, ctx.timeout)
+
+    def prepare(self, step: Step, ctx: StepContext) -> Repeated:
+        """The statement's connection, dialect and text found once; per call, the text
+        rendered with the call's scope (its values bound) and run. Paid for every
+        statement: bench/odbc_overhead.py, bench/batch.py."""
         name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
         connections: Connections = ctx.services.connections
         dialect = connections.dialect(name)
@@ -167,22 +172,27 @@ class SqlStep(StepType):
         text = config.text or ""
         if config.path is not None:
             text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
-        sql, params = templates.render_sql(text, ctx.scope, dialect, ctx.where)
-        try:
-            connection = connections.get(name)
-        except TransientError:
-            connections.reset(name)
-            raise
-        timeout = ctx.timeout
-        query_timeout = connection.spec.query_timeout
-        if query_timeout and (not timeout or query_timeout < timeout):
-            timeout = query_timeout
-        try:
-            return connection.execute(sql, params, timeout)
-        except TransientError:
-            if connection.depth == 0:
-                connections.reset(name)  # reconnect on the next attempt
-            raise
+        where = ctx.where
+        render_sql = templates.render_sql
+
+        def statement(scope: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+            sql, params = render_sql(text, scope, dialect, where)
+            try:
+                connection = connections.get(name)
+            except TransientError:
+                connections.reset(name)
+                raise
+            query_timeout = connection.spec.query_timeout
+            if query_timeout and (not timeout or query_timeout < timeout):
+                timeout = query_timeout
+            try:
+                return connection.execute(sql, params, timeout)
+            except TransientError:
+                if connection.depth == 0:
+                    connections.reset(name)  # reconnect on the next attempt
+                raise
+
+        return statement
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         name, sql, params = self.render(step, ctx)
