@@ -145,3 +145,16 @@ def test_runner_yaml_is_kept_built_and_its_changes_are_read(
 
 def _no_yaml(*args: object) -> None:
     raise AssertionError("YAML read")
+
+
+class RunnerFunction:
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        from runner.language.config import load_config as a_function
+
+        return (a_function, ("runner.yaml",))
+
+
+def test_a_kept_file_naming_a_function_of_the_runner_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "x.pickle"
+    target.write_bytes(pickle.dumps(RunnerFunction()))
+    assert built.load(target, object) is None

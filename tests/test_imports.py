@@ -36,6 +36,8 @@ NOT_ON_THE_RUN_PATH = {
     "sqlglot": "only for `runbook validate`",
     "runner.alerts.announce": "only when notifications are configured",
     "runner.notifiers.services": "only when notifications are configured",
+    "runner.notifiers.settings": "only when notifications are configured",
+    "runner.databases.odbc": "only when an ODBC connection opens; the demo is SQLite",
     "apprise": "only when notifications are configured",
     "runner.databases.demo_orders": "only when the demo database is built",
     "difflib": "only to suggest a name for an unknown one",

@@ -11,9 +11,10 @@ Safe across processes and versions, like the entries: written to a temp file in 
 same folder and moved into place with os.replace, so a reader sees a whole file or none;
 the key changes with the runner's code, so another version never reads it. Anything
 that does not unpickle, or unpickles to another type, is a miss (built again and
-written over). Unpickling loads only the runner's own classes, pathlib's paths and
-datetime values (a restricted Unpickler): a file put in var/cache cannot name any
-other callable. When var/cache cannot be written, nothing is kept and nothing fails.
+written over). Unpickling loads only the classes of the runner's language, steps and
+base packages, pathlib's paths and datetime values (a restricted Unpickler): a file put
+in var/cache cannot name a function, or a class that connects, writes or runs. When
+var/cache cannot be written, nothing is kept and nothing fails.
 """
 
 from __future__ import annotations
@@ -45,10 +46,19 @@ def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ..
     return read_only, (dict(proxy),)
 
 
+#: The packages whose classes a model or a Config is made of (never databases/, history/,
+#: engine/: nothing that connects, writes or runs).
+_MODEL_PACKAGES = ("runner.language.", "runner.steps.", "runner.base.")
+
+
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if module == "runner" or module.startswith("runner.") or name in _ALLOWED.get(module, ()):
+        if name in _ALLOWED.get(module, ()):
             return super().find_class(module, name)
+        if module.startswith(_MODEL_PACKAGES):
+            found = super().find_class(module, name)
+            if isinstance(found, type) or found is read_only:  # a class, never a function
+                return found
         raise pickle.UnpicklingError(f"{module}.{name} is not part of a runbook model")
 
 
