@@ -15,18 +15,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.base.abort import RunAbort
 from runner.base.errors import ConfigError, StepError
-from runner.databases.odbc import OdbcConnection
 from runner.databases.orphans import step_application
 from runner.dialects import Dialect, get
 from runner.dialects.scripts import count_placeholders
 from runner.dialects.sqlite import classify_sqlite3
 from runner.language.config import STATE_CONNECTION, Config, ConnectionSpec
 
-__all__ = ["Connection", "Connections", "OdbcConnection", "SqliteConnection"]
+if TYPE_CHECKING:  # imported when an ODBC connection opens: a SQLite run never loads it
+    from runner.databases.odbc import OdbcConnection
+
+__all__ = ["Connection", "Connections", "SqliteConnection"]
 
 
 class Connection:
@@ -271,6 +273,8 @@ class Connections:
                 spec, target, read_only=spec.name == STATE_CONNECTION, abort=self.abort
             )
         else:
+            from runner.databases.odbc import OdbcConnection
+
             connection = OdbcConnection(
                 spec, target, abort=self.abort, application=self.application
             )

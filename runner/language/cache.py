@@ -165,6 +165,10 @@ class ValidationCache:
     def _file(self, key: str) -> Path:
         return self.folder / f"v{FORMAT}" / key[:2] / f"{key}.json"
 
+    def built_file(self, key: str) -> Path:
+        """Where the built model of `key` is kept, pickled (built.py)."""
+        return self.folder / f"v{FORMAT}" / "built" / key[:2] / f"{key}.pickle"
+
     def get(self, key: str) -> Entry | None:
         """The entry of `key` when its dependencies are unchanged; None otherwise."""
         try:

@@ -145,14 +145,18 @@ def load_config(path: str | os.PathLike[str] | None = None, *, search: bool = Tr
     found = find_config(path) if (path or search) else None
     if found is None:
         return _build({}, Path.cwd(), None)
+    display = os.path.relpath(found) if not os.path.isabs(str(path or "")) else str(found)
+    kept = _kept(found, display)
+    if kept is not None:
+        return kept
     from runner.language import yamlload
 
-    display = os.path.relpath(found) if not os.path.isabs(str(path or "")) else str(found)
     document = yamlload.load_file(found, display) or {}
     if not isinstance(document, dict):
         raise InvalidInput([Problem("runner.yaml must be a mapping of settings", display, 1, 1)])
     known = _known_valid(document, found, display)
     if known is not None:
+        _keep(found, display, known)
         return known
     from runner.language import schema
 
@@ -164,7 +168,33 @@ def load_config(path: str | os.PathLike[str] | None = None, *, search: bool = Tr
 
     cache = ValidationCache(config.var_dir / "cache", found)
     cache.put(cache.key(found.resolve(), b"runner.yaml"), Entry(0, {}, {}))
+    _keep(found, display, config)
     return config
+
+
+def _kept_file(found: Path, display: str) -> Path:
+    """Where the Config of a runner.yaml that validated clean is kept (language/built.py):
+    in the default var/ beside it, keyed by its bytes, its path and `display`."""
+    from runner.language.cache import ValidationCache
+
+    cache = ValidationCache(found.resolve().parent / "var" / "cache", found)
+    return cache.built_file(cache.key(found.resolve(), f"runner.yaml\0{display}".encode()))
+
+
+def _kept(found: Path, display: str) -> Config | None:
+    """The Config kept for these very bytes of runner.yaml: no YAML read, no schema."""
+    from runner.language import built
+
+    return built.load(_kept_file(found, display), Config)
+
+
+def _keep(found: Path, display: str, config: Config) -> None:
+    """Keep a valid Config for the next process, when its var/ is the default one (where
+    _kept looks before it knows the configuration)."""
+    from runner.language import built
+
+    if config.var_dir == found.resolve().parent / "var":
+        built.dump(_kept_file(found, display), config)
 
 
 def _known_valid(document: dict[str, Any], found: Path, display: str) -> Config | None:
@@ -192,7 +222,7 @@ def _paths(root: Path, raw: Any, default: str) -> tuple[Path, ...]:
 
 
 def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: str = "") -> Config:
-    from runner.language.yamlload import locate
+    from runner.language.marks import locate
 
     connections: dict[str, ConnectionSpec] = {}
     for name, raw in (document.get("connections") or {}).items():
@@ -242,7 +272,7 @@ _DEFAULT_STATE = "var/runner.db"
 
 def _state(document: Mapping[str, Any], display: str) -> tuple[Path, ConnectionSpec | None]:
     """`state:` is a SQLite path (a string or {sqlite: path}) or {odbc: ..., dialect: postgres}."""
-    from runner.language.yamlload import locate
+    from runner.language.marks import locate
 
     raw = document.get("state", _DEFAULT_STATE)
     if isinstance(raw, str):

@@ -63,7 +63,8 @@ def declared_name(path: Path) -> Declared | None:
 
 
 def _parsed_name(path: Path) -> Declared | None:
-    from runner.language.yamlload import MarkedDict, load_file
+    from runner.language.marks import MarkedDict
+    from runner.language.yamlload import load_file
 
     try:
         document = load_file(path)
@@ -251,16 +252,24 @@ class Library:
         entry = self.cache.get(key)
         if entry is None or entry.errors:
             return None
-        read = _read(path, self.config, self.step_types, schema=False)
-        if read.problems or read.runbook is None:
-            return None
-        if set(self.cache.depends_on(self._depends(read.runbook))) != set(entry.depends):
-            return None  # it reads other files now (a SQL file for another dialect, say)
-        if read.runbook.name:
-            kind = "check" if read.runbook.is_check else "runbook"
-            if self.duplicate_problem(kind, read.runbook.name, path) is not None:
+        from runner.language import built
+
+        # Built with these very bytes, against these very files (the entry's dependencies
+        # include the SQL files a step looked for and did not find): kept as it was built.
+        model = built.load(self.cache.built_file(key), Runbook)
+        if model is None:
+            read = _read(path, self.config, self.step_types, schema=False)
+            if read.problems or read.runbook is None:
+                return None
+            if set(self.cache.depends_on(self._depends(read.runbook))) != set(entry.depends):
+                return None  # it reads other files now (a SQL file for another dialect, say)
+            model = read.runbook
+            built.dump(self.cache.built_file(key), model)
+        if model.name:
+            kind = "check" if model.is_check else "runbook"
+            if self.duplicate_problem(kind, model.name, path) is not None:
                 return None  # another file took its name since: said by validating
-        return read.runbook
+        return model
 
     def _remember(self, path: Path, read: _Read, problems: list[Problem]) -> None:
         key = self._key(path)
@@ -270,6 +279,10 @@ class Library:
         model = read.runbook
         depends = self.cache.depends_on(self._depends(model) if model is not None else ())
         self.cache.put(key, Entry(errors, _info(model) if model is not None else {}, depends))
+        if model is not None and not errors:
+            from runner.language import built
+
+            built.dump(self.cache.built_file(key), model)
 
     def _depends(self, model: Runbook) -> list[Path]:
         """The files besides itself and runner.yaml that a file's validation read: its SQL
@@ -284,6 +297,8 @@ class Library:
                 path = getattr(step.config, "path", None)
                 if isinstance(path, Path):
                     found.append(path)
+                # files it looked for first and did not find: one appearing is a change
+                found.extend(getattr(step.config, "absent", ()))
                 name = getattr(step.config, "name", None)
                 if step.action == "check" and isinstance(name, str):
                     callee = self.path_of("check", name)

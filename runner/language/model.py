@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from runner.base.durations import parse_duration
 from runner.base.errors import Problem
 from runner.base.status import Status
-from runner.language.yamlload import format_path
+from runner.language.marks import format_path
 
 KINDS = ("processing", "health-check", "maintenance", "rollback", "troubleshooting")
 DEFAULT_TIMEOUT = 60.0

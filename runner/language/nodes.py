@@ -17,8 +17,8 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from runner.language.marks import Mark, MarkedDict, MarkedList
 from runner.language.model import Origin
-from runner.language.yamlload import Mark, MarkedDict, MarkedList
 
 __all__ = ["Node", "Positions", "freeze", "plain"]
 

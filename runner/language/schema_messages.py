@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from runner.base import durations
 from runner.base.errors import Problem
 from runner.base.suggest import closest, did_you_mean
-from runner.language.yamlload import format_path, locate
+from runner.language.marks import format_path, locate
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ import yaml
 
 from runner.base.errors import InvalidInput, Problem
 from runner.base.gc_pause import paused_gc
+from runner.language.marks import Mark, MarkedDict, MarkedList, format_path
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_EXPANDED_NODES = 100_000
@@ -26,33 +26,10 @@ MAX_EXPANDED_NODES = 100_000
 #: of groups; far deeper documents only exhaust Python's recursion in every later stage.
 MAX_DEPTH = 50
 
-Mark = tuple[int, int]
-
 if TYPE_CHECKING:  # the C loader when libyaml is there; both have SafeLoader's interface
     _Base = yaml.SafeLoader
 else:
     _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class MarkedDict(dict[Any, Any]):
-    """A mapping with the positions of its keys (`key_marks`) and values (`value_marks`)."""
-
-    __slots__ = ("mark", "key_marks", "value_marks")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.mark: Mark = (1, 1)
-        self.key_marks: dict[Any, Mark] = {}
-        self.value_marks: dict[Any, Mark] = {}
-
-
-class MarkedList(list[Any]):
-    __slots__ = ("mark", "item_marks")
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.mark: Mark = (1, 1)
-        self.item_marks: list[Mark] = []
 
 
 def _mark(node: yaml.Node) -> Mark:
@@ -298,31 +275,3 @@ def read_text(path: str | os.PathLike[str], display: str | None = None) -> str:
 def load_file(path: str | os.PathLike[str], display: str | None = None) -> Any:
     name = display or str(path)
     return load_text(read_text(path, name), name)
-
-
-def locate(document: Any, path: Iterable[Any], at: str = "value") -> Mark | None:
-    """The (line, col) of the value (or key, with at="key") at `path` in a marked document."""
-    node = document
-    found: Mark | None = getattr(document, "mark", None)
-    for segment in path:
-        if isinstance(node, MarkedDict) and segment in node:
-            marks = node.key_marks if at == "key" else node.value_marks
-            found = marks.get(segment, found)
-            node = node[segment]
-        elif isinstance(node, MarkedList) and isinstance(segment, int) and segment < len(node):
-            found = node.item_marks[segment]
-            node = node[segment]
-        else:
-            break
-    return found
-
-
-def format_path(path: Iterable[Any]) -> str:
-    """steps[2].thresholds.pending_count"""
-    out = ""
-    for segment in path:
-        if isinstance(segment, int):
-            out += f"[{segment}]"
-        else:
-            out += f".{segment}" if out else str(segment)
-    return out

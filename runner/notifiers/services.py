@@ -29,7 +29,7 @@ from typing import Any
 from runner.base.errors import ConfigError, InvalidInput, Problem
 from runner.base.masking import Masker
 from runner.language.config import Config, expand_vars
-from runner.language.yamlload import locate
+from runner.language.marks import locate
 from runner.notifiers.settings import Settings, settings
 
 #: Apprise's pause between two attempts at a service (its `wait=` URL option default).

@@ -13,8 +13,8 @@ from typing import Any
 from runner.base.durations import parse_duration
 from runner.base.errors import ConfigError
 from runner.language.config import Config, expand_vars
+from runner.language.marks import format_path, locate
 from runner.language.policy import Policy
-from runner.language.yamlload import format_path, locate
 
 #: Seconds one attempt at one service may take, unless runner.yaml says `timeout:`.
 DEFAULT_TIMEOUT = 10.0

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from runner.base.abort import RunAbort
@@ -110,11 +111,10 @@ class RunService:
     def library(self) -> Library:
         """The runbooks and checks as the files are now: a new snapshot for every run, so a
         file edited between two runs is read again (and validated again)."""
-        from runner.notifiers.settings import tag_files
         from runner.steps import STEP_TYPES
 
         return Library(
-            self.config, STEP_TYPES, tags=_known_tags, tag_files=tag_files, cache=self.cache
+            self.config, STEP_TYPES, tags=_known_tags, tag_files=_tag_files, cache=self.cache
         )
 
     def load(self, name_or_path: str) -> Runbook:
@@ -199,9 +199,10 @@ class RunService:
         renders, in every mode: those of the notification URLs (only a real run that
         sends loads the notifier) and of every connection string (a run opens only the
         connections it uses, a dry run none), so a template that renders one is masked."""
-        from runner.notifiers.settings import url_secrets
+        if self.config.notifications:  # none configured: notifiers/ is not loaded
+            from runner.notifiers.settings import url_secrets
 
-        engine.masker.add_many(url_secrets(self.config, engine.environ))
+            engine.masker.add_many(url_secrets(self.config, engine.environ))
         for spec in self.config.connections.values():
             try:
                 engine.masker.add_many(spec.resolve(engine.environ)[1])
@@ -278,7 +279,7 @@ class RunService:
 
     def _notifier(self, engine: Engine, runbook: Runbook, mode: str) -> Any:
         """The notifier a real run sends through; None when it has nothing to tell anyone."""
-        if mode != "run":
+        if mode != "run" or not self.config.notifications:
             return None
         from runner.notifiers.settings import settings
 
@@ -404,6 +405,15 @@ class Recorder:
             self.warn(f"runbook: spool: {note}")
         if done.recorded:
             self.log(f"runbook: recorded {len(done.recorded)} run(s) kept in {directory}")
+
+
+def _tag_files(config: Config) -> tuple[Path, ...]:
+    """The Apprise files whose tags validation reads (a cached result depends on them)."""
+    if not config.notifications:
+        return ()
+    from runner.notifiers.settings import tag_files  # only when notifications are configured
+
+    return tag_files(config)
 
 
 def _known_tags(config: Config) -> frozenset[str] | None:

@@ -43,16 +43,22 @@ def is_sql_file(text: str) -> bool:
 
 def find_sql_file(name: str, sql_dirs: tuple[Path, ...], dialect: str | None = None) -> Path | None:
     """`sql/<dialect>/<name>` first, then `sql/<name>`."""
-    for folder in sql_dirs:
-        candidates = [folder / dialect / name] if dialect else []
-        candidates.append(folder / name)
-        for candidate in candidates:
-            try:
-                if candidate.is_file():
-                    return candidate
-            except OSError:  # a name too long for the file system (ENAMETOOLONG), say
-                continue
+    for candidate in _candidates(name, sql_dirs, dialect):
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # a name too long for the file system (ENAMETOOLONG), say
+            continue
     return None
+
+
+def _candidates(name: str, sql_dirs: tuple[Path, ...], dialect: str | None) -> list[Path]:
+    candidates: list[Path] = []
+    for folder in sql_dirs:
+        if dialect:
+            candidates.append(folder / dialect / name)
+        candidates.append(folder / name)
+    return candidates
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,9 @@ class SqlConfig(StepConfig):
     origin: Origin  # of the `sql:` value
     written: str | None = None  # the `sql:` value as written (the SQL, or a file name)
     path: Path | None = None  # the file `sql:` names, as found when the runbook was built
+    #: the files looked for before `path` and not found (`sql/<dialect>/...`): one that
+    #: appears changes which file the step runs, so a kept model depends on them too
+    absent: tuple[Path, ...] = ()
 
     @property
     def file(self) -> str | None:
@@ -99,6 +108,10 @@ class SqlStep(StepType):
             found = find_sql_file(written.strip(), scope.config.sql_dirs, dialect)
             if found is not None:
                 text = _read(found)
+                tried = _candidates(written.strip(), scope.config.sql_dirs, dialect)
+                return SqlConfig(
+                    text, sql.origin, written, found, tuple(tried[: tried.index(found)])
+                )
         return SqlConfig(text, sql.origin, written, found)
 
     def templates(self, key: str, node: Node) -> Iterator[tuple[str, Origin]]:

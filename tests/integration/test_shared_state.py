@@ -172,7 +172,9 @@ def lock_sessions(shared_store: str) -> int:
 
     with contextlib.closing(pyodbc.connect(shared_store, autocommit=True)) as db:
         (count,) = db.execute(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name LIKE ?",
+            # this test's database only: other test runs on the same server take locks too
+            "SELECT COUNT(*) FROM pg_stat_activity"
+            " WHERE application_name LIKE ? AND datname = current_database()",
             LOCK_APPLICATION + "%",
         ).fetchone()
     return int(count)
