@@ -28,6 +28,8 @@ STATE_CONNECTION = "state"
 
 @dataclass(frozen=True)
 class ConnectionSpec:
+    """A connection of runner.yaml: a SQLite file or an ODBC connection string, and its dialect."""
+
     name: str
     kind: str  # sqlite | odbc
     target: str  # a path for sqlite, a connection string for odbc; may hold ${VAR}
@@ -69,6 +71,8 @@ class Retention:
 
 @dataclass(frozen=True)
 class Config:
+    """runner.yaml as built: where runbooks and SQL live, connections, state and defaults."""
+
     root: Path  # relative paths in runner.yaml are relative to this folder
     path: Path | None = None
     connections: Mapping[str, ConnectionSpec] = field(default_factory=dict)

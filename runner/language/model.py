@@ -134,6 +134,8 @@ def _nothing() -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often a step is tried and how long it waits between attempts."""
+
     attempts: int = 1
     backoff: str = "exponential"  # exponential | fixed
     delay: float = 1.0
@@ -182,6 +184,8 @@ class StepDefaults:
 
 @dataclass(frozen=True)
 class InputSpec:
+    """One declared input of a runbook: its type, default, bounds and whether it is secret."""
+
     name: str
     type: str = "string"
     default: Any = None
@@ -199,6 +203,8 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Threshold:
+    """A named value of a step's result with its warning and critical limits."""
+
     name: str
     warning: Any = None  # a number, or a template that renders to one
     critical: Any = None
@@ -210,6 +216,8 @@ class Threshold:
 
 @dataclass(frozen=True)
 class Assertion:
+    """An `assert:` entry: a condition on the step's result and the status it gives when false."""
+
     that: str
     severity: Status = Status.CRITICAL
     message: str | None = None
@@ -262,6 +270,8 @@ class NotifyPolicy(Mapping[str, Any]):
 
 @dataclass(frozen=True)
 class Step:
+    """One step of a runbook as built from its YAML: what it runs and how it is judged."""
+
     id: str
     action: str  # the name of its step type, or "group" for a step that only holds `steps`
     config: Any  # its step type's typed config (a frozen StepConfig); None for a group
@@ -303,6 +313,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Runbook:
+    """A runbook as built and validated from its file: inputs, steps and policies."""
+
     name: str
     path: str
     title: str = ""

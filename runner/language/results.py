@@ -12,6 +12,8 @@ from runner.base.timestamps import timestamp
 
 @dataclass
 class Attempt:
+    """One try of a step: when it started, how long it took, and its error if it failed."""
+
     number: int
     started: datetime
     duration: float
@@ -51,6 +53,8 @@ class ItemsSummary:
 
 @dataclass
 class StepResult:
+    """What one step did in a run: its status, values, evaluations, attempts and hint."""
+
     id: str
     title: str
     action: str
@@ -100,6 +104,8 @@ class StepResult:
 
 @dataclass
 class RunResult:
+    """What one run did: its status, steps and outcome, as recorded and reported."""
+
     run_id: str
     runbook: str
     title: str = ""

@@ -12,6 +12,8 @@ from runner.language import templates
 
 @dataclass
 class StepContext:
+    """What a step type's `run` is given for one attempt: scope, time left, connections."""
+
     scope: Mapping[str, Any]  # template context: inputs, steps, env, vars, now, run, item
     timeout: float  # seconds this attempt may take
     mode: str = "run"  # run | dry-run | rehearse
