@@ -43,6 +43,23 @@ INVALID = [
         ],
     ),
     (
+        # block lists nest on one line: a count of lines and brackets does not bound them
+        "nesting-900-levels-one-line",
+        HEAD + SELECT + "    x:\n      " + "- " * 900 + "1\n",
+        [
+            "runbooks/t.yaml:6:101: error: the document nests more than 50 levels deep and was "
+            "refused (a runbook never needs this; flatten the nesting)"
+        ],
+    ),
+    (
+        "nesting-2000-levels",
+        HEAD + "steps:\n  - sql: SELECT 1\n    x: " + "[" * 2000 + "]" * 2000 + "\n",
+        [
+            "runbooks/t.yaml:5:1005: error: the document nests more than 50 levels deep and was "
+            "refused (a runbook never needs this; flatten the nesting)"
+        ],
+    ),
+    (
         "impossible-date",
         HEAD + "description: 2026-13-01\n" + SELECT,
         [
