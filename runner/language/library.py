@@ -133,7 +133,7 @@ class Library:
             ):
                 for folder in folders:
                     for path in yaml_files(folder):
-                        found = declared_name(path)
+                        found = self._declared(path)
                         if found and found.kind == kind:
                             index[kind].setdefault(found.name, path)
                             places = declared.setdefault((kind, found.name), [])
@@ -142,6 +142,21 @@ class Library:
             self._duplicates = {key: places for key, places in declared.items() if len(places) > 1}
             self._index = index
         return self._index
+
+    def _declared(self, path: Path) -> Declared | None:
+        """declared_name(path), kept in var/cache while the file's stat is unchanged."""
+        if self.cache is None:
+            return declared_name(path)
+        noted = self.cache.noted(str(path))
+        if isinstance(noted, list) and len(noted) == 3 and noted[0] in ("runbook", "check", ""):
+            kind, name, line = noted
+            if not kind:
+                return None  # it declares no name
+            if isinstance(name, str) and name and type(line) is int:
+                return Declared(kind, name, line)
+        found = declared_name(path)
+        self.cache.note(str(path), [found.kind, found.name, found.line] if found else ["", "", 0])
+        return found
 
     def names(self, kind: str = "runbook") -> list[str]:
         return sorted(self.index()[kind])
@@ -305,7 +320,7 @@ class Library:
         number of errors: from the cache when the file is unchanged, else validated."""
         key = self._key(path.resolve())
         if self.cache is not None and key is not None:
-            entry = self.cache.get(key)
+            entry = self.cache.listed(key)  # one index for every file listed
             if entry is not None:
                 return entry.info, entry.errors
         try:
