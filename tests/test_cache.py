@@ -475,3 +475,19 @@ def test_a_corrupt_listing_index_is_a_miss_and_written_again(
     body = json.loads(listing_file(listed).read_text())
     assert body["files"][str(path)][4] == ["runbook", "health", 1]
     assert [row[1]["title"] for row in body["entries"].values()] == ["Health"]
+
+
+def test_a_listed_file_is_keyed_by_its_real_path_through_symlinks(cached: Project) -> None:
+    real = cached.write("elsewhere/real.yaml", HEALTH.replace("health", "real"))
+    (cached.root / "elsewhere" / "deeper").mkdir()
+    (cached.root / "runbooks" / "link.yaml").symlink_to(real)
+    (cached.root / "runbooks" / "folder").symlink_to(cached.root / "elsewhere")
+    lib = library(cached)
+    for path in [
+        cached.root / "runbooks" / "health.yaml",
+        cached.root / "runbooks" / "link.yaml",
+        cached.root / "runbooks" / "folder" / "real.yaml",
+        cached.root / "runbooks" / "folder" / "deeper" / ".." / "real.yaml",
+    ]:
+        assert lib._resolved(path) == path.resolve()
+    assert lib.summary(cached.root / "runbooks" / "link.yaml")[0]["name"] == "real"

@@ -122,6 +122,7 @@ class Library:
         self._duplicates: dict[tuple[str, str], list[tuple[Path, int]]] = {}
         self._read_files: dict[Path, _Read] = {}
         self._models: dict[Path, Runbook] = {}
+        self._folders: dict[Path, Path] = {}  # a folder -> the folder resolved
 
     def index(self) -> dict[str, dict[str, Path]]:
         if self._index is None:
@@ -318,7 +319,7 @@ class Library:
     def summary(self, path: Path) -> tuple[dict[str, Any], int]:
         """What `runbook list` shows of a file (name, kind, title, tags, schedule) and its
         number of errors: from the cache when the file is unchanged, else validated."""
-        key = self._key(path.resolve())
+        key = self._key(self._resolved(path))
         if self.cache is not None and key is not None:
             entry = self.cache.listed(key)  # one index for every file listed
             if entry is not None:
@@ -327,6 +328,15 @@ class Library:
             return _info(self.load(path)), 0
         except InvalidInput as error:
             return {}, len(error.errors)
+
+    def _resolved(self, path: Path) -> Path:
+        """path.resolve(), from its folder resolved once when the file is no symlink: one
+        lstat rather than one per part of the path, for each runbook `list` shows."""
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = path.parent.resolve()
+        resolved = folder / path.name
+        return path.resolve() if resolved.is_symlink() else resolved
 
     def calls_of(self, name: str) -> list[str]:
         """The runbooks that runbook `name` calls (steps, nested steps, on_failure)."""
