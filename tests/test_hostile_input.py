@@ -60,6 +60,34 @@ INVALID = [
         ],
     ),
     (
+        # each anchor nests 20 levels and the one before it: 61 once expanded, which every
+        # stage after loading would recurse through (each is shallow as written)
+        "nesting-through-aliases",
+        HEAD
+        + "a: &a [1]\n"
+        + "b: &b "
+        + "[" * 20
+        + "*a"
+        + "]" * 20
+        + "\n"
+        + "c: &c "
+        + "[" * 20
+        + "*b"
+        + "]" * 20
+        + "\n"
+        + "d: &d "
+        + "[" * 20
+        + "*c"
+        + "]" * 20
+        + "\n"
+        + SELECT,
+        [
+            "runbooks/t.yaml:1:1: error: the document nests more than 50 levels deep through "
+            "YAML aliases and was refused (a runbook never needs this; remove the nested "
+            "aliases)"
+        ],
+    ),
+    (
         "impossible-date",
         HEAD + "description: 2026-13-01\n" + SELECT,
         [

@@ -106,3 +106,23 @@ def expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
     size = min(size, MAX_EXPANDED_NODES * 10)
     memo[id(node)] = size
     return size
+
+
+def expanded_depth(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How deep mappings and lists nest below and at `node` once every alias is expanded
+    (memoised, so linear; recursing no deeper than the document is written, which
+    deeper_than bounds: an anchor comes before its aliases)."""
+    if not isinstance(node, yaml.CollectionNode):
+        return 0
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = 1  # a recursive alias is refused by constructing, not here
+    children = (
+        [part for pair in node.value for part in pair]
+        if isinstance(node, yaml.MappingNode)
+        else node.value
+    )
+    depth = 1 + max((expanded_depth(child, memo) for child in children), default=0)
+    memo[id(node)] = depth
+    return depth

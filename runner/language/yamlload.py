@@ -25,6 +25,7 @@ from runner.language.yamlguards import (
     MAX_EXPANDED_NODES,
     deeper_than,
     depth_problem,
+    expanded_depth,
     expanded_size,
     too_deep,
 )
@@ -335,6 +336,18 @@ def _load_text(text: str, filename: str) -> Any:
             deep_node = deeper_than(node, MAX_DEPTH - 1, set())  # before recursing on it
             if deep_node is not None:
                 raise InvalidInput([depth_problem(deep_node.start_mark, filename)])
+            if expanded_depth(node, {}) > MAX_DEPTH:  # anchors nested in anchors
+                raise InvalidInput(
+                    [
+                        Problem(
+                            f"the document nests more than {MAX_DEPTH} levels deep through "
+                            "YAML aliases and was refused",
+                            filename,
+                            *_mark(node),
+                            hint="a runbook never needs this; remove the nested aliases",
+                        )
+                    ]
+                )
             if expanded_size(node, {}) > MAX_EXPANDED_NODES:
                 raise InvalidInput(
                     [
