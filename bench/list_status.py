@@ -6,10 +6,10 @@ root, with bytecode compiled:
 
 - cold: var/cache deleted before each run, so every runbook is validated (and the cache
   written);
-- warm: the cache as the previous run left it; every file is still found and its name
-  read, and a file whose stat changed is hashed (unchanged ones by the stat index of
-  var/cache), so an added, removed or edited runbook is noticed, but none is parsed or
-  validated again.
+- warm: the cache as the previous run left it; every file is still found and stat'ed;
+  an unchanged one's name and entry come from the listing index of var/cache, a file
+  whose stat changed is read and hashed (unchanged ones by the stat index), so an added,
+  removed or edited runbook is noticed, but none is parsed or validated again.
 
 Cold and warm runs alternate (1 warm-up round, then N); median and min of each, and
 the warm run against `python -c "import yaml, jinja2"` in the same rounds.

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -376,3 +377,117 @@ def test_a_file_changed_in_the_last_seconds_is_not_trusted_by_its_stamp(
 ) -> None:
     assert "Health" in cli(cached, "list").stdout
     assert str((cached.root / "runbooks" / "health.yaml").resolve()) not in stats(cached)
+
+
+# -- the listing index (listing.json): what `list` and `status` read of every runbook ------
+
+
+def listing(project: Project, lib: Library | None = None) -> dict[str, Any]:
+    """What `runbook list` reads: every runbook's name, then its summary; then saved."""
+    lib = lib or library(project)
+    found = {name: lib.summary(lib.find("runbook", name)) for name in lib.names()}
+    lib.save_cache()
+    return found
+
+
+def listing_file(project: Project) -> Path:
+    return project.root / "var" / "cache" / f"v{cache_module.FORMAT}" / "listing.json"
+
+
+@pytest.fixture
+def listed(cached: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A project listed once, with its files old enough for their stamps to be trusted."""
+    monkeypatch.setattr(cache_module, "TRUSTED_AGE_NS", 0)  # the files are seconds old
+    assert listing(cached)["health"][1] == 0
+    return cached
+
+
+def test_a_warm_listing_reads_one_index_not_each_entry_and_file(
+    listed: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.language import library as library_module
+
+    body = json.loads(listing_file(listed).read_text())
+    path = str((listed.root / "runbooks" / "health.yaml").resolve())
+    assert body["files"][path][4] == ["runbook", "health", 1]
+    assert [row[1]["title"] for row in body["entries"].values()] == ["Health"]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read although the listing index has it")
+
+    lib = library(listed)  # runner.yaml's entry is its own file, read here
+    monkeypatch.setattr(cache_module.ValidationCache, "get", refuse)
+    monkeypatch.setattr(library_module, "declared_name", refuse)
+    monkeypatch.setattr(library_module, "_read", refuse)
+    info = next(iter(body["entries"].values()))[1]
+    assert listing(listed, lib) == {"health": (info, 0)}
+    assert json.loads(listing_file(listed).read_text()) == body  # unchanged: not written
+
+
+def test_a_changed_file_is_read_again_past_the_listing_index(listed: Project) -> None:
+    path = listed.root / "runbooks" / "health.yaml"
+    before = os.stat(path)
+    # the same size and mtime, another name and title: only the ctime tells
+    path.write_text(path.read_text().replace("health", "wealth").replace("Health", "Wealth"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    found = listing(listed)
+    assert list(found) == ["wealth"]
+    assert found["wealth"][0]["title"] == "Wealth"
+    body = json.loads(listing_file(listed).read_text())
+    assert [row[1]["title"] for row in body["entries"].values()] == ["Wealth"]  # the old is gone
+
+
+def test_a_changed_dependency_is_validated_again_past_the_listing_index(
+    listed: Project, validations: list[str]
+) -> None:
+    listed.write("sql/count.sql", "SELECT {{ inputs.missing }} AS n\n")
+    assert listing(listed)["health"][1] == 1
+    assert validations == ["health.yaml"]
+    assert listing(listed)["health"][1] == 1  # kept as invalid: not validated again
+    assert validations == ["health.yaml"]
+    listed.write("sql/count.sql", "SELECT 1 AS n\n")
+    assert listing(listed)["health"][1] == 0
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "{not json",
+        "",
+        "[1, 2]",
+        '{"entries": [], "files": {}}',
+        '{"entries": {"%(key)s": [0, "info", {}]}, "files": {"%(path)s": [1, 2, 3, 4, 5]}}',
+        '{"entries": {"%(key)s": [0, {}, {"x": 5}]}, "files": {"%(path)s": %(stamp)s}}',
+    ],
+)
+def test_a_corrupt_listing_index_is_a_miss_and_written_again(
+    listed: Project, damage: str, validations: list[str]
+) -> None:
+    path = (listed.root / "runbooks" / "health.yaml").resolve()
+    key = library(listed).cache.file_key(path)  # type: ignore[union-attr]
+    st = os.stat(path)
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, ["runbook", 7, "x"]]
+    text = damage % {"key": key, "path": path, "stamp": json.dumps(stamp)}
+    listing_file(listed).write_text(text)
+    found = listing(listed)
+    assert list(found) == ["health"] and found["health"][0]["title"] == "Health"
+    assert validations == []  # its entry file is still there: read, not validated
+    body = json.loads(listing_file(listed).read_text())
+    assert body["files"][str(path)][4] == ["runbook", "health", 1]
+    assert [row[1]["title"] for row in body["entries"].values()] == ["Health"]
+
+
+def test_a_listed_file_is_keyed_by_its_real_path_through_symlinks(cached: Project) -> None:
+    real = cached.write("elsewhere/real.yaml", HEALTH.replace("health", "real"))
+    (cached.root / "elsewhere" / "deeper").mkdir()
+    (cached.root / "runbooks" / "link.yaml").symlink_to(real)
+    (cached.root / "runbooks" / "folder").symlink_to(cached.root / "elsewhere")
+    lib = library(cached)
+    for path in [
+        cached.root / "runbooks" / "health.yaml",
+        cached.root / "runbooks" / "link.yaml",
+        cached.root / "runbooks" / "folder" / "real.yaml",
+        cached.root / "runbooks" / "folder" / "deeper" / ".." / "real.yaml",
+    ]:
+        assert lib._resolved(path) == path.resolve()
+    assert lib.summary(cached.root / "runbooks" / "link.yaml")[0]["name"] == "real"

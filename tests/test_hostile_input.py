@@ -43,6 +43,51 @@ INVALID = [
         ],
     ),
     (
+        # block lists nest on one line: a count of lines and brackets does not bound them
+        "nesting-900-levels-one-line",
+        HEAD + SELECT + "    x:\n      " + "- " * 900 + "1\n",
+        [
+            "runbooks/t.yaml:6:101: error: the document nests more than 50 levels deep and was "
+            "refused (a runbook never needs this; flatten the nesting)"
+        ],
+    ),
+    (
+        "nesting-2000-levels",
+        HEAD + "steps:\n  - sql: SELECT 1\n    x: " + "[" * 2000 + "]" * 2000 + "\n",
+        [
+            "runbooks/t.yaml:5:1005: error: the document nests more than 50 levels deep and was "
+            "refused (a runbook never needs this; flatten the nesting)"
+        ],
+    ),
+    (
+        # each anchor nests 20 levels and the one before it: 61 once expanded, which every
+        # stage after loading would recurse through (each is shallow as written)
+        "nesting-through-aliases",
+        HEAD
+        + "a: &a [1]\n"
+        + "b: &b "
+        + "[" * 20
+        + "*a"
+        + "]" * 20
+        + "\n"
+        + "c: &c "
+        + "[" * 20
+        + "*b"
+        + "]" * 20
+        + "\n"
+        + "d: &d "
+        + "[" * 20
+        + "*c"
+        + "]" * 20
+        + "\n"
+        + SELECT,
+        [
+            "runbooks/t.yaml:1:1: error: the document nests more than 50 levels deep through "
+            "YAML aliases and was refused (a runbook never needs this; remove the nested "
+            "aliases)"
+        ],
+    ),
+    (
         "impossible-date",
         HEAD + "description: 2026-13-01\n" + SELECT,
         [

@@ -20,6 +20,13 @@ mtime and ctime are over two seconds old, so an edit within the same clock tick 
 stamp cannot pass for the old bytes; any other edit changes the ctime, which no tool sets
 back. A lost or unreadable index costs only reading the files again.
 
+`runbook list` and `runbook status` read every runbook's entry and declared name; a
+second index (listing.json) keeps both for them, so a warm listing reads two files rather
+than one entry and the head of one runbook per runbook: the entries they looked up, by
+key (each still checked against the hashes of its dependencies), and the name each file
+declares, under its size, mtime, ctime and inode (trusted as the stat index is). It is
+written again only when what it holds changed, and holds only what the last listing used.
+
 Safe across processes: an entry is written to a temp file in the same folder and moved
 into place with os.replace, so a reader sees a whole entry or none; two runs writing the
 same key write the same bytes. An entry that does not parse, or has the wrong shape, is a
@@ -98,6 +105,10 @@ class ValidationCache:
         # is not read again to be hashed (stats.json, written by save())
         self._stats: dict[str, Any] | None = None
         self._stats_dirty = False
+        # listing.json: {"entries": {key: [errors, info, depends]}, "files": {path: [size,
+        # mtime_ns, ctime_ns, inode, note]}}, as loaded, and what this process used of it
+        self._listing: dict[str, Any] | None = None
+        self._listed: dict[str, dict[str, Any]] = {"entries": {}, "files": {}}
 
     def hash(self, path: str) -> str | None:
         """The SHA-256 of a file's bytes now: from the stat index when its size, mtime and
@@ -142,6 +153,9 @@ class ValidationCache:
         if self._stats is not None and self._stats_dirty:
             _write_json(self._stats_file(), self._stats)
             self._stats_dirty = False
+        if self._listing is not None and self._listed != self._listing:
+            _write_json(self._listing_file(), self._listed)
+            self._listing = self._listed
 
     def depends_on(self, paths: Iterable[Path]) -> dict[str, str | None]:
         """Each path (resolved) with the hash of its bytes now."""
@@ -185,6 +199,74 @@ class ValidationCache:
         """Write an entry atomically; a cache that cannot be written is silently off."""
         body = {"errors": entry.errors, "info": entry.info, "depends": entry.depends}
         _write_json(self._file(key), body)
+        if self._listing is not None:  # a listing validated it: the next one reads it here
+            self._listed["entries"][key] = [entry.errors, entry.info, entry.depends]
+
+    # -- what `list` and `status` read (listing.json) -------------------------------------
+
+    def listed(self, key: str) -> Entry | None:
+        """The entry of `key` as get() gives it, from the listing index when it is there
+        (one file for every runbook listed), else from its own file."""
+        row = self._listing_index()["entries"].get(key)
+        entry = _entry(row)
+        if entry is None or any(self.hash(p) != h for p, h in entry.depends.items()):
+            entry = self.get(key)
+            row = [entry.errors, entry.info, entry.depends] if entry is not None else None
+        if entry is not None:
+            self._listed["entries"][key] = row
+        return entry
+
+    def noted(self, path: str) -> Any:
+        """What note() kept of a file while its size, mtime, ctime and inode are those it
+        had then; None when they changed, or nothing was kept."""
+        stamp = _stamp(path)
+        row = self._listing_index()["files"].get(path)
+        if stamp is None or not isinstance(row, list) or len(row) != 5 or row[:4] != stamp:
+            return None
+        self._listed["files"][path] = row
+        return row[4]
+
+    def note(self, path: str, value: Any) -> None:
+        """Keep a JSON value read from a file's bytes (the name it declares) for as long as
+        its stamp is unchanged; only a stamp over TRUSTED_AGE_NS old, as in stats.json."""
+        stamp = _stamp(path)
+        if stamp is not None and max(stamp[1], stamp[2]) < time.time_ns() - TRUSTED_AGE_NS:
+            self._listed["files"][path] = [*stamp, value]
+
+    def _listing_index(self) -> dict[str, Any]:
+        if self._listing is None:
+            try:
+                loaded = json.loads(self._listing_file().read_bytes())
+            except (OSError, ValueError):
+                loaded = None
+            shaped = isinstance(loaded, dict) and all(
+                isinstance(loaded.get(part), dict) for part in ("entries", "files")
+            )
+            self._listing = loaded if shaped else {"entries": {}, "files": {}}
+        return self._listing
+
+    def _listing_file(self) -> Path:
+        return self.folder / f"v{FORMAT}" / "listing.json"
+
+
+def _stamp(path: str) -> list[int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
+def _entry(row: Any) -> Entry | None:
+    """An entry from a row of listing.json; None when it has not that shape."""
+    if not isinstance(row, list) or len(row) != 3:
+        return None
+    errors, info, depends = row
+    if type(errors) is not int or not isinstance(info, dict) or not isinstance(depends, dict):
+        return None
+    if not all(isinstance(h, str | None) for h in depends.values()):
+        return None
+    return Entry(errors, info, depends)
 
 
 def _write_json(target: Path, body: Any) -> None:

@@ -123,6 +123,7 @@ class Library:
         self._duplicates: dict[tuple[str, str], list[tuple[Path, int]]] = {}
         self._read_files: dict[Path, _Read] = {}
         self._models: dict[Path, Runbook] = {}
+        self._folders: dict[Path, Path] = {}  # a folder -> the folder resolved
 
     def index(self) -> dict[str, dict[str, Path]]:
         if self._index is None:
@@ -134,7 +135,7 @@ class Library:
             ):
                 for folder in folders:
                     for path in yaml_files(folder):
-                        found = declared_name(path)
+                        found = self._declared(path)
                         if found and found.kind == kind:
                             index[kind].setdefault(found.name, path)
                             places = declared.setdefault((kind, found.name), [])
@@ -143,6 +144,21 @@ class Library:
             self._duplicates = {key: places for key, places in declared.items() if len(places) > 1}
             self._index = index
         return self._index
+
+    def _declared(self, path: Path) -> Declared | None:
+        """declared_name(path), kept in var/cache while the file's stat is unchanged."""
+        if self.cache is None:
+            return declared_name(path)
+        noted = self.cache.noted(str(path))
+        if isinstance(noted, list) and len(noted) == 3 and noted[0] in ("runbook", "check", ""):
+            kind, name, line = noted
+            if not kind:
+                return None  # it declares no name
+            if isinstance(name, str) and name and type(line) is int:
+                return Declared(kind, name, line)
+        found = declared_name(path)
+        self.cache.note(str(path), [found.kind, found.name, found.line] if found else ["", "", 0])
+        return found
 
     def names(self, kind: str = "runbook") -> list[str]:
         return sorted(self.index()[kind])
@@ -318,15 +334,24 @@ class Library:
     def summary(self, path: Path) -> tuple[dict[str, Any], int]:
         """What `runbook list` shows of a file (name, kind, title, tags, schedule) and its
         number of errors: from the cache when the file is unchanged, else validated."""
-        key = self._key(path.resolve())
+        key = self._key(self._resolved(path))
         if self.cache is not None and key is not None:
-            entry = self.cache.get(key)
+            entry = self.cache.listed(key)  # one index for every file listed
             if entry is not None:
                 return entry.info, entry.errors
         try:
             return _info(self.load(path)), 0
         except InvalidInput as error:
             return {}, len(error.errors)
+
+    def _resolved(self, path: Path) -> Path:
+        """path.resolve(), from its folder resolved once when the file is no symlink: one
+        lstat rather than one per part of the path, for each runbook `list` shows."""
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = path.parent.resolve()
+        resolved = folder / path.name
+        return path.resolve() if resolved.is_symlink() else resolved
 
     def calls_of(self, name: str) -> list[str]:
         """The runbooks that runbook `name` calls (steps, nested steps, on_failure)."""

@@ -19,17 +19,28 @@ import yaml
 from runner.base.errors import InvalidInput, Problem
 from runner.base.gc_pause import paused_gc
 from runner.language.marks import Mark, MarkedDict, MarkedList, format_path
+from runner.language.yamlguards import (
+    BOUNDED,
+    MAX_DEPTH,
+    MAX_EXPANDED_NODES,
+    deeper_than,
+    depth_problem,
+    expanded_depth,
+    expanded_size,
+    too_deep,
+)
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_EXPANDED_NODES = 100_000
-#: How deep mappings and lists may nest. A runbook's deepest real nesting is a handful
-#: of groups; far deeper documents only exhaust Python's recursion in every later stage.
-MAX_DEPTH = 50
 
 if TYPE_CHECKING:  # the C loader when libyaml is there; both have SafeLoader's interface
     _Base = yaml.SafeLoader
 else:
     _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+_SEQ = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
 
 
 def _mark(node: yaml.Node) -> Mark:
@@ -80,6 +91,115 @@ class _Loader(_Base):
         self.filename = filename
         self.problems: list[Problem] = []
         self.path: list[Any] = []  # the key path of the node being constructed
+        self._tags: dict[str, str] = {}  # plain scalar -> its resolved tag
+        self._shared = "&" in stream  # anchors: a node may be reached twice
+        self._merges = "<<" in stream or "merge" in stream  # merge keys (<<: or !!merge)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """The tag of a node; of a plain scalar (most of a runbook: keys, ids, SQL) it
+        depends on its text alone, so each text is resolved once."""
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = self._tags.get(value)
+            if tag is None:
+                tag = self._tags[value] = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+            return tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+    def construct_marked(self, node: yaml.Node) -> Any:
+        """The document of `node`, as construct_document makes it, with the nesting
+        depth checked on the way down: one walk, no event pass before it."""
+        try:
+            return self._build(node, 1)
+        finally:
+            self.constructed_objects = {}
+            self.recursive_objects = {}
+
+    def _build(self, node: yaml.Node, depth: int) -> Any:
+        """One node: plain text, mappings and lists of the default tags here (the bulk of
+        a runbook), anything else through PyYAML's constructors."""
+        kind = node.__class__
+        if kind is yaml.ScalarNode:
+            if node.tag == _STR:
+                return node.value
+            return self.construct_object(node, deep=True)
+        if depth > MAX_DEPTH:
+            raise InvalidInput([depth_problem(node.start_mark, self.filename)])
+        if node.tag not in (_MAP, _SEQ):  # !!omap, !!set, unknown tags: PyYAML decides
+            deep = deeper_than(node, MAX_DEPTH - depth, set())
+            if deep is not None:
+                raise InvalidInput([depth_problem(deep.start_mark, self.filename)])
+            return self.construct_object(node, deep=True)
+        if self._shared:
+            known = self.constructed_objects.get(node)
+            if known is not None:
+                return known
+            if node in self.recursive_objects:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "found unconstructable recursive node", node.start_mark
+                )
+            self.recursive_objects[node] = None
+            built = self._collection(node, depth)
+            self.constructed_objects[node] = built
+            del self.recursive_objects[node]
+            return built
+        return self._collection(node, depth)
+
+    def _collection(self, node: yaml.Node, depth: int) -> MarkedDict | MarkedList:
+        path = self.path
+        start = node.start_mark
+        if node.tag == _SEQ:
+            items = MarkedList()
+            marks = items.item_marks
+            for index, child in enumerate(node.value):
+                path.append(index)
+                items.append(self._build(child, depth + 1))
+                path.pop()
+                mark = child.start_mark
+                marks.append((mark.line + 1, mark.column + 1))
+            items.mark = (start.line + 1, start.column + 1)
+            return items
+        assert isinstance(node, yaml.MappingNode)
+        if self._merges:
+            self.flatten_mapping(node)  # honours merge keys (<<: *anchor)
+        result = MarkedDict()
+        result.mark = (start.line + 1, start.column + 1)
+        key_marks, value_marks = result.key_marks, result.value_marks
+        for key_node, value_node in node.value:
+            if key_node.__class__ is yaml.ScalarNode and key_node.tag == _STR:
+                key = key_node.value
+            else:
+                key = self._build(key_node, depth + 1)
+                try:
+                    hash(key)
+                except TypeError:
+                    line, col = _mark(key_node)
+                    self.problems.append(
+                        Problem("a mapping key must be a plain value", self.filename, line, col)
+                    )
+                    continue
+            if key in result:
+                self._duplicate(key_node, key, key_marks)
+                continue
+            path.append(key)
+            result[key] = self._build(value_node, depth + 1)
+            path.pop()
+            mark = key_node.start_mark
+            key_marks[key] = (mark.line + 1, mark.column + 1)
+            mark = value_node.start_mark
+            value_marks[key] = (mark.line + 1, mark.column + 1)
+        return result
+
+    def _duplicate(self, key_node: yaml.Node, key: Any, key_marks: dict[Any, Mark]) -> None:
+        line, col = _mark(key_node)
+        self.problems.append(
+            Problem(
+                f"duplicate key {key!r} (first defined on line {key_marks[key][0]})",
+                self.filename,
+                line,
+                col,
+                hint="keep one of them: YAML would silently use the last",
+            )
+        )
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         if not isinstance(node, yaml.ScalarNode):
@@ -104,17 +224,7 @@ class _Loader(_Base):
                 )
                 continue
             if key in result:
-                line, col = _mark(key_node)
-                first = result.key_marks[key][0]
-                self.problems.append(
-                    Problem(
-                        f"duplicate key {key!r} (first defined on line {first})",
-                        self.filename,
-                        line,
-                        col,
-                        hint="keep one of them: YAML would silently use the last",
-                    )
-                )
+                self._duplicate(key_node, key, result.key_marks)
                 continue
             self.path.append(key)
             result[key] = self.construct_object(value_node, deep=True)
@@ -142,24 +252,6 @@ _Loader.add_constructor(
 )
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
-    """How many nodes `node` becomes once every alias is expanded (memoised, so linear)."""
-    known = memo.get(id(node))
-    if known is not None:
-        return known
-    memo[id(node)] = 1  # a recursive alias counts once instead of looping
-    size = 1
-    if isinstance(node, yaml.SequenceNode):
-        for child in node.value:
-            size += _expanded_size(child, memo)
-    elif isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            size += _expanded_size(key, memo) + _expanded_size(value, memo)
-    size = min(size, MAX_EXPANDED_NODES * 10)
-    memo[id(node)] = size
-    return size
-
-
 def _syntax_problem(error: yaml.YAMLError, filename: str, text: str) -> Problem:
     mark = getattr(error, "problem_mark", None)
     line = mark.line + 1 if mark else None
@@ -178,61 +270,74 @@ def _syntax_problem(error: yaml.YAMLError, filename: str, text: str) -> Problem:
     return Problem(f"YAML syntax error: {message}", filename, line, col, hint=hint)
 
 
-def _too_deep(text: str, filename: str) -> Problem | None:
-    """The first mapping or list nested deeper than MAX_DEPTH, read from the event stream
-    (which does not recurse, unlike composing, constructing and every later stage)."""
-    if text.count("\n") + text.count("[") + text.count("{") < MAX_DEPTH:
-        return None  # too few lines and brackets to nest that deep
-    depth = 0
-    for event in yaml.parse(text, Loader=_Base):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                mark = event.start_mark
-                return Problem(
-                    f"the document nests more than {MAX_DEPTH} levels deep and was refused",
-                    filename,
-                    mark.line + 1 if mark else None,
-                    mark.column + 1 if mark else None,
-                    hint="a runbook never needs this; flatten the nesting",
-                )
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-    return None
-
-
 def load_text(text: str, filename: str = "<string>") -> Any:
-    """Parse one YAML document into marked containers; raise InvalidInput on any problem."""
+    """Parse one YAML document into marked containers; raise InvalidInput on any problem.
+
+    Nesting deeper than MAX_DEPTH is refused before anything recurses that deep: with
+    libyaml 0.2.5 or later, composing stops at 1,000 levels in C and constructing checks
+    the depth on its way down; otherwise a pass over the event stream checks it first."""
     with paused_gc():  # a few objects per node, no cycles: see runner.base.gc_pause
         return _load_text(text, filename)
 
 
-def _load_text(text: str, filename: str) -> Any:
+def _syntax_or_depth(error: yaml.YAMLError, filename: str, text: str) -> InvalidInput:
+    """A document that does not compose: too deep (libyaml stops at 1,000 levels; the
+    event pass finds the first level past MAX_DEPTH) or a syntax error."""
     try:
-        deep = _too_deep(text, filename)
-    except yaml.YAMLError as error:
-        raise InvalidInput([_syntax_problem(error, filename, text)]) from None
-    if deep:
-        raise InvalidInput([deep])
+        deep = too_deep(text, filename)
+    except yaml.YAMLError:
+        deep = None
+    if deep is None and "maximum nesting depth" in str(getattr(error, "problem", "")):
+        deep = depth_problem(getattr(error, "problem_mark", None), filename)  # past 1,000
+    return InvalidInput([deep or _syntax_problem(error, filename, text)])
+
+
+def _load_text(text: str, filename: str) -> Any:
+    if not BOUNDED:
+        try:
+            deep = too_deep(text, filename)
+        except yaml.YAMLError as error:
+            raise InvalidInput([_syntax_problem(error, filename, text)]) from None
+        if deep:
+            raise InvalidInput([deep])
     loader = _Loader(text, filename)
     try:
-        node = loader.get_single_node()
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError as error:
+            raise _syntax_or_depth(error, filename, text) from None
         if node is None:
             return None
         # an alias needs an anchor (&name): without one nothing can expand
-        if "&" in text and _expanded_size(node, {}) > MAX_EXPANDED_NODES:
-            raise InvalidInput(
-                [
-                    Problem(
-                        f"the document expands to more than {MAX_EXPANDED_NODES:,} values "
-                        "through YAML aliases and was refused",
-                        filename,
-                        *_mark(node),
-                        hint="a runbook never needs this; remove the nested aliases",
-                    )
-                ]
-            )
-        data = loader.construct_document(node)
+        if "&" in text:
+            deep_node = deeper_than(node, MAX_DEPTH - 1, set())  # before recursing on it
+            if deep_node is not None:
+                raise InvalidInput([depth_problem(deep_node.start_mark, filename)])
+            if expanded_depth(node, {}) > MAX_DEPTH:  # anchors nested in anchors
+                raise InvalidInput(
+                    [
+                        Problem(
+                            f"the document nests more than {MAX_DEPTH} levels deep through "
+                            "YAML aliases and was refused",
+                            filename,
+                            *_mark(node),
+                            hint="a runbook never needs this; remove the nested aliases",
+                        )
+                    ]
+                )
+            if expanded_size(node, {}) > MAX_EXPANDED_NODES:
+                raise InvalidInput(
+                    [
+                        Problem(
+                            f"the document expands to more than {MAX_EXPANDED_NODES:,} values "
+                            "through YAML aliases and was refused",
+                            filename,
+                            *_mark(node),
+                            hint="a runbook never needs this; remove the nested aliases",
+                        )
+                    ]
+                )
+        data = loader.construct_marked(node)
     except _ScalarError as error:
         raise InvalidInput([error.problem(filename)]) from None
     except yaml.YAMLError as error:
