@@ -89,6 +89,9 @@ def test_weekly_maintenance_on_the_demo(demo: Any, logs: Path) -> None:
         "woo_order_processing_20260130.log",
     ]
     assert sorted(p.name for p in logs.iterdir()) == before  # listed, not deleted
+    dry = demo.run("order-weekly-maintenance", {"logs": str(logs)}, mode="dry-run")
+    assert _steps(dry)["old_logs"].rendered["files"] == old["files"]
+    assert sorted(p.name for p in logs.iterdir()) == before
 
     run = demo.run("order-weekly-maintenance", {"logs": str(logs)})
     steps = _steps(run)
