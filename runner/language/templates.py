@@ -275,7 +275,9 @@ def sql_binder(
                 if type(value) is not dict:  # missing, or an object: Jinja's lookup
                     return render_sql(text, scope, dialect, where)
                 value = value.get(key, _MISSING)
-            if value is _MISSING or isinstance(value, _NOT_PLAIN):
+            if type(value) not in _BOUND_AS_IS and (
+                value is _MISSING or isinstance(value, _NOT_PLAIN)
+            ):
                 return render_sql(text, scope, dialect, where)
             binds.append(value)
         return sql, binds
@@ -298,6 +300,7 @@ _JINJA_WORDS = frozenset(
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 _MISSING = object()
 _NOT_PLAIN = (Undefined, SqlIdentifier, InList)  # a tuple: `A | B` builds a union per call
+_BOUND_AS_IS = frozenset({int, float, str, bool, type(None)})  # never one of _NOT_PLAIN
 
 
 # (literal texts, dotted paths between them as (name, keys), the text with `?` for each)
