@@ -232,3 +232,24 @@ def test_shapes_the_lean_path_does_not_take(twice):
         lean, general = twice.run(loop(body, transaction=None), **options)
         same(lean, general)
         assert lean["lean items"] == 0, body
+
+
+def test_values_the_binder_cannot_look_up_in_place_render_the_same_both_ways(twice):
+    """Items whose bound values are not found by plain dict lookups (an item that is not
+    a dict, a missing key) go through the full renderer, and end as on the general path;
+    so does a statement with a key a dict method shadows (`row.keys`)."""
+    items = "[{id: 1, by: 2}, {id: 2, by: 3}, 7, {id: 4}, {id: 5, by: 1}]"
+    for sql in (
+        "UPDATE o SET n = n + {{ row.by }} WHERE id = {{ row.id }}",
+        "UPDATE o SET n = n + {{ row.keys }} WHERE id = {{ row.id }}",
+    ):
+        text = (
+            f"runbook: t\nkind: processing\nconnection: main\nvars:\n  todo: {items}\n"
+            "steps:\n  - id: bump\n    for_each: vars.todo\n    as: row\n"
+            f"    sql: {sql}\n"
+        )
+        lean, general = twice.run(text)
+        same(lean, general)
+        assert lean["lean items"] == 5
+        counts = lean["result"].steps[0].items_summary.counts
+        assert counts.get("OK", 0) == (3 if "by" in sql else 0), counts

@@ -196,3 +196,26 @@ def test_mask_env_hides_the_values_of_secret_variables() -> None:
         "PGPASSWORD": MASK,
         "PGHOST": "db1",
     }
+
+
+def test_rows_of_numbers_are_copied_whole_and_any_other_rows_masked_row_by_row() -> None:
+    """The rows of a query masked in one go (Masker._mask_rows) when they hold only
+    numbers and None under keys that need no masking; a secret in a key, a credential
+    key, a string value or rows of other keys are masked row by row as before."""
+    masker = Masker(["hunter22"])
+    rows = [{"id": i, "ratio": i / 2, "ok": True, "gone": None} for i in range(3)]
+    masked = masker.mask({"rows": rows})["rows"]
+    assert masked == rows and all(a is not b for a, b in zip(masked, rows, strict=True))
+    cases = [
+        ([{"hunter22": 1}, {"hunter22": 2}], [{"***": 1}, {"***": 2}]),
+        (
+            [{"id": 1, "cookie": 5}, {"id": 2, "cookie": 0}],
+            [{"id": 1, "cookie": "***"}, {"id": 2, "cookie": 0}],
+        ),
+        ([{"id": 1}, {"id": "x hunter22"}], [{"id": 1}, {"id": "x ***"}]),
+        ([{"id": 1}, {"hunter22": 2}], [{"id": 1}, {"***": 2}]),
+        ([{"id": 1}, {"id": ["hunter22"]}], [{"id": 1}, {"id": ["***"]}]),
+        ([{"id": 1}, "hunter22"], [{"id": 1}, "***"]),
+    ]
+    for given, expected in cases:
+        assert masker.mask(given) == expected

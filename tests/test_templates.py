@@ -217,3 +217,42 @@ def test_titles_are_rendered_with_inputs_and_loop_items_and_secrets_masked(proje
     assert document["title"] == "Orders in apac"
     assert document["steps"][0]["title"] == "Count for APAC with ***"
     assert "s3cr3t-t0ken" not in out
+
+
+class _Row:
+    id = 9
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "UPDATE t SET n = {{ row.n }} WHERE id = {{ row.id }}",
+        "UPDATE t SET n = {{ row.keys }} WHERE id = {{ row.id }}",  # a dict method's name
+        "WHERE id IN {{ row.ids | in_list }}",
+        "SELECT {{ x }}",
+        "SELECT 1",
+    ],
+    ids=["plain", "dict-method", "filter", "top-level", "no-tag"],
+)
+def test_a_binder_renders_each_scope_as_render_sql_does(text):
+    """sql_binder (a loop's statement made ready once) gives what render_sql gives, for
+    scopes it looks up in place and for those it hands to render_sql: an object, a
+    missing key, a list made by a filter."""
+    bind = templates.sql_binder(text, "postgres")
+    made = templates._in_list([1, 2])  # what `| in_list` made earlier, a var say
+    for row in (
+        {"id": 1, "n": 2, "ids": [1, 2], "keys": 3},
+        {"id": made, "n": None, "ids": []},
+        _Row(),
+        {"n": 1},
+    ):
+        scope = {"row": row, "x": 5}
+        try:
+            expected: object = templates.render_sql(text, scope, "postgres")
+        except TemplateError as error:
+            expected = str(error)
+        try:
+            got: object = bind(scope)
+        except TemplateError as error:
+            got = str(error)
+        assert got == expected, row

@@ -166,12 +166,37 @@ class Masker:
                     masked[known[0]] = self._mask(value)
             return masked
         if isinstance(obj, list):
+            if obj and type(obj[0]) is dict:
+                rows = self._mask_rows(obj)
+                if rows is not None:
+                    return rows
             return [self._mask(item) for item in obj]
         if isinstance(obj, tuple):
             return tuple(self._mask(item) for item in obj)
         if isinstance(obj, (set, frozenset)):
             return type(obj)(self._mask(item) for item in obj)
         return obj
+
+    def _mask_rows(self, rows: list[Any]) -> list[dict[Any, Any]] | None:
+        """The rows of a query (10,000 of `SELECT id`, say) masked in one go, when every
+        row is a dict with the first row's keys and holds only numbers, booleans and
+        None: then no value can hold a secret, and the keys, checked once, are left as
+        they are by masking and name no credential. The copies equal what masking row
+        by row makes; None when some row is otherwise (masked row by row then)."""
+        keys = rows[0].keys()
+        for key in keys:
+            if type(key) is not str or is_credential_key(key) or self.mask_text(key) != key:
+                return None
+        copies = []
+        for row in rows:
+            if (
+                type(row) is not dict
+                or row.keys() != keys
+                or not _PLAIN_VALUES.issuperset(map(type, row.values()))
+            ):
+                return None
+            copies.append(row.copy())
+        return copies
 
 
 def is_credential_key(key: object) -> bool:
@@ -275,6 +300,8 @@ def mask_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 _SCALARS = frozenset({int, float, bool})
+#: The types of values no secret can be in: masking returns them as they are.
+_PLAIN_VALUES = frozenset({int, float, bool, type(None)})
 
 
 def mask_run(run: Any, mask: Callable[[Any], Any]) -> None:

@@ -151,7 +151,11 @@ class LeanLoop:
         engine, body, collected = self.engine, self.body, self.collected
         verify_lock, deadline = engine.verify_lock, engine.deadline
         progress = engine.options.progress
-        statement, base, timeout = self.statement, self.scope, body.timeout
+        statement, timeout = self.statement, body.timeout
+        # The item's scope, as {**scope, name: item} ("steps" the loop's own): one dict
+        # whose item is set in turn, since nothing keeps it past its item (the statement
+        # renders from it, a kept item's result is made from it before the next item)
+        scope = self.scope.copy()
         plain, folding, folded = not self.judged, False, 0
         clock = time.perf_counter
         try:
@@ -159,7 +163,6 @@ class LeanLoop:
                 verify_lock(body.id)  # what _walk does before each step
                 if deadline is not None:
                     deadline.check()
-                scope = base.copy()  # as {**scope, name: item}, "steps" the loop's own
                 scope[name] = item
                 if progress is not None:
                     progress.step(engine.title(body.label, scope))

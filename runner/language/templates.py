@@ -14,8 +14,8 @@ Undefined names are errors that name what is missing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from functools import lru_cache, partial
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, pass_context
@@ -252,6 +252,39 @@ def render_sql(
     return sql, binds
 
 
+def sql_binder(
+    text: str, dialect: str = "sqlite", where: str = ""
+) -> Callable[[Mapping[str, Any]], tuple[str, list[Any]]]:
+    """`render_sql` of one text made ready once for many scopes (the items of a loop).
+
+    When every tag is a plain `{{ name.key }}` whose keys no dict method shadows, each
+    scope's values are looked up in place and the text is the plan's own (see
+    `_render_plan`); a scope where a value is not found by plain dict lookups, or is an
+    identifier or list made by a filter, is rendered by `render_sql`, as is any other
+    template."""
+    plan = _sql_plan(text) if "{{" in text or "{%" in text else None
+    if plan is None or any(key in _DICT_ATTRIBUTES for _, keys in plan[1] for key in keys):
+        return partial(render_sql, text, dialect=dialect, where=where)
+    _, paths, sql = plan
+
+    def bind(scope: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        binds = []
+        for name, keys in paths:
+            value = scope.get(name, _MISSING)
+            for key in keys:
+                if type(value) is not dict:  # missing, or an object: Jinja's lookup
+                    return render_sql(text, scope, dialect, where)
+                value = value.get(key, _MISSING)
+            if type(value) not in _BOUND_AS_IS and (
+                value is _MISSING or isinstance(value, _NOT_PLAIN)
+            ):
+                return render_sql(text, scope, dialect, where)
+            binds.append(value)
+        return sql, binds
+
+    return bind
+
+
 # The fast path of render_sql, taken per statement: a template whose only tags are
 # `{{ name.key.key }}` (the common `WHERE id = {{ inputs.id }}`) is split once into text
 # and dotted paths, and rendered without building a Jinja context (two thirds of the
@@ -267,6 +300,7 @@ _JINJA_WORDS = frozenset(
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 _MISSING = object()
 _NOT_PLAIN = (Undefined, SqlIdentifier, InList)  # a tuple: `A | B` builds a union per call
+_BOUND_AS_IS = frozenset({int, float, str, bool, type(None)})  # never one of _NOT_PLAIN
 
 
 # (literal texts, dotted paths between them as (name, keys), the text with `?` for each)

@@ -28,7 +28,7 @@ from runner.steps.base import Repeated, StepType
 
 if TYPE_CHECKING:
     from runner.base.errors import Problem
-    from runner.databases.connections import Connections
+    from runner.databases.connections import Connection, Connections, OdbcConnection
     from runner.language.nodes import Node
     from runner.steps.context import StepContext
 
@@ -175,9 +175,10 @@ class SqlStep(StepType):
         return self.prepare(step, ctx)(ctx.scope, ctx.timeout)
 
     def prepare(self, step: Step, ctx: StepContext) -> Repeated:
-        """The statement's connection, dialect and text found once; per call, the text
-        rendered with the call's scope (its values bound) and run. Paid for every
-        statement: bench/odbc_overhead.py, bench/batch.py."""
+        """The statement's connection name, dialect, text and binder found once; per
+        call, the call's values bound and the statement run on the connection, which
+        is held from the first call until it fails in a way that resets it. Paid for
+        every statement: bench/odbc_overhead.py, bench/batch.py."""
         name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
         connections: Connections = ctx.services.connections
         dialect = connections.dialect(name)
@@ -185,17 +186,21 @@ class SqlStep(StepType):
         text = config.text or ""
         if config.path is not None:
             text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
-        where = ctx.where
-        render_sql = templates.render_sql
+        bind = templates.sql_binder(text, dialect, ctx.where)
+        held: Connection | OdbcConnection | None = None
+        query_timeout = 0.0
 
         def statement(scope: Mapping[str, Any], timeout: float) -> dict[str, Any]:
-            sql, params = render_sql(text, scope, dialect, where)
-            try:
-                connection = connections.get(name)
-            except TransientError:
-                connections.reset(name)
-                raise
-            query_timeout = connection.spec.query_timeout
+            nonlocal held, query_timeout
+            sql, params = bind(scope)
+            connection = held
+            if connection is None:
+                try:
+                    connection = held = connections.get(name)
+                except TransientError:
+                    connections.reset(name)
+                    raise
+                query_timeout = connection.spec.query_timeout or 0.0
             if query_timeout and (not timeout or query_timeout < timeout):
                 timeout = query_timeout
             try:
@@ -203,6 +208,7 @@ class SqlStep(StepType):
             except TransientError:
                 if connection.depth == 0:
                     connections.reset(name)  # reconnect on the next attempt
+                    held = None
                 raise
 
         return statement
