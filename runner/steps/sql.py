@@ -28,7 +28,8 @@ from runner.steps.base import Repeated, StepType
 
 if TYPE_CHECKING:
     from runner.base.errors import Problem
-    from runner.databases.connections import Connection, Connections, OdbcConnection
+    from runner.databases.connections import Connection, Connections
+    from runner.databases.odbc import OdbcConnection
     from runner.language.nodes import Node
     from runner.steps.context import StepContext
 
