@@ -393,6 +393,52 @@ def test_rehearse_rolls_back_and_reports_row_counts(project):
     assert project.query("SELECT COUNT(*) FROM d") == [(2,)]
 
 
+def test_rehearse_says_what_a_select_returned_and_what_a_change_would_touch(project):
+    """A SELECT touches nothing: its rehearsal reads as a normal run's summary would."""
+    from runner.reports.render import render_run
+
+    project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1), (2), (3), (4)")
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        kind: rollback
+        connection: main
+        steps:
+          - id: listed
+            sql: SELECT x FROM d WHERE x > 1
+          - id: counted
+            sql: SELECT COUNT(*) AS failed_orders FROM d
+          - id: none
+            sql: SELECT x FROM d WHERE x > 9
+          - id: wipe
+            sql: DELETE FROM d WHERE x < 3
+        """,
+    )
+    run = project.run("t", mode="rehearse")
+    rendered = {step.id: step.rendered for step in run.steps}
+    assert [rendered[s].get("returned") for s in ("listed", "counted", "none", "wipe")] == [
+        "3 rows",
+        "failed_orders = 4",
+        "no rows",
+        None,
+    ]
+    assert "rowcount" not in rendered["listed"] and rendered["wipe"]["rowcount"] == 2
+    lines = render_run(run, "text").splitlines()
+
+    def cell(step_id: str) -> str:
+        [line] = [line for line in lines if line.split()[:1] == [step_id] and " OK " in line]
+        return " ".join(line.split()[2:-1])
+
+    assert [cell(s) for s in ("listed", "counted", "none", "wipe")] == [
+        "3 rows",
+        "failed_orders = 4",
+        "no rows",
+        "would touch 2 rows",
+    ]
+    assert project.query("SELECT COUNT(*) FROM d") == [(4,)]
+
+
 def test_dry_run_renders_sql_with_bound_values_and_runs_nothing(project):
     project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1)")
     project.runbook(
