@@ -393,6 +393,52 @@ def test_rehearse_rolls_back_and_reports_row_counts(project):
     assert project.query("SELECT COUNT(*) FROM d") == [(2,)]
 
 
+def test_rehearse_says_what_a_select_returned_and_what_a_change_would_touch(project):
+    """A SELECT touches nothing: its rehearsal reads as a normal run's summary would."""
+    from runner.reports.render import render_run
+
+    project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1), (2), (3), (4)")
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        kind: rollback
+        connection: main
+        steps:
+          - id: listed
+            sql: SELECT x FROM d WHERE x > 1
+          - id: counted
+            sql: SELECT COUNT(*) AS failed_orders FROM d
+          - id: none
+            sql: SELECT x FROM d WHERE x > 9
+          - id: wipe
+            sql: DELETE FROM d WHERE x < 3
+        """,
+    )
+    run = project.run("t", mode="rehearse")
+    rendered = {step.id: step.rendered for step in run.steps}
+    assert [rendered[s].get("returned") for s in ("listed", "counted", "none", "wipe")] == [
+        "3 rows",
+        "failed_orders = 4",
+        "no rows",
+        None,
+    ]
+    assert "rowcount" not in rendered["listed"] and rendered["wipe"]["rowcount"] == 2
+    lines = render_run(run, "text").splitlines()
+
+    def cell(step_id: str) -> str:
+        [line] = [line for line in lines if line.split()[:1] == [step_id] and " OK " in line]
+        return " ".join(line.split()[2:-1])
+
+    assert [cell(s) for s in ("listed", "counted", "none", "wipe")] == [
+        "3 rows",
+        "failed_orders = 4",
+        "no rows",
+        "would touch 2 rows",
+    ]
+    assert project.query("SELECT COUNT(*) FROM d") == [(4,)]
+
+
 def test_dry_run_renders_sql_with_bound_values_and_runs_nothing(project):
     project.sql("CREATE TABLE d (x INTEGER)", "INSERT INTO d VALUES (1)")
     project.runbook(
@@ -480,6 +526,107 @@ def test_runbook_step_and_on_failure_runbook(project):
     run = project.run("t")
     assert run.status is Status.CRITICAL
     assert project.query("SELECT what FROM log") == [("t failed",)]
+
+
+def _called_runbook_warns(project, assertion: str = "") -> None:
+    """`inner` ends WARNING (a threshold); `t` calls it, with `assertion` as its asserts."""
+    project.runbook(
+        "inner",
+        """
+        runbook: inner
+        connection: main
+        steps:
+          - id: fine
+            sql: SELECT 1 AS n
+          - id: gauge
+            sql: SELECT 7 AS n
+            thresholds:
+              n: {warning: 5}
+        """,
+    )
+    project.runbook(
+        "t",
+        f"""
+        runbook: t
+        kind: processing
+        connection: main
+        steps:
+          - id: call
+            runbook: inner
+            {assertion}
+          - id: after
+            sql: SELECT 1
+        """,
+    )
+
+
+def _children(step):
+    return {child.id: child.status for child in step.children}
+
+
+def test_a_runbook_call_with_asserts_is_judged_by_them(project):
+    """As with a command's exit code: asserts judge the call, the status is a value."""
+    from runner.history.store import StateStore
+    from runner.reports.render import render_run
+
+    _called_runbook_warns(project, "assert: [\"status in ('OK', 'WARNING')\"]")
+    run = project.run("t")
+    call = run.steps[0]
+    assert (run.status, call.status) == (Status.OK, Status.OK)
+    assert call.values == {"status": "WARNING", "runbook": "inner"}
+    assert _children(call) == {"fine": Status.OK, "gauge": Status.WARNING}
+    assert [(e.text, e.status) for e in call.evaluations] == [
+        ("status in ('OK', 'WARNING')", Status.OK)
+    ]
+    # Nagios reads the run's status: the called runbook's warning is not a problem of it.
+    assert render_run(run, "nagios").splitlines()[0] == "T OK - all 4 checks OK | n=7;~:5"
+    with StateStore(project.library().config.state) as store:
+        stored = store.get_run(run.run_id)
+    [recorded] = [step for step in stored["steps"] if step["id"] == "call"]
+    assert recorded["status"] == "OK"
+    assert [(c["id"], c["status"]) for c in recorded["children"]] == [
+        ("fine", "OK"),
+        ("gauge", "WARNING"),
+    ]
+
+
+def test_a_runbook_call_whose_assert_fails_is_critical(project):
+    from runner.reports.render import render_run
+
+    _called_runbook_warns(
+        project,
+        "assert: [{that: \"status == 'OK'\", message: 'inner ended {{ status }}'}]",
+    )
+    run = project.run("t")
+    call = run.steps[0]
+    assert (run.status, call.status) == (Status.CRITICAL, Status.CRITICAL)
+    assert [(e.text, e.status) for e in call.evaluations] == [
+        ("inner ended WARNING", Status.CRITICAL)
+    ]
+    assert render_run(run, "nagios").splitlines()[0] == (
+        "T CRITICAL - call: inner ended WARNING, call > gauge: n = 7 > warning 5 | n=7;~:5"
+    )
+    assert _children(call) == {"fine": Status.OK, "gauge": Status.WARNING}
+    # A processing runbook stops at a CRITICAL step (on_error: stop): `after` is not run.
+    assert run.steps[1].status is Status.SKIPPED
+
+
+def test_a_runbook_call_without_asserts_takes_the_called_runbook_s_status(project):
+    _called_runbook_warns(project)
+    run = project.run("t")
+    call = run.steps[0]
+    assert (run.status, call.status, call.evaluations) == (Status.WARNING, Status.WARNING, [])
+    assert call.values == {"status": "WARNING", "runbook": "inner"}
+    assert _children(call) == {"fine": Status.OK, "gauge": Status.WARNING}
+
+
+def test_a_runbook_call_with_asserts_in_a_dry_run_is_not_judged(project):
+    _called_runbook_warns(project, "assert: [\"status == 'OK'\"]")
+    run = project.run("t", mode="dry-run")
+    call = run.steps[0]
+    # Nothing ran, so the assert has no status to judge: the call is as one without asserts.
+    assert (call.status, call.evaluations) == (Status.OK, [])
+    assert _children(call) == {"fine": Status.SKIPPED, "gauge": Status.SKIPPED}
 
 
 def test_overlapping_run_is_skipped(project):

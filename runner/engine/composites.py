@@ -20,7 +20,7 @@ from typing import Any, cast
 from runner.base.errors import StepError, TemplateError
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
-from runner.engine import retry
+from runner.engine import evaluate, retry
 from runner.engine.items import ItemCollector, item_label
 from runner.engine.lean import ItemEngine, LeanLoop
 from runner.engine.options import Options
@@ -349,9 +349,17 @@ class Composites(ABC):
         )
         self._execute_nested(runbook, nested, inputs, services)
         result.children = nested.steps
-        result.status = nested.status
         result.values = {"status": nested.status.value, "runbook": runbook.name}
-        if nested.error:
+        if not step.asserts or self.options.mode == "dry-run":  # dry-run: nothing to judge
+            result.status = nested.status
+            result.error = nested.error
+            return
+        # As with the other steps' own verdicts (a command's exit code, a closed port),
+        # asserts judge the call: the called runbook's status is then a value, such as
+        # `status in ('OK', 'WARNING')`; its steps keep their own statuses as children.
+        result.evaluations = evaluate.evaluate_step(step, result.values, scope, thresholds=())
+        result.status = worst(e.status for e in result.evaluations)
+        if result.bad and nested.error:
             result.error = nested.error
 
     def _execute_nested(

@@ -73,7 +73,10 @@ class RunbookCall(CheckCall):
     schema = {
         "runbook": {
             "$ref": "#/$defs/name",
-            "description": "Run another runbook by name, given inputs with `with:`.",
+            "description": "Run another runbook by name, given inputs with `with:`. Result: "
+            "status, runbook; its steps are the step's children. The called runbook's status "
+            "is the step's, unless the step has asserts, which then judge it (such as "
+            "`status in ('OK', 'WARNING')`).",
         },
         "with": {
             "type": "object",

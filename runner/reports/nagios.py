@@ -126,7 +126,8 @@ def _problems(steps: list[StepResult], path: list[str]) -> list[str]:
         if step.bad and not bad and not _any_bad(step.children):
             label = prefix or f"{step.id}: "
             found.append(label + summary.outcome_sentence(step))
-        found.extend(_problems(step.children, [*path, _step_label(step)]))
+        if step.bad:  # a call its asserts judged OK: its own bad steps are not problems
+            found.extend(_problems(step.children, [*path, _step_label(step)]))
     return found
 
 
@@ -167,7 +168,8 @@ def _walk(
     for step in steps:
         here = (*path, _step_label(step))
         found.append((here, step))
-        found.extend(_walk(step.children, here))
+        if step.bad:  # as in _problems: what an OK step holds is not a problem
+            found.extend(_walk(step.children, here))
     return found
 
 

@@ -221,6 +221,10 @@ class SqlStep(StepType):
     def rehearsal(
         self, step: Step, ctx: StepContext, values: Mapping[str, Any]
     ) -> dict[str, Any] | None:
+        if values.get("columns"):
+            # A statement that returns rows (a SELECT) touches none: say what it returned,
+            # as a normal run would (`24 rows`, `failed_orders = 3`).
+            return {**self.describe(step, ctx), "returned": _rows_summary(values)}
         return {**self.describe(step, ctx), "rowcount": values.get("rowcount")}
 
     # -- reading results --------------------------------------------------------------------
@@ -236,6 +240,8 @@ class SqlStep(StepType):
     def rendered_summary(self, rendered: Mapping[str, Any], mode: str) -> str | None:
         if "sql" not in rendered:
             return None
+        if mode == "rehearse" and rendered.get("returned") is not None:
+            return str(rendered["returned"])
         if mode == "rehearse" and rendered.get("rowcount") is not None:
             return f"would touch {plural(int(rendered['rowcount']), 'row')}"
         where = rendered.get("connection")
