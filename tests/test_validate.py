@@ -168,6 +168,23 @@ CASES = [
         ],
     ),
     (
+        "judged-where-nothing-applies-it",
+        "runbook: t\nconnection: main\nsteps:\n  - id: g\n    thresholds: {v: {warning: 1}}\n    assert: [v == 1]\n    steps:\n      - sql: SELECT 1 AS v\n",
+        [
+            "runbooks/t.yaml:5:5: error: steps[0].thresholds: 'thresholds' judges a step's own result, and a step of nested steps has none (put it on the nested step whose result it reads)",
+            "runbooks/t.yaml:6:5: error: steps[0].assert: 'assert' judges a step's own result, and a step of nested steps has none (put it on the nested step whose result it reads)",
+        ],
+    ),
+    (
+        "judged-calls-where-nothing-applies-it",
+        "runbook: t\nconnection: main\nsteps:\n  - check: last-run\n    with: {runbook: x}\n    assert: [steps]\n  - runbook: other\n    thresholds: {status: {warning: 1}}\n",
+        [
+            "runbooks/t.yaml:6:5: error: steps[0].assert: 'assert' is not applied to a check call (put it in the check's own steps, or override the check's thresholds here)",
+            "runbooks/t.yaml:7:14: error: steps[1].runbook: no runbook named 'other' in runbooks; known: t",
+            "runbooks/t.yaml:8:5: error: steps[1].thresholds: a runbook call has no values to hold thresholds, only its status (judge the call with assert: [{that: \"status == 'OK'\"}])",
+        ],
+    ),
+    (
         "action-step-with-nested-steps",
         "runbook: t\nconnection: main\nsteps:\n  - sql: SELECT 1\n    steps:\n      - sql: SELECT 2\n",
         [

@@ -253,6 +253,7 @@ class _Checker:
                     f"{option!r} only belongs to {' or '.join(owners)} steps",
                     at="key",
                 )
+        self.check_judged(step, action)
         for key in _FOR_EACH_KEYS:
             if key in keys and "for_each" not in keys:
                 self.add(keys[key], f"{key!r} only has a meaning beside for_each", at="key")
@@ -275,6 +276,33 @@ class _Checker:
             self.step_types[action].check(step.config, checks)
         self.check_thresholds(step)
         self.check_templates(step, item.loops)
+
+    def check_judged(self, step: Step, action: str | None) -> None:
+        """`thresholds` and `assert` where the engine applies them: never accepted here and
+        then ignored by a run."""
+        keys = step.keys
+        for key in ("thresholds", "assert"):
+            if key in keys and action is None and "steps" in keys:
+                self.add(
+                    keys[key],
+                    f"{key!r} judges a step's own result, and a step of nested steps has none",
+                    "put it on the nested step whose result it reads",
+                    at="key",
+                )
+        if action == "check" and "assert" in keys:
+            self.add(
+                keys["assert"],
+                "'assert' is not applied to a check call",
+                "put it in the check's own steps, or override the check's thresholds here",
+                at="key",
+            )
+        if action == "runbook" and "thresholds" in keys:
+            self.add(
+                keys["thresholds"],
+                "a runbook call has no values to hold thresholds, only its status",
+                "judge the call with assert: [{that: \"status == 'OK'\"}]",
+                at="key",
+            )
 
     def check_runbook_connection(self) -> None:
         """The runbook's default `connection:` names one runner.yaml defines (a typo here
