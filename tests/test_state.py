@@ -414,6 +414,58 @@ def test_last_run_skips_running_runs_and_rehearsals(store: StateStore) -> None:
     assert store.last_run("order-processing") is None
 
 
+def test_last_runs_answers_what_last_run_answers_for_every_runbook(
+    store: StateStore, where: Where
+) -> None:
+    """`status` asks once for all runbooks: the same runs as one `last_run` per runbook,
+    with dry runs, rehearsals, runs still going and runs started at the same time."""
+    runs = []
+    for book in range(30):
+        name = f"book-{book:02d}" + ("_x" if book % 4 == 0 else "")  # LIKE-free names
+        for number in range(book % 6):
+            started = START + timedelta(minutes=10 * number if book % 5 else 0)
+            kinds = ("run", "dry-run", "rehearse")
+            mode = kinds[number % 3] if book % 2 else "run"
+            status = (Status.OK, Status.WARNING, Status.CRITICAL)[(book + number) % 3]
+            runs.append(
+                RunResult(
+                    run_id=f"20261124T0915{book:02d}Z-{number:012x}",
+                    runbook=name,
+                    status=status,
+                    mode=mode,
+                    started=started,
+                    ended=started + timedelta(seconds=book),
+                    outcome=("completed", "aborted", "skipped")[number % 3],
+                )
+            )
+    runs.append(RunResult(run_id=new_run_id(), runbook="rehearsed", mode="rehearse", started=START))
+    for run in runs:
+        store.finish_run(run)
+    for book in (3, 7, 11, 99):  # the newest of these is still running
+        store.start_run(
+            RunResult(
+                run_id=f"20261124T2359{book:02d}Z-ffffffffffff",
+                runbook=f"book-{book:02d}",
+                started=START + timedelta(hours=5),
+            )
+        )
+
+    names = {name for (name,) in where.rows("SELECT DISTINCT runbook FROM runs")}
+    expected = {}
+    for name in sorted(names):
+        last = store.last_run(name)
+        if last is not None:
+            last.pop("steps"), last.pop("notifications")
+            expected[name] = last
+    answered = store.last_runs()
+    assert answered == expected
+    assert len(expected) > 15 and {"rehearsed", "book-99"} == names - set(expected)
+
+
+def test_last_runs_of_an_empty_store_is_empty(store: StateStore) -> None:
+    assert store.last_runs() == {}
+
+
 def test_new_run_ids_sort_by_time_and_do_not_repeat() -> None:
     ids = [new_run_id() for _ in range(500)]
     assert len(set(ids)) == 500
