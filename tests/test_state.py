@@ -24,8 +24,10 @@ import pytest
 from integration.conftest import postgres  # noqa: F401 - the session's PostgreSQL database
 
 from runner.base.errors import ConfigError, InputError
+from runner.base.hostname import hostname
 from runner.base.masking import Masker
 from runner.base.status import Status
+from runner.base.timestamps import timestamp_text
 from runner.history.migrations import SCHEMA_VERSION
 from runner.history.records import MAX_STORED_ROWS
 from runner.history.store import StateStore, new_run_id
@@ -460,6 +462,62 @@ def test_last_runs_answers_what_last_run_answers_for_every_runbook(
     answered = store.last_runs()
     assert answered == expected
     assert len(expected) > 15 and {"rehearsed", "book-99"} == names - set(expected)
+
+
+def test_status_with_many_runbooks_shows_each_ones_last_run(
+    where: Where, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`runbook status` over 40 runbooks and their runs: each row is what `last_run` of
+    that runbook says, whichever store holds them."""
+    from runner.cli import main
+
+    state = where.argument()  # {"sqlite": path} or {"odbc": target}: YAML flow mappings
+    (tmp_path / "runner.yaml").write_text(
+        f"state: {state}\nconnections:\n  db: {{sqlite: var/db.sqlite}}\nrunbooks: [runbooks]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "runbooks").mkdir()
+    names = [f"book-{number:02d}" for number in range(40)]
+    for number, name in enumerate(names):
+        schedule = f"schedule: '{number} * * * *'\n" if number % 3 else ""
+        (tmp_path / "runbooks" / f"{name}.yaml").write_text(
+            f"runbook: {name}\ntitle: Book {number}\n{schedule}connection: db\n"
+            "steps:\n  - id: one\n    sql: SELECT 1 AS n\n",
+            encoding="utf-8",
+        )
+    with where.open() as store:
+        for number, name in enumerate(names):
+            for run in range(number % 4):
+                started = START + timedelta(minutes=run)
+                mode = "dry-run" if run == 2 else "run"
+                status = (Status.OK, Status.WARNING, Status.CRITICAL)[(number + run) % 3]
+                store.finish_run(
+                    RunResult(new_run_id(), name, status=status, mode=mode, started=started,
+                              ended=started + timedelta(seconds=run))
+                )  # fmt: skip
+        going = RunResult(
+            new_run_id(), "book-07", host=hostname(), started=START + timedelta(hours=1)
+        )
+        store.start_run(going)  # its pid is younger than the run: abandoned by `status`
+        assert [row["run_id"] for row in store.reconcile()] == [going.run_id]
+        store.finish_run(RunResult(new_run_id(), "gone", started=START))  # no file any more
+        expected = {name: store.last_run(name) or {} for name in names}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNBOOK_CONFIG", raising=False)
+
+    code = main(["status", "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+
+    assert sorted(row["runbook"] for row in rows) == names
+    for row in rows:
+        last = expected[row["runbook"]]
+        shown = {key: row[key] for key in ("status", "run_id", "started", "duration", "outcome")}
+        answer = {key: last.get(key) for key in shown}
+        answer["started"] = timestamp_text(answer["started"])  # shown to the millisecond
+        assert shown == answer, row["runbook"]
+    assert sum(row["run_id"] is not None for row in rows) == 30  # a quarter never ran
+    assert [row["outcome"] for row in rows if row["runbook"] == "book-07"] == ["abandoned"]
+    assert code == 2  # the worst of them is CRITICAL
 
 
 def test_last_runs_of_an_empty_store_is_empty(store: StateStore) -> None:
