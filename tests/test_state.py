@@ -24,8 +24,10 @@ import pytest
 from integration.conftest import postgres  # noqa: F401 - the session's PostgreSQL database
 
 from runner.base.errors import ConfigError, InputError
+from runner.base.hostname import hostname
 from runner.base.masking import Masker
 from runner.base.status import Status
+from runner.base.timestamps import timestamp_text
 from runner.history.migrations import SCHEMA_VERSION
 from runner.history.records import MAX_STORED_ROWS
 from runner.history.store import StateStore, new_run_id
@@ -412,6 +414,114 @@ def test_last_run_skips_running_runs_and_rehearsals(store: StateStore) -> None:
     assert store.last_run("order-health", mode=None)["run_id"] == rehearsal.run_id
     assert store.last_run("order-health")["steps"][0]["id"] == "pending"
     assert store.last_run("order-processing") is None
+
+
+def test_last_runs_answers_what_last_run_answers_for_every_runbook(
+    store: StateStore, where: Where
+) -> None:
+    """`status` asks once for all runbooks: the same runs as one `last_run` per runbook,
+    with dry runs, rehearsals, runs still going and runs started at the same time."""
+    runs = []
+    for book in range(30):
+        name = f"book-{book:02d}" + ("_x" if book % 4 == 0 else "")  # LIKE-free names
+        for number in range(book % 6):
+            started = START + timedelta(minutes=10 * number if book % 5 else 0)
+            kinds = ("run", "dry-run", "rehearse")
+            mode = kinds[number % 3] if book % 2 else "run"
+            status = (Status.OK, Status.WARNING, Status.CRITICAL)[(book + number) % 3]
+            runs.append(
+                RunResult(
+                    run_id=f"20261124T0915{book:02d}Z-{number:012x}",
+                    runbook=name,
+                    status=status,
+                    mode=mode,
+                    started=started,
+                    ended=started + timedelta(seconds=book),
+                    outcome=("completed", "aborted", "skipped")[number % 3],
+                )
+            )
+    runs.append(RunResult(run_id=new_run_id(), runbook="rehearsed", mode="rehearse", started=START))
+    for run in runs:
+        store.finish_run(run)
+    for book in (3, 7, 11, 99):  # the newest of these is still running
+        store.start_run(
+            RunResult(
+                run_id=f"20261124T2359{book:02d}Z-ffffffffffff",
+                runbook=f"book-{book:02d}",
+                started=START + timedelta(hours=5),
+            )
+        )
+
+    names = {name for (name,) in where.rows("SELECT DISTINCT runbook FROM runs")}
+    expected = {}
+    for name in sorted(names):
+        last = store.last_run(name)
+        if last is not None:
+            last.pop("steps"), last.pop("notifications")
+            expected[name] = last
+    answered = store.last_runs()
+    assert answered == expected
+    assert len(expected) > 15 and {"rehearsed", "book-99"} == names - set(expected)
+
+
+def test_status_with_many_runbooks_shows_each_ones_last_run(
+    where: Where, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`runbook status` over 40 runbooks and their runs: each row is what `last_run` of
+    that runbook says, whichever store holds them."""
+    from runner.cli import main
+
+    state = where.argument()  # {"sqlite": path} or {"odbc": target}: YAML flow mappings
+    (tmp_path / "runner.yaml").write_text(
+        f"state: {state}\nconnections:\n  db: {{sqlite: var/db.sqlite}}\nrunbooks: [runbooks]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "runbooks").mkdir()
+    names = [f"book-{number:02d}" for number in range(40)]
+    for number, name in enumerate(names):
+        schedule = f"schedule: '{number} * * * *'\n" if number % 3 else ""
+        (tmp_path / "runbooks" / f"{name}.yaml").write_text(
+            f"runbook: {name}\ntitle: Book {number}\n{schedule}connection: db\n"
+            "steps:\n  - id: one\n    sql: SELECT 1 AS n\n",
+            encoding="utf-8",
+        )
+    with where.open() as store:
+        for number, name in enumerate(names):
+            for run in range(number % 4):
+                started = START + timedelta(minutes=run)
+                mode = "dry-run" if run == 2 else "run"
+                status = (Status.OK, Status.WARNING, Status.CRITICAL)[(number + run) % 3]
+                store.finish_run(
+                    RunResult(new_run_id(), name, status=status, mode=mode, started=started,
+                              ended=started + timedelta(seconds=run))
+                )  # fmt: skip
+        going = RunResult(
+            new_run_id(), "book-07", host=hostname(), started=START + timedelta(hours=1)
+        )
+        store.start_run(going)  # its pid is younger than the run: abandoned by `status`
+        assert [row["run_id"] for row in store.reconcile()] == [going.run_id]
+        store.finish_run(RunResult(new_run_id(), "gone", started=START))  # no file any more
+        expected = {name: store.last_run(name) or {} for name in names}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNBOOK_CONFIG", raising=False)
+
+    code = main(["status", "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+
+    assert sorted(row["runbook"] for row in rows) == names
+    for row in rows:
+        last = expected[row["runbook"]]
+        shown = {key: row[key] for key in ("status", "run_id", "started", "duration", "outcome")}
+        answer = {key: last.get(key) for key in shown}
+        answer["started"] = timestamp_text(answer["started"])  # shown to the millisecond
+        assert shown == answer, row["runbook"]
+    assert sum(row["run_id"] is not None for row in rows) == 30  # a quarter never ran
+    assert [row["outcome"] for row in rows if row["runbook"] == "book-07"] == ["abandoned"]
+    assert code == 2  # the worst of them is CRITICAL
+
+
+def test_last_runs_of_an_empty_store_is_empty(store: StateStore) -> None:
+    assert store.last_runs() == {}
 
 
 def test_new_run_ids_sort_by_time_and_do_not_repeat() -> None:

@@ -381,8 +381,9 @@ def status_command(args: argparse.Namespace) -> int:
             for alert in store.alert_states()
             if alert.get("announced") and not alert.get("subject")
         }
+        last_runs = store.last_runs()  # one query, not one per runbook
         for name in library.names("runbook"):
-            last = store.last_run(name) or {}
+            last = last_runs.get(name) or {}
             alert = open_alerts.get(name)
             path = library.path_of("runbook", name)
             # from var/cache when unchanged; an invalid file is still listed: its

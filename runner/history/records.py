@@ -44,6 +44,26 @@ DELIVERY_COLUMNS = (
 _EXIT_CODES = {"OK": 0, "SKIPPED": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 
 
+#: The newest finished real run of each runbook, as `last_run` picks it, by the index
+#: on (runbook, started) alone: the runbooks are walked one seek each (a loose index
+#: scan: SQLite and PostgreSQL would otherwise read every index entry for DISTINCT),
+#: then each one's newest run is one seek backwards. Never the whole table.
+LAST_RUNS_SQL = """
+    WITH RECURSIVE books (runbook) AS (
+        SELECT MIN(runbook) FROM runs
+        UNION ALL
+        SELECT (SELECT MIN(runs.runbook) FROM runs WHERE runs.runbook > books.runbook)
+        FROM books WHERE books.runbook IS NOT NULL
+    )
+    SELECT runs.* FROM books JOIN runs ON runs.run_id = (
+        SELECT newest.run_id FROM runs AS newest
+        WHERE newest.runbook = books.runbook AND newest.mode = 'run'
+            AND newest.outcome <> 'running'
+        ORDER BY newest.started DESC, newest.run_id DESC LIMIT 1
+    )
+"""
+
+
 def column_list(names: tuple[str, ...]) -> str:
     """A column list; "user" is reserved in PostgreSQL (and harmless quoted in SQLite)."""
     return ", ".join(f'"{name}"' if name == "user" else name for name in names)

@@ -35,6 +35,7 @@ from runner.history.notices import Notices
 from runner.history.reconcile import Reconcile, session_name
 from runner.history.records import (
     DELIVERY_COLUMNS,
+    LAST_RUNS_SQL,
     RUN_COLUMNS,
     STEP_COLUMNS,
     column_list,
@@ -280,6 +281,13 @@ class StateStore(Upkeep, Reconcile, Notices):
         with self._lock:
             rows = self._backend.query(sql, params)
         return self.get_run(rows[0]["run_id"]) if rows else None
+
+    def last_runs(self) -> dict[str, dict[str, Any]]:
+        """{runbook: its newest finished real run (without steps)} for every runbook in
+        the store, in one query: what `last_run(name)` answers of each (`status`)."""
+        with self._lock:
+            rows = self._backend.query(LAST_RUNS_SQL)
+        return {row["runbook"]: run_dict(row) for row in rows}
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """One run with its steps (children nested); a unique prefix of the id will do."""
