@@ -1,8 +1,11 @@
 """The text report of a run, for people: a header, a table of steps, notes, a summary line.
 
-rich is imported inside the functions, so importing this module costs nothing until a
-report is actually drawn. Every piece of text from a runbook or a database is passed
-to rich as a `Text`, never as markup: `[dbo].[orders]` in SQL must print as written.
+`run_report` says what is printed (plain.py's blocks of styled pieces and its table);
+rich draws it in colour, plain.py draws the same bytes without colour (a pipe, a
+scheduler) and leaves to rich what it cannot draw identically. rich is imported inside
+the functions, so importing this module costs nothing until rich draws. Every piece of
+text from a runbook or a database goes to rich as a `Text`, never as markup:
+`[dbo].[orders]` in SQL must print as written.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from runner.base.status import Status
 from runner.language.results import RunResult, StepResult
-from runner.reports import items, summary
+from runner.reports import items, plain, summary
+from runner.reports.plain import Block
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,7 +62,7 @@ def make_console(*, color: bool, width: int) -> tuple[Console, io.StringIO]:
 
 def finish(buffer: io.StringIO) -> str:
     """The drawn text without trailing blanks, which rich leaves after padded cells."""
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+    return plain.tidy(buffer.getvalue())
 
 
 def styled(value: str, style: str = "") -> Text:
@@ -68,108 +72,154 @@ def styled(value: str, style: str = "") -> Text:
     return Text(summary.printable(value), style=style)
 
 
-def status_text(status: Status) -> Text:
-    return styled(status.value, STATUS_STYLES.get(status, ""))
+def _block(value: str, style: str = "") -> Block:
+    """A piece of styled text to print, without control sequences (see `styled`)."""
+    return [(summary.printable(value), style)]
+
+
+def _status_block(status: Status) -> Block:
+    return _block(status.value, STATUS_STYLES.get(status, ""))
 
 
 def render_run_text(
     run: RunResult, *, color: bool, width: int, all_items: bool = False, **_: Any
 ) -> str:
+    printed = run_report(run, all_items)
+    if not color:  # a pipe or a scheduler: the same bytes without rich, when it can
+        drawn = plain.draw(printed, width)
+        if drawn is not None:
+            return drawn
+    return draw_with_rich(printed, color=color, width=width)
+
+
+def draw_with_rich(printed: list[Block | plain.Table], *, color: bool, width: int) -> str:
+    """What `run_report` describes, drawn by rich: in colour, or what plain.py cannot draw."""
+    from rich import box
+    from rich.table import Table
+
     console, buffer = make_console(color=color, width=width)
-    console.print(_header(run))
+    for item in printed:
+        if isinstance(item, plain.Table):
+            table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+            for column in item.columns:
+                table.add_column(
+                    column.header,
+                    no_wrap=column.no_wrap,
+                    overflow=column.overflow,
+                    max_width=column.max_width,
+                    justify=column.justify,
+                )
+            for row in item.rows:
+                table.add_row(*(rich_text(cell) for cell in row))
+            console.print(table)
+        else:
+            console.print(rich_text(item))
+    return finish(buffer)
+
+
+def rich_text(block: Block) -> Text:
+    """A block as rich's Text: one piece is a Text of its style (a cell's padding takes
+    it too); more pieces are spans of a Text without style."""
+    from rich.text import Text
+
+    if len(block) == 1:
+        return Text(block[0][0], style=block[0][1])
+    text = Text()
+    for piece, style in block:
+        text.append(piece, style=style or None)
+    return text
+
+
+def run_report(run: RunResult, all_items: bool) -> list[Block | plain.Table]:
+    """What the text report prints, in order: a header, the steps table, notes, the summary."""
+    printed: list[Block | plain.Table] = [_header(run)]
     if run.inputs:
         pairs = ", ".join(f"{key}={summary.short(value, 40)}" for key, value in run.inputs.items())
-        console.print(styled(f"inputs: {pairs}", "dim"))
+        printed.append(_block(f"inputs: {pairs}", "dim"))
     if run.steps:
-        console.print(_steps_table(run, all_items))
+        printed.append(_steps_table(run, all_items))
     sections = [_notes(run, all_items)]
     if run.mode in ("dry-run", "rehearse"):
         sections.append(_rendered_blocks(run))
     for blocks in sections:
         if blocks:
-            console.print()
-        for block in blocks:
-            console.print(block)
+            printed.append([])
+        printed.extend(blocks)
     if run.notifications:
-        console.print()
-        console.print(styled("Notifications:", "bold"))
+        printed.append([])
+        printed.append(_block("Notifications:", "bold"))
         for item in run.notifications:
             style = "" if item.get("ok") else STATUS_STYLES[Status.CRITICAL]
-            console.print(styled(_INDENT + delivery_line(item), style))
+            printed.append(_block(_INDENT + delivery_line(item), style))
     error_lines = (run.error or "").strip().splitlines()
     if len(error_lines) > 1 or (error_lines and run.outcome == "completed"):
         # The summary line carries only the first line of an error; show all of it here.
-        console.print(styled("error:", "bold"))
+        printed.append(_block("error:", "bold"))
         for line in error_lines:
-            console.print(styled(_INDENT + line))
-    console.print()
-    console.print(styled(summary.run_summary(run), STATUS_STYLES.get(run.status, "")))
-    return finish(buffer)
+            printed.append(_block(_INDENT + line))
+    printed.append([])
+    printed.append(_block(summary.run_summary(run), STATUS_STYLES.get(run.status, "")))
+    return printed
 
 
-def _header(run: RunResult) -> Text:
-    from rich.text import Text
-
-    header = Text()
-    header.append(summary.printable(run.runbook), style="bold")
+def _header(run: RunResult) -> Block:
+    header = _block(run.runbook, "bold")
     if run.title:
-        header.append(summary.printable(f": {run.title}"))
+        header += _block(f": {run.title}")
     banner = summary.mode_phrase(run.mode)
     if banner:
-        header.append("  ")
-        header.append(f"[{banner}]", style="bold reverse yellow")
+        header += [("  ", ""), (f"[{banner}]", "bold reverse yellow")]
     else:
-        header.append(summary.printable(f"  [{run.trigger} {run.mode}]"), style="dim")
+        header += _block(f"  [{run.trigger} {run.mode}]", "dim")
     return header
 
 
-def _steps_table(run: RunResult, all_items: bool) -> Any:
-    from rich import box
-    from rich.table import Table
+#: The steps table. Step, Status and Time never wrap: a status split over two lines is
+#: unreadable. Result takes the remaining width and folds very long words (URLs).
+STEP_COLUMNS = (
+    plain.Column("Step", no_wrap=True, overflow="ellipsis", max_width=28),
+    plain.Column("Status", no_wrap=True),
+    plain.Column("Result", overflow="fold"),
+    plain.Column("Time", no_wrap=True, justify="right"),
+)
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
-    # Step, Status and Time never wrap: a status split over two lines is unreadable.
-    # Result takes the remaining width and folds very long words (URLs) instead of cutting.
-    table.add_column("Step", no_wrap=True, overflow="ellipsis", max_width=28)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Result", overflow="fold", ratio=1)
-    table.add_column("Time", no_wrap=True, justify="right")
+
+def _steps_table(run: RunResult, all_items: bool) -> plain.Table:
+    table = plain.Table(STEP_COLUMNS)
     for depth, step in items.walk(run.steps, all_items=all_items):
         if isinstance(step, str):  # what a long for_each did not list: "and 9,812 more OK"
-            table.add_row(styled(_INDENT * depth + "..."), "", styled(step, "dim"), "")
+            table.add_row(_block(_INDENT * depth + "..."), [], _block(step, "dim"), [])
             continue
         table.add_row(
-            styled(_INDENT * depth + summary.step_label(step)),
-            status_text(step.status),
+            _block(_INDENT * depth + summary.step_label(step)),
+            _status_block(step.status),
             _result_cell(step, run.mode),
-            styled(_time_cell(step, run.mode)),
+            _block(_time_cell(step, run.mode)),
         )
     return table
 
 
-def _result_cell(step: StepResult, mode: str) -> Text:
-    from rich.text import Text
-
+def _result_cell(step: StepResult, mode: str) -> Block:
     shows_rendering = step.rendered is not None and mode in ("dry-run", "rehearse")
-    lines: list[Text] = []
+    lines: list[Block] = []
     if step.outcome in ("skipped", "not_run"):
         if shows_rendering:
-            lines.append(styled(summary.rendered_summary(step, mode)))
+            lines.append(_block(summary.rendered_summary(step, mode)))
         else:
             word = summary.OUTCOME_WORDS[step.outcome]
-            lines.append(styled(f"{word}: {step.error}" if step.error else word, "dim"))
-        return Text("\n").join(lines)
+            lines.append(_block(f"{word}: {step.error}" if step.error else word, "dim"))
+        return _join(lines)
     if step.items_summary is not None and step.error:  # counts first: "100 items: 9 ok, ..."
-        lines.append(styled(summary.children_summary(step)))
+        lines.append(_block(summary.children_summary(step)))
     for evaluation in step.evaluations:
         style = STATUS_STYLES[evaluation.status] if evaluation.status.is_bad else ""
-        lines.append(styled(evaluation.text, style))
+        lines.append(_block(evaluation.text, style))
     bad_style = STATUS_STYLES.get(step.status, "")
     if step.error:
         text = step.error if step.outcome == "ok" else summary.outcome_sentence(step)
-        lines.append(styled(text, bad_style))
+        lines.append(_block(text, bad_style))
     elif step.outcome != "ok" and not step.children:
-        lines.append(styled(summary.outcome_sentence(step), bad_style))
+        lines.append(_block(summary.outcome_sentence(step), bad_style))
     if not lines:
         if shows_rendering and mode == "rehearse":
             text = summary.rendered_summary(step, mode)
@@ -179,8 +229,8 @@ def _result_cell(step: StepResult, mode: str) -> Text:
             text = summary.value_summary(step)
         if not text and step.rendered is not None:
             text = summary.rendered_summary(step, mode)
-        lines.append(styled(text))
-    return Text("\n").join(lines)
+        lines.append(_block(text))
+    return _join(lines)
 
 
 def _time_cell(step: StepResult, mode: str) -> str:
@@ -209,53 +259,52 @@ def _bad_paths(
     return found
 
 
-def _notes(run: RunResult, all_items: bool) -> list[Text]:
+def _notes(run: RunResult, all_items: bool) -> list[Block]:
     """Under the table: what went wrong in words, and the hint a person should follow.
 
     A step whose children went wrong leaves the telling to them, and a hint a group
     borrowed from its failing child is shown once, not at every level.
     """
-    blocks: list[Text] = []
+    blocks: list[Block] = []
     shown_hints: set[str] = set()
     for path in _bad_paths(run.steps, [], all_items):
         step = path[-1]
-        lines: list[Text] = []
+        lines: list[Block] = []
         failed = step.outcome in ("failed", "timed_out", "aborted")
         if failed and (step.error or not any(child.bad for child in step.children)):
-            lines.append(styled(_INDENT + summary.outcome_sentence(step)))
-        elif step.error:
-            lines.append(
-                styled(_INDENT + step.error)
-            )  # a group's own account: "1 of 2 items failed"
+            lines.append(_block(_INDENT + summary.outcome_sentence(step)))
+        elif step.error:  # a group's own account: "1 of 2 items failed"
+            lines.append(_block(_INDENT + step.error))
         hint = (step.hint or "").strip()
         if hint and hint not in shown_hints:
             shown_hints.add(hint)
             for index, hint_line in enumerate(hint.splitlines()):
                 lead = "hint: " if index == 0 else "      "
-                lines.append(styled(_INDENT + lead + hint_line, "cyan" if index == 0 else ""))
+                lines.append(_block(_INDENT + lead + hint_line, "cyan" if index == 0 else ""))
         # A template's error already starts with where the step is defined: say it once.
         if step.origin and lines and step.origin not in (step.error or ""):
-            lines.append(styled(f"{_INDENT}defined at {step.origin}", "dim"))
+            lines.append(_block(f"{_INDENT}defined at {step.origin}", "dim"))
         if lines:
             title = f" ({step.title})" if step.title and step.item is None else ""
-            head = styled(f"{_path_label(path)}{title}: ", "bold")
-            head.append_text(status_text(step.status))
+            status_style = f"bold {STATUS_STYLES.get(step.status, '')}".rstrip()
+            head = _block(f"{_path_label(path)}{title}: ", "bold")
+            head += _block(step.status.value, status_style)  # the whole head is bold
             blocks.append(_join([head, *lines]))
     return blocks
 
 
-def _rendered_blocks(run: RunResult) -> list[Text]:
+def _rendered_blocks(run: RunResult) -> list[Block]:
     """What each step would send: SQL with its bound values, or the HTTP request."""
     title = "Would run:" if run.mode == "dry-run" else "Rehearsed (rolled back):"
-    blocks: list[Text] = []
+    blocks: list[Block] = []
     for depth, step in summary.walk(run.steps):
         if step.rendered is None:
             continue
         indent = _INDENT * (depth + 1)
-        head = styled(_INDENT * depth + summary.step_label(step), "bold")
-        body = [styled(indent + line) for line in describe_rendered(step.rendered)]
+        head = _block(_INDENT * depth + summary.step_label(step), "bold")
+        body = [_block(indent + line) for line in describe_rendered(step.rendered)]
         blocks.append(_join([head, *body]))
-    return [styled(title, "bold"), *blocks] if blocks else []
+    return [_block(title, "bold"), *blocks] if blocks else []
 
 
 def describe_rendered(rendered: dict[str, Any]) -> list[str]:
@@ -300,10 +349,16 @@ def _as_json(value: Any) -> str:
         return repr(value)
 
 
-def _join(lines: list[Text]) -> Text:
-    from rich.text import Text
-
-    return Text("\n").join(lines)
+def _join(lines: list[Block]) -> Block:
+    """Lines as one block, drawn as rich's `Text("\\n").join` draws them: each line's
+    style a span (the empty piece keeps a single line from being a Text of its style)."""
+    joined: Block = []
+    for line in lines:
+        joined.extend(line)
+        joined.append(("\n", ""))
+    if joined:
+        joined[-1] = ("", "")
+    return joined
 
 
 def delivery_line(item: dict[str, Any]) -> str:
