@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from runner.databases import demo_logs
 from runner.databases.demo import ensure_demo
 from runner.databases.demo_logs import LOG_PREFIX, build_order_logs
+from runner.databases.demo_orders import HISTORY_DAYS, LAST_RUN_AGO
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -20,6 +22,19 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _mtime(path: Path) -> datetime:
     return EPOCH + timedelta(seconds=path.stat().st_mtime)
+
+
+def _last_run(database: Path) -> tuple[datetime, int]:
+    """The processor's last run in USER_SYNC_LOG: its end (UTC) and its length in seconds."""
+    with closing(sqlite3.connect(database)) as db:
+        start, end = db.execute(
+            "SELECT START_TIME, END_TIME FROM USER_SYNC_LOG WHERE OPERATION_TYPE = "
+            "'order_processing' ORDER BY START_TIME DESC LIMIT 1"
+        ).fetchone()
+    started, ended = (
+        datetime.strptime(t, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) for t in (start, end)
+    )
+    return ended, int((ended - started).total_seconds())
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +56,12 @@ def test_built_beside_the_database_one_file_a_day_over_60_days(demo: Path) -> No
     assert ages == sorted(ages, reverse=True)
     assert 59 < ages[0] <= 60 and sum(age > 30 for age in ages) == 30
     # the processor's last run, 70 minutes before now: the newest file ends with it
-    assert _mtime(files[-1]) == NOW - timedelta(minutes=70) + timedelta(seconds=16)
+    ended, seconds = _last_run(demo / "orders.db")
+    assert ended - timedelta(seconds=seconds) == NOW - LAST_RUN_AGO
+    assert _mtime(files[-1]) == ended
 
 
-def test_the_last_two_days_are_those_of_user_sync_log(demo: Path) -> None:
+def test_the_last_seven_days_are_those_of_user_sync_log(demo: Path) -> None:
     with sqlite3.connect(demo / "orders.db") as db:
         runs = db.execute(
             "SELECT START_TIME, ERROR_MESSAGE FROM USER_SYNC_LOG "
@@ -53,6 +70,7 @@ def test_the_last_two_days_are_those_of_user_sync_log(demo: Path) -> None:
     text = "".join(p.read_text() for p in sorted((demo / "logs").iterdir()))
     started = re.findall(r"^(\S+ \S+) INFO Order processing started", text, re.M)
     assert started[-len(runs) :] == [start for start, _ in runs]
+    assert runs[0][0] < (NOW - timedelta(days=HISTORY_DAYS)).strftime("%Y-%m-%d %H:%M:%S")
     errors = re.findall(r"^\S+ \S+ ERROR ((?:Connection failed|Timeout expired).*)$", text, re.M)
     logged = [error for _, error in runs if error]
     assert errors[-len(logged) :] == logged and len(logged) == 20
@@ -60,7 +78,9 @@ def test_the_last_two_days_are_those_of_user_sync_log(demo: Path) -> None:
     assert older, "the older days have the odd transient error too"
     last = (demo / "logs" / f"{LOG_PREFIX}20260105.log").read_text().splitlines()
     assert last[-2].endswith("because the target machine actively refused it")
-    assert last[-1].endswith("ERROR Order processing failed after 16 s")
+    assert last[-1].endswith(
+        f"ERROR Order processing failed after {_last_run(demo / 'orders.db')[1]} s"
+    )
 
 
 def test_a_failure_midway_leaves_no_folder_and_no_scratch(tmp_path: Path, monkeypatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import closing
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,8 @@ from runner.cli.main import main
 from runner.databases import demo_reset
 from runner.databases.demo import ensure_demo
 from runner.databases.demo_reset import ResetError, reset_demo
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def _pending(path: Path) -> int:
@@ -28,42 +30,48 @@ def _spoil(path: Path) -> None:
         db.execute("UPDATE USER_ORDER_STAGING SET IS_APPLIED = 1")
 
 
-def _with_logs(name: str, path: Path, now: datetime | None = None) -> bool:
-    """A demo whose builder also puts a logs/ folder beside its database."""
-    built = ensure_demo(name, path, now)
-    (path.parent / "logs").mkdir()
-    (path.parent / "logs" / "woo_order_processing_new.log").write_text("new\n")
-    return built
+def _logs(folder: Path) -> dict[str, tuple[str, float]]:
+    """The logs folder beside the database: each file's text and modification time."""
+    return {
+        p.name: (p.read_text(encoding="utf-8"), p.stat().st_mtime)
+        for p in sorted((folder / "logs").iterdir())
+    }
+
+
+def _clean_up_logs(folder: Path) -> None:
+    """What a weekly maintenance and a person do to the logs: old ones deleted, one added."""
+    for old in sorted((folder / "logs").glob("*.log"))[:30]:
+        old.unlink()
+    (folder / "logs" / "notes-of-mine.log").write_text("mine\n")
 
 
 def test_reset_rebuilds_what_a_run_changed(tmp_path: Path) -> None:
     path = tmp_path / "demo" / "orders.db"
-    ensure_demo("orders", path)
+    ensure_demo("orders", path, NOW)
+    fresh, logs = _pending(path), _logs(path.parent)
     _spoil(path)
-    assert _pending(path) == 0
+    _clean_up_logs(path.parent)
+    assert _pending(path) == 0 and _logs(path.parent) != logs
     (tmp_path / "demo" / "orders.db-journal").write_bytes(b"stale")
 
-    assert reset_demo("orders", path) == ["orders.db"]
+    assert reset_demo("orders", path, NOW) == ["logs", "orders.db"]
 
-    assert _pending(path) == 11
+    assert _pending(path) == fresh > 0
+    assert _logs(path.parent) == logs  # the builder's 61 files again, the same text and times
     assert not (tmp_path / "demo" / "orders.db-journal").exists()
     leftovers = [p.name for p in path.parent.iterdir() if p.name.startswith(".")]
     assert leftovers == []
 
 
-def test_files_beside_the_database_are_replaced_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_files_beside_the_database_not_the_builders_are_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "orders.db"
-    ensure_demo("orders", path)
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "woo_order_processing_old.log").write_text("old\n")
+    ensure_demo("orders", path, NOW)
     (tmp_path / "notes.txt").write_text("mine\n")
-    monkeypatch.setattr(demo_reset, "ensure_demo", _with_logs)
+    _clean_up_logs(tmp_path)
 
-    assert reset_demo("orders", path) == ["logs", "orders.db"]
+    assert reset_demo("orders", path, NOW) == ["logs", "orders.db"]
 
-    assert [p.name for p in (tmp_path / "logs").iterdir()] == ["woo_order_processing_new.log"]
+    assert "notes-of-mine.log" not in _logs(tmp_path)  # logs/ is the builder's: replaced
     assert (tmp_path / "notes.txt").read_text() == "mine\n"  # not the builder's: left alone
 
 
@@ -71,8 +79,10 @@ def test_a_failed_build_leaves_the_old_demo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "orders.db"
-    ensure_demo("orders", path)
+    ensure_demo("orders", path, NOW)
     _spoil(path)
+    _clean_up_logs(tmp_path)
+    logs = _logs(tmp_path)
 
     def broken(name: str, target: Path, now: datetime | None = None) -> bool:
         target.write_bytes(b"half")
@@ -83,35 +93,42 @@ def test_a_failed_build_leaves_the_old_demo(
         ResetError,
         match=r"building demo 'orders' failed, the old one is untouched: OperationalError: disk I/O error",
     ):
-        reset_demo("orders", path)
-    assert _pending(path) == 0  # still the spoiled one
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.db", "orders.db.lock"]
+        reset_demo("orders", path, NOW)
+    assert _pending(path) == 0  # still the spoiled one, with its logs
+    assert _logs(tmp_path) == logs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "orders.db", "orders.db.lock"]
 
 
 def test_a_failed_swap_puts_the_old_demo_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "orders.db"
-    ensure_demo("orders", path)
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "old.log").write_text("old\n")
+    ensure_demo("orders", path, NOW)
     _spoil(path)
-    monkeypatch.setattr(demo_reset, "ensure_demo", _with_logs)
+    _clean_up_logs(tmp_path)
+    logs = _logs(tmp_path)
     real_replace = os.replace
-    calls = []
+    swapped = []
 
     def replace(source: Path, target: Path) -> None:
-        calls.append(Path(target).name)
-        if len(calls) == 4:  # both old entries moved out, the new logs/ in: orders.db fails
+        if Path(target).parent == tmp_path or Path(source).parent == tmp_path:
+            swapped.append((Path(source).parent == tmp_path, Path(target).name))
+        # The old logs/ and orders.db are moved out, the new logs/ in: the new orders.db fails.
+        if Path(target) == path and Path(source).parent.name.endswith(".reset"):
             raise PermissionError(13, "Permission denied", str(target))
         real_replace(source, target)
 
     monkeypatch.setattr(demo_reset.os, "replace", replace)
     with pytest.raises(ResetError, match="the old demo is back in place"):
-        reset_demo("orders", path)
+        reset_demo("orders", path, NOW)
     monkeypatch.setattr(demo_reset.os, "replace", real_replace)
+    out, into = True, False  # (moved out of the folder?, name)
+    assert swapped == [
+        (out, "logs"), (out, "orders.db"), (into, "logs"), (into, "orders.db"),
+        (out, "logs"), (into, "orders.db"), (into, "logs"),
+    ]  # fmt: skip
     assert _pending(path) == 0
-    assert [p.name for p in (tmp_path / "logs").iterdir()] == ["old.log"]
+    assert _logs(tmp_path) == logs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "orders.db", "orders.db.lock"]
 
 
@@ -127,13 +144,22 @@ def test_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) ->
     assert main(["demo", "reset"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines() == [
-        "demo orders (orders): rebuilt var/demo/orders.db",
-        "demo orders (copy): rebuilt var/copy/orders.db",
+        "demo orders (orders): rebuilt var/demo/orders.db and logs/ beside it",
+        "demo orders (copy): rebuilt var/copy/orders.db and logs/ beside it",
     ]
-    _spoil(tmp_path / "var" / "copy" / "orders.db")
+    copy = tmp_path / "var" / "copy"
+    fresh = _pending(copy / "orders.db")
+    _spoil(copy / "orders.db")
+    _clean_up_logs(copy)
     assert main(["demo", "reset", "copy"]) == 0
-    assert capsys.readouterr().out == "demo orders (copy): rebuilt var/copy/orders.db\n"
-    assert _pending(tmp_path / "var" / "copy" / "orders.db") == 11
+    assert (
+        capsys.readouterr().out
+        == "demo orders (copy): rebuilt var/copy/orders.db and logs/ beside it\n"
+    )
+    assert _pending(copy / "orders.db") == fresh > 0
+    assert "notes-of-mine.log" not in _logs(copy) and len(_logs(copy)) == len(
+        _logs(tmp_path / "var" / "demo")
+    )
 
     assert main(["demo", "reset", "shop"]) == 3
     err = capsys.readouterr().err

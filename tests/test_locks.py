@@ -378,6 +378,27 @@ def test_advisory_lock_waiting_without_a_timeout_gets_it_when_released(
     waiting.release()
 
 
+@pytest.mark.integration
+def test_advisory_locks_of_stores_in_separate_schemas_do_not_contend(
+    pg_store: StateStore,
+    postgres: Any,  # noqa: F811
+) -> None:
+    from test_state import postgres_schema
+
+    first = pg_store.shared_lock("order-health", "skip", run_id="run-1")
+    same = pg_store.shared_lock("order-health", "skip", run_id="run-2")
+    assert first.acquire()
+    try:
+        for spec in postgres_schema(postgres):  # a second store in the same database
+            with StateStore(spec) as other_store:
+                other = other_store.shared_lock("order-health", "skip", run_id="run-3")
+                assert other.acquire(), "another store's run of the same runbook was held back"
+                other.release()
+        assert same.acquire() is False  # within one store the lock still holds
+    finally:
+        first.release()
+
+
 def test_a_sqlite_store_has_no_shared_lock(tmp_path: Path) -> None:
     with StateStore(tmp_path / "runner.db") as store:
         assert store.shared_lock("order-health", "skip", run_id="run-1") is None

@@ -89,6 +89,9 @@ def test_weekly_maintenance_on_the_demo(demo: Any, logs: Path) -> None:
         "woo_order_processing_20260130.log",
     ]
     assert sorted(p.name for p in logs.iterdir()) == before  # listed, not deleted
+    dry = demo.run("order-weekly-maintenance", {"logs": str(logs)}, mode="dry-run")
+    assert _steps(dry)["old_logs"].rendered["files"] == old["files"]
+    assert sorted(p.name for p in logs.iterdir()) == before
 
     run = demo.run("order-weekly-maintenance", {"logs": str(logs)})
     steps = _steps(run)
@@ -134,6 +137,32 @@ def test_slow_processing_is_a_warning(demo: Any, logs: Path) -> None:
     performance = _steps(run)["performance"]
     assert str(performance.status) == "WARNING"
     assert "max_seconds = 400 > warning 300" in [e.text for e in performance.evaluations]
+
+
+def test_weekly_maintenance_cleans_up_the_demos_own_logs(demo: Any) -> None:
+    """With its default input, on a fresh demo: the processor's logs beside the database
+    (demo_logs.py) that are older than 30 days are listed by --rehearse, then deleted; the
+    month's logs, the newest with the last run's lines, stay."""
+    logs = demo.orders.parent / "logs"
+    month_old = sorted(p.name for p in logs.iterdir() if time.time() - p.stat().st_mtime > 30 * DAY)
+    recent = sorted(p.name for p in logs.iterdir() if p.name not in month_old)
+    assert month_old and recent
+
+    rehearsed = demo.run("order-weekly-maintenance", mode="rehearse")
+    assert rehearsed.inputs["logs"] == "var/demo/logs"
+    assert {s.id: str(s.status) for s in rehearsed.steps} == {
+        "failed_orders": "OK",
+        "old_logs": "OK",
+        "performance": "OK",
+        "prune_history": "SKIPPED",  # a command: not run in a rehearsal
+    }
+    assert sorted(_steps(rehearsed)["old_logs"].values["files"]) == month_old
+    assert len(list(logs.iterdir())) == len(month_old) + len(recent)  # listed, not deleted
+
+    run = demo.run("order-weekly-maintenance")
+    assert str(run.status) == "OK", [(s.id, s.error) for s in run.steps]
+    assert _steps(run)["old_logs"].values["count"] == len(month_old)
+    assert sorted(p.name for p in logs.iterdir()) == recent
 
 
 def test_weekly_maintenance_is_scheduled_weekly() -> None:

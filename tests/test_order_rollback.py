@@ -97,7 +97,28 @@ def test_the_demo_batch_went_wrong_in_a_way_a_person_can_see(demo: Any) -> None:
         " ON s.APPLIED_DT BETWEEN r.START_TIME AND r.END_TIME WHERE r.LOG_ID = ?",
         _batch_run_id(demo.orders),
     )[0]
-    assert count >= len(BATCH)
+    ((start, processed, failed, success),) = _query(
+        demo.orders,
+        "SELECT START_TIME, RECORDS_PROCESSED, RECORDS_FAILED, SUCCESS FROM USER_SYNC_LOG"
+        " WHERE LOG_ID = ?",
+        _batch_run_id(demo.orders),
+    )
+    assert count == processed >= len(BATCH) and success == 1
+    # It is one of the scheduled runs of the 7-day history, not a second run in its slot:
+    # the processor's runs around it are 15 minutes apart.
+    around = _query(
+        demo.orders,
+        "SELECT CAST(ROUND((julianday(START_TIME) - julianday(?)) * 1440) AS INTEGER)"
+        " FROM USER_SYNC_LOG WHERE OPERATION_TYPE = 'order_processing'"
+        " AND ABS(julianday(START_TIME) - julianday(?)) * 1440 < 20 ORDER BY START_TIME",
+        start,
+        start,
+    )
+    assert [minutes for (minutes,) in around] == [-15, 0, 15]
+    # The processor's log tells the same run, once.
+    text = "".join(p.read_text() for p in sorted((demo.orders.parent / "logs").iterdir()))
+    assert text.count(f"{start} INFO Order processing started") == 1
+    assert f"Order processing finished: {processed} applied, {failed} failed" in text
 
 
 def test_rollback_by_run_id_undoes_the_batch_and_keeps_the_rest(demo: Any) -> None:

@@ -87,7 +87,13 @@ def test_troubleshoot_fires_every_branch_of_the_demos_story(demo) -> None:
     newest = (demo.root / "var" / "demo" / "logs" / log["newest"]).read_text().splitlines()
     errors = [line for line in newest if "ERROR" in line]
     assert log["matched"] == len(errors) and log["lines"] == errors[-10:]
-    assert log["lines"][-1].endswith("ERROR Order processing failed after 16 s")
+    ((last_seconds,),) = _query(
+        demo.orders,
+        "SELECT CAST(ROUND((julianday(END_TIME) - julianday(START_TIME)) * 86400) AS INTEGER)"
+        " FROM USER_SYNC_LOG WHERE OPERATION_TYPE = 'order_processing'"
+        " ORDER BY START_TIME DESC LIMIT 1",
+    )
+    assert log["lines"][-1].endswith(f"ERROR Order processing failed after {last_seconds} s")
     pending = _query(
         demo.orders,
         "SELECT COUNT(*) FROM USER_ORDER_STAGING WHERE IS_APPLIED = 0 AND VALIDATION_ERROR IS NULL",
@@ -265,7 +271,10 @@ def test_performance_matches_the_processors_runs(demo) -> None:
     assert values["runs"] == len(rows) and values["failed_runs"] == failed == 19
     assert values["orders_processed"] == sum(row[1] for row in rows)
     assert values["orders_per_hour"] == round(sum(row[1] for row in rows) / 24, 2)
-    assert values["p95_run_seconds"] == round(p95, 1) == 30.0
+    assert values["p95_run_seconds"] == round(p95, 1)
+    # More than 5% of the day's runs timed out (30 s and more): the p95 is one of them.
+    timed_out = sorted(row[3] for row in rows if row[0] == 0 and row[3] > 29.5)
+    assert len(timed_out) > len(rows) // 20 and timed_out[0] <= p95 <= timed_out[-1]
     assert values["avg_run_seconds"] == round(sum(seconds) / len(seconds), 1)
     assert values["run_failure_pct"] == round(100 * failed / len(rows), 1)
     assert str(run.status) == "WARNING"  # a fifth of the runs failed: more than 5%
@@ -328,3 +337,81 @@ def test_health_hints_give_the_commands_with_the_failing_rows(demo) -> None:
     assert hints["last_run"].splitlines()[0].endswith(": runbook run order-troubleshoot")
     assert "runbook run order-troubleshoot --param db_host=" in hints["history"]
     assert all("cp_order_processor" not in hint for hint in hints.values())
+
+
+def _hinted_commands(run: Any) -> list[list[str]]:
+    """Each `runbook run NAME --param K=V ...` a run's hints give, as `main`'s arguments,
+    in the order given; those with a placeholder to fill in (`<server>`) left out."""
+    found: list[list[str]] = []
+    for step in run.steps:
+        for command in re.findall(r"runbook run [\w-]+(?: --param [^\s,]+)*", step.hint or ""):
+            words = command.split()[1:]
+            if "<" not in command and words not in found:
+                found.append(words)
+    return found
+
+
+def test_the_commands_health_hints_give_run_on_the_demo(demo, capsys) -> None:
+    """Each command order-health's hints give is taken as written (its runbook exists and
+    takes the --param it is given) and does what the hint says, on the demo's orders."""
+    from runner.cli.main import main
+
+    def staging() -> dict[int, tuple[Any, ...]]:
+        rows = _query(
+            demo.orders,
+            "SELECT STAGING_ID, IS_APPLIED, VALIDATION_ERROR, RETRY_COUNT FROM USER_ORDER_STAGING",
+        )
+        return {row[0]: row[1:] for row in rows}
+
+    commands = _hinted_commands(demo.run("order-health"))
+    by_name: dict[str, list[list[str]]] = {}
+    for words in commands:
+        by_name.setdefault(words[1], []).append(words)
+    retry, dead = (
+        [sid for (sid,) in _query(demo.orders, sql)]
+        for sql in (
+            "SELECT STAGING_ID FROM USER_ORDER_STAGING WHERE IS_APPLIED = 0 AND "
+            "VALIDATION_ERROR IS NOT NULL AND RETRY_COUNT <= 3 ORDER BY CREATED_DT",
+            "SELECT STAGING_ID FROM USER_ORDER_STAGING WHERE IS_APPLIED = 0 AND "
+            "VALIDATION_ERROR IS NOT NULL AND RETRY_COUNT > 3 ORDER BY CREATED_DT",
+        )
+    )
+    assert by_name["order-retry"] == [
+        ["run", "order-retry", "--param", f"staging_id={sid}"] for sid in retry
+    ]
+    assert by_name["order-dead-letters"] == [["run", "order-dead-letters"]]
+    assert by_name["order-processing"] == [["run", "order-processing"]]
+
+    def run(words: list[str]) -> tuple[int, dict[str, Any]]:
+        code = main([*words, "--yes", "--format", "json"])
+        return code, json.loads(capsys.readouterr().out)
+
+    # order-retry: the order is shown, cleared and processed alone; its cause is not fixed
+    # in the demo, so it fails again (WARNING) and counts one more failure.
+    for words in by_name["order-retry"]:
+        sid = int(words[-1].split("=")[1])
+        before = staging()
+        code, result = run(words)
+        assert (code, result["inputs"]["staging_id"]) == (1, sid), result
+        applied, error, retries = before[sid]
+        assert staging() == {**before, sid: (applied, error, retries + 1)}
+    # order-dead-letters: the dead letters the hint names leave staging for the dead-letter table.
+    before = staging()
+    code, result = run(by_name["order-dead-letters"][0])
+    assert code == 1, result  # dead letters were waiting: WARNING
+    assert sorted(set(before) - set(staging())) == sorted(dead)
+    moved = _query(demo.orders, "SELECT STAGING_ID FROM USER_ORDER_DEAD_LETTER ORDER BY STAGING_ID")
+    assert [sid for (sid,) in moved] == sorted(dead)
+    # order-processing: the pending orders are applied, the failed ones stay failed.
+    pending = [sid for sid, row in staging().items() if row[0] == 0 and row[1] is None]
+    assert pending
+    code, result = run(by_name["order-processing"][0])
+    assert result["outcome"] == "completed", result
+    assert all(staging()[sid][0] == 1 for sid in pending)
+    # The other commands are diagnoses: they run and change nothing.
+    before = _dump(demo.orders)
+    for words in commands:
+        if words[1] not in ("order-retry", "order-dead-letters", "order-processing"):
+            code, result = run(words)
+            assert result["outcome"] == "completed" and code in (0, 1, 2), (words, result)
+    assert _dump(demo.orders) == before

@@ -131,16 +131,31 @@ def test_rehearse_reports_what_would_happen_and_changes_nothing(logs: Path) -> N
     assert FilesStep().summary(values) == "would delete 2 files (300 bytes)"
 
 
-def test_dry_run_describes_without_looking_at_the_disk(tmp_path: Path) -> None:
-    files = step(path=str(tmp_path / "nowhere"), glob="*.log", older_than="30d", action="delete")
+def test_dry_run_of_a_listing_describes_without_looking_at_the_disk(tmp_path: Path) -> None:
+    files = step(path=str(tmp_path / "nowhere"), glob="*.log", older_than="30d")
     ctx = StepContext(scope={}, timeout=30.0, mode="dry-run")
     assert FilesStep().describe(files, ctx) == {
-        "action": "delete",
+        "action": "list",
         "folder": str(tmp_path / "nowhere"),
         "glob": "*.log",
         "older_than": "30d",
     }
     assert run(files, mode="dry-run")["skipped"] is True
+
+
+def test_dry_run_of_a_delete_lists_the_files_it_would_delete_and_changes_nothing(
+    logs: Path, tmp_path: Path
+) -> None:
+    files = step(path=str(logs), glob="*.log", older_than="30d", action="delete")
+    ctx = StepContext(scope={}, timeout=30.0, mode="dry-run")
+    described = FilesStep().describe(files, ctx)
+    assert (described["count"], described["files"]) == (2, ["old.log", "older.log"])
+    assert len(names(logs)) == 6
+    assert FilesStep().rendered_summary(described, "dry-run") == (
+        f"would delete 2 files (300 bytes): *.log older than 30d in {logs}"
+    )
+    missing = step(path=str(tmp_path / "nowhere"), glob="*.log", action="delete")
+    assert "does not exist" in FilesStep().describe(missing, ctx)["note"]
 
 
 def test_a_glob_written_on_windows_means_the_same_here(logs: Path) -> None:
@@ -210,7 +225,7 @@ def test_a_relative_folder_starts_at_runner_yaml_and_reports_read_well(project, 
     assert names(logs) == ["app/deep.log", "app/fresh.log", "new.log", "old.txt"]
     dry = project.run("clean", mode="dry-run")
     assert rendered_summary(dry.steps[0], "dry-run") == (
-        f"would delete *.log older than 30d in {project.root / 'logs'}"
+        f"no *.log older than 30d in {project.root / 'logs'}"
     )
 
 

@@ -46,7 +46,11 @@ def demo_command(args: argparse.Namespace) -> int:
             print(f"runbook: demo {spec.demo} ({spec.name}): {error}", file=sys.stderr)
             failed += 1
             continue
-        beside = [entry for entry in entries if entry != target.name]
+        beside = [  # a folder (the order demo's logs/) shown as one
+            f"{entry}/" if (target.parent / entry).is_dir() else entry
+            for entry in entries
+            if entry != target.name
+        ]
         extra = f" and {', '.join(beside)} beside it" if beside else ""
         print(f"demo {spec.demo} ({spec.name}): rebuilt {shown}{extra}")
     if failed:

@@ -4,9 +4,10 @@
 
 They tell the demo database's story (demo_orders.py): the processor ran every 15
 minutes, with the odd transient "Timeout expired" or "Connection failed" on some days;
-over the last two days its lines are those of USER_SYNC_LOG, run by run, ending with
-the database outage and the last failed run about 70 minutes before `now`, after which
-the scheduled task wrote nothing. Each file's modification time is its last line's, so
+over the last 7 days (all that USER_SYNC_LOG holds, demo_orders.HISTORY_DAYS) its lines
+are those of USER_SYNC_LOG, run by run, ending with the database outage and the last
+failed run about 70 minutes before `now`, after which the scheduled task wrote
+nothing. Each file's modification time is its last line's, so
 `older_than: 30d` finds the month-old ones and the newest file is today's (or, just
 after midnight, yesterday's). Times are UTC, as in the database.
 

@@ -48,7 +48,7 @@ class AdvisoryRunLock:
         self.mode = mode
         self.timeout = timeout
         self.run_id = run_id
-        self.key = advisory_key(f"run-lock:{runbook}")
+        self._key: int | None = None  # named by the store's schema too: see `key_on`
         self.sleep = sleep
         self.clock = clock
         self._connect = connect
@@ -88,7 +88,7 @@ class AdvisoryRunLock:
             return None
         now = datetime.now(UTC)
         try:
-            if _holds_advisory(self._conn, self.key):
+            if _holds_advisory(self._conn, self.key_on(self._conn)):
                 self._held_at = now
                 return None
             cause = "its session no longer held it"
@@ -109,7 +109,7 @@ class AdvisoryRunLock:
             ) from None
         try:
             got = self._try(conn)
-            holder = None if got else _advisory_holder(conn, self.key)
+            holder = None if got else _advisory_holder(conn, self.key_on(conn))
         except BaseException as error:
             self._held = False
             with suppress(Exception):
@@ -144,7 +144,7 @@ class AdvisoryRunLock:
             return
         # Closing the session releases the lock anyway; unlocking first says so at once.
         with suppress(Exception):
-            conn.execute("SELECT pg_advisory_unlock(?)", self.key)
+            conn.execute("SELECT pg_advisory_unlock(?)", self.key_on(conn))
         with suppress(Exception):
             conn.close()
 
@@ -155,7 +155,7 @@ class AdvisoryRunLock:
         try:
             # The holder locks before it records its run: allow it that moment.
             details = soon(
-                lambda: _advisory_holder(conn, self.key),
+                lambda: _advisory_holder(conn, self.key_on(conn)),
                 lambda found: found is None or bool(found.get("pid")),
                 self.sleep,
             )
@@ -170,6 +170,15 @@ class AdvisoryRunLock:
                 with suppress(Exception):
                     conn.close()
 
+    def key_on(self, conn: Any) -> int:
+        """The lock's key: the runbook's name in the store's schema. Advisory locks belong
+        to the whole database, and two stores may share one in separate schemas (the
+        README's `SET search_path`): a runbook of one must not hold back the other's."""
+        if self._key is None:
+            row = conn.execute("SELECT current_schema()").fetchone()
+            self._key = advisory_key(f"run-lock:{row[0] if row else ''}:{self.runbook}")
+        return self._key
+
     def _lock(self, conn: Any) -> bool:
         if self._try(conn):
             return True
@@ -180,7 +189,7 @@ class AdvisoryRunLock:
     def _try(self, conn: Any) -> bool:
         # CASE: psqlodbc hands booleans over as text unless BoolsAsChar=0.
         row = conn.execute(
-            "SELECT CASE WHEN pg_try_advisory_lock(?) THEN 1 ELSE 0 END", self.key
+            "SELECT CASE WHEN pg_try_advisory_lock(?) THEN 1 ELSE 0 END", self.key_on(conn)
         ).fetchone()
         return bool(row and int(row[0]))
 

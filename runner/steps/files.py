@@ -12,8 +12,9 @@ are older than a duration ("delete logs older than 30 days"), on Windows as on L
   overwrites a file already there. A folder is chosen over a zip file on purpose: a move
   is all or nothing per file, needs no room for a copy, and is undone by moving back.
 - Only regular files are matched: never folders, never symbolic links.
-- `--dry-run` describes the step without looking at the disk; `--rehearse` finds the
-  files and reports what the action would do to them, changing nothing.
+- `--dry-run` describes the step and, for `delete` and `archive`, lists the files the
+  action would apply to (the folder is read, never changed); `--rehearse` finds the files
+  and reports what the action would do to them, changing nothing.
 
 Result: `count` and `bytes` of the files the action applied to (found, deleted or
 archived), `files` (their names relative to the folder, with `/`, at most 100),
@@ -225,7 +226,19 @@ class FilesStep(StepType):
         return plan.result(done, errors)
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        return _Plan.of(step.config, ctx).describe()
+        plan = _Plan.of(step.config, ctx)
+        described = plan.describe()
+        if plan.action in ("delete", "archive"):
+            # "Which logs would go?" is the question a --dry-run of a clean-up asks: the
+            # folder is read (never changed) for the files the action would apply to.
+            try:
+                found = plan.find(time.time(), time.monotonic() + ctx.timeout)
+            except StepError as error:
+                described["note"] = str(error)
+            else:
+                would = plan.result(found, [])
+                described.update({key: would[key] for key in ("count", "bytes", "files")})
+        return described
 
     def verdict(self, step: Step, values: Mapping[str, Any]) -> tuple[Status, str] | None:
         failed = values.get("failed") or 0
@@ -259,7 +272,12 @@ class FilesStep(StepType):
         if "glob" not in rendered or "folder" not in rendered:
             return None
         older = f" older than {rendered['older_than']}" if rendered.get("older_than") else ""
-        return f"would {rendered['action']} {rendered['glob']}{older} in {rendered['folder']}"
+        what = f"{rendered['glob']}{older} in {rendered['folder']}"
+        if "count" in rendered:  # a delete or archive, with the files it would apply to
+            count = rendered["count"]
+            files = f"{plural(count, 'file')} ({_size(rendered.get('bytes') or 0)})"
+            return f"would {rendered['action']} {files}: {what}" if count else f"no {what}"
+        return f"would {rendered['action']} {what}"
 
 
 class _Found(Struct, frozen=True):

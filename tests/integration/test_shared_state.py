@@ -164,20 +164,21 @@ def lock_verified_next(started: Path) -> None:
         time.sleep(left)
 
 
-def lock_sessions(shared_store: str) -> int:
-    """How many sessions hold or are asking for a run's cross-host lock."""
+def lock_sessions(shared_store: str) -> set[int]:
+    """The server pids of the sessions that hold or are asking for a run's cross-host lock
+    in the shared store's database. Only that database's: the server is shared with other
+    test sessions (other databases) whose runs name their lock sessions the same way."""
     import pyodbc
 
     from runner.history.backends import LOCK_APPLICATION
 
     with contextlib.closing(pyodbc.connect(shared_store, autocommit=True)) as db:
-        (count,) = db.execute(
-            # this test's database only: other test runs on the same server take locks too
-            "SELECT COUNT(*) FROM pg_stat_activity"
-            " WHERE application_name LIKE ? AND datname = current_database()",
+        rows = db.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE ? "
+            "AND datname = current_database()",
             LOCK_APPLICATION + "%",
-        ).fetchone()
-    return int(count)
+        ).fetchall()
+    return {int(row[0]) for row in rows}
 
 
 def finished(process: subprocess.Popen[str]) -> dict[str, Any]:
@@ -221,11 +222,13 @@ def test_a_waiting_host_runs_after_the_holder_finishes(
     a, b = hosts
     first = a.start("shared-wait", "a-started")
     wait_for(a.signals / "a-started", first)
+    holding = lock_sessions(shared_store)  # A's, and any an earlier test left behind
     second = b.start("shared-wait", "b-started")
     # B cannot start its step while A holds the runbook; A is told to finish only once
-    # B asks for the lock too, and B's step finds the release file already there.
+    # B asks for the lock too (a new lock session), and B's step finds the release file
+    # already there.
     deadline = time.monotonic() + WAIT_LIMIT
-    while lock_sessions(shared_store) < 2:
+    while not lock_sessions(shared_store) - holding:
         assert second.poll() is None, second.communicate()
         assert time.monotonic() < deadline, "host B never asked for the lock"
         time.sleep(0.02)
