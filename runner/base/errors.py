@@ -17,17 +17,16 @@ catch that prints `format_message()` and exits with `exit_code`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Exit code for "the runbook itself could not be evaluated" (Nagios UNKNOWN).
 EXIT_UNKNOWN = 3
 MAX_LISTED_PROBLEMS = 50
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an input, pointing at where it is."""
+class Problem(NamedTuple):
+    """One thing wrong with an input, pointing at where it is. A NamedTuple: cheap to
+    define, and `import runner` (so `runbook --help`) defines it."""
 
     message: str
     file: str | None = None

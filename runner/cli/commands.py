@@ -333,7 +333,7 @@ def history_command(args: argparse.Namespace) -> int:
 
 
 def prune_command(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    from msgspec.structs import asdict
 
     from runner.history.store import open_store
     from runner.reports.prune import render_prune

@@ -8,15 +8,15 @@ Every reader of a pyodbc error goes through `DriverError.of`; what the error mea
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 _ODBC_CALL = re.compile(r"\s*\((?:SQL\w+)\)\s*$")  # "(SQLExecDirectW)": noise to a reader
 _NATIVE_CODE = re.compile(r"\((-?\d+)\)$")  # pyodbc appends the native code last
 _TAGS = re.compile(r"^(\[[^\]]*\]\s*)+")  # "[08001][unixODBC][Driver Manager]"
 
 
-@dataclass(frozen=True)
-class DriverError:
+class DriverError(Struct, frozen=True):
     """A pyodbc error read: pyodbc.Error's args are (sqlstate, message), or only a
     message for pyodbc's own errors ("Attempt to use a closed connection.")."""
 

@@ -13,9 +13,11 @@ import itertools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from runner.base.errors import StepError, TemplateError
 from runner.base.status import Status, worst
@@ -31,8 +33,7 @@ from runner.language.model import RetryPolicy, Runbook, Step, Threshold
 from runner.language.results import RunResult, StepResult
 
 
-@dataclass
-class Services:
+class Services(Struct):
     """What the steps of one run share: its connections, the engine, the runbook walked."""
 
     connections: Connections

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Protocol
+
+from msgspec import Struct, field
 
 from runner.base.abort import RunAbort
 
@@ -27,8 +28,7 @@ class Progress(Protocol):
         """A `for_each` step has `done` of its `total` items behind it (0 as it starts)."""
 
 
-@dataclass
-class Options:
+class Options(Struct):
     """How one run walks: its mode, how it asks and waits, and what can stop it."""
 
     mode: str = "run"  # run | dry-run | rehearse

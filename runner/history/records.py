@@ -12,6 +12,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from msgspec import Struct
+from msgspec.structs import asdict
+
 from runner.base.clock import utc_text
 from runner.base.masking import MASK, Masker, is_credential_key
 from runner.history.backends import Row
@@ -122,6 +125,8 @@ def storable(value: Any, masker: Masker, depth: int = 0) -> Any:
         }
     if isinstance(value, (list, tuple, set, frozenset)):
         return [storable(item, masker, depth + 1) for item in value]
+    if isinstance(value, Struct):
+        return storable(asdict(value), masker, depth + 1)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         return storable(fields, masker, depth + 1)

@@ -16,9 +16,10 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct, field
 
 from runner.base.masking import Masker
 from runner.history.records import storable
@@ -74,8 +75,7 @@ def write_spool(directory: Path, record: Mapping[str, Any]) -> Path:
     return target
 
 
-@dataclass
-class Imported:
+class Imported(Struct):
     """What one import of the spool did: run ids recorded, already there, files set aside."""
 
     recorded: list[str] = field(default_factory=list)

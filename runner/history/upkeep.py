@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from msgspec import Struct, field
 
 from runner.base.clock import utc_text
 from runner.base.errors import ConfigError
@@ -25,8 +26,7 @@ MAINTENANCE_INTERVAL = timedelta(days=1)
 PRUNE_BATCH = 500
 
 
-@dataclass(frozen=True)
-class Pruned:
+class Pruned(Struct, frozen=True):
     """What a prune removed (or, with dry_run, would remove)."""
 
     runs: int = 0

@@ -45,9 +45,10 @@ import tempfile
 import time
 from collections.abc import Iterable
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 #: The shape of an entry; bump it when the shape or its meaning changes.
 FORMAT = 2
@@ -55,8 +56,7 @@ FORMAT = 2
 TRUSTED_AGE_NS = 2_000_000_000
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Struct, frozen=True):
     """What validation found for one set of bytes."""
 
     errors: int  # 0: it validated clean (a run may skip validation)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from runner.base.durations import parse_duration
 from runner.base.errors import ConfigError, InvalidInput, Problem
@@ -26,8 +28,7 @@ _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))
 STATE_CONNECTION = "state"
 
 
-@dataclass(frozen=True)
-class ConnectionSpec:
+class ConnectionSpec(Struct, frozen=True):
     """A connection of runner.yaml: a SQLite file or an ODBC connection string, and its dialect."""
 
     name: str
@@ -57,8 +58,7 @@ class ConnectionSpec:
         return infer(target).name
 
 
-@dataclass(frozen=True)
-class Retention:
+class Retention(Struct, frozen=True):
     """How long runs stay in the state store (`retention:` in runner.yaml).
 
     A run older than `days` is removed with its steps and deliveries, unless it is one
@@ -69,8 +69,7 @@ class Retention:
     keep: int = 100
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Struct, frozen=True):
     """runner.yaml as built: where runbooks and SQL live, connections, state and defaults."""
 
     root: Path  # relative paths in runner.yaml are relative to this folder

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from runner.base.errors import InvalidInput, NotFound, Problem
 from runner.base.paths import display_path
@@ -35,8 +36,7 @@ def yaml_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix in SUFFIXES and p.is_file())
 
 
-@dataclass(frozen=True)
-class Declared:
+class Declared(Struct, frozen=True):
     """The name a file declares at its top level, and on which line."""
 
     kind: str  # "runbook" or "check"
@@ -409,8 +409,7 @@ class Library:
         return self.load(self.find("check", name))
 
 
-@dataclass(frozen=True)
-class _Read:
+class _Read(Struct, frozen=True):
     """A file parsed, checked against the schema and built."""
 
     problems: tuple[Problem, ...]  # of YAML, schema and building

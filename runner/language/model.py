@@ -16,9 +16,11 @@ Nothing here parses text or touches the outside world.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, NamedTuple
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from runner.base.durations import parse_duration
 from runner.base.errors import Problem
@@ -128,12 +130,7 @@ class Origin:
 NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
-def _nothing() -> Mapping[str, Any]:
-    return NOTHING
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Struct, frozen=True):
     """How often a step is tried and how long it waits between attempts."""
 
     attempts: int = 1
@@ -160,12 +157,11 @@ class RetryPolicy:
         return replace(policy, **changes)
 
 
-@dataclass(frozen=True)
-class StepDefaults:
+class StepDefaults(Struct, frozen=True):
     """Policies every step gets unless it says otherwise."""
 
     timeout: float = DEFAULT_TIMEOUT
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = RetryPolicy()
     on_error: str = ""  # "" = by runbook kind: health checks continue, others stop
     #: The longest a whole run may take, in seconds (None or 0: no limit); a runbook's
     #: own `deadline:` wins over it.
@@ -182,8 +178,7 @@ class StepDefaults:
         )
 
 
-@dataclass(frozen=True)
-class InputSpec:
+class InputSpec(Struct, frozen=True):
     """One declared input of a runbook: its type, default, bounds and whether it is secret."""
 
     name: str
@@ -201,8 +196,7 @@ class InputSpec:
         return not self.has_default
 
 
-@dataclass(frozen=True)
-class Threshold:
+class Threshold(Struct, frozen=True):
     """A named value of a step's result with its warning and critical limits."""
 
     name: str
@@ -214,8 +208,7 @@ class Threshold:
     warning_origin: Origin | None = None
 
 
-@dataclass(frozen=True)
-class Assertion:
+class Assertion(Struct, frozen=True):
     """An `assert:` entry: a condition on the step's result and the status it gives when false."""
 
     that: str
@@ -233,30 +226,31 @@ class TemplateText(NamedTuple):
     of_result: bool = False  # in assert, until or thresholds: the step's own result is in scope
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(Struct, frozen=True):
     """A call of a check or runbook by name, with its arguments (templates, unrendered)."""
 
     name: str | None  # None when the document names it with something other than text
     origin: Origin  # of the name
-    with_: Mapping[str, Any] = field(
-        default_factory=_nothing
-    )  # the `with:` arguments: read-only, plain values
+    with_: Mapping[str, Any] = NOTHING  # the `with:` arguments: read-only, plain values
 
     @property
     def target(self) -> str | None:
         return self.name
 
 
-@dataclass(frozen=True)
 class NotifyPolicy(Mapping[str, Any]):
     """A `notify:` or `alert:` mapping as written, key by key (language/policy.py reads it
-    over runner.yaml's policy), with where each key's value is."""
+    over runner.yaml's policy), with where each key's value is. An immutable value (a
+    slotted class: a Struct cannot also be a Mapping)."""
 
-    written: Mapping[str, Any]  # read-only; its values plain, as `runbook show` prints them
-    origin: Origin
-    #: where the values are, by key; escalate's tags as "escalate.to"
-    origins: Mapping[str, Origin] = field(default_factory=_nothing)
+    __slots__ = ("written", "origin", "origins")
+
+    def __init__(
+        self, written: Mapping[str, Any], origin: Origin, origins: Mapping[str, Origin] = NOTHING
+    ) -> None:
+        self.written = written  # read-only; its values plain, as `runbook show` prints them
+        self.origin = origin
+        self.origins = origins  # where the values are, by key; escalate's tags as "escalate.to"
 
     def __getitem__(self, key: str) -> Any:
         return self.written[key]
@@ -267,9 +261,19 @@ class NotifyPolicy(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.written)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NotifyPolicy):
+            return NotImplemented
+        mine = (self.written, self.origin, self.origins)
+        return mine == (other.written, other.origin, other.origins)
 
-@dataclass(frozen=True)
-class Step:
+    __hash__ = None  # type: ignore[assignment]  # its mappings are not hashable
+
+    def __repr__(self) -> str:
+        return f"NotifyPolicy({self.written!r}, {self.origin!r}, {self.origins!r})"
+
+
+class Step(Struct, frozen=True):
     """One step of a runbook as built from its YAML: what it runs and how it is judged."""
 
     id: str
@@ -279,7 +283,7 @@ class Step:
     title: str = ""
     when: str | None = None
     timeout: float = DEFAULT_TIMEOUT
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = RetryPolicy()
     until: str | None = None
     thresholds: tuple[Threshold, ...] = ()
     asserts: tuple[Assertion, ...] = ()
@@ -297,7 +301,7 @@ class Step:
     alert: NotifyPolicy | None = None  # this step's own alert routing
     #: where each key the step writes is (value and key): the checks of meaning read
     #: which keys a step has (a key of another step type, `as` without `for_each`)
-    keys: Mapping[str, Origin] = field(default_factory=_nothing)
+    keys: Mapping[str, Origin] = NOTHING
     #: every template and condition of the step itself, in document order
     templates: tuple[TemplateText, ...] = ()
 
@@ -311,8 +315,7 @@ class Step:
         return getattr(self.config, "target", None)
 
 
-@dataclass(frozen=True)
-class Runbook:
+class Runbook(Struct, frozen=True):
     """A runbook as built and validated from its file: inputs, steps and policies."""
 
     name: str
@@ -325,9 +328,7 @@ class Runbook:
     timezone: str | None = None
     connection: str | None = None
     inputs: tuple[InputSpec, ...] = ()
-    vars: Mapping[str, Any] = field(
-        default_factory=_nothing
-    )  # read-only; its values are plain (templates read them)
+    vars: Mapping[str, Any] = NOTHING  # read-only; its values are plain (templates read them)
     notify: NotifyPolicy | None = None
     steps: tuple[Step, ...] = ()
     on_failure: tuple[Step, ...] = ()
@@ -340,7 +341,7 @@ class Runbook:
     is_check: bool = False
     origin: Origin | None = None
     #: where each top-level key is (value and key), for the checks of meaning
-    keys: Mapping[str, Origin] = field(default_factory=_nothing)
+    keys: Mapping[str, Origin] = NOTHING
 
     def input(self, name: str) -> InputSpec | None:
         for spec in self.inputs:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import asdict
 
 from runner.base.status import Status
 from runner.base.timestamps import timestamp
 
 
-@dataclass
-class Attempt:
+class Attempt(Struct):
     """One try of a step: when it started, how long it took, and its error if it failed."""
 
     number: int
@@ -22,8 +23,7 @@ class Attempt:
     transient: bool = False  # the failure was of a kind worth retrying
 
 
-@dataclass
-class Evaluation:
+class Evaluation(Struct):
     """One threshold or assertion applied to a step's result."""
 
     name: str
@@ -36,8 +36,7 @@ class Evaluation:
     kind: str = "threshold"  # threshold | assert
 
 
-@dataclass
-class ItemsSummary:
+class ItemsSummary(Struct):
     """The items of a `for_each`, counted: what is left of the OK ones that were folded
     (not kept one by one, engine/items.py) and how many of each status there were."""
 
@@ -51,8 +50,7 @@ class ItemsSummary:
         return sum(self.counts.values())
 
 
-@dataclass
-class StepResult:
+class StepResult(Struct):
     """What one step did in a run: its status, values, evaluations, attempts and hint."""
 
     id: str
@@ -92,18 +90,22 @@ class StepResult:
         data = asdict(self)
         data["status"] = self.status.value
         data["started"] = timestamp(self.started)
-        for attempt in data["attempts"]:
-            attempt["started"] = timestamp(attempt["started"])
-        for evaluation in data["evaluations"]:
-            evaluation["status"] = evaluation["status"].value
+        data["attempts"] = [
+            {**asdict(attempt), "started": timestamp(attempt.started)} for attempt in self.attempts
+        ]
+        data["evaluations"] = [
+            {**asdict(evaluation), "status": evaluation.status.value}
+            for evaluation in self.evaluations
+        ]
         data["children"] = [child.as_dict() for child in self.children]
         if self.items_summary is None:
             del data["items_summary"]
+        else:
+            data["items_summary"] = asdict(self.items_summary)
         return data
 
 
-@dataclass
-class RunResult:
+class RunResult(Struct):
     """What one run did: its status, steps and outcome, as recorded and reported."""
 
     run_id: str

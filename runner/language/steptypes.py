@@ -22,10 +22,11 @@ language/calls.py and run by the engine; they sit in the registry like the other
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
+
+from msgspec import Struct, field
 
 from runner.base.errors import Problem
 from runner.base.suggest import did_you_mean
@@ -60,8 +61,8 @@ def known_hint(name: str, known: set[str], what: str, config: Config) -> str:
     )
 
 
-class StepConfig:
-    """Base of the typed, immutable config of a step type (a frozen dataclass each)."""
+class StepConfig(Struct, frozen=True):
+    """Base of the typed, immutable config of a step type (a frozen Struct each)."""
 
     @property
     def target(self) -> str | None:
@@ -69,8 +70,7 @@ class StepConfig:
         return None
 
 
-@dataclass(frozen=True)
-class BuildScope:
+class BuildScope(Struct, frozen=True):
     """What a step type's builder may consult besides the step itself."""
 
     config: Config  # runner.yaml: connections, sql folders
@@ -111,8 +111,7 @@ class SourceLines:
         return self._lines
 
 
-@dataclass
-class StepChecks:
+class StepChecks(Struct):
     """What a step type's checks of meaning are handed for one step, and where they
     report: `add` a problem at an Origin of the step's config."""
 

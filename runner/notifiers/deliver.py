@@ -6,9 +6,10 @@ at send time: a failing or hanging service costs a delivery row with its error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from runner.base.clock import utc_text
 from runner.base.status import Status
@@ -17,8 +18,7 @@ if TYPE_CHECKING:
     from runner.notifiers.services import Notifier, Outcome
 
 
-@dataclass
-class Message:
+class Message(Struct):
     """One message, rendered: what it is about, its title and markdown body, its tags."""
 
     kind: str

@@ -10,9 +10,10 @@ cutting the least important lines and performance data first, never the first li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from msgspec import Struct
 
 from runner.language.results import Evaluation, RunResult, StepResult
 from runner.reports import summary
@@ -23,8 +24,7 @@ MAX_LISTED = 10
 MAX_OUTPUT = 4096
 
 
-@dataclass(frozen=True)
-class _Piece:
+class _Piece(Struct, frozen=True):
     """A performance datum or a line of long output, and how much it matters."""
 
     text: str

@@ -20,10 +20,11 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from runner.base.abort import RunAbort
 from runner.base.errors import ConfigError
@@ -43,8 +44,7 @@ from runner.language.results import RunResult
 PRUNE_LIMIT = 2000
 
 
-@dataclass(frozen=True)
-class RunRequest:
+class RunRequest(Struct, frozen=True):
     """What to run and how: `runbook run NAME --param ... --dry-run ...` as data."""
 
     runbook: str  # a name, or the path of a runbook file

@@ -26,7 +26,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +45,7 @@ if TYPE_CHECKING:
 PAGES_PER_STEP = 1024
 
 
-@dataclass(frozen=True)
-class BackupConfig(StepConfig):
+class BackupConfig(StepConfig, frozen=True):
     """Where the copy goes, as written (a template)."""
 
     to: Any  # None when not given

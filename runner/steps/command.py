@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from io import BufferedReader
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +54,7 @@ _POLL = 0.05
 _CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True)
-class CommandConfig(StepConfig):
+class CommandConfig(StepConfig, frozen=True):
     """A program to start, as written (templates unrendered, read-only)."""
 
     command: Any  # an argv tuple, or a script string for `shell: true`

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from runner.base.abort import RunAbort
 from runner.language import templates
 
 
-@dataclass
-class StepContext:
+class StepContext(Struct):
     """What a step type's `run` is given for one attempt: scope, time left, connections."""
 
     scope: Mapping[str, Any]  # template context: inputs, steps, env, vars, now, run, item

@@ -40,9 +40,10 @@ import re
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from runner.base.durations import format_duration, parse_duration
 from runner.base.errors import StepError, StepTimeout
@@ -68,8 +69,7 @@ MAX_LINE = 1000
 _DONE = {"list": "found", "delete": "deleted", "archive": "archived"}
 
 
-@dataclass(frozen=True)
-class FilesConfig(StepConfig):
+class FilesConfig(StepConfig, frozen=True):
     """Which files, and what to do with them, as written (templates unrendered)."""
 
     path: str | None  # None when the document gives no text
@@ -280,8 +280,7 @@ class FilesStep(StepType):
         return f"would {rendered['action']} {what}"
 
 
-@dataclass(frozen=True)
-class _Found:
+class _Found(Struct, frozen=True):
     path: Path
     name: str  # relative to the folder, with `/`
     size: int

@@ -13,7 +13,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration, parse_duration
@@ -53,8 +52,7 @@ _METHOD = re.compile(r"^[A-Z]+$")
 _CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True)
-class HttpConfig(StepConfig):
+class HttpConfig(StepConfig, frozen=True):
     """An HTTP request as written: the `http:` mapping (read-only), templates unrendered.
 
     Its keys are the JSON Schema's (`HttpStep.definitions`); they are read, and checked

@@ -10,7 +10,6 @@ run's notifications and in history.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.base.errors import StepError
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
     from runner.steps.context import StepContext
 
 
-@dataclass(frozen=True)
-class NotifyConfig(StepConfig):
+class NotifyConfig(StepConfig, frozen=True):
     """A message as written: tags, title and body (templates unrendered)."""
 
     to: Any  # a tag, "ops, oncall", or a tuple of tags; None when not given

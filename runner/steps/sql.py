@@ -12,7 +12,6 @@ one), so the file is chosen again here, for the dialect of the connection actual
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,8 +61,7 @@ def _candidates(name: str, sql_dirs: tuple[Path, ...], dialect: str | None) -> l
     return candidates
 
 
-@dataclass(frozen=True)
-class SqlConfig(StepConfig):
+class SqlConfig(StepConfig, frozen=True):
     """The SQL of a step: its text (a file's, when `sql:` names one) and where it is."""
 
     text: str | None  # the SQL to run, templates unrendered; None when `sql:` is not text

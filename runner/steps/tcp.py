@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration, parse_duration
@@ -37,8 +36,7 @@ if TYPE_CHECKING:
     from runner.steps.context import StepContext
 
 
-@dataclass(frozen=True)
-class TcpConfig(StepConfig):
+class TcpConfig(StepConfig, frozen=True):
     """Where to connect, as written (templates unrendered)."""
 
     host: Any  # a host name or address; None when not given

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration, parse_duration
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
     from runner.steps.context import StepContext
 
 
-@dataclass(frozen=True)
-class WaitConfig(StepConfig):
+class WaitConfig(StepConfig, frozen=True):
     duration: Any  # a duration (30s, 5m, a number of seconds) or a template of one
     origin: Origin
 
