@@ -12,7 +12,7 @@ one), so the file is chosen again here, for the dialect of the connection actual
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,11 +254,17 @@ def _rows_summary(values: Mapping[str, Any]) -> str:
 
 
 def _inline_problems(text: str, origin: Origin, dialect: str, checks: StepChecks) -> list[Problem]:
-    """SQL syntax problems of inline SQL, placed where the SQL is in the runbook's file."""
+    """SQL syntax problems of inline SQL, placed where the SQL is in the runbook's file,
+    under the key path of `origin` (formatted only for a text that has problems)."""
+    found = _placed_problems(text, origin, dialect, checks)
+    return [replace(problem, key=origin.key) for problem in found] if found else found
+
+
+def _placed_problems(text: str, origin: Origin, dialect: str, checks: StepChecks) -> list[Problem]:
     from runner.language import sqlcheck
 
     if origin.line is None:
-        return sqlcheck.check_sql(text, dialect, origin.file, key=origin.key)
+        return sqlcheck.check_sql(text, dialect, origin.file)
     line, col = origin.line, origin.col
     lines = checks.source_lines()
     source = lines[line - 1] if line <= len(lines) else ""
@@ -266,16 +272,10 @@ def _inline_problems(text: str, origin: Origin, dialect: str, checks: StepChecks
     if indicator in ("|", ">"):  # a block scalar starts on the next line
         following = lines[line : line + 1]
         indent = len(following[0]) - len(following[0].lstrip()) if following else 0
-        return sqlcheck.check_sql(text, dialect, origin.file, line + 1, indent + 1, origin.key)
+        return sqlcheck.check_sql(text, dialect, origin.file, line + 1, indent + 1)
     quoted = 1 if indicator in ("'", '"') else 0
     return sqlcheck.check_sql(
-        text,
-        dialect,
-        origin.file,
-        line,
-        (col or 1) + quoted,
-        origin.key,
-        first_line_col=(col or 1) + quoted,
+        text, dialect, origin.file, line, (col or 1) + quoted, first_line_col=(col or 1) + quoted
     )
 
 
