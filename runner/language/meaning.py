@@ -112,6 +112,8 @@ class _Checker:
         self.ids: dict[str, Step] = {}
         self.input_names = frozenset(self.inputs)
         self.lines = SourceLines(file)  # read once, when a step first needs a position
+        # A step has a few keys and step types have many options: each key is looked up.
+        self.option_order = {option: n for n, option in enumerate(step_types.options)}
 
     def add(
         self,
@@ -132,19 +134,12 @@ class _Checker:
         """Every step, in document order (steps, finally, on_failure), parents first."""
         out: list[_Placed] = []
         extra = frozenset({"check"}) if self.runbook.is_check else frozenset()
-
-        def walk(steps: tuple[Step, ...], section: str, top: bool, loops: frozenset[str]) -> None:
-            for step in steps:
-                mine = loops | {str(plain(step.as_))} if "for_each" in step.keys else loops
-                out.append(_Placed(step, section, top, mine | extra))
-                walk(step.steps, section, False, mine)
-
         for section, steps in zip(
             _SECTIONS,
             (self.runbook.steps, self.runbook.finally_, self.runbook.on_failure),
             strict=True,
         ):
-            walk(steps, section, True, frozenset())
+            _place(steps, section, True, frozenset(), extra, out)
         return out
 
     # -- checks ------------------------------------------------------------------------
@@ -246,8 +241,12 @@ class _Checker:
                 at="key",
             )
         action = actions[0] if len(actions) == 1 else None
-        for option, owners in self.step_types.options.items():
-            if option in keys and action not in owners:
+        options = self.step_types.options
+        for option in sorted(
+            (key for key in keys if key in options), key=self.option_order.__getitem__
+        ):
+            owners = options[option]
+            if action not in owners:
                 self.add(
                     keys[option],
                     f"{option!r} only belongs to {' or '.join(owners)} steps",
@@ -485,6 +484,23 @@ class _Checker:
                         if known
                         else f"give it URLs under notifications.urls in {self.config.display_path}",
                     )
+
+
+def _place(
+    steps: tuple[Step, ...],
+    section: str,
+    top: bool,
+    loops: frozenset[str],
+    extra: frozenset[str],
+    out: list[_Placed],
+) -> None:
+    """Append `steps` and the steps nested in them to `out`, parents first. (A function of
+    the module, not a closure: a recursive closure is a reference cycle, which would keep
+    every step alive until the cyclic collector walks them all.)"""
+    for step in steps:
+        mine = loops | {str(plain(step.as_))} if "for_each" in step.keys else loops
+        out.append(_Placed(step, section, top, mine | extra))
+        _place(step.steps, section, False, mine, extra, out)
 
 
 def _descendants(step: Step) -> Iterator[Step]:

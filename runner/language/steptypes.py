@@ -282,4 +282,8 @@ class StepTypes(Generic[T]):
         """The step type names that are keys of the mapping `raw`, in registry order."""
         if not isinstance(raw, Mapping):
             return []
-        return [name for name in self.names if name in raw]
+        # A step has a few keys and there are many step types: look each key up.
+        found = [key for key in raw if key in self._types]
+        if len(found) > 1:
+            found.sort(key=self.names.index)
+        return found

@@ -265,11 +265,17 @@ def _rows_summary(values: Mapping[str, Any]) -> str:
 
 
 def _inline_problems(text: str, origin: Origin, dialect: str, checks: StepChecks) -> list[Problem]:
-    """SQL syntax problems of inline SQL, placed where the SQL is in the runbook's file."""
+    """SQL syntax problems of inline SQL, placed where the SQL is in the runbook's file,
+    under the key path of `origin` (formatted only for a text that has problems)."""
+    found = _placed_problems(text, origin, dialect, checks)
+    return [problem._replace(key=origin.key) for problem in found] if found else found
+
+
+def _placed_problems(text: str, origin: Origin, dialect: str, checks: StepChecks) -> list[Problem]:
     from runner.language import sqlcheck
 
     if origin.line is None:
-        return sqlcheck.check_sql(text, dialect, origin.file, key=origin.key)
+        return sqlcheck.check_sql(text, dialect, origin.file)
     line, col = origin.line, origin.col
     lines = checks.source_lines()
     source = lines[line - 1] if line <= len(lines) else ""
@@ -277,16 +283,10 @@ def _inline_problems(text: str, origin: Origin, dialect: str, checks: StepChecks
     if indicator in ("|", ">"):  # a block scalar starts on the next line
         following = lines[line : line + 1]
         indent = len(following[0]) - len(following[0].lstrip()) if following else 0
-        return sqlcheck.check_sql(text, dialect, origin.file, line + 1, indent + 1, origin.key)
+        return sqlcheck.check_sql(text, dialect, origin.file, line + 1, indent + 1)
     quoted = 1 if indicator in ("'", '"') else 0
     return sqlcheck.check_sql(
-        text,
-        dialect,
-        origin.file,
-        line,
-        (col or 1) + quoted,
-        origin.key,
-        first_line_col=(col or 1) + quoted,
+        text, dialect, origin.file, line, (col or 1) + quoted, first_line_col=(col or 1) + quoted
     )
 
 
