@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -461,3 +462,15 @@ def test_a_critical_measured_before_the_deadline_is_named_in_an_unknown_run(
     )
     assert run.steps[0].status is Status.CRITICAL and run.steps[2].status is Status.UNKNOWN
     assert run.status is Status.UNKNOWN  # the run could not measure everything
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["* * * * *", "*/15 * * * *", "5 * * * *", "*/7 * * * *", "0 9-17 * * *", "59 23 * * *",
+     "0,30 8,20 * * *", "*/15 9-17 * * *", "0 */6 * * *", "0 9 * * 1-5", "0 0 1,15 * *"],
+)  # fmt: skip
+def test_a_schedule_s_interval_worked_out_is_the_one_sampled(schedule: str) -> None:
+    from runner.language.worstcase import _sampled, schedule_interval
+
+    assert schedule_interval(schedule) == _sampled(schedule, datetime(2026, 1, 1))
+    assert schedule_interval("not a schedule") is None

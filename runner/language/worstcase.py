@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from runner.base.durations import format_duration
 from runner.base.errors import Problem
@@ -129,8 +130,33 @@ def schedule_interval(schedule: str, start: datetime | None = None) -> float | N
 
     if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
         return None
-    base = start or datetime(2026, 1, 1)
-    times = croniter(schedule, base)
+    if start is None:
+        return _interval(schedule)
+    return _sampled(schedule, start)
+
+
+@lru_cache(maxsize=1024)
+def _interval(schedule: str) -> float | None:
+    """schedule_interval from 2026-01-01, once per distinct schedule: most runbooks of a
+    project share a few. A schedule that fires at the same times every day (day of month,
+    month and weekday all `*`) is worked out from its minutes and hours; others sampled."""
+    from croniter import croniter
+
+    minutes, hours, days, months, weekdays = croniter.expand(schedule)[0]
+    if days == months == weekdays == ["*"]:
+        every_minute = range(60) if minutes == ["*"] else minutes
+        every_hour = range(24) if hours == ["*"] else hours
+        times = sorted({int(h) * 60 + int(m) for h in every_hour for m in every_minute})
+        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        gaps.append(times[0] + 24 * 60 - times[-1])  # from the last of a day to the next's first
+        return min(gaps) * 60.0
+    return _sampled(schedule, datetime(2026, 1, 1))
+
+
+def _sampled(schedule: str, start: datetime) -> float | None:
+    from croniter import croniter
+
+    times = croniter(schedule, start)
     previous = times.get_next(float)
     shortest = math.inf
     for _ in range(_SAMPLE):
