@@ -153,25 +153,3 @@ def test_validating_a_file_leaves_nothing_for_the_cyclic_collector(project) -> N
     assert [p.line for p in found if p.severity == "error"] == [11]
     assert after == before
     assert gc.isenabled()
-
-
-def test_a_run_freezes_the_collector_s_old_objects_only_while_it_runs(project) -> None:
-    import gc
-
-    from runner.base.gc_pause import frozen_gc
-
-    project.runbook("t", "runbook: t\nconnection: main\nsteps:\n  - sql: SELECT 1 AS v\n")
-    seen: list[int] = []
-    gc.callbacks.append(lambda phase, info: seen.append(gc.get_freeze_count()))
-    try:
-        with frozen_gc():
-            gc.collect()
-            with frozen_gc():  # nested: the outer block unfreezes
-                pass
-            gc.collect()
-    finally:
-        gc.callbacks.pop()
-    assert seen and all(count > 0 for count in seen)
-    assert gc.get_freeze_count() == 0
-    assert str(project.run("t").status) == "OK"
-    assert gc.get_freeze_count() == 0  # a run leaves nothing frozen (the scheduler runs many)

@@ -24,23 +24,3 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-@contextmanager
-def frozen_gc() -> Iterator[None]:
-    """Leave what exists now out of the collector's full collections during the block.
-
-    A run keeps its loaded model (a few objects per step, long-lived, no cycles) while
-    it makes its results; a full collection would walk the whole model each time, so a
-    run of 10,000 steps cost more per step than one of 1,000. `gc.freeze` moves every
-    object tracked now to a permanent generation the collector skips; objects made in
-    the block are collected as usual. On leaving, they rejoin the oldest generation
-    (nested blocks leave that to the outermost)."""
-    if gc.get_freeze_count():  # an outer block froze them
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()

@@ -28,7 +28,6 @@ from msgspec import Struct, field
 
 from runner.base.abort import RunAbort
 from runner.base.errors import ConfigError
-from runner.base.gc_pause import frozen_gc
 from runner.base.masking import Masker, mask_run
 from runner.base.status import Status
 from runner.engine.options import Options, Progress
@@ -172,8 +171,7 @@ class RunService:
                 from runner.service.reconcile import reconcile_before_run
 
                 reconcile_before_run(record.store, runbook, engine, self.log)
-            with frozen_gc():  # the model and configuration: see runner.base.gc_pause
-                self._walk(engine, runbook, run, inputs, record, request.skipped_status)
+            self._walk(engine, runbook, run, inputs, record, request.skipped_status)
             store = record.store
             if store is not None:
                 from runner.notifiers.deliver import shown_deliveries
