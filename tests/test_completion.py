@@ -76,6 +76,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
                 "doctor",
                 "history",
                 "list",
+                "next",
                 "notify-test",
                 "prune",
                 "run",

@@ -428,6 +428,12 @@ def schema_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def next_command(args: argparse.Namespace) -> int:
+    from runner.cli.schedules import next_command as upcoming
+
+    return upcoming(args, _library(args))
+
+
 def demo_command(args: argparse.Namespace) -> int:
     from runner.cli.demo import demo_command as reset
 
@@ -446,4 +452,5 @@ COMMANDS = {
     "notify-test": notify_test_command,
     "doctor": doctor_command,
     "demo": demo_command,
+    "next": next_command,
 }

@@ -36,6 +36,7 @@ examples:
   runbook history order-health                  the last runs and their status
   runbook prune --dry-run                       which old runs retention would remove
   runbook doctor                                as the scheduler's user: what would fail
+  runbook next order-health -n 3                its next 3 run times, in its zone and UTC
   runbook notify-test ops                       send a test message to every service tagged ops
   runbook run order-retry -p staging_id=42      retry one failed order (asks first)
   runbook demo reset                            rebuild the demo after trying a rollback
@@ -121,6 +122,17 @@ def _byte_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}") from None
     if number < MIN_OUTPUT:
         raise argparse.ArgumentTypeError(f"must be at least {MIN_OUTPUT} bytes, got {number}")
+    return number
+
+
+def _count(text: str) -> int:
+    """`next -n`: how many run times, 1 to 1000."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= number <= 1000:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 1000, got {number}")
     return number
 
 
@@ -304,6 +316,23 @@ def build_parser() -> _Parser:
         "store, connections, notification URLs, the clock; exit 1 with what to fix",
     )
     doctor.add_argument("--format", choices=PAGE_FORMATS, default="text")
+
+    upcoming = command(
+        "next",
+        "list the next run times of each scheduled runbook, in its time zone and in UTC, "
+        "to check a cron expression before it bites",
+    )
+    runbook_name(upcoming, nargs="?", help="only this runbook (default: every scheduled one)")
+    upcoming.add_argument(
+        "-n", "--count", type=_count, default=5, metavar="N", help="how many (default 5)"
+    )
+    upcoming.add_argument(
+        "--after",
+        metavar="TIME",
+        help="from this moment instead of now: ISO 8601, UTC unless it has an offset "
+        "(2026-03-29T00:00, 2026-03-29T00:00+01:00)",
+    )
+    upcoming.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
     schema = command("schema", "print a JSON Schema (for editors and CI)")
     schema.add_argument(
