@@ -74,6 +74,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
                 "completion",
                 "demo",
                 "doctor",
+                "export",
                 "history",
                 "list",
                 "next",

@@ -434,6 +434,12 @@ def next_command(args: argparse.Namespace) -> int:
     return upcoming(args, _library(args))
 
 
+def export_command(args: argparse.Namespace) -> int:
+    from runner.cli.schedules import export_command as export
+
+    return export(args, _library(args))
+
+
 def demo_command(args: argparse.Namespace) -> int:
     from runner.cli.demo import demo_command as reset
 
@@ -453,4 +459,5 @@ COMMANDS = {
     "doctor": doctor_command,
     "demo": demo_command,
     "next": next_command,
+    "export": export_command,
 }

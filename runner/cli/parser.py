@@ -13,6 +13,9 @@ from runner.base.errors import RunbookError
 from runner.cli import complete
 from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS
 
+#: `runbook export TARGET` (runner/exports/__init__.py has their modules)
+EXPORT_TARGETS = ("cron", "systemd", "kubernetes", "windows")
+
 DESCRIPTION = """\
 Run operations runbooks written in YAML: ordered SQL, HTTP and command steps with
 warning/critical thresholds, retries, run history and Nagios-style exit codes.
@@ -37,6 +40,7 @@ examples:
   runbook prune --dry-run                       which old runs retention would remove
   runbook doctor                                as the scheduler's user: what would fail
   runbook next order-health -n 3                its next 3 run times, in its zone and UTC
+  runbook export systemd -o units/              a .service and .timer per scheduled runbook
   runbook notify-test ops                       send a test message to every service tagged ops
   runbook run order-retry -p staging_id=42      retry one failed order (asks first)
   runbook demo reset                            rebuild the demo after trying a rollback
@@ -333,6 +337,38 @@ def build_parser() -> _Parser:
         "(2026-03-29T00:00, 2026-03-29T00:00+01:00)",
     )
     upcoming.add_argument("--format", choices=PAGE_FORMATS, default="text")
+
+    export = command(
+        "export",
+        "write the schedules of runbooks as the platform's scheduler reads them: crontab "
+        "lines, systemd units, Kubernetes CronJobs or Windows Task Scheduler tasks; what "
+        "a target cannot express is said per runbook on stderr (exit 1 when one was not "
+        "exported)",
+    )
+    export.add_argument("target", choices=EXPORT_TARGETS, help="the platform's scheduler")
+    names = export.add_argument(
+        "names", nargs="*", metavar="NAME", help="these runbooks (default: every scheduled one)"
+    )
+    _complete_with(complete.runbook_names, names)
+    export.add_argument(
+        "--output", "-o", metavar="DIR", help="write the files into DIR (default: stdout)"
+    )
+    export.add_argument(
+        "--command",
+        dest="runner_command",  # not `command`: that is the subcommand's name
+        nargs="+",
+        metavar="ARG",
+        help="how the scheduler starts the runner (default: this runner's `runbook`, "
+        "by its absolute path)",
+    )
+    export.add_argument(
+        "--image", help="kubernetes: the runner's container image (default runbook-runner:latest)"
+    )
+    export.add_argument(
+        "--secret",
+        help="kubernetes: the Secret holding runner.yaml's ${VAR}s, the state store's "
+        "first (default runbook-secrets)",
+    )
 
     schema = command("schema", "print a JSON Schema (for editors and CI)")
     schema.add_argument(

@@ -72,3 +72,56 @@ def next_command(args: argparse.Namespace, library: Any) -> int:
     text = render_next(rows, after, args.count, args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def export_command(args: argparse.Namespace, library: Any) -> int:
+    """Write the schedules as TARGET's configuration: files under --output (or on
+    stdout), what could not be expressed on stderr, per runbook; exit 1 when a runbook
+    was not exported."""
+    from importlib import import_module
+    from pathlib import Path
+
+    from runner.exports import TARGETS
+    from runner.exports.plan import Note, Options, jobs_of, runner_command
+
+    models, refused = [], []
+    if args.names:
+        for name in args.names:
+            model = library.runbook(name)
+            if model.schedule:
+                models.append(model)
+            else:
+                refused.append(Note(model.name, "it has no schedule:", refused=True))
+    else:
+        for name, model, error in _scheduled(library, None):
+            if model is None:
+                refused.append(Note(name, f"{error} (runbook validate)", refused=True))
+            else:
+                models.append(model)
+    jobs, unreadable = jobs_of(models, library.config)
+    command = tuple(args.runner_command) if args.runner_command else runner_command()
+    options = Options.of(library.config, command, args.image, args.secret)
+    module, function = TARGETS[args.target].split(":")
+    exported = getattr(import_module(module), function)(jobs, options)
+    if args.output:
+        folder = Path(args.output)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in exported.files.items():
+            path = folder / name
+            if name.endswith(".xml"):  # Task Scheduler reads UTF-16 with its byte order mark
+                path.write_bytes(text.encode("utf-16"))
+            else:
+                path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    else:
+        several = len(exported.files) > 1
+        for name, text in exported.files.items():
+            if name.endswith(".xml"):
+                text = text.replace('encoding="UTF-16"', 'encoding="UTF-8"', 1)
+            if several:
+                print(f"# ==> {name} <==")
+            sys.stdout.write(text)
+    notes = [*refused, *unreadable, *exported.notes]
+    for note in notes:
+        print(f"runbook export {args.target}: {note.format()}", file=sys.stderr)
+    return 1 if any(note.refused for note in notes) else 0
