@@ -438,3 +438,83 @@ def test_the_parser_offers_every_target():
     from runner.exports import TARGETS
 
     assert tuple(TARGETS) == EXPORT_TARGETS
+
+
+def trigger_times(task: ET.Element, start: datetime, days: int) -> list[datetime]:
+    """When a task's calendar triggers fire over `days` days from `start` (UTC), as the
+    task schema describes them: the day kinds, the start time, the repetition."""
+    from datetime import timedelta
+
+    weekday_names = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    month_names = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ]
+    fired = set()
+    for trigger in task.findall("t:Triggers/t:CalendarTrigger", NS):
+        boundary = datetime.fromisoformat(trigger.findtext("t:StartBoundary", namespaces=NS))
+        every = trigger.findtext("t:Repetition/t:Interval", namespaces=NS)
+        lasting = trigger.findtext("t:Repetition/t:Duration", namespaces=NS)
+        schedule = trigger[-1]
+        for offset in range(days):
+            day = start + timedelta(days=offset)
+            kind = local(schedule)
+            if kind == "ScheduleByWeek":
+                allowed = {local(d) for d in schedule.find("t:DaysOfWeek", NS)}
+                if weekday_names[day.weekday()] not in allowed:
+                    continue
+            elif kind == "ScheduleByMonth":
+                allowed_days = {int(d.text) for d in schedule.find("t:DaysOfMonth", NS)}
+                allowed_months = {local(m) for m in schedule.find("t:Months", NS)}
+                if day.day not in allowed_days or month_names[day.month - 1] not in allowed_months:
+                    continue
+            first = day.replace(hour=boundary.hour, minute=boundary.minute)
+            fired.add(first)
+            if every:
+                step = timedelta(minutes=int(every[2:-1]))
+                end = first + timedelta(minutes=int(lasting[2:-1]))
+                moment = first + step
+                while moment < end:
+                    fired.add(moment)
+                    moment += step
+    return sorted(fired)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "*/15 * * * *",
+        "0 9 13 * 5",
+        "5,35 */6 1,15 * *",
+        "0 9-17/2 * JAN-MAR *",
+        "30 2 * * 1-5",
+        "0 0 1 */2 *",
+        "0,20,40 8-10 * * 0,6",
+    ],
+)
+def test_windows_triggers_fire_when_the_runner_would(project, capsys, tmp_path, schedule):
+    """The triggers, read as the task schema describes them, give the runner's own fire
+    times of a UTC schedule over the first quarter of 2026."""
+    project.runbook("t", f"runbook: t\nschedule: '{schedule}'\n" + STEPS)
+    code, tasks, _ = windows_tasks(project, capsys, tmp_path, "t")
+    assert code == 0
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    fired = trigger_times(tasks["runbook-t.xml"], start, 90)
+    from datetime import timedelta
+
+    expected = list(
+        CronSchedule(schedule).between(
+            start - timedelta(seconds=1), start + timedelta(days=90) - timedelta(seconds=1)
+        )
+    )
+    assert fired == expected
