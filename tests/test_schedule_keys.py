@@ -165,3 +165,36 @@ def test_effective_grace(project):
     assert effective_grace(library.runbook("t")) == 8640 + 60
     assert effective_grace(library.runbook("g")) == 3600
     assert effective_grace(library.runbook("u")) is None
+
+
+def test_show_says_the_policies_in_force(project, capsys):
+    import json
+
+    import jsonschema
+    from conftest import REPO
+
+    from runner.cli import main
+
+    project.runbook(
+        "t",
+        HEAD + "schedule: '0 8 * * *'\ntimezone: Asia/Tokyo\njitter: 1m\ncatchup: all\n" + STEPS,
+    )
+    assert main(["show", "t"]) == 0
+    text = capsys.readouterr().out
+    assert "schedule: 0 8 * * * (Asia/Tokyo)" in text
+    assert "catch-up: all within 1d   grace: 2h25m   jitter: 1m\n" in text
+    assert main(["show", "t", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    schema = json.loads((REPO / "schemas" / "run-result.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(
+        {**schema, "anyOf": [{"$ref": "#/$defs/runbook_detail"}]}
+    ).validate(shown)
+    assert shown["scheduling"] == {
+        "jitter": 60.0,
+        "catchup": "all",
+        "catchup_window": 86400.0,
+        "grace": 8700.0,
+    }
+    project.runbook("u", "runbook: u\nconnection: main\n" + STEPS)
+    assert main(["show", "u", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scheduling"] is None
