@@ -72,6 +72,18 @@ def test_cron(project, capsys):
     ]
 
 
+def test_a_title_on_several_lines_stays_a_comment(project, capsys):
+    project.runbook(
+        "t", "runbook: t\ntitle: \"first\\n0 * * * * rm -rf /\"\nschedule: '0 0 * * *'\n" + STEPS
+    )
+    _, out, _ = export(project, capsys, "cron")
+    assert "# t: first 0 * * * * rm -rf /\n" in out
+    assert [line for line in out.splitlines() if line and not line.startswith("#")] == [
+        "CRON_TZ=UTC",
+        "0 0 * * * cd {root} && /usr/local/bin/runbook --config {root}/runner.yaml run t --trigger schedule >/dev/null",
+    ]
+
+
 def test_an_extension_of_croniter_is_refused_by_every_target(project, capsys):
     project.runbook("last", "runbook: last\nschedule: '0 0 L * *'\n" + STEPS)
     project.runbook("plain", "runbook: plain\nschedule: '0 0 * * *'\n" + STEPS)

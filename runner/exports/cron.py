@@ -29,7 +29,8 @@ def export(jobs: list[Job], options: Options) -> Exported:
         lines.append("SHELL=/bin/bash")
     for job in jobs:
         lines.append("")
-        lines.append(f"# {job.name}: {job.title}" if job.title else f"# {job.name}")
+        title = " ".join(job.title.split())  # a newline would end the comment
+        lines.append(f"# {job.name}: {title}" if title else f"# {job.name}")
         lines.append(f"# from {job.path}")
         if job.catchup != "none":
             message = (
