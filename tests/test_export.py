@@ -270,9 +270,32 @@ def test_kubernetes_says_a_sqlite_store_is_lost_with_the_pod(project, capsys):
 
 
 def test_kubernetes_names_are_dns_subdomains(project, capsys):
+    import kubernetes_validate
+
     project.runbook("under", "runbook: orders_nightly.check\nschedule: '0 1 * * *'\n" + STEPS)
-    _, out, _ = export(project, capsys, "kubernetes")
-    assert yaml.safe_load(out)["metadata"]["name"] == "runbook-orders-nightly.check"
+    long = "a" * 60
+    project.runbook("long1", f"runbook: {long}-1\nschedule: '0 1 * * *'\n" + STEPS)
+    project.runbook("long2", f"runbook: {long}-2\nschedule: '0 1 * * *'\n" + STEPS)
+    project.runbook("dash", "runbook: ends-\nschedule: '0 1 * * *'\n" + STEPS)
+    code, out, err = export(project, capsys, "kubernetes")
+    documents = list(yaml.safe_load_all(out))
+    for document in documents:
+        kubernetes_validate.validate(document, "1.37", strict=True)
+    assert [d["metadata"]["name"] for d in documents] == [
+        "runbook-" + "a" * 44,
+        "runbook-ends",
+        "runbook-orders-nightly.check",
+    ]
+    assert [d["metadata"]["annotations"]["runbook-runner/runbook"] for d in documents] == [
+        f"{long}-1",
+        "ends-",
+        "orders_nightly.check",
+    ]
+    assert code == 1
+    assert err[0] == (
+        f"runbook export kubernetes: {long}-2: not exported: its CronJob would be named "
+        f"runbook-{'a' * 44}, as {long}-1's is"
+    )
 
 
 # -- windows -----------------------------------------------------------------------------

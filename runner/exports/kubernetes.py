@@ -27,6 +27,8 @@ __all__ = ["export", "resource_name"]
 
 #: A CronJob's name is at most 52 characters (the controller appends 11 to its jobs').
 _MAX_NAME = 52
+#: A label value: at most 63 characters, starting and ending with a letter or digit.
+_LABEL = re.compile(r"^(?=.{1,63}$)[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
 #: The CronJob controller looks for due jobs every 10 seconds.
 _LEAST_STARTING_DEADLINE = 10
 
@@ -42,7 +44,13 @@ def export(jobs: list[Job], options: Options) -> Exported:
 
     out = Exported()
     documents = []
+    taken: dict[str, str] = {}
     for job in jobs:
+        name = resource_name(job)
+        if name in taken:
+            out.refuse(job, f"its CronJob would be named {name}, as {taken[name]}'s is")
+            continue
+        taken[name] = job.name
         documents.append(_cronjob(job, options, out))
     if jobs and not options.shared_state:
         out.notes.append(
@@ -65,7 +73,10 @@ def export(jobs: list[Job], options: Options) -> Exported:
 
 def _cronjob(job: Job, options: Options, out: Exported) -> dict[str, Any]:
     def labels() -> dict[str, str]:  # a mapping each: one object twice would be a YAML alias
-        return {"app.kubernetes.io/name": "runbook", "app.kubernetes.io/instance": job.name}
+        found = {"app.kubernetes.io/name": "runbook"}
+        if _LABEL.match(job.name):
+            found["app.kubernetes.io/instance"] = job.name
+        return found
 
     container: dict[str, Any] = {
         "name": "runbook",
@@ -91,7 +102,11 @@ def _cronjob(job: Job, options: Options, out: Exported) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": resource_name(job), "labels": labels()},
+        "metadata": {
+            "name": resource_name(job),
+            "labels": labels(),
+            "annotations": {"runbook-runner/runbook": job.name, "runbook-runner/file": job.path},
+        },
         "spec": {
             "schedule": job.schedule,
             "timeZone": job.timezone,
