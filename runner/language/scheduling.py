@@ -15,7 +15,6 @@ from runner.base.durations import PATTERN, format_duration, parse_duration
 from runner.base.errors import Problem
 from runner.language.model import Runbook
 from runner.language.nodes import Node, freeze
-from runner.language.worstcase import schedule_interval
 
 __all__ = ["TIMING_KEYS", "effective_grace", "problems", "read_timing"]
 
@@ -48,6 +47,7 @@ def effective_grace(runbook: Runbook) -> float | None:
     """How late a due run of `runbook` may be before it is LATE: its `grace:`, else a
     tenth of its schedule's shortest interval, at least 5 minutes, plus its jitter.
     None for a runbook without a valid schedule."""
+    from runner.language.worstcase import schedule_interval
     from runner.schedule.policy import default_grace
 
     if runbook.grace is not None:
@@ -78,6 +78,7 @@ def problems(runbook: Runbook) -> list[Problem]:
                         )
                     )
         return found
+    from runner.language.worstcase import schedule_interval
     from runner.schedule.cron import CronSchedule, ScheduleError
 
     timezone = runbook.timezone
