@@ -197,3 +197,21 @@ def test_bad_schedules_and_zones_say_what_is_wrong(expression, zone, message):
 )
 def test_default_grace_is_a_tenth_of_the_interval_at_least_5_minutes(interval, jitter, grace):
     assert default_grace(interval, jitter) == grace
+
+
+@pytest.mark.parametrize(
+    "expression, zone, expected",
+    [
+        ("30 2 * * *", "Europe/Paris", ["2026-03-29 02:00-03:00"]),
+        ("0 * * * *", "Europe/Paris", ["2026-03-29 02:00-03:00"]),
+        ("0 3 * * *", "Europe/Paris", []),  # 03:00 exists: the clock jumps to it
+        ("30 2 * * 1", "Europe/Paris", []),  # the jump is on a Sunday
+        ("30 2 * * *", "America/New_York", ["2026-03-08 02:00-03:00"]),
+        ("15 2 * * *", "Australia/Lord_Howe", ["2026-10-04 02:00-02:30"]),  # half an hour
+        ("45 2 * * *", "Australia/Lord_Howe", []),
+        ("30 2 * * *", "UTC", []),
+    ],
+)
+def test_skipped_hours(expression, zone, expected):
+    spans = CronSchedule(expression, zone).skipped_hours(utc(2026, 1, 1))
+    assert [f"{a:%Y-%m-%d %H:%M}-{b:%H:%M}" for a, b in spans] == expected

@@ -4,6 +4,8 @@ cannot hold, naming file, line and key."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from runner.base.errors import InvalidInput
@@ -198,3 +200,21 @@ def test_show_says_the_policies_in_force(project, capsys):
     project.runbook("u", "runbook: u\nconnection: main\n" + STEPS)
     assert main(["show", "u", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["scheduling"] is None
+
+
+def test_a_daily_run_in_the_hour_the_clock_skips_is_warned_about(project):
+    found = problems_of(project, HEAD + "schedule: '30 2 * * *'\ntimezone: Europe/Paris\n" + STEPS)
+    assert len(found) == 1
+    assert re.fullmatch(
+        r"runbooks/t\.yaml:4:11: warning: timezone: '30 2 \* \* \*' does not run on the day "
+        r"Europe/Paris's clock jumps from 02:00 to 03:00 \(next on \d{4}-03-\d\d\): that time "
+        r"does not exist then \(move it out of that hour, or write the schedule in UTC\)",
+        found[0],
+    )
+    # hourly keeps its rhythm in real time; 03:00 exists; UTC has no jumps
+    for keys in (
+        "schedule: '0 * * * *'\ntimezone: Europe/Paris\n",
+        "schedule: '0 3 * * *'\ntimezone: Europe/Paris\n",
+        "schedule: '30 2 * * *'\n",
+    ):
+        assert problems_of(project, HEAD + keys + STEPS) == []

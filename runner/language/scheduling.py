@@ -9,12 +9,15 @@ the runbook runs is in docs/scheduling.md; the defaults in runner/schedule/polic
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import PATTERN, format_duration, parse_duration
 from runner.base.errors import Problem
-from runner.language.model import Runbook
+from runner.language.model import Origin, Runbook
 from runner.language.nodes import Node, freeze
+
+if TYPE_CHECKING:
+    from runner.schedule.cron import CronSchedule
 
 __all__ = ["TIMING_KEYS", "effective_grace", "problems", "read_timing"]
 
@@ -97,6 +100,7 @@ def problems(runbook: Runbook) -> list[Problem]:
         )
         return found
     interval = schedule_interval(schedule)
+    found += _skipped(cron, interval, keys.get("timezone") or keys["schedule"])
     catchup, window = runbook.catchup, runbook.catchup_window
     if interval is not None and "jitter" in keys and runbook.jitter >= interval:
         found.append(
@@ -143,3 +147,25 @@ def problems(runbook: Runbook) -> list[Problem]:
             )
         )
     return found
+
+
+def _skipped(cron: CronSchedule, interval: float | None, origin: Origin) -> list[Problem]:
+    """A warning when the zone's clock jumps over a run of a schedule slower than the
+    jump (a daily 02:30 in Europe/Paris): that day it does not run at all. A schedule as
+    fast as the jump (hourly) keeps its rhythm in real time, and is not warned about."""
+    from datetime import UTC, datetime
+
+    if cron.timezone == "UTC" or interval is None:
+        return []
+    for jumped_from, jumped_to in cron.skipped_hours(datetime.now(UTC)):
+        if interval > (jumped_to - jumped_from).total_seconds():
+            return [
+                origin.problem(
+                    f"{cron.expression!r} does not run on the day {cron.timezone}'s clock "
+                    f"jumps from {jumped_from:%H:%M} to {jumped_to:%H:%M} (next on "
+                    f"{jumped_from:%Y-%m-%d}): that time does not exist then",
+                    "move it out of that hour, or write the schedule in UTC",
+                    severity="warning",
+                )
+            ]
+    return []

@@ -16,7 +16,8 @@ each to an instant with zoneinfo. Every moment is handed in: the callers own the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["CronSchedule", "ScheduleError", "zone"]
@@ -102,6 +103,23 @@ class CronSchedule:
         """Whether it ever fires ("0 0 31 2 *", the 31st of February, never does)."""
         return bool(self.next_times(_SAMPLE_START.replace(tzinfo=UTC), 1))
 
+    def skipped_hours(self, start: datetime, days: int = 366) -> list[tuple[datetime, datetime]]:
+        """The wall-clock spans the zone's clock jumps over in the `days` after `start`
+        (spring forward) in which this schedule has a fire time, as naive (from, to)
+        wall-clock times: on those days that run does not happen."""
+        from croniter import croniter
+
+        found = []
+        day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        for before, after in _forward_jumps(self.zone, day, days):
+            gap_from, gap_to = before.replace(tzinfo=None), after.replace(tzinfo=None)
+            first: datetime = croniter(self.expression, gap_from - timedelta(seconds=1)).get_next(
+                datetime
+            )
+            if first < gap_to:
+                found.append((gap_from, gap_to))
+        return found
+
     def _instant(self, local: datetime) -> datetime | None:
         """The instant of a wall-clock time in the zone: its first one when the clock
         passes it twice (fold=0), None when the clock jumps over it."""
@@ -109,3 +127,34 @@ class CronSchedule:
         if aware.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) != local:
             return None  # in the gap of a spring-forward: this time does not exist
         return aware
+
+
+@lru_cache(maxsize=64)
+def _forward_jumps(
+    zone: tzinfo, start: datetime, days: int
+) -> tuple[tuple[datetime, datetime], ...]:
+    """Each change of `zone`'s offset that moves its clock forward in the `days` after
+    `start`, as (the wall-clock time it jumps from, the one it jumps to), both aware:
+    found a day at a time, then to the second by halving. Once per zone and day: the
+    runbooks of a project share a few zones."""
+
+    def offset(second: int) -> timedelta | None:
+        return datetime.fromtimestamp(second, UTC).astimezone(zone).utcoffset()
+
+    out = []
+    day = int(start.timestamp())
+    for _ in range(days):
+        low, high = day, day + 86400
+        if offset(low) != offset(high):
+            while high - low > 1:  # offset(low) is the old one, offset(high) the new
+                middle = (low + high) // 2
+                if offset(middle) == offset(low):
+                    low = middle
+                else:
+                    high = middle
+            old, new = offset(low) or timedelta(), offset(high) or timedelta()
+            if new > old:
+                change = datetime.fromtimestamp(high, UTC)
+                out.append((change.astimezone(timezone(old)), change.astimezone(zone)))
+        day += 86400
+    return tuple(out)
