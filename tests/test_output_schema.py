@@ -271,7 +271,7 @@ NAMED_IN_PASSING = {"for_each", "history", "notify-test", "status", "steps"}
 
 
 #: The documented fields whose values are an enum in the schema.
-ENUM_FIELDS = {"status", "outcome", "mode", "kind", "action", "direction", "severity"}
+ENUM_FIELDS = {"status", "outcome", "mode", "kind", "action", "direction", "severity", "catchup"}
 
 
 def test_every_enum_value_of_the_schema_is_documented_and_vice_versa():

@@ -81,11 +81,20 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def show_command(args: argparse.Namespace) -> int:
+    from runner.language.scheduling import effective_grace
     from runner.language.worstcase import worst_case
     from runner.reports import render as report
 
     model = _library(args).runbook(args.name)
     worst = worst_case(model)
+    scheduling = None
+    if model.schedule:
+        scheduling = {
+            "jitter": model.jitter,
+            "catchup": model.catchup,
+            "catchup_window": model.catchup_window,
+            "grace": effective_grace(model),
+        }
     info = {
         "name": model.name,
         "title": model.title,
@@ -93,7 +102,8 @@ def show_command(args: argparse.Namespace) -> int:
         "description": model.description,
         "tags": list(model.tags),
         "schedule": model.schedule,
-        "timezone": model.timezone,
+        "timezone": (model.timezone or "UTC") if model.schedule else model.timezone,
+        "scheduling": scheduling,
         "connection": model.connection,
         "deadline": model.deadline or None,
         "worst_case": {"seconds": worst.seconds, "at_least": worst.at_least, "text": worst.shown},
@@ -428,6 +438,18 @@ def schema_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def next_command(args: argparse.Namespace) -> int:
+    from runner.cli.schedules import next_command as upcoming
+
+    return upcoming(args, _library(args))
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from runner.cli.schedules import export_command as export
+
+    return export(args, _library(args))
+
+
 def demo_command(args: argparse.Namespace) -> int:
     from runner.cli.demo import demo_command as reset
 
@@ -446,4 +468,6 @@ COMMANDS = {
     "notify-test": notify_test_command,
     "doctor": doctor_command,
     "demo": demo_command,
+    "next": next_command,
+    "export": export_command,
 }

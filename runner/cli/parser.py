@@ -13,6 +13,9 @@ from runner.base.errors import RunbookError
 from runner.cli import complete
 from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS
 
+#: `runbook export TARGET` (runner/exports/__init__.py has their modules)
+EXPORT_TARGETS = ("cron", "systemd", "kubernetes", "windows")
+
 DESCRIPTION = """\
 Run operations runbooks written in YAML: ordered SQL, HTTP and command steps with
 warning/critical thresholds, retries, run history and Nagios-style exit codes.
@@ -36,6 +39,8 @@ examples:
   runbook history order-health                  the last runs and their status
   runbook prune --dry-run                       which old runs retention would remove
   runbook doctor                                as the scheduler's user: what would fail
+  runbook next order-health -n 3                its next 3 run times, in its zone and UTC
+  runbook export systemd -o units/              a .service and .timer per scheduled runbook
   runbook notify-test ops                       send a test message to every service tagged ops
   runbook run order-retry -p staging_id=42      retry one failed order (asks first)
   runbook demo reset                            rebuild the demo after trying a rollback
@@ -121,6 +126,17 @@ def _byte_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}") from None
     if number < MIN_OUTPUT:
         raise argparse.ArgumentTypeError(f"must be at least {MIN_OUTPUT} bytes, got {number}")
+    return number
+
+
+def _count(text: str) -> int:
+    """`next -n`: how many run times, 1 to 1000."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= number <= 1000:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 1000, got {number}")
     return number
 
 
@@ -304,6 +320,55 @@ def build_parser() -> _Parser:
         "store, connections, notification URLs, the clock; exit 1 with what to fix",
     )
     doctor.add_argument("--format", choices=PAGE_FORMATS, default="text")
+
+    upcoming = command(
+        "next",
+        "list the next run times of each scheduled runbook, in its time zone and in UTC, "
+        "to check a cron expression before it bites",
+    )
+    runbook_name(upcoming, nargs="?", help="only this runbook (default: every scheduled one)")
+    upcoming.add_argument(
+        "-n", "--count", type=_count, default=5, metavar="N", help="how many (default 5)"
+    )
+    upcoming.add_argument(
+        "--after",
+        metavar="TIME",
+        help="from this moment instead of now: ISO 8601, UTC unless it has an offset "
+        "(2026-03-29T00:00, 2026-03-29T00:00+01:00)",
+    )
+    upcoming.add_argument("--format", choices=PAGE_FORMATS, default="text")
+
+    export = command(
+        "export",
+        "write the schedules of runbooks as the platform's scheduler reads them: crontab "
+        "lines, systemd units, Kubernetes CronJobs or Windows Task Scheduler tasks; what "
+        "a target cannot express is said per runbook on stderr (exit 1 when one was not "
+        "exported)",
+    )
+    export.add_argument("target", choices=EXPORT_TARGETS, help="the platform's scheduler")
+    names = export.add_argument(
+        "names", nargs="*", metavar="NAME", help="these runbooks (default: every scheduled one)"
+    )
+    _complete_with(complete.runbook_names, names)
+    export.add_argument(
+        "--output", "-o", metavar="DIR", help="write the files into DIR (default: stdout)"
+    )
+    export.add_argument(
+        "--command",
+        dest="runner_command",  # not `command`: that is the subcommand's name
+        nargs="+",
+        metavar="ARG",
+        help="how the scheduler starts the runner (default: this runner's `runbook`, "
+        "by its absolute path)",
+    )
+    export.add_argument(
+        "--image", help="kubernetes: the runner's container image (default runbook-runner:latest)"
+    )
+    export.add_argument(
+        "--secret",
+        help="kubernetes: the Secret holding runner.yaml's ${VAR}s, the state store's "
+        "first (default runbook-secrets)",
+    )
 
     schema = command("schema", "print a JSON Schema (for editors and CI)")
     schema.add_argument(

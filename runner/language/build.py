@@ -40,6 +40,7 @@ from runner.language.model import (
     Threshold,
 )
 from runner.language.nodes import Node, freeze, plain
+from runner.language.scheduling import read_timing
 from runner.language.steptypes import BuildScope, StepDeclaration, StepTypes
 
 __all__ = ["Built", "build", "build_step", "step_id"]
@@ -108,7 +109,8 @@ class _Builder:
             description=freeze(doc.get("description", "")),
             tags=freeze(tags) if isinstance(tags, list) else (),
             schedule=freeze(doc.get("schedule")),
-            timezone=freeze(doc.get("timezone")),
+            timezone=freeze(doc.get("timezone", self.config.timezone)),
+            **read_timing(root, self.problems),
             connection=connection,
             inputs=self.inputs(root.at("inputs")),
             vars=MappingProxyType(plain(variables)) if isinstance(variables, Mapping) else NOTHING,

@@ -86,6 +86,8 @@ class Config(Struct, frozen=True):
     notifications: Mapping[str, Any] = field(default_factory=dict)
     vars: Mapping[str, Any] = field(default_factory=dict)
     retention: Retention = field(default_factory=Retention)
+    #: the IANA zone of schedules whose runbook names none (None: UTC)
+    timezone: str | None = None
 
     @property
     def var_dir(self) -> Path:
@@ -267,7 +269,36 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
         notifications=document.get("notifications") or {},
         vars=document.get("vars") or {},
         retention=Retention(**(document.get("retention") or {})),
+        timezone=_timezone(document, display),
     )
+
+
+def _timezone(document: Mapping[str, Any], display: str) -> str | None:
+    """`timezone:`, the default zone of schedules: an IANA name this machine knows."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from runner.language.marks import locate
+
+    name = document.get("timezone")
+    if not isinstance(name, str):
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        line, column = locate(document, ["timezone"], at="value") or (None, None)
+        raise InvalidInput(
+            [
+                Problem(
+                    f"unknown time zone {name!r}",
+                    display,
+                    line,
+                    column,
+                    "timezone",
+                    "use an IANA name such as Europe/Paris or UTC",
+                )
+            ]
+        ) from None
+    return name
 
 
 _DEFAULT_STATE = "var/runner.db"

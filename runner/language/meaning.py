@@ -21,7 +21,7 @@ from typing import Any
 
 from runner.base.errors import InvalidInput, Problem
 from runner.base.gc_pause import paused_gc
-from runner.language import templates
+from runner.language import scheduling, templates
 from runner.language.calls import check_call
 from runner.language.config import STATE_CONNECTION
 from runner.language.model import NotifyPolicy, Origin, Runbook, Step
@@ -202,7 +202,7 @@ class _Checker:
                     'e.g. "0 * * * *"',
                 )
         timezone = self.runbook.timezone
-        if isinstance(timezone, str):
+        if isinstance(timezone, str) and "timezone" in keys:  # runner.yaml's: checked there
             from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
             try:
@@ -213,6 +213,7 @@ class _Checker:
                     f"unknown time zone {timezone!r}",
                     "use an IANA name such as Europe/Berlin or UTC",
                 )
+        self.problems += scheduling.problems(self.runbook)
 
     def check_step(self, item: _Placed) -> None:
         step = item.step

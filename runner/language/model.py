@@ -325,7 +325,13 @@ class Runbook(Struct, frozen=True):
     description: str = ""
     tags: tuple[str, ...] = ()
     schedule: str | None = None
+    #: IANA zone of `schedule`: its own `timezone:`, else runner.yaml's; None: UTC
     timezone: str | None = None
+    #: the schedule's policies, in seconds (defaults: runner/schedule/policy.py)
+    jitter: float = 0.0
+    catchup: str = "latest"  # none | latest | all
+    catchup_window: float = 24 * 3600.0
+    grace: float | None = None  # None: the default, from the schedule's interval
     connection: str | None = None
     inputs: tuple[InputSpec, ...] = ()
     vars: Mapping[str, Any] = NOTHING  # read-only; its values are plain (templates read them)

@@ -292,9 +292,25 @@ def _facts(info: Mapping[str, Any]) -> list[str]:
         timing.append(f"worst case: {worst['text']}")
     if timing:
         lines.append("   ".join(timing))
+    scheduling = info.get("scheduling")
+    if isinstance(scheduling, Mapping):
+        lines.append(_scheduling(scheduling))
     if info.get("path"):
         lines.append(f"file: {info['path']}")
     return lines
+
+
+def _scheduling(scheduling: Mapping[str, Any]) -> str:
+    """`catch-up: latest within 1d   grace: 6m   jitter: 2m` (docs/scheduling.md)."""
+    catchup = scheduling.get("catchup")
+    parts = [f"catch-up: {catchup}"]
+    if catchup != "none" and scheduling.get("catchup_window") is not None:
+        parts[0] += f" within {format_duration(scheduling['catchup_window'])}"
+    if scheduling.get("grace") is not None:
+        parts.append(f"grace: {format_duration(scheduling['grace'])}")
+    if scheduling.get("jitter"):
+        parts.append(f"jitter: {format_duration(scheduling['jitter'])}")
+    return "   ".join(parts)
 
 
 def _inputs_table(inputs: list[Mapping[str, Any]]) -> Any:
