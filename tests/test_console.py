@@ -1,13 +1,17 @@
 """The `runbook` program's own start and end (issue 11, point 1): only the parser of the
-command asked for is built, and the process ends without the interpreter's teardown
-once its exit handlers have run and its output is flushed."""
+command asked for is built, the process ends without the interpreter's teardown once
+its exit handlers have run and its output is flushed, and the state store's SQLite
+connection goes with it, leaving the WAL for the next run."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -103,3 +107,96 @@ def test_the_shell_asking_for_completions_gets_the_whole_parser(
     monkeypatch.setenv("_ARGCOMPLETE", "1")
 
     assert list(parser_for(["run"]).commands) == list(COMMANDS)
+
+
+# -- the state store's WAL, left for the next run -------------------------------------------
+
+_RECORD_AND_DIE = """
+import os, signal, sys
+from datetime import UTC, datetime
+from runner.base.ending import end_without_teardown
+from runner.history.store import StateStore
+from runner.language.results import RunResult
+
+end_without_teardown()
+store = StateStore(sys.argv[1])
+run = RunResult("20261201T000000Z-000000000001", "gauge", started=datetime.now(UTC))
+store.start_run(run)
+run.ended = datetime.now(UTC)
+store.finish_run(run)
+if sys.argv[2] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)  # no close, no exit handler: a crash
+store.close()
+from runner.cli.main import end_process
+end_process(0)
+"""
+
+
+def _record_in_a_child(path: Path, how: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _RECORD_AND_DIE, str(path), how],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _recorded(path: Path) -> dict[str, object] | None:
+    from runner.history.store import StateStore
+
+    with StateStore(path) as store:
+        return store.get_run("20261201T000000Z-000000000001")
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_a_run_recorded_by_a_process_that_ends_without_closing_the_store_is_kept(
+    tmp_path: Path, how: str
+) -> None:
+    path = tmp_path / "runner.db"
+    done = _record_in_a_child(path, how)
+
+    assert done.returncode == (-9 if how == "kill" else 0), done.stderr
+    assert Path(f"{path}-wal").exists()  # the WAL stays, for the next run to append to
+    run = _recorded(path)
+    assert run is not None and run["outcome"] == "completed"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_a_store_closed_in_a_process_that_goes_on_is_closed_as_before(tmp_path: Path) -> None:
+    from runner.history.store import StateStore
+
+    path = tmp_path / "runner.db"
+    StateStore(path).close()
+
+    assert path.exists()
+    assert not Path(f"{path}-wal").exists()  # checkpointed and deleted by the close
+
+
+def test_the_program_leaves_the_wal_and_each_run_reads_the_runs_before_it(
+    tmp_path: Path,
+) -> None:
+    for part in ("runbooks", "sql"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    shutil.copy(REPO / "runner.yaml", tmp_path / "runner.yaml")
+    env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_CONFIG"}
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", "run", "order-health", "--format", "nagios"],
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.stdout.startswith("ORDER-HEALTH "), done.stderr
+
+    assert (tmp_path / "var" / "runner.db-wal").exists()
+    from runner.history.store import StateStore
+
+    with StateStore(tmp_path / "var" / "runner.db") as store:
+        runs = store.history("order-health", limit=10)
+    assert [run["outcome"] for run in runs] == ["completed"] * 3

@@ -23,6 +23,7 @@ import sys
 import threading
 from typing import NoReturn
 
+from runner.base.ending import end_without_teardown
 from runner.base.errors import EXIT_UNKNOWN, Aborted, InvalidInput, RunbookError
 from runner.cli import complete
 from runner.cli.parser import UsageError, parser_for, run_options
@@ -30,6 +31,7 @@ from runner.cli.parser import UsageError, parser_for, run_options
 
 def console() -> NoReturn:
     """`runbook`: run main() on the command line and end the process with its exit code."""
+    end_without_teardown()
     end_process(main())
 
 
