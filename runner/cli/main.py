@@ -20,7 +20,6 @@ import argparse
 import atexit
 import os
 import sys
-import threading
 from typing import NoReturn
 
 from runner.base.ending import end_without_teardown
@@ -46,12 +45,12 @@ def end_process(code: int) -> NoReturn:
     waits for it), when flushing fails (Python reports that itself, exit 120) and under
     a profiler or tracer (`python -m cProfile`, `-m trace` write their results after
     the program returns).
-    Files the runner writes are closed where they are written, and the state store is
-    closed at the end of each run, so nothing waits for the teardown to be written.
+
+    Nothing waits for the teardown to be written: files the runner writes are closed
+    where they are written, and the state store's SQLite connection, left open on
+    purpose (history/backends.py), has every commit in its WAL already.
     """
-    main_thread = threading.main_thread()
-    others = any(t is not main_thread and not t.daemon for t in threading.enumerate())
-    if others or sys.getprofile() is not None or sys.gettrace() is not None:
+    if _threads_running() or sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)
     atexit._run_exitfuncs()
     try:
@@ -61,6 +60,16 @@ def end_process(code: int) -> NoReturn:
     except (OSError, ValueError):  # a closed pipe, a full disk, a closed stream
         sys.exit(code)
     os._exit(code)
+
+
+def _threads_running() -> bool:
+    """Is a non-daemon thread other than this one running? (Without `threading` imported,
+    none was started: `runbook --help` does not import it.)"""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return False
+    main_thread = threading.main_thread()
+    return any(t is not main_thread and not t.daemon for t in threading.enumerate())
 
 
 def main(argv: list[str] | None = None) -> int:
