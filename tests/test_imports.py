@@ -127,4 +127,4 @@ def test_help_imports_no_engine(demo: Path) -> None:
     names, done = imported(["--help"], demo)
 
     assert done.returncode == 0
-    assert not {"runner.engine.walker", "jinja2", "yaml", "sqlite3"} & names
+    assert not {"runner.engine.walker", "jinja2", "yaml", "sqlite3", "threading"} & names
