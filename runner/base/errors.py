@@ -15,8 +15,9 @@ LockLost. Library callers get the exception; the command line has the one top-le
 catch that prints `format_message()` and exits with `exit_code`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation into a ForwardRef, 11 M instructions for Problem's seven, and every command
+# (`runbook --help` too) imports this module (issue 11, point 1).
 from typing import Any, NamedTuple
 
 #: Exit code for "the runbook itself could not be evaluated" (Nagios UNKNOWN).

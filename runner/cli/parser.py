@@ -4,6 +4,7 @@ shell completion scripts (`runbook completion bash|zsh|fish`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -155,7 +156,12 @@ def _complete_with(completer: Callable[..., list[str]], action: argparse.Action)
     action.completer = completer  # type: ignore[attr-defined]  # argcomplete's; not in stubs
 
 
-def build_parser() -> _Parser:
+def build_parser(command: str | None = None) -> _Parser:
+    """The parser of the command line. With `command` (a name in COMMANDS), only that
+    command's own parser is built, with the same options and help: a run does not pay
+    for the parsers of the others (issue 11, point 1: about 20 M instructions, 4% of a
+    nagios run; much of it gettext looking for a translation of argparse's words three
+    times per parser)."""
     parser = _Parser(
         prog="runbook",
         description=DESCRIPTION,
@@ -169,23 +175,38 @@ def build_parser() -> _Parser:
         help="runner.yaml to use (default: $RUNBOOK_CONFIG, or runner.yaml here or above)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (text, add_arguments) in COMMANDS.items():
+        if command is None or name == command:
+            add_arguments(commands.add_parser(name, help=text, description=text))
+    parser.commands = dict(commands.choices)
+    return parser
 
-    def command(name: str, text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=text, description=text)
 
-    def runbook_name(sub: argparse.ArgumentParser, **kwargs: Any) -> None:
-        _complete_with(complete.runbook_names, sub.add_argument("name", **kwargs))
+def parser_for(argv: Sequence[str]) -> _Parser:
+    """The parser for this command line: only its command's when it starts with one (the
+    others cannot be asked for then), the whole parser otherwise (`runbook --help`, a
+    misspelt command, options before the command, the shell asking for completions)."""
+    first = argv[0] if argv else None
+    if first in COMMANDS and "_ARGCOMPLETE" not in os.environ:
+        return build_parser(first)
+    return build_parser()
 
-    command("list", "list the runbooks this configuration can run").add_argument(
-        "--format", choices=PAGE_FORMATS, default="text"
-    )
 
-    show = command("show", "describe a runbook: inputs, steps, thresholds, hints")
-    runbook_name(show, help="runbook name or path to its YAML file")
-    show.add_argument("--format", choices=PAGE_FORMATS, default="text")
+def _runbook_name(sub: argparse.ArgumentParser, **kwargs: Any) -> None:
+    _complete_with(complete.runbook_names, sub.add_argument("name", **kwargs))
 
-    run = command("run", "run a runbook by name (or path) and exit with its status")
-    runbook_name(run, help="runbook name or path to its YAML file")
+
+def _list(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--format", choices=PAGE_FORMATS, default="text")
+
+
+def _show(sub: argparse.ArgumentParser) -> None:
+    _runbook_name(sub, help="runbook name or path to its YAML file")
+    sub.add_argument("--format", choices=PAGE_FORMATS, default="text")
+
+
+def _run(run: argparse.ArgumentParser) -> None:
+    _runbook_name(run, help="runbook name or path to its YAML file")
     param = run.add_argument(
         "--param",
         "-p",
@@ -261,7 +282,8 @@ def build_parser() -> _Parser:
         "the last finished run's status (default: no false recovery) or OK",
     )
 
-    validate = command("validate", "check runbooks and checks; exit 1 when anything is wrong")
+
+def _validate(validate: argparse.ArgumentParser) -> None:
     validate.add_argument(
         "paths",
         nargs="*",
@@ -270,8 +292,9 @@ def build_parser() -> _Parser:
     )
     validate.add_argument("--format", choices=PROBLEM_FORMATS, default="text")
 
-    history = command("history", "list recorded runs, newest first")
-    runbook_name(history, nargs="?", help="only runs of this runbook")
+
+def _history(history: argparse.ArgumentParser) -> None:
+    _runbook_name(history, nargs="?", help="only runs of this runbook")
     history.add_argument(
         "--run", metavar="ID", help="show one run with its steps (an id prefix is enough)"
     )
@@ -291,42 +314,30 @@ def build_parser() -> _Parser:
     )
     history.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
-    prune = command(
-        "prune",
-        "remove runs older than `retention:` in runner.yaml (default 90 days, keeping the "
-        "last 100 of each runbook), with their steps and deliveries",
-    )
+
+def _prune(prune: argparse.ArgumentParser) -> None:
     prune.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
     prune.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
-    notify_test = command(
-        "notify-test",
-        "send a test message to the services of a tag; exit 1 when any did not take it",
-    )
+
+def _notify_test(notify_test: argparse.ArgumentParser) -> None:
     tag = notify_test.add_argument(
         "tag", metavar="TAG", help="an Apprise tag, or several: ops,oncall"
     )
     _complete_with(complete.tags, tag)
     notify_test.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
-    status = command(
-        "status", "each runbook's last run and open alert; exits with the worst status"
-    )
+
+def _status(status: argparse.ArgumentParser) -> None:
     status.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
-    doctor = command(
-        "doctor",
-        "check, as this user, what a scheduled run needs: config, var/ and the state "
-        "store, connections, notification URLs, the clock; exit 1 with what to fix",
-    )
+
+def _doctor(doctor: argparse.ArgumentParser) -> None:
     doctor.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
-    upcoming = command(
-        "next",
-        "list the next run times of each scheduled runbook, in its time zone and in UTC, "
-        "to check a cron expression before it bites",
-    )
-    runbook_name(upcoming, nargs="?", help="only this runbook (default: every scheduled one)")
+
+def _next(upcoming: argparse.ArgumentParser) -> None:
+    _runbook_name(upcoming, nargs="?", help="only this runbook (default: every scheduled one)")
     upcoming.add_argument(
         "-n", "--count", type=_count, default=5, metavar="N", help="how many (default 5)"
     )
@@ -338,13 +349,8 @@ def build_parser() -> _Parser:
     )
     upcoming.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
-    export = command(
-        "export",
-        "write the schedules of runbooks as the platform's scheduler reads them: crontab "
-        "lines, systemd units, Kubernetes CronJobs or Windows Task Scheduler tasks; what "
-        "a target cannot express is said per runbook on stderr (exit 1 when one was not "
-        "exported)",
-    )
+
+def _export(export: argparse.ArgumentParser) -> None:
     export.add_argument("target", choices=EXPORT_TARGETS, help="the platform's scheduler")
     names = export.add_argument(
         "names", nargs="*", metavar="NAME", help="these runbooks (default: every scheduled one)"
@@ -370,12 +376,14 @@ def build_parser() -> _Parser:
         "first (default runbook-secrets)",
     )
 
-    schema = command("schema", "print a JSON Schema (for editors and CI)")
+
+def _schema(schema: argparse.ArgumentParser) -> None:
     schema.add_argument(
         "kind", nargs="?", choices=("runbook", "check", "runner"), default="runbook"
     )
 
-    demo = command("demo", "the embedded demo databases")
+
+def _demo(demo: argparse.ArgumentParser) -> None:
     demo_commands = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
     reset = demo_commands.add_parser(
         "reset",
@@ -390,12 +398,75 @@ def build_parser() -> _Parser:
         help="the demo (orders) or its connection's name in runner.yaml (default: all demos)",
     )
 
-    completion = command(
-        "completion",
-        "print the shell completion script: commands, options, runbook names, --param inputs",
-    )
+
+def _completion(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
     completion.epilog = complete.INSTALL
     completion.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.commands = dict(commands.choices)
-    return parser
+
+
+#: Every command: its one-line help, and what adds its arguments to its parser.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "list": (
+        "list the runbooks this configuration can run",
+        _list,
+    ),
+    "show": (
+        "describe a runbook: inputs, steps, thresholds, hints",
+        _show,
+    ),
+    "run": (
+        "run a runbook by name (or path) and exit with its status",
+        _run,
+    ),
+    "validate": (
+        "check runbooks and checks; exit 1 when anything is wrong",
+        _validate,
+    ),
+    "history": (
+        "list recorded runs, newest first",
+        _history,
+    ),
+    "prune": (
+        "remove runs older than `retention:` in runner.yaml (default 90 days, keeping the "
+        "last 100 of each runbook), with their steps and deliveries",
+        _prune,
+    ),
+    "notify-test": (
+        "send a test message to the services of a tag; exit 1 when any did not take it",
+        _notify_test,
+    ),
+    "status": (
+        "each runbook's last run and open alert; exits with the worst status",
+        _status,
+    ),
+    "doctor": (
+        "check, as this user, what a scheduled run needs: config, var/ and the state "
+        "store, connections, notification URLs, the clock; exit 1 with what to fix",
+        _doctor,
+    ),
+    "next": (
+        "list the next run times of each scheduled runbook, in its time zone and in UTC, "
+        "to check a cron expression before it bites",
+        _next,
+    ),
+    "export": (
+        "write the schedules of runbooks as the platform's scheduler reads them: crontab "
+        "lines, systemd units, Kubernetes CronJobs or Windows Task Scheduler tasks; what "
+        "a target cannot express is said per runbook on stderr (exit 1 when one was not "
+        "exported)",
+        _export,
+    ),
+    "schema": (
+        "print a JSON Schema (for editors and CI)",
+        _schema,
+    ),
+    "demo": (
+        "the embedded demo databases",
+        _demo,
+    ),
+    "completion": (
+        "print the shell completion script: commands, options, runbook names, --param inputs",
+        _completion,
+    ),
+}

@@ -3,7 +3,6 @@ JSON-safe) and how stored rows read back as plain dicts."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -127,7 +126,9 @@ def storable(value: Any, masker: Masker, depth: int = 0) -> Any:
         return [storable(item, masker, depth + 1) for item in value]
     if isinstance(value, Struct):
         return storable(asdict(value), masker, depth + 1)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if hasattr(type(value), "__dataclass_fields__"):  # a dataclass instance
+        import dataclasses  # already imported by the value's own module
+
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         return storable(fields, masker, depth + 1)
     try:
