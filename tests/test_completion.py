@@ -81,6 +81,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
                 "notify-test",
                 "prune",
                 "run",
+                "scheduler",
                 "schema",
                 "show",
                 "status",

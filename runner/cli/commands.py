@@ -450,6 +450,12 @@ def export_command(args: argparse.Namespace) -> int:
     return export(args, _library(args))
 
 
+def scheduler_command(args: argparse.Namespace) -> int:
+    from runner.cli.daemon import scheduler_command as serve
+
+    return serve(args, load_config(args.config))
+
+
 def demo_command(args: argparse.Namespace) -> int:
     from runner.cli.demo import demo_command as reset
 
@@ -470,4 +476,5 @@ COMMANDS = {
     "demo": demo_command,
     "next": next_command,
     "export": export_command,
+    "scheduler": scheduler_command,
 }

@@ -42,6 +42,7 @@ examples:
   runbook doctor                                as the scheduler's user: what would fail
   runbook next order-health -n 3                its next 3 run times, in its zone and UTC
   runbook export systemd -o units/              a .service and .timer per scheduled runbook
+  runbook scheduler --max-parallel 8            run the scheduled runbooks (SIGTERM to stop)
   runbook notify-test ops                       send a test message to every service tagged ops
   runbook run order-retry -p staging_id=42      retry one failed order (asks first)
   runbook demo reset                            rebuild the demo after trying a rollback
@@ -350,6 +351,28 @@ def _next(upcoming: argparse.ArgumentParser) -> None:
     upcoming.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
 
+def _scheduler(scheduler: argparse.ArgumentParser) -> None:
+    scheduler.add_argument(
+        "--max-parallel",
+        type=_count,
+        metavar="N",
+        help="runs going at once (default: runner.yaml's scheduler: max_parallel, else 4)",
+    )
+    scheduler.add_argument(
+        "--grace",
+        type=_duration,
+        metavar="DURATION",
+        help="on SIGTERM, how long running runs may go on before they are aborted "
+        "(default: runner.yaml's scheduler: shutdown_grace, else 60s)",
+    )
+    scheduler.add_argument(
+        "--once",
+        action="store_true",
+        help="run what is due now (the missed runs by catchup:, no jitter), wait for it "
+        "and exit: to try a configuration, or to be started by another scheduler",
+    )
+
+
 def _export(export: argparse.ArgumentParser) -> None:
     export.add_argument("target", choices=EXPORT_TARGETS, help="the platform's scheduler")
     names = export.add_argument(
@@ -456,6 +479,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         "a target cannot express is said per runbook on stderr (exit 1 when one was not "
         "exported)",
         _export,
+    ),
+    "scheduler": (
+        "run every runbook with a schedule: when it is due, in this process: a foreground "
+        "daemon that logs on stderr, catches up the runs it missed (catchup:), picks up "
+        "runbook files added, changed or removed, and stops on SIGTERM or Ctrl-C",
+        _scheduler,
     ),
     "schema": (
         "print a JSON Schema (for editors and CI)",

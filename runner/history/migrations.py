@@ -18,6 +18,9 @@ whose process died stays visible)
     seen                      when the run was last known alive (its start, then each
                               step's start, at most every few seconds); NULL before
                               migration 5
+    slot                      the schedule slot a run of `runbook scheduler` was for
+                              (trigger schedule or catchup), UTC text; NULL for other
+                              runs and before migration 7
 
 step_results (one row per step; for_each items, groups and checks are children)
     run_id, seq               seq numbers a run's steps 1.. in execution-tree order
@@ -209,6 +212,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (  # 6: a for_each's items counted, with what is left of the OK ones it did not keep
         "ALTER TABLE step_results ADD COLUMN items_json {text}",
+    ),
+    (  # 7: the schedule slot a run was for, so a scheduler knows which slots it missed
+        "ALTER TABLE runs ADD COLUMN slot {text}",
+        "CREATE INDEX idx_runs_runbook_slot ON runs (runbook, slot)",
     ),
 )
 

@@ -27,7 +27,7 @@ _MAX_DEPTH = 32
 RUN_COLUMNS = (
     "run_id", "runbook", "title", "kind", "status", "outcome", "mode", "trigger",
     "inputs_json", "user", "host", "pid", "started", "ended", "duration", "error", "path",
-    "seen",
+    "seen", "slot",
 )  # fmt: skip
 STEP_COLUMNS = (
     "run_id", "seq", "parent_seq", "step_id", "title", "action", "status", "outcome",
@@ -180,7 +180,8 @@ def delivery_dict(row: Row) -> dict[str, Any]:
 
 def run_dict(row: Row) -> dict[str, Any]:
     # `seen` is the heartbeat (history/reconcile.py); an abandoned run's `ended` says it.
-    data = {key: row[key] for key in RUN_COLUMNS if key not in ("inputs_json", "seen")}
+    # `slot` is the scheduler's (StateStore.last_slots).
+    data = {key: row[key] for key in RUN_COLUMNS if key not in ("inputs_json", "seen", "slot")}
     data["inputs"] = _loads(row["inputs_json"]) or {}
     data["exit_code"] = _EXIT_CODES.get(row["status"]) if row["status"] else None
     return data

@@ -289,6 +289,15 @@ class StateStore(Upkeep, Reconcile, Notices):
             rows = self._backend.query(LAST_RUNS_SQL)
         return {row["runbook"]: run_dict(row) for row in rows}
 
+    def last_slots(self) -> dict[str, datetime]:
+        """{runbook: the newest schedule slot a run was recorded for} (trigger schedule
+        or catchup, whatever the run's outcome): where `runbook scheduler` looks for the
+        slots it missed while it was down."""
+        sql = "SELECT runbook, MAX(slot) AS slot FROM runs WHERE slot IS NOT NULL GROUP BY runbook"
+        with self._lock:
+            rows = self._backend.query(sql)
+        return {row["runbook"]: datetime.fromisoformat(row["slot"]) for row in rows}
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """One run with its steps (children nested); a unique prefix of the id will do."""
         if not run_id:
@@ -397,6 +406,7 @@ class StateStore(Upkeep, Reconcile, Notices):
             "error": self._text(run.error),
             "path": self._text(run.path),
             "seen": utc_text(run.ended if status is not None and run.ended else started),
+            "slot": utc_text(run.slot),
         }
 
     def _step_rows(self, run: RunResult) -> Iterator[dict[str, Any]]:

@@ -69,6 +69,15 @@ class Retention(Struct, frozen=True):
     keep: int = 100
 
 
+class SchedulerSettings(Struct, frozen=True):
+    """How `runbook scheduler` runs (`scheduler:` in runner.yaml; its options win)."""
+
+    #: runs going at once; a due run waits for a free one
+    max_parallel: int = 4
+    #: seconds a stopping scheduler waits for running runs before it aborts them
+    shutdown_grace: float = 60.0
+
+
 class Config(Struct, frozen=True):
     """runner.yaml as built: where runbooks and SQL live, connections, state and defaults."""
 
@@ -88,6 +97,7 @@ class Config(Struct, frozen=True):
     retention: Retention = field(default_factory=Retention)
     #: the IANA zone of schedules whose runbook names none (None: UTC)
     timezone: str | None = None
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
     @property
     def var_dir(self) -> Path:
@@ -270,6 +280,16 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
         vars=document.get("vars") or {},
         retention=Retention(**(document.get("retention") or {})),
         timezone=_timezone(document, display),
+        scheduler=_scheduler(document.get("scheduler") or {}),
+    )
+
+
+def _scheduler(raw: Mapping[str, Any]) -> SchedulerSettings:
+    """`scheduler:` (its keys and types are checked by the schema first)."""
+    settings = SchedulerSettings()
+    return SchedulerSettings(
+        max_parallel=int(raw.get("max_parallel", settings.max_parallel)),
+        shutdown_grace=parse_duration(raw.get("shutdown_grace", settings.shutdown_grace)),
     )
 
 

@@ -131,6 +131,9 @@ class RunResult(Struct):
     # Why the state store did not take this run's record, and where the record waits
     # (history/spool.py); None when it was recorded (or a dry run records nothing).
     not_recorded: str | None = None
+    # The schedule slot a run of `runbook scheduler` was for (trigger schedule or
+    # catchup): the fire time, not when the run started (jitter, a queue, catch-up).
+    slot: datetime | None = None
 
     @property
     def duration(self) -> float:
@@ -164,6 +167,7 @@ class RunResult(Struct):
             "notifications": [dict(item) for item in self.notifications],
             # Only when the store did not take the record: older readers see no change.
             **({"not_recorded": self.not_recorded} if self.not_recorded else {}),
+            **({"slot": timestamp(self.slot)} if self.slot else {}),
         }
 
 
@@ -252,4 +256,5 @@ def run_from_dict(data: dict[str, Any]) -> RunResult:
         error=data.get("error"),
         path=data.get("path"),
         notifications=list(data.get("notifications") or []),
+        slot=_time(data.get("slot")),
     )

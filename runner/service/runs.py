@@ -61,6 +61,8 @@ class RunRequest(Struct, frozen=True):
     deadline: float | None = None
     # Keep every for_each item in full, to list them all (--all-items).
     all_items: bool = False
+    # The schedule slot this run is for (`runbook scheduler`), recorded with the run.
+    slot: datetime | None = None
 
 
 class RunService:
@@ -117,6 +119,10 @@ class RunService:
             self.config, STEP_TYPES, tags=_known_tags, tag_files=_tag_files, cache=self.cache
         )
 
+    def open_store(self) -> StateStore:
+        """The state store runs are recorded in (the caller closes it)."""
+        return self._open_store(self.config)
+
     def load(self, name_or_path: str) -> Runbook:
         """The model of a runbook; raises NotFound or InvalidInput (nothing has run)."""
         return self.library().runbook(name_or_path)
@@ -167,6 +173,7 @@ class RunService:
             # notifier that fails later only costs recorded delivery failures.
             engine.notifier = self._notifier(engine, runbook, request.mode)
             run = engine.new_run(runbook, inputs)
+            run.slot = request.slot
             if record.store is not None:  # runs that died, and their orphaned sessions
                 from runner.service.reconcile import reconcile_before_run
 

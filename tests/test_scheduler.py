@@ -1,0 +1,456 @@
+"""`runbook scheduler` (runner/service/scheduler.py): which slots run, when, how often and
+with what trigger, driven by a fake clock over real runbook files and a real SQLite
+store; and the daemon as a real process, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from runner.service.scheduler import Scheduler, jitter_delay, missed_to_run
+
+QUICK = """
+runbook: {name}
+schedule: "{schedule}"
+catchup: {catchup}
+catchup_window: {window}
+jitter: {jitter}
+connection: main
+steps:
+  - id: one
+    sql: SELECT 1 AS one
+"""
+
+# Counts until the run's abort (or its 60 s timeout) ends it.
+ENDLESS = """
+runbook: {name}
+schedule: "* * * * *"
+concurrency: {concurrency}
+connection: main
+steps:
+  - id: spin
+    timeout: 60s
+    sql: |
+      WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)
+      SELECT count(*) AS n FROM c
+"""
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def quick(
+    project: Any,
+    name: str = "tick",
+    schedule: str = "*/10 * * * *",
+    catchup: str = "latest",
+    window: str = "24h",
+    jitter: str = "0s",
+) -> None:
+    text = QUICK.format(name=name, schedule=schedule, catchup=catchup, window=window, jitter=jitter)
+    project.runbook(name, text)
+
+
+class FakeClock:
+    """The scheduler's time: sleep() lets the runs going end, then moves time on (no real
+    waiting); the scheduler is stopped once time reaches `until`."""
+
+    def __init__(self, start: datetime, until: datetime | None = None) -> None:
+        self.moment = start
+        self.until = until
+        self.scheduler: Scheduler | None = None
+        self.jumps: dict[datetime, timedelta] = {}  # at this moment, time leaps (a sleep)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def sleep(self, seconds: float) -> None:
+        assert self.scheduler is not None
+        idle(self.scheduler)
+        leap = self.jumps.pop(self.moment, None)
+        self.moment += leap if leap is not None else timedelta(seconds=max(seconds, 0.001))
+        if self.until is not None and self.moment >= self.until:
+            self.scheduler.stop()
+
+
+def idle(scheduler: Scheduler, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while scheduler._running():
+        assert time.monotonic() < end, "the runs did not end"
+        time.sleep(0.01)
+
+
+def make(project: Any, clock: FakeClock, **options: Any) -> tuple[Scheduler, list[str]]:
+    said: list[str] = []
+    scheduler = Scheduler(
+        project.service(), clock=clock.now, sleep=clock.sleep, log=said.append, **options
+    )
+    clock.scheduler = scheduler
+    return scheduler, said
+
+
+def runs(project: Any, runbook: str | None = None) -> list[tuple[str, str, str | None, str]]:
+    """(runbook, trigger, slot, outcome) of every recorded run, by slot."""
+    with sqlite3.connect(project.root / "var" / "runner.db") as db:
+        rows = db.execute(
+            "SELECT runbook, trigger, slot, outcome FROM runs ORDER BY slot, started"
+        ).fetchall()
+    return [row for row in rows if runbook is None or row[0] == runbook]
+
+
+def slot_text(moment: str) -> str:
+    return at(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def once_at(project: Any, moment: str, **options: Any) -> list[str]:
+    """A scheduler started at `moment` that ticks once and waits for what it started."""
+    clock = FakeClock(at(moment))
+    scheduler, said = make(project, clock, **options)
+    scheduler.tick(clock.now())
+    scheduler.run_due(clock.now())
+    return said
+
+
+# -- on time ---------------------------------------------------------------------------
+
+
+def test_each_slot_runs_once_on_time_with_trigger_schedule_and_its_slot(project: Any) -> None:
+    quick(project)
+    clock = FakeClock(at("2026-06-01T09:59:30"), until=at("2026-06-01T10:31:00"))
+    scheduler, said = make(project, clock)
+    scheduler.serve()
+    assert runs(project) == [
+        ("tick", "schedule", slot_text(f"2026-06-01T10:{minute}"), "completed")
+        for minute in ("00", "10", "20", "30")
+    ]
+    assert any("tick: scheduled '*/10 * * * *' in UTC" in line for line in said)
+    assert said[-1].endswith("runbook scheduler: stopped")
+
+
+def test_a_schedule_in_a_zone_runs_on_its_wall_clock_across_a_change_of_offset(
+    project: Any,
+) -> None:
+    """Europe/Paris falls back on 2026-10-25: 02:30 local comes twice and runs once."""
+    project.runbook(
+        "night",
+        """
+        runbook: night
+        schedule: "30 2 * * *"
+        timezone: Europe/Paris
+        connection: main
+        steps:
+          - {id: one, sql: SELECT 1 AS one}
+        """,
+    )
+    clock = FakeClock(at("2026-10-24T00:00"), until=at("2026-10-26T12:00"))
+    scheduler, _ = make(project, clock, rescan_every=3600.0)  # ticks at slots and hours
+    scheduler.serve()
+    assert [row[2] for row in runs(project)] == [
+        slot_text("2026-10-24T00:30"),  # 02:30 CEST
+        slot_text("2026-10-25T00:30"),  # 02:30 CEST, the first pass only
+        slot_text("2026-10-26T01:30"),  # 02:30 CET
+    ]
+
+
+def test_jitter_is_inside_the_span_and_the_same_for_the_same_slot() -> None:
+    slot = at("2026-06-01T10:00")
+    delays = [jitter_delay("tick", slot + timedelta(minutes=m), 120.0) for m in range(50)]
+    assert all(0 <= delay < 120 for delay in delays)
+    assert len(set(delays)) == 50  # spread
+    assert jitter_delay("tick", slot, 120.0) == delays[0]  # deterministic
+    assert jitter_delay("tock", slot, 120.0) != delays[0]  # per runbook
+    assert jitter_delay("tick", slot, 0.0) == 0.0
+
+
+def test_a_jittered_run_waits_for_its_delay(project: Any) -> None:
+    quick(project, jitter="5m")
+    delay = jitter_delay("tick", at("2026-06-01T10:00"), 300.0)
+    clock = FakeClock(at("2026-06-01T10:00:01"))
+    scheduler, _ = make(project, clock)
+    scheduler.tick(clock.now())
+    [due] = scheduler.queue
+    assert due.start == at("2026-06-01T10:00") + timedelta(seconds=delay)
+    scheduler.tick(due.start - timedelta(seconds=0.5))
+    assert scheduler.queue and not runs(project)  # not yet
+    scheduler.tick(due.start)
+    scheduler.run_due(due.start)
+    assert runs(project) == [("tick", "schedule", slot_text("2026-06-01T10:00"), "completed")]
+
+
+def test_at_most_max_parallel_runs_go_at_once(project: Any) -> None:
+    for name in ("a", "b", "c"):
+        quick(project, name=name)
+    clock = FakeClock(at("2026-06-01T10:00:01"))
+    scheduler, _ = make(project, clock, max_parallel=1)
+    scheduler.tick(clock.now())
+    assert len(scheduler.queue) == 2  # one started, two wait for its place
+    scheduler.run_due(clock.now())
+    assert sorted(row[0] for row in runs(project)) == ["a", "b", "c"]
+
+
+def test_max_parallel_defaults_to_runner_yaml(project: Any) -> None:
+    project.config(
+        "connections:\n  main: {sqlite: data.db}\nstate: var/runner.db\n"
+        "scheduler: {max_parallel: 7, shutdown_grace: 2m}\n"
+    )
+    scheduler, _ = make(project, FakeClock(at("2026-06-01T10:00")))
+    assert (scheduler.max_parallel, scheduler.shutdown_grace) == (7, 120.0)
+    scheduler, _ = make(project, FakeClock(at("2026-06-01T10:00")), max_parallel=2)
+    assert scheduler.max_parallel == 2
+
+
+# -- concurrency -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("concurrency", ["skip", "wait", "allow"])
+def test_the_runbooks_concurrency_decides_a_slot_due_while_it_runs(
+    project: Any, concurrency: str
+) -> None:
+    project.runbook("endless", ENDLESS.format(name="endless", concurrency=concurrency))
+    clock = FakeClock(at("2026-06-01T10:00:01"))
+    scheduler, _ = make(project, clock)
+    scheduler.tick(at("2026-06-01T10:00:01"))  # the 10:00 run starts, and spins
+    scheduler.tick(at("2026-06-01T10:01:01"))  # 10:01 is due while it runs
+    if concurrency == "skip":  # handed to the run service, which records it skipped
+        deadline = time.monotonic() + 10
+        while len(scheduler._running()) > 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ("endless", "schedule", slot_text("2026-06-01T10:01"), "skipped") in runs(project)
+    elif concurrency == "wait":
+        assert [due.slot for due in scheduler.queue] == [at("2026-06-01T10:01")]
+        assert len(scheduler._running()) == 1
+    else:
+        assert len(scheduler._running()) == 2 and not scheduler.queue
+    scheduler.stop()
+    scheduler.shutdown_grace = 0.0
+    scheduler.drain()
+    outcomes = {row[2]: row[3] for row in runs(project)}
+    assert outcomes[slot_text("2026-06-01T10:00")] == "aborted"
+    expected = {"skip": "skipped", "wait": None, "allow": "aborted"}[concurrency]
+    assert outcomes.get(slot_text("2026-06-01T10:01")) == expected
+
+
+# -- catch-up ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("catchup", "caught"), [("all", 10), ("latest", 1), ("none", 0)])
+def test_down_for_ten_slots(project: Any, catchup: str, caught: int) -> None:
+    quick(project, catchup=catchup)
+    once_at(project, "2026-06-01T10:00:05")  # runs 10:00, then the scheduler is down
+    said = once_at(project, "2026-06-01T11:45")  # 10:10 ... 11:40 were missed
+    missed = [slot_text(f"2026-06-01T{h}:{m}0") for h in ("10", "11") for m in range(6)][1:11]
+    rows = runs(project)
+    assert rows[0] == ("tick", "schedule", slot_text("2026-06-01T10:00"), "completed")
+    assert len(missed) == 10
+    expected = {"all": missed, "latest": missed[-1:], "none": []}[catchup]
+    assert rows[1:] == [("tick", "catchup", slot, "completed") for slot in expected]
+    assert len(expected) == caught
+    if caught < 10:
+        assert any(f"{10 - caught} missed slot(s) not run" in line for line in said)
+
+
+def test_missed_slots_older_than_the_window_are_not_caught_up(project: Any) -> None:
+    quick(project, catchup="all", window="1h")
+    once_at(project, "2026-06-01T10:00:05")
+    once_at(project, "2026-06-01T11:45")
+    caught = [row[2] for row in runs(project) if row[1] == "catchup"]
+    assert caught == [
+        slot_text(f"2026-06-01T{t}") for t in ("10:50", "11:00", "11:10", "11:20", "11:30", "11:40")
+    ]
+
+
+def test_a_slot_due_now_is_the_latest_and_no_missed_one_runs_beside_it(project: Any) -> None:
+    quick(project, catchup="latest")
+    once_at(project, "2026-06-01T10:00:05")
+    once_at(project, "2026-06-01T11:50:10")
+    assert [row[1:3] for row in runs(project)] == [
+        ("schedule", slot_text("2026-06-01T10:00")),
+        ("schedule", slot_text("2026-06-01T11:50")),
+    ]
+
+
+def test_a_runbook_never_run_by_a_scheduler_catches_nothing_up(project: Any) -> None:
+    quick(project, catchup="all")
+    once_at(project, "2026-06-01T11:45")
+    assert runs(project) == []
+
+
+def test_the_host_sleeping_is_caught_up_when_it_wakes(project: Any) -> None:
+    quick(project, catchup="latest")
+    clock = FakeClock(at("2026-06-01T09:59:30"), until=at("2026-06-01T13:01"))
+    clock.jumps[at("2026-06-01T10:00")] = timedelta(hours=2, minutes=35)  # asleep
+    scheduler, _ = make(project, clock)
+    scheduler.serve()
+    assert [row[1:3] for row in runs(project)] == [
+        ("schedule", slot_text("2026-06-01T10:00")),
+        ("catchup", slot_text("2026-06-01T12:30")),  # the latest of those slept through
+        ("schedule", slot_text("2026-06-01T12:40")),
+        ("schedule", slot_text("2026-06-01T12:50")),
+        ("schedule", slot_text("2026-06-01T13:00")),
+    ]
+
+
+def test_the_clock_going_back_runs_no_slot_twice(project: Any) -> None:
+    quick(project)
+    clock = FakeClock(at("2026-06-01T10:00:05"))
+    scheduler, _ = make(project, clock)
+    for moment in ("10:00:05", "10:10:05", "09:55:00", "10:10:30", "10:20:01"):
+        scheduler.tick(at(f"2026-06-01T{moment}"))
+        scheduler.run_due(at(f"2026-06-01T{moment}"))
+    assert [row[2] for row in runs(project)] == [
+        slot_text(f"2026-06-01T10:{minute}") for minute in ("00", "10", "20")
+    ]
+
+
+def test_missed_to_run() -> None:
+    missed = [at("2026-06-01T10:10"), at("2026-06-01T10:20")]
+    assert missed_to_run("all", missed, on_time=True) == missed
+    assert missed_to_run("latest", missed, on_time=False) == missed[-1:]
+    assert missed_to_run("latest", missed, on_time=True) == []
+    assert missed_to_run("none", missed, on_time=False) == []
+
+
+# -- files added, changed, removed -------------------------------------------------------
+
+
+def test_runbook_files_are_picked_up_without_a_restart(project: Any) -> None:
+    clock = FakeClock(at("2026-06-01T09:59:30"))
+    scheduler, said = make(project, clock)
+    scheduler.tick(clock.now())
+    assert scheduler.entries == {}
+    quick(project, name="late")  # added
+    scheduler.tick(at("2026-06-01T10:00:01"))
+    scheduler.run_due(at("2026-06-01T10:00:01"))
+    assert [row[0] for row in runs(project)] == ["late"]
+
+    quick(project, name="late", schedule="*/5 * * * *")  # changed
+    os.utime(project.root / "runbooks" / "late.yaml", ns=(1, 1))
+    scheduler.tick(at("2026-06-01T10:05:01"))
+    scheduler.run_due(at("2026-06-01T10:05:01"))
+    assert [row[2] for row in runs(project)][-1] == slot_text("2026-06-01T10:05")
+    assert any("late: now scheduled '*/5 * * * *'" in line for line in said)
+
+    (project.root / "runbooks" / "late.yaml").unlink()  # removed
+    scheduler.tick(at("2026-06-01T10:10:01"))
+    scheduler.run_due(at("2026-06-01T10:10:01"))
+    assert len(runs(project)) == 2 and scheduler.entries == {}
+    assert any("late: its file is gone" in line for line in said)
+
+
+def test_a_change_that_does_not_validate_keeps_the_last_good_version(project: Any) -> None:
+    quick(project)
+    clock = FakeClock(at("2026-06-01T09:59:30"))
+    scheduler, said = make(project, clock)
+    scheduler.tick(clock.now())
+    path = project.runbook(
+        "tick",
+        QUICK.format(
+            name="tick", schedule="*/10 * * * *", catchup="latest", window="24h", jitter="0s"
+        ).replace("sql: SELECT 1", "sqll: SELECT 1"),
+    )
+    os.utime(path, ns=(2, 2))
+    for moment in ("10:00:01", "10:05:00", "10:10:01"):
+        scheduler.tick(at(f"2026-06-01T{moment}"))
+        scheduler.run_due(at(f"2026-06-01T{moment}"))
+    assert [row[1:] for row in runs(project)] == [
+        ("schedule", slot_text("2026-06-01T10:00"), "completed"),
+        ("schedule", slot_text("2026-06-01T10:10"), "completed"),
+    ]
+    reported = [line for line in said if "does not validate" in line]
+    assert len(reported) == 1 and "the last good version stays scheduled" in reported[0]
+
+
+def test_an_invalid_new_runbook_is_reported_once_and_not_scheduled(project: Any) -> None:
+    project.runbook("bad", 'runbook: bad\nschedule: "61 * * * *"\nsteps: []\n')
+    clock = FakeClock(at("2026-06-01T09:59:30"))
+    scheduler, said = make(project, clock)
+    scheduler.tick(clock.now())
+    scheduler.tick(at("2026-06-01T10:00:30"))
+    assert scheduler.entries == {}
+    assert len([line for line in said if "bad:" in line and "not scheduled until" in line]) == 1
+
+
+# -- stopping ----------------------------------------------------------------------------
+
+
+def test_stop_waits_for_the_grace_then_aborts_and_records_aborted(project: Any) -> None:
+    project.runbook("endless", ENDLESS.format(name="endless", concurrency="skip"))
+    clock = FakeClock(at("2026-06-01T10:00:01"))
+    scheduler, said = make(project, clock, shutdown_grace=0.3)
+    scheduler.tick(clock.now())
+    started = time.monotonic()
+    scheduler.stop("SIGTERM")
+    scheduler.drain()
+    assert 0.3 <= time.monotonic() - started < 20
+    assert runs(project) == [("endless", "schedule", slot_text("2026-06-01T10:00"), "aborted")]
+    assert any("waiting up to 0.3s for 1 running run(s)" in line for line in said)
+
+
+def test_store_records_slot_and_last_slots(project: Any) -> None:
+    from runner.history.store import open_store
+
+    quick(project)
+    once_at(project, "2026-06-01T10:00:05")
+    with open_store(project.library().config) as store:
+        assert store.last_slots() == {"tick": at("2026-06-01T10:00")}
+        [row] = store.history("tick")
+        assert "slot" not in row  # `runbook history` shows what it always showed
+
+
+# -- the daemon as a process -------------------------------------------------------------
+
+
+def _cli(project: Any, *args: str, **options: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(project.root.parent)}
+    env.pop("RUNBOOK_CONFIG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", "scheduler", *args],
+        cwd=project.root,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**env, **options},
+    )
+
+
+def test_the_daemon_stops_on_sigterm(project: Any) -> None:
+    quick(project, schedule="* * * * *")
+    process = _cli(project)
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "tick: scheduled" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=30)[1]
+    assert process.returncode == 0, rest
+    assert "SIGTERM: stopping" in rest and rest.rstrip().endswith("runbook scheduler: stopped")
+
+
+def test_the_daemon_once_catches_up_what_it_missed(project: Any) -> None:
+    """A real process with the real clock: the store's last slot was 5 minutes ago, so
+    `--once` runs the missed minutes (catchup: all), each once, and exits."""
+    quick(project, schedule="* * * * *", catchup="all")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    seed = now - timedelta(minutes=5)
+    once_at(project, (seed + timedelta(seconds=1)).replace(tzinfo=None).isoformat())
+    process = _cli(project, "--once")
+    err = process.communicate(timeout=60)[1]
+    assert process.returncode == 0, err
+    rows = runs(project)
+    slots = [datetime.fromisoformat(row[2]) for row in rows]
+    assert slots[0] == seed and rows[0][1] == "schedule"
+    assert slots == [seed + timedelta(minutes=n) for n in range(len(slots))]  # none doubled
+    assert 5 <= len(slots) <= 7  # the minute may turn while the test runs
+    assert {row[1] for row in rows[1:-1]} == {"catchup"}
+    assert all(row[3] == "completed" for row in rows)
