@@ -454,3 +454,33 @@ def test_the_daemon_once_catches_up_what_it_missed(project: Any) -> None:
     assert 5 <= len(slots) <= 7  # the minute may turn while the test runs
     assert {row[1] for row in rows[1:-1]} == {"catchup"}
     assert all(row[3] == "completed" for row in rows)
+
+
+# -- the README's examples ---------------------------------------------------------------
+
+
+def _readme_block(language: str, marker: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = text.split(f"```{language}\n")[1:]
+    found = [block.split("```", 1)[0] for block in blocks if marker in block]
+    assert len(found) == 1, f"one {language} block with {marker!r} in the README"
+    return found[0]
+
+
+def test_the_readme_deployment_validates() -> None:
+    import kubernetes_validate
+    import yaml
+
+    document = yaml.safe_load(_readme_block("yaml", "kind: Deployment"))
+    kubernetes_validate.validate(document, "1.37", strict=True)
+    [container] = document["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["scheduler"]
+
+
+def test_the_readme_unit_runs_the_scheduler() -> None:
+    unit = _readme_block("ini", "runbook scheduler")
+    assert "ExecStart=/opt/runbooks/.venv/bin/runbook scheduler\n" in unit
+    stop = int(unit.split("TimeoutStopSec=")[1].split()[0])
+    assert stop > 60  # longer than the default shutdown grace: runs are aborted, not killed
