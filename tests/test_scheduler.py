@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from integration.conftest import postgres  # noqa: F401 - the session's PostgreSQL database
 
 from runner.service.scheduler import Scheduler, jitter_delay, missed_to_run
 
@@ -89,6 +90,13 @@ def idle(scheduler: Scheduler, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
+def until(condition: Any, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "it did not happen"
+        time.sleep(0.01)
+
+
 def make(project: Any, clock: FakeClock, **options: Any) -> tuple[Scheduler, list[str]]:
     said: list[str] = []
     scheduler = Scheduler(
@@ -100,10 +108,16 @@ def make(project: Any, clock: FakeClock, **options: Any) -> tuple[Scheduler, lis
 
 def runs(project: Any, runbook: str | None = None) -> list[tuple[str, str, str | None, str]]:
     """(runbook, trigger, slot, outcome) of every recorded run, by slot."""
-    with sqlite3.connect(project.root / "var" / "runner.db") as db:
-        rows = db.execute(
-            "SELECT runbook, trigger, slot, outcome FROM runs ORDER BY slot, started"
-        ).fetchall()
+    path = project.root / "var" / "runner.db"
+    if not path.exists():
+        return []
+    with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as db:
+        try:
+            rows = db.execute(
+                "SELECT runbook, trigger, slot, outcome FROM runs ORDER BY slot, started"
+            ).fetchall()
+        except sqlite3.OperationalError:  # not made yet
+            return []
     return [row for row in rows if runbook is None or row[0] == runbook]
 
 
@@ -219,11 +233,10 @@ def test_the_runbooks_concurrency_decides_a_slot_due_while_it_runs(
     clock = FakeClock(at("2026-06-01T10:00:01"))
     scheduler, _ = make(project, clock)
     scheduler.tick(at("2026-06-01T10:00:01"))  # the 10:00 run starts, and spins
+    until(lambda: [row[3] for row in runs(project)] == ["running"])  # it holds the lock
     scheduler.tick(at("2026-06-01T10:01:01"))  # 10:01 is due while it runs
     if concurrency == "skip":  # handed to the run service, which records it skipped
-        deadline = time.monotonic() + 10
-        while len(scheduler._running()) > 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        until(lambda: len(scheduler._running()) == 1)
         assert ("endless", "schedule", slot_text("2026-06-01T10:01"), "skipped") in runs(project)
     elif concurrency == "wait":
         assert [due.slot for due in scheduler.queue] == [at("2026-06-01T10:01")]
@@ -395,6 +408,47 @@ def test_stop_waits_for_the_grace_then_aborts_and_records_aborted(project: Any) 
     assert any("waiting up to 0.3s for 1 running run(s)" in line for line in said)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def store_location(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    if request.param == "sqlite":
+        yield tmp_path / "var" / "runner.db"
+        return
+    from test_state import postgres_schema
+
+    yield from postgres_schema(request.getfixturevalue("postgres"))
+
+
+def test_last_slots_on_each_store(store_location: Any) -> None:
+    """Migration 7's slot column: the newest slot of each runbook, whatever the trigger
+    or outcome of its run; runs without a slot (manual ones) do not count."""
+    from runner.base.status import Status
+    from runner.history.store import StateStore, new_run_id
+    from runner.language.results import RunResult
+
+    def run(runbook: str, slot: str | None, outcome: str = "completed") -> RunResult:
+        return RunResult(
+            run_id=new_run_id(),
+            runbook=runbook,
+            status=Status.OK,
+            outcome=outcome,
+            trigger="schedule" if slot else "manual",
+            started=datetime.now(UTC),
+            ended=datetime.now(UTC),
+            slot=at(slot) if slot else None,
+        )
+
+    with StateStore(store_location) as store:
+        for made in (
+            run("a", "2026-06-01T10:00"),
+            run("a", "2026-06-01T10:10", "aborted"),
+            run("a", None),
+            run("b", "2026-06-01T09:00", "skipped"),
+            run("c", None),
+        ):
+            store.record_finished(made, [])
+        assert store.last_slots() == {"a": at("2026-06-01T10:10"), "b": at("2026-06-01T09:00")}
+
+
 def test_store_records_slot_and_last_slots(project: Any) -> None:
     from runner.history.store import open_store
 
@@ -484,3 +538,40 @@ def test_the_readme_unit_runs_the_scheduler() -> None:
     assert "ExecStart=/opt/runbooks/.venv/bin/runbook scheduler\n" in unit
     stop = int(unit.split("TimeoutStopSec=")[1].split()[0])
     assert stop > 60  # longer than the default shutdown grace: runs are aborted, not killed
+
+
+def test_old_claims_are_forgotten_and_recent_ones_kept(project: Any) -> None:
+    quick(project, window="2h")
+    clock = FakeClock(at("2026-06-01T10:00:05"))
+    scheduler, _ = make(project, clock)
+    scheduler.tick(clock.now())
+    scheduler.run_due(clock.now())
+    assert scheduler.claimed == {("tick", at("2026-06-01T10:00"))}
+    scheduler.tick(at("2026-06-01T12:00:05"))  # within window + an hour: kept
+    scheduler.run_due(at("2026-06-01T12:00:05"))
+    assert ("tick", at("2026-06-01T10:00")) in scheduler.claimed
+    scheduler.tick(at("2026-06-01T13:30:05"))
+    scheduler.run_due(at("2026-06-01T13:30:05"))
+    assert ("tick", at("2026-06-01T10:00")) not in scheduler.claimed
+    assert ("tick", at("2026-06-01T13:30")) in scheduler.claimed
+
+
+def test_a_failing_tick_is_said_and_the_loop_goes_on(project: Any) -> None:
+    quick(project)
+    clock = FakeClock(at("2026-06-01T09:59:30"), until=at("2026-06-01T10:11"))
+    scheduler, said = make(project, clock)
+    rescan, failed = scheduler.rescan, []
+
+    def failing_once(now: datetime) -> None:
+        if not failed:
+            failed.append(now)
+            raise RuntimeError("the disk went away")
+        rescan(now)
+
+    scheduler.rescan = failing_once  # type: ignore[method-assign]
+    scheduler.serve()
+    assert any("this tick failed: RuntimeError: the disk went away" in line for line in said)
+    assert [row[2] for row in runs(project)] == [
+        slot_text("2026-06-01T10:00"),
+        slot_text("2026-06-01T10:10"),
+    ]

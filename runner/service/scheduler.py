@@ -40,6 +40,7 @@ from typing import NamedTuple
 
 from runner.base.abort import RunAbort
 from runner.base.errors import InvalidInput, RunbookError
+from runner.language.library import yaml_files
 from runner.language.model import Runbook
 from runner.schedule.cron import CronSchedule, ScheduleError
 from runner.service.runs import RunRequest, RunService
@@ -49,6 +50,8 @@ from runner.service.runs import RunRequest, RunService
 ON_TIME = timedelta(seconds=60)
 #: The longest the loop sleeps: how soon a runbook file added or changed is seen.
 RESCAN_EVERY = 10.0
+#: How often, and how much longer than the longest catch-up window, claims are kept.
+CLAIMS_KEPT = timedelta(hours=1)
 #: After the shutdown grace, how long aborted runs get to record their end.
 ABORT_WAIT = 30.0
 
@@ -71,6 +74,7 @@ class Scheduled:
         self.schedule = schedule
         self.seen = seen  # (mtime_ns, size) of the file as last read
         self.looked: datetime | None = None  # slots up to here were queued or passed over
+        self.next: datetime | None = None  # its first slot after `looked`, once known
 
 
 class Active(NamedTuple):
@@ -134,6 +138,8 @@ class Scheduler:
         self.stopping = threading.Event()
         self.stopped_by = ""
         self._reported: dict[str, tuple[int, int]] = {}  # a bad version, said once
+        self._files_seen: dict[Path, tuple[int, int]] | None = None
+        self._claims_kept_since: datetime | None = None
         self._lock = threading.Lock()  # self.active, between the loop and the runs
         self._serial = 0
         self.jitter = True  # False for --once: what is due runs now
@@ -149,7 +155,11 @@ class Scheduler:
         )
         while not self.stopping.is_set():
             now = self.clock()
-            wake = self.tick(now)
+            try:
+                wake = self.tick(now)
+            except Exception as error:  # a bug or a store gone: said, and tried again
+                self.log(f"this tick failed: {type(error).__name__}: {error}")
+                wake = now + timedelta(seconds=self.rescan_every)
             if once:
                 self.run_due(now)
                 break
@@ -162,6 +172,7 @@ class Scheduler:
     def tick(self, now: datetime) -> datetime:
         """Rescan, queue the slots that came due, start what may start; when to wake."""
         self.rescan(now)
+        self._forget_claims(now)
         for name, entry in self.entries.items():
             self._queue_slots(name, entry, now)
         self.start_due(now)
@@ -169,9 +180,8 @@ class Scheduler:
         for due in self.queue:
             wake = min(wake, max(due.start, now))
         for entry in self.entries.values():
-            upcoming = entry.schedule.next_times(entry.looked or now, 1)
-            if upcoming:
-                wake = min(wake, upcoming[0])
+            if entry.next is not None:
+                wake = min(wake, entry.next)
         return wake
 
     def stop(self, by: str = "the scheduler") -> None:
@@ -208,6 +218,10 @@ class Scheduler:
     def rescan(self, now: datetime) -> None:
         """Pick up runbook files added, changed or removed since the last look: a file is
         read again only when its mtime or size changed."""
+        files = self._files()
+        if files == self._files_seen:
+            return  # not a file added, changed or removed: nothing to read
+        self._files_seen = files
         library = self.service.library()
         found: dict[str, Path] = {}
         for name in library.names("runbook"):
@@ -232,7 +246,7 @@ class Scheduler:
             try:
                 model = library.runbook(name)
                 schedule = CronSchedule(model.schedule, model.timezone) if model.schedule else None
-            except (InvalidInput, ScheduleError) as error:
+            except (RunbookError, ScheduleError) as error:  # invalid, or gone meanwhile
                 self._invalid(name, path, seen, error, kept=entry is not None)
                 continue
             if schedule is None:
@@ -252,10 +266,23 @@ class Scheduler:
                 ):
                     self.log(f"{name}: now scheduled {model.schedule!r} in {schedule.timezone}")
                 entry.model, entry.schedule, entry.seen = model, schedule, seen
+                entry.next = None  # the schedule may have changed
         if new:
             last = self._last_slots()
             for name in new:
                 self.entries[name].looked = last.get(name)
+
+    def _files(self) -> dict[Path, tuple[int, int]]:
+        """(mtime_ns, size) of every YAML file in the runbook folders: a stat each."""
+        found = {}
+        for folder in self.service.config.runbook_dirs:
+            for path in yaml_files(folder):
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue
+                found[path] = (stat.st_mtime_ns, stat.st_size)
+        return found
 
     def _invalid(
         self, name: str, path: Path, seen: tuple[int, int], error: Exception, kept: bool
@@ -263,12 +290,12 @@ class Scheduler:
         if self._reported.get(name) == seen:
             return
         self._reported[name] = seen
-        if isinstance(error, InvalidInput):
+        if isinstance(error, InvalidInput) and error.errors:
             count = len(error.errors)
-            first = error.errors[0].format() if error.errors else str(error)
+            first = error.errors[0].format()
             what = f"{count} error{'' if count == 1 else 's'}, the first: {first}"
         else:
-            what = str(error)
+            what = error.format_message() if isinstance(error, RunbookError) else str(error)
         then = (
             "the last good version stays scheduled" if kept else "not scheduled until it validates"
         )
@@ -302,6 +329,8 @@ class Scheduler:
         entry.looked = max(looked, now)
         if now <= looked:  # the clock went back: those slots were looked at already
             return
+        if entry.next is not None and now < entry.next:
+            return  # nothing came due: croniter is not asked
         window = timedelta(seconds=model.catchup_window)
         since = max(looked, now - max(window, ON_TIME))  # nothing older is looked at
         on_time: list[datetime] = []
@@ -320,6 +349,8 @@ class Scheduler:
         for slot in on_time:
             delay = jitter_delay(name, slot, model.jitter) if self.jitter else 0.0
             self._enqueue(Due(slot + timedelta(seconds=delay), slot, name, "schedule"))
+        upcoming = entry.schedule.next_times(now, 1)
+        entry.next = upcoming[0] if upcoming else None
 
     def claim(self, runbook: str, slot: datetime) -> bool:
         """Whether this scheduler runs (`runbook`, `slot`): each slot once. Here the
@@ -330,6 +361,16 @@ class Scheduler:
             return False
         self.claimed.add(key)
         return True
+
+    def _forget_claims(self, now: datetime) -> None:
+        """Hourly, the claims of slots older than any window: no look goes that far back
+        (a runbook's slots are looked at once, forwards), so the set stays bounded."""
+        if self._claims_kept_since is not None and now - self._claims_kept_since < CLAIMS_KEPT:
+            return
+        self._claims_kept_since = now
+        windows = [entry.model.catchup_window for entry in self.entries.values()]
+        oldest = now - timedelta(seconds=max(windows, default=0.0)) - CLAIMS_KEPT - ON_TIME
+        self.claimed = {claim for claim in self.claimed if claim[1] >= oldest}
 
     def _enqueue(self, due: Due) -> None:
         if self.claim(due.runbook, due.slot):
