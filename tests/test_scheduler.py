@@ -175,6 +175,49 @@ def test_a_schedule_in_a_zone_runs_on_its_wall_clock_across_a_change_of_offset(
     ]
 
 
+def test_a_time_the_clock_jumps_over_does_not_run(project: Any) -> None:
+    """Europe/Paris springs forward on 2026-03-29: there is no 02:30 that night."""
+    project.runbook(
+        "night",
+        """
+        runbook: night
+        schedule: "30 2 * * *"
+        timezone: Europe/Paris
+        connection: main
+        steps:
+          - {id: one, sql: SELECT 1 AS one}
+        """,
+    )
+    clock = FakeClock(at("2026-03-28T00:00"), until=at("2026-03-30T12:00"))
+    scheduler, _ = make(project, clock, rescan_every=3600.0)
+    scheduler.serve()
+    assert [row[1:3] for row in runs(project)] == [
+        ("schedule", slot_text("2026-03-28T01:30")),  # 02:30 CET
+        ("schedule", slot_text("2026-03-30T00:30")),  # 02:30 CEST; none on the 29th
+    ]
+
+
+def test_a_scheduled_runs_json_has_its_slot_and_fits_the_schema(project: Any) -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from runner.reports.render import render_run
+    from runner.service.runs import RunRequest
+
+    quick(project)
+    request = RunRequest("tick", trigger="schedule", slot=at("2026-06-01T10:00"))
+    document = json.loads(render_run(project.service().run(request), "json"))
+    assert (document["trigger"], document["slot"]) == ("schedule", "2026-06-01T10:00:00.000Z")
+    path = Path(__file__).resolve().parent.parent / "schemas" / "run-result.schema.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    narrowed = {**schema, "anyOf": [{"$ref": "#/$defs/run"}]}
+    jsonschema.Draft202012Validator(narrowed).validate(document)
+    manual = json.loads(render_run(project.run("tick"), "json"))
+    assert "slot" not in manual  # other runs' JSON is as it was
+
+
 def test_jitter_is_inside_the_span_and_the_same_for_the_same_slot() -> None:
     slot = at("2026-06-01T10:00")
     delays = [jitter_delay("tick", slot + timedelta(minutes=m), 120.0) for m in range(50)]
