@@ -618,3 +618,41 @@ def test_a_failing_tick_is_said_and_the_loop_goes_on(project: Any) -> None:
         slot_text("2026-06-01T10:00"),
         slot_text("2026-06-01T10:10"),
     ]
+
+
+def test_the_daemon_aborts_a_run_after_the_grace_on_sigterm(project: Any) -> None:
+    """A real process: a caught-up run that never ends, SIGTERM, --grace 0.5s: the run
+    is aborted, recorded aborted with its trigger and slot, and the daemon exits 0."""
+    from runner.base.status import Status
+    from runner.history.store import StateStore, new_run_id
+    from runner.language.results import RunResult
+
+    project.runbook("endless", ENDLESS.format(name="endless", concurrency="skip"))
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    seed = now - timedelta(minutes=3)
+    with StateStore(project.root / "var" / "runner.db") as store:
+        store.record_finished(
+            RunResult(
+                run_id=new_run_id(),
+                runbook="endless",
+                status=Status.OK,
+                trigger="schedule",
+                started=seed,
+                ended=seed,
+                slot=seed,
+            ),
+            [],
+        )
+    process = _cli(project, "--grace", "0.5s")
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "endless" in line and ": started" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=60)[1]
+    assert process.returncode == 0, rest
+    assert "waiting up to 0.5s for 1 running run(s)" in rest
+    [row] = [
+        row for row in runs(project) if row[2] != slot_text(seed.replace(tzinfo=None).isoformat())
+    ]
+    assert row[1] in ("catchup", "schedule") and row[3] == "aborted"
