@@ -409,6 +409,10 @@ class Scheduler:
                 target=self._run,
                 args=(key, due, model, abort),
                 name=f"run {due.runbook} {_utc(due.slot)}",
+                # drain() waits for it and aborts it; a run stuck past that (a call that
+                # cannot be cancelled) must not keep the process from ending: the next
+                # run of its runbook finds it abandoned (history/reconcile.py)
+                daemon=True,
             )
             self.active[key] = Active(due, abort, thread)
         thread.start()
