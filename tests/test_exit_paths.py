@@ -42,8 +42,9 @@ steps:
 """
 
 ALLOWED = (
-    "runbook, title, kind, description, tags, schedule, timezone, connection, inputs, "
-    "vars, defaults, notify, steps, on_failure, finally, concurrency, deadline"
+    "runbook, title, kind, description, tags, schedule, timezone, jitter, catchup, "
+    "catchup_window, grace, connection, inputs, vars, defaults, notify, steps, on_failure, "
+    "finally, concurrency, deadline"
 )
 
 
