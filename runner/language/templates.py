@@ -252,9 +252,11 @@ def render_sql(
     return sql, binds
 
 
-def sql_binder(
-    text: str, dialect: str = "sqlite", where: str = ""
-) -> Callable[[Mapping[str, Any]], tuple[str, list[Any]]]:
+#: `sql_binder`'s answer: the SQL text and its values for one scope.
+SqlBinder = Callable[[Mapping[str, Any]], tuple[str, list[Any]]]
+
+
+def sql_binder(text: str, dialect: str = "sqlite", where: str = "") -> SqlBinder:
     """`render_sql` of one text made ready once for many scopes (the items of a loop).
 
     When every tag is a plain `{{ name.key }}` whose keys no dict method shadows, each
