@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,9 @@ class Connection:
 
 
 def _result(columns: list[str], rows: list[tuple[Any, ...]], rowcount: int) -> dict[str, Any]:
-    mapped = [dict(zip(columns, row, strict=False)) for row in rows]
+    # map() rather than a comprehension, zip() without strict= (its keyword costs more
+    # than the dict it feeds): this runs per row, 10,000 of them for a loop's ids
+    mapped = list(map(dict, map(zip, repeat(columns), rows)))
     return {
         "rows": mapped,
         "row": mapped[0] if mapped else {},
