@@ -253,3 +253,123 @@ def test_values_the_binder_cannot_look_up_in_place_render_the_same_both_ways(twi
         assert lean["lean items"] == 5
         counts = lean["result"].steps[0].items_summary.counts
         assert counts.get("OK", 0) == (3 if "by" in sql else 0), counts
+
+
+@pytest.fixture
+def batches(monkeypatch) -> list[int]:
+    """How many statements each batch of SQLite's (execute_many) was handed."""
+    from runner.databases.connections import SqliteConnection
+
+    ran: list[int] = []
+    real = SqliteConnection.execute_many
+
+    def counted(connection: SqliteConnection, sql: str, feed: Any) -> bool:
+        ran.append(0)
+
+        def each() -> Any:
+            for taken in feed:
+                ran[-1] += 1
+                yield taken
+
+        return real(connection, sql, each())
+
+    monkeypatch.setattr(SqliteConnection, "execute_many", counted)
+    return ran
+
+
+#: n + 1, except at id 25, where 1 / 0 is NULL and n refuses it (a plain template, so
+#: items past the first KEEP_SMALL run as one batch)
+NULL_AT_25 = "    sql: UPDATE o SET n = n + 1 / (id - 25) + 1 WHERE id = {{ row.id }}\n"
+
+
+def test_items_past_the_first_run_as_one_batch_and_end_the_same(twice, batches):
+    body = "    sql: UPDATE o SET n = n + {{ row.id }} WHERE id = {{ row.id }}\n"
+    lean, general = twice.run(loop(body))
+    same(lean, general)
+    assert batches == [9]  # items 22-30 (21, the first folded, runs alone; the general path none)
+    assert lean["data"] == [(i, i) for i in range(1, 31)]
+
+
+def test_a_failing_item_in_a_batch_rolls_back_the_same_both_ways(twice, batches):
+    lean, general = twice.run(loop(NULL_AT_25))
+    same(lean, general)
+    assert batches == [4]  # items 22-25 taken: 25 failed in the batch
+    bump = lean["result"].steps[1]
+    assert bump.error == "bump: stopped at item id=25; rolled back"
+    assert bump.children[0].children[0].error == "main: NOT NULL constraint failed: o.n"
+    assert lean["data"] == [(i, 0) for i in range(1, 31)]
+
+
+def test_a_batch_starts_again_after_a_failing_item_outside_a_transaction(twice, batches):
+    lean, general = twice.run(loop(NULL_AT_25 + "    on_error: warning\n", transaction=None))
+    same(lean, general)
+    assert batches == [4, 4]  # 22-25, then after 25 (kept) and 26 (alone): 27-30
+    bump = lean["result"].steps[1]
+    assert bump.items_summary.counts == {"OK": 29, "WARNING": 1}
+    assert [item.title for item in bump.children] == ["id=25"]
+
+
+def test_a_template_error_in_a_batch_ends_the_item_unknown_the_same_both_ways(twice, batches):
+    items = ", ".join(f"{{id: {i}}}" if i == 24 else f"{{id: {i}, by: 2}}" for i in range(1, 31))
+    text = (
+        f"runbook: t\nkind: processing\nconnection: main\nvars:\n  todo: [{items}]\n"
+        "steps:\n  - id: bump\n    for_each: vars.todo\n    as: row\n"
+        "    sql: UPDATE o SET n = n + {{ row.by }} WHERE id = {{ row.id }}\n"
+    )
+    lean, general = twice.run(text)
+    same(lean, general)
+    assert batches == [2, 5]  # 22-23 (24 did not bind: kept), 25 alone, 26-30
+    counts = lean["result"].steps[0].items_summary.counts
+    assert counts == {"OK": 29, "UNKNOWN": 1}, counts
+
+
+def test_a_statement_timing_out_in_a_batch_ends_the_same_both_ways(twice, batches):
+    slow = (
+        "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c)"
+    )
+    body = (
+        f"    sql: UPDATE o SET n = CASE WHEN id = 23 THEN {slow} ELSE n + 1 END"
+        " WHERE id = {{ row.id }}\n    timeout: 0.2\n"
+    )
+    lean, general = twice.run(loop(body))
+    same(lean, general)
+    assert batches == [2]
+    item = lean["result"].steps[1].children[0]
+    assert item.children[0].error == "query on 'main' cancelled after 0.2s"
+    assert item.children[0].attempts[0].outcome == "timed_out"
+
+
+def test_a_batch_stops_at_a_statement_of_another_text_which_runs_alone(project):
+    """`many` runs what binds to the first scope's text; a scope binding to another text
+    is left unrun (False) for the caller to run with the statement itself."""
+    from types import SimpleNamespace
+
+    from runner.databases.connections import Connections
+    from runner.language.config import load_config
+    from runner.language.model import Origin, Step
+    from runner.language.templates import InList
+    from runner.steps.context import StepContext
+    from runner.steps.sql import SqlConfig, SqlStep
+
+    project.sql(
+        "DROP TABLE IF EXISTS o",
+        "CREATE TABLE o (id INTEGER PRIMARY KEY, n INT NOT NULL)",
+        "INSERT INTO o VALUES (1, 0), (2, 0), (3, 0), (4, 0)",
+    )
+    connections = Connections(load_config(project.root / "runner.yaml"))
+    step = Step(
+        id="s",
+        action="sql",
+        config=SqlConfig("UPDATE o SET n = 1 WHERE id = {{ row.id }}", Origin("t")),
+        origin=Origin("t"),
+        connection="main",
+    )
+    ctx = StepContext(scope={}, timeout=5.0, services=SimpleNamespace(connections=connections))
+    statement = SqlStep().prepare(step, ctx)
+    statement({"row": {"id": 1}}, 5.0)  # run once: a statement that returns no rows
+    rows = [{"id": 2}, {"id": 3}, {"id": InList([4])}, {"id": 4}]
+    scopes = iter(({"row": row}, 5.0) for row in rows)
+    assert statement.many(scopes) is False
+    assert next(scopes)[0]["row"] == {"id": 4}  # the one after the stop is not taken
+    connections.close_all()
+    assert project.query("SELECT id, n FROM o ORDER BY id") == [(1, 1), (2, 1), (3, 1), (4, 0)]

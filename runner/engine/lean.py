@@ -147,44 +147,44 @@ class LeanLoop:
         """Run the body for each of `items` in turn (the loop's `as:` is `name`), calling
         `done` after each: the results of the items to keep, in order. The items that
         end OK where the collector folds them are only counted, and handed to it as a
-        number before the next item kept, and at the end."""
+        number before the next item kept, and at the end. Once OK items are folded, a
+        plain body (nothing judges its values) is handed the items that follow as one
+        batch (`Repeated.many`: SQLite's executemany) until an item fails (it is kept,
+        and the next OK one starts another batch) or the batch stops at an item it
+        cannot run, which runs on its own, as do the rest."""
         engine, body, collected = self.engine, self.body, self.collected
         verify_lock, deadline = engine.verify_lock, engine.deadline
         progress = engine.options.progress
-        statement, timeout = self.statement, body.timeout
+        timeout = body.timeout
         # The item's scope, as {**scope, name: item} ("steps" the loop's own): one dict
         # whose item is set in turn, since nothing keeps it past its item (the statement
         # renders from it, a kept item's result is made from it before the next item)
         scope = self.scope.copy()
         plain, folding, folded = not self.judged, False, 0
+        batching = plain  # hand the items to the step as a batch once OK ones are folded
         clock = time.perf_counter
+        rest = iter(items)  # a batch takes from it too
         try:
-            for item in items:
+            for item in rest:
                 verify_lock(body.id)  # what _walk does before each step
                 if deadline is not None:
                     deadline.check()
                 scope[name] = item
                 if progress is not None:
                     progress.step(engine.title(body.label, scope))
-                started = clock()
-                try:
-                    limit = timeout if deadline is None else deadline.cap(timeout)
-                    values = statement(scope, limit)
-                except StepError as failure:
-                    if deadline is not None:
-                        deadline.check()  # timed out at the deadline: the run stops (Aborted)
-                    child = self._item(item, scope, started, failure.result, failure)
-                except RunbookError as error:  # not an attempt's failure: a template's, say
-                    child = self._item(item, scope, started, None, None, error)
-                else:
-                    if plain and not values.get("skipped"):
-                        folding = folding or collected.folds_ok()
-                        if folding:  # OK: counted
-                            folded += 1
-                            if done is not None:
-                                done()
-                            continue
-                    child = self._item(item, scope, started, values, None)
+                if plain and not folding:
+                    folding = collected.folds_ok()
+                child = self._run(item, scope, clock(), timeout, folding)
+                if child is None:  # OK, folded: counted
+                    folded += 1
+                    if done is not None:
+                        done()
+                    if not batching:
+                        continue
+                    batching, count, child = self._batch(rest, name, scope, done)
+                    folded += count
+                    if child is None:
+                        continue
                 if folded:
                     collected.add_ok(folded)
                     folded = 0
@@ -194,6 +194,66 @@ class LeanLoop:
         finally:
             if folded:
                 collected.add_ok(folded)
+
+    def _batch(
+        self,
+        items: Iterator[Any],
+        name: str,
+        scope: dict[str, Any],
+        done: Callable[[], None] | None,
+    ) -> tuple[bool, int, StepResult | None]:
+        """The items that follow, as one batch of the step's (they are folded if OK):
+        whether to batch again after it, how many ended OK and were counted (`done`
+        called for each), and the result of the item it stopped at when that one is
+        kept (None when the items ran out, or the item ended OK)."""
+        feed = _Feed(self, items, name, scope, done)
+        again = True
+        try:
+            if self.statement.many(feed.scopes()):
+                return True, feed.count, None
+            again = False  # it stopped at an item it cannot run: not the way for this loop
+        except StepError as failure:
+            if feed.item is _NONE:  # not an item's: the batch's own
+                raise
+            deadline = self.engine.deadline
+            if deadline is not None:
+                deadline.check()  # timed out at the deadline: the run stops (Aborted)
+            return (
+                True,
+                feed.count,
+                self._item(feed.item, scope, feed.started, failure.result, failure),
+            )
+        except RunbookError as error:  # a template's, say
+            if feed.item is _NONE:
+                raise
+            return True, feed.count, self._item(feed.item, scope, feed.started, None, None, error)
+        if feed.item is _NONE:  # nothing was taken
+            return again, feed.count, None
+        child = self._run(feed.item, scope, feed.started, self.body.timeout, True)
+        if child is None:
+            if done is not None:
+                done()
+            return again, feed.count + 1, None
+        return again, feed.count, child
+
+    def _run(
+        self, item: Any, scope: dict[str, Any], started: float, timeout: float, folding: bool
+    ) -> StepResult | None:
+        """Run the body for `item` (set in `scope`): the item's result, or None when it
+        ended OK with nothing to judge and `folding` (the collector folds it)."""
+        deadline = self.engine.deadline
+        try:
+            limit = timeout if deadline is None else deadline.cap(timeout)
+            values = self.statement(scope, limit)
+        except StepError as failure:
+            if deadline is not None:
+                deadline.check()  # timed out at the deadline: the run stops (Aborted)
+            return self._item(item, scope, started, failure.result, failure)
+        except RunbookError as error:  # not an attempt's failure: a template's, say
+            return self._item(item, scope, started, None, None, error)
+        if folding and not self.judged and not values.get("skipped"):
+            return None
+        return self._item(item, scope, started, values, None)
 
     def _item(
         self,
@@ -239,3 +299,45 @@ class LeanLoop:
         child.outcome = "ok" if not child.status.is_bad else "failed"
         child.duration = time.perf_counter() - started
         return child
+
+
+_NONE = object()  # no item taken
+
+
+class _Feed:
+    """The items of a loop handed to its step as one batch (`Repeated.many`): for each,
+    what the lean loop does before an item runs, then its scope and timeout. `item` is
+    the item taken and not yet done (_NONE: none), `count` the items done (each one
+    ended OK: the batch takes the next only after the last one ran)."""
+
+    def __init__(
+        self,
+        loop: LeanLoop,
+        items: Iterator[Any],
+        name: str,
+        scope: dict[str, Any],
+        done: Callable[[], None] | None,
+    ) -> None:
+        self.loop, self.items, self.name, self.scope, self.done = loop, items, name, scope, done
+        self.item: Any = _NONE
+        self.started = 0.0
+        self.count = 0
+
+    def scopes(self) -> Iterator[tuple[Mapping[str, Any], float]]:
+        loop, scope, name, done = self.loop, self.scope, self.name, self.done
+        engine, body = loop.engine, loop.body
+        verify_lock, deadline = engine.verify_lock, engine.deadline
+        progress, timeout, clock = engine.options.progress, body.timeout, time.perf_counter
+        for item in self.items:
+            verify_lock(body.id)
+            if deadline is not None:
+                deadline.check()
+            scope[name] = item
+            if progress is not None:
+                progress.step(engine.title(body.label, scope))
+            self.item, self.started = item, clock()
+            yield scope, timeout if deadline is None else deadline.cap(timeout)
+            self.item = _NONE
+            self.count += 1
+            if done is not None:
+                done()

@@ -252,10 +252,15 @@ def render_sql(
     return sql, binds
 
 
-def sql_binder(
-    text: str, dialect: str = "sqlite", where: str = ""
-) -> Callable[[Mapping[str, Any]], tuple[str, list[Any]]]:
-    """`render_sql` of one text made ready once for many scopes (the items of a loop).
+#: `sql_binder`'s answer: the SQL text and its values for one scope.
+SqlBinder = Callable[[Mapping[str, Any]], tuple[str, list[Any]]]
+
+
+@lru_cache(maxsize=4096)
+def sql_binder(text: str, dialect: str = "sqlite", where: str = "") -> SqlBinder:
+    """`render_sql` of one text made ready once for many scopes (the items of a loop, the
+    runs of a step on a schedule): kept per text, dialect and place, since it keeps
+    nothing of a scope.
 
     When every tag is a plain `{{ name.key }}` whose keys no dict method shadows, each
     scope's values are looked up in place and the text is the plan's own (see

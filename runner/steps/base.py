@@ -8,8 +8,8 @@ runner/steps/ with one subclass of it, listed in the registry (runner/steps/__in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.language.steptypes import StepDeclaration
 
@@ -18,8 +18,20 @@ if TYPE_CHECKING:
     from runner.language.model import Step
     from runner.steps.context import StepContext
 
-#: A step made ready to run for one item's scope after another (StepType.prepare).
-Repeated = Callable[[Mapping[str, Any], float], dict[str, Any]]
+
+class Repeated(Protocol):
+    """A step made ready to run for one item's scope after another (StepType.prepare)."""
+
+    def __call__(self, scope: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        """What `run` does with this scope and attempt timeout: the step's values."""
+        ...
+
+    def many(self, feed: Iterator[tuple[Mapping[str, Any], float]]) -> bool:
+        """The step for each (scope, timeout) `feed` yields, as one batch where the step
+        can do that, for items whose values nobody reads: True when `feed` ran out, False
+        when it stopped at the last scope taken without running it (run that one with
+        `__call__`). A failure raises as `__call__` does, for the last scope taken."""
+        ...
 
 
 class StepType(StepDeclaration):

@@ -174,10 +174,8 @@ class SqlStep(StepType):
         return self.prepare(step, ctx)(ctx.scope, ctx.timeout)
 
     def prepare(self, step: Step, ctx: StepContext) -> Repeated:
-        """The statement's connection name, dialect, text and binder found once; per
-        call, the call's values bound and the statement run on the connection, which
-        is held from the first call until it fails in a way that resets it. Paid for
-        every statement: bench/odbc_overhead.py, bench/batch.py."""
+        """The statement's connection name, dialect, text and binder found once (see
+        `_Statement`). Paid for every statement: bench/odbc_overhead.py, bench/batch.py."""
         name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
         connections: Connections = ctx.services.connections
         dialect = connections.dialect(name)
@@ -185,32 +183,7 @@ class SqlStep(StepType):
         text = config.text or ""
         if config.path is not None:
             text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
-        bind = templates.sql_binder(text, dialect, ctx.where)
-        held: Connection | OdbcConnection | None = None
-        query_timeout = 0.0
-
-        def statement(scope: Mapping[str, Any], timeout: float) -> dict[str, Any]:
-            nonlocal held, query_timeout
-            sql, params = bind(scope)
-            connection = held
-            if connection is None:
-                try:
-                    connection = held = connections.get(name)
-                except TransientError:
-                    connections.reset(name)
-                    raise
-                query_timeout = connection.spec.query_timeout or 0.0
-            if query_timeout and (not timeout or query_timeout < timeout):
-                timeout = query_timeout
-            try:
-                return connection.execute(sql, params, timeout)
-            except TransientError:
-                if connection.depth == 0:
-                    connections.reset(name)  # reconnect on the next attempt
-                    held = None
-                raise
-
-        return statement
+        return _Statement(connections, name, templates.sql_binder(text, dialect, ctx.where))
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         name, sql, params = self.render(step, ctx)
@@ -244,6 +217,88 @@ class SqlStep(StepType):
             return f"would touch {plural(int(rendered['rowcount']), 'row')}"
         where = rendered.get("connection")
         return f"would run SQL on {where}" if where else "would run SQL"
+
+
+class _Statement:
+    """A sql step made ready (`SqlStep.prepare`): per call, the call's values bound and
+    the statement run on the connection, which is held from the first call until it
+    fails in a way that resets it."""
+
+    __slots__ = ("bind", "connections", "held", "name", "query_timeout")
+
+    def __init__(self, connections: Connections, name: str, bind: templates.SqlBinder) -> None:
+        self.connections, self.name, self.bind = connections, name, bind
+        self.held: Connection | OdbcConnection | None = None
+        self.query_timeout = 0.0
+
+    def __call__(self, scope: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        sql, params = self.bind(scope)
+        connection = self.held if self.held is not None else self._connect()
+        query_timeout = self.query_timeout
+        if query_timeout and (not timeout or query_timeout < timeout):
+            timeout = query_timeout
+        try:
+            return connection.execute(sql, params, timeout)
+        except TransientError:
+            self._dropped(connection)
+            raise
+
+    def many(self, feed: Iterator[tuple[Mapping[str, Any], float]]) -> bool:
+        """The statement for each (scope, timeout) of `feed`, as one batch of the
+        connection's (SQLite's executemany), while each scope binds to the first one's
+        text; what each statement returned is not kept. True when `feed` ran out; False
+        when it stopped at the last scope taken, which was not run: one that binds to
+        another text, or the first, when the connection takes no batch of this statement
+        (ODBC; a statement `__call__` has not run yet, or that returns rows). A
+        statement's failure raises as `__call__` does, for the last scope taken."""
+        first = next(feed, None)
+        if first is None:
+            return True
+        bind, query_timeout = self.bind, self.query_timeout
+        sql, params = bind(first[0])
+        stopped = False
+
+        def each() -> Iterator[tuple[list[Any], float]]:
+            nonlocal stopped
+            values, (scope, timeout) = params, first
+            while True:
+                if query_timeout and (not timeout or query_timeout < timeout):
+                    timeout = query_timeout
+                yield values, timeout
+                taken = next(feed, None)
+                if taken is None:
+                    return
+                scope, timeout = taken
+                text, values = bind(scope)
+                if text != sql:
+                    stopped = True
+                    return
+
+        connection = self.held if self.held is not None else self._connect()
+        execute_many = getattr(connection, "execute_many", None)
+        try:
+            if execute_many is None or not execute_many(sql, each()):
+                return False
+        except TransientError:
+            self._dropped(connection)
+            raise
+        return not stopped
+
+    def _connect(self) -> Connection | OdbcConnection:
+        try:
+            connection = self.held = self.connections.get(self.name)
+        except TransientError:
+            self.connections.reset(self.name)
+            raise
+        self.query_timeout = connection.spec.query_timeout or 0.0
+        return connection
+
+    def _dropped(self, connection: Connection | OdbcConnection) -> None:
+        """After a transient failure: reconnect on the next attempt, unless a transaction
+        is open on the connection (then the transaction is retried as a whole)."""
+        if connection.depth == 0:
+            self.connections.reset(self.name)
+            self.held = None
 
 
 def _rows_summary(values: Mapping[str, Any]) -> str:
