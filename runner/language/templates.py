@@ -16,10 +16,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
+from types import CodeType
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, pass_context
+from jinja2 import (
+    BytecodeCache,
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    Undefined,
+    nodes,
+    pass_context,
+)
+from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
 from runner import dialects
@@ -156,14 +167,66 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-@lru_cache(maxsize=4096)
-def _template(text: str) -> Any:
-    return environment().from_string(text)
+# Where compiled templates are kept between processes (codecache.py); None: compiled in
+# memory only. One setting for the process, as the compiled templates below are.
+_code_cache: BytecodeCache | None = None
+
+
+def keep_compiled(cache: BytecodeCache | None) -> None:
+    """Keep the code templates compile to in `cache` (a run: codecache.TemplateCodeCache
+    under var/cache), so the next process executes it instead of compiling the same text
+    again; None compiles in memory only."""
+    global _code_cache
+    _code_cache = cache
+
+
+def _compiled(text: str, expression: bool) -> CodeType:
+    """The code of a template, or of an expression as `compile_expression` makes it: from
+    the code cache when it has this text's, else compiled (and kept there).
+
+    Jinja's bytecode cache is asked directly rather than through a loader: with a loader,
+    `{% include %}`, `{% import %}` and `{% extends %}` in a runbook's template would find
+    templates by name, which they cannot today."""
+    env = environment()
+    cache = _code_cache
+    if cache is None:
+        return env.compile(_expression_tree(text) if expression else text)
+    bucket = cache.get_bucket(
+        env, f"{'expression' if expression else 'template'}\0{text}", None, text
+    )
+    if bucket.code is None:
+        bucket.code = env.compile(_expression_tree(text) if expression else text)
+        cache.set_bucket(bucket)
+    return bucket.code
+
+
+def _expression_tree(text: str) -> nodes.Template:
+    """What `Environment.compile_expression` compiles (Jinja 3.1): a template assigning
+    the expression to `result`."""
+    env = environment()
+    parser = Parser(env, text, state="variable")
+    try:
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno)
+        expr.set_environment(env)
+    except TemplateSyntaxError:
+        env.handle_exception(source=text)
+    return nodes.Template([nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)], lineno=1)
 
 
 @lru_cache(maxsize=4096)
-def _expression(text: str) -> Any:
-    return environment().compile_expression(text, undefined_to_none=False)
+def _template(text: str) -> Template:
+    env = environment()  # what from_string does, with the code from _compiled
+    return env.template_class.from_code(env, _compiled(text, False), env.make_globals(None))
+
+
+@lru_cache(maxsize=4096)
+def _expression(text: str) -> TemplateExpression:
+    env = environment()  # what compile_expression does, with the code from _compiled
+    code = _compiled(text, True)
+    template = env.template_class.from_code(env, code, env.make_globals(None))
+    return TemplateExpression(template, undefined_to_none=False)
 
 
 def is_template(value: Any) -> bool:
@@ -377,9 +440,6 @@ def analyze(
     Validation calls this for every template of every runbook, so it parses without
     compiling: Jinja's code generator is ten times the cost of its parser.
     """
-    from jinja2 import nodes
-    from jinja2.parser import Parser
-
     env = environment()
     tree: nodes.Node
     try:

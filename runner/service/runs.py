@@ -35,6 +35,8 @@ from runner.engine.walker import Engine
 from runner.history.faults import StoreUnwritable
 from runner.history.locks import LockVerifier, run_lock
 from runner.history.store import StateStore, open_store
+from runner.language import templates
+from runner.language.codecache import TemplateCodeCache
 from runner.language.config import Config
 from runner.language.library import Library
 from runner.language.model import Runbook
@@ -147,6 +149,8 @@ class RunService:
         library = self.library()
         if runbook is None:
             runbook = library.runbook(request.runbook)
+        if self.cache:  # the run's templates compiled once, not every run (codecache.py)
+            templates.keep_compiled(TemplateCodeCache(self.config.var_dir / "cache"))
         options = Options(
             mode=request.mode,
             assume_yes=request.assume_yes,
