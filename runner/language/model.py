@@ -196,7 +196,9 @@ class InputSpec(Struct, frozen=True):
         return not self.has_default
 
 
-class Threshold(Struct, frozen=True):
+# gc=False (also Assertion, Step, Runbook): never tracked by the collector; the model is
+# built bottom-up and frozen, so it has no cycles, and full collections need not walk it
+class Threshold(Struct, frozen=True, gc=False):
     """A named value of a step's result with its warning and critical limits."""
 
     name: str
@@ -208,7 +210,7 @@ class Threshold(Struct, frozen=True):
     warning_origin: Origin | None = None
 
 
-class Assertion(Struct, frozen=True):
+class Assertion(Struct, frozen=True, gc=False):
     """An `assert:` entry: a condition on the step's result and the status it gives when false."""
 
     that: str
@@ -273,7 +275,7 @@ class NotifyPolicy(Mapping[str, Any]):
         return f"NotifyPolicy({self.written!r}, {self.origin!r}, {self.origins!r})"
 
 
-class Step(Struct, frozen=True):
+class Step(Struct, frozen=True, gc=False):
     """One step of a runbook as built from its YAML: what it runs and how it is judged."""
 
     id: str
@@ -315,7 +317,7 @@ class Step(Struct, frozen=True):
         return getattr(self.config, "target", None)
 
 
-class Runbook(Struct, frozen=True):
+class Runbook(Struct, frozen=True, gc=False):
     """A runbook as built and validated from its file: inputs, steps and policies."""
 
     name: str

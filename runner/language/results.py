@@ -23,7 +23,8 @@ class Attempt(Struct):
     transient: bool = False  # the failure was of a kind worth retrying
 
 
-class Evaluation(Struct):
+# gc=False: never tracked by the collector; its fields are plain values (no cycles)
+class Evaluation(Struct, gc=False):
     """One threshold or assertion applied to a step's result."""
 
     name: str
@@ -50,7 +51,9 @@ class ItemsSummary(Struct):
         return sum(self.counts.values())
 
 
-class StepResult(Struct):
+# gc=False: never tracked by the collector; a result tree holds no reference back up (no
+# cycles), and a 10,000-step run keeps 10,000 of them (bench/linear.py)
+class StepResult(Struct, gc=False):
     """What one step did in a run: its status, values, evaluations, attempts and hint."""
 
     id: str

@@ -76,6 +76,9 @@ def test_a_statement_cancelled_on_postgres_reads_as_cancelled(postgres: Backend)
                 cursor.execute("SELECT pg_sleep(30)")
         finally:
             timer.cancel()
+            # cancel() does not wait for a cancel under way: closing the connection
+            # while the timer thread is still in SQLCancel crashed the process
+            timer.join()
     assert raised.value.args[0] in dialect.cancelled_sqlstates
     abort = RunAbort()
     abort.abort("the test")
