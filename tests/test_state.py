@@ -221,7 +221,8 @@ def test_migrations_create_the_schema_once(where: Where) -> None:
             "WHERE table_schema = current_schema() ORDER BY table_name"
         )
         assert [name for (name,) in tables] == [
-            "alert_state", "deliveries", "maintenance", "runs", "runs_summary", "schema_version",
+            "alert_state", "claims", "deliveries", "maintenance", "runs", "runs_summary",
+            "schema_version",
             "step_results",
         ]  # fmt: skip
 

@@ -65,7 +65,8 @@ class Backend:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         raise NotImplementedError
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; how many rows it changed (-1 when the driver cannot say)."""
         raise NotImplementedError
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -130,9 +131,9 @@ class SqliteBackend(Backend):
         with self._faults():
             return self._conn.execute(sql, params).fetchall()
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._faults():
-            self._conn.execute(sql, params)
+            return int(self._conn.execute(sql, params).rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._faults():
@@ -292,8 +293,8 @@ class PostgresBackend(Backend):
         # A read is safe to repeat: after a dropped connection, reconnect and read again.
         return self._again_if_dropped(lambda: _fetch(self._conn.execute(sql, *params)))
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._guard(lambda: self._conn.execute(sql, *params))
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self._guard(lambda: self._conn.execute(sql, *params)).rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:  # pyodbc refuses an empty executemany
