@@ -689,3 +689,22 @@ def test_a_slot_is_claimed_once_on_each_store(store_location: Any) -> None:
         assert store.claim_of("a", at("2026-06-01T12:00")) is None
         assert store.forget_claims(eleven) == 2
         assert store.claim_of("a", ten) is None and store.claim_of("a", eleven) is not None
+
+
+def test_two_schedulers_on_one_sqlite_store_run_each_slot_once(project: Any) -> None:
+    """A second scheduler started on the same host by mistake: the claim in the SQLite
+    store lets one of them run each slot, and the other says who has it."""
+    quick(project)
+    clock = FakeClock(at("2026-06-01T10:00:05"))
+    first, _ = make(project, clock)
+    second, said = make(project, clock)
+    for moment in ("2026-06-01T10:00:05", "2026-06-01T10:10:05"):
+        for scheduler in (first, second):
+            scheduler.tick(at(moment))
+        for scheduler in (first, second):
+            scheduler.run_due(at(moment))
+    assert runs(project) == [
+        ("tick", "schedule", slot_text("2026-06-01T10:00"), "completed"),
+        ("tick", "schedule", slot_text("2026-06-01T10:10"), "completed"),
+    ]
+    assert sum("; not run here" in line for line in said) == 2
