@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from integration.conftest import postgres  # noqa: F401 - the session's PostgreSQL database
 
-from runner.service.scheduler import Scheduler, jitter_delay, missed_to_run
+from runner.service.scheduler import Scheduler
+from runner.service.slots import jitter_delay, missed_to_run
 
 QUICK = """
 runbook: {name}
@@ -584,19 +585,28 @@ def test_the_readme_unit_runs_the_scheduler() -> None:
 
 
 def test_old_claims_are_forgotten_and_recent_ones_kept(project: Any) -> None:
+    from runner.history.store import open_store
+
+    def stored() -> set[str]:
+        with open_store(project.library().config) as store:
+            return {row["slot"] for row in store._backend.query("SELECT slot FROM claims")}
+
     quick(project, window="2h")
     clock = FakeClock(at("2026-06-01T10:00:05"))
     scheduler, _ = make(project, clock)
     scheduler.tick(clock.now())
     scheduler.run_due(clock.now())
-    assert scheduler.claimed == {("tick", at("2026-06-01T10:00"))}
+    assert scheduler.claims.queued == {("tick", at("2026-06-01T10:00"))}
+    assert stored() == {slot_text("2026-06-01T10:00")}
     scheduler.tick(at("2026-06-01T12:00:05"))  # within window + an hour: kept
     scheduler.run_due(at("2026-06-01T12:00:05"))
-    assert ("tick", at("2026-06-01T10:00")) in scheduler.claimed
+    assert ("tick", at("2026-06-01T10:00")) in scheduler.claims.queued
+    assert slot_text("2026-06-01T10:00") in stored()
     scheduler.tick(at("2026-06-01T13:30:05"))
     scheduler.run_due(at("2026-06-01T13:30:05"))
-    assert ("tick", at("2026-06-01T10:00")) not in scheduler.claimed
-    assert ("tick", at("2026-06-01T13:30")) in scheduler.claimed
+    assert ("tick", at("2026-06-01T10:00")) not in scheduler.claims.queued
+    assert ("tick", at("2026-06-01T13:30")) in scheduler.claims.queued
+    assert stored() == {slot_text("2026-06-01T12:00"), slot_text("2026-06-01T13:30")}
 
 
 def test_a_failing_tick_is_said_and_the_loop_goes_on(project: Any) -> None:
@@ -656,3 +666,45 @@ def test_the_daemon_aborts_a_run_after_the_grace_on_sigterm(project: Any) -> Non
         row for row in runs(project) if row[2] != slot_text(seed.replace(tzinfo=None).isoformat())
     ]
     assert row[1] in ("catchup", "schedule") and row[3] == "aborted"
+
+
+def test_a_slot_is_claimed_once_on_each_store(store_location: Any) -> None:
+    """Migration 8's claims: the first insert of (runbook, slot) goes in, a second (any
+    host) does not; the claim says who has it; old claims are forgotten."""
+    from runner.history.store import StateStore
+
+    ten, eleven = at("2026-06-01T10:00"), at("2026-06-01T11:00")
+    with StateStore(store_location) as store:
+        took = at("2026-06-01T10:00:01")
+        assert store.claim_slot("a", ten, host="web01", pid=7, at=took)
+        assert not store.claim_slot("a", ten, host="web02", pid=8, at=took)
+        assert not store.claim_slot("a", ten, host="web01", pid=7, at=took)
+        assert store.claim_slot("b", ten, host="web02", pid=8, at=took)
+        assert store.claim_slot("a", eleven, host="web02", pid=8, at=took)
+        assert store.claim_of("a", ten) == {
+            "host": "web01",
+            "pid": 7,
+            "claimed": "2026-06-01T10:00:01.000000Z",
+        }
+        assert store.claim_of("a", at("2026-06-01T12:00")) is None
+        assert store.forget_claims(eleven) == 2
+        assert store.claim_of("a", ten) is None and store.claim_of("a", eleven) is not None
+
+
+def test_two_schedulers_on_one_sqlite_store_run_each_slot_once(project: Any) -> None:
+    """A second scheduler started on the same host by mistake: the claim in the SQLite
+    store lets one of them run each slot, and the other says who has it."""
+    quick(project)
+    clock = FakeClock(at("2026-06-01T10:00:05"))
+    first, _ = make(project, clock)
+    second, said = make(project, clock)
+    for moment in ("2026-06-01T10:00:05", "2026-06-01T10:10:05"):
+        for scheduler in (first, second):
+            scheduler.tick(at(moment))
+        for scheduler in (first, second):
+            scheduler.run_due(at(moment))
+    assert runs(project) == [
+        ("tick", "schedule", slot_text("2026-06-01T10:00"), "completed"),
+        ("tick", "schedule", slot_text("2026-06-01T10:10"), "completed"),
+    ]
+    assert sum("; not run here" in line for line in said) == 2

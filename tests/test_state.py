@@ -221,7 +221,8 @@ def test_migrations_create_the_schema_once(where: Where) -> None:
             "WHERE table_schema = current_schema() ORDER BY table_name"
         )
         assert [name for (name,) in tables] == [
-            "alert_state", "deliveries", "maintenance", "runs", "runs_summary", "schema_version",
+            "alert_state", "claims", "deliveries", "maintenance", "runs", "runs_summary",
+            "schema_version",
             "step_results",
         ]  # fmt: skip
 
@@ -842,3 +843,27 @@ def test_a_postgres_store_reconnects_when_the_server_ended_its_session(postgres:
             store.start_run(later)
             store.finish_run(later)
             assert [run["run_id"] for run in store.history()][0] == later.run_id
+
+
+@pytest.mark.integration
+def test_a_postgres_stores_sessions_end_soon_after_their_host_dies(postgres: Any) -> None:  # noqa: F811
+    """The server probes every store session's host (the store's own and a run lock's):
+    a run of a host that died is found gone within about two minutes (reconcile.py)."""
+    from runner.history.backends import KEEPALIVE
+
+    for spec in postgres_schema(postgres):
+        with Where("postgres", spec).open() as store:
+            sql = (
+                "SELECT current_setting('tcp_keepalives_idle') AS idle, "
+                "current_setting('tcp_keepalives_interval') AS every, "
+                "current_setting('tcp_keepalives_count') AS count"
+            )
+            [own] = store._backend.query(sql)
+            lock = store._backend.connect_session("runbook run x")  # type: ignore[attr-defined]
+            try:
+                lock_row = tuple(lock.execute(sql).fetchone())
+            finally:
+                lock.close()
+            assert tuple(own.values()) == lock_row == tuple(str(n) for n in KEEPALIVE)
+    idle, every, count = KEEPALIVE
+    assert idle + every * count <= 120  # the "about two minutes" the docs promise

@@ -65,7 +65,8 @@ class Backend:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         raise NotImplementedError
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; how many rows it changed (-1 when the driver cannot say)."""
         raise NotImplementedError
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -130,9 +131,9 @@ class SqliteBackend(Backend):
         with self._faults():
             return self._conn.execute(sql, params).fetchall()
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._faults():
-            self._conn.execute(sql, params)
+            return int(self._conn.execute(sql, params).rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._faults():
@@ -225,6 +226,9 @@ class SqliteBackend(Backend):
 WRITE_LOCK_KEY = advisory_key("state-store-write")
 #: Marks the sessions of a run lock in pg_stat_activity: "runbook run <run id>".
 LOCK_APPLICATION = "runbook run "
+#: The server's TCP keepalive of each store session (seconds idle, seconds between
+#: probes, probes): a host that stops answering is gone 60 + 6 x 10 = 120 s later.
+KEEPALIVE = (60, 10, 6)
 #: Which errors of the store's database say its connection is gone.
 _POSTGRES = dialects.get("postgres")
 
@@ -292,8 +296,8 @@ class PostgresBackend(Backend):
         # A read is safe to repeat: after a dropped connection, reconnect and read again.
         return self._again_if_dropped(lambda: _fetch(self._conn.execute(sql, *params)))
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._guard(lambda: self._conn.execute(sql, *params))
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self._guard(lambda: self._conn.execute(sql, *params)).rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:  # pyodbc refuses an empty executemany
@@ -336,9 +340,21 @@ class PostgresBackend(Backend):
         pyodbc = _pyodbc()
         try:
             conn = pyodbc.connect(target, autocommit=True, timeout=max(int(self.spec.timeout), 1))
-            # A write waits this long for another host's write (or a migration).
+            # A write waits this long for another host's write (or a migration). And the
+            # server probes the session's host when it has been quiet KEEPALIVE[0]
+            # seconds, so the session of a host that died (power, network) ends within
+            # about two minutes, and with it its locks and its runs (history/reconcile.py),
+            # not after the kernel's two hours.
+            idle, interval, count = KEEPALIVE
             conn.execute(
-                "SELECT set_config('lock_timeout', ?, false)", f"{int(self._busy_timeout * 1000)}ms"
+                "SELECT set_config('lock_timeout', ?, false), "
+                "set_config('tcp_keepalives_idle', ?, false), "
+                "set_config('tcp_keepalives_interval', ?, false), "
+                "set_config('tcp_keepalives_count', ?, false)",
+                f"{int(self._busy_timeout * 1000)}ms",
+                str(idle),
+                str(interval),
+                str(count),
             )
             if self._application:
                 conn.execute("SELECT set_config('application_name', ?, false)", self._application)

@@ -67,6 +67,13 @@ deliveries (every notification sent or failed: alerts, notify steps, notify-test
     ok, error, attempts       1 when the service accepted it; why not; tries made
     at, duration              when it was sent (UTC text), seconds it took
 
+claims (one row per schedule slot a `runbook scheduler` took: history/claims.py)
+    runbook, slot             the primary key: a second scheduler's insert of the same
+                              slot goes nowhere, so only one runs it; slot is UTC text
+    host, pid                 the scheduler that claimed it
+    claimed                   when (UTC text); the scheduler deletes, hourly, the rows
+                              of slots older than its longest catch-up window + 1h
+
 maintenance (the store's own upkeep, see StateStore.prune and the SQLite quick_check)
     task                      prune | quick_check
     done                      when it last ran (UTC text)
@@ -216,6 +223,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 7: the schedule slot a run was for, so a scheduler knows which slots it missed
         "ALTER TABLE runs ADD COLUMN slot {text}",
         "CREATE INDEX idx_runs_runbook_slot ON runs (runbook, slot)",
+    ),
+    (  # 8: one claim per schedule slot, so schedulers sharing a store run each slot once
+        """
+        CREATE TABLE claims (
+            runbook {text} NOT NULL,
+            slot    {text} NOT NULL,
+            host    {text} NOT NULL,
+            pid     INTEGER,
+            claimed {text} NOT NULL,
+            PRIMARY KEY (runbook, slot)
+        )
+        """,
+        "CREATE INDEX idx_claims_slot ON claims (slot)",
     ),
 )
 

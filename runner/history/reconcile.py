@@ -11,7 +11,11 @@ records its end, and the row would say `running` for ever. The next `run`, `stat
   named after it: neither the session holding its run lock ("runbook run <run id>") nor
   the store's own connection of the run ("runbook store <run id>", named so when the
   run starts, whatever its `concurrency:`). The server ends a session whose client
-  died, and with it the run's advisory lock.
+  died, and with it the run's advisory lock: at once when the process was killed (its
+  host closes the connection), and when the whole host died or was cut off, once its
+  TCP keepalives go unanswered (history/backends.py KEEPALIVE: about two minutes).
+  That is the lease of a run on another host; a heartbeat (`seen`) could not be one,
+  as a single long step writes none.
 
 A SQLite store is one host's: a row of another host (the store on a network share) is
 left as it is, as nothing here can tell whether it lives.

@@ -30,6 +30,7 @@ from runner.base.clock import utc_text
 from runner.base.errors import ConfigError, InputError
 from runner.base.masking import Masker
 from runner.history.backends import Backend, open_backend
+from runner.history.claims import Claims
 from runner.history.migrations import MIGRATIONS, SCHEMA_VERSION, current_version
 from runner.history.notices import Notices
 from runner.history.reconcile import Reconcile, session_name
@@ -81,7 +82,7 @@ def open_store(
     return StateStore(config.state_location, masker, clock=clock)
 
 
-class StateStore(Upkeep, Reconcile, Notices):
+class StateStore(Upkeep, Reconcile, Notices, Claims):
     """Run history in SQLite or PostgreSQL, safe to share between processes and hosts.
 
     `location` is a SQLite file path, or the ConnectionSpec of a PostgreSQL database

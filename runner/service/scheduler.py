@@ -6,22 +6,18 @@ One tick of the loop (`Scheduler.tick`), every moment read from the clock it was
 1. Rescan the runbook folders. A file added, changed (its mtime or size) or removed is
    picked up; a change that does not validate keeps the last good version and is
    reported once.
-2. For each scheduled runbook, the slots (fire times, schedule/cron.py) that came due
-   since it was last looked at. A slot noticed within ON_TIME of its time is queued to
-   start at the slot plus its jitter. An older one was missed (the scheduler was down,
-   the host slept, the clock jumped forward): `catchup:` says which of those inside
-   `catchup_window:` run, at once, with trigger `catchup`. At start the runbook was
-   last looked at at the newest slot the state store has a run of, so the slots missed
-   while nothing ran are found the same way.
+2. For each scheduled runbook, queue the slots (fire times, schedule/cron.py) that came
+   due since it was last looked at, on time or caught up (service/slots.py). At start
+   the runbook was last looked at at the newest slot the state store has a run of, so
+   the slots missed while nothing ran are found the same way.
 3. Start the queued runs that are due, at most `max_parallel` at once, each on a
    thread of its own with its own abort: a run of a runbook that is already running is
    held back for `concurrency: wait` and for catch-up (one slot after the other),
    started alongside for `allow`, and handed to the run service for `skip`, which
-   records it skipped.
+   records it skipped. Each is claimed in the state store first (`Scheduler.claim`):
+   of any number of schedulers sharing the store, one runs each slot.
 
-Each run is recorded with its trigger (`schedule` or `catchup`) and its slot, claimed
-once per (runbook, slot) in `Scheduler.claim`: the place for a unique row when several
-schedulers share one store.
+Each run is recorded with its trigger (`schedule` or `catchup`) and its slot.
 
 `stop()` (SIGTERM) ends the loop: nothing new starts, the queued runs are dropped (the
 next start catches them up), and `drain()` waits for the running runs up to the
@@ -30,7 +26,6 @@ shutdown grace, then aborts them, so they are recorded `aborted`.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -40,41 +35,18 @@ from typing import NamedTuple
 
 from runner.base.abort import RunAbort
 from runner.base.errors import InvalidInput, RunbookError
+from runner.base.hostname import hostname
 from runner.language.library import yaml_files
 from runner.language.model import Runbook
 from runner.schedule.cron import CronSchedule, ScheduleError
 from runner.service.runs import RunRequest, RunService
+from runner.service.slots import Due, Scheduled, SlotClaims, slots_due
+from runner.service.slots import utc_minute as _utc
 
-#: A slot noticed at most this long after its time runs on time (trigger `schedule`);
-#: an older one was missed and is caught up by `catchup:`.
-ON_TIME = timedelta(seconds=60)
 #: The longest the loop sleeps: how soon a runbook file added or changed is seen.
 RESCAN_EVERY = 10.0
-#: How often, and how much longer than the longest catch-up window, claims are kept.
-CLAIMS_KEPT = timedelta(hours=1)
 #: After the shutdown grace, how long aborted runs get to record their end.
 ABORT_WAIT = 30.0
-
-
-class Due(NamedTuple):
-    """A run waiting in the queue: when it may start, the slot it is for, and why."""
-
-    start: datetime
-    slot: datetime
-    runbook: str
-    trigger: str  # schedule | catchup
-
-
-class Scheduled:
-    """A scheduled runbook as the scheduler knows it: its last version that validated,
-    its file's fingerprint, and up to when its slots have been looked at."""
-
-    def __init__(self, model: Runbook, schedule: CronSchedule, seen: tuple[int, int]) -> None:
-        self.model = model
-        self.schedule = schedule
-        self.seen = seen  # (mtime_ns, size) of the file as last read
-        self.looked: datetime | None = None  # slots up to here were queued or passed over
-        self.next: datetime | None = None  # its first slot after `looked`, once known
 
 
 class Active(NamedTuple):
@@ -83,32 +55,13 @@ class Active(NamedTuple):
     thread: threading.Thread
 
 
-def jitter_delay(runbook: str, slot: datetime, jitter: float) -> float:
-    """Seconds in [0, jitter) a run of `slot` starts late: spread, and the same for the
-    same runbook and slot on every host and every restart."""
-    if jitter <= 0:
-        return 0.0
-    key = f"{runbook}\0{slot.astimezone(UTC).isoformat()}".encode()
-    fraction = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
-    return jitter * fraction
-
-
-def missed_to_run(catchup: str, missed: list[datetime], on_time: bool) -> list[datetime]:
-    """Which missed slots (oldest first) `catchup:` runs: none, each (`all`), or the
-    newest (`latest`), which a slot due now already is."""
-    if catchup == "all":
-        return missed
-    if catchup == "latest" and missed and not on_time:
-        return missed[-1:]
-    return []
-
-
 class Scheduler:
     """Runs the scheduled runbooks of one configuration by their schedules.
 
     `clock` tells the time and `sleep(seconds)` waits (by default on an Event that
     `stop()` and each finished run set): tests hand in a fake pair and see which slots
-    ran without waiting. `log` hears every line the daemon says (stderr).
+    ran without waiting. `log` hears every line the daemon says (stderr). `host` is the
+    name its claims are made in (this machine's by default).
     """
 
     def __init__(
@@ -121,6 +74,7 @@ class Scheduler:
         sleep: Callable[[float], None] | None = None,
         log: Callable[[str], None] = lambda message: None,
         rescan_every: float = RESCAN_EVERY,
+        host: str | None = None,
     ) -> None:
         settings = service.config.scheduler
         self.service = service
@@ -134,12 +88,11 @@ class Scheduler:
         self.entries: dict[str, Scheduled] = {}
         self.queue: list[Due] = []
         self.active: dict[int, Active] = {}
-        self.claimed: set[tuple[str, datetime]] = set()
+        self.claims = SlotClaims(service.open_store, host if host is not None else hostname())
         self.stopping = threading.Event()
         self.stopped_by = ""
         self._reported: dict[str, tuple[int, int]] = {}  # a bad version, said once
         self._files_seen: dict[Path, tuple[int, int]] | None = None
-        self._claims_kept_since: datetime | None = None
         self._lock = threading.Lock()  # self.active, between the loop and the runs
         self._serial = 0
         self.jitter = True  # False for --once: what is due runs now
@@ -320,60 +273,34 @@ class Scheduler:
     # -- slots -------------------------------------------------------------------------
 
     def _queue_slots(self, name: str, entry: Scheduled, now: datetime) -> None:
-        """Queue the slots of `entry` that came due after it was last looked at: on time,
-        or missed and caught up by its `catchup:` inside its `catchup_window:`."""
-        model = entry.model
-        # Never looked at (no run of a slot in the store): from ON_TIME ago, so nothing
-        # is caught up for a runbook the scheduler has never run.
-        looked = entry.looked if entry.looked is not None else now - ON_TIME
-        entry.looked = max(looked, now)
-        if now <= looked:  # the clock went back: those slots were looked at already
-            return
-        if entry.next is not None and now < entry.next:
-            return  # nothing came due: croniter is not asked
-        window = timedelta(seconds=model.catchup_window)
-        since = max(looked, now - max(window, ON_TIME))  # nothing older is looked at
-        on_time: list[datetime] = []
-        missed: list[datetime] = []
-        for slot in entry.schedule.between(since, now):
-            (on_time if now - slot <= ON_TIME else missed).append(slot)
-        caught = missed_to_run(model.catchup, missed, bool(on_time))
-        if len(caught) < len(missed):
-            passed = len(missed) - len(caught)
-            self.log(
-                f"{name}: {passed} missed slot(s) not run (catchup: {model.catchup}), "
-                f"the newest {_utc(missed[-1])}"
-            )
-        for slot in caught:
-            self._enqueue(Due(now, slot, name, "catchup"))
-        for slot in on_time:
-            delay = jitter_delay(name, slot, model.jitter) if self.jitter else 0.0
-            self._enqueue(Due(slot + timedelta(seconds=delay), slot, name, "schedule"))
-        upcoming = entry.schedule.next_times(now, 1)
-        entry.next = upcoming[0] if upcoming else None
+        for due in slots_due(name, entry, now, self.jitter, self.log):
+            self._enqueue(due)
 
-    def claim(self, runbook: str, slot: datetime) -> bool:
-        """Whether this scheduler runs (`runbook`, `slot`): each slot once. Here the
-        claims of this process; several schedulers sharing a store would insert a row
-        unique on (runbook, slot) and run the slot only when the insert went in."""
-        key = (runbook, slot.astimezone(UTC))
-        if key in self.claimed:
+    def claim(self, runbook: str, slot: datetime, now: datetime) -> bool:
+        """Whether this scheduler runs (`runbook`, `slot`): its claim went into the state
+        store, where a row unique on (runbook, slot) lets one scheduler of any number
+        have each slot. A slot that cannot be claimed (the store is down) is not run:
+        said, and `runbook status` shows it late."""
+        what = f"{runbook} {_utc(slot)}"
+        try:
+            holder = self.claims.claim(runbook, slot, now)
+        except RunbookError as error:
+            self.log(f"{what}: not run: it could not be claimed: {error.format_message()}")
             return False
-        self.claimed.add(key)
+        if holder is not None:
+            self.log(f"{what}: claimed by {holder}; not run here")
+            return False
         return True
 
     def _forget_claims(self, now: datetime) -> None:
-        """Hourly, the claims of slots older than any window: no look goes that far back
-        (a runbook's slots are looked at once, forwards), so the set stays bounded."""
-        if self._claims_kept_since is not None and now - self._claims_kept_since < CLAIMS_KEPT:
-            return
-        self._claims_kept_since = now
         windows = [entry.model.catchup_window for entry in self.entries.values()]
-        oldest = now - timedelta(seconds=max(windows, default=0.0)) - CLAIMS_KEPT - ON_TIME
-        self.claimed = {claim for claim in self.claimed if claim[1] >= oldest}
+        try:
+            self.claims.forget(now, windows)
+        except RunbookError as error:  # the next hour tries again
+            self.log(f"old claims were not deleted: {error.format_message()}")
 
     def _enqueue(self, due: Due) -> None:
-        if self.claim(due.runbook, due.slot):
+        if self.claims.first_time(due.runbook, due.slot):
             self.queue.append(due)
             self.queue.sort()
 
@@ -386,7 +313,8 @@ class Scheduler:
             if due.start > now or self.stopping.is_set() or not self._may_start(due):
                 waiting.append(due)
                 continue
-            self._launch(due)
+            if self.claim(due.runbook, due.slot, now):
+                self._launch(due)
         self.queue = waiting
 
     def _may_start(self, due: Due) -> bool:
@@ -467,7 +395,3 @@ class Scheduler:
     def _wait(self, seconds: float) -> None:
         self._wake.wait(seconds)
         self._wake.clear()
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
