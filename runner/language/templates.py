@@ -319,18 +319,31 @@ def render_sql(
 SqlBinder = Callable[[Mapping[str, Any]], tuple[str, list[Any]]]
 
 
-@lru_cache(maxsize=4096)
 def sql_binder(text: str, dialect: str = "sqlite", where: str = "") -> SqlBinder:
     """`render_sql` of one text made ready once for many scopes (the items of a loop, the
-    runs of a step on a schedule): kept per text, dialect and place, since it keeps
-    nothing of a scope.
+    runs of a step on a schedule): a template's is kept per text, dialect and place (its
+    errors name the place), a plain text's per text alone, since neither keeps anything
+    of a scope.
 
     When every tag is a plain `{{ name.key }}` whose keys no dict method shadows, each
     scope's values are looked up in place and the text is the plan's own (see
     `_render_plan`); a scope where a value is not found by plain dict lookups, or is an
     identifier or list made by a filter, is rendered by `render_sql`, as is any other
     template."""
-    plan = _sql_plan(text) if "{{" in text or "{%" in text else None
+    if "{{" not in text and "{%" not in text:  # is_template(), without the call
+        return _plain_binder(text)
+    return _template_binder(text, dialect, where)
+
+
+@lru_cache(maxsize=4096)
+def _plain_binder(text: str) -> SqlBinder:
+    """A text with no template in it: the same SQL, and nothing to bind, for every scope."""
+    return lambda scope: (text, [])
+
+
+@lru_cache(maxsize=4096)
+def _template_binder(text: str, dialect: str, where: str) -> SqlBinder:
+    plan = _sql_plan(text)
     if plan is None or any(key in _DICT_ATTRIBUTES for _, keys in plan[1] for key in keys):
         return partial(render_sql, text, dialect=dialect, where=where)
     _, paths, sql = plan
