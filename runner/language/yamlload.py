@@ -42,9 +42,11 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
 _SEQ = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
 #: plain scalar text -> its resolved tag, shared by every file a process loads (keys,
-#: ids and most values recur from file to file); emptied when it grows past _MAX_TAGS.
+#: ids and most values recur from file to file): texts of at most _MAX_TAG_TEXT
+#: characters, emptied when it holds _MAX_TAGS, so it stays under a few megabytes.
 _TAGS: dict[str, str] = {}
-_MAX_TAGS = 65536
+_MAX_TAGS = 16384
+_MAX_TAG_TEXT = 200
 
 
 def _mark(node: yaml.Node) -> Mark:
@@ -105,9 +107,11 @@ class _Loader(_Base):
         if kind is yaml.ScalarNode and implicit[0]:
             tag = _TAGS.get(value)
             if tag is None:
-                if len(_TAGS) >= _MAX_TAGS:
-                    _TAGS.clear()
-                tag = _TAGS[value] = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(value) <= _MAX_TAG_TEXT:
+                    if len(_TAGS) >= _MAX_TAGS:
+                        _TAGS.clear()
+                    _TAGS[value] = tag
             return tag
         if kind is yaml.MappingNode:  # a mapping's or list's tag is the default one
             return _MAP
