@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,7 @@ class _Checker:
         self.lines = SourceLines(file)  # read once, when a step first needs a position
         # A step has a few keys and step types have many options: each key is looked up.
         self.option_order = {option: n for n, option in enumerate(step_types.options)}
+        self.connections = set(self.config.connections) | {STATE_CONNECTION}
 
     def add(
         self,
@@ -190,17 +192,12 @@ class _Checker:
 
     def check_schedule(self) -> None:
         schedule, keys = self.runbook.schedule, self.runbook.keys
-        if isinstance(schedule, str):
-            from croniter import croniter
-
-            fields = schedule.split()
-            if len(fields) != 5 or not croniter.is_valid(schedule):
-                self.add(
-                    keys["schedule"],
-                    f"{schedule!r} is not a valid cron schedule",
-                    "write five fields: minute hour day-of-month month day-of-week, "
-                    'e.g. "0 * * * *"',
-                )
+        if isinstance(schedule, str) and not _valid_cron(schedule):
+            self.add(
+                keys["schedule"],
+                f"{schedule!r} is not a valid cron schedule",
+                'write five fields: minute hour day-of-month month day-of-week, e.g. "0 * * * *"',
+            )
         timezone = self.runbook.timezone
         if isinstance(timezone, str) and "timezone" in keys:  # runner.yaml's: checked there
             from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -308,7 +305,7 @@ class _Checker:
         """The runbook's default `connection:` names one runner.yaml defines (a typo here
         would otherwise only fail when the first sql step runs)."""
         name = self.runbook.connection
-        known = set(self.config.connections) | {STATE_CONNECTION}
+        known = self.connections
         if isinstance(name, str) and name not in known and "connection" in self.runbook.keys:
             self.add(
                 self.runbook.keys["connection"],
@@ -317,7 +314,7 @@ class _Checker:
             )
 
     def check_connection(self, step: Step, name: Any) -> None:
-        known = set(self.config.connections) | {STATE_CONNECTION}
+        known = self.connections
         if isinstance(name, str) and name not in known:
             self.add(
                 step.keys["connection"],
@@ -485,6 +482,15 @@ class _Checker:
                         if known
                         else f"give it URLs under notifications.urls in {self.config.display_path}",
                     )
+
+
+@lru_cache(maxsize=1024)
+def _valid_cron(schedule: str) -> bool:
+    """Whether `schedule` is a cron schedule of five fields (once per text: many
+    runbooks share a schedule)."""
+    from croniter import croniter
+
+    return len(schedule.split()) == 5 and bool(croniter.is_valid(schedule))
 
 
 def _place(

@@ -109,52 +109,47 @@ def check_sql(
     A template syntax error is left to the runbook's own template check unless
     `templates_checked` is false (a SQL file, which no other check reads).
     """
-    from runner.base.errors import RunbookError
-
-    def problem(
-        message: str, at_line: int, at_col: int | None, severity: str, hint: str | None = None
-    ) -> Problem:
-        real_line = line + at_line - 1
+    found = _problems_in(text, dialect, templates_checked)
+    out = []
+    for message, at_line, at_col, severity, hint in found:
         shift = (first_line_col if at_line == 1 and first_line_col else col) - 1
         real_col = at_col + shift if at_col else None
-        return Problem(message, file, real_line, real_col, key, hint, severity)
+        out.append(Problem(message, file, line + at_line - 1, real_col, key, hint, severity))
+    return out
 
+
+# (message, line and column within the text, severity, hint) of one problem of a text
+_Found = tuple[str, int, int | None, str, str | None]
+
+
+@lru_cache(maxsize=4096)
+def _problems_in(text: str, dialect: str, templates_checked: bool) -> tuple[_Found, ...]:
+    """check_sql's problems of `text`, placed within the text: they depend on the text
+    alone, so a text written in many steps is checked once."""
+    from runner.base.errors import RunbookError
     from runner.language.templates import syntax_error
 
     broken = syntax_error(text)
     if broken is not None:
         if templates_checked:
-            return []  # the runbook's template check reports it, once
+            return ()  # the runbook's template check reports it, once
         message, at_line = broken
-        return [
-            Problem(
-                f"template syntax error: {message}",
-                file,
-                line + (at_line or 1) - 1,
-                None,
-                key,
-                hint="check the Jinja {{ }} / {% %} pairs",
-            )
-        ]
-    misplaced = [
-        problem(message, at_line, at_col, "error", hint)
+        hint = "check the Jinja {{ }} / {% %} pairs"
+        return ((f"template syntax error: {message}", at_line or 1, None, "error", hint),)
+    misplaced: list[_Found] = [
+        (message, at_line, at_col, "error", hint)
         for message, hint, at_line, at_col in _placed(text, misplaced_templates(text, dialect))
     ]
     try:
         sql = render_for_check(text, dialect)
     except RunbookError as error:
-        return misplaced + [
-            problem(
-                f"SQL not checked: its template cannot be rendered with placeholders ({error})",
-                1,
-                None,
-                "warning",
-            )
-        ]
-    return misplaced + [
-        problem(message, at_line, at_col, severity)
+        message = f"SQL not checked: its template cannot be rendered with placeholders ({error})"
+        return (*misplaced, (message, 1, None, "warning", None))
+    parsed = [
+        (message, at_line, at_col, severity, None)
         for message, at_line, at_col, severity in _parse(sql, dialect)
     ]
+    return (*misplaced, *parsed)
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:

@@ -41,6 +41,12 @@ else:
 _STR = "tag:yaml.org,2002:str"
 _MAP = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
 _SEQ = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+#: plain scalar text -> its resolved tag, shared by every file a process loads (keys,
+#: ids and most values recur from file to file): texts of at most _MAX_TAG_TEXT
+#: characters, emptied when it holds _MAX_TAGS, so it stays under a few megabytes.
+_TAGS: dict[str, str] = {}
+_MAX_TAGS = 16384
+_MAX_TAG_TEXT = 200
 
 
 def _mark(node: yaml.Node) -> Mark:
@@ -91,18 +97,26 @@ class _Loader(_Base):
         self.filename = filename
         self.problems: list[Problem] = []
         self.path: list[Any] = []  # the key path of the node being constructed
-        self._tags: dict[str, str] = {}  # plain scalar -> its resolved tag
         self._shared = "&" in stream  # anchors: a node may be reached twice
         self._merges = "<<" in stream or "merge" in stream  # merge keys (<<: or !!merge)
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         """The tag of a node; of a plain scalar (most of a runbook: keys, ids, SQL) it
-        depends on its text alone, so each text is resolved once."""
+        depends on its text alone (this loader adds no resolvers), so each text is
+        resolved once per process."""
         if kind is yaml.ScalarNode and implicit[0]:
-            tag = self._tags.get(value)
+            tag = _TAGS.get(value)
             if tag is None:
-                tag = self._tags[value] = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(value) <= _MAX_TAG_TEXT:
+                    if len(_TAGS) >= _MAX_TAGS:
+                        _TAGS.clear()
+                    _TAGS[value] = tag
             return tag
+        if kind is yaml.MappingNode:  # a mapping's or list's tag is the default one
+            return _MAP
+        if kind is yaml.SequenceNode:
+            return _SEQ
         return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
     def construct_marked(self, node: yaml.Node) -> Any:
