@@ -139,6 +139,7 @@ def test_status_shows_each_runbooks_last_run_and_exits_with_the_worst(demo, caps
             "schedule": "0 * * * *",
             "alert": None,
             "outcome": None,
+            "late": None,
         }
     ]
     cli(capsys, "run", "order-health", "--format", "json")

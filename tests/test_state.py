@@ -842,3 +842,21 @@ def test_a_postgres_store_reconnects_when_the_server_ended_its_session(postgres:
             store.start_run(later)
             store.finish_run(later)
             assert [run["run_id"] for run in store.history()][0] == later.run_id
+
+
+def test_newest_starts_is_each_runbooks_newest_real_run_running_or_not(where: Where) -> None:
+    """Late detection's one query: the newest real run of each runbook, a run still going
+    included (it holds its slot), a dry run not (it is no run of the schedule)."""
+    with where.open() as store:
+        store.finish_run(RunResult(new_run_id(), "nightly", started=START))
+        store.finish_run(RunResult(new_run_id(), "nightly", started=START + timedelta(hours=1)))
+        store.finish_run(
+            RunResult(new_run_id(), "nightly", mode="dry-run", started=START + timedelta(hours=2))
+        )
+        store.finish_run(RunResult(new_run_id(), "hourly", started=START))
+        store.start_run(RunResult(new_run_id(), "hourly", started=START + timedelta(minutes=5)))
+        store.finish_run(RunResult(new_run_id(), "rehearsed", mode="dry-run", started=START))
+        assert store.newest_starts() == {
+            "nightly": (START + timedelta(hours=1), False),
+            "hourly": (START + timedelta(minutes=5), True),
+        }

@@ -13,12 +13,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.base.errors import InputError, InvalidInput, Problem
 from runner.cli import signals
 from runner.language.config import load_config
 from runner.language.inputs import parse_params
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def _count(number: int, noun: str) -> str:
@@ -63,7 +66,8 @@ def list_command(args: argparse.Namespace) -> int:
         if library.duplicate_problem("runbook", name, path) is not None:
             errors += 1
         if not errors:
-            rows.append({**info, "name": name, "path": display_path(path)})
+            shown = {key: value for key, value in info.items() if key != "timing"}
+            rows.append({**shown, "name": name, "path": display_path(path)})
         else:
             rows.append(
                 {
@@ -377,12 +381,15 @@ def _reconcile(store: Any) -> None:
 
 
 def status_command(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from runner.base.status import Status, worst
     from runner.history.store import open_store
     from runner.reports import render as report
 
     library = _library(args)
     store = open_store(library.config)
+    now = datetime.now(UTC)
     rows = []
     try:
         _reconcile(store)
@@ -392,6 +399,7 @@ def status_command(args: argparse.Namespace) -> int:
             if alert.get("announced") and not alert.get("subject")
         }
         last_runs = store.last_runs()  # one query, not one per runbook
+        newest = store.newest_starts()  # one query: late detection's runs, running ones too
         for name in library.names("runbook"):
             last = last_runs.get(name) or {}
             alert = open_alerts.get(name)
@@ -400,6 +408,12 @@ def status_command(args: argparse.Namespace) -> int:
             # history may say more than its file
             info, errors = library.summary(path) if path else ({}, 1)
             schedule = info.get("schedule") if not errors else None
+            timing = info.get("timing")
+            late = (
+                _late(schedule, timing, now, newest.get(name), path)
+                if schedule and timing
+                else None
+            )
             rows.append(
                 {
                     "runbook": name,
@@ -410,16 +424,53 @@ def status_command(args: argparse.Namespace) -> int:
                     "schedule": schedule,
                     "alert": f"{alert['announced']} announced" if alert else None,
                     "outcome": last.get("outcome"),
+                    "late": late,
                 }
             )
     finally:
         store.close()
     library.save_cache()
     order = {status.value: status.rank for status in Status}
-    rows.sort(key=lambda row: (-order.get(row["status"] or "", -1), row["runbook"]))
+    # a late runbook ranks as CRITICAL: the run that should have happened did not
+    critical = Status.CRITICAL.rank
+    rows.sort(
+        key=lambda row: (
+            -max(order.get(row["status"] or "", -1), critical if row["late"] else -1),
+            row["runbook"],
+        )
+    )
     _emit(report.render_status(rows, args.format))
     statuses = [Status(row["status"]) for row in rows if row["status"]]
+    statuses += [Status.CRITICAL for row in rows if row["late"]]
     return worst(statuses).exit_code
+
+
+def _late(
+    schedule: str,
+    timing: dict[str, Any],
+    now: datetime,
+    newest: tuple[datetime, bool] | None,
+    path: Path | None,
+) -> dict[str, Any] | None:
+    """The `late` object of a scheduled runbook in `runbook status` (schedule/lateness.py),
+    None when it is on time. A runbook that never ran is not late for slots before its
+    file was last written."""
+    from contextlib import suppress
+    from datetime import UTC, datetime
+
+    from runner.schedule.cron import CronSchedule, ScheduleError
+    from runner.schedule.lateness import late
+
+    try:
+        cron = CronSchedule(schedule, timing.get("timezone"))
+    except ScheduleError:
+        return None  # `runbook validate` says why
+    since = None
+    if newest is None and path is not None:
+        with suppress(OSError):
+            since = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    found = late(cron, float(timing["grace"]), now, newest, since)
+    return found.as_dict() if found is not None else None
 
 
 def doctor_command(args: argparse.Namespace) -> int:

@@ -89,7 +89,7 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
     table.add_column("Schedule", no_wrap=True)
     table.add_column("Alert", overflow="fold", ratio=1)
     for row in rows:
-        status = _status(row.get("status"))
+        status = Status.CRITICAL if row.get("late") else _status(row.get("status"))
         cells = _status_cells(row)
         table.add_row(
             *(
@@ -107,20 +107,27 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
 def _status_cells(row: Mapping[str, Any]) -> list[str]:
     # An abandoned run (its process died) says so; its time is when it was last seen.
     abandoned = " abandoned" if row.get("outcome") == "abandoned" else ""
+    # A late runbook (schedule/lateness.py) says so in its status and which slot it missed.
+    late = row.get("late")
+    notes = [f"LATE: {summary.late_words(late)}"] if late else []
+    if row.get("alert"):
+        notes.append(str(row["alert"]))
     return [
         str(row.get("runbook") or ""),
-        str(row.get("status") or "never run") + abandoned,
+        str(row.get("status") or "never run") + abandoned + (" LATE" if late else ""),
         _timestamp(row.get("started")) if row.get("started") else "",
         summary.seconds(row["duration"]) if row.get("duration") is not None else "",
         str(row.get("schedule") or ""),
-        str(row.get("alert") or ""),
+        "; ".join(notes),
     ]
 
 
 def _status_total(rows: list[dict[str, Any]]) -> str:
     counts = [row.get("status") for row in rows if row.get("status")]
     bad = sum(1 for value in counts if value != "OK")
-    return f"{summary.plural(len(rows), 'runbook')}, {bad} not OK"
+    late = sum(1 for row in rows if row.get("late"))
+    said = f", {late} LATE" if late else ""
+    return f"{summary.plural(len(rows), 'runbook')}, {bad} not OK{said}"
 
 
 def _plain_table(
