@@ -400,6 +400,7 @@ def status_command(args: argparse.Namespace) -> int:
         }
         last_runs = store.last_runs()  # one query, not one per runbook
         newest = store.newest_starts()  # one query: late detection's runs, running ones too
+        slots = _DueSlots(now)
         for name in library.names("runbook"):
             last = last_runs.get(name) or {}
             alert = open_alerts.get(name)
@@ -410,7 +411,7 @@ def status_command(args: argparse.Namespace) -> int:
             schedule = info.get("schedule") if not errors else None
             timing = info.get("timing")
             late = (
-                _late(schedule, timing, now, newest.get(name), path)
+                slots.late(schedule, timing, newest.get(name), path)
                 if schedule and timing
                 else None
             )
@@ -445,32 +446,43 @@ def status_command(args: argparse.Namespace) -> int:
     return worst(statuses).exit_code
 
 
-def _late(
-    schedule: str,
-    timing: dict[str, Any],
-    now: datetime,
-    newest: tuple[datetime, bool] | None,
-    path: Path | None,
-) -> dict[str, Any] | None:
-    """The `late` object of a scheduled runbook in `runbook status` (schedule/lateness.py),
-    None when it is on time. A runbook that never ran is not late for slots before its
-    file was last written."""
-    from contextlib import suppress
-    from datetime import UTC, datetime
+class _DueSlots:
+    """Late detection for `runbook status` (schedule/lateness.py) at one moment: the due
+    slot of each (schedule, zone, grace) is worked out once, since most runbooks of a
+    project share a few schedules and croniter is slow."""
 
-    from runner.schedule.cron import CronSchedule, ScheduleError
-    from runner.schedule.lateness import late
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self._slots: dict[tuple[str, str | None, float], datetime | None] = {}
 
-    try:
-        cron = CronSchedule(schedule, timing.get("timezone"))
-    except ScheduleError:
-        return None  # `runbook validate` says why
-    since = None
-    if newest is None and path is not None:
-        with suppress(OSError):
-            since = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    found = late(cron, float(timing["grace"]), now, newest, since)
-    return found.as_dict() if found is not None else None
+    def late(
+        self,
+        schedule: str,
+        timing: dict[str, Any],
+        newest: tuple[datetime, bool] | None,
+        path: Path | None,
+    ) -> dict[str, Any] | None:
+        """The `late` object of a scheduled runbook, None when it is on time. One that
+        never ran is not late for slots before its file was last written."""
+        from contextlib import suppress
+        from datetime import UTC, datetime
+
+        from runner.schedule.cron import CronSchedule, ScheduleError
+        from runner.schedule.lateness import due_slot, judge
+
+        grace = float(timing["grace"])
+        key = (schedule, timing.get("timezone"), grace)
+        if key not in self._slots:
+            try:
+                self._slots[key] = due_slot(CronSchedule(schedule, key[1]), grace, self.now)
+            except ScheduleError:
+                self._slots[key] = None  # `runbook validate` says why
+        since = None
+        if newest is None and path is not None:
+            with suppress(OSError):
+                since = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        found = judge(self._slots[key], grace, newest, since)
+        return found.as_dict() if found is not None else None
 
 
 def doctor_command(args: argparse.Namespace) -> int:

@@ -73,7 +73,7 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
             width=width,
         )
         if plain is not None:
-            return plain + "\n" + _status_total(rows)
+            return "\n".join([plain, *_late_lines(rows), _status_total(rows)])
     from rich import box
     from rich.table import Table
 
@@ -89,7 +89,7 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
     table.add_column("Schedule", no_wrap=True)
     table.add_column("Alert", overflow="fold", ratio=1)
     for row in rows:
-        status = Status.CRITICAL if row.get("late") else _status(row.get("status"))
+        status = _status(row.get("status"))
         cells = _status_cells(row)
         table.add_row(
             *(
@@ -100,6 +100,8 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
             )
         )
     console.print(table)
+    for line in _late_lines(rows):
+        console.print(styled(line, STATUS_STYLES[Status.CRITICAL]), overflow="fold")
     console.print(styled(_status_total(rows)))
     return finish(buffer)
 
@@ -107,18 +109,23 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
 def _status_cells(row: Mapping[str, Any]) -> list[str]:
     # An abandoned run (its process died) says so; its time is when it was last seen.
     abandoned = " abandoned" if row.get("outcome") == "abandoned" else ""
-    # A late runbook (schedule/lateness.py) says so in its status and which slot it missed.
-    late = row.get("late")
-    notes = [f"LATE: {summary.late_words(late)}"] if late else []
-    if row.get("alert"):
-        notes.append(str(row["alert"]))
     return [
         str(row.get("runbook") or ""),
-        str(row.get("status") or "never run") + abandoned + (" LATE" if late else ""),
+        str(row.get("status") or "never run") + abandoned,
         _timestamp(row.get("started")) if row.get("started") else "",
         summary.seconds(row["duration"]) if row.get("duration") is not None else "",
         str(row.get("schedule") or ""),
-        "; ".join(notes),
+        str(row.get("alert") or ""),
+    ]
+
+
+def _late_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Under the table, one line per late runbook (schedule/lateness.py) with the slot it
+    missed: the table keeps its width, so 1,000 rows stay a plain table."""
+    return [
+        f"LATE {row['runbook']}: {summary.late_words(row['late'])}"
+        for row in rows
+        if row.get("late")
     ]
 
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from runner.schedule.cron import CronSchedule
 
-__all__ = ["Late", "late"]
+__all__ = ["Late", "due_slot", "judge", "late"]
 
 
 class Late(NamedTuple):
@@ -40,21 +40,24 @@ class Late(NamedTuple):
         }
 
 
-def late(
-    schedule: CronSchedule,
+def due_slot(schedule: CronSchedule, grace: float, now: datetime) -> datetime | None:
+    """The newest slot of `schedule` at or before `now - grace`, in UTC: the one that must
+    have a run by now. None when the schedule never fired."""
+    found = schedule.last_at_or_before(now - timedelta(seconds=grace))
+    return found.astimezone(UTC) if found is not None else None
+
+
+def judge(
+    slot: datetime | None,
     grace: float,
-    now: datetime,
     newest: tuple[datetime, bool] | None,
     since: datetime | None = None,
 ) -> Late | None:
-    """Whether the runbook scheduled by `schedule` is late at `now`: its newest slot
-    at or before `now - grace` against its newest run (when it started, whether it is
-    still going; None: it never ran). `since`: for a runbook that never ran, slots
-    before it do not count."""
-    found = schedule.last_at_or_before(now - timedelta(seconds=grace))
-    if found is None:
+    """Whether a runbook whose due slot is `slot` is late, by its newest run (when it
+    started, whether it is still going; None: it never ran). `since`: for a runbook that
+    never ran, slots before it do not count."""
+    if slot is None:
         return None
-    slot = found.astimezone(UTC)
     if newest is None:
         if since is not None and slot < since:
             return None
@@ -63,3 +66,14 @@ def late(
     if running or started >= slot:
         return None
     return Late(slot, grace, started)
+
+
+def late(
+    schedule: CronSchedule,
+    grace: float,
+    now: datetime,
+    newest: tuple[datetime, bool] | None,
+    since: datetime | None = None,
+) -> Late | None:
+    """Whether the runbook scheduled by `schedule` is late at `now` (due_slot, judge)."""
+    return judge(due_slot(schedule, grace, now), grace, newest, since)
