@@ -262,3 +262,26 @@ def test_a_late_message_nobody_heard_is_said_again_at_the_next_look(announced):
     now[0] = at("2026-12-01T10:09:30")
     scheduler.tick(now[0])
     assert len(hook.titles("ok")) == 2
+
+
+def test_status_keeps_each_due_slot_until_the_next_fire_time_is_due(tmp_path):
+    """`runbook status` takes a due slot from var/cache while the fire time after it is
+    not due (croniter is not loaded then), and works it out again once it is."""
+    from runner.cli.commands import _DueSlots
+
+    timing = {"timezone": None, "grace": GRACE}
+    first = _DueSlots(at("2026-12-01T10:30:00"), tmp_path)
+    assert first.late("0 * * * *", timing, None, None)["slot"] == "2026-12-01T10:00:00.000Z"
+    first.save()
+    key = "0 * * * *\x00None\x00360.0"
+    kept = json.loads((tmp_path / "due-slots.json").read_text())
+    assert kept == {key: ["2026-12-01T10:00:00+00:00", "2026-12-01T11:00:00+00:00"]}
+    # a kept slot is taken as it is: written here as 10:00 and 10:00:01 to tell it apart
+    kept[key] = ["2026-12-01T10:00:01+00:00", "2026-12-01T11:00:00+00:00"]
+    (tmp_path / "due-slots.json").write_text(json.dumps(kept))
+    again = _DueSlots(at("2026-12-01T11:05:59"), tmp_path)
+    assert again.late("0 * * * *", timing, None, None)["slot"] == "2026-12-01T10:00:01.000Z"
+    later = _DueSlots(at("2026-12-01T11:06:00"), tmp_path)  # 11:00 is due: worked out
+    assert later.late("0 * * * *", timing, None, None)["slot"] == "2026-12-01T11:00:00.000Z"
+    back = _DueSlots(at("2026-12-01T09:30:00"), tmp_path)  # the clock went back
+    assert back.late("0 * * * *", timing, None, None)["slot"] == "2026-12-01T09:00:00.000Z"
