@@ -87,12 +87,12 @@ def seed_history(root: Path, per_runbook: int = 20) -> int:
             rows.append(
                 (f"20261124T{k:06d}Z-{number:012x}", name, name, "check", status,
                  "running" if running else "completed", mode, "schedule", "{}", "ops",
-                 "elsewhere", 1, started, started, 1.0, None, None, started)
+                 "elsewhere", 1, started, started, 1.0, None, None, started, None)
             )  # fmt: skip
         if number % 7 == 0:
             alerts.append((name, started))
     with sqlite3.connect(db) as conn:
-        conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 18)})", rows)
+        conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 19)})", rows)
         conn.executemany(
             "INSERT INTO alert_state (runbook, subject, status, announced, escalated, "
             "streak, recent_json, updated) VALUES (?, '', 'CRITICAL', 'CRITICAL', 0, 1, "

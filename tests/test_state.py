@@ -867,3 +867,21 @@ def test_a_postgres_stores_sessions_end_soon_after_their_host_dies(postgres: Any
             assert tuple(own.values()) == lock_row == tuple(str(n) for n in KEEPALIVE)
     idle, every, count = KEEPALIVE
     assert idle + every * count <= 120  # the "about two minutes" the docs promise
+
+
+def test_newest_starts_is_each_runbooks_newest_real_run_running_or_not(where: Where) -> None:
+    """Late detection's one query: the newest real run of each runbook, a run still going
+    included (it holds its slot), a dry run not (it is no run of the schedule)."""
+    with where.open() as store:
+        store.finish_run(RunResult(new_run_id(), "nightly", started=START))
+        store.finish_run(RunResult(new_run_id(), "nightly", started=START + timedelta(hours=1)))
+        store.finish_run(
+            RunResult(new_run_id(), "nightly", mode="dry-run", started=START + timedelta(hours=2))
+        )
+        store.finish_run(RunResult(new_run_id(), "hourly", started=START))
+        store.start_run(RunResult(new_run_id(), "hourly", started=START + timedelta(minutes=5)))
+        store.finish_run(RunResult(new_run_id(), "rehearsed", mode="dry-run", started=START))
+        assert store.newest_starts() == {
+            "nightly": (START + timedelta(hours=1), False),
+            "hourly": (START + timedelta(minutes=5), True),
+        }

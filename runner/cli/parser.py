@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from runner import __version__
 from runner.base.errors import RunbookError
 from runner.cli import complete
-from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS
+from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS, STATUS_FORMATS
 
 #: `runbook export TARGET` (runner/exports/__init__.py has their modules)
 EXPORT_TARGETS = ("cron", "systemd", "kubernetes", "windows")
@@ -330,7 +330,7 @@ def _notify_test(notify_test: argparse.ArgumentParser) -> None:
 
 
 def _status(status: argparse.ArgumentParser) -> None:
-    status.add_argument("--format", choices=PAGE_FORMATS, default="text")
+    status.add_argument("--format", choices=STATUS_FORMATS, default="text")
 
 
 def _doctor(doctor: argparse.ArgumentParser) -> None:

@@ -65,6 +65,23 @@ LAST_RUNS_SQL = """
     )
 """
 
+#: The newest real run of each runbook, finished or still running: when it started and
+#: whether it is still going (StateStore.newest_starts, for late detection). Walked as
+#: LAST_RUNS_SQL is, one seek per runbook.
+NEWEST_STARTS_SQL = """
+    WITH RECURSIVE books (runbook) AS (
+        SELECT MIN(runbook) FROM runs
+        UNION ALL
+        SELECT (SELECT MIN(runs.runbook) FROM runs WHERE runs.runbook > books.runbook)
+        FROM books WHERE books.runbook IS NOT NULL
+    )
+    SELECT runs.runbook, runs.started, runs.outcome FROM books JOIN runs ON runs.run_id = (
+        SELECT newest.run_id FROM runs AS newest
+        WHERE newest.runbook = books.runbook AND newest.mode = 'run'
+        ORDER BY newest.started DESC, newest.run_id DESC LIMIT 1
+    )
+"""
+
 
 def column_list(names: tuple[str, ...]) -> str:
     """A column list; "user" is reserved in PostgreSQL (and harmless quoted in SQLite)."""

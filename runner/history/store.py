@@ -37,6 +37,7 @@ from runner.history.reconcile import Reconcile, session_name
 from runner.history.records import (
     DELIVERY_COLUMNS,
     LAST_RUNS_SQL,
+    NEWEST_STARTS_SQL,
     RUN_COLUMNS,
     STEP_COLUMNS,
     column_list,
@@ -289,6 +290,17 @@ class StateStore(Upkeep, Reconcile, Notices, Claims):
         with self._lock:
             rows = self._backend.query(LAST_RUNS_SQL)
         return {row["runbook"]: run_dict(row) for row in rows}
+
+    def newest_starts(self) -> dict[str, tuple[datetime, bool]]:
+        """{runbook: (when its newest real run started, whether that run is still going)}
+        for every runbook in the store, in one query, whoever started the run (the
+        scheduler, cron, a person): what late detection compares with the due slot."""
+        with self._lock:
+            rows = self._backend.query(NEWEST_STARTS_SQL)
+        return {
+            row["runbook"]: (datetime.fromisoformat(row["started"]), row["outcome"] == "running")
+            for row in rows
+        }
 
     def last_slots(self) -> dict[str, datetime]:
         """{runbook: the newest schedule slot a run was recorded for} (trigger schedule

@@ -51,7 +51,7 @@ from typing import Any
 from msgspec import Struct
 
 #: The shape of an entry; bump it when the shape or its meaning changes.
-FORMAT = 2
+FORMAT = 3
 #: How old a file's mtime must be for its stat to stand for its hash (stats.json).
 TRUSTED_AGE_NS = 2_000_000_000
 
@@ -60,7 +60,7 @@ class Entry(Struct, frozen=True):
     """What validation found for one set of bytes."""
 
     errors: int  # 0: it validated clean (a run may skip validation)
-    info: dict[str, Any]  # name, kind, title, tags, schedule: what `list` shows
+    info: dict[str, Any]  # name, kind, title, tags, schedule: what `list` shows; timing
     depends: dict[str, str | None]  # path -> SHA-256 of its bytes (None: it did not exist)
 
 

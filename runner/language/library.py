@@ -426,12 +426,17 @@ class _Read(Struct, frozen=True):
 
 
 def _info(model: Runbook) -> dict[str, Any]:
+    from runner.language.scheduling import effective_grace
+
+    grace = effective_grace(model) if model.schedule else None
     return {
         "name": model.name,
         "kind": model.kind,
         "title": model.title,
         "schedule": model.schedule,
         "tags": list(model.tags),
+        # what `runbook status` needs to tell a late runbook (schedule/lateness.py)
+        "timing": {"timezone": model.timezone, "grace": grace} if grace is not None else None,
     }
 
 

@@ -15,7 +15,7 @@ from runner.base.status import Status
 MAX_RECENT = 50
 
 #: Policy keys that name tags (checked against the configured tags by validation).
-TAG_KEYS = ("warning", "critical", "unknown", "recovered", "retried")
+TAG_KEYS = ("warning", "critical", "unknown", "recovered", "retried", "late")
 _N_OF_M = re.compile(r"^\s*(\d+)\s+of\s+(\d+)\s*$")
 
 
@@ -55,6 +55,7 @@ class Policy:
     unknown: tuple[str, ...] | None = None  # None: the critical tags
     recovered: tuple[str, ...] = ()
     retried: tuple[str, ...] = ()
+    late: tuple[str, ...] = ()  # a scheduled runbook LATE, and on time again (scheduler)
     repeat: float | None = None  # seconds; None: never repeat an unchanged failure
     escalate_after: float | None = None
     escalate_to: tuple[str, ...] = ()
@@ -104,6 +105,7 @@ class Policy:
             *(self.unknown or ()),
             *self.recovered,
             *self.retried,
+            *self.late,
             *self.escalate_to,
         )
         return tuple(dict.fromkeys(tags))

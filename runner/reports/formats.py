@@ -15,3 +15,5 @@ RUN_RENDERERS = {
 RUN_FORMATS = tuple(RUN_RENDERERS)
 PROBLEM_FORMATS = ("text", "json", "github")
 PAGE_FORMATS = ("text", "json")
+#: `runbook status`: its pages, and nagios, a meta-check of every runbook and schedule.
+STATUS_FORMATS = ("text", "json", "nagios")

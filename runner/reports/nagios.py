@@ -301,3 +301,46 @@ def _number(value: Any) -> str | None:
 def _sanitize(text: str) -> str:
     # `|` starts performance data and the first line must stay one line.
     return " ".join(text.replace("|", "/").split())
+
+
+def render_status_nagios(rows: list[dict[str, Any]], *, max_output: int = MAX_OUTPUT) -> str:
+    """`runbook status --format nagios`: one check over every runbook, a meta-check.
+    CRITICAL when any scheduled runbook is late (its slot has no run), else the worst
+    last status; the late runbooks are named first, then those whose last run was not
+    OK. The exit code is the status's (`runbook status` chooses it)."""
+    from runner.base.status import Status, worst
+
+    late = [row for row in rows if row.get("late")]
+    bad = [row for row in rows if row.get("status") not in (None, "OK")]
+    statuses = [Status(row["status"]) for row in rows if row.get("status")]
+    status = worst(statuses + [Status.CRITICAL] * bool(late))
+    said = []
+    if late:
+        names = ", ".join(
+            f"{row['runbook']} ({summary.late_words(row['late'])})" for row in late[:MAX_LISTED]
+        )
+        more = f" and {len(late) - MAX_LISTED} more" if len(late) > MAX_LISTED else ""
+        said.append(f"{len(late)} late: {names}{more}")
+    if bad:
+        names = ", ".join(f"{row['runbook']} {row['status']}" for row in bad[:MAX_LISTED])
+        more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+        said.append(f"{len(bad)} not OK: {names}{more}")
+    if not said:
+        scheduled = sum(1 for row in rows if row.get("schedule"))
+        said.append(
+            f"{summary.plural(len(rows), 'runbook')} OK or never run, "
+            f"{scheduled} scheduled, none late"
+        )
+    line = f"RUNBOOK STATUS {status.value} - {_sanitize('; '.join(said))}"
+    pieces = [
+        _Piece(f"late={len(late)};;0;0", Status.CRITICAL.rank, True),
+        _Piece(f"not_ok={len(bad)};;;0", Status.WARNING.rank, True),
+        _Piece(f"runbooks={len(rows)};;;0", Status.OK.rank, True),
+    ]
+    for row in late:
+        words = _sanitize(f"LATE {row['runbook']}: {summary.late_words(row['late'])}")
+        pieces.append(_Piece(words, Status.CRITICAL.rank, False))
+    for row in bad:
+        words = _sanitize(f"{row['status']} {row['runbook']}: last run {row.get('run_id')}")
+        pieces.append(_Piece(words, Status(row["status"]).rank, False))
+    return _bounded(line, pieces, max_output)

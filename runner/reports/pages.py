@@ -73,7 +73,7 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
             width=width,
         )
         if plain is not None:
-            return plain + "\n" + _status_total(rows)
+            return "\n".join([plain, *_late_lines(rows), _status_total(rows)])
     from rich import box
     from rich.table import Table
 
@@ -100,6 +100,8 @@ def render_status_text(rows: list[dict[str, Any]], *, color: bool, width: int) -
             )
         )
     console.print(table)
+    for line in _late_lines(rows):
+        console.print(styled(line, STATUS_STYLES[Status.CRITICAL]), overflow="fold")
     console.print(styled(_status_total(rows)))
     return finish(buffer)
 
@@ -117,10 +119,22 @@ def _status_cells(row: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _late_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Under the table, one line per late runbook (schedule/lateness.py) with the slot it
+    missed: the table keeps its width, so 1,000 rows stay a plain table."""
+    return [
+        f"LATE {row['runbook']}: {summary.late_words(row['late'])}"
+        for row in rows
+        if row.get("late")
+    ]
+
+
 def _status_total(rows: list[dict[str, Any]]) -> str:
     counts = [row.get("status") for row in rows if row.get("status")]
     bad = sum(1 for value in counts if value != "OK")
-    return f"{summary.plural(len(rows), 'runbook')}, {bad} not OK"
+    late = sum(1 for row in rows if row.get("late"))
+    said = f", {late} LATE" if late else ""
+    return f"{summary.plural(len(rows), 'runbook')}, {bad} not OK{said}"
 
 
 def _plain_table(

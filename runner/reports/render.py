@@ -19,7 +19,13 @@ from runner.base.errors import Aborted, ConfirmationRefused, InvalidInput, Probl
 from runner.base.status import Status
 from runner.base.timestamps import timestamp_text
 from runner.language.results import RunResult
-from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS, RUN_RENDERERS
+from runner.reports.formats import (
+    PAGE_FORMATS,
+    PROBLEM_FORMATS,
+    RUN_FORMATS,
+    RUN_RENDERERS,
+    STATUS_FORMATS,
+)
 from runner.reports.summary import plural
 
 #: Bumped only when a documented JSON field changes meaning or disappears.
@@ -309,10 +315,14 @@ def _times(document: Mapping[str, Any]) -> dict[str, Any]:
 def render_status(
     rows: list[dict[str, Any]], fmt: str, *, color: bool = False, width: int = 100
 ) -> str:
-    """`runbook status`: each runbook's last run and open alert, worst first."""
-    _check_format(fmt, PAGE_FORMATS)
+    """`runbook status`: each runbook's last run, open alert and lateness, worst first."""
+    _check_format(fmt, STATUS_FORMATS)
     if fmt == "json":
         return _json([_times(row) for row in rows])
+    if fmt == "nagios":
+        from runner.reports.nagios import render_status_nagios
+
+        return render_status_nagios(rows)
     from runner.reports.pages import render_status_text
 
     return render_status_text(rows, color=color, width=width)

@@ -237,3 +237,14 @@ def printable(text: str) -> str:
     """`text` without terminal escape sequences and control characters (newlines and tabs
     stay), for text meant for a terminal."""
     return _TERMINAL_CONTROL.sub("", text)
+
+
+def late_words(late: dict[str, Any]) -> str:
+    """A `late` object of `runbook status` in words: which slot has no run."""
+    slot = _minute(late.get("slot"))
+    return f"never ran, slot {slot} missed" if late.get("never_ran") else f"slot {slot} missed"
+
+
+def _minute(text: Any) -> str:
+    # "2026-12-01T04:00:00.000Z" -> "2026-12-01T04:00Z"
+    return f"{text[:16]}Z" if isinstance(text, str) and len(text) >= 16 else str(text)

@@ -81,6 +81,28 @@ class CronSchedule:
             if fire is not None and fire > moment:
                 yield fire
 
+    def last_at_or_before(self, moment: datetime) -> datetime | None:
+        """The newest fire time at or before `moment` (an aware datetime), in the
+        schedule's zone: the slot that last came due. None when there is none (croniter
+        looks some fifty years back)."""
+        from croniter import CroniterBadDateError, croniter
+
+        if moment.tzinfo is None:
+            raise ValueError("last_at_or_before() needs an aware datetime: which zone is it in?")
+        # From a second after `moment` on the wall clock, backwards: a fire time at
+        # `moment` itself counts; one in a spring-forward gap, or on the wall clock after
+        # `moment` in a repeated hour, is passed over.
+        wall = moment.astimezone(self.zone).replace(tzinfo=None) + timedelta(seconds=1)
+        times = croniter(self.expression, wall)
+        while True:
+            try:
+                local: datetime = times.get_prev(datetime)
+            except CroniterBadDateError:
+                return None
+            fire = self._instant(local)
+            if fire is not None and fire <= moment:
+                return fire
+
     def next_times(self, moment: datetime, count: int) -> list[datetime]:
         """The next `count` fire times after `moment` (fewer if it stops firing)."""
         out: list[datetime] = []

@@ -39,6 +39,7 @@ from runner.base.hostname import hostname
 from runner.language.library import yaml_files
 from runner.language.model import Runbook
 from runner.schedule.cron import CronSchedule, ScheduleError
+from runner.service.lateness import LateWatch
 from runner.service.runs import RunRequest, RunService
 from runner.service.slots import Due, Scheduled, SlotClaims, slots_due
 from runner.service.slots import utc_minute as _utc
@@ -96,6 +97,7 @@ class Scheduler:
         self._lock = threading.Lock()  # self.active, between the loop and the runs
         self._serial = 0
         self.jitter = True  # False for --once: what is due runs now
+        self.lateness = LateWatch(service, self.log)  # `late:` tags told (service/lateness.py)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -129,6 +131,7 @@ class Scheduler:
         for name, entry in self.entries.items():
             self._queue_slots(name, entry, now)
         self.start_due(now)
+        self.lateness.look(now, [(entry.model, entry.schedule) for entry in self.entries.values()])
         wake = now + timedelta(seconds=self.rescan_every)
         for due in self.queue:
             wake = min(wake, max(due.start, now))
