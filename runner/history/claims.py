@@ -7,9 +7,17 @@ and on SQLite alike exactly one insert goes in, and only the scheduler whose ins
 changed a row runs the slot; the others pass it over. The row says which host (and
 pid) took the slot and when, so `claims` is also where a person looks for who ran what.
 
-A claim is never taken back: a slot whose run died with its host (reconciled
-`abandoned`, history/reconcile.py) is not run again by another one, as its steps may
-have done part of their work (docs/scheduling.md, "HA").
+A claim whose run started is never taken back: a slot whose run died with its host
+(reconciled `abandoned`, history/reconcile.py) is not run again by another one, as its
+steps may have done part of their work (docs/scheduling.md, "Several hosts"). A claim
+whose scheduler died before its run was first recorded (while it loaded the runbook, or
+waited for the run lock) is taken over: `claim_gone` says the slot has no run and the
+claimant is gone, as history/reconcile.py tells dead runs apart: on a shared PostgreSQL
+store, the server has no session named after the claimant (each scheduler keeps one
+open, `scheduler_session`, for its whole life; the server ends it with the process, or
+when its host stops answering keepalives); on SQLite, it claimed on this host and its
+pid is dead. `take_over_claim` is then one conditional UPDATE on the old host and pid,
+so of any number of schedulers that saw it gone one takes it.
 
 `Claims` is a base of the StateStore, whose write transactions it uses, as Reconcile is.
 """
@@ -22,7 +30,19 @@ from datetime import datetime
 from typing import Any
 
 from runner.base.clock import utc_text
+from runner.base.hostname import hostname
 from runner.history.backends import Backend
+from runner.history.reconcile import Alive, pid_alive
+
+#: Marks a scheduler's own session of a shared store in pg_stat_activity:
+#: "runbook scheduler <pid> <host>" (history/claims.py `scheduler_session`).
+SCHEDULER_APPLICATION = "runbook scheduler "
+
+
+def scheduler_session(host: str, pid: int) -> str:
+    """What the session a scheduler keeps open on a shared store is called: its claims'
+    host and pid (63 bytes at most on the server, so a long host name is cut)."""
+    return f"{SCHEDULER_APPLICATION}{pid} {host}".encode()[:63].decode(errors="ignore")
 
 
 class Claims:
@@ -56,6 +76,76 @@ class Claims:
                 (runbook, utc_text(slot)),
             )
         return dict(rows[0]) if rows else None
+
+    def name_scheduler(self, host: str, pid: int) -> bool:
+        """Name this store's session after the scheduler (`host`, `pid`), so other hosts
+        see its claims' holder alive while it lives; False on SQLite (one host: its pid
+        says)."""
+        if self._backend.dialect != "postgres":
+            return False
+        with self._lock:
+            self._backend.name_session(scheduler_session(host, pid))
+        return True
+
+    def keep_named(self) -> None:
+        """Touch the session (one small read): a dropped connection is opened again,
+        under its name, so the scheduler stays visible."""
+        with self._lock:
+            self._backend.query("SELECT 1 AS one")
+
+    def slot_ran(self, runbook: str, slot: datetime) -> bool:
+        """Whether a run of (`runbook`, `slot`) was recorded (whatever became of it)."""
+        with self._lock:
+            rows = self._backend.query(
+                "SELECT 1 AS found FROM runs WHERE runbook = ? AND slot = ?",
+                (runbook, utc_text(slot)),
+            )
+        return bool(rows)
+
+    def claim_gone(
+        self,
+        runbook: str,
+        slot: datetime,
+        holder: dict[str, Any],
+        *,
+        host: str | None = None,
+        alive: Alive = pid_alive,
+    ) -> bool:
+        """Whether the claimant `holder` ({host, pid, claimed}) of (`runbook`, `slot`)
+        is gone. One that is alive, or that cannot be told (no pid; another host's on
+        SQLite), keeps its claim."""
+        if holder.get("pid") is None:
+            return False
+        pid = int(holder["pid"])
+        if self._backend.dialect == "postgres":
+            with self._lock:
+                sessions = self._backend.query(
+                    "SELECT 1 AS found FROM pg_stat_activity WHERE application_name = ?",
+                    (scheduler_session(str(holder["host"]), pid),),
+                )
+            return not sessions
+        here = host if host is not None else hostname()
+        return holder["host"] == here and not alive(pid, holder.get("claimed"))
+
+    def take_over_claim(
+        self,
+        runbook: str,
+        slot: datetime,
+        holder: dict[str, Any],
+        *,
+        host: str,
+        pid: int,
+        at: datetime,
+    ) -> bool:
+        """Move the claim of (`runbook`, `slot`) from `holder` to `host`/`pid`: True for
+        the one scheduler whose UPDATE found it still the holder's."""
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE claims SET host = ?, pid = ?, claimed = ? "
+                "WHERE runbook = ? AND slot = ? AND host = ? AND pid = ?",
+                (host, pid, utc_text(at), runbook, utc_text(slot), holder["host"], holder["pid"]),
+            )
+        return changed == 1
 
     def forget_claims(self, before: datetime) -> int:
         """Delete the claims of slots older than `before`; how many went."""

@@ -15,7 +15,9 @@ One tick of the loop (`Scheduler.tick`), every moment read from the clock it was
    held back for `concurrency: wait` and for catch-up (one slot after the other),
    started alongside for `allow`, and handed to the run service for `skip`, which
    records it skipped. Each is claimed in the state store first (`Scheduler.claim`):
-   of any number of schedulers sharing the store, one runs each slot.
+   of any number of schedulers sharing the store, one runs each slot. A claim lost is
+   rechecked each tick, and taken over when its slot has no run and its scheduler is
+   gone (service/slots.py `SlotClaims.recheck`).
 
 Each run is recorded with its trigger (`schedule` or `catchup`) and its slot.
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -90,6 +93,7 @@ class Scheduler:
         self.queue: list[Due] = []
         self.active: dict[int, Active] = {}
         self.claims = SlotClaims(service.open_store, host if host is not None else hostname())
+        self._taken: set[tuple[str, datetime]] = set()  # queued slots claims taken over
         self.stopping = threading.Event()
         self.stopped_by = ""
         self._reported: dict[str, tuple[int, int]] = {}  # a bad version, said once
@@ -130,6 +134,8 @@ class Scheduler:
         self._forget_claims(now)
         for name, entry in self.entries.items():
             self._queue_slots(name, entry, now)
+        self._keep_present()
+        self._take_over_lost(now)
         self.start_due(now)
         self.lateness.look(now, [(entry.model, entry.schedule) for entry in self.entries.values()])
         wake = now + timedelta(seconds=self.rescan_every)
@@ -152,6 +158,7 @@ class Scheduler:
         """Drop the queue, wait for the running runs up to the shutdown grace, then abort
         them and give them ABORT_WAIT to record their end."""
         self.queue.clear()
+        self._taken.clear()
         running = self._running()
         if running:
             self.log(f"waiting up to {self.shutdown_grace:g}s for {len(running)} running run(s)")
@@ -160,6 +167,7 @@ class Scheduler:
         if running:
             self.abort_all(f"the scheduler stopping ({self.shutdown_grace:g}s grace passed)")
             self._join(running, ABORT_WAIT)
+        self.claims.close()
 
     def abort_all(self, by: str) -> None:
         for active in self._running():
@@ -279,21 +287,47 @@ class Scheduler:
         for due in slots_due(name, entry, now, self.jitter, self.log):
             self._enqueue(due)
 
-    def claim(self, runbook: str, slot: datetime, now: datetime) -> bool:
-        """Whether this scheduler runs (`runbook`, `slot`): its claim went into the state
+    def claim(self, due: Due, now: datetime) -> bool:
+        """Whether this scheduler runs the slot of `due`: its claim went into the state
         store, where a row unique on (runbook, slot) lets one scheduler of any number
-        have each slot. A slot that cannot be claimed (the store is down) is not run:
+        have each slot, or it took over the claim of a scheduler that died before its
+        run was recorded. A slot that cannot be claimed (the store is down) is not run:
         said, and `runbook status` shows it late."""
-        what = f"{runbook} {_utc(slot)}"
+        what = f"{due.runbook} {_utc(due.slot)}"
         try:
-            holder = self.claims.claim(runbook, slot, now)
+            claimed = self.claims.claim(due, now)
         except RunbookError as error:
             self.log(f"{what}: not run: it could not be claimed: {error.format_message()}")
             return False
-        if holder is not None:
-            self.log(f"{what}: claimed by {holder}; not run here")
-            return False
-        return True
+        if not claimed.ours:
+            self.log(f"{what}: claimed by {claimed.holder}; not run here")
+        elif claimed.holder:
+            self._said_taken(what, claimed.holder)
+        return claimed.ours
+
+    def _said_taken(self, what: str, holder: str) -> None:
+        self.log(f"{what}: taken over from {holder}: its scheduler is gone and the slot has no run")
+
+    def _keep_present(self) -> None:
+        """Touch this scheduler's named session of a shared store once a tick, so that a
+        dropped connection is opened again before it matters (a claim tries again)."""
+        with suppress(RunbookError):
+            self.claims.keep_present()
+
+    def _take_over_lost(self, now: datetime) -> None:
+        """Once a tick: the slots lost to a scheduler that has died since, before their
+        run was recorded, are run here (queued now, claimed already)."""
+        windows = {name: entry.model.catchup_window for name, entry in self.entries.items()}
+        try:
+            taken = self.claims.recheck(now, windows)
+        except RunbookError as error:  # the next tick looks again
+            self.log(f"lost claims were not rechecked: {error.format_message()}")
+            return
+        for due, holder in taken:
+            self._said_taken(f"{due.runbook} {_utc(due.slot)}", holder)
+            self._taken.add((due.runbook, due.slot))
+            self.queue.append(due)
+        self.queue.sort()
 
     def _forget_claims(self, now: datetime) -> None:
         windows = [entry.model.catchup_window for entry in self.entries.values()]
@@ -316,7 +350,10 @@ class Scheduler:
             if due.start > now or self.stopping.is_set() or not self._may_start(due):
                 waiting.append(due)
                 continue
-            if self.claim(due.runbook, due.slot, now):
+            if (due.runbook, due.slot) in self._taken:
+                self._taken.discard((due.runbook, due.slot))
+                self._launch(due)
+            elif self.claim(due, now):
                 self._launch(due)
         self.queue = waiting
 

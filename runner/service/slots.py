@@ -10,7 +10,10 @@ trigger, and the claim that lets one scheduler of many run each.
   (history/claims.py): a row unique on (runbook, slot), so that of any number of
   schedulers sharing the store exactly one runs it. Claiming at the start, not when
   queued, means a scheduler that dies with a slot still waiting for its jitter leaves
-  it to the others.
+  it to the others. A scheduler that dies after its claim but before its run is first
+  recorded would leave the slot to nobody: the ones that lost the claim take it over
+  (`SlotClaims.recheck`, once a tick while the slot is inside its catch-up window) when
+  the slot has no run and the claimant is gone, its session of the store ended.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -121,6 +124,33 @@ class ClaimStore(Protocol):
 
     def forget_claims(self, before: datetime) -> int: ...
 
+    def name_scheduler(self, host: str, pid: int) -> bool: ...
+
+    def keep_named(self) -> None: ...
+
+    def slot_ran(self, runbook: str, slot: datetime) -> bool: ...
+
+    def claim_gone(self, runbook: str, slot: datetime, holder: dict[str, Any]) -> bool: ...
+
+    def take_over_claim(
+        self,
+        runbook: str,
+        slot: datetime,
+        holder: dict[str, Any],
+        *,
+        host: str,
+        pid: int,
+        at: datetime,
+    ) -> bool: ...
+
+
+class Claimed(NamedTuple):
+    """What claiming a slot came to: whether this scheduler runs it, and who has it (or
+    whom it was taken over from; "" when the claim went in at once)."""
+
+    ours: bool
+    holder: str = ""
+
 
 class SlotClaims:
     """The slots this scheduler queued (in memory), and their claims in the state store.
@@ -138,7 +168,11 @@ class SlotClaims:
         self.host = host
         self.pid = os.getpid() if pid is None else pid
         self.queued: set[tuple[str, datetime]] = set()
+        self.lost: dict[tuple[str, datetime], Due] = {}  # claimed by another: rechecked
         self._kept_since: datetime | None = None
+        # The store session named after this scheduler (a shared store): its claims'
+        # holder is alive while it is open. False: not needed (SQLite).
+        self._presence: tuple[AbstractContextManager[ClaimStore], ClaimStore] | bool = True
 
     def first_time(self, runbook: str, slot: datetime) -> bool:
         """Whether this scheduler queues (`runbook`, `slot`) now for the first time."""
@@ -148,16 +182,92 @@ class SlotClaims:
         self.queued.add(key)
         return True
 
-    def claim(self, runbook: str, slot: datetime, now: datetime) -> str | None:
-        """Claim the slot in the store: None when this scheduler runs it, else who has
-        it ("host-b at 2026-06-01T10:00:00.1Z"). Store errors are the caller's."""
+    def claim(self, due: Due, now: datetime) -> Claimed:
+        """Claim the slot of `due` in the store, or take over a claim whose scheduler is
+        gone before its run was recorded. A claim lost to a live scheduler is kept to be
+        rechecked (`recheck`). Store errors are the caller's."""
+        self.keep_present()  # never a claim that others could not see alive
+        runbook, slot = due.runbook, due.slot
         with self._open_store() as store:
             if store.claim_slot(runbook, slot, host=self.host, pid=self.pid, at=now):
-                return None
+                return Claimed(True)
             holder = store.claim_of(runbook, slot)
-        if holder is None:  # claimed and forgotten meanwhile: still not ours
-            return "another scheduler"
-        return f"{holder['host']} (pid {holder['pid']}) at {holder['claimed']}"
+            if holder is None:  # claimed and forgotten meanwhile: still not ours
+                return Claimed(False, "another scheduler")
+            if not store.slot_ran(runbook, slot) and self._take_over(
+                store, runbook, slot, holder, now
+            ):
+                return Claimed(True, _holder(holder))
+        self.lost[(runbook, slot.astimezone(UTC))] = due
+        return Claimed(False, _holder(holder))
+
+    def recheck(self, now: datetime, windows: dict[str, float]) -> list[tuple[Due, str]]:
+        """The lost claims whose slot has no run and whose scheduler is gone, now taken
+        over by this one: each a run due now and whom it was taken from. Slots outside
+        their runbook's catch-up window (or of a runbook no longer scheduled) are given
+        up. Store errors are the caller's (the next tick tries again)."""
+        for key in list(self.lost):
+            window = windows.get(key[0])
+            if window is None or now - key[1] > max(timedelta(seconds=window), ON_TIME):
+                del self.lost[key]
+        if not self.lost:
+            return []
+        self.keep_present()
+        taken: list[tuple[Due, str]] = []
+        with self._open_store() as store:
+            for key, due in list(self.lost.items()):
+                holder = store.claim_of(due.runbook, due.slot)
+                if holder is None or store.slot_ran(due.runbook, due.slot):
+                    del self.lost[key]  # forgotten (too old), or its run was recorded
+                elif self._take_over(store, due.runbook, due.slot, holder, now):
+                    del self.lost[key]
+                    taken.append((due._replace(start=now), _holder(holder)))
+        return taken
+
+    def _take_over(
+        self,
+        store: ClaimStore,
+        runbook: str,
+        slot: datetime,
+        holder: dict[str, Any],
+        now: datetime,
+    ) -> bool:
+        if (holder["host"], holder["pid"]) == (self.host, self.pid):
+            return False  # this scheduler's own claim: it runs it, or ran it
+        if not store.claim_gone(runbook, slot, holder):
+            return False
+        return store.take_over_claim(runbook, slot, holder, host=self.host, pid=self.pid, at=now)
+
+    def keep_present(self) -> None:
+        """Open (or touch) this scheduler's named session of a shared store, which tells
+        other schedulers its claims are alive. Store errors are the caller's."""
+        if self._presence is False:
+            return
+        if isinstance(self._presence, tuple):
+            try:
+                self._presence[1].keep_named()
+                return
+            except Exception:
+                self.close()  # opened again below
+        opened = self._open_store()
+        store = opened.__enter__()
+        try:
+            named = store.name_scheduler(self.host, self.pid)
+        except BaseException:
+            opened.__exit__(None, None, None)
+            raise
+        if named:
+            self._presence = (opened, store)
+        else:
+            opened.__exit__(None, None, None)
+            self._presence = False
+
+    def close(self) -> None:
+        """Close the named session: this scheduler's claims are its no more."""
+        if isinstance(self._presence, tuple):
+            opened, self._presence = self._presence[0], True
+            with suppress(Exception):
+                opened.__exit__(None, None, None)
 
     def forget(self, now: datetime, windows: Iterable[float]) -> int | None:
         """Hourly, the claims of slots older than any window, here and in the store: no
@@ -170,6 +280,10 @@ class SlotClaims:
         self.queued = {key for key in self.queued if key[1] >= oldest}
         with self._open_store() as store:
             return store.forget_claims(oldest)
+
+
+def _holder(claim: dict[str, Any]) -> str:
+    return f"{claim['host']} (pid {claim['pid']}) at {claim['claimed']}"
 
 
 def utc_minute(moment: datetime) -> str:

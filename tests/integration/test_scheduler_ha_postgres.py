@@ -8,6 +8,7 @@ show the rest."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -133,6 +134,137 @@ def test_two_hosts_catch_up_ten_missed_slots_once(project: Any, shared_store: Ba
     assert sorted(slot for slot, _ in rows) == [
         f"2026-06-01T0{8 + n // 6}:{n % 6}0:00.000000Z" for n in range(1, 11)
     ]
+
+
+# -- a claim whose scheduler died before its run was recorded ----------------------------
+
+
+def _hosts_saying(project: Any) -> tuple[list[Scheduler], list[str]]:
+    said: list[str] = []
+    hosts = [
+        Scheduler(project.service(), host=host, log=said.append) for host in ("sched-a", "sched-b")
+    ]
+    return hosts, said
+
+
+def _claim_of_a_gone_scheduler(project: Any, slot: datetime) -> None:
+    from runner.history.store import StateStore
+
+    with StateStore(project.library().config.state_location) as store:
+        assert store.claim_slot("tick", slot, host="sched-gone", pid=4242, at=slot)
+
+
+def _both_run(hosts: list[Scheduler], moment: datetime) -> None:
+    for scheduler in hosts:
+        scheduler.tick(moment)
+    for scheduler in hosts:
+        scheduler.run_due(moment)
+
+
+def test_a_claim_whose_scheduler_is_gone_is_taken_over_once(
+    project: Any, shared_store: Backend
+) -> None:
+    """A slot claimed by a scheduler that died before recording its run (no session of
+    it on the server): of two schedulers that see it due, one takes it over and runs it,
+    once; the claim is then that one's."""
+    _on_shared_store(project, shared_store)
+    project.runbook("tick", QUICK.format(name="tick", catchup="latest"))
+    slot = at("2026-06-01T10:00")
+    _claim_of_a_gone_scheduler(project, slot)
+    hosts, said = _hosts_saying(project)
+    _both_run(hosts, slot + timedelta(seconds=5))
+    _both_run(hosts, slot + timedelta(seconds=35))  # a later tick changes nothing
+    for scheduler in hosts:
+        scheduler.drain()
+    runs = shared_store.execute("SELECT slot, trigger, outcome FROM runs")
+    assert runs == [("2026-06-01T10:00:00.000000Z", "schedule", "completed")]
+    [(host, pid)] = shared_store.execute("SELECT host, pid FROM claims")
+    assert host in ("sched-a", "sched-b") and pid == os.getpid()
+    taken = [line for line in said if "taken over from sched-gone (pid 4242)" in line]
+    assert len(taken) == 1, said
+    assert sum("; not run here" in line for line in said) == 1, said
+
+
+def test_a_live_holder_keeps_its_claim_until_its_session_ends(
+    project: Any, shared_store: Backend
+) -> None:
+    """While the claimant's session is there (alive, only slow) nobody runs its slot,
+    however many ticks look again; once the session ends, the next tick of one of the
+    two takes it over, and the slot runs once."""
+    from runner.history.claims import scheduler_session
+
+    _on_shared_store(project, shared_store)
+    project.runbook("tick", QUICK.format(name="tick", catchup="latest"))
+    slot = at("2026-06-01T10:00")
+    _claim_of_a_gone_scheduler(project, slot)
+    holder = shared_store.connect()
+    try:
+        holder.execute(
+            "SELECT set_config('application_name', ?, false)",
+            scheduler_session("sched-gone", 4242),
+        )
+        hosts, said = _hosts_saying(project)
+        for seconds in (5, 15, 25):
+            _both_run(hosts, slot + timedelta(seconds=seconds))
+        assert shared_store.execute("SELECT slot FROM runs") == []
+        assert sum("claimed by sched-gone (pid 4242)" in line for line in said) == 2, said
+        assert not any("taken over" in line for line in said), said
+    finally:
+        holder.close()
+    _wait(
+        "the end of the holder's session",
+        lambda: (
+            not shared_store.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = ?",
+                scheduler_session("sched-gone", 4242),
+            )
+        ),
+    )
+    _both_run(hosts, slot + timedelta(seconds=35))
+    _both_run(hosts, slot + timedelta(seconds=45))
+    for scheduler in hosts:
+        scheduler.drain()
+    assert shared_store.execute("SELECT slot, trigger FROM runs") == [
+        ("2026-06-01T10:00:00.000000Z", "schedule")
+    ]
+    assert sum("taken over from sched-gone (pid 4242)" in line for line in said) == 1, said
+
+
+def test_a_lost_claim_is_given_up_outside_the_catchup_window(
+    project: Any, shared_store: Backend
+) -> None:
+    """A slot older than its runbook's catch-up window is not taken over any more, even
+    when its claimant dies: the recheck is bounded."""
+    from runner.history.claims import scheduler_session
+
+    _on_shared_store(project, shared_store)
+    project.runbook(
+        "tick",
+        QUICK.format(name="tick", catchup="latest") + "catchup_window: 5m\n",
+    )
+    slot = at("2026-06-01T10:00")
+    _claim_of_a_gone_scheduler(project, slot)
+    with contextlib.closing(shared_store.connect()) as holder:
+        holder.execute(
+            "SELECT set_config('application_name', ?, false)",
+            scheduler_session("sched-gone", 4242),
+        )
+        hosts, said = _hosts_saying(project)
+        _both_run(hosts, slot + timedelta(seconds=5))
+        assert all(scheduler.claims.lost for scheduler in hosts)
+    _wait(
+        "the end of the holder's session",
+        lambda: (
+            not shared_store.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = ?",
+                scheduler_session("sched-gone", 4242),
+            )
+        ),
+    )
+    _both_run(hosts, slot + timedelta(minutes=6))
+    assert not any(scheduler.claims.lost for scheduler in hosts)
+    assert shared_store.execute("SELECT slot FROM runs") == []
+    assert not any("taken over" in line for line in said), said
 
 
 # -- two real daemons, one killed inside its run -----------------------------------------
