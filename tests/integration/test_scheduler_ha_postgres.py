@@ -393,3 +393,66 @@ def test_a_scheduler_killed_inside_its_run_loses_and_doubles_nothing(
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGKILL)
                 process.communicate()
+
+
+def test_a_scheduler_killed_waiting_for_the_run_lock_has_its_slot_taken_over(
+    project: Any, shared_store: Backend
+) -> None:
+    """A real `runbook scheduler --once` claims a slot of a `concurrency: wait` runbook
+    and waits for its run lock, which the test holds; it is SIGKILLed there, before its
+    run is recorded. A scheduler started next finds the slot without a run and its
+    claimant's session gone, takes the claim over and runs the slot, once."""
+    from runner.history.claims import scheduler_session
+    from runner.history.store import StateStore
+
+    _on_shared_store(project, shared_store)
+    project.runbook(
+        "held",
+        f"""
+        runbook: held
+        schedule: "* * * * *"
+        concurrency: wait
+        steps:
+          - id: quick
+            command: [{sys.executable}, -c, "pass"]
+        """,
+    )
+    _wait("a quiet second", lambda: datetime.now(UTC).second < 30)
+    with StateStore(project.library().config.state_location) as store:
+        lock = store.shared_lock("held", "wait", run_id="held-by-the-test")
+        assert lock is not None and lock.acquire()
+        first = _scheduler(project.root)
+        try:
+            [(slot, host, pid)] = _wait(
+                "the first scheduler's claim",
+                lambda: shared_store.execute("SELECT slot, host, pid FROM claims"),
+            )
+            assert pid == first.pid
+            time.sleep(0.5)  # it goes on to wait for the lock
+            assert shared_store.execute("SELECT run_id FROM runs") == []
+            os.kill(first.pid, signal.SIGKILL)
+            first.communicate()
+        finally:
+            if first.poll() is None:
+                os.kill(first.pid, signal.SIGKILL)
+                first.communicate()
+            lock.release()
+    _wait(
+        "the end of the killed scheduler's session",
+        lambda: (
+            not shared_store.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = ?",
+                scheduler_session(host, pid),
+            )
+        ),
+    )
+    second = _scheduler(project.root)
+    err = second.communicate(timeout=WAIT_LIMIT)[1]
+    assert second.returncode == 0, err
+    assert f"taken over from {host} (pid {pid})" in err, err
+    rows = shared_store.execute("SELECT slot, outcome FROM runs ORDER BY slot")
+    assert all(count == 1 for count in Counter(row[0] for row in rows).values()), rows
+    assert (slot, "completed") in rows, (rows, err)
+    assert shared_store.execute("SELECT host, pid FROM claims WHERE slot = ?", slot) == [
+        (host, second.pid)
+    ]
