@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -691,6 +692,44 @@ def test_a_slot_is_claimed_once_on_each_store(store_location: Any) -> None:
         assert store.claim_of("a", ten) is None and store.claim_of("a", eleven) is not None
 
 
+def test_a_claim_is_taken_over_only_from_a_gone_claimant_on_each_store(
+    store_location: Any,
+) -> None:
+    """The claimant of a slot without a run is gone when nothing shows it alive: on
+    PostgreSQL no session named after it; on SQLite its pid dead on this host (another
+    host's claim stands). The take-over is one conditional UPDATE: the first goes in,
+    a second on the same old holder finds none."""
+    from runner.base.hostname import hostname
+    from runner.history.store import StateStore
+
+    ten, took = at("2026-06-01T10:00"), at("2026-06-01T10:00:01")
+    postgres_store = not isinstance(store_location, Path)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead_pid = ended.pid
+    with StateStore(store_location) as store:
+        assert store.claim_slot("a", ten, host=hostname(), pid=dead_pid, at=took)
+        holder = store.claim_of("a", ten)
+        assert holder is not None and not store.slot_ran("a", ten)
+        assert store.claim_gone("a", ten, holder)
+        assert not store.claim_gone("a", ten, {**holder, "pid": None})
+        alive = {**holder, "pid": os.getpid(), "claimed": "2026-06-01T10:00:01.000000Z"}
+        if postgres_store:
+            with StateStore(store_location) as other:  # a scheduler alive, elsewhere
+                assert other.name_scheduler("web09", 77)
+                assert not store.claim_gone("a", ten, {**holder, "host": "web09", "pid": 77})
+        else:
+            assert not store.claim_gone("a", ten, alive, alive=lambda pid, started: True)
+            assert not store.claim_gone("a", ten, {**holder, "host": "elsewhere"})
+        assert store.take_over_claim("a", ten, holder, host="web02", pid=8, at=took)
+        assert not store.take_over_claim("a", ten, holder, host="web03", pid=9, at=took)
+        assert store.claim_of("a", ten) == {
+            "host": "web02",
+            "pid": 8,
+            "claimed": "2026-06-01T10:00:01.000000Z",
+        }
+
+
 def test_two_schedulers_on_one_sqlite_store_run_each_slot_once(project: Any) -> None:
     """A second scheduler started on the same host by mistake: the claim in the SQLite
     store lets one of them run each slot, and the other says who has it."""
@@ -708,3 +747,27 @@ def test_two_schedulers_on_one_sqlite_store_run_each_slot_once(project: Any) -> 
         ("tick", "schedule", slot_text("2026-06-01T10:10"), "completed"),
     ]
     assert sum("; not run here" in line for line in said) == 2
+
+
+def test_a_slot_claimed_by_a_dead_scheduler_on_this_host_is_taken_over(project: Any) -> None:
+    """SQLite: a claim of this host whose pid is dead and whose slot has no run is taken
+    over and run, said so; the same claim of a live pid is left alone."""
+    from runner.base.hostname import hostname
+    from runner.history.store import open_store
+
+    quick(project)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    with open_store(project.library().config) as store:
+        # Claimed now: a process born after its claim would be another one (a reused pid).
+        for slot, pid in (("2026-06-01T10:00", ended.pid), ("2026-06-01T10:10", os.getppid())):
+            claimed = datetime.now(UTC)
+            assert store.claim_slot("tick", at(slot), host=hostname(), pid=pid, at=claimed)
+    clock = FakeClock(at("2026-06-01T10:00:05"))
+    scheduler, said = make(project, clock)
+    for moment in ("2026-06-01T10:00:05", "2026-06-01T10:10:05", "2026-06-01T10:10:35"):
+        scheduler.tick(at(moment))
+        scheduler.run_due(at(moment))
+    assert runs(project) == [("tick", "schedule", slot_text("2026-06-01T10:00"), "completed")]
+    assert sum(f"taken over from {hostname()} (pid {ended.pid})" in line for line in said) == 1
+    assert sum(f"claimed by {hostname()} (pid {os.getppid()})" in line for line in said) == 1
