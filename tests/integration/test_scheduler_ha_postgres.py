@@ -428,7 +428,15 @@ def test_a_scheduler_killed_waiting_for_the_run_lock_has_its_slot_taken_over(
                 lambda: shared_store.execute("SELECT slot, host, pid FROM claims"),
             )
             assert pid == first.pid
-            time.sleep(0.5)  # it goes on to wait for the lock
+            _wait(
+                "the first scheduler waiting for the run lock",
+                lambda: shared_store.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE ? "
+                    "AND application_name <> ?",
+                    "runbook run %",
+                    "runbook run held-by-the-test",
+                ),
+            )
             assert shared_store.execute("SELECT run_id FROM runs") == []
             os.kill(first.pid, signal.SIGKILL)
             first.communicate()
