@@ -259,7 +259,7 @@ def notify_test_command(args: argparse.Namespace) -> int:
 
 def validate_command(args: argparse.Namespace) -> int:
     from runner.language.config import load_config
-    from runner.language.library import yaml_files
+    from runner.language.declared import yaml_files
     from runner.reports import render as report
 
     try:
