@@ -18,7 +18,7 @@ from runner.databases import demo_orders
 from runner.databases.demo import DEMOS, ensure_demo
 from runner.databases.demo_batch import BATCH_STAGING_IDS
 from runner.databases.demo_orders import VALIDATION_ERRORS
-from runner.language.templates import render_sql
+from runner.language.sqltemplates import render_sql
 from runner.language.yamlload import load_file
 
 REPO = Path(__file__).resolve().parent.parent

@@ -469,7 +469,7 @@ def test_windows_refuses_what_triggers_cannot_say(project, capsys, tmp_path, sch
 
 
 def test_the_parser_offers_every_target():
-    from runner.cli.parser import EXPORT_TARGETS
+    from runner.cli.arguments import EXPORT_TARGETS
     from runner.exports import TARGETS
 
     assert tuple(TARGETS) == EXPORT_TARGETS

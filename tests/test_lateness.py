@@ -267,7 +267,7 @@ def test_a_late_message_nobody_heard_is_said_again_at_the_next_look(announced):
 def test_status_keeps_each_due_slot_until_the_next_fire_time_is_due(tmp_path):
     """`runbook status` takes a due slot from var/cache while the fire time after it is
     not due (croniter is not loaded then), and works it out again once it is."""
-    from runner.cli.commands import _DueSlots
+    from runner.cli.store import _DueSlots
 
     timing = {"timezone": None, "grace": GRACE}
     first = _DueSlots(at("2026-12-01T10:30:00"), tmp_path)

@@ -314,7 +314,7 @@ def test_every_way_of_choosing_parses_in_every_dialect(choice: dict, dialect: st
     import sqlglot
 
     from runner.dialects import get
-    from runner.language.templates import render_sql
+    from runner.language.sqltemplates import render_sql
 
     inputs = {"run_id": 0, "applied_from": "", "applied_to": "2026-01-02 00:00:00"}
     folder = REPO / "sql" / (dialect if dialect != "sqlite" else "")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from runner.base.errors import TemplateError
-from runner.language import templates
+from runner.language import sqltemplates, templates
 
 SCOPE = {
     "inputs": {"id": 7, "ids": [1, 2], "name": "O'Brien", "table": "dbo.USER_SYNC_LOG"},
@@ -30,7 +30,7 @@ SCOPE = {
     ids=["value", "constants", "quote", "in-list", "empty-list", "if-block", "loop", "plain"],
 )
 def test_sql_values_become_bound_parameters(text, sql, params):
-    assert templates.render_sql(text, SCOPE) == (sql, params)
+    assert sqltemplates.render_sql(text, SCOPE) == (sql, params)
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_sql_values_become_bound_parameters(text, sql, params):
     ids=["sqlite", "postgres", "tsql", "mysql"],
 )
 def test_identifiers_are_quoted_per_dialect(dialect, quoted):
-    sql, params = templates.render_sql(
+    sql, params = sqltemplates.render_sql(
         "SELECT * FROM {{ inputs.table | identifier }}", SCOPE, dialect
     )
     assert sql == f"SELECT * FROM {quoted}" and params == []
@@ -62,12 +62,12 @@ def test_plain_tags_reuse_one_text_and_spell_out_lists_and_identifiers_made_earl
             "table": templates.render_value("{{ inputs.table | identifier }}", SCOPE),
         },
     }
-    assert templates.render_sql(text, scope, "tsql") == (
+    assert sqltemplates.render_sql(text, scope, "tsql") == (
         "SELECT * FROM [dbo].[USER_SYNC_LOG] WHERE id IN (?, ?) AND n = ?",
         [1, 2, 7],
     )
-    first, params = templates.render_sql("WHERE a = {{ inputs.id }} AND b = {{ x }}", SCOPE)
-    again, _ = templates.render_sql("WHERE a = {{ inputs.id }} AND b = {{ x }}", SCOPE)
+    first, params = sqltemplates.render_sql("WHERE a = {{ inputs.id }} AND b = {{ x }}", SCOPE)
+    again, _ = sqltemplates.render_sql("WHERE a = {{ inputs.id }} AND b = {{ x }}", SCOPE)
     assert (first, params) == ("WHERE a = ? AND b = ?", [7, 5]) and first is again
 
 
@@ -76,7 +76,7 @@ def test_plain_tags_reuse_one_text_and_spell_out_lists_and_identifiers_made_earl
 )
 def test_unsafe_identifiers_are_refused(hostile):
     with pytest.raises(TemplateError, match="not a safe SQL identifier"):
-        templates.render_sql("SELECT * FROM {{ t | identifier }}", {"t": hostile})
+        sqltemplates.render_sql("SELECT * FROM {{ t | identifier }}", {"t": hostile})
 
 
 def test_single_expression_keeps_its_type_and_text_renders():
@@ -99,7 +99,7 @@ def test_single_expression_keeps_its_type_and_text_renders():
 def test_undefined_names_are_errors_that_name_them(text, message):
     with pytest.raises(TemplateError, match="f.yaml:3") as error:
         if text.startswith("SELECT"):
-            templates.render_sql(text, SCOPE, where="f.yaml:3")
+            sqltemplates.render_sql(text, SCOPE, where="f.yaml:3")
         else:
             templates.render_value(text, SCOPE, where="f.yaml:3")
     assert message in str(error.value)
@@ -238,7 +238,7 @@ def test_a_binder_renders_each_scope_as_render_sql_does(text):
     """sql_binder (a loop's statement made ready once) gives what render_sql gives, for
     scopes it looks up in place and for those it hands to render_sql: an object, a
     missing key, a list made by a filter."""
-    bind = templates.sql_binder(text, "postgres")
+    bind = sqltemplates.sql_binder(text, "postgres")
     made = templates._in_list([1, 2])  # what `| in_list` made earlier, a var say
     for row in (
         {"id": 1, "n": 2, "ids": [1, 2], "keys": 3},
@@ -248,7 +248,7 @@ def test_a_binder_renders_each_scope_as_render_sql_does(text):
     ):
         scope = {"row": row, "x": 5}
         try:
-            expected: object = templates.render_sql(text, scope, "postgres")
+            expected: object = sqltemplates.render_sql(text, scope, "postgres")
         except TemplateError as error:
             expected = str(error)
         try:

@@ -113,7 +113,7 @@ def test_messages_lose_driver_prefixes() -> None:
 def test_shipped_tsql_files_parse_with_sqlglot() -> None:
     import sqlglot
 
-    from runner.language.templates import render_sql
+    from runner.language.sqltemplates import render_sql
 
     files = sorted((REPO / "sql" / "tsql").rglob("*.sql"))
     assert len(files) >= 8

@@ -13,15 +13,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runner.base.errors import InputError, InvalidInput, Problem
 from runner.cli import signals
 from runner.language.config import load_config
 from runner.language.inputs import parse_params
-
-if TYPE_CHECKING:
-    from datetime import datetime
 
 
 def _count(number: int, noun: str) -> str:
@@ -262,7 +259,7 @@ def notify_test_command(args: argparse.Namespace) -> int:
 
 def validate_command(args: argparse.Namespace) -> int:
     from runner.language.config import load_config
-    from runner.language.library import yaml_files
+    from runner.language.declared import yaml_files
     from runner.reports import render as report
 
     try:
@@ -301,238 +298,22 @@ def validate_command(args: argparse.Namespace) -> int:
     return 1 if any(p.severity == "error" for p in problems) else 0
 
 
-_MAX_LIMIT = 2**63 - 1
-
-
 def history_command(args: argparse.Namespace) -> int:
-    from runner.history.store import open_store
-    from runner.language.config import load_config
-    from runner.reports import render as report
+    from runner.cli.store import history_command as history
 
-    if args.limit > _MAX_LIMIT:
-        from runner.base.errors import InputError
-
-        raise InputError(
-            f"--limit must be at most {_MAX_LIMIT} (the largest number the state store "
-            f"takes), got {args.limit}"
-        )
-    config = load_config(args.config)
-    store = open_store(config)
-    try:
-        _reconcile(store)
-        if args.run:
-            found = store.get_run(args.run)
-            if found is None:
-                from runner.base.errors import NotFound
-
-                raise NotFound(f"no run with id {args.run!r} in {store.display}")
-            if args.format == "json":
-                _emit(report.render_recorded_run_json(found, all_items=args.all_items))
-            else:
-                from runner.language.results import run_from_dict
-
-                _emit(report.render_run(run_from_dict(found), "text", all_items=args.all_items))
-            return 0
-        rows = store.history(args.name, limit=args.limit)
-        if args.value:
-            from runner.reports.trend import add_values, value_names
-
-            names = value_names(args.value)
-            steps = sorted({step for step, _ in names})
-            add_values(rows, names, store.step_values([r["run_id"] for r in rows], steps))
-        _emit(report.render_history(rows, args.format))
-    finally:
-        store.close()
-    return 0
-
-
-def prune_command(args: argparse.Namespace) -> int:
-    from msgspec.structs import asdict
-
-    from runner.history.store import open_store
-    from runner.reports.prune import render_prune
-
-    config = load_config(args.config)
-    retention = config.retention
-    with open_store(config) as store:
-        pruned = store.prune(retention.days, retention.keep, dry_run=args.dry_run)
-        if not args.dry_run:
-            store.maintenance_done("prune")
-        where = store.display
-    answer = {
-        **asdict(pruned),
-        "days": retention.days,
-        "keep": retention.keep,
-        "dry_run": args.dry_run,
-        "store": where,
-    }
-    answer.pop("complete")
-    _emit(render_prune(answer, args.format))
-    return 0
-
-
-def _reconcile(store: Any) -> None:
-    """Runs whose process died are marked abandoned first (history/reconcile.py); a
-    store this user cannot write is still read, with a line saying so."""
-    try:
-        store.reconcile()
-    except Exception as error:
-        print(f"runbook: runs that died were not reconciled: {error}", file=sys.stderr)
+    return history(args, load_config(args.config))
 
 
 def status_command(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from runner.cli.store import status_command as status
 
-    from runner.base.status import Status, worst
-    from runner.history.store import open_store
-    from runner.reports import render as report
-
-    library = _library(args)
-    store = open_store(library.config)
-    now = datetime.now(UTC)
-    rows = []
-    try:
-        _reconcile(store)
-        open_alerts = {
-            alert["runbook"]: alert
-            for alert in store.alert_states()
-            if alert.get("announced") and not alert.get("subject")
-        }
-        last_runs = store.last_runs()  # one query, not one per runbook
-        newest = store.newest_starts()  # one query: late detection's runs, running ones too
-        slots = _DueSlots(now, library.cache.folder if library.cache is not None else None)
-        for name in library.names("runbook"):
-            last = last_runs.get(name) or {}
-            alert = open_alerts.get(name)
-            path = library.path_of("runbook", name)
-            # from var/cache when unchanged; an invalid file is still listed: its
-            # history may say more than its file
-            info, errors = library.summary(path) if path else ({}, 1)
-            schedule = info.get("schedule") if not errors else None
-            timing = info.get("timing")
-            late = (
-                slots.late(schedule, timing, newest.get(name), path)
-                if schedule and timing
-                else None
-            )
-            rows.append(
-                {
-                    "runbook": name,
-                    "status": last.get("status"),
-                    "run_id": last.get("run_id"),
-                    "started": last.get("started"),
-                    "duration": last.get("duration"),
-                    "schedule": schedule,
-                    "alert": f"{alert['announced']} announced" if alert else None,
-                    "outcome": last.get("outcome"),
-                    "late": late,
-                }
-            )
-    finally:
-        store.close()
-    library.save_cache()
-    slots.save()
-    order = {status.value: status.rank for status in Status}
-    # a late runbook ranks as CRITICAL: the run that should have happened did not
-    critical = Status.CRITICAL.rank
-    rows.sort(
-        key=lambda row: (
-            -max(order.get(row["status"] or "", -1), critical if row["late"] else -1),
-            row["runbook"],
-        )
-    )
-    _emit(report.render_status(rows, args.format))
-    statuses = [Status(row["status"]) for row in rows if row["status"]]
-    statuses += [Status.CRITICAL for row in rows if row["late"]]
-    return worst(statuses).exit_code
+    return status(args, _library(args))
 
 
-class _DueSlots:
-    """Late detection for `runbook status` (schedule/lateness.py) at one moment: the due
-    slot of each (schedule, zone, grace) is worked out once. It is kept in var/cache
-    with the fire time after it, and taken from there until that one is due: croniter
-    (a sixth of the time of `status` just to import) is then not loaded at all."""
+def prune_command(args: argparse.Namespace) -> int:
+    from runner.cli.store import prune_command as prune
 
-    def __init__(self, now: datetime, folder: Path | None) -> None:
-        import json
-
-        self.now = now
-        self.path = folder / "due-slots.json" if folder is not None else None
-        self._slots: dict[str, datetime | None] = {}
-        self._kept: dict[str, list[str | None]] = {}
-        self._changed = False
-        if self.path is not None:
-            try:
-                kept = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                kept = {}
-            self._kept = kept if isinstance(kept, dict) else {}
-
-    def late(
-        self,
-        schedule: str,
-        timing: dict[str, Any],
-        newest: tuple[datetime, bool] | None,
-        path: Path | None,
-    ) -> dict[str, Any] | None:
-        """The `late` object of a scheduled runbook, None when it is on time. One that
-        never ran is not late for slots before its file was last written."""
-        from contextlib import suppress
-        from datetime import UTC, datetime
-
-        from runner.schedule.lateness import judge
-
-        grace = float(timing["grace"])
-        key = f"{schedule}\0{timing.get('timezone')}\0{grace!r}"
-        if key not in self._slots:
-            self._slots[key] = self._due(key, schedule, timing.get("timezone"), grace)
-        since = None
-        if newest is None and path is not None:
-            with suppress(OSError):
-                since = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        found = judge(self._slots[key], grace, newest, since)
-        return found.as_dict() if found is not None else None
-
-    def _due(self, key: str, schedule: str, timezone: str | None, grace: float) -> datetime | None:
-        from datetime import datetime, timedelta
-
-        moment = self.now - timedelta(seconds=grace)
-        kept = self._kept.get(key)
-        if isinstance(kept, list) and len(kept) == 2 and all(isinstance(v, str) for v in kept):
-            due, after = (datetime.fromisoformat(str(value)) for value in kept)
-            if due <= moment < after:  # the next fire time is not due yet
-                return due
-        from runner.schedule.cron import CronSchedule, ScheduleError
-        from runner.schedule.lateness import due_slot
-
-        try:
-            cron = CronSchedule(schedule, timezone)
-        except ScheduleError:
-            return None  # `runbook validate` says why
-        found = due_slot(cron, grace, self.now)
-        upcoming = cron.next_times(moment, 1)
-        if found is not None and upcoming:
-            self._kept[key] = [found.isoformat(), upcoming[0].isoformat()]
-            self._changed = True
-        return found
-
-    def save(self) -> None:
-        """Keep what was worked out (best effort: a cache that cannot be written is
-        worked out again next time)."""
-        import json
-        import tempfile
-
-        if self.path is None or not self._changed:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(
-                "w", dir=self.path.parent, delete=False, suffix=".tmp", encoding="utf-8"
-            ) as out:
-                json.dump(self._kept, out)
-            os.replace(out.name, self.path)
-        except OSError:
-            return
+    return prune(args, load_config(args.config))
 
 
 def doctor_command(args: argparse.Namespace) -> int:

@@ -5,8 +5,8 @@ file, line and key. Checked: what a step holds (one step type, its own keys, nes
 steps), duplicate ids, references to steps that do not exist or come later, unknown
 inputs, connections, checks and runbooks, runbook call cycles, template syntax and the
 names templates read, thresholds whose warning lies beyond critical, cron schedules and
-time zones, notify policies and the tags they name; each step type adds its own checks
-(steptypes.py). Every problem is collected, not just the first.
+time zones, notify policies and the tags they name (notifychecks.py); each step type
+adds its own checks (steptypes.py). Every problem is collected, not just the first.
 
 The model of a document the schema rejected is checked too: values may then have
 another type than the schema's, and nothing here may fail on them.
@@ -20,14 +20,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from runner.base.errors import InvalidInput, Problem
+from runner.base.errors import Problem
 from runner.base.gc_pause import paused_gc
 from runner.language import scheduling, templates
 from runner.language.calls import check_call
 from runner.language.config import STATE_CONNECTION
-from runner.language.model import NotifyPolicy, Origin, Runbook, Step
+from runner.language.model import Origin, Runbook, Step
 from runner.language.nodes import plain
-from runner.language.policy import TAG_KEYS, parse_after, tag_list
+from runner.language.notifychecks import check_notifications
 from runner.language.steptypes import (
     Catalog,
     SourceLines,
@@ -187,7 +187,13 @@ class _Checker:
                 earlier = main_ids | section_ids[item.section]
             self.check_references(step, earlier)
         self.check_on_failure()
-        self.check_notifications(placed)
+        check_notifications(
+            self.runbook,
+            [(item.step, item.top and item.section == "steps") for item in placed],
+            self.library,
+            self.step_types,
+            self.add,
+        )
         return self.problems
 
     def check_schedule(self) -> None:
@@ -404,84 +410,6 @@ class _Checker:
         call = self.runbook.on_failure_runbook
         if call is not None:
             check_call(self.library, "runbook", call, self.me, self.add)
-
-    # -- notifications -------------------------------------------------------------------
-
-    def check_notifications(self, placed: list[_Placed]) -> None:
-        """Policies that parse, templates that compile, and tags runner.yaml routes."""
-        policies: list[NotifyPolicy] = []
-        if self.runbook.notify is not None:
-            policies.append(self.runbook.notify)
-        for item in placed:
-            alert = item.step.alert
-            if alert is not None:
-                if not (item.top and item.section == "steps"):
-                    self.add(
-                        item.step.keys["alert"],
-                        "alert: only routes a top-level step",
-                        "move it to the top-level step that holds this one, or to the runbook's "
-                        "notify:",
-                        at="key",
-                    )
-                policies.append(alert)
-        uses: list[tuple[Origin, Any]] = []
-        for policy in policies:
-            self.check_policy(policy)
-            for key in TAG_KEYS:
-                if key in policy:
-                    uses.append((policy.origins[key], policy[key]))
-            if "escalate.to" in policy.origins:
-                uses.append((policy.origins["escalate.to"], policy["escalate"]["to"]))
-        for item in placed:
-            step = item.step
-            step_type = self.step_types.get(step.action)
-            if step_type is not None and step.config is not None:
-                uses.extend(step_type.tags(step.config))
-        if uses:
-            self.check_tags(uses)
-
-    def check_policy(self, policy: NotifyPolicy) -> None:
-        if "after" in policy:
-            try:
-                parse_after(plain(policy["after"]))
-            except ValueError as error:
-                self.add(policy.origins["after"], str(error))
-        for key in ("title", "body"):
-            text = policy.get(key)
-            if isinstance(text, str):
-                syntax = templates.syntax_error(text, False)
-                if syntax:
-                    self.add(policy.origins[key], f"template syntax error: {syntax[0]}")
-
-    def check_tags(self, uses: list[tuple[Origin, Any]]) -> None:
-        try:
-            known = self.library.known_tags()
-        except InvalidInput as error:
-            first = error.problems[0]
-            self.add(
-                uses[0][0],
-                f"cannot check notification tags: {first.format()}",
-                "fix the notifications section of runner.yaml first",
-            )
-            return
-        if known is None:
-            return  # nothing configured: nothing to check against (the run says so)
-        for origin, value in uses:
-            if isinstance(value, str) and templates.is_template(value):
-                continue
-            try:
-                tags = tag_list(value)
-            except TypeError:
-                continue  # not tags at all: the schema says so
-            for tag in tags:
-                if tag not in known:
-                    self.add(
-                        origin,
-                        f"unknown notification tag {tag!r}",
-                        self.known_hint(tag, set(known), "tags")
-                        if known
-                        else f"give it URLs under notifications.urls in {self.config.display_path}",
-                    )
 
 
 @lru_cache(maxsize=1024)

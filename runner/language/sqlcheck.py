@@ -83,7 +83,8 @@ class _Placeholder:
 
 def render_for_check(text: str, dialect: str) -> str:
     """`text` with every template expression as `?`; raises TemplateError if it cannot."""
-    from runner.language.templates import is_template, referenced_names, render_sql
+    from runner.language.sqltemplates import render_sql
+    from runner.language.templates import is_template, referenced_names
 
     if not is_template(text):
         return text

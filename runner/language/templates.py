@@ -4,9 +4,11 @@ Three uses, one environment:
 - `render_value`: a template string (or a structure holding them) becomes its value;
   a string that is exactly one `{{ expression }}` keeps the expression's type.
 - `evaluate`: a condition written without braces (`when`, `until`, `assert`).
-- `render_sql`: every `{{ expression }}` becomes a bind parameter `?` and its value
-  goes to the parameter list, so no input ever becomes SQL text. Lists expand through
-  `| in_list` to `(?, ?, ?)`; trusted identifiers pass `| identifier` (validated, quoted).
+- SQL (`render_sql` in sqltemplates.py): every `{{ expression }}` becomes a bind
+  parameter `?` and its value goes to the parameter list, so no input ever becomes SQL
+  text. Lists expand through `| in_list` to `(?, ?, ?)`; trusted identifiers pass
+  `| identifier` (validated, quoted). The filters and `sql_text` are here, in the one
+  environment.
 
 Undefined names are errors that name what is missing.
 """
@@ -14,8 +16,8 @@ Undefined names are errors that name what is missing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from functools import lru_cache, partial
+from collections.abc import Mapping
+from functools import lru_cache
 from types import CodeType
 from typing import Any
 
@@ -45,8 +47,10 @@ from runner.language.sandbox import (
     too_large,
 )
 
-_BINDS = "__sql_binds__"
-_DIALECT = "__sql_dialect__"
+#: The names under which a SQL template's scope holds its bound values and its dialect
+#: (sqltemplates.render_sql); an ordinary template's scope has neither.
+SQL_BINDS = "__sql_binds__"
+SQL_DIALECT = "__sql_dialect__"
 # Used with fullmatch: `match` with `$` would also take a trailing newline.
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
@@ -112,15 +116,15 @@ def _seconds(value: Any) -> float:
 def _finalize(context: Any, value: Any) -> Any:
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
-    binds = context.get(_BINDS)
+    binds = context.get(SQL_BINDS)
     if binds is None:  # an ordinary template: identifiers and lists print plainly
         if isinstance(value, InList):
             return ", ".join(str(item) for item in value.items)
         return value
-    return _sql_text(value, binds, context.get(_DIALECT))
+    return sql_text(value, binds, context.get(SQL_DIALECT))
 
 
-def _sql_text(value: Any, binds: list[Any], dialect: str) -> str:
+def sql_text(value: Any, binds: list[Any], dialect: str) -> str:
     """What one `{{ expression }}` of a SQL template becomes: `?` (its value bound), a
     quoted identifier, or `(?, ?)` for a list."""
     if isinstance(value, SqlIdentifier):
@@ -296,152 +300,6 @@ def render_value(value: Any, scope: Mapping[str, Any], where: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [render_value(item, scope, where) for item in value]
     return value
-
-
-def render_sql(
-    text: str, scope: Mapping[str, Any], dialect: str = "sqlite", where: str = ""
-) -> tuple[str, list[Any]]:
-    """SQL text with `?` placeholders, and the values to bind to them, in order."""
-    binds: list[Any] = []
-    if "{{" not in text and "{%" not in text:  # is_template(), without the call
-        return text, binds
-    plan = _sql_plan(text)
-    if plan is not None:
-        sql = _render_plan(plan, scope, binds, dialect)
-        if sql is not None:
-            return sql, binds
-        binds.clear()
-    sql = render(text, {**scope, _BINDS: binds, _DIALECT: dialect}, where)
-    return sql, binds
-
-
-#: `sql_binder`'s answer: the SQL text and its values for one scope.
-SqlBinder = Callable[[Mapping[str, Any]], tuple[str, list[Any]]]
-
-
-def sql_binder(text: str, dialect: str = "sqlite", where: str = "") -> SqlBinder:
-    """`render_sql` of one text made ready once for many scopes (the items of a loop, the
-    runs of a step on a schedule): a template's is kept per text, dialect and place (its
-    errors name the place), a plain text's per text alone, since neither keeps anything
-    of a scope.
-
-    When every tag is a plain `{{ name.key }}` whose keys no dict method shadows, each
-    scope's values are looked up in place and the text is the plan's own (see
-    `_render_plan`); a scope where a value is not found by plain dict lookups, or is an
-    identifier or list made by a filter, is rendered by `render_sql`, as is any other
-    template."""
-    if "{{" not in text and "{%" not in text:  # is_template(), without the call
-        return _plain_binder(text)
-    return _template_binder(text, dialect, where)
-
-
-@lru_cache(maxsize=4096)
-def _plain_binder(text: str) -> SqlBinder:
-    """A text with no template in it: the same SQL, and nothing to bind, for every scope."""
-    return lambda scope: (text, [])
-
-
-@lru_cache(maxsize=4096)
-def _template_binder(text: str, dialect: str, where: str) -> SqlBinder:
-    plan = _sql_plan(text)
-    if plan is None or any(key in _DICT_ATTRIBUTES for _, keys in plan[1] for key in keys):
-        return partial(render_sql, text, dialect=dialect, where=where)
-    _, paths, sql = plan
-
-    def bind(scope: Mapping[str, Any]) -> tuple[str, list[Any]]:
-        binds = []
-        for name, keys in paths:
-            value = scope.get(name, _MISSING)
-            for key in keys:
-                if type(value) is not dict:  # missing, or an object: Jinja's lookup
-                    return render_sql(text, scope, dialect, where)
-                value = value.get(key, _MISSING)
-            if type(value) not in _BOUND_AS_IS and (
-                value is _MISSING or isinstance(value, _NOT_PLAIN)
-            ):
-                return render_sql(text, scope, dialect, where)
-            binds.append(value)
-        return sql, binds
-
-    return bind
-
-
-# The fast path of render_sql, taken per statement: a template whose only tags are
-# `{{ name.key.key }}` (the common `WHERE id = {{ inputs.id }}`) is split once into text
-# and dotted paths, and rendered without building a Jinja context (two thirds of the
-# cost of a rendered statement). Anything else, and any lookup that does not find a
-# value (so the error is Jinja's own message), goes through Jinja.
-_PLAIN_TAG = re.compile(
-    r"\{\{[ \t\n]*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)[ \t\n]*\}\}"
-)
-# Names the Jinja parser reads as constants or operators, not as variables.
-_JINJA_WORDS = frozenset(
-    ("true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if")
-)
-_DICT_ATTRIBUTES = frozenset(dir(dict))
-_MISSING = object()
-_NOT_PLAIN = (Undefined, SqlIdentifier, InList)  # a tuple: `A | B` builds a union per call
-_BOUND_AS_IS = frozenset({int, float, str, bool, type(None)})  # never one of _NOT_PLAIN
-
-
-# (literal texts, dotted paths between them as (name, keys), the text with `?` for each)
-_Plan = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...], str]
-
-
-@lru_cache(maxsize=4096)
-def _sql_plan(text: str) -> _Plan | None:
-    """How to render `text` without Jinja, or None when Jinja must render it."""
-    if "{%" in text or "{#" in text or "\r" in text:  # blocks, comments; Jinja rewrites \r\n
-        return None
-    pieces = _PLAIN_TAG.split(text)
-    literals, paths = tuple(pieces[0::2]), tuple(p.split(".") for p in pieces[1::2])
-    if any("{{" in literal for literal in literals):  # a tag with filters, calls, `-`...
-        return None
-    if any(path[0] in _JINJA_WORDS for path in paths):
-        return None
-    return literals, tuple((path[0], tuple(path[1:])) for path in paths), "?".join(literals)
-
-
-def _render_plan(
-    plan: _Plan, scope: Mapping[str, Any], binds: list[Any], dialect: str
-) -> str | None:
-    """The SQL text as Jinja would render it, or None when a name or key is missing.
-
-    Every value is usually plain and becomes one `?`: then the text is the plan's own,
-    the same object each time, which the driver keeps prepared."""
-    literals, paths, text = plan
-    first = len(binds)
-    special = False
-    for name, keys in paths:
-        value = scope.get(name, _MISSING)
-        for key in keys:
-            if value is _MISSING:
-                return None
-            # What the sandbox does for `a.b` (attribute first, then item), without the
-            # AttributeError it raises on the way for a plain dict.
-            if type(value) is dict and key not in _DICT_ATTRIBUTES:
-                value = value.get(key, _MISSING)
-            else:
-                try:
-                    value = environment().getattr(value, key)
-                except Exception:  # noqa: BLE001 - Jinja reports it on the slow path
-                    return None
-        if value is _MISSING:
-            return None
-        if isinstance(value, _NOT_PLAIN):
-            if isinstance(value, Undefined):
-                return None
-            special = True  # an identifier or list made earlier by a filter: spelled out
-        binds.append(value)
-    if not special:
-        return text
-    values = binds[first:]
-    del binds[first:]
-    out = [literals[0]]
-    for value, literal in zip(values, literals[1:], strict=True):
-        out.append(_sql_text(value, binds, dialect))
-        out.append(literal)
-    return "".join(out)
 
 
 @lru_cache(maxsize=4096)

@@ -149,7 +149,8 @@ def check_config_loads(
 
 def check_runbooks(config: Config) -> Finding:
     """Every configured runbook and check validates, as `runbook validate` sees them."""
-    from runner.language.library import Library, yaml_files
+    from runner.language.declared import yaml_files
+    from runner.language.library import Library
     from runner.notifiers.services import known_tags
     from runner.steps import STEP_TYPES
 

@@ -39,7 +39,7 @@ from typing import NamedTuple
 from runner.base.abort import RunAbort
 from runner.base.errors import InvalidInput, RunbookError
 from runner.base.hostname import hostname
-from runner.language.library import yaml_files
+from runner.language.declared import yaml_files
 from runner.language.model import Runbook
 from runner.schedule.cron import CronSchedule, ScheduleError
 from runner.service.lateness import LateWatch

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from runner.base.errors import StepError, TransientError
 from runner.base.paths import display_path
 from runner.base.wording import plural, short
-from runner.language import templates
+from runner.language import sqltemplates
 from runner.language.config import STATE_CONNECTION
 from runner.language.model import Origin, Step
 from runner.language.steptypes import BuildScope, StepChecks, StepConfig
@@ -167,7 +167,7 @@ class SqlStep(StepType):
         text = config.text or ""
         if config.path is not None:
             text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
-        sql, params = templates.render_sql(text, ctx.scope, dialect, ctx.where)
+        sql, params = sqltemplates.render_sql(text, ctx.scope, dialect, ctx.where)
         return name, sql, params
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
@@ -183,7 +183,7 @@ class SqlStep(StepType):
         text = config.text or ""
         if config.path is not None:
             text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
-        return _Statement(connections, name, templates.sql_binder(text, dialect, ctx.where))
+        return _Statement(connections, name, sqltemplates.sql_binder(text, dialect, ctx.where))
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         name, sql, params = self.render(step, ctx)
@@ -226,7 +226,7 @@ class _Statement:
 
     __slots__ = ("bind", "connections", "held", "name", "query_timeout")
 
-    def __init__(self, connections: Connections, name: str, bind: templates.SqlBinder) -> None:
+    def __init__(self, connections: Connections, name: str, bind: sqltemplates.SqlBinder) -> None:
         self.connections, self.name, self.bind = connections, name, bind
         self.held: Connection | OdbcConnection | None = None
         self.query_timeout = 0.0
