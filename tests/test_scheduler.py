@@ -746,7 +746,7 @@ def test_two_schedulers_on_one_sqlite_store_run_each_slot_once(project: Any) -> 
         ("tick", "schedule", slot_text("2026-06-01T10:00"), "completed"),
         ("tick", "schedule", slot_text("2026-06-01T10:10"), "completed"),
     ]
-    assert sum("; not run here" in line for line in said) == 2
+    assert sum("; not run here" in line for line in said) == 2, said
 
 
 def test_a_slot_claimed_by_a_dead_scheduler_on_this_host_is_taken_over(project: Any) -> None:
