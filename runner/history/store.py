@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -69,7 +68,7 @@ def new_run_id() -> str:
     one id would overwrite each other's record (24 bits collided in 1 of ~130 batches
     of 500). Users type a prefix, so the length costs nothing.
     """
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(6)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.urandom(6).hex()}"
 
 
 def open_store(
