@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from runner.cli import main
-from runner.schedule import CronSchedule
+from runner.schedule.cron import CronSchedule
 from runner.schedule.fields import cron_fields
 
 STEPS = "connection: main\nsteps:\n  - sql: SELECT 1\n"

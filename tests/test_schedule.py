@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from runner.schedule import CronSchedule, ScheduleError, default_grace
+from runner.schedule.cron import CronSchedule, ScheduleError
+from runner.schedule.policy import default_grace
 
 
 def utc(*parts: int) -> datetime:

@@ -113,8 +113,9 @@ def status_command(args: argparse.Namespace, library: Any) -> int:
             for alert in store.alert_states()
             if alert.get("announced") and not alert.get("subject")
         }
-        last_runs = store.last_runs()  # one query, not one per runbook
-        newest = store.newest_starts()  # one query: late detection's runs, running ones too
+        # one query for every runbook: its last finished run, and late detection's newest
+        # run (running ones too)
+        last_runs, newest = store.last_runs()
         slots = _DueSlots(now, library.cache.folder if library.cache is not None else None)
         for name in library.names("runbook"):
             last = last_runs.get(name) or {}

@@ -46,10 +46,14 @@ DELIVERY_COLUMNS = (
 _EXIT_CODES = {"OK": 0, "SKIPPED": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 
 
-#: The newest finished real run of each runbook, as `last_run` picks it, by the index
-#: on (runbook, started) alone: the runbooks are walked one seek each (a loose index
-#: scan: SQLite and PostgreSQL would otherwise read every index entry for DISTINCT),
-#: then each one's newest run is one seek backwards. Never the whole table.
+#: Per runbook, in one walk of the index on (runbook, started): its newest real run,
+#: finished or still going (`newest_started`, `newest_outcome`: late detection), and its
+#: newest finished real run as `last_run` picks it (`runs.*`, NULL when it has none:
+#: `status`). The runbooks are walked one seek each (a loose index scan: SQLite and
+#: PostgreSQL would otherwise read every index entry for DISTINCT), then each one's
+#: newest run is one seek backwards; only when that run is still going is its newest
+#: finished run a second seek. Never the whole table. A runbook with no real run (only
+#: dry runs or rehearsals) has no row.
 LAST_RUNS_SQL = """
     WITH RECURSIVE books (runbook) AS (
         SELECT MIN(runbook) FROM runs
@@ -57,29 +61,21 @@ LAST_RUNS_SQL = """
         SELECT (SELECT MIN(runs.runbook) FROM runs WHERE runs.runbook > books.runbook)
         FROM books WHERE books.runbook IS NOT NULL
     )
-    SELECT runs.* FROM books JOIN runs ON runs.run_id = (
-        SELECT newest.run_id FROM runs AS newest
-        WHERE newest.runbook = books.runbook AND newest.mode = 'run'
-            AND newest.outcome <> 'running'
-        ORDER BY newest.started DESC, newest.run_id DESC LIMIT 1
-    )
-"""
-
-#: The newest real run of each runbook, finished or still running: when it started and
-#: whether it is still going (StateStore.newest_starts, for late detection). Walked as
-#: LAST_RUNS_SQL is, one seek per runbook.
-NEWEST_STARTS_SQL = """
-    WITH RECURSIVE books (runbook) AS (
-        SELECT MIN(runbook) FROM runs
-        UNION ALL
-        SELECT (SELECT MIN(runs.runbook) FROM runs WHERE runs.runbook > books.runbook)
-        FROM books WHERE books.runbook IS NOT NULL
-    )
-    SELECT runs.runbook, runs.started, runs.outcome FROM books JOIN runs ON runs.run_id = (
+    SELECT books.runbook AS book, latest.started AS newest_started,
+        latest.outcome AS newest_outcome, runs.*
+    FROM books
+    JOIN runs AS latest ON latest.run_id = (
         SELECT newest.run_id FROM runs AS newest
         WHERE newest.runbook = books.runbook AND newest.mode = 'run'
         ORDER BY newest.started DESC, newest.run_id DESC LIMIT 1
     )
+    LEFT JOIN runs ON runs.run_id = CASE WHEN latest.outcome <> 'running' THEN latest.run_id
+        ELSE (
+            SELECT finished.run_id FROM runs AS finished
+            WHERE finished.runbook = books.runbook AND finished.mode = 'run'
+                AND finished.outcome <> 'running'
+            ORDER BY finished.started DESC, finished.run_id DESC LIMIT 1
+        ) END
 """
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from runner.base.clock import utc_text
 from runner.base.errors import ConfigError, InputError
@@ -37,7 +36,6 @@ from runner.history.reconcile import Reconcile, session_name
 from runner.history.records import (
     DELIVERY_COLUMNS,
     LAST_RUNS_SQL,
-    NEWEST_STARTS_SQL,
     RUN_COLUMNS,
     STEP_COLUMNS,
     column_list,
@@ -70,7 +68,7 @@ def new_run_id() -> str:
     one id would overwrite each other's record (24 bits collided in 1 of ~130 batches
     of 500). Users type a prefix, so the length costs nothing.
     """
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(6)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.urandom(6).hex()}"
 
 
 def open_store(
@@ -81,6 +79,15 @@ def open_store(
 ) -> StateStore:
     """The state store runner.yaml names: its SQLite file, or its PostgreSQL database."""
     return StateStore(config.state_location, masker, clock=clock)
+
+
+class LastRuns(NamedTuple):
+    """StateStore.last_runs: per runbook name, its newest finished real run (a runbook
+    whose real runs are all still going is not in it), and (when its newest real run
+    started, whether that run is still going)."""
+
+    finished: dict[str, dict[str, Any]]
+    newest: dict[str, tuple[datetime, bool]]
 
 
 class StateStore(Upkeep, Reconcile, Notices, Claims):
@@ -284,23 +291,29 @@ class StateStore(Upkeep, Reconcile, Notices, Claims):
             rows = self._backend.query(sql, params)
         return self.get_run(rows[0]["run_id"]) if rows else None
 
-    def last_runs(self) -> dict[str, dict[str, Any]]:
-        """{runbook: its newest finished real run (without steps)} for every runbook in
-        the store, in one query: what `last_run(name)` answers of each (`status`)."""
+    def last_runs(self) -> LastRuns:
+        """Every runbook's newest runs in the store, in one query (LAST_RUNS_SQL): its
+        newest finished real run (without steps), what `last_run(name)` answers
+        (`status`), and when its newest real run started and whether it is still going,
+        whoever started it (late detection)."""
         with self._lock:
             rows = self._backend.query(LAST_RUNS_SQL)
-        return {row["runbook"]: run_dict(row) for row in rows}
+        return LastRuns(
+            finished={row["book"]: run_dict(row) for row in rows if row["run_id"] is not None},
+            newest={
+                row["book"]: (
+                    datetime.fromisoformat(row["newest_started"]),
+                    row["newest_outcome"] == "running",
+                )
+                for row in rows
+            },
+        )
 
     def newest_starts(self) -> dict[str, tuple[datetime, bool]]:
         """{runbook: (when its newest real run started, whether that run is still going)}
-        for every runbook in the store, in one query, whoever started the run (the
-        scheduler, cron, a person): what late detection compares with the due slot."""
-        with self._lock:
-            rows = self._backend.query(NEWEST_STARTS_SQL)
-        return {
-            row["runbook"]: (datetime.fromisoformat(row["started"]), row["outcome"] == "running")
-            for row in rows
-        }
+        for every runbook in the store (`last_runs().newest`): what late detection
+        compares with the due slot."""
+        return self.last_runs().newest
 
     def last_slots(self) -> dict[str, datetime]:
         """{runbook: the newest schedule slot a run was recorded for} (trigger schedule

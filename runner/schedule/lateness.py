@@ -13,9 +13,10 @@ slots from before it existed.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from runner.schedule.cron import CronSchedule
+if TYPE_CHECKING:  # judge alone (`status` with its due slots cached) needs no cron
+    from runner.schedule.cron import CronSchedule
 
 __all__ = ["Late", "due_slot", "judge", "late"]
 
