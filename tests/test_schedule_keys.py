@@ -145,6 +145,13 @@ CASES = [
         ],
     ),
     (
+        "an-input-a-scheduled-run-cannot-be-given",
+        "schedule: '0 * * * *'\ninputs:\n  who: {type: string}\n  days: {type: integer, default: 7}\n",
+        [
+            "runbooks/t.yaml:4:1: error: inputs: input 'who' has no default, and a scheduled run is given no --param: every scheduled run would be refused (give each input a default: (operators still override it with --param), or remove schedule:)"
+        ],
+    ),
+    (
         "all-fine",
         "schedule: '*/15 * * * *'\ntimezone: Europe/Paris\njitter: 1m\ncatchup: all\ncatchup_window: 2h\ngrace: 5m\n",
         [],

@@ -63,8 +63,9 @@ def effective_grace(runbook: Runbook) -> float | None:
 
 def problems(runbook: Runbook) -> list[Problem]:
     """What the schedule's keys say that cannot hold together: a schedule that never
-    fires, jitter as long as the interval, a grace that jitter alone overruns, a catch-up
-    window that catches up nothing; warnings for keys that change nothing."""
+    fires, an input a scheduled run cannot be given, jitter as long as the interval, a
+    grace that jitter alone overruns, a catch-up window that catches up nothing; warnings
+    for keys that change nothing."""
     found: list[Problem] = []
     keys = runbook.keys
     schedule = runbook.schedule
@@ -99,6 +100,20 @@ def problems(runbook: Runbook) -> list[Problem]:
             )
         )
         return found
+    needed = [spec.name for spec in runbook.inputs if spec.required]
+    if needed:
+        origin = keys.get("inputs") or keys["schedule"]
+        names = ", ".join(repr(name) for name in needed)
+        found.append(
+            origin.problem(
+                f"{'input' if len(needed) == 1 else 'inputs'} {names} "
+                f"{'has' if len(needed) == 1 else 'have'} no default, and a scheduled run "
+                "is given no --param: every scheduled run would be refused",
+                "give each input a default: (operators still override it with --param), "
+                "or remove schedule:",
+                at="key",
+            )
+        )
     interval = schedule_interval(schedule)
     found += _skipped(cron, interval, keys.get("timezone") or keys["schedule"])
     catchup, window = runbook.catchup, runbook.catchup_window
