@@ -213,3 +213,28 @@ def test_a_run_keeps_few_tracked_objects_per_step(project) -> None:
     assert len(run.steps) == steps and str(run.status) == "OK"
     assert model / steps < 7.5
     assert results / steps < 6.5
+
+
+def test_a_recorded_run_is_freed_without_the_cyclic_collector(project) -> None:
+    # The recursive closures listing a run's steps for the state store and masking them
+    # were reference cycles holding the RunResult and the run's Masker: every recorded
+    # run stayed alive until a full collection, which walked it (a gc.freeze() around
+    # runs leaked them). Reference counting alone must free a recorded run.
+    from runner.base.masking import Masker
+    from runner.language.results import RunResult
+
+    project.runbook(
+        "t",
+        "runbook: t\nconnection: main\nsteps:\n"
+        "  - {id: a, sql: SELECT 1 AS v}\n"
+        "  - {id: b, sql: SELECT 2 AS v}\n",
+    )
+    project.run("t")  # the first run creates the state store
+    gc.collect()
+    with paused_gc():
+        run = project.run("t")
+        assert str(run.status) == "OK" and len(run.steps) == 2
+        del run
+        alive = [type(item).__name__ for item in gc.get_objects()]
+    assert alive.count(RunResult.__name__) == 0
+    assert alive.count(Masker.__name__) == 0
