@@ -345,31 +345,30 @@ class Runbook(Struct, frozen=True, gc=False):
     def all_steps(self) -> list[Step]:
         """Every step, nested ones included, in document order."""
         out: list[Step] = []
-
-        def walk(steps: tuple[Step, ...]) -> None:
-            for step in steps:
-                out.append(step)
-                walk(step.steps)
-
-        walk(self.steps)
-        walk(self.on_failure)
-        walk(self.finally_)
+        for steps in (self.steps, self.on_failure, self.finally_):
+            _add_steps(steps, out)
         return out
 
     def calls(self) -> list[str]:
         """The runbooks it calls, by name, in document order: `runbook:` steps (nested ones
         too) in steps, finally and on_failure, then `on_failure: {runbook: NAME}`."""
-        called: list[str] = []
-
-        def walk(steps: tuple[Step, ...]) -> None:
-            for step in steps:
-                if step.action == "runbook" and isinstance(step.config, Call) and step.config.name:
-                    called.append(step.config.name)
-                walk(step.steps)
-
-        walk(self.steps)
-        walk(self.finally_)
-        walk(self.on_failure)
+        steps: list[Step] = []
+        for group in (self.steps, self.finally_, self.on_failure):
+            _add_steps(group, steps)
+        called = [
+            step.config.name
+            for step in steps
+            if step.action == "runbook" and isinstance(step.config, Call) and step.config.name
+        ]
         if self.on_failure_runbook is not None and self.on_failure_runbook.name:
             called.append(self.on_failure_runbook.name)
         return called
+
+
+def _add_steps(steps: tuple[Step, ...], out: list[Step]) -> None:
+    # A module function rather than a recursive closure: a closure that calls itself is
+    # a reference cycle, which kept the list (and so the model) alive until a full
+    # collection.
+    for step in steps:
+        out.append(step)
+        _add_steps(step.steps, out)
