@@ -307,19 +307,22 @@ _PLAIN_VALUES = frozenset({int, float, bool, type(None)})
 def mask_run(run: Any, mask: Callable[[Any], Any]) -> None:
     """Mask, in place, every text of a RunResult that could carry a secret."""
     run.error = mask(run.error) if run.error else run.error
+    _mask_steps(run.steps, mask)
 
-    def walk(steps: list[Any]) -> None:
-        for step in steps:
-            step.values = mask(step.values)
-            step.error = mask(step.error) if step.error else step.error
-            step.rendered = mask(step.rendered) if step.rendered else step.rendered
-            step.hint = mask(step.hint) if step.hint else step.hint  # a rendered template
-            step.title = mask(step.title)
-            step.item = mask(step.item)
-            for evaluation in step.evaluations:
-                evaluation.text = mask(evaluation.text)
-            for attempt in step.attempts:
-                attempt.error = mask(attempt.error) if attempt.error else attempt.error
-            walk(step.children)
 
-    walk(run.steps)
+def _mask_steps(steps: list[Any], mask: Callable[[Any], Any]) -> None:
+    # A module function rather than a recursive closure: a closure that calls itself
+    # is a reference cycle, which kept `mask` (and its Masker) alive until a full
+    # collection.
+    for step in steps:
+        step.values = mask(step.values)
+        step.error = mask(step.error) if step.error else step.error
+        step.rendered = mask(step.rendered) if step.rendered else step.rendered
+        step.hint = mask(step.hint) if step.hint else step.hint  # a rendered template
+        step.title = mask(step.title)
+        step.item = mask(step.item)
+        for evaluation in step.evaluations:
+            evaluation.text = mask(evaluation.text)
+        for attempt in step.attempts:
+            attempt.error = mask(attempt.error) if attempt.error else attempt.error
+        _mask_steps(step.children, mask)

@@ -15,6 +15,7 @@ runner/history/records.py; alert state and deliveries: runner/history/notices.py
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -436,35 +437,39 @@ class StateStore(Upkeep, Reconcile, Notices, Claims):
         }
 
     def _step_rows(self, run: RunResult) -> Iterator[dict[str, Any]]:
-        seq = 0
+        # A method rather than a recursive closure: a closure that calls itself is a
+        # reference cycle, which kept the whole RunResult alive until a full collection.
+        return self._walk_rows(run.run_id, run.steps, None, itertools.count(1))
 
-        def walk(steps: list[StepResult], parent: int | None) -> Iterator[dict[str, Any]]:
-            nonlocal seq
-            for step in steps:
-                seq += 1
-                mine = seq
-                yield {
-                    "run_id": run.run_id,
-                    "seq": mine,
-                    "parent_seq": parent,
-                    "step_id": step.id,
-                    "title": self._text(step.title),
-                    "action": step.action,
-                    "status": step.status.value,
-                    "outcome": step.outcome,
-                    "started": utc_text(step.started),
-                    "duration": step.duration,
-                    "values_json": self._json(limit_rows(step.values)),
-                    "evaluations_json": self._json(step.evaluations),
-                    "attempts_json": self._json(step.attempts),
-                    "attempts": len(step.attempts),
-                    "error": self._text(step.error),
-                    "hint": self._text(step.hint),
-                    "item_json": None if step.item is None else self._json(step.item),
-                    "items_json": None
-                    if step.items_summary is None
-                    else self._json(step.items_summary),
-                }
-                yield from walk(step.children, mine)
-
-        yield from walk(run.steps, None)
+    def _walk_rows(
+        self,
+        run_id: str,
+        steps: list[StepResult],
+        parent: int | None,
+        seqs: Iterator[int],
+    ) -> Iterator[dict[str, Any]]:
+        for step in steps:
+            mine = next(seqs)
+            yield {
+                "run_id": run_id,
+                "seq": mine,
+                "parent_seq": parent,
+                "step_id": step.id,
+                "title": self._text(step.title),
+                "action": step.action,
+                "status": step.status.value,
+                "outcome": step.outcome,
+                "started": utc_text(step.started),
+                "duration": step.duration,
+                "values_json": self._json(limit_rows(step.values)),
+                "evaluations_json": self._json(step.evaluations),
+                "attempts_json": self._json(step.attempts),
+                "attempts": len(step.attempts),
+                "error": self._text(step.error),
+                "hint": self._text(step.hint),
+                "item_json": None if step.item is None else self._json(step.item),
+                "items_json": None
+                if step.items_summary is None
+                else self._json(step.items_summary),
+            }
+            yield from self._walk_rows(run_id, step.children, mine, seqs)

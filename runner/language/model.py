@@ -31,34 +31,23 @@ KINDS = ("processing", "health-check", "maintenance", "rollback", "troubleshooti
 DEFAULT_TIMEOUT = 60.0
 
 
-class Origin:
+# gc=False: never tracked by the collector (a model keeps several per step); its fields
+# are plain values and a tuple of keys, so it can never be part of a reference cycle.
+class Origin(Struct, gc=False):
     """Where something was declared: file, line, column and key path, for messages that
     name them (`runbooks/x.yaml:12:9: steps[2].sql`), and where its key is written.
 
-    An immutable value. Builders make one for most values of a document, so it is a
-    slotted class whose key path is formatted only when asked for.
+    A value: builders make one for most values of a document, with `Origin.at`; its key
+    path is formatted only when asked for (and then kept).
     """
 
-    __slots__ = ("file", "line", "col", "key_line", "key_col", "_key", "_path")
-
-    def __init__(
-        self,
-        file: str,
-        line: int | None = None,
-        col: int | None = None,
-        key: str = "",
-        *,
-        path: tuple[Any, ...] | None = None,
-        key_line: int | None = None,
-        key_col: int | None = None,
-    ) -> None:
-        self.file = file
-        self.line = line
-        self.col = col
-        self.key_line = key_line if key_line is not None else line
-        self.key_col = key_col if key_line is not None else col
-        self._key = key if path is None else None
-        self._path = path
+    file: str
+    line: int | None = None
+    col: int | None = None
+    key_line: int | None = None
+    key_col: int | None = None
+    _key: str | None = None  # the formatted `_path`, once asked for
+    _path: tuple[Any, ...] | None = None
 
     @classmethod
     def at(
@@ -69,13 +58,9 @@ class Origin:
         key_mark: tuple[int, int] | None,
     ) -> Origin:
         """Where the value at `path` is, from the (line, col) marks of it and of its key."""
-        origin = cls.__new__(cls)
-        origin.file = file
-        origin.line, origin.col = mark if mark is not None else (None, None)
-        origin.key_line, origin.key_col = key_mark if key_mark is not None else (None, None)
-        origin._key = None
-        origin._path = path
-        return origin
+        line, col = mark if mark is not None else (None, None)
+        key_line, key_col = key_mark if key_mark is not None else (None, None)
+        return cls(file, line, col, key_line, key_col, None, path)
 
     @property
     def key(self) -> str:
@@ -360,31 +345,30 @@ class Runbook(Struct, frozen=True, gc=False):
     def all_steps(self) -> list[Step]:
         """Every step, nested ones included, in document order."""
         out: list[Step] = []
-
-        def walk(steps: tuple[Step, ...]) -> None:
-            for step in steps:
-                out.append(step)
-                walk(step.steps)
-
-        walk(self.steps)
-        walk(self.on_failure)
-        walk(self.finally_)
+        for steps in (self.steps, self.on_failure, self.finally_):
+            _add_steps(steps, out)
         return out
 
     def calls(self) -> list[str]:
         """The runbooks it calls, by name, in document order: `runbook:` steps (nested ones
         too) in steps, finally and on_failure, then `on_failure: {runbook: NAME}`."""
-        called: list[str] = []
-
-        def walk(steps: tuple[Step, ...]) -> None:
-            for step in steps:
-                if step.action == "runbook" and isinstance(step.config, Call) and step.config.name:
-                    called.append(step.config.name)
-                walk(step.steps)
-
-        walk(self.steps)
-        walk(self.finally_)
-        walk(self.on_failure)
+        steps: list[Step] = []
+        for group in (self.steps, self.finally_, self.on_failure):
+            _add_steps(group, steps)
+        called = [
+            step.config.name
+            for step in steps
+            if step.action == "runbook" and isinstance(step.config, Call) and step.config.name
+        ]
         if self.on_failure_runbook is not None and self.on_failure_runbook.name:
             called.append(self.on_failure_runbook.name)
         return called
+
+
+def _add_steps(steps: tuple[Step, ...], out: list[Step]) -> None:
+    # A module function rather than a recursive closure: a closure that calls itself is
+    # a reference cycle, which kept the list (and so the model) alive until a full
+    # collection.
+    for step in steps:
+        out.append(step)
+        _add_steps(step.steps, out)
