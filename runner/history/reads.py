@@ -1,0 +1,159 @@
+"""Reading runs back from the state store (a base of StateStore): the history, one run
+with its steps, the newest runs of every runbook (`status`, late detection) and the
+newest slots (`runbook scheduler`'s catch-up), and recorded step values (trends)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from runner.base.errors import InputError
+from runner.history.backends import Backend
+from runner.history.records import (
+    LAST_RUNS_SQL,
+    delivery_dict,
+    escape_like,
+    run_dict,
+    step_tree,
+    where_clause,
+)
+
+
+class LastRuns(NamedTuple):
+    """StateStore.last_runs: per runbook name, its newest finished real run (a runbook
+    whose real runs are all still going is not in it), and (when its newest real run
+    started, whether that run is still going)."""
+
+    finished: dict[str, dict[str, Any]]
+    newest: dict[str, tuple[datetime, bool]]
+
+
+class Reads:
+    """Reading runs back (a base of StateStore)."""
+
+    _backend: Backend
+    _lock: AbstractContextManager[Any]
+
+    def history(
+        self, runbook: str | None = None, limit: int = 20, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs newest first (without their steps), optionally of one runbook or status."""
+        clauses, params = where_clause(runbook=runbook, status=status)
+        sql = f"SELECT * FROM runs {clauses} ORDER BY started DESC, run_id DESC LIMIT ?"
+        with self._lock:
+            rows = self._backend.query(sql, [*params, max(int(limit), 0)])
+        return [run_dict(row) for row in rows]
+
+    def step_values(
+        self, run_ids: Sequence[str], step_ids: Sequence[str]
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """The recorded values of the steps `step_ids` in the runs `run_ids`, as
+        {run_id: {step_id: values}}; a step id used twice in a run gives its first."""
+        if not run_ids or not step_ids:
+            return {}
+        runs, steps = ", ".join("?" * len(run_ids)), ", ".join("?" * len(step_ids))
+        sql = (
+            "SELECT run_id, step_id, values_json FROM step_results "
+            f"WHERE run_id IN ({runs}) AND step_id IN ({steps}) ORDER BY run_id, seq"
+        )
+        with self._lock:
+            rows = self._backend.query(sql, [*run_ids, *step_ids])
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in rows:
+            mine = found.setdefault(row["run_id"], {})
+            if row["step_id"] not in mine:
+                mine[row["step_id"]] = json.loads(row["values_json"] or "{}")
+        return found
+
+    def last_run(
+        self,
+        runbook: str,
+        status: str | None = None,
+        *,
+        mode: str | None = "run",
+        include_running: bool = False,
+    ) -> dict[str, Any] | None:
+        """The newest finished real run of `runbook` (with its steps), or None.
+
+        Dry runs and rehearsals and runs still going are left out unless asked for:
+        "how did this runbook last end?" is what alert routing and `status` need.
+        """
+        clauses, params = where_clause(
+            runbook=runbook, status=status, mode=mode, include_running=include_running
+        )
+        sql = f"SELECT run_id FROM runs {clauses} ORDER BY started DESC, run_id DESC LIMIT 1"
+        with self._lock:
+            rows = self._backend.query(sql, params)
+        return self.get_run(rows[0]["run_id"]) if rows else None
+
+    def last_runs(self) -> LastRuns:
+        """Every runbook's newest runs in the store, in one query (LAST_RUNS_SQL): its
+        newest finished real run (without steps), what `last_run(name)` answers
+        (`status`), and when its newest real run started and whether it is still going,
+        whoever started it (late detection)."""
+        with self._lock:
+            rows = self._backend.query(LAST_RUNS_SQL)
+        return LastRuns(
+            finished={row["book"]: run_dict(row) for row in rows if row["run_id"] is not None},
+            newest={
+                row["book"]: (
+                    datetime.fromisoformat(row["newest_started"]),
+                    row["newest_outcome"] == "running",
+                )
+                for row in rows
+            },
+        )
+
+    def newest_starts(self) -> dict[str, tuple[datetime, bool]]:
+        """{runbook: (when its newest real run started, whether that run is still going)}
+        for every runbook in the store (`last_runs().newest`): what late detection
+        compares with the due slot."""
+        return self.last_runs().newest
+
+    def last_slots(self) -> dict[str, datetime]:
+        """{runbook: the newest schedule slot a run was recorded for} (trigger schedule
+        or catchup, whatever the run's outcome): where `runbook scheduler` looks for the
+        slots it missed while it was down."""
+        sql = "SELECT runbook, MAX(slot) AS slot FROM runs WHERE slot IS NOT NULL GROUP BY runbook"
+        with self._lock:
+            rows = self._backend.query(sql)
+        return {row["runbook"]: datetime.fromisoformat(row["slot"]) for row in rows}
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """One run with its steps (children nested); a unique prefix of the id will do."""
+        if not run_id:
+            return None
+        db = self._backend
+        with self._lock:
+            found = db.query("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+            if found:
+                row = found[0]
+            else:
+                pattern = escape_like(run_id) + "%"
+                matches = db.query(
+                    "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY run_id LIMIT 6",
+                    (pattern,),
+                )
+                if not matches:
+                    return None
+                if len(matches) > 1:
+                    listed = ", ".join(match["run_id"] for match in matches[:5])
+                    more = " ..." if len(matches) > 5 else ""
+                    raise InputError(
+                        f"run id {run_id!r} is ambiguous: it matches {listed}{more}; "
+                        "give more characters"
+                    )
+                row = matches[0]
+            steps = db.query(
+                "SELECT * FROM step_results WHERE run_id = ? ORDER BY seq", (row["run_id"],)
+            )
+            sent = db.query(
+                "SELECT * FROM deliveries WHERE run_id = ? ORDER BY id", (row["run_id"],)
+            )
+        run = run_dict(row)
+        run["steps"] = step_tree(steps)
+        run["notifications"] = [delivery_dict(item) for item in sent]
+        return run
