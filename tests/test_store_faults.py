@@ -160,7 +160,7 @@ def test_a_store_damaged_after_the_steps_ran_keeps_the_result(
 
     state = gauge.root / "var" / "runner.db"
 
-    def malformed(self: Any, run: Any, deliveries: Any) -> bool:
+    def malformed(self: Any, run: Any, deliveries: Any, claim: Any = None) -> bool:
         raise damaged(str(state), "database disk image is malformed")
 
     monkeypatch.setattr(StateStore, "record_finished", malformed)

@@ -73,6 +73,10 @@ claims (one row per schedule slot a `runbook scheduler` took: history/claims.py)
     host, pid                 the scheduler that claimed it
     claimed                   when (UTC text); the scheduler deletes, hourly, the rows
                               of slots older than its longest catch-up window + 1h
+    started                   when the claimant recorded the start of the slot's run, in
+                              the transaction of that record (UTC text); NULL until then,
+                              and before migration 9. A claim whose run started is never
+                              taken over
 
 maintenance (the store's own upkeep, see StateStore.prune and the SQLite quick_check)
     task                      prune | quick_check
@@ -236,6 +240,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
         "CREATE INDEX idx_claims_slot ON claims (slot)",
+    ),
+    (  # 9: when a claim's run started, so a claim is never taken over once its run began
+        "ALTER TABLE claims ADD COLUMN started {text}",
     ),
 )
 

@@ -31,7 +31,7 @@ from runner.base.clock import utc_text
 from runner.base.errors import ConfigError
 from runner.base.masking import Masker
 from runner.history.backends import Backend, open_backend
-from runner.history.claims import Claims
+from runner.history.claims import Claim, Claims
 from runner.history.migrations import MIGRATIONS, SCHEMA_VERSION, current_version
 from runner.history.notices import Notices
 from runner.history.reads import Reads
@@ -165,12 +165,18 @@ class StateStore(Upkeep, Reconcile, Notices, Claims, Reads):
 
     # -- writing -----------------------------------------------------------------------
 
-    def start_run(self, run: RunResult) -> None:
-        """Record a run as 'running' before its first step, so a crash stays visible."""
+    def start_run(self, run: RunResult, claim: Claim | None = None) -> None:
+        """Record a run as 'running' before its first step, so a crash stays visible.
+
+        The run of a claimed schedule slot (`claim`, for `run.slot`) marks its claim
+        started in the same transaction, or is refused, nothing written: ClaimLost when
+        the claim is not `claim`'s any more (history/claims.py)."""
         row = self._run_row(run, outcome="running", status=None)
         self._backend.name_session(session_name(run.run_id))  # alive to other hosts
         placeholders = ", ".join("?" for _ in RUN_COLUMNS)
         with self._write() as db:
+            if claim is not None and run.slot is not None:
+                self.confirm_claim(db, run.runbook, run.slot, claim, run.started or self.clock())
             db.execute(
                 f"INSERT INTO runs ({column_list(RUN_COLUMNS)}) VALUES ({placeholders})",
                 [row[column] for column in RUN_COLUMNS],
@@ -185,17 +191,25 @@ class StateStore(Upkeep, Reconcile, Notices, Claims, Reads):
         with self._write() as db:
             self._finish(db, run)
 
-    def record_finished(self, run: RunResult, deliveries: Sequence[Mapping[str, Any]]) -> bool:
+    def record_finished(
+        self,
+        run: RunResult,
+        deliveries: Sequence[Mapping[str, Any]],
+        claim: Claim | None = None,
+    ) -> bool:
         """Record how a run ended, its steps and its deliveries, in one transaction (at
         the end of a run, or from the spool, history/spool.py); False, and nothing
         written, when the run is already recorded as finished: a spooled run imported
-        twice is not doubled."""
+        twice is not doubled. A run of a claimed slot recorded here first (skipped:
+        it had no start) confirms its `claim` as start_run does."""
         with self._write() as db:
             found = db.query("SELECT outcome FROM runs WHERE run_id = ?", (run.run_id,))
             # A row left `running` (or marked `abandoned` since) is this run's start: the
             # spooled end completes it. A finished one is the record already in.
             if found and found[0]["outcome"] not in ("running", "abandoned"):
                 return False
+            if not found and claim is not None and run.slot is not None:
+                self.confirm_claim(db, run.runbook, run.slot, claim, run.started or self.clock())
             self._finish(db, run)
             db.execute("DELETE FROM deliveries WHERE run_id = ?", (run.run_id,))
             db.executemany(

@@ -32,6 +32,7 @@ from runner.base.masking import Masker, mask_run
 from runner.base.status import Status
 from runner.engine.options import Options, Progress
 from runner.engine.walker import Engine
+from runner.history.claims import Claim, ClaimLost
 from runner.history.faults import StoreUnwritable
 from runner.history.locks import LockVerifier, run_lock
 from runner.history.store import StateStore, open_store
@@ -65,6 +66,9 @@ class RunRequest(Struct, frozen=True):
     all_items: bool = False
     # The schedule slot this run is for (`runbook scheduler`), recorded with the run.
     slot: datetime | None = None
+    # The scheduler whose claim of `slot` this run is (history/claims.py): its first
+    # write confirms the claim, or the run is refused (ClaimLost) when it was taken over.
+    claim: Claim | None = None
 
 
 class RunService:
@@ -169,7 +173,8 @@ class RunService:
         engine = Engine(library, options)
         self._register_secrets(engine)
         inputs = engine.resolve_inputs(runbook, request.params)
-        record = Recorder(self.config, engine.masker, self.warn, self.log)
+        claim = request.claim if request.slot is not None else None
+        record = Recorder(self.config, engine.masker, self.warn, self.log, claim)
         if self._records(request):
             record.open(self._open_store)
         try:
@@ -315,6 +320,11 @@ class Recorder:
     why, and the record waits in the spool (history/spool.py), or goes to stderr as
     JSON when even that cannot be written. A damaged store found before any step ran
     refuses the run (StoreDamaged, UNKNOWN): a person must look at it first.
+
+    The run of a claimed schedule slot (`claim`) is the exception: its first write
+    confirms the claim (history/claims.py), and without it the run is refused
+    (ClaimLost), whether the claim was taken over or the write failed, since another
+    scheduler could take over a claim that was never confirmed and run the slot too.
     """
 
     def __init__(
@@ -323,13 +333,16 @@ class Recorder:
         masker: Masker,
         warn: Callable[[str], None],
         log: Callable[[str], None],
+        claim: Claim | None = None,
     ) -> None:
         self.config = config
         self.masker = masker
         self.warn = warn
         self.log = log
+        self.claim = claim  # the scheduler's claim of the run's slot, confirmed at start
         self.store: StateStore | None = None
         self.active = False  # a run that records (not a dry run, not record=False)
+        self.started = False  # its start is recorded (and its claim confirmed)
         self.reason: str | None = None  # why the store does not take this run's record
 
     def open(self, opener: Callable[[Config], StateStore]) -> None:
@@ -345,21 +358,35 @@ class Recorder:
         self._import()
 
     def start(self, run: RunResult) -> None:
+        """Record the start; ClaimLost refuses a claimed run whose claim is not
+        confirmed by it."""
         if self.store is None:
+            self._unconfirmed()
             return
         try:
-            self.store.start_run(run)
+            self.store.start_run(run, self.claim)
+            self.started = True
         except StoreUnwritable as exc:
             self._lose(exc.format_message())
+            self._unconfirmed()
+
+    def _unconfirmed(self) -> None:
+        if self.claim is not None and self.active:
+            raise ClaimLost(
+                f"its start could not be recorded to confirm its claim ({self.reason}); "
+                "not run here"
+            )
 
     def finish(self, run: RunResult, deliveries: Sequence[Mapping[str, Any]]) -> None:
         """Record how the run ended; when the store fails, keep it in the spool."""
         if not self.active:
             return
         if self.store is not None:
-            try:
-                self.store.record_finished(run, deliveries)
+            try:  # a run not started (skipped) confirms its claim here
+                self.store.record_finished(run, deliveries, None if self.started else self.claim)
                 return
+            except ClaimLost:
+                raise
             except Exception as exc:  # anything: the steps have run, the answer stands
                 self._lose(exc.format_message() if isinstance(exc, ConfigError) else repr(exc))
         self._spool(run, deliveries)

@@ -39,6 +39,7 @@ from typing import NamedTuple
 from runner.base.abort import RunAbort
 from runner.base.errors import InvalidInput, RunbookError
 from runner.base.hostname import hostname
+from runner.history.claims import Claim, ClaimLost
 from runner.language.declared import yaml_files
 from runner.language.model import Runbook
 from runner.schedule.cron import CronSchedule, ScheduleError
@@ -388,7 +389,8 @@ class Scheduler:
     def _run(self, key: int, due: Due, model: Runbook, abort: RunAbort) -> None:
         """One run, on its own thread: the runbook as its file is now when that
         validates, else the last good version; recorded by the run service."""
-        request = RunRequest(runbook=due.runbook, trigger=due.trigger, slot=due.slot)
+        claim = Claim(self.claims.host, self.claims.pid)
+        request = RunRequest(runbook=due.runbook, trigger=due.trigger, slot=due.slot, claim=claim)
         what = f"{due.runbook} {_utc(due.slot)} ({due.trigger})"
         started = time.monotonic()
         try:
@@ -403,6 +405,8 @@ class Scheduler:
                 f"{what}: {result.status.value} ({result.outcome}) in {took:.1f}s, "
                 f"run {result.run_id}"
             )
+        except ClaimLost as error:  # taken over before it started: the taker runs it
+            self.log(f"{what}: {error.format_message()}")
         except RunbookError as error:  # refused before it started: nothing recorded
             self.log(f"{what}: not run: {error.format_message()}")
         except Exception as error:  # a bug must not end the scheduler
