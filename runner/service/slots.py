@@ -14,6 +14,9 @@ trigger, and the claim that lets one scheduler of many run each.
   recorded would leave the slot to nobody: the ones that lost the claim take it over
   (`SlotClaims.recheck`, once a tick while the slot is inside its catch-up window) when
   the slot has no run and the claimant is gone, its session of the store ended.
+  "Gone" may be a live scheduler whose session dropped for a moment: its run's first
+  write confirms its claim or refuses the run (history/claims.py `confirm_claim`), and
+  a claim whose run started is never taken over, so the slot still runs at most once.
 """
 
 from __future__ import annotations
