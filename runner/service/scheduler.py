@@ -405,7 +405,7 @@ class Scheduler:
                 f"{what}: {result.status.value} ({result.outcome}) in {took:.1f}s, "
                 f"run {result.run_id}"
             )
-        except ClaimLost as error:  # taken over before it started: the taker runs it
+        except ClaimLost as error:  # its claim was not confirmed at its start: not run
             self.log(f"{what}: {error.format_message()}")
         except RunbookError as error:  # refused before it started: nothing recorded
             self.log(f"{what}: not run: {error.format_message()}")
