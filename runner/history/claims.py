@@ -26,7 +26,7 @@ scheduler's and not started. No row changed: the claim was taken over (or its ru
 began already), the transaction is rolled back and the run is refused, `ClaimLost`,
 with no row of it. So a claim is taken over only before its run is recorded, and a run
 is recorded only while its claim is its scheduler's: whichever of the two writes comes
-first, the other finds nothing, and the slot has one run. The price: a slot whose start
+first, the other finds nothing, and the slot runs at most once. The price: a slot whose start
 cannot be written at all (the store unreachable just then) is not run
 (service/runs.py), as a slot that cannot be claimed is not; `runbook status` shows it
 late. A claim whose run started is never taken back, even when its run died with its
