@@ -308,3 +308,48 @@ def test_numeric_values_convert_as_int_and_float_would(text: str, expected: Any)
     _convert(rows, (1, 2))
     assert rows[0][1] == expected and type(rows[0][1]) is type(expected)
     assert rows[0][2] is None and rows[1][1].is_nan() and rows[1][2] == Decimal("Infinity")
+
+
+def test_a_step_made_ready_for_the_run_follows_its_connection_and_reconnects(
+    tmp_path,
+) -> None:
+    """`SqlStep.run` keeps the statement it made ready in the run's Connections: the same
+    step called with another connection (a check's `__connection__`) runs on that one,
+    and after a connection is reset (a transient failure) it runs on the new one."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from runner.databases.connections import Connections
+    from runner.language.config import Config
+    from runner.language.model import Origin, Step
+    from runner.steps.context import StepContext
+    from runner.steps.sql import SqlConfig, SqlStep
+
+    specs = {}
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.db"
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("CREATE TABLE t (id INTEGER, name TEXT)")
+            db.execute("INSERT INTO t VALUES (1, ?)", (f"from {name}",))
+            db.commit()
+        specs[name] = ConnectionSpec(name, "sqlite", str(path))
+    connections = Connections(Config(root=tmp_path, connections=specs))
+    text = "SELECT name FROM t WHERE id = {{ inputs.id }}"
+    step = Step(
+        id="q", action="sql", config=SqlConfig(text, Origin("t.yaml")), origin=Origin("t.yaml")
+    )
+
+    def run(connection: str) -> Any:
+        scope = {"inputs": {"id": 1}, "__connection__": connection}
+        services = SimpleNamespace(connections=connections)
+        return SqlStep().run(step, StepContext(scope=scope, timeout=5, services=services))
+
+    try:
+        assert [run(name)["value"] for name in ("a", "b", "a")] == ["from a", "from b", "from a"]
+        first = connections.get("a")
+        connections.reset("a")  # closed: a statement holding it would fail now
+        assert run("a")["value"] == "from a"
+        assert connections.get("a") is not first
+        assert len(connections.statements) == 1  # one step: remade, not added to
+    finally:
+        connections.close_all()

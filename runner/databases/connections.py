@@ -249,10 +249,15 @@ class Connections:
         # Looked up for every sql statement; config and overrides are fixed for the run.
         self._specs: dict[str, ConnectionSpec] = {}
         self._dialects: dict[str, str] = {}
-        # parallel loops (lanes()): the lane of the current thread, lanes free to reuse
+        #: the run's sql steps made ready (steps/sql.py), by id() of the step's config;
+        #: each says what it was made for (text, connection, place), checked per statement
+        self.statements: dict[int, Any] = {}
+        # parallel loops (lanes()): the lane of the current thread, lanes free to reuse,
+        # and how many loops have lanes now (while none does, get() reads no lane)
         self._lane = _Lane()
         self._free_lanes: list[int] = []
         self._lanes_made = 0
+        self._lanes_open = 0
 
     def spec(self, name: str) -> ConnectionSpec:
         found = self._specs.get(name)
@@ -279,9 +284,12 @@ class Connections:
         return found
 
     def get(self, name: str) -> Connection | OdbcConnection:
-        lane = self._lane.number
-        if lane:  # a worker of a parallel loop: its own connection (see lanes())
-            return self._get_in_lane(name, lane)
+        # Looked up for every sql statement: the thread-local lane is read only while a
+        # parallel loop runs (a read of it costs more than the rest of this method).
+        if self._lanes_open:
+            lane = self._lane.number
+            if lane:  # a worker of a parallel loop: its own connection (see lanes())
+                return self._get_in_lane(name, lane)
         found = self.open.get(name)  # already open: no lock needed to read a dict
         if found is not None:
             return found
@@ -335,6 +343,7 @@ class Connections:
             while len(numbers) < count:
                 self._lanes_made += 1
                 numbers.append(self._lanes_made)
+            self._lanes_open += 1
         free: queue.SimpleQueue[int] = queue.SimpleQueue()
         for number in numbers:
             free.put(number)
@@ -354,6 +363,7 @@ class Connections:
         finally:
             with self.lock:
                 self._free_lanes.extend(sorted(numbers))
+                self._lanes_open -= 1
 
     def _get_in_lane(self, name: str, lane: int) -> Connection | OdbcConnection:
         if self.shared(name):

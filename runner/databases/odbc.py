@@ -125,8 +125,13 @@ def _one_set(
         rows = rows or []
         if shape[2]:
             _convert(rows, shape[2])
-        # _mapped() without its call, as this runs per statement
-        mapped = list(map(dict, map(zip, repeat(shape[1]), rows)))
+        # _mapped() without its call, as this runs per statement; one row (a lookup, an
+        # aggregate) without map()'s set-up, which costs more than the dict it makes. No
+        # strict=: a row has a value per column, and the keyword costs more than the dict.
+        if len(rows) == 1:
+            mapped = [dict(zip(shape[1], rows[0]))]  # noqa: B905
+        else:
+            mapped = list(map(dict, map(zip, repeat(shape[1]), rows)))
         result = {
             "rows": mapped,
             "row": mapped[0] if mapped else {},

@@ -163,27 +163,40 @@ class SqlStep(StepType):
         name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
         connections: Connections = ctx.services.connections
         dialect = connections.dialect(name)
-        config: SqlConfig = step.config
-        text = config.text or ""
-        if config.path is not None:
-            text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
+        text = _text(step.config, connections, dialect)
         sql, params = sqltemplates.render_sql(text, ctx.scope, dialect, ctx.where)
         return name, sql, params
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        return self.prepare(step, ctx)(ctx.scope, ctx.timeout)
-
-    def prepare(self, step: Step, ctx: StepContext) -> Repeated:
-        """The statement's connection name, dialect, text and binder found once (see
-        `_Statement`). Paid for every statement: bench/odbc_overhead.py, bench/batch.py."""
+        # Paid for every statement (bench/odbc_overhead.py), so the statement is made
+        # ready once per run, text, connection and place, and kept by the run's
+        # Connections. It holds no connection: a parallel loop's items run it in lanes
+        # of their own.
         name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
         connections: Connections = ctx.services.connections
-        dialect = connections.dialect(name)
         config: SqlConfig = step.config
         text = config.text or ""
-        if config.path is not None:
-            text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
-        return _Statement(connections, name, sqltemplates.sql_binder(text, dialect, ctx.where))
+        if config.path is not None:  # the file as it is now: it may have been edited
+            text = _text(config, connections, connections.dialect(name))
+        ready = connections.statements.get(id(config))
+        if (
+            ready is None
+            or ready.text is not text
+            or ready.name != name
+            or ready.where != ctx.where
+        ):
+            ready = _Statement(connections, name, text, ctx.where, hold=False)
+            connections.statements[id(config)] = ready
+        # __call__ by name: a call through the instance goes through C, which costs more
+        return ready.__call__(ctx.scope, ctx.timeout)
+
+    def prepare(self, step: Step, ctx: StepContext) -> Repeated:
+        """The statement made ready for the items of a loop (engine/lean.py), holding its
+        connection from the first item on. Paid once per loop: bench/batch.py."""
+        name = step.connection or ctx.scope.get("__connection__") or self._no_connection()
+        connections: Connections = ctx.services.connections
+        text = _text(step.config, connections, connections.dialect(name))
+        return _Statement(connections, name, text, ctx.where, hold=True)
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         name, sql, params = self.render(step, ctx)
@@ -220,14 +233,20 @@ class SqlStep(StepType):
 
 
 class _Statement:
-    """A sql step made ready (`SqlStep.prepare`): per call, the call's values bound and
-    the statement run on the connection, which is held from the first call until it
-    fails in a way that resets it."""
+    """A sql step made ready (`SqlStep.prepare`, `SqlStep.run`): the connection's name,
+    dialect and the text's binder found once; per call, the call's values bound and the
+    statement run on the connection. A loop's statement (`hold`) keeps its connection
+    from the first call until it fails in a way that resets it; a step's own, kept for
+    the run, asks the run's Connections each time."""
 
-    __slots__ = ("bind", "connections", "held", "name", "query_timeout")
+    __slots__ = ("bind", "connections", "held", "hold", "name", "query_timeout", "text", "where")
 
-    def __init__(self, connections: Connections, name: str, bind: sqltemplates.SqlBinder) -> None:
-        self.connections, self.name, self.bind = connections, name, bind
+    def __init__(
+        self, connections: Connections, name: str, text: str, where: str, *, hold: bool
+    ) -> None:
+        self.connections, self.name, self.hold = connections, name, hold
+        self.text, self.where = text, where  # what `bind` was made for
+        self.bind = sqltemplates.sql_binder(text, connections.dialect(name), where)
         self.held: Connection | OdbcConnection | None = None
         self.query_timeout = 0.0
 
@@ -286,10 +305,12 @@ class _Statement:
 
     def _connect(self) -> Connection | OdbcConnection:
         try:
-            connection = self.held = self.connections.get(self.name)
+            connection = self.connections.get(self.name)
         except TransientError:
             self.connections.reset(self.name)
             raise
+        if self.hold:
+            self.held = connection
         self.query_timeout = connection.spec.query_timeout or 0.0
         return connection
 
@@ -372,6 +393,15 @@ def _file_inputs(path: Path, origin: Origin, checks: StepChecks) -> None:
                     hint or f"declare it under `inputs:` in {origin.file}",
                 )
             )
+
+
+def _text(config: SqlConfig, connections: Connections, dialect: str) -> str:
+    """The SQL a step runs on a connection of `dialect`: its own, or the version of its
+    file for that dialect, as the file is now."""
+    text = config.text or ""
+    if config.path is not None:
+        text = _dialect_text(config.path, connections.config.sql_dirs, dialect) or text
+    return text
 
 
 def _dialect_text(sql_file: Path, sql_dirs: tuple[Path, ...], dialect: str) -> str | None:
