@@ -166,8 +166,12 @@ def status_command(args: argparse.Namespace, library: Any) -> int:
 class _DueSlots:
     """Late detection for `runbook status` (schedule/lateness.py) at one moment: the due
     slot of each (schedule, zone, grace) is worked out once. It is kept in var/cache
-    with the fire time after it, and taken from there until that one is due: croniter
-    (a sixth of the time of `status` just to import) is then not loaded at all."""
+    with the AHEAD fire times after it (a day of an hourly schedule), and found among
+    them until the last one is due: croniter (a sixth of the time of `status` just to
+    import) is then not loaded at all. With only the next fire time kept, each schedule
+    loaded it again once an interval, so that most runs of `status` loaded it."""
+
+    AHEAD = 24
 
     def __init__(self, now: datetime, folder: Path | None) -> None:
         import json
@@ -175,7 +179,7 @@ class _DueSlots:
         self.now = now
         self.path = folder / "due-slots.json" if folder is not None else None
         self._slots: dict[str, datetime | None] = {}
-        self._kept: dict[str, list[str | None]] = {}
+        self._kept: dict[str, list[str]] = {}
         self._changed = False
         if self.path is not None:
             try:
@@ -210,14 +214,15 @@ class _DueSlots:
         return found.as_dict() if found is not None else None
 
     def _due(self, key: str, schedule: str, timezone: str | None, grace: float) -> datetime | None:
-        from datetime import datetime, timedelta
+        from bisect import bisect_right
+        from datetime import UTC, datetime, timedelta
 
         moment = self.now - timedelta(seconds=grace)
         kept = self._kept.get(key)
-        if isinstance(kept, list) and len(kept) == 2 and all(isinstance(v, str) for v in kept):
-            due, after = (datetime.fromisoformat(str(value)) for value in kept)
-            if due <= moment < after:  # the next fire time is not due yet
-                return due
+        if isinstance(kept, list) and len(kept) >= 2 and all(isinstance(v, str) for v in kept):
+            times = [datetime.fromisoformat(value) for value in kept]  # a slot, then fire times
+            if times[0] <= moment < times[-1]:  # no fire time between two kept ones
+                return times[bisect_right(times, moment) - 1]
         from runner.schedule.cron import CronSchedule, ScheduleError
         from runner.schedule.lateness import due_slot
 
@@ -226,9 +231,9 @@ class _DueSlots:
         except ScheduleError:
             return None  # `runbook validate` says why
         found = due_slot(cron, grace, self.now)
-        upcoming = cron.next_times(moment, 1)
+        upcoming = [fire.astimezone(UTC) for fire in cron.next_times(moment, self.AHEAD)]
         if found is not None and upcoming:
-            self._kept[key] = [found.isoformat(), upcoming[0].isoformat()]
+            self._kept[key] = [when.isoformat() for when in (found, *upcoming)]
             self._changed = True
         return found
 
