@@ -16,9 +16,12 @@ dry run, the newest of every fifth still running), and an open alert for every s
 so `status` reads real rows (one query for the last runs, bench/README.md).
 
 Cold and warm runs alternate (1 warm-up round, then N); median and min of each, and
-the warm run against `python -c "import yaml, jinja2"` in the same rounds.
+the warm run against `python -c "import yaml, jinja2"` in the same rounds. With
+--callgrind, the warm runs and the baseline are also counted in instructions under
+valgrind (whole process, PYTHONHASHSEED=0, bytecode compiled): repeatable on a loaded
+machine, where wall times are not.
 
-    python bench/list_status.py [--files 1000] [--runs 3]
+    python bench/list_status.py [--files 1000] [--runs 3] [--callgrind]
 
 Prints plain text and exits 0 whether or not the target is met: it reports, it does not gate.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sqlite3
 import statistics
@@ -66,6 +70,21 @@ def _run(argv: list[str], root: Path, files: int) -> tuple[float, str | None]:
     return elapsed, None
 
 
+def _instructions(argv: list[str], root: Path) -> int | None:
+    """The instructions of one whole process under callgrind; None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    env = {**_env(), "PYTHONHASHSEED": "0"}
+    with tempfile.TemporaryDirectory() as folder:
+        out = f"--callgrind-out-file={Path(folder) / 'callgrind.out'}"
+        command = ["valgrind", "--tool=callgrind", out, *argv]
+        done = subprocess.run(
+            command, cwd=root, env=env, capture_output=True, text=True, check=False
+        )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    return int(found.group(1)) if found else None
+
+
 def seed_history(root: Path, per_runbook: int = 20) -> int:
     """Runs of the project's runbooks in its state store (var/runner.db), written as
     another program would; the store's tables made by the runner first."""
@@ -103,7 +122,7 @@ def seed_history(root: Path, per_runbook: int = 20) -> int:
     return len(rows)
 
 
-def measure(files: int = 1000, runs: int = 3) -> list[SummaryRow]:
+def measure(files: int = 1000, runs: int = 3, callgrind: bool = False) -> list[SummaryRow]:
     python = sys.executable
     subprocess.run([python, "-m", "compileall", "-q", str(REPO / "runner")], check=False)
     runbook = [python, "-m", "runner"]
@@ -134,6 +153,19 @@ def measure(files: int = 1000, runs: int = 3) -> list[SummaryRow]:
                         errors[label] = error
                     elif timed:
                         samples[label].append(elapsed)
+        if callgrind:  # the cache and the due slots as the last warm runs left them
+            counted = {"baseline": _instructions(baseline, root)}
+            for command in ("list", "status"):
+                counted[command] = _instructions([*runbook, command], root)
+            if None in counted.values():
+                print("instructions: valgrind is not available, or a run failed")
+            else:
+                reference = counted["baseline"] or 1
+                shown = [
+                    f"{name} {count / 1e6:.1f} M ({count / reference:.2f}x)"
+                    for name, count in counted.items()
+                ]
+                print(f"instructions (callgrind, warm cache): {', '.join(shown)}")
     base = statistics.median(samples[labels[0]])
     print(f"\n  {'command':<44} {'median s':>9} {'min s':>7} {'x baseline':>11}")
     for label in labels:
@@ -162,8 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=1000, help="runbooks (default 1000)")
     parser.add_argument("--runs", type=int, default=3, help="timed rounds (default 3)")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="also count the warm runs' instructions"
+    )
     args = parser.parse_args(argv)
-    for metric, measured, target, met in measure(args.files, args.runs):
+    for metric, measured, target, met in measure(args.files, args.runs, args.callgrind):
         verdict = "-" if met is None else "PASS" if met else "MISS"
         print(f"  {metric:<44} {measured:<40} {target:<10} {verdict}")
     return 0

@@ -265,8 +265,9 @@ def test_a_late_message_nobody_heard_is_said_again_at_the_next_look(announced):
 
 
 def test_status_keeps_each_due_slot_until_the_next_fire_time_is_due(tmp_path):
-    """`runbook status` takes a due slot from var/cache while the fire time after it is
-    not due (croniter is not loaded then), and works it out again once it is."""
+    """`runbook status` takes a due slot from var/cache while the fire times kept after
+    it are not all due (croniter is not loaded then), and works it out again once they
+    are."""
     from runner.cli.store import _DueSlots
 
     timing = {"timezone": None, "grace": GRACE}
@@ -275,7 +276,13 @@ def test_status_keeps_each_due_slot_until_the_next_fire_time_is_due(tmp_path):
     first.save()
     key = "0 * * * *\x00None\x00360.0"
     kept = json.loads((tmp_path / "due-slots.json").read_text())
-    assert kept == {key: ["2026-12-01T10:00:00+00:00", "2026-12-01T11:00:00+00:00"]}
+    slots = [at("2026-12-01T10:00:00") + timedelta(hours=hour) for hour in range(25)]
+    assert kept == {key: [slot.isoformat() for slot in slots]}  # the due one, a day ahead
+    # a kept fire time is taken as it is: written here as 15:00:01 to tell it apart
+    kept[key][5] = "2026-12-01T15:00:01+00:00"
+    (tmp_path / "due-slots.json").write_text(json.dumps(kept))
+    hours_on = _DueSlots(at("2026-12-01T15:30:00"), tmp_path)
+    assert hours_on.late("0 * * * *", timing, None, None)["slot"] == "2026-12-01T15:00:01.000Z"
     # a kept slot is taken as it is: written here as 10:00 and 10:00:01 to tell it apart
     kept[key] = ["2026-12-01T10:00:01+00:00", "2026-12-01T11:00:00+00:00"]
     (tmp_path / "due-slots.json").write_text(json.dumps(kept))

@@ -29,7 +29,8 @@ from runner.base.masking import Masker
 from runner.base.status import Status
 from runner.base.timestamps import timestamp_text
 from runner.history.migrations import SCHEMA_VERSION
-from runner.history.records import MAX_STORED_ROWS
+from runner.history.reads import SHOWN_COLUMNS
+from runner.history.records import LAST_RUNS_SQL, MAX_STORED_ROWS
 from runner.history.store import StateStore, new_run_id
 from runner.language.config import ConnectionSpec
 from runner.language.results import Attempt, Evaluation, RunResult, StepResult
@@ -241,10 +242,24 @@ def test_a_sqlite_store_is_in_wal_mode_with_its_indexes(db_path: Path) -> None:
         ("table", "runs"),
         ("table", "step_results"),
         ("index", "idx_runs_runbook_started"),
+        ("index", "idx_runs_newest"),
+        ("index", "idx_runs_running"),
         ("view", "runs_summary"),
     } <= objects
     assert versions == [(version,) for version in range(1, SCHEMA_VERSION + 1)]
     assert journal == "wal"
+
+
+def test_last_runs_seeks_each_runbooks_newest_runs_in_the_index(db_path: Path) -> None:
+    """`status` reads every runbook's newest runs: each a seek in idx_runs_newest, which
+    holds what the query compares, never a scan of runs nor a sort for ties."""
+    StateStore(db_path).close()
+
+    with sqlite3.connect(db_path) as conn:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {LAST_RUNS_SQL}")]
+    seeks = [step for step in plan if "idx_runs_newest" in step]
+    assert len(seeks) == 2 and all("COVERING INDEX" in step for step in seeks), plan
+    assert not [step for step in plan if step.startswith("SCAN runs") or "TEMP B-TREE" in step]
 
 
 def test_a_store_newer_than_the_code_is_refused(where: Where) -> None:
@@ -458,8 +473,7 @@ def test_last_runs_answers_what_last_run_answers_for_every_runbook(
     for name in sorted(names):
         last = store.last_run(name)
         if last is not None:
-            last.pop("steps"), last.pop("notifications")
-            expected[name] = last
+            expected[name] = {column: last[column] for column in SHOWN_COLUMNS}
     answered = store.last_runs()
     assert answered.finished == expected
     assert len(expected) > 15 and {"rehearsed", "book-99"} == names - set(expected)

@@ -788,3 +788,27 @@ def test_a_template_in_a_shell_script_is_an_error(project):
         "argument, such as command: [grep, '{{ inputs.x }}', file]; or pass it through `env:` "
         'and quote it in the script: "$X")'
     ]
+
+
+def test_yaml_files_lists_a_folders_runbooks_in_the_order_of_their_paths(tmp_path: Path) -> None:
+    """What `list`, `status`, `validate` and the scheduler read: every .yaml and .yml file
+    below the folder, sorted as paths sort ("a/z" before "a-b/a"), a symlinked file
+    listed, a symlinked folder not entered, and nothing that is not a YAML file."""
+    from runner.language.declared import yaml_files
+
+    root = tmp_path / "runbooks"
+    for name in ("a/z.yaml", "a-b/a.yml", "b.yaml", "a/deep/er/c.yaml", "a/notes.txt", ".yaml"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("runbook: x\n", encoding="utf-8")
+    (root / "folder.yaml").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "far.yaml").write_text("runbook: far\n", encoding="utf-8")
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "link.yaml").symlink_to(tmp_path / "elsewhere" / "far.yaml")
+    (root / "broken.yaml").symlink_to(tmp_path / "gone.yaml")
+
+    found = [path.relative_to(root).as_posix() for path in yaml_files(root)]
+
+    assert found == ["a/deep/er/c.yaml", "a/z.yaml", "a-b/a.yml", "b.yaml", "link.yaml"]
+    assert yaml_files(root / "b.yaml") == [root / "b.yaml"]
+    assert yaml_files(tmp_path / "missing") == []

@@ -33,11 +33,10 @@ def _library(args: argparse.Namespace) -> Any:
 
 def _library_of(config: Any, *, check_sql: bool = False) -> Any:
     from runner.language.library import Library
-    from runner.notifiers.settings import tag_files
     from runner.steps import STEP_TYPES
 
     return Library(
-        config, STEP_TYPES, tags=_known_tags, tag_files=tag_files, check_sql=check_sql, cache=True
+        config, STEP_TYPES, tags=_known_tags, tag_files=_tag_files, check_sql=check_sql, cache=True
     )
 
 
@@ -45,6 +44,14 @@ def _known_tags(config: Any) -> frozenset[str] | None:
     from runner.notifiers.services import known_tags  # only when validation asks
 
     return known_tags(config)
+
+
+def _tag_files(config: Any) -> tuple[Path, ...]:
+    # only when a runbook is validated: a warm `list` or `status` validates none, and
+    # the settings module (dataclasses, the notify policy) is 2% of its instructions
+    from runner.notifiers.settings import tag_files
+
+    return tag_files(config)
 
 
 def _emit(text: str) -> None:

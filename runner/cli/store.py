@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.schedule.lateness import judge
+
 if TYPE_CHECKING:
     import argparse
-    from datetime import datetime
 
     from runner.language.config import Config
 
@@ -97,8 +100,6 @@ def _reconcile(store: Any) -> None:
 
 
 def status_command(args: argparse.Namespace, library: Any) -> int:
-    from datetime import UTC, datetime
-
     from runner.base.status import Status, worst
     from runner.history.store import open_store
     from runner.reports import render as report
@@ -166,8 +167,12 @@ def status_command(args: argparse.Namespace, library: Any) -> int:
 class _DueSlots:
     """Late detection for `runbook status` (schedule/lateness.py) at one moment: the due
     slot of each (schedule, zone, grace) is worked out once. It is kept in var/cache
-    with the fire time after it, and taken from there until that one is due: croniter
-    (a sixth of the time of `status` just to import) is then not loaded at all."""
+    with the AHEAD fire times after it (a day of an hourly schedule), and found among
+    them until the last one is due: croniter (a sixth of the time of `status` just to
+    import) is then not loaded at all. With only the next fire time kept, each schedule
+    loaded it again once an interval, so that most runs of `status` loaded it."""
+
+    AHEAD = 24
 
     def __init__(self, now: datetime, folder: Path | None) -> None:
         import json
@@ -175,7 +180,7 @@ class _DueSlots:
         self.now = now
         self.path = folder / "due-slots.json" if folder is not None else None
         self._slots: dict[str, datetime | None] = {}
-        self._kept: dict[str, list[str | None]] = {}
+        self._kept: dict[str, list[str]] = {}
         self._changed = False
         if self.path is not None:
             try:
@@ -192,12 +197,9 @@ class _DueSlots:
         path: Path | None,
     ) -> dict[str, Any] | None:
         """The `late` object of a scheduled runbook, None when it is on time. One that
-        never ran is not late for slots before its file was last written."""
-        from contextlib import suppress
-        from datetime import UTC, datetime
-
-        from runner.schedule.lateness import judge
-
+        never ran is not late for slots before its file was last written. Called for
+        each scheduled runbook: it imports nothing (an import statement, even of a
+        module loaded already, costs about as much as judging one runbook)."""
         grace = float(timing["grace"])
         key = f"{schedule}\0{timing.get('timezone')}\0{grace!r}"
         if key not in self._slots:
@@ -210,14 +212,14 @@ class _DueSlots:
         return found.as_dict() if found is not None else None
 
     def _due(self, key: str, schedule: str, timezone: str | None, grace: float) -> datetime | None:
-        from datetime import datetime, timedelta
+        from bisect import bisect_right
 
         moment = self.now - timedelta(seconds=grace)
         kept = self._kept.get(key)
-        if isinstance(kept, list) and len(kept) == 2 and all(isinstance(v, str) for v in kept):
-            due, after = (datetime.fromisoformat(str(value)) for value in kept)
-            if due <= moment < after:  # the next fire time is not due yet
-                return due
+        if isinstance(kept, list) and len(kept) >= 2 and all(isinstance(v, str) for v in kept):
+            times = [datetime.fromisoformat(value) for value in kept]  # a slot, then fire times
+            if times[0] <= moment < times[-1]:  # no fire time between two kept ones
+                return times[bisect_right(times, moment) - 1]
         from runner.schedule.cron import CronSchedule, ScheduleError
         from runner.schedule.lateness import due_slot
 
@@ -226,9 +228,9 @@ class _DueSlots:
         except ScheduleError:
             return None  # `runbook validate` says why
         found = due_slot(cron, grace, self.now)
-        upcoming = cron.next_times(moment, 1)
+        upcoming = [fire.astimezone(UTC) for fire in cron.next_times(moment, self.AHEAD)]
         if found is not None and upcoming:
-            self._kept[key] = [found.isoformat(), upcoming[0].isoformat()]
+            self._kept[key] = [when.isoformat() for when in (found, *upcoming)]
             self._changed = True
         return found
 

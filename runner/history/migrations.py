@@ -244,6 +244,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 9: when a claim's run started, so a claim is never taken over once its run began
         "ALTER TABLE claims ADD COLUMN started {text}",
     ),
+    (  # 10: what `runbook status` reads, found by indexes alone: each runbook's newest
+        # real runs (StateStore.last_runs), and the runs still going (reconcile; a partial
+        # index: only those rows are in it, instead of a scan of every run)
+        "CREATE INDEX idx_runs_newest ON runs (runbook, mode, started, run_id, outcome)",
+        "CREATE INDEX idx_runs_running ON runs (outcome) WHERE outcome = 'running'",
+    ),
 )
 
 #: The schema version this code writes; a newer store is refused.

@@ -48,12 +48,13 @@ _EXIT_CODES = {"OK": 0, "SKIPPED": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 
 #: Per runbook, in one walk of the index on (runbook, started): its newest real run,
 #: finished or still going (`newest_started`, `newest_outcome`: late detection), and its
-#: newest finished real run as `last_run` picks it (`runs.*`, NULL when it has none:
-#: `status`). The runbooks are walked one seek each (a loose index scan: SQLite and
-#: PostgreSQL would otherwise read every index entry for DISTINCT), then each one's
-#: newest run is one seek backwards; only when that run is still going is its newest
-#: finished run a second seek. Never the whole table. A runbook with no real run (only
-#: dry runs or rehearsals) has no row.
+#: newest finished real run as `last_run` picks it (the columns `status` shows, NULL
+#: when it has none). The runbooks are walked one seek each (a loose index scan: SQLite
+#: and PostgreSQL would otherwise read every index entry for DISTINCT), then each one's
+#: newest run is one seek backwards in idx_runs_newest (migration 10: it holds what the
+#: seek compares and returns, so no row is read for it and no sort breaks ties); only
+#: when that run is still going is its newest finished run a second seek. Never the
+#: whole table. A runbook with no real run (only dry runs or rehearsals) has no row.
 LAST_RUNS_SQL = """
     WITH RECURSIVE books (runbook) AS (
         SELECT MIN(runbook) FROM runs
@@ -62,7 +63,8 @@ LAST_RUNS_SQL = """
         FROM books WHERE books.runbook IS NOT NULL
     )
     SELECT books.runbook AS book, latest.started AS newest_started,
-        latest.outcome AS newest_outcome, runs.*
+        latest.outcome AS newest_outcome, runs.run_id, runs.status, runs.started,
+        runs.duration, runs.outcome
     FROM books
     JOIN runs AS latest ON latest.run_id = (
         SELECT newest.run_id FROM runs AS newest

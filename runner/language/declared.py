@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -17,11 +18,31 @@ SUFFIXES = (".yaml", ".yml")
 
 
 def yaml_files(folder: Path) -> list[Path]:
+    """The YAML files under `folder` (or `folder` itself when it is a file), in the order
+    of their paths; symlinked folders are not entered, symlinked files are listed.
+
+    Walked with os.scandir, whose entries know a plain file from a folder without a
+    stat: Path.rglob and a stat per file (is_file) were a tenth of a warm `runbook list`
+    of 1,000 runbooks."""
     if folder.is_file():
         return [folder]
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+    found: list[tuple[tuple[str, ...], Path]] = []
+    _walk(folder, (), found)
+    return [path for _, path in sorted(found, key=lambda item: item[0])]
+
+
+def _walk(folder: Path, parts: tuple[str, ...], found: list[tuple[tuple[str, ...], Path]]) -> None:
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError:  # gone, not a folder, or not readable: nothing listed, as rglob
+        return
+    for entry in entries:
+        named = (*parts, os.path.normcase(entry.name))  # sorted as paths sort
+        if os.path.splitext(entry.name)[1] in SUFFIXES and entry.is_file():
+            found.append((named, folder / entry.name))
+        elif entry.is_dir(follow_symlinks=False):
+            _walk(folder / entry.name, named, found)
 
 
 class Declared(Struct, frozen=True):

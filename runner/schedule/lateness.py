@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
+from runner.base.timestamps import timestamp
+
 if TYPE_CHECKING:  # judge alone (`status` with its due slots cached) needs no cron
     from runner.schedule.cron import CronSchedule
 
@@ -31,8 +33,6 @@ class Late(NamedTuple):
 
     def as_dict(self) -> dict[str, object]:
         """As `runbook status --format json` shows it (docs/output.md)."""
-        from runner.base.timestamps import timestamp
-
         return {
             "slot": timestamp(self.slot),
             "grace": self.grace,
