@@ -11,11 +11,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from msgspec import Struct
-from msgspec.structs import asdict
-
 from runner.base.clock import utc_text
 from runner.base.masking import MASK, Masker, is_credential_key
+from runner.base.structs import Struct, asdict
 from runner.history.backends import Row
 
 #: Rows of a SQL result kept in history; the rest are counted, not stored.

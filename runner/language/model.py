@@ -19,12 +19,10 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from msgspec import Struct
-from msgspec.structs import replace
-
 from runner.base.durations import parse_duration
 from runner.base.errors import Problem
 from runner.base.status import Status
+from runner.base.structs import Struct, replace
 from runner.language.marks import format_path
 
 KINDS = ("processing", "health-check", "maintenance", "rollback", "troubleshooting")

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from msgspec import Struct, field
-from msgspec.structs import asdict
-
 from runner.base.status import Status
+from runner.base.structs import Struct, asdict, field
 from runner.base.timestamps import timestamp
 
 

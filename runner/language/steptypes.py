@@ -26,9 +26,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
-from msgspec import Struct, field
-
 from runner.base.errors import Problem
+from runner.base.structs import Struct, field
 from runner.base.suggest import did_you_mean
 from runner.language.model import Origin
 

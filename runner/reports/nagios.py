@@ -13,8 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from msgspec import Struct
-
+from runner.base.structs import Struct
 from runner.language.results import Evaluation, RunResult, StepResult
 from runner.reports import summary
 

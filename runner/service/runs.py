@@ -24,12 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from msgspec import Struct, field
-
 from runner.base.abort import RunAbort
 from runner.base.errors import ConfigError
 from runner.base.masking import Masker, mask_run
 from runner.base.status import Status
+from runner.base.structs import Struct, field
 from runner.engine.options import Options, Progress
 from runner.engine.walker import Engine
 from runner.history.faults import StoreUnwritable
