@@ -12,11 +12,12 @@ Why not a library: this is on the path of every `runbook run`, whose start-up is
 promise (issue 11: at most 1.3x `python -c 'import yaml, jinja2'`). `dataclasses` execs
 each class's methods through a slow generic path (the runner's classes cost about
 100 M instructions at import); msgspec, which replaced it, is fast per class but its
-import brings typing_extensions, uuid, platform, decimal and its serialisers along
-(44 M instructions, about 15% of the baseline in wall time). Here each class costs one
-small `compile` of its `__init__` at import. Two options msgspec has are accepted and
-ignored: `gc=False` (instances are tracked by the cyclic collector as any object is;
-the loaders pause it while they build, runner.base.gc_pause).
+import brings typing_extensions, uuid, platform and decimal along (44 M instructions,
+about 15% of that baseline in wall time). Here defining a class costs next to nothing:
+its `__init__` is generic until the class has made COMPILE_AFTER instances, then
+compiled for its fields. Instances are tracked by the cyclic collector as any object
+is (msgspec's `gc=False` is not offered): a run holds full collections off instead
+(runner.base.gc_pause), and the loaders pause the collector while they build.
 
 What a field may be: `name: type` (required), `name: type = value` (a default; an
 empty list, dict or set is copied for each instance, never shared) or `name: type =
@@ -167,7 +168,6 @@ class StructMeta(type):
         namespace: dict[str, Any],
         *,
         frozen: bool = False,
-        gc: bool = True,  # accepted, as msgspec does; see the module's docstring
     ) -> StructMeta:
         inherited: dict[str, Any] = {}
         for base in reversed(bases):

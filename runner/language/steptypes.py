@@ -60,8 +60,7 @@ def known_hint(name: str, known: set[str], what: str, config: Config) -> str:
     )
 
 
-# gc=False, inherited by every step type's config: frozen, built before its step (no cycles)
-class StepConfig(Struct, frozen=True, gc=False):
+class StepConfig(Struct, frozen=True):
     """Base of the typed, immutable config of a step type (a frozen Struct each)."""
 
     @property

@@ -26,6 +26,7 @@ from typing import Any
 
 from runner.base.abort import RunAbort
 from runner.base.errors import ConfigError
+from runner.base.gc_pause import young_collections_only
 from runner.base.masking import Masker, mask_run
 from runner.base.status import Status
 from runner.base.structs import Struct, field
@@ -181,7 +182,8 @@ class RunService:
                 from runner.service.reconcile import reconcile_before_run
 
                 reconcile_before_run(record.store, runbook, engine, self.log)
-            self._walk(engine, runbook, run, inputs, record, request.skipped_status)
+            with young_collections_only():  # the model and the results: runner.base.gc_pause
+                self._walk(engine, runbook, run, inputs, record, request.skipped_status)
             store = record.store
             if store is not None:
                 from runner.notifiers.deliver import shown_deliveries
