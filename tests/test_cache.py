@@ -132,6 +132,52 @@ def test_the_code_hash_holds_the_version(monkeypatch: pytest.MonkeyPatch) -> Non
     assert cache_module.code_hash() != before
 
 
+def _package(root: Path) -> Path:
+    package = root / "runner"
+    (package / "language").mkdir(parents=True)
+    (package / "__init__.py").write_text("__version__ = '1.0'\n")
+    (package / "language" / "cache.py").write_text("x = 1\n")
+    return package
+
+
+def test_a_checkout_is_hashed_file_by_file(tmp_path: Path) -> None:
+    package = _package(tmp_path)
+    before = cache_module.package_hash(package, "1.0")
+
+    (package / "language" / "cache.py").write_text("x = 22\n")  # another size
+
+    assert cache_module.package_hash(package, "1.0") != before
+
+
+def test_an_installed_copy_is_hashed_by_its_record(tmp_path: Path) -> None:
+    package = _package(tmp_path)
+    info = tmp_path / f"{cache_module.DISTRIBUTION}-1.0.dist-info"
+    info.mkdir()
+    record = info / "RECORD"
+    record.write_text("../../bin/runbook,sha256=a,1\nrunner/__init__.py,sha256=b,22\n")
+    before = cache_module.package_hash(package, "1.0")
+
+    (package / "language" / "cache.py").write_text("x = 22\n")  # not how pip installs
+    assert cache_module.package_hash(package, "1.0") == before
+
+    record.write_text(record.read_text().replace("sha256=b", "sha256=c"))  # reinstalled
+    assert cache_module.package_hash(package, "1.0") != before
+    assert cache_module.package_hash(package, "1.1") != before  # another version's RECORD
+
+
+def test_a_record_that_does_not_list_the_package_is_not_trusted(tmp_path: Path) -> None:
+    # an editable install's RECORD lists its .pth file, not the checkout's sources
+    package = _package(tmp_path)
+    info = tmp_path / f"{cache_module.DISTRIBUTION}-1.0.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text("_editable_impl_runbook_runner.pth,sha256=a,10\n")
+    before = cache_module.package_hash(package, "1.0")
+
+    (package / "language" / "cache.py").write_text("x = 22\n")
+
+    assert cache_module.package_hash(package, "1.0") != before
+
+
 def test_a_called_runbook_changed_validates_the_caller_again(
     cached: Project, validations: list[str]
 ) -> None:

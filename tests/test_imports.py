@@ -43,6 +43,13 @@ NOT_ON_THE_RUN_PATH = {
     "difflib": "only to suggest a name for an unknown one",
     "socket": "the host name comes from os.uname()",
     "dataclasses": "history/records.py asks for it only when it stores a dataclass",
+    "msgspec": "value classes are runner.base.structs: msgspec's import brings the next four",
+    "typing_extensions": "msgspec's, 11 M instructions",
+    "uuid": "msgspec's (with platform); run ids come from os.urandom",
+    "decimal": "a Decimal is told by the loaded module (base/decimals.py): drivers make them",
+    "queue": "only a parallel loop hands out its lanes through a queue",
+    "getpass": "the user is looked up as getpass does, without termios",
+    "secrets": "the demo names its scratch file from os.urandom",
     **{
         f"runner.steps.{name}": "a step type is imported when a runbook uses it; the demo's are sql"
         for name in ("http", "command", "notify", "wait", "files", "tcp")
@@ -119,7 +126,8 @@ def test_json_and_piped_text_runs_import_no_rich_and_a_coloured_one_does(demo: P
     assert piped.stdout.startswith("order-health: Order pipeline"), piped.stderr[-2000:]
     assert _unwanted(as_json) == {}
     assert _unwanted(as_text) == {}  # reports/plain.py draws the table (issue 11, point 1)
-    assert _unwanted(coloured, frozenset({"rich", "dataclasses"})) == {}  # rich uses it
+    rich_uses = frozenset({"rich", "dataclasses", "decimal"})
+    assert _unwanted(coloured, rich_uses) == {}
     assert "rich" in coloured
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from msgspec import Struct
 
+from runner.base.structs import Struct
 from runner.language.build import build
 from runner.language.config import Config
 from runner.language.model import Origin, Runbook

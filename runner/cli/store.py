@@ -67,8 +67,7 @@ def history_command(args: argparse.Namespace, config: Config) -> int:
 
 
 def prune_command(args: argparse.Namespace, config: Config) -> int:
-    from msgspec.structs import asdict
-
+    from runner.base.structs import asdict
     from runner.history.store import open_store
     from runner.reports.prune import render_prune
 

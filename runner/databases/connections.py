@@ -9,7 +9,6 @@ which is rolled back at the end. Nested transactions become savepoints.
 from __future__ import annotations
 
 import contextlib
-import queue
 import sqlite3
 import threading
 import time
@@ -344,6 +343,8 @@ class Connections:
                 self._lanes_made += 1
                 numbers.append(self._lanes_made)
             self._lanes_open += 1
+        import queue  # here: only a parallel loop needs it (start-up, issue 11)
+
         free: queue.SimpleQueue[int] = queue.SimpleQueue()
         for number in numbers:
             free.put(number)

@@ -13,7 +13,6 @@ they are missing.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -85,7 +84,7 @@ def exclusive(lock_path: Path) -> Iterator[bool]:
 def _build_atomically(builder: Builder, target: Path, now: datetime) -> bool:
     # Not mkstemp: its 0600 mode would stick to the database; SQLite creates the file
     # with the usual umask. The name is unique per process and call.
-    scratch = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.building")
+    scratch = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.building")
     temp: Path | None = scratch  # None once it has become the target
     try:
         with closing(sqlite3.connect(scratch)) as connection:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from msgspec import Struct
+from runner.base.structs import Struct
 
 _ODBC_CALL = re.compile(r"\s*\((?:SQL\w+)\)\s*$")  # "(SQLExecDirectW)": noise to a reader
 _NATIVE_CODE = re.compile(r"\((-?\d+)\)$")  # pyodbc appends the native code last

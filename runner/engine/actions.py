@@ -10,11 +10,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from msgspec.structs import replace
-
 from runner.base.errors import StepError, TemplateError
 from runner.base.masking import Masker
 from runner.base.status import Status, worst
+from runner.base.structs import replace
 from runner.engine import evaluate, retry
 from runner.engine.composites import Services
 from runner.engine.deadline import Deadline

@@ -16,11 +16,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from msgspec import Struct
-from msgspec.structs import replace
-
 from runner.base.errors import StepError, TemplateError
 from runner.base.status import Status, worst
+from runner.base.structs import Struct, replace
 from runner.databases.connections import Connections
 from runner.engine import evaluate, retry
 from runner.engine.items import ItemCollector, item_label

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
+from runner.base.decimals import is_decimal
 from runner.base.errors import TemplateError
 from runner.base.status import Status
 from runner.language import templates
@@ -25,7 +25,7 @@ def _number(value: Any) -> float | int | None:
         return int(value)
     if isinstance(value, int | float):
         return value
-    if isinstance(value, Decimal):
+    if is_decimal(value):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, str):
         try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from decimal import Decimal
 from typing import Any
 
+from runner.base.decimals import is_decimal
 from runner.language.results import ItemsSummary, StepResult
 
 __all__ = ["ItemCollector", "item_label"]
@@ -110,11 +110,11 @@ def _threshold_values(step: StepResult) -> Iterator[tuple[str, float]]:
 
 def _number(value: Any) -> float | None:
     """The value as a number to aggregate (an int stays an int), or None when it is not one."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+    if isinstance(value, bool) or not (isinstance(value, int | float) or is_decimal(value)):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+    if is_decimal(value) and value.is_finite() and value == value.to_integral_value():
         return int(value)
     number = float(value)
     return number if math.isfinite(number) else None

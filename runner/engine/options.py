@@ -10,9 +10,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from msgspec import Struct, field
-
 from runner.base.abort import RunAbort
+from runner.base.structs import Struct, field
 
 __all__ = ["Options", "Progress"]
 

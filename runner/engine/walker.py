@@ -339,9 +339,14 @@ class Engine(Actions, Composites):
 
 
 def _user() -> str:
-    import getpass  # imported here: it brings termios, which only this lookup needs
-
+    """Who runs the run, as getpass.getuser() finds it (without importing getpass,
+    which brings termios along: start-up, issue 11)."""
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(variable):
+            return os.environ[variable]
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):  # no pwd on Windows; a uid with no entry
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"

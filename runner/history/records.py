@@ -7,15 +7,13 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from msgspec import Struct
-from msgspec.structs import asdict
-
 from runner.base.clock import utc_text
+from runner.base.decimals import is_decimal
 from runner.base.masking import MASK, Masker, is_credential_key
+from runner.base.structs import Struct, asdict
 from runner.history.backends import Row
 
 #: Rows of a SQL result kept in history; the rest are counted, not stored.
@@ -118,7 +116,7 @@ def storable(value: Any, masker: Masker, depth: int = 0) -> Any:
         return cut(masker.mask_text(value))
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    if isinstance(value, Decimal):
+    if is_decimal(value):
         if not value.is_finite():
             return str(value)
         return int(value) if value == value.to_integral_value() else float(value)

@@ -19,9 +19,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from msgspec import Struct, field
-
 from runner.base.masking import Masker
+from runner.base.structs import Struct, field
 from runner.history.records import storable
 from runner.language.results import RunResult, run_from_dict
 

@@ -13,10 +13,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from msgspec import Struct, field
-
 from runner.base.clock import utc_text
 from runner.base.errors import ConfigError
+from runner.base.structs import Struct, field
 from runner.history.backends import Backend
 from runner.history.faults import StoreDamaged
 

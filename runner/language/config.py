@@ -14,11 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from msgspec import Struct, field
-from msgspec.structs import replace
-
 from runner.base.durations import parse_duration
 from runner.base.errors import ConfigError, InvalidInput, Problem
+from runner.base.structs import Struct, field, replace
 from runner.dialects import infer
 from runner.language.model import StepDefaults
 

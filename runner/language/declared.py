@@ -8,9 +8,8 @@ import os
 import re
 from pathlib import Path
 
-from msgspec import Struct
-
 from runner.base.errors import InvalidInput
+from runner.base.structs import Struct
 
 # The top-level `runbook: name` (or `check:`), quoted or not, key and value.
 _NAME_LINE = re.compile(r"^([\"']?)(runbook|check)\1:[ \t]*[\"']?([A-Za-z0-9._-]+)", re.M)

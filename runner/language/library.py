@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from msgspec import Struct
-
 from runner.base.errors import InvalidInput, NotFound, Problem
 from runner.base.gc_pause import paused_gc
 from runner.base.paths import display_path
+from runner.base.structs import Struct
 from runner.base.suggest import closest
 from runner.language.cache import Entry, ValidationCache
 from runner.language.config import Config

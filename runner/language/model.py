@@ -19,21 +19,17 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from msgspec import Struct
-from msgspec.structs import replace
-
 from runner.base.durations import parse_duration
 from runner.base.errors import Problem
 from runner.base.status import Status
+from runner.base.structs import Struct, replace
 from runner.language.marks import format_path
 
 KINDS = ("processing", "health-check", "maintenance", "rollback", "troubleshooting")
 DEFAULT_TIMEOUT = 60.0
 
 
-# gc=False: never tracked by the collector (a model keeps several per step); its fields
-# are plain values and a tuple of keys, so it can never be part of a reference cycle.
-class Origin(Struct, gc=False):
+class Origin(Struct):
     """Where something was declared: file, line, column and key path, for messages that
     name them (`runbooks/x.yaml:12:9: steps[2].sql`), and where its key is written.
 
@@ -181,9 +177,7 @@ class InputSpec(Struct, frozen=True):
         return not self.has_default
 
 
-# gc=False (also Assertion, Step, Runbook): never tracked by the collector; the model is
-# built bottom-up and frozen, so it has no cycles, and full collections need not walk it
-class Threshold(Struct, frozen=True, gc=False):
+class Threshold(Struct, frozen=True):
     """A named value of a step's result with its warning and critical limits."""
 
     name: str
@@ -195,7 +189,7 @@ class Threshold(Struct, frozen=True, gc=False):
     warning_origin: Origin | None = None
 
 
-class Assertion(Struct, frozen=True, gc=False):
+class Assertion(Struct, frozen=True):
     """An `assert:` entry: a condition on the step's result and the status it gives when false."""
 
     that: str
@@ -260,7 +254,7 @@ class NotifyPolicy(Mapping[str, Any]):
         return f"NotifyPolicy({self.written!r}, {self.origin!r}, {self.origins!r})"
 
 
-class Step(Struct, frozen=True, gc=False):
+class Step(Struct, frozen=True):
     """One step of a runbook as built from its YAML: what it runs and how it is judged."""
 
     id: str
@@ -302,7 +296,7 @@ class Step(Struct, frozen=True, gc=False):
         return getattr(self.config, "target", None)
 
 
-class Runbook(Struct, frozen=True, gc=False):
+class Runbook(Struct, frozen=True):
     """A runbook as built and validated from its file: inputs, steps and policies."""
 
     name: str

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from msgspec import Struct, field
-from msgspec.structs import asdict
-
 from runner.base.status import Status
+from runner.base.structs import Struct, asdict, field
 from runner.base.timestamps import timestamp
 
 
@@ -23,8 +21,7 @@ class Attempt(Struct):
     transient: bool = False  # the failure was of a kind worth retrying
 
 
-# gc=False: never tracked by the collector; its fields are plain values (no cycles)
-class Evaluation(Struct, gc=False):
+class Evaluation(Struct):
     """One threshold or assertion applied to a step's result."""
 
     name: str
@@ -51,9 +48,7 @@ class ItemsSummary(Struct):
         return sum(self.counts.values())
 
 
-# gc=False: never tracked by the collector; a result tree holds no reference back up (no
-# cycles), and a 10,000-step run keeps 10,000 of them (bench/linear.py)
-class StepResult(Struct, gc=False):
+class StepResult(Struct):
     """What one step did in a run: its status, values, evaluations, attempts and hint."""
 
     id: str

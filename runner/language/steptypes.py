@@ -26,9 +26,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
-from msgspec import Struct, field
-
 from runner.base.errors import Problem
+from runner.base.structs import Struct, field
 from runner.base.suggest import did_you_mean
 from runner.language.model import Origin
 
@@ -61,8 +60,7 @@ def known_hint(name: str, known: set[str], what: str, config: Config) -> str:
     )
 
 
-# gc=False, inherited by every step type's config: frozen, built before its step (no cycles)
-class StepConfig(Struct, frozen=True, gc=False):
+class StepConfig(Struct, frozen=True):
     """Base of the typed, immutable config of a step type (a frozen Struct each)."""
 
     @property

@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from msgspec import Struct
-
 from runner.base.clock import utc_text
 from runner.base.status import Status
+from runner.base.structs import Struct
 
 if TYPE_CHECKING:
     from runner.notifiers.services import Notifier, Outcome

@@ -10,11 +10,9 @@ cutting the least important lines and performance data first, never the first li
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from msgspec import Struct
-
+from runner.base.structs import Struct
 from runner.language.results import Evaluation, RunResult, StepResult
 from runner.reports import summary
 
@@ -283,6 +281,8 @@ def _number(value: Any) -> str | None:
         return None
     if isinstance(value, int):
         return str(value)
+    from decimal import Decimal  # here: most values are ints (start-up, issue 11)
+
     if isinstance(value, str):
         try:
             value = Decimal(value.strip())

@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from msgspec import Struct, field
-
 from runner.base.abort import RunAbort
 from runner.base.errors import ConfigError
+from runner.base.gc_pause import young_collections_only
 from runner.base.masking import Masker, mask_run
 from runner.base.status import Status
+from runner.base.structs import Struct, field
 from runner.engine.options import Options, Progress
 from runner.engine.walker import Engine
 from runner.history.claims import Claim, ClaimLost
@@ -187,7 +187,8 @@ class RunService:
                 from runner.service.reconcile import reconcile_before_run
 
                 reconcile_before_run(record.store, runbook, engine, self.log)
-            self._walk(engine, runbook, run, inputs, record, request.skipped_status)
+            with young_collections_only():  # the model and the results: runner.base.gc_pause
+                self._walk(engine, runbook, run, inputs, record, request.skipped_status)
             store = record.store
             if store is not None:
                 from runner.notifiers.deliver import shown_deliveries

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from msgspec import Struct, field
-
 from runner.base.abort import RunAbort
+from runner.base.structs import Struct, field
 from runner.language import templates
 
 

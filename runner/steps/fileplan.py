@@ -15,10 +15,9 @@ from collections import deque
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from msgspec import Struct
-
 from runner.base.durations import format_duration
 from runner.base.errors import StepError, StepTimeout
+from runner.base.structs import Struct
 from runner.base.wording import plural
 from runner.language.model import Origin
 from runner.language.steptypes import StepConfig
