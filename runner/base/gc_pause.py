@@ -9,8 +9,8 @@ usual while the collector waits; it runs again when the outermost pause ends.
 
 from __future__ import annotations
 
+import _thread  # threading's own lock, without threading: `runbook --help` imports this
 import gc
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,7 +31,7 @@ def paused_gc() -> Iterator[None]:
 #: thresholds to put back when the last one ends.
 _holding = 0
 _thresholds: tuple[int, int, int] | None = None
-_holding_lock = threading.Lock()
+_holding_lock = _thread.allocate_lock()
 #: A third threshold no run reaches: the collector counts young collections up to it.
 _NEVER = 1 << 30
 
