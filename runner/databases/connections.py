@@ -395,9 +395,12 @@ class Connections:
                 connection.close()
 
     def close_all(self) -> None:
-        """Roll back whatever is still open (rehearsal, an aborted transaction) and close."""
+        """Roll back whatever is still open (rehearsal, an aborted transaction) and close.
+        The statements made ready go too: each refers back to this Connections, a cycle
+        that would keep the run's (its masker's) objects until a full collection."""
         with self.lock:
             connections, self.open = list(self.open.values()), {}
+            self.statements.clear()
         for connection in connections:
             with contextlib.suppress(Exception):  # closing must not hide the run's result
                 connection.close()
