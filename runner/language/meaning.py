@@ -246,9 +246,8 @@ class _Checker:
             )
         action = actions[0] if len(actions) == 1 else None
         options = self.step_types.options
-        for option in sorted(
-            (key for key in keys if key in options), key=self.option_order.__getitem__
-        ):
+        taken = [key for key in keys if key in options]  # most steps take none
+        for option in sorted(taken, key=self.option_order.__getitem__) if taken else ():
             owners = options[option]
             if action not in owners:
                 self.add(

@@ -169,10 +169,12 @@ def _sampled(schedule: str, start: datetime) -> float | None:
 def problems(runbook: Runbook, display: str) -> list[Problem]:
     """Warnings where the worst case exceeds the deadline or the schedule's interval."""
     found: list[Problem] = []
+    deadline, schedule = runbook.deadline, runbook.schedule
+    if not deadline and not isinstance(schedule, str):
+        return found  # nothing the steps could take too long for
     worst = worst_case(runbook)
     if not worst.seconds:
         return found
-    deadline = runbook.deadline
     if deadline and worst.seconds > deadline:
         origin = runbook.keys.get("deadline")
         own = origin is not None
@@ -191,7 +193,6 @@ def problems(runbook: Runbook, display: str) -> list[Problem]:
                 "warning",
             )
         )
-    schedule = runbook.schedule
     interval = schedule_interval(schedule) if isinstance(schedule, str) else None
     if interval is not None and worst.seconds > interval:
         origin = runbook.keys.get("schedule")
