@@ -181,7 +181,9 @@ class _Checker:
             step = item.step
             earlier: Container[str]
             if item.section == "steps":
-                own = {step.id} | {nested.id for nested in _descendants(step)}
+                own = {step.id}
+                if step.steps:
+                    own.update(nested.id for nested in _descendants(step))
                 earlier = _RunsBefore(position, position.get(step.id, -1), own)
             else:
                 earlier = main_ids | section_ids[item.section]
@@ -221,9 +223,10 @@ class _Checker:
     def check_step(self, item: _Placed) -> None:
         step = item.step
         keys = step.keys
+        written = set(keys)  # asked for a dozen keys: one pass over them
         names = self.step_types.names
         actions = self.step_types.actions_in(keys)
-        has_steps = "steps" in keys
+        has_steps = "steps" in written
         if len(actions) > 1:
             self.add(
                 step.origin,
@@ -246,7 +249,7 @@ class _Checker:
             )
         action = actions[0] if len(actions) == 1 else None
         options = self.step_types.options
-        taken = [key for key in keys if key in options]  # most steps take none
+        taken = [key for key in written if key in options]  # most steps take none
         for option in sorted(taken, key=self.option_order.__getitem__) if taken else ():
             owners = options[option]
             if action not in owners:
@@ -257,11 +260,11 @@ class _Checker:
                 )
         self.check_judged(step, action)
         for key in _FOR_EACH_KEYS:
-            if key in keys and "for_each" not in keys:
+            if key in written and "for_each" not in written:
                 self.add(keys[key], f"{key!r} only has a meaning beside for_each", at="key")
         if step.transaction:
             check_transaction(step, self.add)
-        own = step.connection if "connection" in keys else None
+        own = step.connection if "connection" in written else None
         self.check_connection(step, own)
         if action is not None:
             checks = StepChecks(
@@ -284,7 +287,7 @@ class _Checker:
         then ignored by a run."""
         keys = step.keys
         for key in ("thresholds", "assert"):
-            if key in keys and action is None and "steps" in keys:
+            if action is None and key in keys and "steps" in keys:
                 self.add(
                     keys[key],
                     f"{key!r} judges a step's own result, and a step of nested steps has none",

@@ -17,30 +17,26 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from msgspec import Struct
+
 from runner.language.marks import Mark, MarkedDict, MarkedList
 from runner.language.model import Origin
 
 __all__ = ["Node", "Positions", "freeze", "plain"]
 
 
-class Node:
-    """One value of a (marked) YAML document, with its key path and position."""
+class Node(Struct, eq=False, gc=False):
+    """One value of a (marked) YAML document, with its key path and position.
 
-    __slots__ = ("value", "file", "path", "mark", "key_mark")
+    A Struct rather than a slotted class: builders make a few per step, and making a
+    Struct costs no Python call. Compared by identity; gc=False, as a Node refers only
+    to its document, which refers to no Node."""
 
-    def __init__(
-        self,
-        value: Any,
-        file: str,
-        path: tuple[Any, ...] = (),
-        mark: Mark | None = None,
-        key_mark: Mark | None = None,
-    ) -> None:
-        self.value = value
-        self.file = file
-        self.path = path
-        self.mark = mark  # (line, col) of the value
-        self.key_mark = key_mark  # (line, col) of its key (of the item, in a list)
+    value: Any
+    file: str
+    path: tuple[Any, ...] = ()
+    mark: Mark | None = None  # (line, col) of the value
+    key_mark: Mark | None = None  # (line, col) of its key (of the item, in a list)
 
     @classmethod
     def root(cls, document: Any, file: str) -> Node:
@@ -75,13 +71,23 @@ class Node:
 
     def child(self, key: Any) -> Node:
         """The Node at `key` (of a mapping) or index `key` (of a list); it must exist."""
-        mark, key_mark = self._marks_of(key)
-        return Node(self.value[key], self.file, (*self.path, key), mark, key_mark)
+        value = self.value
+        if isinstance(value, MarkedDict):  # _marks_of, without a call (a few per step)
+            mark = value.value_marks.get(key, self.mark)
+            key_mark = value.key_marks.get(key, self.key_mark)
+        else:
+            mark, key_mark = self._marks_of(key)
+        return Node(value[key], self.file, (*self.path, key), mark, key_mark)
 
     def origin_of(self, key: Any) -> Origin:
         """Where the value at `key` (of a mapping, or index of a list) is: `child(key).origin`
         without making the child."""
-        mark, key_mark = self._marks_of(key)
+        value = self.value
+        if isinstance(value, MarkedDict):  # _marks_of, without a call (a few per step)
+            mark = value.value_marks.get(key, self.mark)
+            key_mark = value.key_marks.get(key, self.key_mark)
+        else:
+            mark, key_mark = self._marks_of(key)
         return Origin.at(self.file, (*self.path, key), mark, key_mark)
 
     def _marks_of(self, key: Any) -> tuple[Mark | None, Mark | None]:
