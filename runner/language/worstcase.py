@@ -128,10 +128,10 @@ def schedule_interval(schedule: str, start: datetime | None = None) -> float | N
     sample of them; None when it is not a valid schedule."""
     from croniter import croniter
 
-    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
-        return None
     if start is None:
         return _interval(schedule)
+    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
+        return None
     return _sampled(schedule, start)
 
 
@@ -142,6 +142,8 @@ def _interval(schedule: str) -> float | None:
     month and weekday all `*`) is worked out from its minutes and hours; others sampled."""
     from croniter import croniter
 
+    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
+        return None
     minutes, hours, days, months, weekdays = croniter.expand(schedule)[0]
     if days == months == weekdays == ["*"]:
         every_minute = range(60) if minutes == ["*"] else minutes
