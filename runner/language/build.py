@@ -208,7 +208,9 @@ class _Builder:
         if node is None:
             return ()
         return tuple(
-            self.step(item, defaults, connection) for item in node.elements() if item.is_mapping
+            self.step(item, defaults, connection)
+            for item in node.elements()
+            if isinstance(item.value, dict)
         )
 
     def step(self, node: Node, defaults: StepDefaults, connection: Any) -> Step:
@@ -266,7 +268,7 @@ class _Builder:
             asserts=asserts,
             connection=connection,
             concurrency=concurrency,
-            transaction=_transaction(raw.get("transaction")),
+            transaction=_transaction(raw["transaction"]) if "transaction" in raw else False,
             steps=self.steps(node.at("steps"), defaults, connection) if "steps" in raw else (),
             alert=self.policy(alert) if alert is not None and alert.is_mapping else None,
             keys=node.positions(),
