@@ -332,11 +332,13 @@ class _Checker:
 
     def check_thresholds(self, step: Step) -> None:
         for threshold in step.thresholds:
+            if threshold.warning_origin is None:  # no warning: nothing to compare
+                continue
             warning, critical = threshold.warning, threshold.critical
             numbers = all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in (warning, critical)
             )
-            if not numbers or threshold.warning_origin is None:
+            if not numbers:
                 continue
             if threshold.direction == "above" and warning > critical:
                 self.add(
@@ -353,7 +355,7 @@ class _Checker:
 
     def check_templates(self, step: Step, loops: frozenset[str]) -> None:
         for text, origin, expression, of_result in step.templates:
-            if not expression and not templates.is_template(text):
+            if not expression and "{{" not in text and "{%" not in text:  # not a template
                 continue
             error = templates.syntax_error(text, expression)
             if error:
