@@ -313,25 +313,37 @@ _PATH = rf"(?!{_WORDS})[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _STRING = r"'[^'\\\n{}]*'|\"[^\"\\\n{}]*\""
 _OPERAND = rf"(?:{_PATH}|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?|{_STRING})"
 _COMPARISON = rf"(?:not\s+)?{_OPERAND}(?:\s*(?:==|!=|<=|>=|<|>)\s*{_OPERAND})?"
-_SIMPLE_CONDITION = re.compile(rf"\s*{_COMPARISON}(?:\s+(?:and|or)\s+{_COMPARISON})*\s*")
-_SIMPLE_TAG = re.compile(rf"\{{\{{\s*({_PATH})\s*\}}\}}")
-_LONE_NAME = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*")
-_NAME_OR_STRING = re.compile(rf"(?<![\w.])({_PATH})|{_STRING}")  # a whole path, or skip a string
+
+_Pattern = re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def _simple_forms() -> tuple[_Pattern, _Pattern, _Pattern, _Pattern]:
+    """(a condition, a tag, a lone name, a whole path or a string to skip), compiled on
+    first use: a run whose model comes from the validation cache never needs them
+    (compiling them is 13 M instructions of start-up)."""
+    return (
+        re.compile(rf"\s*{_COMPARISON}(?:\s+(?:and|or)\s+{_COMPARISON})*\s*"),
+        re.compile(rf"\{{\{{\s*({_PATH})\s*\}}\}}"),
+        re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*"),
+        re.compile(rf"(?<![\w.])({_PATH})|{_STRING}"),
+    )
 
 
 def _simple_names(text: str, expression: bool) -> frozenset[str] | None:
     """The names `text` reads when it has one of the simple forms above, else None."""
+    condition, tag, lone_name, name_or_string = _simple_forms()
     if expression:
         # a lone name is left to Jinja: its parse tree is the Name itself, which
         # find_all (children only) does not list
-        if not _SIMPLE_CONDITION.fullmatch(text) or _LONE_NAME.fullmatch(text):
+        if not condition.fullmatch(text) or lone_name.fullmatch(text):
             return None
-        paths = [match.group(1) for match in _NAME_OR_STRING.finditer(text)]
+        paths = [match.group(1) for match in name_or_string.finditer(text)]
     else:
         if "{%" in text or "{#" in text or "{{{" in text:
             return None
-        paths = _SIMPLE_TAG.findall(text)
-        if "{{" in _SIMPLE_TAG.sub("", text):  # a tag of another form
+        paths = tag.findall(text)
+        if "{{" in tag.sub("", text):  # a tag of another form
             return None
     return frozenset(path.partition(".")[0] for path in paths if path)
 
