@@ -661,6 +661,7 @@ def test_values_json_does_not_have_are_judged_by_jsonschema(text: str, expected:
     ("text", "shaped"),
     [
         ("a: [1, 2.5, x, true, null, {b: c}]", True),
+        ("a: [0x1F, 012, 1_000, -7, 123456789012345678901234567890]", True),
         ("a: !!omap [{b: 1}]", False),
         ("a: !!set {b: null}", False),
         ("a: 2026-11-24", False),
@@ -671,7 +672,9 @@ def test_values_json_does_not_have_are_judged_by_jsonschema(text: str, expected:
     ],
 )
 def test_only_json_shaped_documents_take_the_fast_path(text: str, shaped: bool) -> None:
-    assert schema._json_shaped(yamlload.load_text(text)) is shaped
+    document = yamlload.load_text(text)
+    assert schema._json_shaped(document) is shaped
+    assert document.json_shaped is shaped  # what the loader found on its way, as schema reads it
 
 
 def test_without_jsonschema_rs_jsonschema_alone_decides(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -256,3 +256,70 @@ def test_a_binder_renders_each_scope_as_render_sql_does(text):
         except TemplateError as error:
             got = str(error)
         assert got == expected, row
+
+
+def _parsed_by_jinja(text: str, expression: bool) -> object:
+    """analyze's answer with its fast path for simple texts turned off."""
+    simple = templates._simple_names
+    templates._simple_names = lambda *args: None
+    try:
+        templates.analyze.cache_clear()
+        return templates.analyze(text, expression)
+    finally:
+        templates._simple_names = simple
+        templates.analyze.cache_clear()
+
+
+_CONDITIONS = [
+    "steps.a.value == 1",
+    "steps.s9.value==1",
+    "not a.b",
+    "a and b",
+    "a.b > 2 and c.d == 200",
+    "inputs.verbose or steps.pending.row.pending_count > 3",
+    "x == 'a b' or not y.z",
+    "a.in == 1",
+    "notify.x != -1.5",
+    "{{ a.b == 1 }}",
+    "a\n== 1\nand b",
+]
+# Words, literals, operators and spacing that simple conditions are made of, and some
+# that make them not simple: random sequences of them must get Jinja's own answer.
+_PIECES = [
+    *("a", "b.c", "steps.x.value", "a.not", "x_1", "True1", "é", "and", "or", "not", "in"),
+    *("is", "true", "none", "if", "0", "01", "1.5", "1.", "-", "1_000", "'x'", '"y"', "'}}'"),
+    *("==", "!=", "<", ">=", "+", "|", "(", ")", "[", "]", ".", "{{", "}}", "{%", "{"),
+]
+
+
+@pytest.mark.parametrize("text", _CONDITIONS)
+def test_simple_conditions_are_read_without_jinja_as_jinja_reads_them(text: str) -> None:
+    assert templates._simple_names(templates.unwrap(text), True) is not None
+    assert templates.analyze(text, True) == _parsed_by_jinja(text, True)
+
+
+@pytest.mark.parametrize(
+    "text", ["SELECT 1", "x {{ a.b }} y", "{{a}}{{b.c}}", "{{\na\n}} }} %}", "'{{ inputs.id }}'"]
+)
+def test_simple_templates_are_read_without_jinja_as_jinja_reads_them(text: str) -> None:
+    assert templates._simple_names(text, False) is not None
+    assert templates.analyze(text, False) == _parsed_by_jinja(text, False)
+
+
+def test_whatever_the_fast_path_takes_jinja_reads_alike() -> None:
+    import random
+
+    chance = random.Random(11)
+    taken = 0
+    for _ in range(20_000):
+        text = "".join(
+            chance.choice(_PIECES) + chance.choice(("", " ", "\n"))
+            for _ in range(chance.randint(1, 6))
+        )
+        for expression in (True, False):
+            read = templates.unwrap(text) if expression else text  # as analyze reads it
+            names = templates._simple_names(read, expression)
+            if names is not None:
+                taken += 1
+                assert _parsed_by_jinja(text, expression) == (None, names), text
+    assert taken > 500  # the comparison means something

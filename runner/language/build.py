@@ -47,6 +47,18 @@ __all__ = ["Built", "build", "build_step", "step_id"]
 
 # Keys every step may carry whose strings are templates (a step type declares its own).
 _TEMPLATE_KEYS = ("title", "hint", "confirm")
+# Keys of a step whose values the model keeps as written (frozen), with their fields.
+_AS_WRITTEN = {
+    "title": "title",
+    "when": "when",
+    "until": "until",
+    "hint": "hint",
+    "confirm": "confirm",
+    "on_error": "on_error",
+    "as": "as_",
+    "on_item_error": "on_item_error",
+    "record": "record",
+}
 # What a value the schema refused may raise when read as the type it should have.
 _UNREADABLE = (ValueError, TypeError, AttributeError, KeyError)
 
@@ -196,13 +208,16 @@ class _Builder:
         if node is None:
             return ()
         return tuple(
-            self.step(item, defaults, connection) for item in node.elements() if item.is_mapping
+            self.step(item, defaults, connection)
+            for item in node.elements()
+            if isinstance(item.value, dict)
         )
 
     def step(self, node: Node, defaults: StepDefaults, connection: Any) -> Step:
         raw = node.value
         step_types = self.step_types
-        action = next((name for name in step_types.names if name in raw), "group")
+        actions = step_types.actions_in(raw)
+        action = actions[0] if actions else "group"
         connection = freeze(raw["connection"]) if "connection" in raw else connection
         config: Any = None
         timeout = defaults.timeout
@@ -217,48 +232,48 @@ class _Builder:
                 if isinstance(raw["timeout"], str) and re.match(PATTERN, raw["timeout"]):
                     # not that a well-formed duration is too long
                     self.problems.append(node.child("timeout").origin.problem(str(error)))
+        retry = defaults.retry
         try:
-            retry = RetryPolicy.from_raw(raw.get("retry"), defaults.retry)
+            retry = RetryPolicy.from_raw(raw["retry"], retry) if "retry" in raw else retry
         except _UNREADABLE:
             retry = defaults.retry
         try:
-            concurrency = int(raw.get("concurrency", 1))
+            concurrency = int(raw["concurrency"]) if "concurrency" in raw else 1
         except _UNREADABLE:
             concurrency = 1
-        for_each = raw.get("for_each")
-        alert = node.at("alert")
+        # the keys taken as written, of the few a step has (a step has a few keys and
+        # there are many of these: each key is looked up)
+        written = {_AS_WRITTEN[key]: freeze(raw[key]) for key in raw if key in _AS_WRITTEN}
+        written.setdefault("on_error", defaults.on_error)
+        if "for_each" in raw:
+            for_each = raw["for_each"]
+            written["for_each"] = (
+                tuple(plain(item) for item in for_each)
+                if isinstance(for_each, list)
+                else freeze(for_each)
+            )
+        alert = node.at("alert") if "alert" in raw else None
         # templates in the order they are checked: conditions, asserts, thresholds, texts
         texts = self.conditions(node)
-        asserts = self.asserts(node.at("assert"), texts)
-        thresholds = self.thresholds(node.at("thresholds"), texts)
+        asserts = self.asserts(node.at("assert"), texts) if "assert" in raw else ()
+        thresholds = self.thresholds(node.at("thresholds"), texts) if "thresholds" in raw else ()
         return Step(
             id=step_id(raw, node.path),
             action=action,
             config=config,
             origin=node.origin,
-            title=freeze(raw.get("title", "")),
-            when=freeze(raw.get("when")),
             timeout=timeout,
             retry=retry,
-            until=freeze(raw.get("until")),
             thresholds=thresholds,
             asserts=asserts,
-            hint=freeze(raw.get("hint")),
-            confirm=freeze(raw.get("confirm")),
-            on_error=freeze(raw.get("on_error", defaults.on_error)),
             connection=connection,
-            for_each=tuple(plain(item) for item in for_each)
-            if isinstance(for_each, list)
-            else freeze(for_each),
-            as_=freeze(raw.get("as", "item")),
             concurrency=concurrency,
-            on_item_error=freeze(raw.get("on_item_error", "continue")),
-            record=freeze(raw.get("record", "bad")),
-            transaction=_transaction(raw.get("transaction")),
-            steps=self.steps(node.at("steps"), defaults, connection),
+            transaction=_transaction(raw["transaction"]) if "transaction" in raw else False,
+            steps=self.steps(node.at("steps"), defaults, connection) if "steps" in raw else (),
             alert=self.policy(alert) if alert is not None and alert.is_mapping else None,
             keys=node.positions(),
             templates=self.templates(node, texts),
+            **written,
         )
 
     def thresholds(self, node: Node | None, texts: list[TemplateText]) -> tuple[Threshold, ...]:

@@ -14,9 +14,15 @@ Mark = tuple[int, int]
 
 
 class MarkedDict(dict[Any, Any]):
-    """A mapping with the positions of its keys (`key_marks`) and values (`value_marks`)."""
+    """A mapping with the positions of its keys (`key_marks`) and values (`value_marks`).
 
-    __slots__ = ("mark", "key_marks", "value_marks")
+    The document yamlload returns also says whether it is `json_shaped`: every key a
+    string, every value a mapping, list, string, whole or finite number, boolean or null
+    (YAML can also make dates, sets, bytes and `!!omap` lists of tuples). Unset on the
+    mappings inside it and on those made in code: ask schema.py's `_json_shaped` then."""
+
+    __slots__ = ("mark", "key_marks", "value_marks", "json_shaped")
+    json_shaped: bool  # of the root only
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -26,7 +32,10 @@ class MarkedDict(dict[Any, Any]):
 
 
 class MarkedList(list[Any]):
-    __slots__ = ("mark", "item_marks")
+    """A list with the positions of its items (`item_marks`); `json_shaped` as MarkedDict's."""
+
+    __slots__ = ("mark", "item_marks", "json_shaped")
+    json_shaped: bool  # of the root only
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)

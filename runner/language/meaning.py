@@ -181,7 +181,9 @@ class _Checker:
             step = item.step
             earlier: Container[str]
             if item.section == "steps":
-                own = {step.id} | {nested.id for nested in _descendants(step)}
+                own = {step.id}
+                if step.steps:
+                    own.update(nested.id for nested in _descendants(step))
                 earlier = _RunsBefore(position, position.get(step.id, -1), own)
             else:
                 earlier = main_ids | section_ids[item.section]
@@ -221,9 +223,10 @@ class _Checker:
     def check_step(self, item: _Placed) -> None:
         step = item.step
         keys = step.keys
+        written = set(keys)  # asked for a dozen keys: one pass over them
         names = self.step_types.names
         actions = self.step_types.actions_in(keys)
-        has_steps = "steps" in keys
+        has_steps = "steps" in written
         if len(actions) > 1:
             self.add(
                 step.origin,
@@ -246,9 +249,8 @@ class _Checker:
             )
         action = actions[0] if len(actions) == 1 else None
         options = self.step_types.options
-        for option in sorted(
-            (key for key in keys if key in options), key=self.option_order.__getitem__
-        ):
+        taken = [key for key in written if key in options]  # most steps take none
+        for option in sorted(taken, key=self.option_order.__getitem__) if taken else ():
             owners = options[option]
             if action not in owners:
                 self.add(
@@ -258,11 +260,11 @@ class _Checker:
                 )
         self.check_judged(step, action)
         for key in _FOR_EACH_KEYS:
-            if key in keys and "for_each" not in keys:
+            if key in written and "for_each" not in written:
                 self.add(keys[key], f"{key!r} only has a meaning beside for_each", at="key")
         if step.transaction:
             check_transaction(step, self.add)
-        own = step.connection if "connection" in keys else None
+        own = step.connection if "connection" in written else None
         self.check_connection(step, own)
         if action is not None:
             checks = StepChecks(
@@ -285,7 +287,7 @@ class _Checker:
         then ignored by a run."""
         keys = step.keys
         for key in ("thresholds", "assert"):
-            if key in keys and action is None and "steps" in keys:
+            if action is None and key in keys and "steps" in keys:
                 self.add(
                     keys[key],
                     f"{key!r} judges a step's own result, and a step of nested steps has none",
@@ -330,11 +332,13 @@ class _Checker:
 
     def check_thresholds(self, step: Step) -> None:
         for threshold in step.thresholds:
+            if threshold.warning_origin is None:  # no warning: nothing to compare
+                continue
             warning, critical = threshold.warning, threshold.critical
             numbers = all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in (warning, critical)
             )
-            if not numbers or threshold.warning_origin is None:
+            if not numbers:
                 continue
             if threshold.direction == "above" and warning > critical:
                 self.add(
@@ -351,7 +355,7 @@ class _Checker:
 
     def check_templates(self, step: Step, loops: frozenset[str]) -> None:
         for text, origin, expression, of_result in step.templates:
-            if not expression and not templates.is_template(text):
+            if not expression and "{{" not in text and "{%" not in text:  # not a template
                 continue
             error = templates.syntax_error(text, expression)
             if error:

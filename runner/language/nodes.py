@@ -24,9 +24,10 @@ __all__ = ["Node", "Positions", "freeze", "plain"]
 
 
 class Node:
-    """One value of a (marked) YAML document, with its key path and position."""
+    """One value of a (marked) YAML document, with its key path and position; compared
+    by identity."""
 
-    __slots__ = ("value", "file", "path", "mark", "key_mark")
+    __slots__ = ("file", "key_mark", "mark", "path", "value")
 
     def __init__(
         self,
@@ -75,13 +76,23 @@ class Node:
 
     def child(self, key: Any) -> Node:
         """The Node at `key` (of a mapping) or index `key` (of a list); it must exist."""
-        mark, key_mark = self._marks_of(key)
-        return Node(self.value[key], self.file, (*self.path, key), mark, key_mark)
+        value = self.value
+        if isinstance(value, MarkedDict):  # _marks_of, without a call (a few per step)
+            mark = value.value_marks.get(key, self.mark)
+            key_mark = value.key_marks.get(key, self.key_mark)
+        else:
+            mark, key_mark = self._marks_of(key)
+        return Node(value[key], self.file, (*self.path, key), mark, key_mark)
 
     def origin_of(self, key: Any) -> Origin:
         """Where the value at `key` (of a mapping, or index of a list) is: `child(key).origin`
         without making the child."""
-        mark, key_mark = self._marks_of(key)
+        value = self.value
+        if isinstance(value, MarkedDict):  # _marks_of, without a call (a few per step)
+            mark = value.value_marks.get(key, self.mark)
+            key_mark = value.key_marks.get(key, self.key_mark)
+        else:
+            mark, key_mark = self._marks_of(key)
         return Origin.at(self.file, (*self.path, key), mark, key_mark)
 
     def _marks_of(self, key: Any) -> tuple[Mark | None, Mark | None]:

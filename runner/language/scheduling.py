@@ -9,6 +9,7 @@ the runbook runs is in docs/scheduling.md; the defaults in runner/schedule/polic
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import PATTERN, format_duration, parse_duration
@@ -83,16 +84,14 @@ def problems(runbook: Runbook) -> list[Problem]:
                     )
         return found
     from runner.language.worstcase import schedule_interval
-    from runner.schedule.cron import CronSchedule, ScheduleError
 
     timezone = runbook.timezone
     if timezone is not None and not isinstance(timezone, str):
         return found  # the schema says what is wrong with it
-    try:
-        cron = CronSchedule(schedule, timezone)
-    except ScheduleError:
+    cron, fires = _read_cron(schedule, timezone)
+    if cron is None:
         return found  # the checks of meaning say why (meaning.py)
-    if not cron.fires():
+    if not fires:
         found.append(
             keys["schedule"].problem(
                 f"{schedule!r} never fires: no date matches it",
@@ -162,6 +161,19 @@ def problems(runbook: Runbook) -> list[Problem]:
             )
         )
     return found
+
+
+@lru_cache(maxsize=1024)
+def _read_cron(schedule: str, timezone: str | None) -> tuple[CronSchedule | None, bool]:
+    """The schedule in its zone (None when either cannot be read) and whether it ever
+    fires: once per schedule and zone, as many runbooks of a project share a few."""
+    from runner.schedule.cron import CronSchedule, ScheduleError
+
+    try:
+        cron = CronSchedule(schedule, timezone)
+    except ScheduleError:
+        return None, False
+    return cron, cron.fires()
 
 
 def _skipped(cron: CronSchedule, interval: float | None, origin: Origin) -> list[Problem]:

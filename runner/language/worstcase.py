@@ -128,10 +128,10 @@ def schedule_interval(schedule: str, start: datetime | None = None) -> float | N
     sample of them; None when it is not a valid schedule."""
     from croniter import croniter
 
-    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
-        return None
     if start is None:
         return _interval(schedule)
+    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
+        return None
     return _sampled(schedule, start)
 
 
@@ -142,6 +142,8 @@ def _interval(schedule: str) -> float | None:
     month and weekday all `*`) is worked out from its minutes and hours; others sampled."""
     from croniter import croniter
 
+    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
+        return None
     minutes, hours, days, months, weekdays = croniter.expand(schedule)[0]
     if days == months == weekdays == ["*"]:
         every_minute = range(60) if minutes == ["*"] else minutes
@@ -169,10 +171,12 @@ def _sampled(schedule: str, start: datetime) -> float | None:
 def problems(runbook: Runbook, display: str) -> list[Problem]:
     """Warnings where the worst case exceeds the deadline or the schedule's interval."""
     found: list[Problem] = []
+    deadline, schedule = runbook.deadline, runbook.schedule
+    if not deadline and not isinstance(schedule, str):
+        return found  # nothing the steps could take too long for
     worst = worst_case(runbook)
     if not worst.seconds:
         return found
-    deadline = runbook.deadline
     if deadline and worst.seconds > deadline:
         origin = runbook.keys.get("deadline")
         own = origin is not None
@@ -191,7 +195,6 @@ def problems(runbook: Runbook, display: str) -> list[Problem]:
                 "warning",
             )
         )
-    schedule = runbook.schedule
     interval = schedule_interval(schedule) if isinstance(schedule, str) else None
     if interval is not None and worst.seconds > interval:
         origin = runbook.keys.get("schedule")

@@ -9,6 +9,7 @@ nodes.
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 from pathlib import Path
@@ -38,7 +39,11 @@ else:
     _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_SCALAR = yaml.ScalarNode
 _STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_SHORT_INT = 19  # digits that never reach Python's limit on int("...")
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
 _MAP = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
 _SEQ = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
 #: plain scalar text -> its resolved tag, shared by every file a process loads (keys,
@@ -47,6 +52,12 @@ _SEQ = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
 _TAGS: dict[str, str] = {}
 _MAX_TAGS = 16384
 _MAX_TAG_TEXT = 200
+
+
+def _json_scalar(value: Any) -> bool:
+    """Whether a scalar is one JSON has: null, a boolean, a whole or a finite number."""
+    kind = type(value)
+    return kind in _JSON_SCALARS or (kind is float and value - value == 0)
 
 
 def _mark(node: yaml.Node) -> Mark:
@@ -92,6 +103,14 @@ def _scalar_problem(node: yaml.ScalarNode, error: Exception) -> tuple[str, str]:
 
 
 class _Loader(_Base):
+    # PyYAML's composer calls these two around every node, for path resolvers (which
+    # this loader has none of). Builtins that do nothing in their place take a fifth off
+    # composing in C, where the Python methods cost two calls per node. A builtin on a
+    # class is not bound to the instance: it is handed the composer's arguments as they
+    # are, (parent, index) and (), and what it returns is ignored.
+    descend_resolver = operator.is_  # type: ignore[assignment]
+    ascend_resolver = tuple  # type: ignore[assignment]
+
     def __init__(self, stream: str, filename: str) -> None:
         super().__init__(stream)
         self.filename = filename
@@ -99,6 +118,8 @@ class _Loader(_Base):
         self.path: list[Any] = []  # the key path of the node being constructed
         self._shared = "&" in stream  # anchors: a node may be reached twice
         self._merges = "<<" in stream or "merge" in stream  # merge keys (<<: or !!merge)
+        #: whether every value is one JSON has (see MarkedDict.json_shaped)
+        self.json_shaped = True
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         """The tag of a node; of a plain scalar (most of a runbook: keys, ids, SQL) it
@@ -129,19 +150,29 @@ class _Loader(_Base):
             self.recursive_objects = {}
 
     def _build(self, node: yaml.Node, depth: int) -> Any:
-        """One node: plain text, mappings and lists of the default tags here (the bulk of
-        a runbook), anything else through PyYAML's constructors."""
+        """One node: plain text, whole numbers, mappings and lists of the default tags here
+        (the bulk of a runbook), anything else through PyYAML's constructors."""
         kind = node.__class__
-        if kind is yaml.ScalarNode:
-            if node.tag == _STR:
+        if kind is _SCALAR:
+            tag = node.tag
+            if tag == _STR:
                 return node.value
-            return self.construct_object(node, deep=True)
+            if tag == _INT:
+                value = node.value
+                # plain decimal digits, as PyYAML reads them (not 0-led: YAML 1.1 octal)
+                if value.isdecimal() and value[0] != "0" and len(value) < _SHORT_INT:
+                    return int(value)
+            scalar = self.construct_object(node, deep=True)
+            if not _json_scalar(scalar):
+                self.json_shaped = False
+            return scalar
         if depth > MAX_DEPTH:
             raise InvalidInput([depth_problem(node.start_mark, self.filename)])
         if node.tag not in (_MAP, _SEQ):  # !!omap, !!set, unknown tags: PyYAML decides
             deep = deeper_than(node, MAX_DEPTH - depth, set())
             if deep is not None:
                 raise InvalidInput([depth_problem(deep.start_mark, self.filename)])
+            self.json_shaped = False
             return self.construct_object(node, deep=True)
         if self._shared:
             known = self.constructed_objects.get(node)
@@ -159,18 +190,24 @@ class _Loader(_Base):
         return self._collection(node, depth)
 
     def _collection(self, node: yaml.Node, depth: int) -> MarkedDict | MarkedList:
+        """A mapping or list and its marks. A child that is plain text (most of them) is
+        taken here; any other goes through _build with its key on `path` (for messages)."""
         path = self.path
         start = node.start_mark
+        deeper = depth + 1
         if node.tag == _SEQ:
             items = MarkedList()
+            items.mark = (start.line + 1, start.column + 1)
             marks = items.item_marks
             for index, child in enumerate(node.value):
-                path.append(index)
-                items.append(self._build(child, depth + 1))
-                path.pop()
                 mark = child.start_mark
                 marks.append((mark.line + 1, mark.column + 1))
-            items.mark = (start.line + 1, start.column + 1)
+                if child.__class__ is _SCALAR and child.tag == _STR:
+                    items.append(child.value)
+                else:
+                    path.append(index)
+                    items.append(self._build(child, deeper))
+                    path.pop()
             return items
         assert isinstance(node, yaml.MappingNode)
         if self._merges:
@@ -179,10 +216,11 @@ class _Loader(_Base):
         result.mark = (start.line + 1, start.column + 1)
         key_marks, value_marks = result.key_marks, result.value_marks
         for key_node, value_node in node.value:
-            if key_node.__class__ is yaml.ScalarNode and key_node.tag == _STR:
+            if key_node.__class__ is _SCALAR and key_node.tag == _STR:
                 key = key_node.value
             else:
-                key = self._build(key_node, depth + 1)
+                key = self._build(key_node, deeper)
+                self.json_shaped = False  # JSON keys are strings
                 try:
                     hash(key)
                 except TypeError:
@@ -194,9 +232,12 @@ class _Loader(_Base):
             if key in result:
                 self._duplicate(key_node, key, key_marks)
                 continue
-            path.append(key)
-            result[key] = self._build(value_node, depth + 1)
-            path.pop()
+            if value_node.__class__ is _SCALAR and value_node.tag == _STR:
+                result[key] = value_node.value
+            else:
+                path.append(key)
+                result[key] = self._build(value_node, deeper)
+                path.pop()
             mark = key_node.start_mark
             key_marks[key] = (mark.line + 1, mark.column + 1)
             mark = value_node.start_mark
@@ -352,6 +393,8 @@ def _load_text(text: str, filename: str) -> Any:
                     ]
                 )
         data = loader.construct_marked(node)
+        if isinstance(data, MarkedDict | MarkedList):
+            data.json_shaped = loader.json_shaped
     except _ScalarError as error:
         raise InvalidInput([error.problem(filename)]) from None
     except yaml.YAMLError as error:
