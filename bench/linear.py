@@ -7,7 +7,7 @@ db.sqlite}}`) and one generated runbook of N steps. Two shapes of runbook:
   - files:  every step runs a SQL file and (after the first) is guarded by
             `when: steps.<previous>.value == 1`, so references are resolved per step.
 
-Measured, for both sizes in alternation (1,000 then 10,000, repeated; medians and min):
+Measured, for both sizes in alternation (1,000 then 10,000, repeated; median, mean and min):
 
   - `validate`: in-process (Library.problems on a fresh Library that checks SQL, as
     `runbook validate` does), split per phase (YAML, JSON Schema, build, meaning and SQL),
@@ -17,10 +17,22 @@ Measured, for both sizes in alternation (1,000 then 10,000, repeated; medians an
 
 Per-step cost is time / N; the figure to read is the ratio of the 10,000-step per-step
 cost to the 1,000-step one (target at most 1.2x: linear), and the subprocess validate of
-the 10,000-step inline file (target under 1 s). With --profile, a cProfile of validate
-and of one recorded run at 10,000 steps.
+the 10,000-step inline file (target under 1 s). The median of a few runs on a loaded
+machine moves a lot from one round to the next, so the mean is printed beside it.
+
+With --instructions, the same ratio by instructions, which load does not change: for each
+shape and size, one run (recorded, and without store) in a child process under `valgrind
+--tool=callgrind`, counting only the run itself (the child calls it through
+`sys.call_tracing`, and callgrind collects only inside that C function). The child
+loads the project the wall-clock part made and warmed (its state store and compiled
+templates on disk, as for a `runbook run` that ran before), warms its imports with a
+10-step project of the same shape, empties the per-text caches and runs a full collection
+first. About 10 minutes; --skip-wall measures only this. --run-only leaves `validate` out.
+With --profile, a cProfile of
+validate and of one recorded run at 10,000 steps.
 
     python bench/linear.py [--small 1000] [--large 10000] [--repeats 3] [--profile]
+        [--instructions] [--skip-wall] [--run-only]
 
 Prints plain text and exits 0 whether or not the targets are met: it reports, it does not gate.
 """
@@ -29,7 +41,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
+import re
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -47,6 +62,7 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1.2
 TARGET_VALIDATE_SECONDS = 1.0
 SHAPES = ("inline", "files")
+RUNS = (("run, recorded", True), ("run, no state store", False))
 
 # One row of a summary table: (metric, measured, target, met). met is None when there is no target.
 SummaryRow = tuple[str, str, str, bool | None]
@@ -83,7 +99,7 @@ def make_project(root: Path, steps: int, shape: str) -> tuple[Path, Path]:
         else:
             action = "sql: one.sql" + (f", when: steps.s{index - 1}.value == 1" if index else "")
         lines.append(f"  - {{id: s{index}, {action}, thresholds: {{v: {{critical: 2}}}}}}")
-    runbook = root / "runbooks" / "bench-linear.yaml"
+    runbook = make_runbook_path(root)
     runbook.write_text("\n".join(lines) + "\n", encoding="utf-8")
     # The sqlite connection refuses a missing file (a typo must not create an empty db).
     sqlite3.connect(root / "db.sqlite").close()
@@ -189,6 +205,7 @@ class Size:
         self.config, self.runbook = make_project(root, steps, shape)
         self.bench = Bench(self.config, self.runbook)
         self.samples: dict[str, list[float]] = {}
+        self.instructions: dict[str, int] = {}  # per run measured under callgrind
 
     def add(self, name: str, seconds: float) -> None:
         self.samples.setdefault(name, []).append(seconds)
@@ -196,12 +213,21 @@ class Size:
     def per_step_ms(self, name: str) -> float:
         return statistics.median(self.samples[name]) * 1000 / self.steps
 
+    def mean_per_step_ms(self, name: str) -> float:
+        return statistics.mean(self.samples[name]) * 1000 / self.steps
+
     def min_per_step_ms(self, name: str) -> float:
         return min(self.samples[name]) * 1000 / self.steps
 
 
 def measure_shape(
-    shape: str, small: int, large: int, repeats: int, profile: bool
+    shape: str,
+    small: int,
+    large: int,
+    repeats: int,
+    profile: bool,
+    instructions: bool,
+    run_only: bool = False,
 ) -> tuple[list[Size], str | None]:
     """Both sizes of one shape, measured in alternation; the sizes, or why it failed."""
     with tempfile.TemporaryDirectory(prefix="runbook-bench-") as folder:
@@ -220,6 +246,8 @@ def measure_shape(
             ("run, recorded", lambda s: cold_run(s.bench, record=True)),
             ("run, no state store", lambda s: cold_run(s.bench, record=False)),
         ]
+        if run_only:
+            runs = runs[2:]
         for _ in range(repeats):
             for name, action in runs:
                 for size in sizes:
@@ -227,9 +255,16 @@ def measure_shape(
                     if problem:
                         return sizes, f"{name} at {size.steps} steps: {problem}"
                     size.add(name, seconds)
-            for size in sizes:
+            for size in sizes if not run_only else ():
                 for phase, seconds in phases(size.bench, size.runbook).items():
                     size.add(f"  {phase}", seconds)
+        if instructions:
+            for name, record in RUNS:
+                for size in sizes:
+                    count, problem = run_instructions(Path(folder), size, shape, record)
+                    if problem:
+                        return sizes, f"{name} under callgrind at {size.steps} steps: {problem}"
+                    size.instructions[name] = count
         if profile:
             big = sizes[-1]
             fresh = fresh_library(big.bench)
@@ -246,55 +281,135 @@ def measure_shape(
     return sizes, None
 
 
+def run_instructions(folder: Path, size: Size, shape: str, record: bool) -> tuple[int, str | None]:
+    """Instructions of one run of `size`'s project, counted by callgrind in a child
+    process (see the module's docstring), and why it failed (or None)."""
+    if shutil.which("valgrind") is None:
+        return 0, "valgrind is not installed"
+    out = folder / f"callgrind.{shape}.{size.steps}.{int(record)}"
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    command = [
+        "valgrind", "--tool=callgrind", "--collect-atstart=no",
+        "--toggle-collect=sys_call_tracing", f"--callgrind-out-file={out}",
+        sys.executable, __file__,
+        "--child", str(size.root), shape, str(size.steps), str(int(record)),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or not found or int(found.group(1)) == 0:
+        lines = [line for line in done.stderr.splitlines() if not line.startswith("==")]
+        return 0, f"exit {done.returncode}, no instructions counted: " + " | ".join(lines[-3:])
+    return int(found.group(1)), None
+
+
+def child(root: Path, shape: str, steps: int, record: bool) -> int:
+    """Under callgrind: warm up, then one run of the project in `root` through
+    sys.call_tracing, the only part callgrind counts."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    with tempfile.TemporaryDirectory(prefix="runbook-bench-") as folder:
+        warm = Size(Path(folder) / "warm", 10, shape)
+        warm.bench.run(record=True)  # imports, first-use set-up: not per-step cost
+    bench = Bench(root / "runner.yaml", make_runbook_path(root))
+    cold_caches()
+    gc.collect()
+    _, result = sys.call_tracing(bench.run, (record,))
+    problem = check_result(result, steps)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    return 0
+
+
+def make_runbook_path(root: Path) -> Path:
+    return root / "runbooks" / "bench-linear.yaml"
+
+
 def print_shape(shape: str, sizes: list[Size]) -> None:
     small, large = sizes
-    print(
-        f"\n  shape {shape!r}: ms per step (median; min in brackets), and the ratio "
-        "large/small of the medians (of the mins)"
-    )
-    print(f"    {'':<46} {small.steps:>7} steps   {large.steps:>7} steps   ratio")
+    if small.samples:
+        print(
+            f"\n  shape {shape!r}: ms per step, median / mean (min), and the ratio "
+            "large/small of each"
+        )
+        print(f"    {'':<40} {small.steps:>7} steps {'':<15} {large.steps:>7} steps {'':<15} ratio")
     for name in small.samples:
         if name not in large.samples:
             continue
-        cells = []
-        for size in sizes:
-            samples = size.samples[name]
-            cells.append(f"{size.per_step_ms(name):7.3f} ({min(samples) * 1000 / size.steps:6.3f})")
-        ratio = large.per_step_ms(name) / small.per_step_ms(name)
-        least = large.min_per_step_ms(name) / small.min_per_step_ms(name)
-        print(f"    {name:<46} {cells[0]}  {cells[1]}  {ratio:5.2f}x ({least:4.2f}x)")
+        cells = [
+            f"{size.per_step_ms(name):7.3f} / {size.mean_per_step_ms(name):7.3f}"
+            f" ({size.min_per_step_ms(name):7.3f})"
+            for size in sizes
+        ]
+        ratios = [
+            getattr(large, kind)(name) / getattr(small, kind)(name)
+            for kind in ("per_step_ms", "mean_per_step_ms", "min_per_step_ms")
+        ]
+        print(
+            f"    {name:<40} {cells[0]}  {cells[1]}  "
+            f"{ratios[0]:4.2f}x / {ratios[1]:4.2f}x ({ratios[2]:4.2f}x)"
+        )
+    if small.instructions:
+        print(f"\n  shape {shape!r}: instructions per step (callgrind), and the ratio large/small")
+        for name in small.instructions:
+            per_step = [size.instructions[name] / size.steps for size in sizes]
+            print(
+                f"    {name:<40} {per_step[0]:12,.0f}  {per_step[1]:12,.0f}  "
+                f"{per_step[1] / per_step[0]:5.3f}x"
+            )
 
 
 def measure(
-    small: int = 1000, large: int = 10000, repeats: int = 3, profile: bool = False
+    small: int = 1000,
+    large: int = 10000,
+    repeats: int = 3,
+    profile: bool = False,
+    instructions: bool = False,
+    run_only: bool = False,
 ) -> list[SummaryRow]:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     print(
         f"Linear in size: one runbook of {small:,} and of {large:,} steps, validated and run, "
-        f"median of {repeats} alternating runs"
+        f"{repeats} alternating runs" + (", and one run under callgrind" if instructions else "")
     )
     ratio_target = f"<= {TARGET_RATIO}x"
     rows: list[SummaryRow] = []
     for shape in SHAPES:
-        sizes, problem = measure_shape(shape, small, large, repeats, profile)
+        sizes, problem = measure_shape(
+            shape, small, large, repeats, profile, instructions, run_only
+        )
         if problem:
             print(f"\nFAILED ({shape}): {problem}")
             rows.append((f"linear ({shape})", "FAILED", ratio_target, False))
             continue
         print_shape(shape, sizes)
         for name in ("validate, in-process", "run, recorded", "run, no state store"):
+            if name not in sizes[0].samples:
+                continue
             ratio = sizes[1].per_step_ms(name) / sizes[0].per_step_ms(name)
-            least = sizes[1].min_per_step_ms(name) / sizes[0].min_per_step_ms(name)
+            mean = sizes[1].mean_per_step_ms(name) / sizes[0].mean_per_step_ms(name)
             rows.append(
                 (
                     f"per-step {name} {large}/{small} ({shape})",
-                    f"{ratio:.2f}x, min {least:.2f}x ({sizes[1].per_step_ms(name):.3f} ms/step)",
+                    f"median {ratio:.2f}x, mean {mean:.2f}x "
+                    f"({sizes[1].per_step_ms(name):.3f} ms/step)",
                     ratio_target,
                     ratio <= TARGET_RATIO,
                 )
             )
-        if shape == "inline":
+        for name in sizes[0].instructions:
+            ratio = (sizes[1].instructions[name] / large) / (sizes[0].instructions[name] / small)
+            rows.append(
+                (
+                    f"instructions/step {name} ({shape})",
+                    f"{ratio:.3f}x ({sizes[1].instructions[name] / large:,.0f} per step)",
+                    ratio_target,
+                    ratio <= TARGET_RATIO,
+                )
+            )
+        if shape == "inline" and "validate, subprocess" in sizes[1].samples:
             seconds = statistics.median(sizes[1].samples["validate, subprocess"])
             rows.append(
                 (
@@ -322,8 +437,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="also cProfile validate and a run at the large size"
     )
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count a run's instructions (callgrind)"
+    )
+    parser.add_argument(
+        "--skip-wall", action="store_true", help="no wall-clock repeats (with --instructions)"
+    )
+    parser.add_argument(
+        "--run-only", action="store_true", help="measure `run` only, not `validate`"
+    )
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)  # under callgrind
     args = parser.parse_args(argv)
-    print_summary(measure(args.small, args.large, args.repeats, args.profile))
+    if args.child:
+        root, shape, steps, record = args.child
+        return child(Path(root), shape, int(steps), record == "1")
+    repeats = 0 if args.skip_wall else args.repeats
+    print_summary(
+        measure(args.small, args.large, repeats, args.profile, args.instructions, args.run_only)
+    )
     return 0
 
 
