@@ -7,7 +7,8 @@ db.sqlite}}`) and one generated runbook of N steps. Two shapes of runbook:
   - files:  every step runs a SQL file and (after the first) is guarded by
             `when: steps.<previous>.value == 1`, so references are resolved per step.
 
-Measured, for both sizes in alternation (1,000 then 10,000, repeated; median, mean and min):
+Measured, for both sizes in alternation (1,000 then 10,000, repeated; median, mean and min;
+each run after an untimed full collection, see cold_run):
 
   - `validate`: in-process (Library.problems on a fresh Library that checks SQL, as
     `runbook validate` does), split per phase (YAML, JSON Schema, build, meaning and SQL),
@@ -193,8 +194,14 @@ def phases(bench: Bench, path: Path) -> dict[str, float]:
 
 
 def cold_run(bench: Bench, record: bool) -> tuple[float, str | None]:
-    """Seconds of one run of the loaded runbook, with cold caches (as `runbook run`)."""
+    """Seconds of one run of the loaded runbook, with cold caches (as `runbook run`).
+
+    A full collection first, untimed: the collector's deferred work (what the run before
+    left, a full collection of this process, which holds both sizes' models) would
+    otherwise fall into whichever run comes next, a 1,000-step one as often as not,
+    where `runbook run` starts a fresh process."""
     cold_caches()
+    gc.collect()
     return bench.run(record=record)[0], None
 
 
