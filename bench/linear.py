@@ -193,8 +193,9 @@ def phases(bench: Bench, path: Path) -> dict[str, float]:
     }
 
 
-def cold_run(bench: Bench, record: bool) -> tuple[float, str | None]:
-    """Seconds of one run of the loaded runbook, with cold caches (as `runbook run`).
+def cold_run(size: Size, name: str, record: bool) -> tuple[float, str | None]:
+    """Seconds of one run of the loaded runbook, with cold caches (as `runbook run`);
+    adds its CPU time to `size` as the sample of "`name`, CPU".
 
     A full collection first, untimed: the collector's deferred work (what the run before
     left, a full collection of this process, which holds both sizes' models) would
@@ -202,7 +203,10 @@ def cold_run(bench: Bench, record: bool) -> tuple[float, str | None]:
     where `runbook run` starts a fresh process."""
     cold_caches()
     gc.collect()
-    return bench.run(record=record)[0], None
+    cpu = time.process_time()
+    seconds = size.bench.run(record=record)[0]
+    size.add(f"{name}, CPU", time.process_time() - cpu)
+    return seconds, None
 
 
 class Size:
@@ -252,22 +256,18 @@ def measure_shape(
         runs: list[tuple[str, Callable[[Size], tuple[float, str | None]]]] = [
             ("validate, in-process", lambda s: validate_in_process(s.bench, s.runbook)),
             ("validate, subprocess", lambda s: validate_subprocess(s.root)),
-            ("run, recorded", lambda s: cold_run(s.bench, record=True)),
-            ("run, no state store", lambda s: cold_run(s.bench, record=False)),
+            ("run, recorded", lambda s: cold_run(s, "run, recorded", record=True)),
+            ("run, no state store", lambda s: cold_run(s, "run, no state store", record=False)),
         ]
         if run_only:
             runs = runs[2:]
         for _ in range(repeats):
             for name, action in runs:
                 for size in sizes:
-                    cpu = time.process_time()
                     seconds, problem = action(size)
-                    cpu = time.process_time() - cpu
                     if problem:
                         return sizes, f"{name} at {size.steps} steps: {problem}"
                     size.add(name, seconds)
-                    if name.startswith("run"):  # other processes' load does not count
-                        size.add(f"{name}, CPU", cpu)
             for size in sizes if not run_only else ():
                 for phase, seconds in phases(size.bench, size.runbook).items():
                     size.add(f"  {phase}", seconds)
