@@ -111,9 +111,9 @@ def _timed_store(path: Path, seconds: list[float]) -> Any:
     from runner.history.store import StateStore
 
     class TimedStore(StateStore):
-        def start_run(self, run: Any) -> None:
+        def start_run(self, run: Any, claim: Any = None) -> None:
             started = time.perf_counter()
-            super().start_run(run)
+            super().start_run(run, claim)
             seconds.append(time.perf_counter() - started)
 
         def finish_run(self, run: Any) -> None:
