@@ -209,13 +209,12 @@ def test_a_run_meets_no_full_collection_whatever_its_length(project, monkeypatch
 
 
 def test_overlapping_holds_put_the_thresholds_back_when_the_last_ends() -> None:
-    from runner.base.gc_pause import WALK_THRESHOLD, young_collections_only
+    from runner.base.gc_pause import young_collections_only
 
     thresholds = gc.get_threshold()
     first, second = young_collections_only(), young_collections_only()
     first.__enter__()
-    assert gc.get_threshold()[:2] == (WALK_THRESHOLD, thresholds[1])
-    assert gc.get_threshold()[2] > 10**6
+    assert gc.get_threshold()[:2] == thresholds[:2] and gc.get_threshold()[2] > 10**6
     second.__enter__()
     first.__exit__(None, None, None)  # runs of a scheduler end in any order
     assert gc.get_threshold()[2] > 10**6

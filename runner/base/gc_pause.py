@@ -34,34 +34,25 @@ _thresholds: tuple[int, int, int] | None = None
 _holding_lock = _thread.allocate_lock()
 #: A third threshold no run reaches: the collector counts young collections up to it.
 _NEVER = 1 << 30
-#: During a run, how many new container objects (net of those freed) wait for a young
-#: collection; Python's own threshold is 700. A run makes next to no cyclic garbage (a
-#: template pushed out of the per-text cache is a cycle of a few objects), so what waits
-#: is a few MB at most.
-WALK_THRESHOLD = 100_000
 
 
 @contextmanager
 def young_collections_only() -> Iterator[None]:
-    """Hold full (generation-2) collections off for the block; young ones go on, every
-    WALK_THRESHOLD new objects rather than every 700.
+    """Hold full (generation-2) collections off for the block; young ones go on.
 
     A run keeps its model and every result so far: a full collection walks all of it,
     and a 10,000-step run met one or two where a 1,000-step one met none, which made its
-    cost per step 1.2-1.4x (bench/linear.py, issue 11, point 4). The young collections
-    also cost a long run more per step: a 10,000-step run met 133 of them and 12 of the
-    middle generation, each dearer per object than in a 1,000-step run; with them every
-    100,000 objects it meets one, after its walk. Garbage cycles a run makes (an
-    exception and its frames) are freed by the young collections as before, only later;
-    a cycle that outlives one waits for the first full collection after the run. Blocks
-    may overlap (parallel runs in one process): the thresholds are put back when the
-    last one ends.
+    cost per step 1.2-1.4x (bench/linear.py, issue 11, point 4). Garbage cycles a run
+    makes (an exception and its frames) mostly die young and are freed by the young
+    collections as before; a cycle that outlives two of them waits for the first full
+    collection after the run. Blocks may overlap (parallel runs in one process): the
+    thresholds are put back when the last one ends.
     """
     global _holding, _thresholds
     with _holding_lock:
         if _holding == 0:
             _thresholds = gc.get_threshold()
-            gc.set_threshold(WALK_THRESHOLD, _thresholds[1], _NEVER)
+            gc.set_threshold(_thresholds[0], _thresholds[1], _NEVER)
         _holding += 1
     try:
         yield
