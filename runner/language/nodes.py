@@ -76,23 +76,13 @@ class Node:
 
     def child(self, key: Any) -> Node:
         """The Node at `key` (of a mapping) or index `key` (of a list); it must exist."""
-        value = self.value
-        if isinstance(value, MarkedDict):  # _marks_of, without a call (a few per step)
-            mark = value.value_marks.get(key, self.mark)
-            key_mark = value.key_marks.get(key, self.key_mark)
-        else:
-            mark, key_mark = self._marks_of(key)
-        return Node(value[key], self.file, (*self.path, key), mark, key_mark)
+        mark, key_mark = self._marks_of(key)
+        return Node(self.value[key], self.file, (*self.path, key), mark, key_mark)
 
     def origin_of(self, key: Any) -> Origin:
         """Where the value at `key` (of a mapping, or index of a list) is: `child(key).origin`
         without making the child."""
-        value = self.value
-        if isinstance(value, MarkedDict):  # _marks_of, without a call (a few per step)
-            mark = value.value_marks.get(key, self.mark)
-            key_mark = value.key_marks.get(key, self.key_mark)
-        else:
-            mark, key_mark = self._marks_of(key)
+        mark, key_mark = self._marks_of(key)
         return Origin.at(self.file, (*self.path, key), mark, key_mark)
 
     def _marks_of(self, key: Any) -> tuple[Mark | None, Mark | None]:
