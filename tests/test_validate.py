@@ -253,6 +253,13 @@ CASES = [
         ],
     ),
     (
+        "an-unknown-bare-name-as-a-condition",  # `when: typo` would be undefined: never true
+        "runbook: t\nconnection: main\nsteps:\n  - id: a\n    sql: SELECT 1\n    when: typo\n  - id: b\n    sql: SELECT 1\n    when: steps\n",
+        [
+            "runbooks/t.yaml:6:11: error: steps[0].when: unknown name 'typo' in expression (names available: inputs, steps, env, vars, now, run)",
+        ],
+    ),
+    (
         "loop-names-and-their-scope",
         "runbook: t\nconnection: main\nsteps:\n  - id: each\n    for_each: [1, 2]\n    as: order\n    steps:\n      - id: inner\n        sql: SELECT {{ order }}, {{ item }}\n  - id: after\n    sql: SELECT {{ order }}\n",
         [

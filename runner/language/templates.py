@@ -373,8 +373,10 @@ def analyze(
             tree = env.parse(text)
     except TemplateSyntaxError as error:
         return (error.message or "syntax error", error.lineno), frozenset()
-    loaded = {node.name for node in tree.find_all(nodes.Name) if node.ctx == "load"}
-    stored = {node.name for node in tree.find_all(nodes.Name) if node.ctx in ("store", "param")}
+    # find_all() walks the children only: an expression that is one name is the root
+    names = [*([tree] if isinstance(tree, nodes.Name) else []), *tree.find_all(nodes.Name)]
+    loaded = {node.name for node in names if node.ctx == "load"}
+    stored = {node.name for node in names if node.ctx in ("store", "param")}
     return None, frozenset(loaded - stored)
 
 
