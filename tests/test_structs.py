@@ -64,6 +64,15 @@ def test_a_base_class_s_fields_come_first_and_class_vars_are_not_fields() -> Non
     assert "kind" not in Point.__struct_fields__
 
 
+def test_field_without_a_default_is_required() -> None:
+    class Needs(Struct):
+        a: int = field()
+
+    with pytest.raises(TypeError, match="missing required field 'a'"):
+        Needs()
+    assert Needs(1).a == 1
+
+
 def test_a_required_field_after_a_default_is_refused() -> None:
     with pytest.raises(TypeError, match="required field 'z' follows"):
 

@@ -76,6 +76,12 @@ def _own_fields(namespace: dict[str, Any]) -> dict[str, Any]:
         if name.startswith("__") or _is_class_var(annotation):
             continue
         default = namespace.pop(name, NOTHING)
+        if (
+            isinstance(default, _Field)
+            and default.default is NOTHING
+            and default.default_factory is NOTHING
+        ):
+            default = NOTHING  # field() with neither: required
         if isinstance(default, (list, dict, set, bytearray)):
             if default:
                 raise TypeError(f"field {name!r}: a mutable default must be empty")
