@@ -208,6 +208,38 @@ def test_a_run_meets_no_full_collection_whatever_its_length(project, monkeypatch
     assert _full_collections_during(run) > 0  # what the test would see without the hold
 
 
+def test_holds_that_never_all_end_still_collect_in_full_every_so_often(monkeypatch) -> None:
+    # A busy scheduler: some run always goes on, so the thresholds are never put back;
+    # a run that ends collects in full itself when the last full collection is
+    # FULL_AT_LEAST_EVERY seconds ago, so cyclic garbage in the oldest generation is freed.
+    from runner.base import gc_pause
+
+    now = [1000.0]
+    monkeypatch.setattr(gc_pause, "monotonic", lambda: now[0])
+    full = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(now[0])
+
+    gc.callbacks.append(count)
+    try:
+        always = gc_pause.young_collections_only()
+        always.__enter__()
+        with gc_pause.young_collections_only():
+            now[0] += gc_pause.FULL_AT_LEAST_EVERY - 1
+        assert full == []  # not yet
+        with gc_pause.young_collections_only():
+            now[0] += 2
+        assert full == [1000.0 + gc_pause.FULL_AT_LEAST_EVERY + 1]
+        with gc_pause.young_collections_only():
+            now[0] += 1
+        assert len(full) == 1  # the clock starts again from that one
+        always.__exit__(None, None, None)
+    finally:
+        gc.callbacks.remove(count)
+
+
 def test_overlapping_holds_put_the_thresholds_back_when_the_last_ends() -> None:
     from runner.base.gc_pause import young_collections_only
 

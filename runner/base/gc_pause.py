@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _thread  # threading's own lock, without threading: `runbook --help` imports this
 import gc
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -34,6 +35,13 @@ _thresholds: tuple[int, int, int] | None = None
 _holding_lock = _thread.allocate_lock()
 #: A third threshold no run reaches: the collector counts young collections up to it.
 _NEVER = 1 << 30
+#: While blocks overlap without a gap (a busy scheduler), a block that ends runs a full
+#: collection itself when the last one is this many seconds ago, so that cyclic garbage
+#: that reached the oldest generation is freed all the same.
+FULL_AT_LEAST_EVERY = 600.0
+_last_full = 0.0
+#: The clock of FULL_AT_LEAST_EVERY (tests set another).
+monotonic = time.monotonic
 
 
 @contextmanager
@@ -46,13 +54,15 @@ def young_collections_only() -> Iterator[None]:
     makes (an exception and its frames) mostly die young and are freed by the young
     collections as before; a cycle that outlives two of them waits for the first full
     collection after the run. Blocks may overlap (parallel runs in one process): the
-    thresholds are put back when the last one ends.
+    thresholds are put back when the last one ends, and a block that ends while others
+    go on collects in full itself every FULL_AT_LEAST_EVERY seconds.
     """
-    global _holding, _thresholds
+    global _holding, _thresholds, _last_full
     with _holding_lock:
         if _holding == 0:
             _thresholds = gc.get_threshold()
             gc.set_threshold(_thresholds[0], _thresholds[1], _NEVER)
+            _last_full = monotonic()
         _holding += 1
     try:
         yield
@@ -61,3 +71,10 @@ def young_collections_only() -> Iterator[None]:
             _holding -= 1
             if _holding == 0 and _thresholds is not None:
                 gc.set_threshold(*_thresholds)
+                collect = False
+            else:
+                collect = monotonic() - _last_full >= FULL_AT_LEAST_EVERY
+                if collect:
+                    _last_full = monotonic()
+        if collect:
+            gc.collect()
