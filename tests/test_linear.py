@@ -157,14 +157,18 @@ def test_validating_a_file_leaves_nothing_for_the_cyclic_collector(project) -> N
     assert gc.isenabled()
 
 
-def _full_collections_during(action) -> int:
-    """How many full (generation-2) collections start while `action()` runs, with the
-    collector's thresholds set so low that a run of a few thousand steps would meet some."""
-    started = []
+def _collections_during(action) -> tuple[int, set[tuple[int, int, int]]]:
+    """How many full (generation-2) collections start while `action()` runs, and the
+    collector's thresholds at each collection then, with them set so low that collections
+    come every few steps."""
+    full = []
+    seen = set()
 
     def count(phase: str, info: dict) -> None:
-        if phase == "start" and info["generation"] == 2:
-            started.append(1)
+        if phase == "start":
+            seen.add(gc.get_threshold())
+            if info["generation"] == 2:
+                full.append(1)
 
     thresholds = gc.get_threshold()
     gc.collect()
@@ -176,17 +180,15 @@ def _full_collections_during(action) -> int:
     finally:
         gc.callbacks.remove(count)
         gc.set_threshold(*thresholds)
-    return len(started)
+    return len(full), seen
 
 
-def test_a_run_meets_no_full_collection_whatever_its_length(project, monkeypatch) -> None:
+def test_a_run_meets_no_full_collection_whatever_its_length(project) -> None:
     # A full collection walks every tracked object: the model and every result so far.
     # The one or two a 10,000-step run met, where a 1,000-step one met none, made its
     # per-step cost 1.2-1.4x (bench/linear.py). A run holds them off; young collections
     # go on (runner.base.gc_pause.young_collections_only).
-    import contextlib
-
-    from runner.service import runs
+    from runner.base.gc_pause import _NEVER
     from runner.service.runs import RunRequest
 
     lines = ["runbook: t", "connection: main", "steps:"]
@@ -202,10 +204,9 @@ def test_a_run_meets_no_full_collection_whatever_its_length(project, monkeypatch
         done = service.run(RunRequest("t"), runbook=runbook)
         assert len(done.steps) == 2000 and str(done.status) == "OK"
 
-    assert _full_collections_during(run) == 0
-
-    monkeypatch.setattr(runs, "young_collections_only", contextlib.nullcontext)
-    assert _full_collections_during(run) > 0  # what the test would see without the hold
+    full, thresholds = _collections_during(run)
+    assert full == 0
+    assert (50, 2, _NEVER) in thresholds  # young collections went on, under the hold
 
 
 def test_holds_that_never_all_end_still_collect_in_full_every_so_often(monkeypatch) -> None:
