@@ -188,8 +188,9 @@ def test_the_overview_shows_every_runbook_worst_first_with_its_strip(dashboard):
     assert "Everything is fine" in rows["healthy"] and "orders, daily" in rows["healthy"]
     assert '<option value="cleanup">cleanup</option>' in html
     assert '<option value="maintenance">maintenance</option>' in html
-    # no inline script or style: the CSP would refuse them
+    # no inline script or style: the CSP would refuse them (htmx's own is switched off)
     assert "<style" not in html and " style=" not in html
+    assert '"includeIndicatorStyles": false' in html
     assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/htmx.min.js" defer>']
     # htmx asks for the table again, and without JavaScript the page is whole
     assert 'hx-get="/" hx-trigger="every 15s"' in html
@@ -275,6 +276,23 @@ def test_no_secret_on_any_page(dashboard):
         assert "leaky" in response.text, page  # the runbook is there, its secrets are not
         for secret in (SECRET_INPUT, SECRET_ENV):
             assert secret not in response.text, page
+
+
+def test_a_damaged_store_is_said_with_503_not_a_traceback(dashboard, filled):
+    store = filled.root / "var" / "runner.db"
+    for leftover in store.parent.glob("runner.db-*"):  # its WAL and shared memory
+        leftover.unlink()
+    store.write_bytes(b"not a database, " * 512)
+
+    page = requests.get(dashboard + "/", timeout=30)
+    api = requests.get(dashboard + "/api/runbooks", timeout=30)
+
+    assert page.status_code == 503 and api.status_code == 503
+    _has_security_headers(page)
+    _has_security_headers(api)
+    assert "the state store is damaged (file is not a database)" in page.text
+    assert "</html>" in page.text
+    assert "the state store is damaged (file is not a database)" in api.json()["error"]
 
 
 def test_an_unknown_page_is_404_with_the_headers(dashboard):

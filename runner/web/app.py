@@ -6,6 +6,7 @@ of the state store never holds up the event loop (and the other clients)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jinja2
@@ -17,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runner.base.errors import RunbookError
 from runner.web.overview import STRIP, Sources, overview
 
 HERE = Path(__file__).resolve().parent
@@ -105,7 +107,24 @@ def create_app(sources: Sources) -> ASGIApp:
             body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
         )
 
+    def unavailable(request: Request, error: Exception) -> Response:
+        """What stops a page (the state store damaged or unreachable, runner.yaml's store
+        wrong): said as `runbook status` says it, with 503, never as a traceback."""
+        from runner.base.masking import Masker
+
+        masker = Masker()
+        masker.add_env(os.environ)
+        message = masker.mask_text(getattr(error, "format_message", lambda: str(error))())
+        headers = {"Cache-Control": "no-store"}
+        if request.url.path.startswith("/api/"):
+            body = json.dumps({"error": message}, indent=2) + "\n"
+            return Response(body, 503, headers, media_type="application/json")
+        return templates.TemplateResponse(
+            request, "unavailable.html", {"message": message}, status_code=503, headers=headers
+        )
+
     app = Starlette(
+        exception_handlers={RunbookError: unavailable},
         routes=[
             Route("/", overview_page, name="overview"),
             Route("/api/runbooks", runbooks_api, name="api_runbooks"),
