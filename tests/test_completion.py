@@ -83,6 +83,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
                 "run",
                 "scheduler",
                 "schema",
+                "serve",
                 "show",
                 "status",
                 "validate",

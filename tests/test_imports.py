@@ -50,6 +50,8 @@ NOT_ON_THE_RUN_PATH = {
     "queue": "only a parallel loop hands out its lanes through a queue",
     "getpass": "the user is looked up as getpass does, without termios",
     "secrets": "the demo names its scratch file from os.urandom",
+    "starlette": "only for `runbook serve` (runner/web/)",
+    "uvicorn": "only for `runbook serve` (runner/web/)",
     **{
         f"runner.steps.{name}": "a step type is imported when a runbook uses it; the demo's are sql"
         for name in ("http", "command", "notify", "wait", "files", "tcp")

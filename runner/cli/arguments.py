@@ -19,6 +19,9 @@ MIN_OUTPUT = 100
 
 SHELLS = ("bash", "zsh", "fish")
 
+#: Where `runbook serve` listens unless told: this machine only (a reverse proxy in front).
+DEFAULT_LISTEN = "127.0.0.1:8080"
+
 
 def byte_count(text: str) -> int:
     """`--max-output`: a whole number of bytes, enough for a status line."""
@@ -50,6 +53,26 @@ def _duration(text: str) -> float:
         return parse_duration(float(text) if text.strip().replace(".", "", 1).isdigit() else text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """`serve --listen`: ADDR:PORT ([ADDR]:PORT for IPv6), a port from 0 to 65535."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(
+            f"expected ADDR:PORT such as {DEFAULT_LISTEN}, got {text!r}"
+        )
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        number = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a port number after the colon, got {text!r}"
+        ) from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"the port must be from 0 to 65535, got {number}")
+    return host, number
 
 
 def _complete_with(completer: Callable[..., list[str]], action: argparse.Action) -> None:
@@ -237,6 +260,17 @@ def _scheduler(scheduler: argparse.ArgumentParser) -> None:
     )
 
 
+def _serve(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--listen",
+        type=listen_address,
+        default=listen_address(DEFAULT_LISTEN),
+        metavar="ADDR:PORT",
+        help=f"where to listen (default {DEFAULT_LISTEN}: this machine only; give another "
+        "address to be reached from elsewhere, better behind a reverse proxy)",
+    )
+
+
 def _export(export: argparse.ArgumentParser) -> None:
     export.add_argument("target", choices=EXPORT_TARGETS, help="the platform's scheduler")
     names = export.add_argument(
@@ -349,6 +383,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         "daemon that logs on stderr, catches up the runs it missed (catchup:), picks up "
         "runbook files added, changed or removed, and stops on SIGTERM or Ctrl-C",
         _scheduler,
+    ),
+    "serve": (
+        "serve the read-only web dashboard (every runbook's status, last and next run, LATE, "
+        "its last 30 statuses; /api/runbooks as JSON) until SIGTERM or Ctrl-C",
+        _serve,
     ),
     "schema": (
         "print a JSON Schema (for editors and CI)",

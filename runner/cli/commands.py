@@ -357,6 +357,18 @@ def scheduler_command(args: argparse.Namespace) -> int:
     return serve(args, load_config(args.config))
 
 
+def serve_command(args: argparse.Namespace) -> int:
+    from runner.cli.store import status_rows
+    from runner.web.overview import Sources
+    from runner.web.server import serve
+
+    config = load_config(args.config)
+    host, port = args.listen
+    # a fresh library for each page: a runbook file changed shows as it is now
+    serve(Sources(library=lambda: _library_of(config), status_rows=status_rows), host, port)
+    return 0
+
+
 def demo_command(args: argparse.Namespace) -> int:
     from runner.cli.demo import demo_command as reset
 
@@ -378,4 +390,5 @@ COMMANDS = {
     "next": next_command,
     "export": export_command,
     "scheduler": scheduler_command,
+    "serve": serve_command,
 }

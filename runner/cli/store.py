@@ -100,8 +100,21 @@ def _reconcile(store: Any) -> None:
 
 def status_command(args: argparse.Namespace, library: Any) -> int:
     from runner.base.status import Status, worst
-    from runner.history.store import open_store
     from runner.reports import render as report
+
+    rows = status_rows(library)
+    _emit(report.render_status(rows, args.format))
+    statuses = [Status(row["status"]) for row in rows if row["status"]]
+    statuses += [Status.CRITICAL for row in rows if row["late"]]
+    return worst(statuses).exit_code
+
+
+def status_rows(library: Any) -> list[dict[str, Any]]:
+    """Each runbook's row of `runbook status` (its last finished run, open alert and
+    lateness), worst first: what `status` prints, and what `runbook serve` is handed to
+    show (the dashboard is at cli's level and does not import cli)."""
+    from runner.base.status import Status
+    from runner.history.store import open_store
 
     store = open_store(library.config)
     now = datetime.now(UTC)
@@ -157,10 +170,7 @@ def status_command(args: argparse.Namespace, library: Any) -> int:
             row["runbook"],
         )
     )
-    _emit(report.render_status(rows, args.format))
-    statuses = [Status(row["status"]) for row in rows if row["status"]]
-    statuses += [Status.CRITICAL for row in rows if row["late"]]
-    return worst(statuses).exit_code
+    return rows
 
 
 class _DueSlots:

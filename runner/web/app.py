@@ -1,0 +1,134 @@
+"""The dashboard's ASGI app: its routes, templates, static files and security headers.
+
+Every handler is a plain function: Starlette runs it in its thread pool, so a slow read
+of the state store never holds up the event loop (and the other clients)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runner.base.errors import RunbookError
+from runner.web.overview import STRIP, Sources, overview
+
+HERE = Path(__file__).resolve().parent
+
+#: How often the overview asks for its table again, in seconds.
+REFRESH = 15
+
+#: Sent with every response. The CSP allows no inline script or style (htmx's own
+#: indicator style is switched off by the page's htmx-config), and no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware: SECURITY_HEADERS on every HTTP response, errors and static files
+    included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in SECURITY_HEADERS.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in self.headers}
+                kept = [item for item in message.get("headers", []) if item[0] not in names]
+                message = {**message, "headers": [*kept, *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _filters(request: Request) -> dict[str, str | None]:
+    return {
+        "tag": request.query_params.get("tag") or None,
+        "kind": request.query_params.get("kind") or None,
+    }
+
+
+def create_app(sources: Sources) -> ASGIApp:
+    """The dashboard of the library and state store that `sources` read."""
+    templates = Jinja2Templates(
+        env=jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    )
+
+    def overview_page(request: Request) -> Response:
+        filters = _filters(request)
+        found = overview(sources, **filters)
+        context = {
+            "overview": found,
+            "filters": filters,
+            "refresh": REFRESH,
+            "strip": STRIP,
+            "query": request.url.query,
+        }
+        # htmx asks for the table alone (the header HX-Request); a browser gets the page
+        name = "table.html" if request.headers.get("HX-Request") == "true" else "overview.html"
+        return templates.TemplateResponse(
+            request, name, context, headers={"Vary": "HX-Request", "Cache-Control": "no-store"}
+        )
+
+    def runbooks_api(request: Request) -> Response:
+        found = overview(sources, **_filters(request))
+        body = json.dumps(found.runbooks, default=str, indent=2)
+        return Response(
+            body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
+
+    def unavailable(request: Request, error: Exception) -> Response:
+        """What stops a page (the state store damaged or unreachable, runner.yaml's store
+        wrong): said as `runbook status` says it, with 503, never as a traceback."""
+        from runner.base.masking import Masker
+
+        masker = Masker()
+        masker.add_env(os.environ)
+        message = masker.mask_text(getattr(error, "format_message", lambda: str(error))())
+        headers = {"Cache-Control": "no-store"}
+        if request.url.path.startswith("/api/"):
+            body = json.dumps({"error": message}, indent=2) + "\n"
+            return Response(body, 503, headers, media_type="application/json")
+        return templates.TemplateResponse(
+            request, "unavailable.html", {"message": message}, status_code=503, headers=headers
+        )
+
+    app = Starlette(
+        exception_handlers={RunbookError: unavailable},
+        routes=[
+            Route("/", overview_page, name="overview"),
+            Route("/api/runbooks", runbooks_api, name="api_runbooks"),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ],
+    )
+    return SecurityHeaders(app)

@@ -1,0 +1,401 @@
+"""`runbook serve` (issue 14): the dashboard under real uvicorn on 127.0.0.1, over a
+state store filled by real runs: the overview page and its filter, `/api/runbooks`, the
+vendored htmx, the security headers on every response, no secret on any page, and the
+command itself started, answering and stopped by SIGTERM and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from runner.cli.arguments import listen_address
+from runner.cli.main import main
+from runner.cli.parser import parser_for
+
+SECRET_INPUT = "input-Wombat6621"
+SECRET_ENV = "env-Capybara3307"
+
+HEALTHY = """
+runbook: healthy
+title: Everything is fine
+kind: health-check
+tags: [orders, daily]
+steps:
+  - id: one
+    sql: SELECT 1 AS n
+"""
+
+BROKEN = """
+runbook: broken
+title: Too many pending
+kind: maintenance
+tags: [cleanup]
+steps:
+  - id: pending
+    sql: SELECT 12 AS pending_count
+    thresholds:
+      pending_count: {warning: 5, critical: 10}
+"""
+
+NIGHTLY = """
+runbook: nightly
+title: Runs every ten minutes
+kind: health-check
+tags: [orders]
+schedule: "*/10 * * * *"
+steps:
+  - id: one
+    sql: SELECT 1 AS n
+"""
+
+LEAKY = """
+runbook: leaky
+title: Holds secrets
+kind: troubleshooting
+tags: [secrets]
+concurrency: allow
+inputs:
+  password: {type: string, secret: true}
+steps:
+  - id: shell
+    command: [sh, -c, "exit 1", "{{ inputs.password }}", "{{ env.WEB_TOKEN }}"]
+    hint: "pw {{ inputs.password }} token {{ env.WEB_TOKEN }}"
+"""
+
+#: the headers every response must carry (runner/web/app.py SECURITY_HEADERS)
+HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@pytest.fixture
+def filled(project, monkeypatch):
+    """A project whose store has real runs: `healthy` OK three times, `broken` CRITICAL
+    twice, `leaky` with a secret input and a secret environment variable; `nightly` is
+    scheduled every ten minutes, never ran, and its file was written a day ago: LATE."""
+    monkeypatch.setenv("WEB_TOKEN", SECRET_ENV)
+    project.config(
+        """
+        connections:
+          main: {sqlite: data.db}
+          pg: {odbc: "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;UID=postgres;PWD=${WEB_TOKEN}"}
+        state: var/runner.db
+        """
+    )
+    for name, text in (
+        ("healthy", HEALTHY),
+        ("broken", BROKEN),
+        ("nightly", NIGHTLY),
+        ("leaky", LEAKY),
+    ):
+        project.runbook(name, text.replace("steps:", "connection: main\nsteps:", 1))
+    day_ago = (datetime.now(UTC) - timedelta(days=1)).timestamp()
+    os.utime(project.root / "runbooks" / "nightly.yaml", (day_ago, day_ago))
+    for _ in range(3):
+        assert project.run("healthy").status.value == "OK"
+    for _ in range(2):
+        assert project.run("broken").status.value == "CRITICAL"
+    assert project.run("leaky", {"password": SECRET_INPUT}).status.value == "CRITICAL"
+    return project
+
+
+@pytest.fixture
+def dashboard(filled) -> Iterator[str]:
+    """The dashboard of `filled` under real uvicorn, on an ephemeral port of 127.0.0.1:
+    its base URL."""
+    import uvicorn
+
+    from runner.cli.commands import _library_of
+    from runner.cli.store import status_rows
+    from runner.language.config import load_config
+    from runner.web.app import create_app
+    from runner.web.overview import Sources
+
+    config = load_config(filled.root / "runner.yaml")
+    app = create_app(Sources(library=lambda: _library_of(config), status_rows=status_rows))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        listening.close()
+
+
+def _has_security_headers(response: requests.Response) -> None:
+    for name, value in HEADERS.items():
+        assert response.headers.get(name) == value, name
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+
+
+def _rows(html: str) -> dict[str, str]:
+    """The overview table's rows by runbook name."""
+    rows = re.findall(
+        r"<tr>\s*<th scope=\"row\"><span class=\"name\">([^<]+)</span>(.*?)</tr>", html, re.S
+    )
+    return {name: body for name, body in rows}
+
+
+def test_the_overview_shows_every_runbook_worst_first_with_its_strip(dashboard):
+    response = requests.get(dashboard + "/", timeout=30)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    _has_security_headers(response)
+    html = response.text
+    rows = _rows(html)
+    # late ranks as CRITICAL (as `runbook status`), then by name
+    assert list(rows) == ["broken", "leaky", "nightly", "healthy"]
+    assert '<span class="status s-critical">CRITICAL</span>' in rows["broken"]
+    assert '<span class="status s-ok">OK</span>' in rows["healthy"]
+    assert '<span class="status s-none">never ran</span>' in rows["nightly"]
+    assert '<span class="late"' in rows["nightly"] and ">LATE</span>" in rows["nightly"]
+    assert "never ran, slot " in rows["nightly"]
+    assert "LATE" not in rows["healthy"] + rows["broken"]
+    # the next run of the scheduled one, none for the others
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d0:00\.000Z">', rows["nightly"])
+    # the strip: one cell per run, oldest first, each with its status as text
+    assert rows["healthy"].count('<li class="cell s-ok"') == 3
+    assert rows["broken"].count('<li class="cell s-critical"') == 2
+    assert '<span class="vh">CRITICAL</span>' in rows["broken"]
+    assert 'aria-label="last 3 runs, oldest first"' in rows["healthy"]
+    # the title, tags and the filter's choices
+    assert "Everything is fine" in rows["healthy"] and "orders, daily" in rows["healthy"]
+    assert '<option value="cleanup">cleanup</option>' in html
+    assert '<option value="maintenance">maintenance</option>' in html
+    # no inline script or style: the CSP would refuse them (htmx's own is switched off)
+    assert "<style" not in html and " style=" not in html
+    assert '"includeIndicatorStyles": false' in html
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/htmx.min.js" defer>']
+    # htmx asks for the table again, and without JavaScript the page is whole
+    assert 'hx-get="/" hx-trigger="every 15s"' in html
+    assert "</html>" in html
+
+
+def test_htmx_gets_the_table_alone(dashboard):
+    response = requests.get(
+        dashboard + "/?kind=maintenance", headers={"HX-Request": "true"}, timeout=30
+    )
+
+    assert response.status_code == 200
+    _has_security_headers(response)
+    assert response.text.lstrip().startswith('<table id="runbooks">')
+    assert "<html" not in response.text
+    assert list(_rows(response.text)) == ["broken"]
+
+
+def test_the_filter_by_tag_and_kind_is_a_plain_get(dashboard):
+    by_tag = _rows(requests.get(dashboard + "/?tag=orders", timeout=30).text)
+    by_kind = _rows(requests.get(dashboard + "/?kind=health-check", timeout=30).text)
+    both = requests.get(dashboard + "/?tag=daily&kind=health-check", timeout=30).text
+    none = requests.get(dashboard + "/?tag=orders&kind=maintenance", timeout=30).text
+
+    assert list(by_tag) == ["nightly", "healthy"]
+    assert list(by_kind) == ["nightly", "healthy"]
+    assert list(_rows(both)) == ["healthy"]
+    assert '<option value="daily" selected>' in both  # the form shows the filter it applied
+    assert 'hx-get="/?tag=daily&amp;kind=health-check"' in both  # and refreshes with it
+    assert _rows(none) == {} and "No runbook matches this filter." in none
+
+
+def test_the_api_answers_the_same_rows_as_status_json(dashboard, capsys):
+    response = requests.get(dashboard + "/api/runbooks", timeout=30)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    _has_security_headers(response)
+    rows = response.json()
+    assert main(["status", "--format", "json"]) == 2
+    status = json.loads(capsys.readouterr().out)
+    assert [row["runbook"] for row in rows] == [row["runbook"] for row in status]
+    for mine, theirs in zip(rows, status, strict=True):
+        assert {key: mine[key] for key in theirs} == theirs  # status's shape, and more
+    by_name = {row["runbook"]: row for row in rows}
+    assert by_name["broken"]["status"] == "CRITICAL" and by_name["healthy"]["status"] == "OK"
+    assert by_name["nightly"]["late"]["never_ran"] is True
+    assert by_name["nightly"]["next_run"].endswith("0:00.000Z")
+    assert by_name["healthy"]["next_run"] is None
+    assert by_name["healthy"]["kind"] == "health-check"
+    assert by_name["healthy"]["tags"] == ["orders", "daily"]
+    assert [run["status"] for run in by_name["healthy"]["recent"]] == ["OK"] * 3
+    started = [run["started"] for run in by_name["healthy"]["recent"]]
+    assert started == sorted(started) and started[-1] == by_name["healthy"]["started"]
+    assert by_name["nightly"]["recent"] == []
+    filtered = requests.get(dashboard + "/api/runbooks?tag=cleanup", timeout=30).json()
+    assert [row["runbook"] for row in filtered] == ["broken"]
+
+
+def test_the_vendored_htmx_is_served_with_its_licence(dashboard):
+    script = requests.get(dashboard + "/static/htmx.min.js", timeout=30)
+    licence = requests.get(dashboard + "/static/htmx.LICENSE", timeout=30)
+    style = requests.get(dashboard + "/static/dashboard.css", timeout=30)
+
+    assert script.status_code == 200 and script.text.startswith("var htmx=function()")
+    assert "javascript" in script.headers["content-type"]
+    _has_security_headers(script)
+    assert licence.status_code == 200 and "Zero-Clause BSD" in licence.text
+    assert style.status_code == 200 and ".strip" in style.text
+
+
+def test_no_secret_on_any_page(dashboard):
+    pages = [
+        "/",
+        "/?tag=secrets",
+        "/?kind=troubleshooting",
+        "/api/runbooks",
+        "/api/runbooks?tag=secrets",
+    ]
+    for page in pages:
+        response = requests.get(dashboard + page, timeout=30)
+        assert response.status_code == 200
+        assert "leaky" in response.text, page  # the runbook is there, its secrets are not
+        for secret in (SECRET_INPUT, SECRET_ENV):
+            assert secret not in response.text, page
+
+
+def test_a_damaged_store_is_said_with_503_not_a_traceback(dashboard, filled):
+    store = filled.root / "var" / "runner.db"
+    for leftover in store.parent.glob("runner.db-*"):  # its WAL and shared memory
+        leftover.unlink()
+    store.write_bytes(b"not a database, " * 512)
+
+    page = requests.get(dashboard + "/", timeout=30)
+    api = requests.get(dashboard + "/api/runbooks", timeout=30)
+
+    assert page.status_code == 503 and api.status_code == 503
+    _has_security_headers(page)
+    _has_security_headers(api)
+    assert "the state store is damaged (file is not a database)" in page.text
+    assert "</html>" in page.text
+    assert "the state store is damaged (file is not a database)" in api.json()["error"]
+
+
+def test_an_unknown_page_is_404_with_the_headers(dashboard):
+    response = requests.get(dashboard + "/nothing-here", timeout=30)
+
+    assert response.status_code == 404
+    _has_security_headers(response)
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def test_serve_listens_on_loopback_8080_unless_told():
+    assert parser_for(["serve"]).parse_args(["serve"]).listen == ("127.0.0.1", 8080)
+    given = parser_for(["serve"]).parse_args(["serve", "--listen", "0.0.0.0:9000"])
+    assert given.listen == ("0.0.0.0", 9000)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:8080", ("127.0.0.1", 8080)),
+        ("[::1]:8081", ("::1", 8081)),
+        ("localhost:0", ("localhost", 0)),
+    ],
+    ids=["ipv4", "ipv6", "ephemeral"],
+)
+def test_listen_addresses(text, expected):
+    assert listen_address(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("8080", "expected ADDR:PORT such as 127.0.0.1:8080, got '8080'"),
+        ("host:http", "expected a port number after the colon, got 'host:http'"),
+        ("host:70000", "the port must be from 0 to 65535, got 70000"),
+    ],
+    ids=["no-address", "no-number", "too-big"],
+)
+def test_a_bad_listen_address_is_a_usage_error(text, message, capsys):
+    assert main(["serve", "--listen", text]) == 3
+    assert message in capsys.readouterr().err
+
+
+def test_help_lists_serve(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert re.search(
+        r"^\s+serve\s+serve the read-only web dashboard", capsys.readouterr().out, re.M
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_runbook_serve_answers_and_stops_cleanly(filled, stop):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner", "serve", "--listen", f"127.0.0.1:{port}"],
+        cwd=filled.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        lines = []
+        for line in server.stderr:  # uvicorn logs on stderr; it listens once it says so
+            lines.append(line)
+            if "Uvicorn running on" in line:
+                break
+        assert f"http://127.0.0.1:{port}" in "".join(lines), "".join(lines)
+        rows = requests.get(f"http://127.0.0.1:{port}/api/runbooks", timeout=30).json()
+        assert {row["runbook"] for row in rows} == {"healthy", "broken", "nightly", "leaky"}
+        server.send_signal(stop)
+        out, err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, err
+    assert out == ""  # the access log is on stderr too
+    assert '"GET /api/runbooks HTTP/1.1" 200' in err
+    assert "runbook: the dashboard stopped" in err
+
+
+def test_an_address_in_use_is_said_without_a_traceback(filled):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", "serve", "--listen", f"127.0.0.1:{port}"],
+            cwd=filled.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 3
+    assert f"runbook: the dashboard could not listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
