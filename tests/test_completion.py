@@ -77,6 +77,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
                 "export",
                 "history",
                 "list",
+                "metrics",
                 "next",
                 "notify-test",
                 "prune",

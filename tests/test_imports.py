@@ -52,6 +52,8 @@ NOT_ON_THE_RUN_PATH = {
     "secrets": "the demo names its scratch file from os.urandom",
     "starlette": "only for `runbook serve` (runner/web/)",
     "uvicorn": "only for `runbook serve` (runner/web/)",
+    "prometheus_client": "only for `runbook metrics` and /metrics",
+    "runner.service.metrics": "only for `runbook metrics` and /metrics",
     **{
         f"runner.steps.{name}": "a step type is imported when a runbook uses it; the demo's are sql"
         for name in ("http", "command", "notify", "wait", "files", "tcp")

@@ -172,6 +172,7 @@ def test_no_secret_in_any_output_store_or_notification(
         for fmt in ("text", "json"):
             run(command, *(["leaky"] if command == "show" else []), "--format", fmt)
     run("notify-test", "ops")
+    run("metrics")
     run("doctor")
     run("validate")
     # A store that refuses the record: the run is kept in the spool, which is checked

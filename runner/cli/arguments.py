@@ -220,6 +220,15 @@ def _status(status: argparse.ArgumentParser) -> None:
     status.add_argument("--format", choices=STATUS_FORMATS, default="text")
 
 
+def _metrics(metrics: argparse.ArgumentParser) -> None:
+    metrics.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help="write the metrics to PATH (a *.prom file in node_exporter's textfile "
+        "collector folder), replacing it at once, instead of printing them",
+    )
+
+
 def _doctor(doctor: argparse.ArgumentParser) -> None:
     doctor.add_argument("--format", choices=PAGE_FORMATS, default="text")
 
@@ -360,6 +369,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "status": (
         "each runbook's last run and open alert; exits with the worst status",
         _status,
+    ),
+    "metrics": (
+        "print each runbook's last status, duration, runs and late flag, and each "
+        "threshold's value and limits, as Prometheus metrics (--textfile for node_exporter)",
+        _metrics,
     ),
     "doctor": (
         "check, as this user, what a scheduled run needs: config, var/ and the state "

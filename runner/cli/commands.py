@@ -317,6 +317,12 @@ def status_command(args: argparse.Namespace) -> int:
     return status(args, _library(args))
 
 
+def metrics_command(args: argparse.Namespace) -> int:
+    from runner.cli.store import metrics_command as metrics
+
+    return metrics(args, _library(args))
+
+
 def prune_command(args: argparse.Namespace) -> int:
     from runner.cli.store import prune_command as prune
 
@@ -382,6 +388,7 @@ COMMANDS = {
     "validate": validate_command,
     "history": history_command,
     "status": status_command,
+    "metrics": metrics_command,
     "prune": prune_command,
     "schema": schema_command,
     "notify-test": notify_test_command,

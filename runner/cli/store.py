@@ -1,5 +1,6 @@
-"""`runbook history`, `runbook status` and `runbook prune`: the commands that read the
-state store (runs, their values, the open alerts, late detection) or tidy it.
+"""`runbook history`, `runbook status`, `runbook metrics` and `runbook prune`: the
+commands that read the state store (runs, their values, the open alerts, late
+detection) or tidy it.
 cli/commands.py hands each the runner.yaml or the library it loaded."""
 
 from __future__ import annotations
@@ -171,6 +172,55 @@ def status_rows(library: Any) -> list[dict[str, Any]]:
         )
     )
     return rows
+
+
+def metrics_command(args: argparse.Namespace, library: Any) -> int:
+    """Prometheus metrics (service/metrics.py) on stdout, or written whole to --textfile
+    for node_exporter's textfile collector, which must never read half a file."""
+    from runner.service.metrics import metrics_text
+
+    text = metrics_text(library, warn=lambda message: print(f"runbook: {message}", file=sys.stderr))
+    if args.textfile is None:
+        sys.stdout.write(text)
+        return 0
+    write_textfile(Path(args.textfile), text)
+    return 0
+
+
+def write_textfile(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: to a temporary file in the same folder (which
+    the collector skips: it reads *.prom only), then renamed over `path`. Readable by
+    node_exporter's user (0644). Raises InputError naming the path when it cannot."""
+    import tempfile
+
+    from runner.base.errors import InputError
+
+    if path.suffix != ".prom":
+        raise InputError(
+            f"--textfile {path}: name it *.prom: node_exporter's textfile collector reads "
+            "only files ending in .prom"
+        )
+    temporary = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w",
+            dir=path.parent,
+            prefix=f".{path.name}.",
+            suffix=".tmp",
+            delete=False,
+            encoding="utf-8",
+        ) as out:
+            temporary = out.name
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as error:
+        if temporary is not None:
+            with suppress(OSError):
+                os.unlink(temporary)
+        raise InputError(f"--textfile {path}: cannot write it: {error.strerror or error}") from None
 
 
 class _DueSlots:

@@ -1,6 +1,7 @@
 """Reading runs back from the state store (a base of StateStore): the history, one run
 with its steps, the newest runs of every runbook (`status`, late detection) and the
-newest slots (`runbook scheduler`'s catch-up), and recorded step values (trends)."""
+newest slots (`runbook scheduler`'s catch-up), recorded step values (trends), and what
+`runbook metrics` counts: runs by status, last successes, the last runs' evaluations."""
 
 from __future__ import annotations
 
@@ -130,6 +131,60 @@ class Reads:
         with self._lock:
             rows = self._backend.query(sql)
         return {row["runbook"]: datetime.fromisoformat(row["slot"]) for row in rows}
+
+    def run_counts(self) -> dict[str, dict[str, int]]:
+        """{runbook: {status: how many finished real runs have it}} for every runbook in
+        the store (`runbook metrics`); runs still going have no status yet."""
+        sql = (
+            "SELECT runbook, status, COUNT(*) AS runs FROM runs "
+            "WHERE mode = 'run' AND status IS NOT NULL GROUP BY runbook, status"
+        )
+        with self._lock:
+            rows = self._backend.query(sql)
+        counts: dict[str, dict[str, int]] = {}
+        for row in rows:
+            counts.setdefault(row["runbook"], {})[row["status"]] = int(row["runs"])
+        return counts
+
+    def last_successes(self) -> dict[str, datetime]:
+        """{runbook: when its newest real run that ran to its end with status OK ended}
+        (`last_success` of the runs_summary view, for every runbook at once)."""
+        sql = (
+            "SELECT runbook, MAX(ended) AS ended FROM runs WHERE mode = 'run' "
+            "AND status = 'OK' AND outcome = 'completed' AND ended IS NOT NULL GROUP BY runbook"
+        )
+        with self._lock:
+            rows = self._backend.query(sql)
+        return {row["runbook"]: datetime.fromisoformat(row["ended"]) for row in rows}
+
+    def step_evaluations(self, run_ids: Sequence[str]) -> dict[str, list[tuple[str, Any]]]:
+        """{run_id: [(step path, its evaluations), ...]} of the steps of `run_ids` in the
+        order they ran: a nested step's path joins the ids down to it with dots
+        (group.inner). The items of a for_each are left out, with everything under
+        them: one series per item would have no bound."""
+        found: dict[str, list[tuple[str, Any]]] = {}
+        for start in range(0, len(run_ids), 500):  # bound values per statement
+            chunk = list(run_ids[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            sql = (
+                "SELECT run_id, seq, parent_seq, step_id, item_json, evaluations_json "
+                f"FROM step_results WHERE run_id IN ({marks}) ORDER BY run_id, seq"
+            )
+            with self._lock:
+                rows = self._backend.query(sql, chunk)
+            paths: dict[tuple[str, int], str | None] = {}
+            for row in rows:
+                run_id, parent = row["run_id"], row["parent_seq"]
+                above = paths.get((run_id, parent)) if parent is not None else ""
+                if above is None or row["item_json"] is not None:
+                    paths[(run_id, row["seq"])] = None  # an item, or under one
+                    continue
+                path = f"{above}.{row['step_id']}" if above else row["step_id"]
+                paths[(run_id, row["seq"])] = path
+                evaluations = json.loads(row["evaluations_json"] or "[]")
+                if evaluations:
+                    found.setdefault(run_id, []).append((path, evaluations))
+        return found
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """One run with its steps (children nested); a unique prefix of the id will do."""

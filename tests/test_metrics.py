@@ -1,0 +1,269 @@
+"""`runbook metrics` (issue 14, point 3): the Prometheus exposition of a real SQLite store
+filled by real runs: statuses, durations, runs by status, the late flag, each threshold's
+value and limits; parsed back by prometheus_client, checked by `promtool check metrics`
+(Debian's prometheus), and written atomically for node_exporter's textfile collector."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from runner.cli import main
+from runner.service.metrics import metrics_text
+
+SECRET = "tok-Quetzal9137"
+
+ORDERS = """
+runbook: orders
+title: Orders
+schedule: "0 * * * *"
+connection: main
+concurrency: allow
+inputs:
+  count: {type: integer, default: 2}
+  token: {type: string, secret: true, default: none}
+steps:
+  - id: pending
+    sql: "SELECT {{ inputs.count }} AS pending_count, 7 AS oldest_minutes"
+    thresholds:
+      pending_count: {warning: 10, critical: 50}
+      oldest_minutes: {critical: 240}
+    hint: "token {{ inputs.token }}"
+  - id: disk
+    sql: SELECT 30 AS free_gb, 'n/a' AS label
+    thresholds:
+      free_gb: {warning: 5, critical: 2, direction: below}
+"""
+
+# never ran; its file was written a day ago and it is due every 10 minutes: LATE
+FORGOTTEN = """
+runbook: forgotten
+schedule: "*/10 * * * *"
+connection: main
+steps:
+  - id: one
+    sql: SELECT 1 AS n
+"""
+
+# no schedule: no late flag at all
+ADHOC = """
+runbook: adhoc
+connection: main
+steps:
+  - id: one
+    sql: SELECT 1 AS n
+    thresholds:
+      n: {critical: 0}
+"""
+
+
+@pytest.fixture
+def filled(project):
+    project.runbook("orders", ORDERS)
+    project.runbook("adhoc", ADHOC)
+    path = project.runbook("forgotten", FORGOTTEN)
+    day_ago = (datetime.now(UTC) - timedelta(days=1)).timestamp()
+    os.utime(path, (day_ago, day_ago))
+    assert project.run("orders", {"count": 60, "token": SECRET}).status == "CRITICAL"
+    assert project.run("orders", {"count": 2, "token": SECRET}).status == "OK"
+    last = project.run("orders", {"count": 12, "token": SECRET})
+    assert last.status == "WARNING"
+    # a rehearsal is recorded, but it is not a real run: the metrics leave it out
+    assert project.run("orders", {"count": 99}, mode="rehearse").status == "CRITICAL"
+    assert project.run("adhoc").status == "CRITICAL"
+    return project
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, parsed back by prometheus_client's own parser."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(found, name: str, **labels: str) -> float | None:
+    return found.get((name, tuple(sorted(labels.items()))))
+
+
+def test_each_runbook_has_its_last_status_runs_by_status_and_late_flag(filled):
+    found = samples(metrics_text(filled.library()))
+    assert value(found, "runbook_last_status", runbook="orders") == 1  # WARNING
+    assert value(found, "runbook_last_status", runbook="adhoc") == 2  # CRITICAL
+    assert value(found, "runbook_last_status", runbook="forgotten") is None  # never ran
+    for status, count in (("OK", 1), ("WARNING", 1), ("CRITICAL", 1), ("UNKNOWN", 0)):
+        assert value(found, "runbook_stored_runs", runbook="orders", status=status) == count
+    assert value(found, "runbook_stored_runs", runbook="forgotten", status="OK") == 0
+    assert value(found, "runbook_late", runbook="forgotten") == 1
+    assert value(found, "runbook_late", runbook="orders") == 0  # ran just now
+    assert value(found, "runbook_late", runbook="adhoc") is None  # no schedule
+    assert value(found, "runbook_last_run_duration_seconds", runbook="orders") >= 0
+
+
+def test_timestamps_are_those_of_the_store(filled):
+    from runner.history.store import StateStore
+
+    with StateStore(filled.root / "var" / "runner.db") as store:
+        last = store.last_run("orders")
+        success = store.last_run("orders", status="OK")
+    found = samples(metrics_text(filled.library()))
+    started = datetime.fromisoformat(last["started"]).timestamp()
+    ended = datetime.fromisoformat(success["ended"]).timestamp()
+    assert value(found, "runbook_last_run_timestamp_seconds", runbook="orders") == started
+    assert value(found, "runbook_last_success_timestamp_seconds", runbook="orders") == ended
+    assert value(found, "runbook_last_success_timestamp_seconds", runbook="adhoc") is None
+
+
+def test_each_threshold_of_the_last_run_has_its_value_and_the_limits_it_has(filled):
+    found = samples(metrics_text(filled.library()))
+    pending = {"runbook": "orders", "step": "pending", "threshold": "pending_count"}
+    pending["direction"] = "above"
+    assert value(found, "runbook_threshold_value", **pending) == 12  # the last run's
+    assert value(found, "runbook_threshold_warning", **pending) == 10
+    assert value(found, "runbook_threshold_critical", **pending) == 50
+    assert value(found, "runbook_threshold_status", **pending) == 1
+    oldest = {**pending, "threshold": "oldest_minutes"}
+    assert value(found, "runbook_threshold_value", **oldest) == 7
+    assert value(found, "runbook_threshold_critical", **oldest) == 240
+    assert value(found, "runbook_threshold_warning", **oldest) is None  # not set
+    free = {"runbook": "orders", "step": "disk", "threshold": "free_gb", "direction": "below"}
+    assert value(found, "runbook_threshold_value", **free) == 30
+    assert value(found, "runbook_threshold_warning", **free) == 5
+    assert value(found, "runbook_threshold_critical", **free) == 2
+    assert value(found, "runbook_threshold_status", **free) == 0
+
+
+def test_a_threshold_without_a_number_has_its_limits_and_status_but_no_value(project):
+    project.runbook(
+        "text",
+        """
+        runbook: text
+        connection: main
+        steps:
+          - id: probe
+            sql: SELECT 'n/a' AS label
+            thresholds:
+              label: {critical: 1}
+        """,
+    )
+    assert project.run("text").status == "UNKNOWN"
+    found = samples(metrics_text(project.library()))
+    labels = {"runbook": "text", "step": "probe", "threshold": "label", "direction": "above"}
+    assert value(found, "runbook_threshold_value", **labels) is None
+    assert value(found, "runbook_threshold_critical", **labels) == 1
+    assert value(found, "runbook_threshold_status", **labels) == 3
+    assert value(found, "runbook_last_status", runbook="text") == 3
+
+
+def test_the_exposition_has_help_and_type_lines_and_no_secret(filled):
+    text = metrics_text(filled.library())
+    assert SECRET not in text
+    assert "token" not in text  # the hint is not a metric
+    for name, kind in (
+        ("runbook_last_status", "gauge"),
+        ("runbook_last_run_duration_seconds", "gauge"),
+        ("runbook_last_run_timestamp_seconds", "gauge"),
+        ("runbook_last_success_timestamp_seconds", "gauge"),
+        ("runbook_stored_runs", "gauge"),
+        ("runbook_late", "gauge"),
+        ("runbook_threshold_value", "gauge"),
+        ("runbook_threshold_warning", "gauge"),
+        ("runbook_threshold_critical", "gauge"),
+        ("runbook_threshold_status", "gauge"),
+    ):
+        assert f"# HELP {name} " in text
+        assert f"# TYPE {name} {kind}\n" in text
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is missing: scripts/test installs Debian's prometheus")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    return found
+
+
+def test_promtool_check_metrics_passes(filled):
+    checked = subprocess.run(
+        [promtool(), "check", "metrics"],
+        input=metrics_text(filled.library()),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout + checked.stderr == ""  # not even a lint warning
+
+
+def test_runbook_metrics_prints_the_exposition(filled, capsys):
+    assert main(["metrics"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert samples(out) == samples(metrics_text(filled.library()))
+
+
+def test_textfile_is_written_whole_and_readable_by_node_exporter(filled, tmp_path, capsys):
+    folder = tmp_path / "textfile"
+    folder.mkdir()
+    target = folder / "runbook.prom"
+    target.write_text("# an older scrape\n", encoding="utf-8")
+    with target.open(encoding="utf-8") as reader:  # node_exporter, reading as it is replaced
+        assert main(["metrics", "--textfile", str(target)]) == 0
+        assert reader.read() == "# an older scrape\n"  # a new file renamed over, not rewritten
+    assert capsys.readouterr().out == ""
+    assert samples(target.read_text(encoding="utf-8")) == samples(metrics_text(filled.library()))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert sorted(path.name for path in folder.iterdir()) == ["runbook.prom"]  # no temp left
+
+
+def test_textfile_in_a_folder_that_cannot_be_written_is_an_error_naming_it(
+    filled, tmp_path, capsys
+):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        if os.access(folder, os.W_OK):  # root writes anywhere: a missing folder instead
+            folder = tmp_path / "missing"
+        target = folder / "runbook.prom"
+        assert main(["metrics", "--textfile", str(target)]) == 3
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.startswith(f"runbook: --textfile {target}: cannot write it: ")
+        assert "Traceback" not in err
+        assert not target.exists()
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+
+
+def test_textfile_that_cannot_replace_its_path_leaves_no_temporary_file(filled, tmp_path, capsys):
+    folder = tmp_path / "textfile"
+    target = folder / "runbook.prom"
+    target.mkdir(parents=True)  # a folder in the way: the rename fails, not the write
+    assert main(["metrics", "--textfile", str(target)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"runbook: --textfile {target}: cannot write it: ")
+    assert [path.name for path in folder.iterdir()] == ["runbook.prom"]
+    assert target.is_dir()
+
+
+def test_textfile_must_be_a_prom_file(filled, tmp_path, capsys):
+    target = tmp_path / "runbook.txt"
+    assert main(["metrics", "--textfile", str(target)]) == 3
+    err = capsys.readouterr().err
+    assert "name it *.prom" in err and str(target) in err
+    assert not target.exists()
+
+
+def test_help_lists_the_metrics_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "metrics" in capsys.readouterr().out
