@@ -6,10 +6,12 @@ value and limits; parsed back by prometheus_client, checked by `promtool check m
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -267,3 +269,19 @@ def test_help_lists_the_metrics_command(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "metrics" in capsys.readouterr().out
+
+
+def test_the_readme_alerting_rules_pass_promtool_and_name_metrics_that_exist(filled, tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Metrics") : readme.index("## Scheduling")]
+    (rules,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    path = tmp_path / "runbook.rules.yml"
+    path.write_text(rules, encoding="utf-8")
+    checked = subprocess.run(
+        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 4 rules found" in checked.stdout
+    text = metrics_text(filled.library())
+    for name in set(re.findall(r"\b(runbook_[a-z_]+)", rules)):
+        assert f"# TYPE {name} gauge\n" in text
