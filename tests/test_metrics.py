@@ -5,15 +5,24 @@ value and limits; parsed back by prometheus_client, checked by `promtool check m
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
+from time import sleep
+from urllib.parse import urlencode
+from urllib.request import urlopen
 
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from runner.cli import main
@@ -164,6 +173,37 @@ def test_a_threshold_without_a_number_has_its_limits_and_status_but_no_value(pro
     assert value(found, "runbook_last_status", runbook="text") == 3
 
 
+def test_a_nested_step_is_named_by_its_path_and_for_each_items_are_left_out(project):
+    project.runbook(
+        "nested",
+        """
+        runbook: nested
+        connection: main
+        steps:
+          - id: outer
+            steps:
+              - id: inner
+                sql: SELECT 4 AS depth
+                thresholds:
+                  depth: {warning: 3}
+          - id: each
+            for_each: [1, 2, 3]
+            steps:
+              - id: probe
+                sql: SELECT {{ item }} AS v
+                thresholds:
+                  v: {critical: 2}
+        """,
+    )
+    assert project.run("nested").status == "CRITICAL"  # item 3
+    found = samples(metrics_text(project.library()))
+    inner = {"runbook": "nested", "step": "outer.inner", "threshold": "depth"}
+    assert value(found, "runbook_threshold_value", **inner, direction="above") == 4
+    assert value(found, "runbook_threshold_status", **inner, direction="above") == 1
+    steps = {dict(labels).get("step") for _, labels in found}
+    assert steps == {None, "outer.inner"}  # one series per item would have no bound
+
+
 def test_the_exposition_has_help_and_type_lines_and_no_secret(filled):
     text = metrics_text(filled.library())
     assert SECRET not in text
@@ -285,3 +325,97 @@ def test_the_readme_alerting_rules_pass_promtool_and_name_metrics_that_exist(fil
     text = metrics_text(filled.library())
     for name in set(re.findall(r"\b(runbook_[a-z_]+)", rules)):
         assert f"# TYPE {name} gauge\n" in text
+
+
+# -- a real Prometheus scrapes the exposition and answers the README's rules ---------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Exposition:
+    """A real HTTP server on 127.0.0.1 that answers GET /metrics with `text`."""
+
+    def __init__(self, text: str) -> None:
+        body = text.encode("utf-8")
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                self.send_response(200 if self.path == "/metrics" else 404)
+                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_real_prometheus_scrapes_it_and_the_readme_rules_find_what_they_should(filled, tmp_path):
+    binary = shutil.which("prometheus")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("prometheus is missing: scripts/test installs Debian's prometheus")
+        pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    served = Exposition(metrics_text(filled.library()))
+    web = free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: runbook\n    static_configs: [{{targets: ['127.0.0.1:{served.port}']}}]\n",
+        encoding="utf-8",
+    )
+    server = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{web}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("wb"),
+    )
+
+    def query(expression: str) -> list[dict]:
+        url = f"http://127.0.0.1:{web}/api/v1/query?" + urlencode({"query": expression})
+        with urlopen(url, timeout=5) as answer:
+            return json.load(answer)["data"]["result"]
+
+    try:
+        scraped: list[dict] = []
+        for _ in range(600):  # a bound on a loaded machine, not an assertion on time
+            with suppress(OSError):
+                scraped = query('up{job="runbook"} == 1 and on() runbook_stored_runs')
+            if scraped or server.poll() is not None:
+                break
+            sleep(0.1)
+        log = (tmp_path / "prometheus.log").read_text(encoding="utf-8", errors="replace")
+        assert scraped, f"Prometheus never scraped the exposition: {log[-2000:]}"
+
+        def runbooks(expression: str) -> list[tuple[str, ...]]:
+            found = query(expression)
+            return sorted(
+                tuple(row["metric"].get(key, "") for key in ("runbook", "threshold"))
+                for row in found
+            )
+
+        assert runbooks("runbook_last_status == 2") == [("adhoc", "")]
+        assert runbooks("runbook_late == 1") == [("forgotten", "")]
+        near = 'runbook_threshold_value{direction="above"} > 0.8 * runbook_threshold_warning'
+        assert runbooks(near) == [("orders", "pending_count")]  # 12 > 0.8 * 10
+        assert runbooks("time() - runbook_last_success_timestamp_seconds > 86400") == []
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        served.close()
