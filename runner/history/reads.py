@@ -166,8 +166,11 @@ class Reads:
         for start in range(0, len(run_ids), 500):  # bound values per statement
             chunk = list(run_ids[start : start + 500])
             marks = ", ".join("?" * len(chunk))
+            # an item's JSON and evaluations are never read: whether it is one will do
             sql = (
-                "SELECT run_id, seq, parent_seq, step_id, item_json, evaluations_json "
+                "SELECT run_id, seq, parent_seq, step_id, "
+                "CASE WHEN item_json IS NULL THEN 0 ELSE 1 END AS is_item, "
+                "CASE WHEN item_json IS NULL THEN evaluations_json END AS evaluations_json "
                 f"FROM step_results WHERE run_id IN ({marks}) ORDER BY run_id, seq"
             )
             with self._lock:
@@ -176,7 +179,7 @@ class Reads:
             for row in rows:
                 run_id, parent = row["run_id"], row["parent_seq"]
                 above = paths.get((run_id, parent)) if parent is not None else ""
-                if above is None or row["item_json"] is not None:
+                if above is None or row["is_item"]:
                     paths[(run_id, row["seq"])] = None  # an item, or under one
                     continue
                 path = f"{above}.{row['step_id']}" if above else row["step_id"]
