@@ -1,7 +1,8 @@
 """Reading runs back from the state store (a base of StateStore): the history, one run
 with its steps, the newest runs of every runbook (`status`, late detection) and the
 newest slots (`runbook scheduler`'s catch-up), recorded step values (trends), and what
-`runbook metrics` counts: runs by status, last successes, the last runs' evaluations."""
+`runbook metrics` counts: runs by status with the last success, the last runs'
+evaluations."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ class LastRuns(NamedTuple):
 
     finished: dict[str, dict[str, Any]]
     newest: dict[str, tuple[datetime, bool]]
+
+
+class RunCounts(NamedTuple):
+    """StateStore.run_counts: per runbook name, {status: finished real runs}, and when
+    its last success ended (absent: it never completed OK)."""
+
+    by_status: dict[str, dict[str, int]]
+    last_success: dict[str, datetime]
 
 
 class Reads:
@@ -132,30 +141,24 @@ class Reads:
             rows = self._backend.query(sql)
         return {row["runbook"]: datetime.fromisoformat(row["slot"]) for row in rows}
 
-    def run_counts(self) -> dict[str, dict[str, int]]:
-        """{runbook: {status: how many finished real runs have it}} for every runbook in
-        the store (`runbook metrics`); runs still going have no status yet."""
+    def run_counts(self) -> RunCounts:
+        """For every runbook in the store, its finished real runs by status and when the
+        newest that ran to its end with status OK ended (`last_success` of the
+        runs_summary view), in one scan of the runs (`runbook metrics`)."""
         sql = (
-            "SELECT runbook, status, COUNT(*) AS runs FROM runs "
+            "SELECT runbook, status, COUNT(*) AS runs, MAX(CASE WHEN status = 'OK' "
+            "AND outcome = 'completed' THEN ended END) AS succeeded FROM runs "
             "WHERE mode = 'run' AND status IS NOT NULL GROUP BY runbook, status"
         )
         with self._lock:
             rows = self._backend.query(sql)
         counts: dict[str, dict[str, int]] = {}
+        successes: dict[str, datetime] = {}
         for row in rows:
             counts.setdefault(row["runbook"], {})[row["status"]] = int(row["runs"])
-        return counts
-
-    def last_successes(self) -> dict[str, datetime]:
-        """{runbook: when its newest real run that ran to its end with status OK ended}
-        (`last_success` of the runs_summary view, for every runbook at once)."""
-        sql = (
-            "SELECT runbook, MAX(ended) AS ended FROM runs WHERE mode = 'run' "
-            "AND status = 'OK' AND outcome = 'completed' AND ended IS NOT NULL GROUP BY runbook"
-        )
-        with self._lock:
-            rows = self._backend.query(sql)
-        return {row["runbook"]: datetime.fromisoformat(row["ended"]) for row in rows}
+            if row["succeeded"]:
+                successes[row["runbook"]] = datetime.fromisoformat(row["succeeded"])
+        return RunCounts(counts, successes)
 
     def step_evaluations(self, run_ids: Sequence[str]) -> dict[str, list[tuple[str, Any]]]:
         """{run_id: [(step path, its evaluations), ...]} of the steps of `run_ids` in the

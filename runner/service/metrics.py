@@ -57,8 +57,7 @@ def read_metrics(
         except Exception as error:
             warn(f"runs that died were not reconciled: {error}")
         last_runs, newest = store.last_runs()
-        counts = store.run_counts()
-        successes = store.last_successes()
+        counts, successes = store.run_counts()
         evaluations = store.step_evaluations(
             [run["run_id"] for run in last_runs.values() if run.get("run_id")]
         )
