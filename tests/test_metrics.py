@@ -14,15 +14,13 @@ import stat
 import subprocess
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 from time import sleep
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
 import pytest
-from prometheus_client import CONTENT_TYPE_LATEST
+from dashboard import running_dashboard
 from prometheus_client.parser import text_string_to_metric_families
 
 from runner.cli import main
@@ -336,44 +334,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class Exposition:
-    """A real HTTP server on 127.0.0.1 that answers GET /metrics with `text`."""
-
-    def __init__(self, text: str) -> None:
-        body = text.encode("utf-8")
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                self.send_response(200 if self.path == "/metrics" else 404)
-                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_real_prometheus_scrapes_it_and_the_readme_rules_find_what_they_should(filled, tmp_path):
     binary = shutil.which("prometheus")
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("prometheus is missing: scripts/test installs Debian's prometheus")
         pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    served = Exposition(metrics_text(filled.library()))
+    dashboard = running_dashboard(filled.root)  # `runbook serve`, whose /metrics it scrapes
+    port = int(dashboard.__enter__().rsplit(":", 1)[1])
     web = free_port()
     (tmp_path / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
-        f"  - job_name: runbook\n    static_configs: [{{targets: ['127.0.0.1:{served.port}']}}]\n",
+        f"  - job_name: runbook\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n",
         encoding="utf-8",
     )
     server = subprocess.Popen(
@@ -418,4 +391,4 @@ def test_a_real_prometheus_scrapes_it_and_the_readme_rules_find_what_they_should
     finally:
         server.terminate()
         server.wait(timeout=30)
-        served.close()
+        dashboard.__exit__(None, None, None)

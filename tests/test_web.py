@@ -12,13 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from dashboard import running_dashboard
 
 from runner.cli.arguments import listen_address
 from runner.cli.main import main
@@ -117,31 +116,8 @@ def filled(project, monkeypatch):
 def dashboard(filled) -> Iterator[str]:
     """The dashboard of `filled` under real uvicorn, on an ephemeral port of 127.0.0.1:
     its base URL."""
-    import uvicorn
-
-    from runner.cli.commands import _library_of
-    from runner.cli.store import status_rows
-    from runner.language.config import load_config
-    from runner.web.app import create_app
-    from runner.web.overview import Sources
-
-    config = load_config(filled.root / "runner.yaml")
-    app = create_app(Sources(library=lambda: _library_of(config), status_rows=status_rows))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.bind(("127.0.0.1", 0))
-    port = listening.getsockname()[1]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        listening.close()
+    with running_dashboard(filled.root) as url:
+        yield url
 
 
 def _has_security_headers(response: requests.Response) -> None:
@@ -269,6 +245,7 @@ def test_no_secret_on_any_page(dashboard):
         "/?kind=troubleshooting",
         "/api/runbooks",
         "/api/runbooks?tag=secrets",
+        "/metrics",
     ]
     for page in pages:
         response = requests.get(dashboard + page, timeout=30)
@@ -276,6 +253,39 @@ def test_no_secret_on_any_page(dashboard):
         assert "leaky" in response.text, page  # the runbook is there, its secrets are not
         for secret in (SECRET_INPUT, SECRET_ENV):
             assert secret not in response.text, page
+
+
+def test_metrics_are_served_for_prometheus_with_the_headers(dashboard, filled):
+    from prometheus_client import CONTENT_TYPE_LATEST
+    from prometheus_client.parser import text_string_to_metric_families
+    from test_metrics import promtool
+
+    from runner.service.metrics import metrics_text
+
+    response = requests.get(dashboard + "/metrics", timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST  # the text format
+    _has_security_headers(response)
+
+    def samples(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return {
+            (sample.name, tuple(sorted(sample.labels.items())), sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if not sample.name.endswith("_timestamp_seconds")  # a run may end meanwhile
+        }
+
+    assert samples(response.text) == samples(metrics_text(filled.library()))
+    statuses = {s[1]: s[2] for s in samples(response.text) if s[0] == "runbook_last_status"}
+    assert statuses[(("runbook", "broken"),)] == 2.0
+    checked = subprocess.run(
+        [promtool(), "check", "metrics"],
+        input=response.text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_a_damaged_store_is_said_with_503_not_a_traceback(dashboard, filled):

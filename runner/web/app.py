@@ -107,6 +107,18 @@ def create_app(sources: Sources) -> ASGIApp:
             body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
         )
 
+    def metrics(request: Request) -> Response:
+        """The Prometheus exposition of every runbook (`runbook metrics`), read afresh at
+        each scrape."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from runner.service.metrics import metrics_text
+
+        return Response(
+            metrics_text(sources.library()),
+            headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"},
+        )
+
     def unavailable(request: Request, error: Exception) -> Response:
         """What stops a page (the state store damaged or unreachable, runner.yaml's store
         wrong): said as `runbook status` says it, with 503, never as a traceback."""
@@ -128,6 +140,7 @@ def create_app(sources: Sources) -> ASGIApp:
         routes=[
             Route("/", overview_page, name="overview"),
             Route("/api/runbooks", runbooks_api, name="api_runbooks"),
+            Route("/metrics", metrics, name="metrics"),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
     )
