@@ -400,7 +400,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     ),
     "serve": (
         "serve the read-only web dashboard (every runbook's status, last and next run, LATE, "
-        "its last 30 statuses; /api/runbooks as JSON) until SIGTERM or Ctrl-C",
+        "its last 30 statuses; /api/runbooks as JSON; /metrics for Prometheus) until SIGTERM "
+        "or Ctrl-C",
         _serve,
     ),
     "schema": (
