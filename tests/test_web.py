@@ -46,6 +46,8 @@ steps:
     sql: SELECT 12 AS pending_count
     thresholds:
       pending_count: {warning: 5, critical: 10}
+    hint: Look at the pending queue first.
+notify: {critical: [ops]}
 """
 
 NIGHTLY = """
@@ -93,6 +95,10 @@ def filled(project, monkeypatch):
           main: {sqlite: data.db}
           pg: {odbc: "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;UID=postgres;PWD=${WEB_TOKEN}"}
         state: var/runner.db
+        notifications:
+          urls:
+            ops: ["json://bot:${WEB_TOKEN}@127.0.0.1:9/ops"]
+          attempts: 1
         """
     )
     for name, text in (
@@ -246,6 +252,8 @@ def test_no_secret_on_any_page(dashboard):
         "/api/runbooks",
         "/api/runbooks?tag=secrets",
         "/metrics",
+        *(f"/runs/{run_id}" for run_id in _run_ids(dashboard, "leaky")),
+        *(f"/api/runs/{run_id}" for run_id in _run_ids(dashboard, "leaky")),
     ]
     for page in pages:
         response = requests.get(dashboard + page, timeout=30)
@@ -310,6 +318,130 @@ def test_an_unknown_page_is_404_with_the_headers(dashboard):
 
     assert response.status_code == 404
     _has_security_headers(response)
+
+
+# -- the run page ------------------------------------------------------------------------
+
+
+def _run_ids(dashboard: str, name: str) -> list[str]:
+    """The ids of the runs of `name`, newest first, as the overview's strip has them."""
+    rows = requests.get(dashboard + "/api/runbooks", timeout=30).json()
+    recent = next(row["recent"] for row in rows if row["runbook"] == name)
+    return [run["run_id"] for run in reversed(recent)]
+
+
+def test_the_overview_links_each_last_run_to_its_page(dashboard):
+    html = requests.get(dashboard + "/", timeout=30).text
+    newest = _run_ids(dashboard, "broken")[0]
+
+    assert f'run <a href="/runs/{newest}">{newest}</a>' in _rows(html)["broken"]
+    assert "/runs/" not in _rows(html)["nightly"]  # it never ran
+
+
+def test_the_run_page_shows_each_step_against_its_thresholds(dashboard):
+    newest, first = _run_ids(dashboard, "broken")
+
+    response = requests.get(f"{dashboard}/runs/{newest}", timeout=30)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    _has_security_headers(response)
+    html = response.text
+    assert f'<span class="name">{newest}</span>' in html
+    assert '<span class="status s-critical">CRITICAL</span>' in html
+    # the value against its warning and critical limits, and which way is bad
+    assert re.search(
+        r'<th scope="row"><span class="name">pending_count</span></th><td class="value">12</td>'
+        r"<td>5</td><td>10</td><td>above</td>",
+        html,
+    )
+    assert '<p class="hint"><strong>Hint:</strong> Look at the pending queue first.</p>' in html
+    assert '<ol class="attempts">' in html
+    assert "Notifications sent" in html
+    # the previous run of the same runbook, and the way back; none before the first
+    assert f'<a href="/runs/{first}" rel="prev">Previous run of broken</a>' in html
+    assert '<a href="/">Overview</a>' in html
+    first_page = requests.get(f"{dashboard}/runs/{first}", timeout=30).text
+    assert 'rel="prev"' not in first_page and "first run of broken" in first_page
+    # whole without JavaScript, nothing inline for the CSP to refuse
+    assert "</html>" in html
+    assert "<style" not in html and " style=" not in html
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/htmx.min.js" defer>']
+
+
+def test_the_run_page_lists_the_notifications_sent_with_their_urls_masked(dashboard):
+    newest, first = _run_ids(dashboard, "broken")
+
+    told = requests.get(f"{dashboard}/runs/{first}", timeout=30).text
+    again = requests.get(f"{dashboard}/runs/{newest}", timeout=30).text
+    quiet = requests.get(f"{dashboard}/runs/{_run_ids(dashboard, 'healthy')[0]}", timeout=30)
+
+    (row,) = re.findall(r'<table id="notifications">.*?<tbody>(.*?)</tbody>', told, re.S)
+    assert "<td>new</td>" in row and '<span class="status s-critical">CRITICAL</span>' in row
+    assert "<td>json://bot:***@127.0.0.1:9/ops</td>" in row
+    assert "<td>no: " in row  # nothing listens there: the delivery failed, and says why
+    assert "<td>repeat</td>" in again  # so the next run tried again
+    assert 'id="notifications"' not in quiet.text
+    assert "<h2>Notifications sent</h2>\n<p>None.</p>" in quiet.text
+
+
+def test_the_run_page_shows_a_failed_steps_error_and_hint_masked(dashboard):
+    (run_id,) = _run_ids(dashboard, "leaky")
+
+    html = requests.get(f"{dashboard}/runs/{run_id}", timeout=30).text
+
+    assert '<p class="error">exit code 1</p>' in html
+    assert '<p class="hint"><strong>Hint:</strong> pw *** token ***</p>' in html
+    assert '<span class="name">password</span>=***' in html
+
+
+def test_the_run_api_is_the_recorded_run_json_and_its_previous_run(dashboard, filled, capsys):
+    from test_output_schema import check
+
+    newest, first = _run_ids(dashboard, "broken")
+
+    response = requests.get(f"{dashboard}/api/runs/{newest}", timeout=30)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    _has_security_headers(response)
+    document = response.json()
+    assert document.pop("previous_run_id") == first
+    check(document, "recorded_run")  # the schema of `history --run ID --format json`
+    assert main(["history", "--run", newest, "--format", "json"]) == 0
+    assert document == json.loads(capsys.readouterr().out)
+    (step,) = document["steps"]
+    (evaluation,) = step["evaluations"]
+    assert (evaluation["value"], evaluation["warning"], evaluation["critical"]) == (12, 5, 10)
+    assert evaluation["direction"] == "above" and evaluation["status"] == "CRITICAL"
+    earlier = requests.get(f"{dashboard}/api/runs/{first}", timeout=30).json()
+    assert earlier.pop("previous_run_id") is None
+    check(earlier, "recorded_run")
+    (sent,) = earlier["notifications"]
+    assert sent["url"] == "json://bot:***@127.0.0.1:9/ops" and sent["ok"] is False
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    ["20991231T235959Z-000000000000", "2", "nope", "%00%27%22", "x" * 3000],
+    ids=["unknown", "a-prefix-of-several", "malformed", "quotes", "long"],
+)
+def test_a_run_that_is_not_there_is_404_with_the_headers(dashboard, run_id):
+    page = requests.get(f"{dashboard}/runs/{run_id}", timeout=30)
+    api = requests.get(f"{dashboard}/api/runs/{run_id}", timeout=30)
+
+    assert page.status_code == 404 and api.status_code == 404
+    _has_security_headers(page)
+    _has_security_headers(api)
+    assert "<h1>Not found</h1>" in page.text and "</html>" in page.text
+    assert api.json()["error"].startswith("no run with id ")
+    assert "Traceback" not in page.text + api.text
+
+
+def test_a_prefix_of_one_run_is_not_its_page(dashboard):
+    (run_id,) = _run_ids(dashboard, "leaky")
+
+    assert requests.get(f"{dashboard}/runs/{run_id[:-1]}", timeout=30).status_code == 404
 
 
 # -- the command --------------------------------------------------------------------------

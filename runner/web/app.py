@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runner.base.errors import RunbookError
 from runner.web.overview import STRIP, Sources, overview
+from runner.web.run import recorded_run, step_rows
 
 HERE = Path(__file__).resolve().parent
 
@@ -84,6 +85,8 @@ def create_app(sources: Sources) -> ASGIApp:
         )
     )
 
+    templates.env.filters["pretty_json"] = lambda value: json.dumps(value, default=str, indent=2)
+
     def overview_page(request: Request) -> Response:
         filters = _filters(request)
         found = overview(sources, **filters)
@@ -105,6 +108,41 @@ def create_app(sources: Sources) -> ASGIApp:
         body = json.dumps(found.runbooks, default=str, indent=2)
         return Response(
             body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
+
+    def run_page(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        found = recorded_run(sources.library(), run_id)
+        if found is None:
+            return _not_found(request, run_id)
+        context = {
+            "run": found,
+            "steps": step_rows(found["steps"]),
+            "bad": ("WARNING", "CRITICAL", "UNKNOWN"),
+        }
+        return templates.TemplateResponse(
+            request, "run.html", context, headers={"Cache-Control": "no-store"}
+        )
+
+    def run_api(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        found = recorded_run(sources.library(), run_id)
+        if found is None:
+            return _not_found(request, run_id)
+        body = json.dumps(found, default=str, indent=2)
+        return Response(
+            body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
+
+    def _not_found(request: Request, run_id: str) -> Response:
+        """404 for a run the store does not have (or an id no run could have)."""
+        message = f"no run with id {run_id!r} in the state store"
+        headers = {"Cache-Control": "no-store"}
+        if request.url.path.startswith("/api/"):
+            body = json.dumps({"error": message}, indent=2) + "\n"
+            return Response(body, 404, headers, media_type="application/json")
+        return templates.TemplateResponse(
+            request, "not_found.html", {"message": message}, status_code=404, headers=headers
         )
 
     def metrics(request: Request) -> Response:
@@ -140,6 +178,8 @@ def create_app(sources: Sources) -> ASGIApp:
         routes=[
             Route("/", overview_page, name="overview"),
             Route("/api/runbooks", runbooks_api, name="api_runbooks"),
+            Route("/runs/{run_id}", run_page, name="run"),
+            Route("/api/runs/{run_id}", run_api, name="api_run"),
             Route("/metrics", metrics, name="metrics"),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
