@@ -297,6 +297,7 @@ def test_metrics_are_served_for_prometheus_with_the_headers(dashboard, filled):
 
 
 def test_a_damaged_store_is_said_with_503_not_a_traceback(dashboard, filled):
+    (run_id,) = _run_ids(dashboard, "leaky")
     store = filled.root / "var" / "runner.db"
     for leftover in store.parent.glob("runner.db-*"):  # its WAL and shared memory
         leftover.unlink()
@@ -311,6 +312,12 @@ def test_a_damaged_store_is_said_with_503_not_a_traceback(dashboard, filled):
     assert "the state store is damaged (file is not a database)" in page.text
     assert "</html>" in page.text
     assert "the state store is damaged (file is not a database)" in api.json()["error"]
+    run_page = requests.get(f"{dashboard}/runs/{run_id}", timeout=30)
+    run_api = requests.get(f"{dashboard}/api/runs/{run_id}", timeout=30)
+    assert run_page.status_code == 503 and run_api.status_code == 503
+    _has_security_headers(run_page)
+    assert "the state store is damaged (file is not a database)" in run_page.text
+    assert "the state store is damaged (file is not a database)" in run_api.json()["error"]
 
 
 def test_an_unknown_page_is_404_with_the_headers(dashboard):
