@@ -402,6 +402,49 @@ def test_the_run_page_shows_a_failed_steps_error_and_hint_masked(dashboard):
     assert '<span class="name">password</span>=***' in html
 
 
+NESTED = """
+runbook: nested
+connection: main
+steps:
+  - id: group
+    steps:
+      - id: inner
+        sql: SELECT 3 AS n
+        assert: ["row.n < 2"]
+        hint: The inner check failed.
+  - id: each
+    for_each: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22]
+    as: x
+    steps:
+      - id: probe
+        sql: SELECT {{ x }} AS v
+        thresholds:
+          v: {warning: 20, critical: 21}
+"""
+
+
+def test_the_run_page_indents_nested_steps_and_lists_a_loops_bad_items(project):
+    project.sql("CREATE TABLE t (x INTEGER)")
+    project.runbook("nested", NESTED)
+    run_id = project.run("nested").run_id
+
+    with running_dashboard(project.root) as url:
+        response = requests.get(f"{url}/runs/{run_id}", timeout=30)
+
+    assert response.status_code == 200
+    html = response.text
+    depths = re.findall(
+        r'<tr class="step depth-(\d)">\s*<th scope="row"><span class="name">(\w+)', html
+    )
+    # group > inner; each > its two bad items of 22 > each item's probe
+    assert [name for _, name in depths][:2] == ["group", "inner"]
+    assert [int(depth) for depth, _ in depths] == [0, 1, 0, 1, 2, 1, 2]
+    assert '<p class="hint"><strong>Hint:</strong> The inner check failed.</p>' in html
+    assert '<span class="name">row.n &lt; 2</span>' in html and "<td>assert</td>" in html
+    assert "2 items listed, 20 more not listed" in html
+    assert re.search(r'<td class="value">22</td><td>20</td><td>21</td><td>above</td>', html)
+
+
 def test_the_run_api_is_the_recorded_run_json_and_its_previous_run(dashboard, filled, capsys):
     from test_output_schema import check
 
