@@ -323,6 +323,32 @@ def test_serve_listens_on_loopback_8080_unless_told():
     assert given.listen == ("0.0.0.0", 9000)
 
 
+def test_the_scheduler_serves_no_http_unless_told():
+    def http(*args: str):
+        return parser_for(["scheduler"]).parse_args(["scheduler", *args]).http
+
+    assert http() is None
+    assert http("--http") == ("127.0.0.1", 8080)
+    assert http("--http", "0.0.0.0:9000") == ("0.0.0.0", 9000)
+
+
+def test_a_scheduler_whose_address_is_taken_says_so_and_schedules_nothing(filled):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", "scheduler", "--http", f"127.0.0.1:{port}"],
+            cwd=filled.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 3
+    assert f"runbook: the dashboard could not listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and "runbook scheduler:" not in done.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
