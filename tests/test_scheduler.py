@@ -536,6 +536,38 @@ def test_the_daemon_stops_on_sigterm(project: Any) -> None:
     assert "SIGTERM: stopping" in rest and rest.rstrip().endswith("runbook scheduler: stopped")
 
 
+def test_the_daemon_serves_the_dashboard_with_http_and_stops_on_sigterm(project: Any) -> None:
+    import re
+
+    import requests
+
+    quick(project, schedule="* * * * *")
+    process = _cli(project, "--http", "127.0.0.1:0")
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:  # uvicorn says where it listens, its port chosen
+        lines.append(line)
+        if "Uvicorn running on" in line:
+            break
+    found = re.search(r"http://127\.0\.0\.1:(\d+)", "".join(lines))
+    assert found, "".join(lines)
+    url = f"http://127.0.0.1:{found[1]}"
+    try:
+        page = requests.get(url + "/", timeout=30)
+        assert page.status_code == 200 and '<span class="name">tick</span>' in page.text
+        metrics = requests.get(url + "/metrics", timeout=30)
+        assert metrics.status_code == 200 and "runbook_" in metrics.text
+        process.send_signal(signal.SIGTERM)
+        rest = process.communicate(timeout=60)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, rest
+    assert "SIGTERM: stopping" in rest and "runbook scheduler: stopped" in rest
+    assert '"GET /metrics HTTP/1.1" 200' in rest and "Traceback" not in rest
+
+
 def test_the_daemon_once_catches_up_what_it_missed(project: Any) -> None:
     """A real process with the real clock: the store's last slot was 5 minutes ago, so
     `--once` runs the missed minutes (catchup: all), each once, and exits."""

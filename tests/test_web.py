@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from dashboard import running_dashboard
+from integration.conftest import postgres  # noqa: F401 - the session's PostgreSQL database
+from test_state import START, order_health_run, where  # noqa: F401 - where: SQLite and PostgreSQL
 
 from runner.cli.arguments import listen_address
 from runner.cli.main import main
@@ -503,6 +505,32 @@ def test_serve_listens_on_loopback_8080_unless_told():
     assert given.listen == ("0.0.0.0", 9000)
 
 
+def test_the_scheduler_serves_no_http_unless_told():
+    def http(*args: str):
+        return parser_for(["scheduler"]).parse_args(["scheduler", *args]).http
+
+    assert http() is None
+    assert http("--http") == ("127.0.0.1", 8080)
+    assert http("--http", "0.0.0.0:9000") == ("0.0.0.0", 9000)
+
+
+def test_a_scheduler_whose_address_is_taken_says_so_and_schedules_nothing(filled):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", "scheduler", "--http", f"127.0.0.1:{port}"],
+            cwd=filled.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 3
+    assert f"runbook: the dashboard could not listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and "runbook scheduler:" not in done.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -591,3 +619,65 @@ def test_an_address_in_use_is_said_without_a_traceback(filled):
     assert done.returncode == 3
     assert f"runbook: the dashboard could not listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _old_strip(store, name: str) -> list[dict]:
+    """The strip as the overview read it before StateStore.recent_runs: the last 30 runs
+    of one runbook (one query each), oldest first, finished real runs only."""
+    return [
+        {key: run[key] for key in ("run_id", "started", "status")}
+        for run in reversed(store.history(name, limit=30))
+        if run["status"] and run["mode"] == "run"
+    ]
+
+
+def test_the_strips_of_every_runbook_are_read_in_one_query(where):  # noqa: F811 - test_state's
+    from runner.base.status import Status
+    from runner.history.store import new_run_id
+
+    with where.open() as store:
+        for place in range(35):  # more than a strip holds
+            store.finish_run(
+                order_health_run(
+                    runbook="busy",
+                    started=START + timedelta(minutes=place),
+                    status=(Status.OK, Status.WARNING, Status.CRITICAL)[place % 3],
+                )
+            )
+        for place in range(3):
+            store.finish_run(
+                order_health_run(runbook="calm", started=START + timedelta(hours=place))
+            )
+        # a dry run and a run still going are not in a strip
+        mixed = [
+            order_health_run(runbook="mixed", started=START + timedelta(minutes=m))
+            for m in range(4)
+        ]
+        mixed[1] = order_health_run(
+            runbook="mixed", started=START + timedelta(minutes=1), mode="dry-run"
+        )
+        for run in mixed:
+            store.finish_run(run)
+        store.start_run(
+            order_health_run(new_run_id(), runbook="mixed", started=START + timedelta(hours=1))
+        )
+        store.finish_run(order_health_run(runbook="elsewhere"))  # not asked for
+
+        queries = []
+        query = store._backend.query
+        store._backend.query = lambda sql, params=(): queries.append(sql) or query(sql, params)
+        recent = store.recent_runs(["busy", "calm", "mixed", "never-ran"], 30)
+        store._backend.query = query
+
+        assert len(queries) == 1
+        assert set(recent) == {"busy", "calm", "mixed"}
+        for name in ("busy", "calm"):
+            assert recent[name] == _old_strip(store, name)
+        assert len(recent["busy"]) == 30
+        assert recent["busy"][-1]["started"] > recent["busy"][0]["started"]  # oldest first
+        assert [run["run_id"] for run in recent["mixed"]] == [
+            run.run_id for run in mixed if run.mode == "run"
+        ]
+        kept = {(run["mode"], run["outcome"]) for run in store.history("mixed")}
+        assert {("dry-run", "completed"), ("run", "running")} <= kept  # but in the store
+        assert store.recent_runs([], 30) == {}

@@ -56,7 +56,8 @@ def _duration(text: str) -> float:
 
 
 def listen_address(text: str) -> tuple[str, int]:
-    """`serve --listen`: ADDR:PORT ([ADDR]:PORT for IPv6), a port from 0 to 65535."""
+    """`serve --listen`, `scheduler --http`: ADDR:PORT ([ADDR]:PORT for IPv6), a port
+    from 0 to 65535."""
     host, sep, port = text.rpartition(":")
     if not sep or not host:
         raise argparse.ArgumentTypeError(
@@ -266,6 +267,16 @@ def _scheduler(scheduler: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run what is due now (the missed runs by catchup:, no jitter), wait for it "
         "and exit: to try a configuration, or to be started by another scheduler",
+    )
+    scheduler.add_argument(
+        "--http",
+        type=listen_address,
+        nargs="?",
+        const=listen_address(DEFAULT_LISTEN),
+        metavar="ADDR:PORT",
+        help="serve the dashboard and /metrics (as `runbook serve`) from this process while "
+        f"it schedules, on ADDR:PORT (--http alone: {DEFAULT_LISTEN}, this machine only); "
+        "they stop when the scheduler stops (default: no HTTP)",
     )
 
 

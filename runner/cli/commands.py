@@ -357,21 +357,33 @@ def export_command(args: argparse.Namespace) -> int:
     return export(args, _library(args))
 
 
-def scheduler_command(args: argparse.Namespace) -> int:
-    from runner.cli.daemon import scheduler_command as serve
+def _sources(config: Any) -> Any:
+    """What the dashboard reads: a fresh library for each page (a runbook file changed
+    shows as it is now) and `runbook status`'s rows of it."""
+    from runner.cli.store import status_rows
+    from runner.web.overview import Sources
 
-    return serve(args, load_config(args.config))
+    return Sources(library=lambda: _library_of(config), status_rows=status_rows)
+
+
+def scheduler_command(args: argparse.Namespace) -> int:
+    from runner.cli.daemon import scheduler_command as schedule
+
+    config = load_config(args.config)
+    if args.http is None:
+        return schedule(args, config)
+    from runner.web.server import serving
+
+    host, port = args.http
+    with serving(_sources(config), host, port):  # the dashboard while it schedules
+        return schedule(args, config)
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from runner.cli.store import status_rows
-    from runner.web.overview import Sources
     from runner.web.server import serve
 
-    config = load_config(args.config)
     host, port = args.listen
-    # a fresh library for each page: a runbook file changed shows as it is now
-    serve(Sources(library=lambda: _library_of(config), status_rows=status_rows), host, port)
+    serve(_sources(load_config(args.config)), host, port)
     return 0
 
 

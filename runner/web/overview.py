@@ -62,24 +62,15 @@ def overview(sources: Sources, *, tag: str | None = None, kind: str | None = Non
         for book in runbooks
         if (not tag or tag in book["tags"]) and (not kind or book["kind"] == kind)
     ]
+    # the strips: the last STRIP finished real runs of each, oldest first, in one query
     with open_store(library.config) as store:
-        for book in shown:
-            book["recent"] = _recent(store, book["runbook"])
+        recent = store.recent_runs([book["runbook"] for book in shown], STRIP)
+    for book in shown:
+        book["recent"] = [
+            {**run, "started": timestamp_text(run["started"])}
+            for run in recent.get(book["runbook"], [])
+        ]
     return Overview(shown, tags, kinds)
-
-
-def _recent(store: Any, name: str) -> list[dict[str, Any]]:
-    """The last STRIP finished real runs of `name`, oldest first: what the strip draws."""
-    runs = store.history(name, limit=STRIP)
-    return [
-        {
-            "run_id": run["run_id"],
-            "started": timestamp_text(run["started"]),
-            "status": run["status"],
-        }
-        for run in reversed(runs)
-        if run["status"] and run.get("mode", "run") == "run"
-    ]
 
 
 def _next_run(schedule: str | None, timing: dict[str, Any] | None, now: datetime) -> str | None:
