@@ -7,7 +7,7 @@ runs by status with the last success, the last runs' evaluations."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -149,6 +149,19 @@ class Reads:
         for every runbook in the store (`last_runs().newest`): what late detection
         compares with the due slot."""
         return self.last_runs().newest
+
+    def previous_run_id(self, run: Mapping[str, Any]) -> str | None:
+        """The id of the run of `run`'s runbook and mode that `runbook history` lists just
+        after it (the one before it: started, then run id), or None for its first run."""
+        sql = (
+            "SELECT run_id FROM runs WHERE runbook = ? AND mode = ? "
+            "AND (started < ? OR (started = ? AND run_id < ?)) "
+            "ORDER BY started DESC, run_id DESC LIMIT 1"
+        )
+        params = [run["runbook"], run["mode"], run["started"], run["started"], run["run_id"]]
+        with self._lock:
+            rows = self._backend.query(sql, params)
+        return str(rows[0]["run_id"]) if rows else None
 
     def recent_runs(self, runbooks: Sequence[str], limit: int) -> dict[str, list[dict[str, Any]]]:
         """{runbook: its last `limit` finished real runs, oldest first} for each of

@@ -26,29 +26,10 @@ def recorded_run(library: Any, run_id: str) -> dict[str, Any] | None:
             return None
         if run is None or run["run_id"] != run_id:
             return None
-        previous = _previous_run_id(store, run)
+        previous = store.previous_run_id(run)
     document: dict[str, Any] = json.loads(render_recorded_run_json(run))
     document["previous_run_id"] = previous
     return document
-
-
-#: The run of the same runbook and mode just before a run, in the order of
-#: `runbook history` (newest first: started, then run id).
-_PREVIOUS_SQL = (
-    "SELECT run_id FROM runs WHERE runbook = ? AND mode = ? "
-    "AND (started < ? OR (started = ? AND run_id < ?)) "
-    "ORDER BY started DESC, run_id DESC LIMIT 1"
-)
-
-
-def _previous_run_id(store: Any, run: dict[str, Any]) -> str | None:
-    """The id of the run of the same runbook and mode that `runbook history` lists just
-    after `run` (the one before it), or None for its first run. Read through the store's
-    backend as StateStore.history reads (history/reads.py)."""
-    params = [run["runbook"], run["mode"], run["started"], run["started"], run["run_id"]]
-    with store._lock:
-        rows = store._backend.query(_PREVIOUS_SQL, params)
-    return str(rows[0]["run_id"]) if rows else None
 
 
 def step_rows(steps: list[dict[str, Any]], depth: int = 0) -> list[tuple[int, dict[str, Any]]]:
