@@ -140,7 +140,10 @@ def _has_security_headers(response: requests.Response) -> None:
 def _rows(html: str) -> dict[str, str]:
     """The overview table's rows by runbook name."""
     rows = re.findall(
-        r"<tr>\s*<th scope=\"row\"><span class=\"name\">([^<]+)</span>(.*?)</tr>", html, re.S
+        r"<tr>\s*<th scope=\"row\"><a class=\"name\" href=\"/runbooks/[^\"]+\">"
+        r"([^<]+)</a>(.*?)</tr>",
+        html,
+        re.S,
     )
     return {name: body for name, body in rows}
 
@@ -256,6 +259,8 @@ def test_no_secret_on_any_page(dashboard):
         "/metrics",
         *(f"/runs/{run_id}" for run_id in _run_ids(dashboard, "leaky")),
         *(f"/api/runs/{run_id}" for run_id in _run_ids(dashboard, "leaky")),
+        "/runbooks/leaky",
+        "/api/runbooks/leaky",
     ]
     for page in pages:
         response = requests.get(dashboard + page, timeout=30)
@@ -681,3 +686,174 @@ def test_the_strips_of_every_runbook_are_read_in_one_query(where):  # noqa: F811
         kept = {(run["mode"], run["outcome"]) for run in store.history("mixed")}
         assert {("dry-run", "completed"), ("run", "running")} <= kept  # but in the store
         assert store.recent_runs([], 30) == {}
+
+
+# -- the runbook page --------------------------------------------------------------------
+
+TREND = """
+runbook: trend
+title: Pending over time
+kind: health-check
+tags: [orders]
+description: Counts the orders still pending.
+schedule: "0 6 * * *"
+timezone: Europe/Paris
+connection: main
+inputs:
+  n: {type: integer, default: 1, description: How many are pending}
+  token: {type: string, secret: true, default: tok-Quokka4410}
+steps:
+  - id: pending
+    title: Pending orders
+    sql: SELECT {{ inputs.n }} AS pending_count, 3 AS free_slots
+    thresholds:
+      pending_count: {warning: 5, critical: 10}
+      free_slots: {warning: 2, critical: 1, direction: below}
+"""
+
+
+@pytest.fixture
+def trending(project) -> Iterator[tuple[str, list[str]]]:
+    """The dashboard of a project whose runbook `trend` ran with 2, 7 and 12 pending
+    (OK, WARNING, CRITICAL) and once as a dry run: its base URL and the real runs' ids,
+    oldest first."""
+    project.config("connections:\n  main: {sqlite: data.db}\nstate: var/runner.db\n")
+    project.runbook("trend", TREND)
+    statuses = [project.run("trend", {"n": n}).status.value for n in (2, 7, 12)]
+    assert statuses == ["OK", "WARNING", "CRITICAL"]
+    project.run("trend", {"n": 50}, mode="dry-run")
+    with running_dashboard(project.root) as url:
+        rows = requests.get(url + "/api/runbooks", timeout=30).json()
+        (recent,) = [row["recent"] for row in rows if row["runbook"] == "trend"]
+        yield url, [run["run_id"] for run in recent]
+
+
+def test_the_runbook_page_describes_it_and_tables_its_thresholds_values(trending):
+    url, run_ids = trending
+    response = requests.get(url + "/runbooks/trend", timeout=30)
+
+    assert response.status_code == 200
+    _has_security_headers(response)
+    html = response.text
+    assert "Pending over time" in html and "health-check" in html and "orders" in html
+    assert "Counts the orders still pending." in html and "trend.yaml" in html
+    # inputs: the secret one marked, its default never shown
+    assert '<span class="name">n</span></th><td>integer</td><td>1</td>' in html
+    assert '<span class="name">token</span> <span class="secret">secret</span>' in html
+    assert "tok-Quokka4410" not in html
+    # the schedule with its next run times (06:00 in Paris is 05:00 or 04:00 UTC)
+    assert '<span class="name">0 6 * * *</span>, time zone Europe/Paris' in html
+    assert len(re.findall(r'<li><time datetime="[\d-]+T0[45]:00:00\.000Z">', html)) == 5
+    # the steps' thresholds
+    assert '<span class="name">pending_count</span></th><td>5</td><td>10</td><td>above</td>' in html
+    assert '<span class="name">free_slots</span></th><td>2</td><td>1</td><td>below</td>' in html
+    # without JavaScript: the recent values, newest first, each linked to its run
+    values = re.findall(
+        r'<td><a href="/runs/([^"]+)">[^<]+</a></td><td><time[^>]*>[^<]+</time></td>'
+        r'<td class="value">(\d+)</td><td>5</td><td>10</td>',
+        html,
+    )
+    assert values == [(run_ids[2], "12"), (run_ids[1], "7"), (run_ids[0], "2")]
+    # the charts: empty holders the vendored uPlot fills from the embedded JSON
+    assert html.count('<div class="chart" data-series=') == 3
+    assert re.findall(r"<script[^>]*>", html) == [
+        '<script src="/static/htmx.min.js" defer>',
+        '<script src="/static/uPlot.iife.min.js" defer>',
+        '<script src="/static/charts.js" defer>',
+        '<script type="application/json" id="chart-data">',
+    ]
+    assert "<style" not in html and " style=" not in html
+    embedded = re.search(r'id="chart-data">(.*?)</script>', html, re.S)
+    assert embedded is not None
+    data = json.loads(embedded.group(1))
+    assert data["series"] == requests.get(url + "/api/runbooks/trend", timeout=30).json()["series"]
+
+
+def test_the_runbook_api_has_each_thresholds_series_in_run_order(trending):
+    url, run_ids = trending
+    response = requests.get(url + "/api/runbooks/trend", timeout=30)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    _has_security_headers(response)
+    document = response.json()
+    assert document["runbook"] == "trend" and document["invalid"] == 0
+    assert document["schedule"]["cron"] == "0 6 * * *"
+    assert len(document["schedule"]["next"]) == 5
+    (token,) = [spec for spec in document["inputs"] if spec["name"] == "token"]
+    assert token["secret"] is True and token["default"] is None
+    assert "tok-Quokka4410" not in response.text
+    (step,) = document["steps"]
+    assert step["path"] == "pending" and [t["name"] for t in step["thresholds"]] == [
+        "pending_count",
+        "free_slots",
+    ]
+    # the dry run is not charted: the three real runs, oldest first
+    assert [run["run_id"] for run in document["runs"]] == run_ids
+    assert [run["status"] for run in document["runs"]] == ["OK", "WARNING", "CRITICAL"]
+    assert all(run["duration"] >= 0 for run in document["runs"])
+    pending, free = document["series"]
+    assert (pending["step"], pending["threshold"], pending["direction"]) == (
+        "pending",
+        "pending_count",
+        "above",
+    )
+    assert [
+        (p["run_id"], p["value"], p["warning"], p["critical"], p["status"])
+        for p in pending["points"]
+    ] == [
+        (run_ids[0], 2, 5, 10, "OK"),
+        (run_ids[1], 7, 5, 10, "WARNING"),
+        (run_ids[2], 12, 5, 10, "CRITICAL"),
+    ]
+    assert [p["started"] for p in pending["points"]] == [run["started"] for run in document["runs"]]
+    assert free["direction"] == "below"
+    assert [(p["value"], p["evaluation"]) for p in free["points"]] == [(3, "OK")] * 3
+
+
+def test_the_runbook_page_of_one_that_never_ran_has_no_chart_data(dashboard):
+    document = requests.get(dashboard + "/api/runbooks/nightly", timeout=30).json()
+    html = requests.get(dashboard + "/runbooks/nightly", timeout=30).text
+
+    assert document["runs"] == [] and document["series"] == []
+    assert "It has no finished run yet." in html
+    assert "No threshold: none declared, none recorded." in html
+
+
+def test_the_overview_and_the_run_page_link_to_the_runbook_page(dashboard):
+    html = requests.get(dashboard + "/", timeout=30).text
+    (run_id,) = _run_ids(dashboard, "leaky")
+    run_page = requests.get(f"{dashboard}/runs/{run_id}", timeout=30).text
+
+    for name in ("broken", "leaky", "nightly", "healthy"):
+        assert f'<a class="name" href="/runbooks/{name}">{name}</a>' in html
+    assert '<a class="name" href="/runbooks/leaky">leaky</a>' in run_page
+
+
+@pytest.mark.parametrize("name", ["nothing-here", "%00%27%22", "x" * 3000])
+def test_a_runbook_that_is_not_there_is_404_with_the_headers(dashboard, name):
+    page = requests.get(f"{dashboard}/runbooks/{name}", timeout=30)
+    api = requests.get(f"{dashboard}/api/runbooks/{name}", timeout=30)
+
+    assert page.status_code == 404 and api.status_code == 404
+    _has_security_headers(page)
+    _has_security_headers(api)
+    assert "<h1>Not found</h1>" in page.text and "</html>" in page.text
+    assert api.json()["error"].startswith("no runbook named ")
+    assert "Traceback" not in page.text + api.text
+
+
+def test_the_vendored_uplot_is_served_with_its_licence(dashboard):
+    script = requests.get(dashboard + "/static/uPlot.iife.min.js", timeout=30)
+    style = requests.get(dashboard + "/static/uPlot.min.css", timeout=30)
+    licence = requests.get(dashboard + "/static/uPlot.LICENSE", timeout=30)
+    ours = requests.get(dashboard + "/static/charts.js", timeout=30)
+
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "uPlot" in script.text
+    assert style.status_code == 200 and ".uplot" in style.text
+    assert licence.status_code == 200 and "MIT License" in licence.text
+    assert "Leon Sorokin" in licence.text
+    assert ours.status_code == 200 and "new uPlot(" in ours.text
+    for response in (script, style, licence, ours):
+        _has_security_headers(response)

@@ -1,8 +1,9 @@
 """Reading runs back from the state store (a base of StateStore): the history, one run
 with its steps, the newest runs of every runbook (`status`, late detection) and the
 newest slots (`runbook scheduler`'s catch-up), the last statuses of many runbooks (the
-dashboard's strips), recorded step values (trends), and what `runbook metrics` counts:
-runs by status with the last success, the last runs' evaluations."""
+dashboard's strips), the last runs of one (its runbook page), recorded step values
+(trends), and what `runbook metrics` counts: runs by status with the last success, the
+last runs' evaluations."""
 
 from __future__ import annotations
 
@@ -182,6 +183,23 @@ class Reads:
                     {"run_id": row["run_id"], "started": row["started"], "status": row["status"]}
                 )
         return found
+
+    def finished_runs(self, runbook: str, limit: int) -> list[dict[str, Any]]:
+        """The last `limit` finished real runs of `runbook`, oldest first, each as
+        {run_id, started, status, duration} (started as stored), in one query that reads
+        the newest through idx_runs_newest as `last_run` does: the runs the dashboard's
+        runbook page charts."""
+        sql = (
+            "SELECT run_id, started, status, duration FROM runs "
+            "WHERE runbook = ? AND mode = 'run' AND status IS NOT NULL "
+            "ORDER BY started DESC, run_id DESC LIMIT ?"
+        )
+        with self._lock:
+            rows = self._backend.query(sql, [runbook, max(int(limit), 0)])
+        return [
+            {column: row[column] for column in ("run_id", "started", "status", "duration")}
+            for row in reversed(rows)
+        ]
 
     def last_slots(self) -> dict[str, datetime]:
         """{runbook: the newest schedule slot a run was recorded for} (trigger schedule

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runner.base.errors import RunbookError
 from runner.web.overview import STRIP, Sources, overview
 from runner.web.run import recorded_run, step_rows
+from runner.web.runbook import SERIES, runbook_view
 
 HERE = Path(__file__).resolve().parent
 
@@ -110,11 +111,31 @@ def create_app(sources: Sources) -> ASGIApp:
             body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
         )
 
+    def runbook_page(request: Request) -> Response:
+        name = request.path_params["name"]
+        found = runbook_view(sources.library(), name)
+        if found is None:
+            return _not_found(request, f"no runbook named {name!r} in the library")
+        context = {"book": found, "limit": SERIES}
+        return templates.TemplateResponse(
+            request, "runbook.html", context, headers={"Cache-Control": "no-store"}
+        )
+
+    def runbook_api(request: Request) -> Response:
+        name = request.path_params["name"]
+        found = runbook_view(sources.library(), name)
+        if found is None:
+            return _not_found(request, f"no runbook named {name!r} in the library")
+        body = json.dumps(found, default=str, indent=2)
+        return Response(
+            body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
+
     def run_page(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         found = recorded_run(sources.library(), run_id)
         if found is None:
-            return _not_found(request, run_id)
+            return _not_found(request, f"no run with id {run_id!r} in the state store")
         context = {
             "run": found,
             "steps": step_rows(found["steps"]),
@@ -128,15 +149,15 @@ def create_app(sources: Sources) -> ASGIApp:
         run_id = request.path_params["run_id"]
         found = recorded_run(sources.library(), run_id)
         if found is None:
-            return _not_found(request, run_id)
+            return _not_found(request, f"no run with id {run_id!r} in the state store")
         body = json.dumps(found, default=str, indent=2)
         return Response(
             body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
         )
 
-    def _not_found(request: Request, run_id: str) -> Response:
-        """404 for a run the store does not have (or an id no run could have)."""
-        message = f"no run with id {run_id!r} in the state store"
+    def _not_found(request: Request, message: str) -> Response:
+        """404 for a run the store does not have (or an id no run could have), or a
+        runbook the library does not have: `message` says which."""
         headers = {"Cache-Control": "no-store"}
         if request.url.path.startswith("/api/"):
             body = json.dumps({"error": message}, indent=2) + "\n"
@@ -178,6 +199,8 @@ def create_app(sources: Sources) -> ASGIApp:
         routes=[
             Route("/", overview_page, name="overview"),
             Route("/api/runbooks", runbooks_api, name="api_runbooks"),
+            Route("/runbooks/{name}", runbook_page, name="runbook"),
+            Route("/api/runbooks/{name}", runbook_api, name="api_runbook"),
             Route("/runs/{run_id}", run_page, name="run"),
             Route("/api/runs/{run_id}", run_api, name="api_run"),
             Route("/metrics", metrics, name="metrics"),
