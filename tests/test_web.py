@@ -857,3 +857,63 @@ def test_the_vendored_uplot_is_served_with_its_licence(dashboard):
     assert ours.status_code == 200 and "new uPlot(" in ours.text
     for response in (script, style, licence, ours):
         _has_security_headers(response)
+
+
+def test_a_runbooks_last_runs_are_read_in_one_query(where):  # noqa: F811 - test_state's
+    from runner.base.status import Status
+    from runner.history.store import new_run_id
+
+    statuses = (Status.OK, Status.WARNING, Status.CRITICAL)
+    with where.open() as store:
+        finished = []
+        for place in range(105):  # more than the page charts
+            run = order_health_run(
+                runbook="busy",
+                started=START + timedelta(minutes=place),
+                status=statuses[place % 3],
+            )
+            store.finish_run(run)
+            finished.append(run)
+        # a dry run, a run still going and another runbook's run are not in it
+        store.finish_run(
+            order_health_run(runbook="busy", started=START + timedelta(days=1), mode="dry-run")
+        )
+        store.start_run(
+            order_health_run(new_run_id(), runbook="busy", started=START + timedelta(days=2))
+        )
+        store.finish_run(order_health_run(runbook="calm", started=START + timedelta(days=3)))
+
+        queries = []
+        query = store._backend.query
+        store._backend.query = lambda sql, params=(): queries.append(sql) or query(sql, params)
+        runs = store.finished_runs("busy", 100)
+        store._backend.query = query
+
+        assert len(queries) == 1
+        assert [run["run_id"] for run in runs] == [run.run_id for run in finished[5:]]
+        assert [run["status"] for run in runs] == [run.status.value for run in finished[5:]]
+        assert all(isinstance(run["duration"], float) for run in runs)
+        assert store.finished_runs("never-ran", 100) == []
+
+
+def test_an_invalid_runbook_still_shows_its_recorded_series(dashboard, filled):
+    (filled.root / "runbooks" / "broken.yaml").write_text(
+        "runbook: broken\nsteps:\n  - id: pending\n    sql: SELECT 1\n    wrong_key: 1\n",
+        encoding="utf-8",
+    )
+
+    response = requests.get(dashboard + "/api/runbooks/broken", timeout=30)
+    html = requests.get(dashboard + "/runbooks/broken", timeout=30).text
+
+    assert response.status_code == 200
+    document = response.json()
+    assert document["invalid"] >= 1 and document["steps"] == [] and document["title"] is None
+    (series,) = document["series"]
+    assert (series["step"], series["threshold"], series["declared"]) == (
+        "pending",
+        "pending_count",
+        False,
+    )
+    assert [(p["value"], p["status"]) for p in series["points"]] == [(12, "CRITICAL")] * 2
+    assert "INVALID: " in html and "(runbook validate)" in html
+    assert "no longer in the runbook" in html
