@@ -554,7 +554,7 @@ def test_the_daemon_serves_the_dashboard_with_http_and_stops_on_sigterm(project:
     url = f"http://127.0.0.1:{found[1]}"
     try:
         page = requests.get(url + "/", timeout=30)
-        assert page.status_code == 200 and '<span class="name">tick</span>' in page.text
+        assert page.status_code == 200 and 'href="/runbooks/tick">tick</a>' in page.text
         metrics = requests.get(url + "/metrics", timeout=30)
         assert metrics.status_code == 200 and "runbook_" in metrics.text
         process.send_signal(signal.SIGTERM)
