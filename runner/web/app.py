@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
@@ -74,6 +75,12 @@ def _filters(request: Request) -> dict[str, str | None]:
     }
 
 
+def _json(body: Any) -> Response:
+    """`body` as the API answers it: indented JSON, never cached."""
+    text = json.dumps(body, default=str, indent=2) + "\n"
+    return Response(text, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
 def create_app(sources: Sources) -> ASGIApp:
     """The dashboard of the library and state store that `sources` read."""
     templates = Jinja2Templates(
@@ -87,6 +94,16 @@ def create_app(sources: Sources) -> ASGIApp:
     )
 
     templates.env.filters["pretty_json"] = lambda value: json.dumps(value, default=str, indent=2)
+
+    def _problem(request: Request, status: int, page: str, message: str) -> Response:
+        """What went wrong, as JSON ({"error": message}) under /api/, else as `page`."""
+        headers = {"Cache-Control": "no-store"}
+        if request.url.path.startswith("/api/"):
+            body = json.dumps({"error": message}, indent=2) + "\n"
+            return Response(body, status, headers, media_type="application/json")
+        return templates.TemplateResponse(
+            request, page, {"message": message}, status_code=status, headers=headers
+        )
 
     def overview_page(request: Request) -> Response:
         filters = _filters(request)
@@ -105,11 +122,7 @@ def create_app(sources: Sources) -> ASGIApp:
         )
 
     def runbooks_api(request: Request) -> Response:
-        found = overview(sources, **_filters(request))
-        body = json.dumps(found.runbooks, default=str, indent=2)
-        return Response(
-            body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
-        )
+        return _json(overview(sources, **_filters(request)).runbooks)
 
     def runbook_page(request: Request) -> Response:
         name = request.path_params["name"]
@@ -126,10 +139,7 @@ def create_app(sources: Sources) -> ASGIApp:
         found = runbook_view(sources.library(), name)
         if found is None:
             return _not_found(request, f"no runbook named {name!r} in the library")
-        body = json.dumps(found, default=str, indent=2)
-        return Response(
-            body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
-        )
+        return _json(found)
 
     def run_page(request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -150,21 +160,12 @@ def create_app(sources: Sources) -> ASGIApp:
         found = recorded_run(sources.library(), run_id)
         if found is None:
             return _not_found(request, f"no run with id {run_id!r} in the state store")
-        body = json.dumps(found, default=str, indent=2)
-        return Response(
-            body + "\n", media_type="application/json", headers={"Cache-Control": "no-store"}
-        )
+        return _json(found)
 
     def _not_found(request: Request, message: str) -> Response:
         """404 for a run the store does not have (or an id no run could have), or a
         runbook the library does not have: `message` says which."""
-        headers = {"Cache-Control": "no-store"}
-        if request.url.path.startswith("/api/"):
-            body = json.dumps({"error": message}, indent=2) + "\n"
-            return Response(body, 404, headers, media_type="application/json")
-        return templates.TemplateResponse(
-            request, "not_found.html", {"message": message}, status_code=404, headers=headers
-        )
+        return _problem(request, 404, "not_found.html", message)
 
     def metrics(request: Request) -> Response:
         """The Prometheus exposition of every runbook (`runbook metrics`), read afresh at
@@ -186,13 +187,7 @@ def create_app(sources: Sources) -> ASGIApp:
         masker = Masker()
         masker.add_env(os.environ)
         message = masker.mask_text(getattr(error, "format_message", lambda: str(error))())
-        headers = {"Cache-Control": "no-store"}
-        if request.url.path.startswith("/api/"):
-            body = json.dumps({"error": message}, indent=2) + "\n"
-            return Response(body, 503, headers, media_type="application/json")
-        return templates.TemplateResponse(
-            request, "unavailable.html", {"message": message}, status_code=503, headers=headers
-        )
+        return _problem(request, 503, "unavailable.html", message)
 
     app = Starlette(
         exception_handlers={RunbookError: unavailable},
