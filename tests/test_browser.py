@@ -5,7 +5,9 @@ user sees: the overview's statuses and LATE mark, the runbook page's threshold c
 with its warning and critical bands (pixels read off the uPlot canvas), the run page's
 hint, and the overview's table updated by htmx after a new run without a reload. Every
 page must leave the browser console free of errors, Content-Security-Policy violations
-included (htmx's config keeps it from adding inline styles).
+included (htmx's config keeps it from adding inline styles). axe-core (vendored in
+tests/axe/ from its npm package, with its licence) finds no accessibility violation of
+serious or critical impact on any page: contrast, names, keyboard focus among them.
 
 A screenshot of each page is saved as a test artifact in the folder named by the
 environment variable RUNBOOK_TEST_ARTIFACTS (default tests/artifacts/, ignored by git).
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 from test_web import dashboard, filled  # noqa: F401 - the fixtures: a store filled by real runs
 
+AXE = Path(__file__).parent / "axe" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(os.environ.get("RUNBOOK_TEST_ARTIFACTS") or Path(__file__).parent / "artifacts")
@@ -92,6 +95,23 @@ def _console_is_clean(driver) -> None:
     assert not [e for e in entries if "Content Security Policy" in e["message"]], entries
 
 
+def _accessible(driver) -> None:
+    """axe-core's WCAG 2 A and AA rules find no serious or critical violation."""
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    found = driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21aa"]},
+                           resultTypes: ["violations"]})
+          .then(results => done(results.violations.map(v => ({
+            id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 5)}))))
+          .catch(error => done([{id: "axe failed", impact: "critical", help: String(error)}]));
+        """
+    )
+    assert [v for v in found if v["impact"] in ("serious", "critical")] == [], found
+
+
 def _screenshot(driver, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
@@ -123,6 +143,7 @@ def test_overview_shows_statuses_and_late(browser, dashboard):  # noqa: F811
     assert "LATE" not in _row_text(browser, "healthy")
     _screenshot(browser, "overview")
     _console_is_clean(browser)
+    _accessible(browser)
 
 
 def test_overview_refreshes_after_a_new_run(browser, filled, monkeypatch):  # noqa: F811
@@ -178,6 +199,7 @@ def test_runbook_page_draws_the_chart_with_its_bands(browser, dashboard):  # noq
     assert browser.execute_script(PIXELS, durations)["painted"] > 0
     _screenshot(browser, "runbook")
     _console_is_clean(browser)
+    _accessible(browser)
 
 
 def test_run_page_shows_the_hint(browser, dashboard):  # noqa: F811
@@ -191,3 +213,4 @@ def test_run_page_shows_the_hint(browser, dashboard):  # noqa: F811
     assert "CRITICAL" in browser.find_element(By.TAG_NAME, "main").text
     _screenshot(browser, "run")
     _console_is_clean(browser)
+    _accessible(browser)
