@@ -7,7 +7,9 @@ hint, and the overview's table updated by htmx after a new run without a reload.
 page must leave the browser console free of errors, Content-Security-Policy violations
 included (htmx's config keeps it from adding inline styles). axe-core (vendored in
 tests/axe/ from its npm package, with its licence) finds no accessibility violation of
-serious or critical impact on any page: contrast, names, keyboard focus among them.
+serious or critical impact on any page: contrast, names, keyboard focus among them. From
+the keyboard alone, Tab reaches the overview's filters and runbook links with the focus
+drawn, and Enter opens a runbook.
 
 A screenshot of each page is saved as a test artifact in the folder named by the
 environment variable RUNBOOK_TEST_ARTIFACTS (default tests/artifacts/, ignored by git).
@@ -214,3 +216,36 @@ def test_run_page_shows_the_hint(browser, dashboard):  # noqa: F811
     _screenshot(browser, "run")
     _console_is_clean(browser)
     _accessible(browser)
+
+
+#: What has the keyboard's focus: its tag, link, text, and whether its focus is drawn.
+FOCUSED = """
+const e = document.activeElement;
+const style = getComputedStyle(e);
+return {tag: e.tagName.toLowerCase(), href: e.getAttribute("href"), text: e.textContent.trim(),
+        drawn: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0};
+"""
+
+
+def test_overview_works_from_the_keyboard(browser, dashboard):  # noqa: F811
+    """Tab goes through the filters and every runbook's link, each focus drawn; Enter on a
+    runbook's link opens its page."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    _load(browser, dashboard + "/")
+    seen = []
+    for _ in range(60):
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        focused = browser.execute_script(FOCUSED)
+        seen.append(focused)
+        assert focused["drawn"], focused
+        if focused["href"] == "/runbooks/broken":
+            break
+    else:
+        pytest.fail(f"Tab never reached the link to runbook broken: {seen}")
+    tags = [focused["tag"] for focused in seen]
+    assert "select" in tags and "button" in tags, seen  # the filters come before the table
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    _wait(browser, lambda d: d.current_url == dashboard + "/runbooks/broken")
+    _console_is_clean(browser)
