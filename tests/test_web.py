@@ -261,6 +261,10 @@ def test_no_secret_on_any_page(dashboard):
         *(f"/api/runs/{run_id}" for run_id in _run_ids(dashboard, "leaky")),
         "/runbooks/leaky",
         "/api/runbooks/leaky",
+        "/history",
+        "/history?runbook=leaky",
+        "/api/history",
+        "/api/history?runbook=leaky",
     ]
     for page in pages:
         response = requests.get(dashboard + page, timeout=30)
@@ -917,3 +921,237 @@ def test_an_invalid_runbook_still_shows_its_recorded_series(dashboard, filled):
     assert [(p["value"], p["status"]) for p in series["points"]] == [(12, "CRITICAL")] * 2
     assert "INVALID: " in html and "(runbook validate)" in html
     assert "no longer in the runbook" in html
+
+
+# -- the history page --------------------------------------------------------------------
+
+
+def _history_rows(html: str) -> list[tuple[str, str]]:
+    """The history table's rows as (run id, runbook), in the page's order."""
+    return re.findall(
+        r'<th scope="row"><a class="name" href="/runs/([^"]+)">[^<]+</a></th>\s*'
+        r'<td><a class="name" href="/runbooks/([^"]+)">',
+        html,
+    )
+
+
+def test_the_history_lists_every_run_newest_first_with_links(dashboard):
+    api = requests.get(dashboard + "/api/history", timeout=30)
+    assert api.status_code == 200
+    _has_security_headers(api)
+    assert api.headers["Cache-Control"] == "no-store"
+    found = api.json()
+    assert found["next"] is None and found["next_url"] is None  # 6 runs: one page
+    runs = found["runs"]
+    assert [run["runbook"] for run in runs] == ["leaky", *["broken"] * 2, *["healthy"] * 3]
+    assert [run["started"] for run in runs] == sorted(
+        (run["started"] for run in runs), reverse=True
+    )
+    assert runs[0]["inputs"] == {"password": "***"} and runs[0]["status"] == "CRITICAL"
+
+    page = requests.get(dashboard + "/history", timeout=30)
+    assert page.status_code == 200
+    _has_security_headers(page)
+    assert _history_rows(page.text) == [(run["run_id"], run["runbook"]) for run in runs]
+    assert '<form method="get" action="/history" class="filters">' in page.text
+    assert 'rel="next"' not in page.text and 'href="/api/history"' in page.text
+    # the overview's header links to it
+    assert '<a href="/history">History</a>' in requests.get(dashboard + "/", timeout=30).text
+
+
+def test_the_history_filters_by_runbook_status_trigger_and_time(dashboard):
+    def ids(query: str) -> list[str]:
+        response = requests.get(f"{dashboard}/api/history?{query}", timeout=30)
+        assert response.status_code == 200, response.text
+        page = requests.get(f"{dashboard}/history?{query}", timeout=30)
+        assert page.status_code == 200
+        found = [run["run_id"] for run in response.json()["runs"]]
+        assert [run_id for run_id, _ in _history_rows(page.text)] == found  # the same rows
+        return found
+
+    every = requests.get(dashboard + "/api/history", timeout=30).json()["runs"]
+    assert ids("runbook=healthy") == [run["run_id"] for run in every if run["runbook"] == "healthy"]
+    critical = [run["run_id"] for run in every if run["status"] == "CRITICAL"]
+    assert len(critical) == 3
+    assert ids("status=critical") == critical  # any case
+    assert ids("status=CRITICAL&runbook=broken") == critical[1:]
+    assert ids("status=WARNING") == []
+    assert ids("trigger=manual") == [run["run_id"] for run in every]
+    assert ids("trigger=schedule") == []
+    # started from (inclusive) and before (exclusive), the stored times as the API shows them
+    broken = [run for run in every if run["runbook"] == "broken"]
+    oldest, newest = broken[-1]["started"], broken[0]["started"]
+    assert ids(f"from={oldest}&to={newest}&runbook=broken") == [broken[-1]["run_id"]]
+    assert ids("from=2000-01-01&to=2001-01-01") == []
+    assert ids("from=2000-01-01T00:00%2B02:00&runbook=leaky") == [every[0]["run_id"]]
+    # the form keeps what was asked
+    html = requests.get(dashboard + "/history?status=ok&runbook=healthy", timeout=30).text
+    assert '<option value="OK" selected>OK</option>' in html
+    assert 'name="runbook" value="healthy"' in html and 'href="/history">clear</a>' in html
+    assert (
+        "No run matches this filter."
+        in requests.get(dashboard + "/history?runbook=nothing-like-it", timeout=30).text
+    )
+
+
+def test_the_history_pages_by_a_cursor_of_the_last_run(dashboard, monkeypatch):
+    import runner.web.history
+
+    monkeypatch.setattr(runner.web.history, "PAGE", 6)
+    every = requests.get(dashboard + "/api/history", timeout=30).json()["runs"]
+    monkeypatch.setattr(runner.web.history, "PAGE", 2)
+    seen: list[str] = []
+    url = "/api/history?trigger=manual"
+    while url:
+        found = requests.get(dashboard + url, timeout=30).json()
+        assert len(found["runs"]) == 2
+        seen.extend(run["run_id"] for run in found["runs"])
+        url = found["next_url"]
+        if url:
+            assert "trigger=manual" in url  # the filters go on
+            assert found["next"]["after_run"] == found["runs"][-1]["run_id"]
+    assert seen == [run["run_id"] for run in every]
+    # the page's "next page" link is a plain link to the same
+    html = requests.get(dashboard + "/history?trigger=manual", timeout=30).text
+    assert len(_history_rows(html)) == 2
+    link = re.search(r'<a href="(/history\?[^"]+)" rel="next">', html)
+    assert link and "after_started=" in link.group(1) and "trigger=manual" in link.group(1)
+    second = requests.get(dashboard + link.group(1).replace("&amp;", "&"), timeout=30).text
+    assert [run_id for run_id, _ in _history_rows(second)] == seen[2:4]
+    assert 'rel="first"' in second
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("status=bad", "status='bad' is not a status: give one of OK, SKIPPED"),
+        ("from=yesterday", "from='yesterday' is not a time: give ISO 8601"),
+        ("to=2026-13-01", "to='2026-13-01' is not a time"),
+        ("after_run=x", "a next-page cursor needs both after_started and after_run"),
+        ("after_started=soon&after_run=x", "after_started='soon' is not a time"),
+    ],
+)
+def test_a_bad_history_filter_is_400_with_a_clear_message(dashboard, query, message):
+    api = requests.get(f"{dashboard}/api/history?{query}", timeout=30)
+    assert api.status_code == 400
+    _has_security_headers(api)
+    assert api.headers["Content-Type"].startswith("application/json")
+    assert api.json()["error"].startswith(message)
+    page = requests.get(f"{dashboard}/history?{query}", timeout=30)
+    assert page.status_code == 400
+    _has_security_headers(page)
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "<h1>Bad request</h1>" in page.text and "Traceback" not in page.text
+    assert message.replace("'", "&#39;") in page.text
+
+
+def test_history_pages_filter_and_follow_cursors_in_one_query_each(where):  # noqa: F811
+    from runner.base.status import Status
+
+    with where.open() as store:
+        made = []
+        for place in range(12):
+            run = order_health_run(
+                runbook=("a", "b")[place % 2],
+                started=START + timedelta(minutes=place // 2),  # pairs start together
+                status=(Status.OK, Status.WARNING, Status.CRITICAL)[place % 3],
+                mode="dry-run" if place == 5 else "run",
+            )
+            store.finish_run(run)
+            made.append(run)
+        newest_first = sorted(made, key=lambda run: (run.started, run.run_id), reverse=True)
+
+        queries: list[str] = []
+        query = store._backend.query
+        store._backend.query = lambda sql, p=(): queries.append(sql) or query(sql, p)
+
+        def pages(limit: int, **filters) -> list[str]:
+            found, after = [], None
+            while True:
+                queries.clear()
+                rows = store.history_page(**filters, after=after, limit=limit)
+                assert len(queries) == 1
+                found.extend(row["run_id"] for row in rows)
+                if len(rows) < limit:
+                    return found
+                after = (rows[-1]["started"], rows[-1]["run_id"])
+
+        everything = [run.run_id for run in newest_first]
+        assert pages(5) == pages(2) == pages(12) == everything  # ties broken by run id
+        assert pages(3, runbook="a") == [run.run_id for run in newest_first if run.runbook == "a"]
+        assert pages(2, status="WARNING") == [
+            run.run_id for run in newest_first if run.status == Status.WARNING
+        ]
+        assert pages(2, trigger="schedule") == everything
+        assert pages(2, trigger="manual") == []
+        start = (START + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        end = (START + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert pages(3, started_from=start, started_to=end) == [
+            run.run_id
+            for run in newest_first
+            if START + timedelta(minutes=2) <= run.started < START + timedelta(minutes=4)
+        ]
+        assert store.history_page(limit=1)[0]["mode"] == "run"  # dry runs are there too
+        assert "dry-run" in {row["mode"] for row in store.history_page(limit=12)}
+        store._backend.query = query
+
+
+def test_the_history_of_100000_runs_is_paged_through_an_index(tmp_path):
+    import sqlite3
+
+    from runner.history.store import StateStore
+
+    path = tmp_path / "runner.db"
+    StateStore(path).close()  # the schema, migrated
+    books, statuses = ("orders", "billing", "stock", "mail"), ("OK", "WARNING", "CRITICAL")
+    rows = []
+    for place in range(100_000):
+        started = (START + timedelta(seconds=place // 2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        rows.append(
+            (
+                f"{started[:19].replace('-', '').replace(':', '')}Z-{place:012x}",
+                books[place % 4],
+                statuses[place % 3],
+                "completed",
+                "run",
+                ("manual", "schedule")[place % 2],
+                started,
+                started,
+                0.5,
+            )
+        )
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO runs (run_id, runbook, status, outcome, mode, trigger, started, "
+            "ended, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    newest_first = sorted(rows, key=lambda row: (row[6], row[0]), reverse=True)
+
+    with StateStore(path) as store:
+        plans: list[list[str]] = []
+        query = store._backend.query
+
+        def explained(sql, params=()):
+            plan = query(f"EXPLAIN QUERY PLAN {sql}", params)
+            plans.append([row["detail"] for row in plan])
+            return query(sql, params)
+
+        store._backend.query = explained
+        first = store.history_page(limit=50)
+        assert [row["run_id"] for row in first] == [row[0] for row in newest_first[:50]]
+        # 40 pages on by their cursors: page 41, runs 2001 to 2050
+        page = first
+        for _ in range(40):
+            page = store.history_page(after=(page[-1]["started"], page[-1]["run_id"]), limit=50)
+        assert [row["run_id"] for row in page] == [row[0] for row in newest_first[2000:2050]]
+        # the last page, from the last run but 3
+        near_end = newest_first[-4]
+        last = store.history_page(after=(near_end[6], near_end[0]), limit=50)
+        assert [row["run_id"] for row in last] == [row[0] for row in newest_first[-3:]]
+        store._backend.query = query
+
+    assert len(plans) == 42
+    for plan in plans:  # read in index order, never a scan of the table or a sort
+        assert all("USING INDEX idx_runs_started_id" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan

@@ -250,6 +250,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX idx_runs_newest ON runs (runbook, mode, started, run_id, outcome)",
         "CREATE INDEX idx_runs_running ON runs (outcome) WHERE outcome = 'running'",
     ),
+    (  # 11: every run newest first (the dashboard's history, StateStore.history_page),
+        # read in index order a page at a time: idx_runs_started alone left run_id to a
+        # sort of every run
+        "CREATE INDEX idx_runs_started_id ON runs (started, run_id)",
+    ),
 )
 
 #: The schema version this code writes; a newer store is refused.

@@ -1,9 +1,9 @@
 """Reading runs back from the state store (a base of StateStore): the history, one run
 with its steps, the newest runs of every runbook (`status`, late detection) and the
 newest slots (`runbook scheduler`'s catch-up), the last statuses of many runbooks (the
-dashboard's strips), the last runs of one (its runbook page), recorded step values
-(trends), and what `runbook metrics` counts: runs by status with the last success, the
-last runs' evaluations."""
+dashboard's strips), the last runs of one (its runbook page), a page of every run (its
+history page), recorded step values (trends), and what `runbook metrics` counts: runs by
+status with the last success, the last runs' evaluations."""
 
 from __future__ import annotations
 
@@ -76,6 +76,46 @@ class Reads:
         """Runs newest first (without their steps), optionally of one runbook or status."""
         clauses, params = where_clause(runbook=runbook, status=status)
         sql = f"SELECT * FROM runs {clauses} ORDER BY started DESC, run_id DESC LIMIT ?"
+        with self._lock:
+            rows = self._backend.query(sql, [*params, max(int(limit), 0)])
+        return [run_dict(row) for row in rows]
+
+    def history_page(
+        self,
+        *,
+        runbook: str | None = None,
+        status: str | None = None,
+        trigger: str | None = None,
+        started_from: str | None = None,
+        started_to: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """One page of every run (real, dry and rehearsed, finished or going; without
+        their steps), newest first, in one query: those of `runbook`, with `status`
+        (upper case), `trigger`, started at or after `started_from` and before
+        `started_to` (UTC text as stored), and after the row `after` ((started, run_id)
+        of the last run of the page before: keyset pagination, so a page deep in the
+        history costs what the first does). Pages are read in the order of
+        idx_runs_started_id (started, run_id), the cursor a range of it, with no sort;
+        SQLite reads one runbook's pages through idx_runs_runbook_started instead, sorting
+        that runbook's runs by id within a start time."""
+        clauses, params = where_clause(runbook=runbook, status=status)
+        conditions = [clauses.removeprefix("WHERE ")] if clauses else []
+        if trigger is not None:
+            conditions.append("trigger = ?")
+            params.append(trigger)
+        if started_from is not None:
+            conditions.append("started >= ?")
+            params.append(started_from)
+        if started_to is not None:
+            conditions.append("started < ?")
+            params.append(started_to)
+        if after is not None:
+            conditions.append("(started, run_id) < (?, ?)")  # a row value: one range
+            params.extend(after)
+        where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+        sql = f"SELECT * FROM runs {where} ORDER BY started DESC, run_id DESC LIMIT ?"
         with self._lock:
             rows = self._backend.query(sql, [*params, max(int(limit), 0)])
         return [run_dict(row) for row in rows]

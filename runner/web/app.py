@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -20,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runner.base.errors import RunbookError
+from runner.web.history import STATUSES, BadFilter, history_page, parse_query
 from runner.web.overview import STRIP, Sources, overview
 from runner.web.run import recorded_run, step_rows
 from runner.web.runbook import SERIES, runbook_view
@@ -162,6 +164,33 @@ def create_app(sources: Sources) -> ASGIApp:
             return _not_found(request, f"no run with id {run_id!r} in the state store")
         return _json(found)
 
+    def history(request: Request) -> Response:
+        try:
+            query = parse_query(request.query_params)
+        except BadFilter as error:
+            return _problem(request, 400, "bad_request.html", str(error))
+        found = history_page(sources.library(), query)
+        context = {
+            "page": found,
+            "filters": query.filters,
+            "statuses": STATUSES,
+            "later": query.after is not None,
+            "first_query": urlencode(query.filters),
+            "query": request.url.query,
+        }
+        return templates.TemplateResponse(
+            request, "history.html", context, headers={"Cache-Control": "no-store"}
+        )
+
+    def history_api(request: Request) -> Response:
+        try:
+            query = parse_query(request.query_params)
+        except BadFilter as error:
+            return _problem(request, 400, "bad_request.html", str(error))
+        found = history_page(sources.library(), query)
+        next_url = f"/api/history?{found.next_query}" if found.next_query else None
+        return _json({"runs": found.runs, "next": found.next, "next_url": next_url})
+
     def _not_found(request: Request, message: str) -> Response:
         """404 for a run the store does not have (or an id no run could have), or a
         runbook the library does not have: `message` says which."""
@@ -198,6 +227,8 @@ def create_app(sources: Sources) -> ASGIApp:
             Route("/api/runbooks/{name}", runbook_api, name="api_runbook"),
             Route("/runs/{run_id}", run_page, name="run"),
             Route("/api/runs/{run_id}", run_api, name="api_run"),
+            Route("/history", history, name="history"),
+            Route("/api/history", history_api, name="api_history"),
             Route("/metrics", metrics, name="metrics"),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
