@@ -218,6 +218,21 @@ def test_run_page_shows_the_hint(browser, dashboard):  # noqa: F811
     _accessible(browser)
 
 
+def test_history_page_lists_the_runs_and_filters_them(browser, dashboard):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    _load(browser, dashboard + "/history")
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "healthy" in main and "broken" in main and "CRITICAL" in main
+    _screenshot(browser, "history")
+    _console_is_clean(browser)
+    _accessible(browser)
+    _load(browser, dashboard + "/history?runbook=broken")
+    links = browser.find_elements(By.CSS_SELECTOR, 'main a[href^="/runbooks/"]')
+    assert links and {link.text for link in links} == {"broken"}
+    _console_is_clean(browser)
+
+
 #: What has the keyboard's focus: its tag, link, text, and whether its focus is drawn.
 FOCUSED = """
 const e = document.activeElement;
