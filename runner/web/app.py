@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runner.base.durations import format_duration
 from runner.base.errors import RunbookError
 from runner.web.history import STATUSES, BadFilter, history_page, parse_query
 from runner.web.overview import STRIP, Sources, overview
@@ -96,6 +97,7 @@ def create_app(sources: Sources) -> ASGIApp:
     )
 
     templates.env.filters["pretty_json"] = lambda value: json.dumps(value, default=str, indent=2)
+    templates.env.filters["duration"] = format_duration  # 850ms, 12.3s, 5m: as the CLI says
 
     def _problem(request: Request, status: int, page: str, message: str) -> Response:
         """What went wrong, as JSON ({"error": message}) under /api/, else as `page`."""
