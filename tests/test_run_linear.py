@@ -58,10 +58,10 @@ def test_an_item_reads_the_steps_before_its_loop_and_keeps_its_own(project) -> N
 
 
 def test_item_steps_read_through_write_apart_and_list_both() -> None:
-    from runner.engine.composites import ItemSteps
+    from runner.engine.composites import item_steps
 
     before = {"a": 1, "b": 2}
-    steps = ItemSteps(before)
+    steps = item_steps(before)
     before["c"] = 3  # read through, not copied
     steps["b"] = 20
     steps["d"] = 4

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from abc import ABC, abstractmethod
+from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -39,33 +40,12 @@ class Services(Struct):
     runbook: Runbook
 
 
-class ItemSteps(MutableMapping[str, Any]):
+def item_steps(before: Mapping[str, Any]) -> ChainMap[str, Any]:
     """`steps.<id>` as one item of a `for_each` sees it: the steps before the loop, read
     through rather than copied (a copy per item cost each item the length of the runbook
-    so far), and the item's own nested steps, kept from the other items and the loop."""
-
-    __slots__ = ("_before", "_own")
-
-    def __init__(self, before: Mapping[str, Any]) -> None:
-        self._before = before
-        self._own: dict[str, Any] = {}
-
-    def __getitem__(self, key: str) -> Any:
-        own = self._own
-        return own[key] if key in own else self._before[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._own[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._own[key]
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._own
-        yield from (key for key in self._before if key not in self._own)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
+    so far), and the item's own nested steps, written apart from the other items and the
+    loop's."""
+    return ChainMap({}, cast(MutableMapping[str, Any], before))
 
 
 class Composites(ABC):
@@ -173,7 +153,7 @@ class Composites(ABC):
             progress.items(result.title, 0, len(items))
 
         def one(item: Any) -> StepResult:
-            item_scope = {**scope, step.as_: item, "steps": ItemSteps(steps_view)}
+            item_scope = {**scope, step.as_: item, "steps": item_steps(steps_view)}
             child = StepResult(step.id, item_label(item), "item", item=item, origin=origin)
             started = time.perf_counter()
             child.started = datetime.now(UTC)
