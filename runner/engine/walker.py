@@ -156,11 +156,12 @@ class Engine(Actions, Composites):
         return self.deadline.sleeper(self.options.sleep)
 
     def _scope(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> dict[str, Any]:
-        scope = {
+        variables: dict[str, Any] = {}
+        scope: dict[str, Any] = {
             "inputs": inputs,
             "steps": {},
             "env": self.environ,
-            "vars": {},
+            "vars": variables,
             "now": run.started,
             "run": {
                 "id": run.run_id,
@@ -174,7 +175,7 @@ class Engine(Actions, Composites):
         # A var may be a template of env, inputs, now, run and the vars above it:
         # `wms: "{{ env.WMS_URL | default('http://127.0.0.1:8000') }}"`, rendered once.
         for name, value in {**self.config.vars, **runbook.vars}.items():
-            scope["vars"][name] = templates.render_value(value, scope, f"vars.{name}")
+            variables[name] = templates.render_value(value, scope, f"vars.{name}")
         return scope
 
     # ---------------------------------------------------------------- walking
