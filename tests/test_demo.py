@@ -126,7 +126,7 @@ def test_unknown_demo_names_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown demo database 'shop': known demos are orders"):
         ensure_demo("shop", tmp_path / "shop.db")
     assert not (tmp_path / "shop.db").exists()
-    assert set(DEMOS) == {"orders"}
+    assert set(DEMOS) == {"orders", "wms"}
 
 
 def test_a_failure_midway_leaves_nothing_behind(

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from runner.base.clock import naive_utc
 
@@ -117,7 +118,46 @@ def _build_orders(connection: sqlite3.Connection, now: datetime) -> None:
     build_orders(connection, now)
 
 
-DEMOS: dict[str, Builder] = {"orders": _build_orders}
+def _build_wms(connection: sqlite3.Connection, now: datetime) -> None:
+    from runner.databases.demo_wms import build_wms
+
+    build_wms(connection, now)
+
+
+DEMOS: dict[str, Builder] = {"orders": _build_orders, "wms": _build_wms}
+
+#: The demos that can also be built on a server through ODBC (PostgreSQL): each is given
+#: the open pyodbc connection (autocommit), `now`, and whether to rebuild what is there,
+#: and says whether it built; it builds in one transaction, nothing when already there.
+OdbcBuilder = Callable[[Any, datetime | None, bool], bool]
+
+
+def _build_wms_odbc(db: Any, now: datetime | None, rebuild: bool) -> bool:
+    from runner.databases.demo_wms import ensure_wms_odbc
+
+    return ensure_wms_odbc(db, now, rebuild)
+
+
+ODBC_DEMOS: dict[str, OdbcBuilder] = {"wms": _build_wms_odbc}
+#: (demo, connection string) found or built in this process: asked once per process
+_ODBC_READY: set[tuple[str, str]] = set()
+
+
+def ensure_odbc_demo(
+    name: str, key: str, db: Any, now: datetime | None = None, rebuild: bool = False
+) -> bool:
+    """Build demo `name` on the server behind `db` (an open pyodbc connection; `key`, its
+    connection string, says which database it is) unless it is there; True when built."""
+    builder = ODBC_DEMOS.get(name)
+    if builder is None:
+        known = ", ".join(sorted(ODBC_DEMOS)) or "none"
+        raise ValueError(f"demo {name!r} is SQLite only: demos on ODBC connections are {known}")
+    if not rebuild and (name, key) in _ODBC_READY:
+        return False
+    built = builder(db, now, rebuild)
+    _ODBC_READY.add((name, key))
+    return built
+
 
 #: What a demo keeps beside its database: called with the database's folder, `now`, and
 #: whether to replace what is there (True when the database was just built).
