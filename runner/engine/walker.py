@@ -78,7 +78,6 @@ class Engine(Actions, Composites):
     def new_run(self, runbook: Runbook, inputs: Mapping[str, Any]) -> RunResult:
         """The record of a run about to start (raises ConfirmationRefused first when a step
         needs a confirmation that cannot be asked for)."""
-        self._refuse_unconfirmed(runbook)
         run = RunResult(
             run_id=new_run_id(),
             runbook=runbook.name,
@@ -92,7 +91,9 @@ class Engine(Actions, Composites):
             host=hostname(),
             path=runbook.path,
         )
-        run.title = self.title(runbook.title, self._scope(runbook, run, dict(inputs)))
+        scope = self._scope(runbook, run, dict(inputs))
+        self._refuse_unconfirmed(runbook, scope)
+        run.title = self.title(runbook.title, scope)
         return run
 
     def title(self, text: str, scope: Mapping[str, Any]) -> str:
@@ -330,18 +331,51 @@ class Engine(Actions, Composites):
         answer = self.options.ask(f"{question} [y/N] ").strip().lower()
         return answer in ("y", "yes")
 
-    def _refuse_unconfirmed(self, runbook: Runbook) -> None:
+    def _refuse_unconfirmed(self, runbook: Runbook, scope: Mapping[str, Any]) -> None:
         if self.options.mode == "dry-run" or self.options.assume_yes:
             return
         interactive = self.options.interactive
         if interactive is None:
             interactive = sys.stdin.isatty()
-        needing = [step.id for step in runbook.all_steps() if step.confirm]
+        needing: list[str] = []
+        # Before any step runs, `steps` cannot be read: a `when` that needs it may be true.
+        known = {**scope, "steps": _NotRunYet()}
+        for group in (runbook.steps, runbook.on_failure, runbook.finally_):
+            _may_confirm(group, known, needing)
         if needing and not interactive:
             raise ConfirmationRefused(
                 f"{runbook.name}: step{'s' if len(needing) > 1 else ''} {', '.join(needing)} "
                 "must be confirmed, and there is no terminal to ask: run it with --yes to confirm"
             )
+
+
+class _NotYet(RuntimeError):
+    """A step's result read before the run: not an undefined name (Jinja's `is defined`
+    would answer false), an error, so the `when` reading it counts as maybe true."""
+
+
+class _NotRunYet:
+    def __getattr__(self, name: str) -> Any:
+        raise _NotYet(name)
+
+    def __getitem__(self, name: str) -> Any:
+        raise _NotYet(name)
+
+
+def _may_confirm(steps: tuple[Step, ...], scope: Mapping[str, Any], into: list[str]) -> None:
+    """The ids of the steps with `confirm:` that may run: not those a `when` of theirs or
+    of a group around them rules out from the inputs alone (`when: inputs.terminate`),
+    so a run that will not reach the question does not need --yes."""
+    for step in steps:
+        if step.when is not None:
+            try:
+                if not templates.evaluate(step.when, scope):
+                    continue
+            except TemplateError:  # it reads results (or a loop's item): it may run
+                pass
+        if step.confirm:
+            into.append(step.id)
+        _may_confirm(step.steps, scope, into)
 
 
 def _user() -> str:
