@@ -265,7 +265,7 @@ def test_dated_logs_errors_only_today_under_high_error_rate(tmp_path: Path) -> N
     with demo(tmp_path) as served:
         today = logs / "backend-20260302.log"
         assert "ERROR" not in today.read_text()
-        assert len(list(logs.glob("backend-*.log"))) == 40
+        assert not (logs / "backend-20260121.log").exists()  # 40 days: 22 Jan to 2 Mar
         oldest = logs / "backend-20260122.log"
         assert oldest.stat().st_mtime < START - 30 * 86400  # for the 30-day clean-up
         switch(served, "high-error-rate")
@@ -283,6 +283,8 @@ def test_demo_wms_is_built_on_first_use_like_the_order_demo(tmp_path: Path) -> N
     path = tmp_path / "wms.db"
     assert ensure_demo("wms", path, datetime(2026, 3, 2, tzinfo=UTC)) is True
     assert ensure_demo("wms", path) is False
+    assert (tmp_path / "wms" / "backups").is_dir()  # beside it: where wms-backup writes
+    assert (tmp_path / "wms" / "logs" / "backend-20260302.log").is_file()
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT COUNT(*) FROM wms_stock").fetchone() == (24,)
         assert db.execute("SELECT MIN(expiry_date) FROM wms_batches").fetchone()[0] > "2026-04-15"

@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -178,4 +178,15 @@ def _order_logs(folder: Path, now: datetime | None, replace: bool) -> None:
         demo_logs.ensure_order_logs(logs, now)
 
 
-DEMO_FILES: dict[str, FilesBuilder] = {"orders": _order_logs}
+def _wms_files(folder: Path, now: datetime | None, replace: bool) -> None:
+    """The wms demo's folder beside its database: dated logs and an empty backups/."""
+    root = folder / "wms"
+    if not replace and (root / "logs").is_dir():
+        return
+    from runner.databases.demo_wms import write_logs
+
+    (root / "backups").mkdir(parents=True, exist_ok=True)
+    write_logs(root / "logs", naive_utc(now).replace(tzinfo=UTC), frozenset())
+
+
+DEMO_FILES: dict[str, FilesBuilder] = {"orders": _order_logs, "wms": _wms_files}

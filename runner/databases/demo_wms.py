@@ -12,9 +12,11 @@ data faults on and off with `apply_data_faults`: `low-stock`, `expiring`, `stale
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from runner.base.clock import naive_utc
@@ -110,6 +112,11 @@ def stock_quantity(warehouse_id: int, product_id: int) -> int:
     return reorder + 50 + (warehouse_id * 37 + product_id * 53) % 160
 
 
+def reserved(warehouse_id: int, product_id: int) -> int:
+    """Units of a stock row reserved for open orders (none while `low-stock` empties it)."""
+    return (warehouse_id + product_id) % 7
+
+
 def batch_expiry(batch_id: int, today: date) -> date:
     """A healthy expiry date: 45 days away or more."""
     return today + timedelta(days=45 + (batch_id * 29) % 120)
@@ -123,7 +130,7 @@ def wms_rows(now: datetime) -> Rows:
     moment = naive_utc(now).replace(microsecond=0)
     today = moment.date()
     stock = [
-        (w, p, stock_quantity(w, p), (w + p) % 7, moment - timedelta(hours=(w * p) % 20))
+        (w, p, stock_quantity(w, p), reserved(w, p), moment - timedelta(hours=(w * p) % 20))
         for (w, _, _) in WAREHOUSES
         for (p, _, _, _) in PRODUCTS
     ]
@@ -230,12 +237,13 @@ def apply_data_faults(
     moment = naive_utc(now).replace(microsecond=0)
     updates: list[tuple[str, Sequence[Any]]] = []
     for w, p, low in LOW_STOCK:
-        quantity = low if "low-stock" in on else stock_quantity(w, p)
+        faulty = "low-stock" in on
+        quantity = low if faulty else stock_quantity(w, p)
         updates.append(
             (
-                "UPDATE wms_stock SET quantity = ?, updated_at = ?"
+                "UPDATE wms_stock SET quantity = ?, reserved = ?, updated_at = ?"
                 " WHERE warehouse_id = ? AND product_id = ?",
-                (quantity, convert(moment), w, p),
+                (quantity, 0 if faulty else reserved(w, p), convert(moment), w, p),
             )
         )
     for batch, days in EXPIRING:
@@ -253,3 +261,45 @@ def apply_data_faults(
     )
     for sql, params in updates:
         database.execute(sql, params)  # a sequence of values: sqlite3 and pyodbc alike
+
+
+LOG_DAYS = 40  # dated logs kept in logs/: some older than the 30 days clean-up keeps
+
+
+def write_logs(folder: Path, now: datetime, faults: frozenset[str]) -> None:
+    """The backend's and the Celery worker's dated logs (backend-YYYYMMDD.log, as the
+    seed's "Export logs" names them), one a day for LOG_DAYS days, each last written at
+    the end of its day; today's has ERROR lines when the API fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for age in range(LOG_DAYS):
+        day = now - timedelta(days=age)
+        moment = now.timestamp() if age == 0 else (day.replace(hour=23, minute=59)).timestamp()
+        for service in ("backend", "celery-worker"):
+            path = folder / f"{service}-{day:%Y%m%d}.log"
+            if age and path.exists():
+                continue
+            path.write_text(_log_lines(service, day, faults if age == 0 else frozenset()))
+            os.utime(path, (moment, moment))
+
+
+def _log_lines(service: str, day: datetime, faults: frozenset[str]) -> str:
+    stamp = day.strftime("%Y-%m-%dT%H:%M:%S")
+    lines = [f'{{"time": "{stamp}", "level": "INFO", "service": "{service}", "msg": "started"}}']
+    if service == "backend":
+        lines.append(
+            f'{{"time": "{stamp}", "level": "INFO", "msg": "HTTP request", '
+            '"path": "/api/v1/inventory/stock", "status_code": 200, "duration_ms": 42}'
+        )
+        if "high-error-rate" in faults or "api-down" in faults:
+            for n in range(3):
+                lines.append(
+                    f'{{"time": "{stamp}", "level": "ERROR", "msg": "HTTP request failed", '
+                    f'"path": "/api/v1/movements", "status_code": 500, "request": {n}, '
+                    '"error": "database error: connection pool exhausted"}'
+                )
+    elif "celery-failing" in faults:
+        lines.append(
+            f'{{"time": "{stamp}", "level": "ERROR", "msg": "Task send_expiry_alerts failed", '
+            '"error": "Error 111 connecting to valkey:6379. Connection refused."}'
+        )
+    return "\n".join(lines) + "\n"

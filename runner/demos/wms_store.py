@@ -15,17 +15,16 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from runner.databases.demo_wms import DATA_FAULTS, apply_data_faults
+from runner.databases.demo_wms import DATA_FAULTS, apply_data_faults, write_logs
 from runner.demos.base import DemoState
 
 #: What the stuck query calls itself in pg_stat_activity, and how long it sleeps at most.
 STUCK_APPLICATION = "wms-celery-worker"
 STUCK_SQL = "SELECT pg_sleep(300) /* wms: stock valuation report */"
-LOG_DAYS = 40  # dated logs kept in logs/: some older than the 30 days clean-up keeps
 
 
 class WmsStore:
@@ -160,44 +159,3 @@ class _StuckQuery:
         self.thread.join(timeout=10)
         with contextlib.suppress(Exception):
             self.db.close()
-
-
-def write_logs(folder: Path, now: datetime, faults: frozenset[str]) -> None:
-    """The backend's and the Celery worker's dated logs (backend-YYYYMMDD.log, as the
-    seed's "Export logs" names them), one a day for LOG_DAYS days, each last written at
-    the end of its day; today's has ERROR lines when the API fails."""
-    import os
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for age in range(LOG_DAYS):
-        day = now - timedelta(days=age)
-        moment = now.timestamp() if age == 0 else (day.replace(hour=23, minute=59)).timestamp()
-        for service in ("backend", "celery-worker"):
-            path = folder / f"{service}-{day:%Y%m%d}.log"
-            if age and path.exists():
-                continue
-            path.write_text(_log_lines(service, day, faults if age == 0 else frozenset()))
-            os.utime(path, (moment, moment))
-
-
-def _log_lines(service: str, day: datetime, faults: frozenset[str]) -> str:
-    stamp = day.strftime("%Y-%m-%dT%H:%M:%S")
-    lines = [f'{{"time": "{stamp}", "level": "INFO", "service": "{service}", "msg": "started"}}']
-    if service == "backend":
-        lines.append(
-            f'{{"time": "{stamp}", "level": "INFO", "msg": "HTTP request", '
-            '"path": "/api/v1/inventory/stock", "status_code": 200, "duration_ms": 42}'
-        )
-        if "high-error-rate" in faults or "api-down" in faults:
-            for n in range(3):
-                lines.append(
-                    f'{{"time": "{stamp}", "level": "ERROR", "msg": "HTTP request failed", '
-                    f'"path": "/api/v1/movements", "status_code": 500, "request": {n}, '
-                    '"error": "database error: connection pool exhausted"}'
-                )
-    elif "celery-failing" in faults:
-        lines.append(
-            f'{{"time": "{stamp}", "level": "ERROR", "msg": "Task send_expiry_alerts failed", '
-            '"error": "Error 111 connecting to valkey:6379. Connection refused."}'
-        )
-    return "\n".join(lines) + "\n"
