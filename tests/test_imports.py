@@ -56,7 +56,7 @@ NOT_ON_THE_RUN_PATH = {
     "runner.service.metrics": "only for `runbook metrics` and /metrics",
     **{
         f"runner.steps.{name}": "a step type is imported when a runbook uses it; the demo's are sql"
-        for name in ("http", "command", "notify", "wait", "files", "tcp")
+        for name in ("http", "command", "notify", "wait", "files", "tcp", "prometheus")
     },
 }
 
