@@ -21,8 +21,10 @@ from wsgiref.simple_server import WSGIRequestHandler
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
+from test_output_schema import check
 
 from runner.base.errors import StepError, TransientError
+from runner.cli import main
 from runner.language.build import build_step
 from runner.language.model import Step
 from runner.reports.summary import rendered_summary, value_summary
@@ -396,7 +398,7 @@ def test_query_answers_scalar_vector_and_the_ones_that_are_not_a_number() -> Non
 # -- through a runbook ----------------------------------------------------------------------
 
 
-def test_thresholds_fire_in_a_runbook_run(project, metrics: str) -> None:
+def test_thresholds_fire_in_a_runbook_run(project, metrics: str, capsys) -> None:
     project.runbook(
         "wms",
         f"""
@@ -448,6 +450,14 @@ def test_thresholds_fire_in_a_runbook_run(project, metrics: str) -> None:
     ]
     assert (gone.outcome, gone.error) == ("failed", f"{metrics} has no metric wms_shipments")
     assert len(gone.attempts) == 1  # not retried
+    # the JSON of the run is what schemas/run-result.schema.json says
+    code = main(["run", "wms", "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 2 and document["steps"][2]["values"]["series"] == {
+        "db_connections": 1,
+        "queue": 1,
+    }
+    check(document, "run")
     dry = project.run("wms", mode="dry-run")
     assert (
         rendered_summary(dry.steps[0], "dry-run") == f"would read wms_errors_total from {metrics}"
