@@ -17,7 +17,8 @@ from typing import Any
 import psutil
 import pytest
 
-from runner.base.errors import StepError, StepTimeout
+from runner.base.abort import RunAbort
+from runner.base.errors import Aborted, StepError, StepTimeout
 from runner.cli import main
 from runner.language.build import build_step
 from runner.language.model import Step
@@ -165,6 +166,14 @@ def test_a_cpu_sample_longer_than_the_timeout_stops_at_the_timeout() -> None:
     with pytest.raises(StepTimeout, match="cpu: 10s is longer than the step's timeout 2s"):
         run(step(cpu="10s"), timeout=2.0, sleep=slept.append)
     assert slept == [2.0]
+
+
+def test_a_run_stopped_during_the_cpu_sample_reads_nothing() -> None:
+    abort = RunAbort()
+    stop = lambda seconds: abort.abort("Ctrl-C")  # noqa: E731 (stopped while it waits)
+    ctx = StepContext(scope={}, timeout=30.0, sleep=stop, abort=abort)
+    with pytest.raises(Aborted, match="Ctrl-C"):
+        SystemStep().run(step(cpu="1s"), ctx)
 
 
 def test_several_readings_in_one_step(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration, parse_duration
-from runner.base.errors import StepError, StepTimeout
+from runner.base.errors import Aborted, StepError, StepTimeout
 from runner.language.model import NOTHING, Origin
 from runner.language.nodes import freeze
 from runner.language.schema_gen import MEANING
@@ -322,7 +322,7 @@ def _matching(psutil: Any, text: str) -> list[int]:
 
 def _cpu_percent(psutil: Any, seconds: float, ctx: StepContext) -> float:
     """How busy the CPUs were over `seconds`, waited with the run's sleep (it ends at the
-    run's deadline), not with psutil's own."""
+    run's deadline), not with psutil's own, and not read when the run was stopped."""
     if seconds > ctx.timeout:
         ctx.sleep(ctx.timeout)
         raise StepTimeout(
@@ -331,4 +331,6 @@ def _cpu_percent(psutil: Any, seconds: float, ctx: StepContext) -> float:
         )
     psutil.cpu_percent(interval=None)  # this thread's starting point
     ctx.sleep(seconds)
+    if ctx.abort.is_set():  # stopped while it sampled (Ctrl-C, SIGTERM): no reading
+        raise Aborted(ctx.abort.by)
     return float(psutil.cpu_percent(interval=None))
