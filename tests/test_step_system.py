@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import psutil
 import pytest
 
@@ -288,6 +289,13 @@ def test_runbook_run_exit_codes_and_dry_run(project, spawn, capsys) -> None:
     out = capsys.readouterr().out
     assert code == 1, out
     assert "disk_percent = " in out and "> warning 0" in out
+
+    # its JSON is what schemas/run-result.schema.json documents
+    assert main(["run", "host", "--param", f"marker={text}", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    schema = json.loads((REPO / "schemas" / "run-result.schema.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(document)
+    assert [step["action"] for step in document["steps"]] == ["system"] * 3
 
     assert main(["run", "host", "--param", f"marker={text}", "--dry-run"]) == 0
     out = capsys.readouterr().out
