@@ -43,6 +43,7 @@ STEP_TYPES: StepTypes[StepDeclaration] = StepTypes(
         Deferred("tcp", "runner.steps.tcp:TcpStep"),
         Deferred("backup", "runner.steps.backup:BackupStep"),
         Deferred("prometheus", "runner.steps.prometheus:PrometheusStep"),
+        Deferred("system", "runner.steps.system:SystemStep"),
     ]
 )
 
