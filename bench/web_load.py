@@ -172,7 +172,8 @@ class Run:
 
 
 def timed_run(root: Path) -> Run:
-    """One `runbook run order-health --format json` as a fresh process: wall and CPU time."""
+    """One `runbook run order-health --format json` as a fresh process: its wall time, its
+    wait for a CPU and for the store's write lock (its CPU time: run_series)."""
     argv = [sys.executable, "-c", TIMED_RUN, "run", "order-health", "--format", "json"]
     started = time.perf_counter()
     child = subprocess.Popen(
@@ -180,7 +181,6 @@ def timed_run(root: Path) -> Run:
     )
     out, err = child.communicate(timeout=120)
     wall = time.perf_counter() - started
-    # communicate() reaped it: its CPU time is the growth of the children's rusage
     code = child.returncode
     waits = [float(m) for m in re.findall(r"bench-lock-wait-ms ([\d.]+)", err)]
     sched = re.search(r"bench-sched-ns (\d+) (\d+)", err)
@@ -198,6 +198,8 @@ def timed_run(root: Path) -> Run:
 
 
 def run_series(root: Path, count: int) -> list[Run]:
+    """`count` timed runs in a row; each one's CPU time is the growth of this process's
+    children's rusage across it (communicate() has reaped it)."""
     import resource
 
     runs = []
