@@ -266,12 +266,13 @@ def apply_data_faults(
 LOG_DAYS = 40  # dated logs kept in logs/: some older than the 30 days clean-up keeps
 
 
-def write_logs(folder: Path, now: datetime, faults: frozenset[str]) -> None:
+def write_logs(folder: Path, now: datetime, faults: frozenset[str], history: bool = True) -> None:
     """The backend's and the Celery worker's dated logs (backend-YYYYMMDD.log, as the
     seed's "Export logs" names them), one a day for LOG_DAYS days, each last written at
-    the end of its day; today's has ERROR lines when the API fails."""
+    the end of its day; today's has ERROR lines when the API fails. Without `history`,
+    today's alone: older ones archived or deleted by maintenance stay so."""
     folder.mkdir(parents=True, exist_ok=True)
-    for age in range(LOG_DAYS):
+    for age in range(LOG_DAYS if history else 1):
         day = now - timedelta(days=age)
         moment = now.timestamp() if age == 0 else (day.replace(hour=23, minute=59)).timestamp()
         for service in ("backend", "celery-worker"):

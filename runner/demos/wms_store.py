@@ -43,6 +43,9 @@ class WmsStore:
         self.applied: frozenset[str] | None = None  # the data faults the rows are in
         self.logged: frozenset[str] | None = None  # the faults today's log was written for
         self.stuck: _StuckQuery | None = None
+        (state.root / "backups").mkdir(parents=True, exist_ok=True)  # where wms-backup writes
+        if not (state.root / "logs").is_dir():  # on PostgreSQL: no demo files were made
+            write_logs(state.root / "logs", self.now(), frozenset())
 
     @property
     def is_postgres(self) -> bool:
@@ -86,7 +89,7 @@ class WmsStore:
                     db.commit()
                 self.applied = data
             if faults != self.logged:
-                write_logs(self.state.root / "logs", self.now(), faults)
+                write_logs(self.state.root / "logs", self.now(), faults, history=False)
                 self.logged = faults
             self._sync_stuck("stuck-queries" in faults)
 
