@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import sys
 import time
@@ -490,3 +491,116 @@ def test_monthly_maintenance_archives_old_logs_and_lists_stale_accounts(fresh: W
     )
     (users,) = [s for s in run.steps if s.id == "inactive_users"]
     assert "toth.gabor (warehouse)" in (users.hint or "")
+
+
+# -- Debian's prometheus scrapes the demo -----------------------------------------------
+
+
+def test_debian_prometheus_scrapes_the_wms_demo_and_p2_reads_it_back(
+    sqlite_wms: Wms, tmp_path: Path
+) -> None:
+    """/usr/bin/prometheus scrapes the demo's /metrics every second; wms-p2-error-rate's
+    `prometheus: {server, query}` step asks it for the error rate of the last 5 minutes."""
+    import subprocess
+    from urllib.parse import urlencode
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("prometheus is missing: scripts/test installs Debian's prometheus")
+        pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    web = _free_port()
+    target = sqlite_wms.url.removeprefix("http://")
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: wms\n    static_configs: [{{targets: ['{target}']}}]\n",
+        encoding="utf-8",
+    )
+    log = tmp_path / "prometheus.log"
+    server = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{web}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    prometheus = f"http://127.0.0.1:{web}"
+
+    def holds(expression: str) -> bool:
+        """Whether the query returns a series now (a bound loop waits on Prometheus's
+        scrapes, which run on its own clock: nothing to assert on time)."""
+        url = f"{prometheus}/api/v1/query?" + urlencode({"query": expression})
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return bool(json.load(answer)["data"]["result"])
+        except OSError:
+            return False
+
+    def wait_for(expression: str) -> None:
+        for _ in range(600):
+            if holds(expression) or server.poll() is not None:
+                break
+            time.sleep(0.1)
+        text = log.read_text(encoding="utf-8", errors="replace")
+        assert holds(expression), f"Prometheus never answered {expression}: {text[-2000:]}"
+
+    env = {"PROMETHEUS_URL": prometheus}
+    try:
+        wait_for('up{job="wms"} == 1 and on() wms_db_connections_active == 12')
+        wait_for("sum(rate(wms_http_requests_total[5m])) > 0")  # two scrapes at least
+        run = sqlite_wms.run("wms-p2-error-rate", env=env)
+        assert (str(run.status), fired(run)) == ("OK", {}), statuses(run)
+        (step,) = [s for s in run.steps if s.id == "error_rate_5m"]
+        assert step.values["query"].startswith("100 * sum(rate(wms_errors_total[5m]))")
+        assert 0 <= step.values["value"] < 1
+
+        sqlite_wms.faults("high-error-rate")
+        wait_for(
+            "100 * sum(rate(wms_errors_total[5m])) / sum(rate(wms_http_requests_total[5m])) > 5"
+        )
+        run = sqlite_wms.run("wms-p2-error-rate", env=env)
+        assert fired(run) == {
+            "logs": "WARNING",
+            "error_rate": "CRITICAL",
+            "error_rate_5m": "CRITICAL",
+        }, statuses(run)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.integration
+def test_demo_reset_rebuilds_the_wms_tables_on_postgresql(
+    pg_wms: Wms, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyodbc
+
+    assert pg_wms.odbc is not None
+    with contextlib.closing(pyodbc.connect(pg_wms.odbc, autocommit=True, timeout=5)) as db:
+        db.execute("UPDATE wms_stock SET quantity = -1")
+        db.execute("CREATE TABLE wms_keep (x INTEGER)")  # not the demo's: left alone
+    assert main(["--config", str(pg_wms.root / "runner.yaml"), "demo", "reset", "wms"]) == 0
+    assert "demo wms (wms): rebuilt its tables on the server" in capsys.readouterr().out
+    with contextlib.closing(pyodbc.connect(pg_wms.odbc, autocommit=True, timeout=5)) as db:
+        assert db.execute("SELECT MIN(quantity) FROM wms_stock").fetchone()[0] > 0
+        assert db.execute("SELECT COUNT(*) FROM wms_keep").fetchone()[0] == 0
+        db.execute("DROP TABLE wms_keep")
+
+
+def test_demo_reset_on_an_unreachable_server_says_so_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "runner.yaml").write_text(
+        "connections:\n"
+        "  wms: {odbc: 'DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=1;DATABASE=x;UID=x',"
+        " dialect: postgres, demo: wms}\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(tmp_path / "runner.yaml"), "demo", "reset", "wms"]) == 3
+    err = capsys.readouterr().err
+    assert "runbook: demo wms (wms):" in err and "nothing changed" in err
+    assert "Traceback" not in err
