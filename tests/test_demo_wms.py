@@ -315,3 +315,27 @@ def test_faults_are_listed(capsys: Any) -> None:
     out = capsys.readouterr().out
     assert "wms: Warehouse management system" in out and "127.0.0.1:8000" in out
     assert "--fault stuck-queries" in out
+
+
+def test_a_database_it_cannot_reach_makes_health_503_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "runner.yaml").write_text(
+        "connections:\n"
+        "  wms: {odbc: 'DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=1;DATABASE=x;UID=x',"
+        " dialect: postgres, demo: wms}\n"
+        "state: var/runner.db\n",
+        encoding="utf-8",
+    )
+    state = DemoState(
+        tmp_path / "var" / "demo" / "wms",
+        faults=["low-stock"],
+        config=load_config(tmp_path / "runner.yaml"),
+        clock=Clock(),
+    )
+    served = Served(WMS, state, "127.0.0.1", free_port())
+    with serving([served]):
+        status, body = get(served.url + "/health")
+        assert status == 503
+        assert json.loads(body)["database"] == "unreachable"
+        samples = metrics(served)  # the rest of the metrics are still served
+        assert one(samples, "wms_db_connections_active") == 12
+        assert "wms_inventory_stock_total" not in samples

@@ -80,18 +80,21 @@ class WmsStore:
         (done on each request; nothing to do while the faults stay the same)."""
         faults = self.state.faults
         with self.lock:
-            data = frozenset(faults & set(DATA_FAULTS))
-            if data != self.applied:
-                with self.connect() as db:
-                    if self.odbc is not None:
-                        db.autocommit = False
-                    apply_data_faults(db, data, self.now(), sqlite=self.odbc is None)
-                    db.commit()
-                self.applied = data
             if faults != self.logged:
                 write_logs(self.state.root / "logs", self.now(), faults, history=False)
                 self.logged = faults
-            self._sync_stuck("stuck-queries" in faults)
+            data = frozenset(faults & set(DATA_FAULTS))
+            try:
+                if data != self.applied:
+                    with self.connect() as db:
+                        if self.odbc is not None:
+                            db.autocommit = False
+                        apply_data_faults(db, data, self.now(), sqlite=self.odbc is None)
+                        db.commit()
+                    self.applied = data
+                self._sync_stuck("stuck-queries" in faults)
+            except Exception:  # the database is down: /health says so; tried again next time
+                return
 
     def _sync_stuck(self, wanted: bool) -> None:
         if self.odbc is None:
