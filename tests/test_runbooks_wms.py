@@ -299,9 +299,10 @@ def test_the_health_check_through_the_command_line(
     result = json.loads(capsys.readouterr().out)
     assert result["status"] == "OK"
     assert [s["id"] for s in result["steps"]] == [
-        "health", "database", "resources", "disk", "host_disk",
+        "health", "frontend", "database", "resources", "disk", "host_disk",
         "db_connections", "response_time", "error_rate", "logs",
     ]  # fmt: skip
+    assert result["steps"][1]["status"] == "SKIPPED"  # no WMS_FRONTEND_URL
     health = result["steps"][0]
     assert health["title"] == f"Backend health ({demo.url}/health)"  # WMS_URL, not the default
 
@@ -604,3 +605,20 @@ def test_demo_reset_on_an_unreachable_server_says_so_and_changes_nothing(
     err = capsys.readouterr().err
     assert "runbook: demo wms (wms):" in err and "nothing changed" in err
     assert "Traceback" not in err
+
+
+def test_p1_tests_the_database_port_when_given_a_host(demo: Wms) -> None:
+    closed = _free_port()
+    run = demo.run("wms-p1-outage", {"db_host": "127.0.0.1", "db_port": str(closed)})
+    assert (str(run.status), fired(run)) == ("CRITICAL", {"db_port": "CRITICAL"})
+    if demo.backend == "postgres":
+        run = demo.run("wms-p1-outage", {"db_host": "127.0.0.1", "db_port": "5432"})
+        assert (str(run.status), statuses(run)["db_port"]) == ("OK", "OK")
+
+
+def test_the_health_check_asks_the_frontend_when_told_where(demo: Wms) -> None:
+    run = demo.run("wms-health", env={"WMS_FRONTEND_URL": demo.url})  # it has a /health too
+    assert (str(run.status), statuses(run)["frontend"]) == ("OK", "OK")
+    down = f"http://127.0.0.1:{_free_port()}"
+    run = demo.run("wms-health", env={"WMS_FRONTEND_URL": down})
+    assert (str(run.status), fired(run)) == ("CRITICAL", {"frontend": "CRITICAL"})
