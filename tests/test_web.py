@@ -452,6 +452,13 @@ def test_the_run_page_indents_nested_steps_and_lists_a_loops_bad_items(project):
     assert [int(depth) for depth, _ in depths] == [0, 1, 0, 1, 2, 1, 2]
     assert '<p class="hint"><strong>Hint:</strong> The inner check failed.</p>' in html
     assert '<span class="name">row.n &lt; 2</span>' in html and "<td>assert</td>" in html
+    # an assertion's value as results read it: false, not Python's False
+    assert re.search(
+        r'<span class="name">row.n &lt; 2</span></th><td class="value">false</td>'
+        r"<td>-</td><td>-</td><td>assert</td>",
+        html,
+    )
+    assert not re.search(r">(True|False|None)<", html)
     assert "2 items listed, 20 more not listed" in html
     assert re.search(r'<td class="value">22</td><td>20</td><td>21</td><td>above</td>', html)
 
