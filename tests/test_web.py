@@ -184,6 +184,54 @@ def test_the_overview_shows_every_runbook_worst_first_with_its_strip(dashboard):
     assert "</html>" in html
 
 
+TITLED = """
+runbook: {name}
+title: {title}
+connection: main
+inputs:
+  limit: {{type: integer, default: 10}}
+  who: {{type: string}}
+  token: {{type: string, secret: true, default: tok-Marmot5150}}
+vars: {{site: north}}
+steps:
+  - id: one
+    sql: SELECT 1 AS n
+"""
+
+
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        ("Pending below {{ inputs.limit }} at {{ vars.site }}", "Pending below 10 at north"),
+        ("Orders of {{ vars.region }}", "Orders of east"),  # runner.yaml's vars
+        ("Stuck for {{ inputs.who }}", "Stuck for {{ inputs.who }}"),  # no default: as written
+        ("Token {{ inputs.token }}", "Token {{ inputs.token }}"),  # secret: never rendered
+        ("Host {{ env.HOME }}", "Host {{ env.HOME }}"),  # env is a run's, not a listing's
+    ],
+    ids=["defaults-and-vars", "config-vars", "required-input", "secret-input", "env"],
+)
+def test_a_templated_title_is_rendered_as_runbook_list_shows_it(project, capsys, title, shown):
+    project.config(
+        """
+        connections:
+          main: {sqlite: data.db}
+        state: var/runner.db
+        vars: {region: east}
+        """
+    )
+    project.runbook("titled", TITLED.format(name="titled", title=json.dumps(title)))
+    with running_dashboard(project.root) as url:
+        page = requests.get(url + "/", timeout=30).text
+        api = requests.get(url + "/api/runbooks", timeout=30).json()
+        book = requests.get(url + "/api/runbooks/titled", timeout=30).json()
+
+    assert f'<span class="title">{shown}</span>' in _rows(page)["titled"]
+    assert [row["title"] for row in api] == [shown] and book["title"] == shown
+    assert main(["list", "--format", "json"]) == 0
+    assert [row["title"] for row in json.loads(capsys.readouterr().out)] == [shown]
+    assert "tok-Marmot5150" not in page + json.dumps(api) + json.dumps(book)
+
+
 def test_htmx_gets_the_table_alone(dashboard):
     response = requests.get(
         dashboard + "/?kind=maintenance", headers={"HX-Request": "true"}, timeout=30
