@@ -522,8 +522,8 @@ def test_the_run_api_is_the_recorded_run_json_and_its_previous_run(dashboard, fi
     assert response.headers["content-type"] == "application/json"
     _has_security_headers(response)
     document = response.json()
-    assert document.pop("previous_run_id") == first
     check(document, "recorded_run")  # the schema of `history --run ID --format json`
+    assert document.pop("previous_run_id") == first
     assert main(["history", "--run", newest, "--format", "json"]) == 0
     assert document == json.loads(capsys.readouterr().out)
     (step,) = document["steps"]
@@ -531,8 +531,8 @@ def test_the_run_api_is_the_recorded_run_json_and_its_previous_run(dashboard, fi
     assert (evaluation["value"], evaluation["warning"], evaluation["critical"]) == (12, 5, 10)
     assert evaluation["direction"] == "above" and evaluation["status"] == "CRITICAL"
     earlier = requests.get(f"{dashboard}/api/runs/{first}", timeout=30).json()
-    assert earlier.pop("previous_run_id") is None
     check(earlier, "recorded_run")
+    assert earlier.pop("previous_run_id") is None
     (sent,) = earlier["notifications"]
     assert sent["url"] == "json://bot:***@127.0.0.1:9/ops" and sent["ok"] is False
 
