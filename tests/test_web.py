@@ -27,6 +27,7 @@ from runner.cli.parser import parser_for
 
 SECRET_INPUT = "input-Wombat6621"
 SECRET_ENV = "env-Capybara3307"
+SECRET_PIN = 73310466  # a secret input of type integer: bound into SQL as a number
 
 HEALTHY = """
 runbook: healthy
@@ -71,7 +72,12 @@ tags: [secrets]
 concurrency: allow
 inputs:
   password: {type: string, secret: true}
+  pin: {type: integer, secret: true, default: 73310466}
 steps:
+  - id: lookup
+    sql: >-
+      SELECT 1 AS n WHERE {{ inputs.pin }} > 0
+      AND {{ inputs.password }} <> {{ env.WEB_TOKEN }} AND {{ inputs.password | length }} > 2
   - id: shell
     command: [sh, -c, "exit 1", "{{ inputs.password }}", "{{ env.WEB_TOKEN }}"]
     hint: "pw {{ inputs.password }} token {{ env.WEB_TOKEN }}"
@@ -318,8 +324,11 @@ def test_no_secret_on_any_page(dashboard):
         response = requests.get(dashboard + page, timeout=30)
         assert response.status_code == 200
         assert "leaky" in response.text, page  # the runbook is there, its secrets are not
-        for secret in (SECRET_INPUT, SECRET_ENV):
+        for secret in (SECRET_INPUT, SECRET_ENV, str(SECRET_PIN)):
             assert secret not in response.text, page
+    # the secrets did reach the pages' sources: the SQL that bound them is shown
+    (run_id,) = _run_ids(dashboard, "leaky")
+    assert "&lt;&gt; ?" in requests.get(f"{dashboard}/runs/{run_id}", timeout=30).text
 
 
 def test_metrics_are_served_for_prometheus_with_the_headers(dashboard, filled):
@@ -449,6 +458,36 @@ def test_the_run_page_lists_the_notifications_sent_with_their_urls_masked(dashbo
     assert "<td>repeat</td>" in again  # so the next run tried again
     assert 'id="notifications"' not in quiet.text
     assert "<h2>Notifications sent</h2>\n<p>None.</p>" in quiet.text
+
+
+def test_the_run_page_shows_the_sql_each_step_sent_its_secrets_masked(dashboard, capsys):
+    from test_output_schema import check
+
+    (run_id,) = _run_ids(dashboard, "leaky")
+
+    html = requests.get(f"{dashboard}/runs/{run_id}", timeout=30).text
+    api = requests.get(f"{dashboard}/api/runs/{run_id}", timeout=30).json()
+
+    (sent,) = re.findall(r'<figure class="statement">(.*?)</figure>', html, re.S)
+    assert '<figcaption>SQL on <span class="name">main</span></figcaption>' in sent
+    sql = "SELECT 1 AS n WHERE ? &gt; 0 AND ? &lt;&gt; ? AND ? &gt; 2"
+    assert f'<pre class="sql">{sql}</pre>' in sent
+    # beside it, the values bound to the placeholders in order: the secrets masked whole,
+    # the integer one too; a value made from a secret (its length) is not a secret
+    bound = re.findall(r"<li><code>(.*?)</code></li>", sent)
+    assert bound == ["&#34;***&#34;", "&#34;***&#34;", "&#34;***&#34;", "16"]
+    (lookup, shell) = api["steps"]
+    assert lookup["statement"] == {
+        "connection": "main",
+        "sql": "SELECT 1 AS n WHERE ? > 0 AND ? <> ? AND ? > 2",
+        "params": ["***", "***", "***", 16],
+        "file": None,
+    }
+    assert "statement" not in shell  # a command: nothing of the kind
+    check(api, "recorded_run")
+    # `history --run ID --format json` reads the same record
+    assert main(["history", "--run", run_id, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"][0]["statement"] == lookup["statement"]
 
 
 def test_the_run_page_shows_a_failed_steps_error_and_hint_masked(dashboard):
@@ -1002,7 +1041,8 @@ def test_the_history_lists_every_run_newest_first_with_links(dashboard):
     assert [run["started"] for run in runs] == sorted(
         (run["started"] for run in runs), reverse=True
     )
-    assert runs[0]["inputs"] == {"password": "***"} and runs[0]["status"] == "CRITICAL"
+    assert runs[0]["inputs"] == {"password": "***", "pin": "***"}
+    assert runs[0]["status"] == "CRITICAL"
 
     page = requests.get(dashboard + "/history", timeout=30)
     assert page.status_code == 200
