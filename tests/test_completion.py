@@ -91,7 +91,7 @@ def complete(line: str, cwd: Path, env: dict[str, str] | None = None) -> list[st
             ],
         ),
         ("runbook r", ["run"]),
-        ("runbook demo ", ["reset"]),
+        ("runbook demo ", ["faults", "reset", "serve"]),
         ("runbook run ", ["order-health", "order-processing", "order-rollback"]),
         ("runbook run order-h", ["order-health"]),
         ("runbook show order-p", ["order-processing"]),

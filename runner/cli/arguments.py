@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.cli import complete
+from runner.demos import SYSTEMS as DEMO_SYSTEMS
 from runner.reports.formats import PAGE_FORMATS, PROBLEM_FORMATS, RUN_FORMATS, STATUS_FORMATS
 
 #: `runbook export TARGET` (runner/exports/__init__.py has their modules)
@@ -338,6 +339,41 @@ def _demo(demo: argparse.ArgumentParser) -> None:
         nargs="?",
         help="the demo (orders) or its connection's name in runner.yaml (default: all demos)",
     )
+    serve = demo_commands.add_parser(
+        "serve",
+        help="serve stand-ins of the EDI processor, the warehouse (WMS) and the returns "
+        "service on 127.0.0.1 until Ctrl-C",
+        description="Serve stand-ins of the systems of seeds 002-004 on 127.0.0.1, each on "
+        "the port its seed names, until SIGTERM or Ctrl-C: the endpoints the runbooks under "
+        "runbooks/edi, runbooks/wms and runbooks/returns check. --fault switches a demo "
+        "into a failure its seed describes, so a troubleshooting runbook can be seen to "
+        "fire; PUT /_demo/faults switches while it serves.",
+    )
+    serve.add_argument(
+        "systems",
+        nargs="+",
+        metavar="SYSTEM",
+        choices=(*DEMO_SYSTEMS, "all"),
+        help=f"which to serve: {', '.join(DEMO_SYSTEMS)} or all",
+    )
+    serve.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="switch into this failure (repeatable; `runbook demo faults` lists them)",
+    )
+    serve.add_argument(
+        "--listen",
+        type=listen_address,
+        help="where to listen, with one SYSTEM only (default: the port its seed names)",
+    )
+    demo_commands.add_parser(
+        "faults",
+        help="list each demo system's faults and what they do",
+        description="List the failures each demo system can be switched into with "
+        "`runbook demo serve SYSTEM --fault NAME`.",
+    )
 
 
 def _completion(completion: argparse.ArgumentParser) -> None:
@@ -420,7 +456,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _schema,
     ),
     "demo": (
-        "the embedded demo databases",
+        "the demos: rebuild the embedded demo databases; serve stand-ins of the other "
+        "seeds' systems",
         _demo,
     ),
     "completion": (

@@ -388,9 +388,13 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from runner.cli.demo import demo_command as reset
+    from runner.cli import demo
 
-    return reset(args)
+    if args.demo_command == "serve":
+        return demo.serve_command(args)
+    if args.demo_command == "faults":
+        return demo.faults_command(args)
+    return demo.demo_command(args)
 
 
 COMMANDS = {

@@ -1,4 +1,6 @@
-"""`runbook demo reset [NAME]`: rebuild the embedded demos of this configuration.
+"""`runbook demo`: `reset [NAME]` rebuilds the embedded demos of this configuration;
+`serve SYSTEM...` serves stand-ins of the other seeds' systems (runner/demos/), `faults`
+lists what they can be switched into.
 
 A demo is a connection with `demo:` in runner.yaml. NAME is the demo (`orders`) or the
 connection's name; without it every demo connection is rebuilt. Each is replaced whole
@@ -63,3 +65,51 @@ def _shown(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """`runbook demo serve SYSTEM... [--fault NAME]... [--listen ADDR]`."""
+    from runner.base.errors import InputError
+    from runner.base.suggest import did_you_mean
+    from runner.demos import SYSTEMS, system
+    from runner.demos.base import DemoState
+    from runner.demos.server import Served, serve
+    from runner.language.config import load_config
+
+    names = list(SYSTEMS) if "all" in args.systems else list(dict.fromkeys(args.systems))
+    if args.listen is not None and len(names) > 1:
+        raise InputError("--listen takes one SYSTEM: each system listens on its own port")
+    systems = [system(name) for name in names]
+    known = {fault for each in systems for fault in each.FAULTS}
+    for fault in args.fault:
+        if fault not in known:
+            hint = did_you_mean(fault, known)
+            raise InputError(
+                f"no fault {fault!r} in {', '.join(names)}"
+                f"{f' ({hint})' if hint else ''}: `runbook demo faults` lists them"
+            )
+    config = load_config(args.config)
+    chosen = []
+    for each in systems:
+        host, port = args.listen or each.LISTEN
+        state = DemoState(
+            config.root / "var" / "demo" / each.NAME,
+            faults=[fault for fault in args.fault if fault in each.FAULTS],
+            config=config,
+        )
+        chosen.append(Served(each, state, host, port))
+    serve(chosen)
+    return 0
+
+
+def faults_command(args: argparse.Namespace) -> int:
+    """`runbook demo faults`: each system's faults, one per line."""
+    from runner.demos import SYSTEMS, system
+
+    for name in SYSTEMS:
+        each = system(name)
+        print(f"{name}: {each.TITLE} (listens on {each.LISTEN[0]}:{each.LISTEN[1]})")
+        width = max((len(fault) for fault in each.FAULTS), default=0)
+        for fault, what in each.FAULTS.items():
+            print(f"  --fault {fault:<{width}}  {what}")
+    return 0
