@@ -91,6 +91,7 @@ def test_healthy(demo: Served) -> None:
     assert health["metrics"]["error_rate_percent"] == 0.5
     assert health["metrics"]["avg_response_ms"] == 180
     assert health["database_connections"]["percent"] == 18.0
+    assert health["database_stats"]["storage_size_mb"] == 530.2
     status, shopify = call(demo, "/api/integrations/shopify/status", headers=TENANT)
     assert status == 200 and shopify["connected"] and shopify["token"]["valid"]
     assert shopify["redirect_uri"] == demo.url + "/api/auth/shopify/callback"

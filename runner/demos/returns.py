@@ -41,7 +41,7 @@ FAULTS = {
     "db-down": "MongoDB is unreachable: /api/health and every database read answer 500",
 }
 
-#: How long `slow` makes the returns list and the order lookup take, in seconds.
+#: How long `slow` makes the returns list (the seed's timed `curl .../api/returns/`) take.
 SLOW_SECONDS = 3.5
 _DB_ERROR = "ServerSelectionTimeoutError: localhost:27017: [Errno 111] Connection refused"
 
@@ -110,8 +110,6 @@ def build(state: DemoState) -> Any:
         refused = tenant_refused(request)
         if refused:
             return refused
-        if state.has("slow"):
-            await asyncio.sleep(SLOW_SECONDS)
         if state.has("portal-errors"):
             return error(500, "Internal Server Error")
         asked = await _json(request)
