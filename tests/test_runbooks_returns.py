@@ -365,6 +365,11 @@ def test_weekly_maintenance(demo, capsys) -> None:
 def test_monthly_maintenance(demo, capsys) -> None:
     result = check(capsys, demo, "returns-monthly-maintenance", [], "OK", {})
     assert step(result, "db_size")["evaluations"][0]["value"] == 530.2
+    # The growth month by month, as the README and the hint say to read it.
+    value = ["--value", "db_size.storage_size_mb"]
+    assert main(["history", "returns-monthly-maintenance", *value, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["values"] == {"db_size.storage_size_mb": 530.2}
     check(
         capsys,
         demo,
