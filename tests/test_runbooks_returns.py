@@ -207,7 +207,9 @@ def _signature(body: str) -> str:
 
 
 def test_webhooks_signed_accepted_bad_refused_and_the_secret_masked(demo, capsys) -> None:
-    result = check(capsys, demo, "returns-webhooks", [], "OK", {}, "--param", "resync=true")
+    result = check(
+        capsys, demo, "returns-webhooks", [], "OK", {}, "--param", "resync=true", "--yes"
+    )
     assert (step(result, "signed")["values"]["status"], step(result, "resync")["status"]) == (
         200,
         "OK",
@@ -243,11 +245,15 @@ def test_webhooks_failing(demo, capsys) -> None:
         {"resync": "CRITICAL"},
         "--param",
         "resync=true",
+        "--yes",
     )
 
 
 def test_sync(demo, capsys) -> None:
-    check(capsys, demo, "returns-sync", [], "OK", {}, "--param", "resync=true")
+    check(capsys, demo, "returns-sync", [], "OK", {}, "--param", "resync=true", "--yes")
+    # The fix asks first: without a terminal nor --yes, nothing starts (UNKNOWN).
+    code, result = run(capsys, "returns-sync", "--param", "resync=true")
+    assert code == 3 and "step resync must be confirmed" in result["error"]
     result = check(capsys, demo, "returns-sync", ["sync-stalled"], "WARNING", {"jobs": "WARNING"})
     texts = [e["text"] for e in step(result, "jobs")["evaluations"]]
     assert "running_minutes = 95 > warning 60" in texts
@@ -263,7 +269,9 @@ def test_sync(demo, capsys) -> None:
 
 
 def test_portal(demo, capsys) -> None:
-    check(capsys, demo, "returns-portal", [], "OK", {}, "--param", "create_test_return=true")
+    check(
+        capsys, demo, "returns-portal", [], "OK", {}, "--param", "create_test_return=true", "--yes"
+    )
     result = check(
         capsys,
         demo,
@@ -273,6 +281,7 @@ def test_portal(demo, capsys) -> None:
         {"lookup": "CRITICAL", "create": "CRITICAL"},
         "--param",
         "create_test_return=true",
+        "--yes",
     )
     assert "return_requests" in step(result, "lookup")["hint"]
     # An order placed since the stalled sync: "Order not found", and the hint says sync.
