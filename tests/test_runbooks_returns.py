@@ -139,8 +139,13 @@ HEALTH = [
     ("oauth-down", ["oauth-down"], "CRITICAL", {"shopify": "CRITICAL", "sync": "WARNING"}),
     ("webhooks-failing", ["webhooks-failing"], "CRITICAL", {"webhooks": "CRITICAL"}),
     ("sync-stalled", ["sync-stalled"], "WARNING", {"sync": "WARNING"}),
-    ("portal-errors", ["portal-errors"], "CRITICAL", {"load": "WARNING", "portal": "CRITICAL"}),
-    ("slow", ["slow"], "WARNING", {"load": "WARNING"}),
+    (
+        "portal-errors",
+        ["portal-errors"],
+        "CRITICAL",
+        {"load": "WARNING", "metrics": "WARNING", "portal": "CRITICAL"},
+    ),
+    ("slow", ["slow"], "WARNING", {"load": "WARNING", "metrics": "WARNING"}),
     (
         "db-down",
         ["db-down"],
@@ -164,6 +169,14 @@ def test_health(demo, capsys, faults, status, expected) -> None:
         assert any(t.startswith("minutes_since_processed = 19") for t in texts)
     if faults == ["oauth-down"]:
         assert "runbook run returns-oauth" in step(result, "shopify")["hint"]
+    if faults == ["slow"]:
+        metrics = step(result, "metrics")
+        texts = [e["text"] for e in metrics["evaluations"]]
+        assert "avg_response_ms = 4200 > warning 3000" in texts
+        assert "db_connections_percent = 88 > warning 80" in texts
+        assert "runbook run returns-performance" in metrics["hint"]
+    if faults == ["portal-errors"]:
+        assert "124 of 1240 requests failed" in step(result, "metrics")["hint"]
     if faults == ["db-down"]:
         assert statuses(result)["load"] == statuses(result)["webhooks"] == "SKIPPED"
 
@@ -300,9 +313,12 @@ def test_portal(demo, capsys) -> None:
     assert "runbook run returns-sync" in step(result, "lookup")["hint"]
 
 
+LOAD = {"load": "WARNING", "metrics": "WARNING"}  # the check returns-load and its step
+
+
 def test_performance(demo, capsys) -> None:
     check(capsys, demo, "returns-performance", [], "OK", {})
-    check(capsys, demo, "returns-performance", ["portal-errors"], "WARNING", {"load": "WARNING"})
+    check(capsys, demo, "returns-performance", ["portal-errors"], "WARNING", LOAD)
     # One real slow request: the seed's threshold is the time a request takes.
     result = check(
         capsys,
@@ -310,7 +326,7 @@ def test_performance(demo, capsys) -> None:
         "returns-performance",
         ["slow"],
         "WARNING",
-        {"returns_api": "WARNING", "load": "WARNING"},
+        {"returns_api": "WARNING", **LOAD},
     )
     assert step(result, "returns_api")["values"]["elapsed_ms"] >= returns.SLOW_SECONDS * 1000
 
