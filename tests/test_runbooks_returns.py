@@ -415,3 +415,72 @@ def test_monthly_maintenance(demo, capsys) -> None:
         {"db_size": "CRITICAL"},
     )
     assert step(result, "after")["outcome"] == "not_run"
+
+
+# --- a service that is down or unreachable: CRITICAL, said plainly ------------------------
+
+RUNBOOKS = [
+    "returns-health",
+    "returns-oauth",
+    "returns-webhooks",
+    "returns-sync",
+    "returns-portal",
+    "returns-performance",
+    "returns-backup-check",
+    "returns-weekly-maintenance",
+    "returns-monthly-maintenance",
+]
+
+
+def _unattended(demo: Served, name: str, environ: dict[str, str]) -> Any:
+    """A run through the run service, as `runbook run` makes it, that never sleeps
+    between retries (an unreachable address is retried)."""
+    from runner.language.config import load_config
+    from runner.service.runs import RunRequest, RunService
+
+    config = load_config(demo.state.root.parents[2] / "runner.yaml")
+    service = RunService(
+        config,
+        sleep=lambda seconds: None,
+        log=lambda message: None,
+        interactive=False,
+        environ={**os.environ, **environ},
+    )
+    return service.run(RunRequest(name, {}, mode="rehearse" if "weekly" in name else "run"))
+
+
+def _said_plainly(run: Any) -> list[str]:
+    """What is wrong with how the run reports: an UNKNOWN step, a hint left unrendered."""
+    found = []
+    todo = list(run.steps)
+    while todo:
+        current = todo.pop(0)
+        todo.extend(current.children)
+        if str(current.status) == "UNKNOWN":
+            found.append(f"{current.id} UNKNOWN: {current.error} {current.evaluations}")
+        bad = str(current.status) in ("WARNING", "CRITICAL")
+        if bad and current.hint and ("{{" in current.hint or "{%" in current.hint):
+            found.append(f"{current.id}: hint not rendered: {current.hint[:80]}")
+    return found
+
+
+@pytest.mark.parametrize("name", RUNBOOKS)
+def test_down_or_unreachable_is_critical_and_said_plainly(demo, name) -> None:
+    demo.state.set_faults(["db-down"])
+    down = _unattended(demo, name, {})
+    assert _said_plainly(down) == []
+    closed = f"http://127.0.0.1:{_free_port()}"
+    unreachable = _unattended(demo, name, {"RETURNS_URL": closed})
+    assert _said_plainly(unreachable) == []
+    if name in ("returns-backup-check", "returns-weekly-maintenance"):  # files only
+        assert str(down.status) == str(unreachable.status) == "OK"
+    else:
+        assert str(down.status) == str(unreachable.status) == "CRITICAL"
+        todo, requests = list(unreachable.steps), []
+        while todo:
+            current = todo.pop(0)
+            todo.extend(current.children)
+            requests += (
+                [current] if current.action == "http" and current.outcome != "skipped" else []
+            )
+        assert requests and all("connection refused" in (r.error or "") for r in requests)
