@@ -189,10 +189,16 @@ def test_webhooks_failing(demo: Served) -> None:
     assert [hook["topic"] for hook in hooks["registered"]] == ["app/uninstalled"]
     assert (hooks["failure_rate_percent"], hooks["unprocessed"]) == (100.0, 126)
     assert hooks["last_processed_at"] == "2026-05-28T17:16:40Z"  # 190 minutes ago
+    assert (hooks["hmac_failures_15m"], hooks["failed_15m"]) == (41, 41)
     body = b'{"test": true}'
     signed = {"X-Shopify-Hmac-Sha256": sign(body)}
-    status, answer = call(demo, "/api/webhooks/orders/create", "POST", raw=body, headers=signed)
-    assert status == 500 and "processing failed" in answer["detail"]
+    path = "/api/webhooks/orders/create"
+    assert call(demo, path, "POST", raw=body, headers=signed) == (
+        401,
+        {"detail": "HMAC verification failed"},
+    )
+    stale = {"X-Shopify-Hmac-Sha256": sign(body, "demo-shopify-api-secret-before-rotation")}
+    assert call(demo, path, "POST", raw=body, headers=stale)[0] == 200  # what the app expects
 
 
 def test_sync_stalled(demo: Served) -> None:

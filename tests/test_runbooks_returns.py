@@ -259,10 +259,14 @@ def test_webhooks_failing(demo, capsys) -> None:
         "CRITICAL",
         {"registration": "CRITICAL", "signed": "CRITICAL"},
     )
-    assert (
-        "a correctly signed test webhook gets 500"
-        in step(result, "signed")["evaluations"][0]["text"]
+    signed = step(result, "signed")
+    assert signed["evaluations"][0]["text"] == (
+        "a correctly signed test webhook gets 401: HMAC verification failed"
     )
+    assert "compare SHOPIFY_API_SECRET in /app/backend/.env" in signed["hint"]
+    assert "hmac_failures = 41 > warning 0" in [
+        e["text"] for e in step(result, "registration")["evaluations"]
+    ]
     assert "--param resync=true" in step(result, "registration")["hint"]
     check(
         capsys,

@@ -61,8 +61,15 @@ def signature(body: bytes, key: str) -> str:
     return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def signed(body: bytes, header: str | None) -> bool:
-    return header is not None and hmac.compare_digest(signature(body, secret()), header)
+def signed(body: bytes, header: str | None, key: str | None = None) -> bool:
+    """Whether `header` is the body's signature with `key` (default: the app's secret)."""
+    expected = signature(body, key if key is not None else secret())
+    return header is not None and hmac.compare_digest(expected, header)
+
+
+def stale_secret() -> str:
+    """The secret the app verifies with under `webhooks-failing`: not Shopify's."""
+    return secret() + "-before-rotation"
 
 
 # --- /api/health ---------------------------------------------------------------------
@@ -130,8 +137,9 @@ def shopify_status(now: float, has: Has, base_url: str) -> dict[str, Any]:
 
 def _webhooks(now: float, has: Has) -> dict[str, Any]:
     if has("webhooks-failing"):
-        # Processing fails since 190 minutes: Shopify retried, then removed two
-        # subscriptions; what still arrives is answered 500 and waits unprocessed.
+        # A deployment 190 minutes ago left the app verifying with another secret than
+        # Shopify signs with: every webhook is refused (401, HMAC), Shopify has removed
+        # two subscriptions after its retries, and the events from before wait.
         return {
             "registered": [_subscription("app/uninstalled")],
             "expected": list(WEBHOOK_TOPICS),
@@ -139,7 +147,7 @@ def _webhooks(now: float, has: Has) -> dict[str, Any]:
             "last_processed_at": iso(now - 190 * MINUTE),
             "received_15m": 41,
             "failed_15m": 41,
-            "hmac_failures_15m": 0,
+            "hmac_failures_15m": 41,
             "failure_rate_percent": 100.0,
             "unprocessed": 126,
         }
