@@ -255,3 +255,16 @@ def test_keeps_supervisor_logs_and_nightly_backups(demo: Served) -> None:
         names = tar.getnames()
     assert "20260528_020000/returns_management/orders.bson" in names
     assert (root / "backup" / "config_20260528.tar.gz").exists()
+
+
+def test_the_command_line_lists_its_faults_and_refuses_an_unknown_one(capsys) -> None:
+    from runner.cli.main import main
+
+    assert main(["demo", "faults"]) == 0
+    out = capsys.readouterr().out
+    assert "returns: Shopify returns service (seed 004) (listens on 127.0.0.1:3000)" in out
+    assert all(f"--fault {fault}" in out for fault in returns.FAULTS)
+    assert main(["demo", "serve", "returns", "--fault", "oauth-dwon"]) == 3
+    assert "no fault 'oauth-dwon' in returns (did you mean 'oauth-down'?)" in (
+        capsys.readouterr().err
+    )
