@@ -13,6 +13,7 @@ from typing import Any
 from runner.base.decimals import is_decimal
 from runner.base.errors import TemplateError
 from runner.base.status import Status
+from runner.base.wording import number_text
 from runner.language import templates
 from runner.language.model import Assertion, Step, Threshold
 from runner.language.results import Evaluation
@@ -37,9 +38,7 @@ def _number(value: Any) -> float | int | None:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".") if not value.is_integer() else str(int(value))
-    return str(value)
+    return number_text(value) if isinstance(value, float) else str(value)
 
 
 def _lookup(name: str, values: Mapping[str, Any]) -> tuple[bool, Any]:

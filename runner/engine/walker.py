@@ -25,7 +25,7 @@ from runner.base.errors import (
     TemplateError,
 )
 from runner.base.hostname import hostname
-from runner.base.masking import Masker
+from runner.base.masking import MASK, Masker
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine.actions import Actions
@@ -87,13 +87,22 @@ class Engine(Actions, Composites):
             mode=self.options.mode,
             trigger=self.options.trigger,
             started=datetime.now(UTC),
-            inputs=self.masker.mask(dict(inputs)),
+            inputs=self._masked_inputs(runbook, inputs),
             user=_user(),
             host=hostname(),
             path=runbook.path,
         )
         run.title = self.title(runbook.title, self._scope(runbook, run, dict(inputs)))
         return run
+
+    def _masked_inputs(self, runbook: Runbook, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The inputs as recorded and shown: masked, and a secret one masked whole
+        whatever its type (text masking leaves the number of an integer input as it is)."""
+        masked = self.masker.mask(dict(inputs))
+        for spec in runbook.inputs:
+            if spec.secret and masked.get(spec.name) not in (None, ""):
+                masked[spec.name] = MASK
+        return masked
 
     def title(self, text: str, scope: Mapping[str, Any]) -> str:
         """A `title:` rendered with the run's scope, its secrets masked."""
