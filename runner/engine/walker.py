@@ -78,7 +78,7 @@ class Engine(Actions, Composites):
     def new_run(self, runbook: Runbook, inputs: Mapping[str, Any]) -> RunResult:
         """The record of a run about to start (raises ConfirmationRefused first when a step
         needs a confirmation that cannot be asked for)."""
-        self._refuse_unconfirmed(runbook)
+        self._refuse_unconfirmed(runbook, inputs)
         run = RunResult(
             run_id=new_run_id(),
             runbook=runbook.name,
@@ -165,11 +165,11 @@ class Engine(Actions, Composites):
         return self.deadline.sleeper(self.options.sleep)
 
     def _scope(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> dict[str, Any]:
-        return {
+        scope: dict[str, Any] = {
             "inputs": inputs,
             "steps": {},
             "env": self.environ,
-            "vars": {**self.config.vars, **runbook.vars},
+            "vars": {},
             "now": run.started,
             "run": {
                 "id": run.run_id,
@@ -180,6 +180,13 @@ class Engine(Actions, Composites):
             },
             "__connection__": runbook.connection,
         }
+        # A var may be a template of inputs, env, now and run, rendered once as the run
+        # starts: `edi: "{{ env.EDI_URL | default('http://127.0.0.1:5000') }}"` is the
+        # production address when it is set and the demo's otherwise.
+        scope["vars"] = templates.render_value(
+            {**self.config.vars, **runbook.vars}, scope, f"{runbook.path}: vars"
+        )
+        return scope
 
     # ---------------------------------------------------------------- walking
     def _walk(
@@ -333,18 +340,34 @@ class Engine(Actions, Composites):
         answer = self.options.ask(f"{question} [y/N] ").strip().lower()
         return answer in ("y", "yes")
 
-    def _refuse_unconfirmed(self, runbook: Runbook) -> None:
+    def _refuse_unconfirmed(self, runbook: Runbook, inputs: Mapping[str, Any]) -> None:
         if self.options.mode == "dry-run" or self.options.assume_yes:
             return
         interactive = self.options.interactive
         if interactive is None:
             interactive = sys.stdin.isatty()
-        needing = [step.id for step in runbook.all_steps() if step.confirm]
+        needing = [
+            step.id
+            for step in runbook.all_steps()
+            if step.confirm and not self._switched_off(step, inputs)
+        ]
         if needing and not interactive:
             raise ConfirmationRefused(
                 f"{runbook.name}: step{'s' if len(needing) > 1 else ''} {', '.join(needing)} "
                 "must be confirmed, and there is no terminal to ask: run it with --yes to confirm"
             )
+
+    def _switched_off(self, step: Step, inputs: Mapping[str, Any]) -> bool:
+        """Whether the inputs alone say that `step` will not run (`when: inputs.fix` with
+        fix false), so that a run without a terminal need not confirm it: a
+        troubleshooting runbook's opt-in fix does not stop its scheduled diagnosis."""
+        if step.when is None:
+            return False
+        try:
+            scope = {"inputs": inputs, "env": self.environ}
+            return not templates.evaluate(step.when, scope, str(step.origin))
+        except TemplateError:
+            return False  # it reads what only the run makes (steps, vars): ask
 
 
 def _user() -> str:
