@@ -25,7 +25,7 @@ from runner.base.errors import (
     TemplateError,
 )
 from runner.base.hostname import hostname
-from runner.base.masking import Masker
+from runner.base.masking import MASK, Masker
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine.actions import Actions
@@ -78,6 +78,7 @@ class Engine(Actions, Composites):
     def new_run(self, runbook: Runbook, inputs: Mapping[str, Any]) -> RunResult:
         """The record of a run about to start (raises ConfirmationRefused first when a step
         needs a confirmation that cannot be asked for)."""
+        self._refuse_unconfirmed(runbook, inputs)
         run = RunResult(
             run_id=new_run_id(),
             runbook=runbook.name,
@@ -86,15 +87,22 @@ class Engine(Actions, Composites):
             mode=self.options.mode,
             trigger=self.options.trigger,
             started=datetime.now(UTC),
-            inputs=self.masker.mask(dict(inputs)),
+            inputs=self._masked_inputs(runbook, inputs),
             user=_user(),
             host=hostname(),
             path=runbook.path,
         )
-        scope = self._scope(runbook, run, dict(inputs))
-        self._refuse_unconfirmed(runbook, scope)
-        run.title = self.title(runbook.title, scope)
+        run.title = self.title(runbook.title, self._scope(runbook, run, dict(inputs)))
         return run
+
+    def _masked_inputs(self, runbook: Runbook, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The inputs as recorded and shown: masked, and a secret one masked whole
+        whatever its type (text masking leaves the number of an integer input as it is)."""
+        masked = self.masker.mask(dict(inputs))
+        for spec in runbook.inputs:
+            if spec.secret and masked.get(spec.name) not in (None, ""):
+                masked[spec.name] = MASK
+        return masked
 
     def title(self, text: str, scope: Mapping[str, Any]) -> str:
         """A `title:` rendered with the run's scope, its secrets masked."""
@@ -157,12 +165,11 @@ class Engine(Actions, Composites):
         return self.deadline.sleeper(self.options.sleep)
 
     def _scope(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> dict[str, Any]:
-        variables: dict[str, Any] = {}
         scope: dict[str, Any] = {
             "inputs": inputs,
             "steps": {},
             "env": self.environ,
-            "vars": variables,
+            "vars": {},
             "now": run.started,
             "run": {
                 "id": run.run_id,
@@ -173,10 +180,12 @@ class Engine(Actions, Composites):
             },
             "__connection__": runbook.connection,
         }
-        # A var may be a template of env, inputs, now, run and the vars above it:
-        # `wms: "{{ env.WMS_URL | default('http://127.0.0.1:8000') }}"`, rendered once.
-        for name, value in {**self.config.vars, **runbook.vars}.items():
-            variables[name] = templates.render_value(value, scope, f"vars.{name}")
+        # A var may be a template of inputs, env, now and run, rendered once as the run
+        # starts: `edi: "{{ env.EDI_URL | default('http://127.0.0.1:5000') }}"` is the
+        # production address when it is set and the demo's otherwise.
+        scope["vars"] = templates.render_value(
+            {**self.config.vars, **runbook.vars}, scope, f"{runbook.path}: vars"
+        )
         return scope
 
     # ---------------------------------------------------------------- walking
@@ -331,51 +340,44 @@ class Engine(Actions, Composites):
         answer = self.options.ask(f"{question} [y/N] ").strip().lower()
         return answer in ("y", "yes")
 
-    def _refuse_unconfirmed(self, runbook: Runbook, scope: Mapping[str, Any]) -> None:
+    def _refuse_unconfirmed(self, runbook: Runbook, inputs: Mapping[str, Any]) -> None:
         if self.options.mode == "dry-run" or self.options.assume_yes:
             return
         interactive = self.options.interactive
         if interactive is None:
             interactive = sys.stdin.isatty()
         needing: list[str] = []
-        # Before any step runs, `steps` cannot be read: a `when` that needs it may be true.
-        known = {**scope, "steps": _NotRunYet()}
         for group in (runbook.steps, runbook.on_failure, runbook.finally_):
-            _may_confirm(group, known, needing)
+            self._may_confirm(group, inputs, needing)
         if needing and not interactive:
             raise ConfirmationRefused(
                 f"{runbook.name}: step{'s' if len(needing) > 1 else ''} {', '.join(needing)} "
                 "must be confirmed, and there is no terminal to ask: run it with --yes to confirm"
             )
 
+    def _may_confirm(
+        self, steps: tuple[Step, ...], inputs: Mapping[str, Any], into: list[str]
+    ) -> None:
+        """Into `into`, the ids of the steps with `confirm:` that may run: not those that a
+        `when:` of their own, or of a group or for_each around them, switches off."""
+        for step in steps:
+            if self._switched_off(step, inputs):
+                continue  # and everything nested in it
+            if step.confirm:
+                into.append(step.id)
+            self._may_confirm(step.steps, inputs, into)
 
-class _NotYet(RuntimeError):
-    """A step's result read before the run: not an undefined name (Jinja's `is defined`
-    would answer false), an error, so the `when` reading it counts as maybe true."""
-
-
-class _NotRunYet:
-    def __getattr__(self, name: str) -> Any:
-        raise _NotYet(name)
-
-    def __getitem__(self, name: str) -> Any:
-        raise _NotYet(name)
-
-
-def _may_confirm(steps: tuple[Step, ...], scope: Mapping[str, Any], into: list[str]) -> None:
-    """The ids of the steps with `confirm:` that may run: not those a `when` of theirs or
-    of a group around them rules out from the inputs alone (`when: inputs.terminate`),
-    so a run that will not reach the question does not need --yes."""
-    for step in steps:
-        if step.when is not None:
-            try:
-                if not templates.evaluate(step.when, scope):
-                    continue
-            except TemplateError:  # it reads results (or a loop's item): it may run
-                pass
-        if step.confirm:
-            into.append(step.id)
-        _may_confirm(step.steps, scope, into)
+    def _switched_off(self, step: Step, inputs: Mapping[str, Any]) -> bool:
+        """Whether the inputs alone say that `step` will not run (`when: inputs.fix` with
+        fix false), so that a run without a terminal need not confirm it: a
+        troubleshooting runbook's opt-in fix does not stop its scheduled diagnosis."""
+        if step.when is None:
+            return False
+        try:
+            scope = {"inputs": inputs, "env": self.environ}
+            return not templates.evaluate(step.when, scope, str(step.origin))
+        except TemplateError:
+            return False  # it reads what only the run makes (steps, vars): ask
 
 
 def _user() -> str:
