@@ -339,3 +339,26 @@ def test_a_database_it_cannot_reach_makes_health_503_not_a_crash(tmp_path: Path)
         samples = metrics(served)  # the rest of the metrics are still served
         assert one(samples, "wms_db_connections_active") == 12
         assert "wms_inventory_stock_total" not in samples
+
+
+def test_demo_wms_on_an_odbc_server_that_is_not_postgresql_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    pyodbc = pytest.importorskip("pyodbc")
+    if "SQLite3" not in pyodbc.drivers():
+        pytest.skip("the SQLite3 ODBC driver is not installed (apt-get install libsqliteodbc)")
+    from runner.base.errors import ConfigError
+    from runner.databases.connections import Connections
+
+    (tmp_path / "runner.yaml").write_text(
+        "connections:\n"
+        f"  wms: {{odbc: 'DRIVER={{SQLite3}};DATABASE={tmp_path / 'x.db'}', dialect: sqlite,"
+        " demo: wms}\n",
+        encoding="utf-8",
+    )
+    connections = Connections(load_config(tmp_path / "runner.yaml"))
+    with pytest.raises(ConfigError) as raised:
+        connections.get("wms")
+    assert "cannot build demo 'wms' on connection 'wms' (defined at" in str(raised.value)
+    assert str(raised.value).endswith("or on PostgreSQL through ODBC, not on sqlite through ODBC")
+    connections.close_all()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -100,7 +100,7 @@ USERS = (
     (6, "horvath.jozsef", "viewer", 0, 200.0),  # deactivated: not a stale account
 )
 
-#: The data faults: the rows each changes, its own name for them.
+#: The rows the data faults change (runner/demos/wms.py names the faults).
 LOW_STOCK = ((1, 4, 0), (2, 5, 12), (3, 2, 30))  # (warehouse, product, quantity): 1 out, 2 low
 EXPIRING = ((1, 3), (5, 10))  # (batch, days left): within 7 days is critical, 30 warning
 STALE_USER, STALE_DAYS = 5, 45  # an active account unused for 45 days
@@ -198,7 +198,8 @@ def ensure_wms_odbc(db: Any, now: datetime | None = None, rebuild: bool = False)
     dbms = str(db.getinfo(pyodbc.SQL_DBMS_NAME)).lower()
     if "postgres" not in dbms:
         raise ValueError(
-            f"the wms demo is built on SQLite or PostgreSQL, not on {dbms or 'this server'}"
+            "the wms demo is built in a SQLite file (sqlite:) or on PostgreSQL through "
+            f"ODBC, not on {dbms or 'this server'} through ODBC"
         )
     db.autocommit = False
     try:
@@ -214,7 +215,7 @@ def ensure_wms_odbc(db: Any, now: datetime | None = None, rebuild: bool = False)
             db.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in WMS_SCHEMA:
             db.execute(statement)
-        _fill(wms_rows(now or datetime.now()), False, db.cursor().executemany)
+        _fill(wms_rows(now or datetime.now(UTC)), False, db.cursor().executemany)
         db.commit()
         return True
     except BaseException:
