@@ -46,7 +46,7 @@ def test_the_sqlite_demo_passes_every_check(demo, capsys):
     assert code == 0, out
     assert err == ""
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 7
+    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 8
     checks = lines_of(out)
     assert set(checks) == {
         "config",
@@ -54,12 +54,15 @@ def test_the_sqlite_demo_passes_every_check(demo, capsys):
         "var",
         "state store",
         "connection orders",
+        "connection wms",
         "notifications",
         "clock",
     }
     assert "SELECT 1 answered" in checks["connection orders"]
+    assert "SELECT 1 answered" in checks["connection wms"]
     assert (demo / "var" / "demo" / "orders.db").is_file()  # built, as a run builds it
-    assert lines[-1] == "all 7 checks passed"
+    assert (demo / "var" / "demo" / "wms.db").is_file()
+    assert lines[-1] == "all 8 checks passed"
 
 
 def test_json_lists_every_check_and_the_failed_ones(demo, capsys):
@@ -99,7 +102,7 @@ def test_a_var_folder_under_a_regular_file_cannot_be_created(demo, capsys):
     assert checks["state store"].startswith(
         f"FAIL  state store: {blocker}/var/runner.db cannot be created (see var)"
     )
-    assert out.splitlines()[-1] == "2 of 7 checks failed: var, state store"
+    assert out.splitlines()[-1] == "2 of 8 checks failed: var, state store"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes a read-only folder all the same")
