@@ -78,6 +78,23 @@ def test_numeric_values_come_back_as_numbers(pg: OdbcConnection) -> None:
 
 
 @pytest.mark.integration
+def test_postgres_booleans_come_back_as_booleans(pg: OdbcConnection) -> None:
+    # psqlodbc's default (BoolsAsChar=1) hands them over as the text '1' and '0'.
+    result = pg.execute("SELECT true AS yes, false AS no, NULL::boolean AS unknown", [], 10)
+    assert result["row"] == {"yes": True, "no": False, "unknown": None}
+    assert type(result["row"]["yes"]) is bool and type(result["row"]["no"]) is bool
+
+
+@pytest.mark.integration
+def test_a_connection_string_that_sets_bools_as_char_keeps_it() -> None:
+    connection = _odbc(PG + ";BoolsAsChar=1")
+    try:
+        assert connection.execute("SELECT true AS yes", [], 10)["value"] == "1"
+    finally:
+        connection.close()
+
+
+@pytest.mark.integration
 def test_nested_transactions_are_savepoints(pg: OdbcConnection) -> None:
     pg.execute("CREATE TEMPORARY TABLE sp_test (id INTEGER)", [], 10)
     pg.begin()

@@ -399,3 +399,24 @@ def test_errors_of_pythons_sqlite3_are_classified_by_their_words(
 def test_mysql_statements_that_commit_implicitly(sql: str, keyword: str | None) -> None:
     assert get("mysql").implicit_commit(sql) == keyword
     assert get("postgres").implicit_commit(sql) is None  # PostgreSQL rolls DDL back
+
+
+@pytest.mark.parametrize(
+    ("written", "opened"),
+    [
+        (
+            "DRIVER={PostgreSQL Unicode};SERVER=db",
+            "DRIVER={PostgreSQL Unicode};SERVER=db;BoolsAsChar=0",
+        ),
+        ("DSN=wms;", "DSN=wms;BoolsAsChar=0"),
+        ("DSN=wms;BoolsAsChar=1", "DSN=wms;BoolsAsChar=1"),
+        ("DSN=wms; boolsaschar = 0;UID=x", "DSN=wms; boolsaschar = 0;UID=x"),
+    ],
+)
+def test_postgres_connections_read_booleans_as_booleans(written: str, opened: str) -> None:
+    assert get("postgres").odbc_connection_string(written) == opened
+
+
+def test_other_dialects_open_the_connection_string_as_written(dialect: Dialect) -> None:
+    if dialect.name != "postgres":
+        assert dialect.odbc_connection_string("DSN=x;UID=y") == "DSN=x;UID=y"

@@ -197,7 +197,9 @@ class OdbcConnection:
         self.watchdog = watchdog()
         try:
             self.db = pyodbc.connect(
-                connection_string, autocommit=True, timeout=max(1, round(spec.timeout))
+                self.dialect.odbc_connection_string(connection_string),
+                autocommit=True,
+                timeout=max(1, round(spec.timeout)),
             )
             if self.dialect.parameter_encoding:
                 self.db.setencoding(encoding=self.dialect.parameter_encoding)

@@ -64,6 +64,11 @@ class Dialect:
     def __repr__(self) -> str:
         return f"<dialect {self.name}>"
 
+    def odbc_connection_string(self, text: str) -> str:
+        """The ODBC connection string a runbook's connection opens: `text` with what the
+        dialect's driver needs for values to come back as Python types. Default: as is."""
+        return text
+
     # -- scripts ---------------------------------------------------------------------
     def split(self, script: str) -> list[str]:
         """The pieces of a script to send one by one: here the whole script, which the

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from runner.dialects.base import Dialect
+
+# BoolsAsChar among a connection string's attributes (`;BoolsAsChar=1`, `boolsaschar = 0`).
+_BOOLS_AS_CHAR = re.compile(r"(?:^|;)\s*BoolsAsChar\s*=", re.IGNORECASE)
 
 
 class Postgres(Dialect):
@@ -26,3 +31,12 @@ class Postgres(Dialect):
         ("server closed the connection",),
         ("could not send data",),
     )
+
+    def odbc_connection_string(self, text: str) -> str:
+        """psqlodbc hands booleans over as the text '1' or '0' (its BoolsAsChar default),
+        so `SELECT pg_terminate_backend(pid)` would read as a string: BoolsAsChar=0 makes
+        them Python's True and False. A connection string (or DSN) that sets BoolsAsChar
+        itself is left as it is."""
+        if _BOOLS_AS_CHAR.search(text):
+            return text
+        return f"{text.rstrip().rstrip(';')};BoolsAsChar=0"
