@@ -494,6 +494,30 @@ def test_monthly_maintenance_archives_old_logs_and_lists_stale_accounts(fresh: W
     assert "toth.gabor (warehouse)" in (users.hint or "")
 
 
+def test_the_retentions_are_inputs(fresh: Wms) -> None:
+    folder = fresh.root / "var" / "demo" / "wms" / "backups"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale, recent = folder / "wms-20260101-011500.db", folder / "wms-20260102-011500.db"
+    for copy, days in ((stale, 12), (recent, 8)):
+        copy.write_bytes(b"an old copy")
+        stamp = time.time() - days * 86400
+        os.utime(copy, (stamp, stamp))
+    run = fresh.run("wms-backup", {**_backup_params(fresh), "keep_days": "10"})
+    assert str(run.status) == "OK", statuses(run)
+    (old_backups,) = [s for s in run.steps if s.id == "old_backups"]
+    assert old_backups.values["files"] == [stale.name]  # 12 days; kept for 30 by default
+    assert recent.exists() and not stale.exists()
+    assert old_backups.title == "Delete backups older than 10 days"
+
+    logs = fresh.root / "var" / "demo" / "wms" / "logs"
+    old = sorted(p.name for p in logs.glob("*.log") if time.time() - p.stat().st_mtime > 35 * 86400)
+    assert 0 < len(old) < 2 * 9  # fewer than past 30 days
+    params = {"backup_method": "pg_dump", "pg_user": "postgres"} if fresh.odbc else {}
+    run = fresh.run("wms-monthly-maintenance", {**params, "log_days": "35"})
+    assert str(run.status) == "OK", statuses(run)
+    assert sorted(p.name for p in (logs / "archive").glob("*.log")) == old
+
+
 # -- Debian's prometheus scrapes the demo -----------------------------------------------
 
 

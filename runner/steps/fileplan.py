@@ -15,8 +15,8 @@ from collections import deque
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from runner.base.durations import format_duration
-from runner.base.errors import StepError, StepTimeout
+from runner.base.durations import format_duration, parse_duration
+from runner.base.errors import StepError, StepTimeout, TemplateError
 from runner.base.structs import Struct
 from runner.base.wording import plural
 from runner.language.model import Origin
@@ -41,7 +41,7 @@ class FilesConfig(StepConfig, frozen=True):
     path: str | None  # None when the document gives no text
     origin: Origin  # of the `files:` mapping
     glob: str = "*"
-    older_than: float | None = None  # seconds; None: any age
+    older_than: float | str | None = None  # seconds, or a template of a duration; None: any age
     action: str = "list"
     to: str | None = None  # the archive folder
     glob_origin: Origin | None = None
@@ -69,6 +69,7 @@ class Plan:
         glob: str,
         to: Path | None,
         match: re.Pattern[str] | None = None,
+        older_than: float | None = None,
     ) -> None:
         self.config = config
         self.action = config.action
@@ -76,6 +77,7 @@ class Plan:
         self.glob = glob
         self.to = to
         self.match = match
+        self.older_than = older_than  # seconds; None: any age
 
     @classmethod
     def of(cls, config: FilesConfig, ctx: StepContext) -> Plan:
@@ -98,12 +100,12 @@ class Plan:
             if problem:
                 raise StepError(f"match: {pattern!r} is not a regular expression: {problem}")
             match = re.compile(pattern)
-        return cls(config, folder, glob, to, match)
+        return cls(config, folder, glob, to, match, _older_than(config.older_than, ctx))
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "folder": str(self.folder), "glob": self.glob}
-        if self.config.older_than is not None:
-            out["older_than"] = format_duration(self.config.older_than)
+        if self.older_than is not None:
+            out["older_than"] = format_duration(self.older_than)
         if self.to is not None:
             out["to"] = str(self.to)
         if self.config.tail is not None:
@@ -153,7 +155,7 @@ class Plan:
         """The regular files that match, oldest cut-off applied, sorted by name."""
         if not self.folder.is_dir():
             raise StepError(f"the folder {self.folder} does not exist (or is not a folder)")
-        cutoff = None if self.config.older_than is None else now - self.config.older_than
+        cutoff = None if self.older_than is None else now - self.older_than
         found = []
         try:
             matches = self.folder.glob(self.glob)
@@ -221,6 +223,19 @@ class Plan:
         if rehearsed:
             values["rehearsed"] = True
         return values
+
+
+def _older_than(written: float | str | None, ctx: StepContext) -> float | None:
+    """`older_than` in seconds; a template is rendered now, and its text must be a duration."""
+    if not isinstance(written, str):
+        return written
+    rendered = ctx.render(written)
+    try:
+        return parse_duration(rendered)
+    except ValueError as error:
+        # as a threshold that renders to no number: the runbook, not the folder, is wrong
+        where = f"{ctx.where}: " if ctx.where else ""
+        raise TemplateError(f"{where}files older_than {written!r}: {error}") from None
 
 
 def resolved(text: str, root: str | None) -> Path:

@@ -6,7 +6,9 @@ are older than a duration ("delete logs older than 30 days"), on Windows as on L
 
 - `path` is the folder (a template; relative paths start at runner.yaml's folder);
   `glob` picks files in it (`*.log`; `**/*.log` includes subfolders; default `*`), and
-  `older_than` keeps those last modified longer ago than that (default: any age).
+  `older_than` keeps those last modified longer ago than that (default: any age): a
+  duration, or a template rendered when the step runs (`"{{ inputs.keep_days }}d"`, an
+  input of type duration), whose text must then be a duration.
 - `action: list` (default) only reports them; `delete` deletes them; `archive` moves them
   into the folder `to` (created when missing), keeping their subfolders, and never
   overwrites a file already there. A folder is chosen over a zip file on purpose: a move
@@ -95,9 +97,10 @@ class FilesStep(StepType):
                     "subfolders. Default: * (every file of the folder itself).",
                 },
                 "older_than": {
-                    "$ref": "#/$defs/duration",
+                    "$ref": "#/$defs/templated_duration",
                     "description": "Only files last modified longer ago than this, such as "
-                    "30d. Default: any age.",
+                    '30d, or a template rendered when the step runs, such as "{{ '
+                    'inputs.keep_days }}d". Default: any age.',
                 },
                 "action": {
                     "enum": list(ACTIONS),
@@ -134,10 +137,15 @@ class FilesStep(StepType):
     def build(self, node: Node, scope: BuildScope) -> FilesConfig:
         files = node.child("files")
         glob, to = files.at("glob"), files.at("to")
-        try:
-            older_than = parse_duration(files.get("older_than")) if "older_than" in files else None
-        except ValueError:  # the schema says what is wrong with it
-            older_than = None
+        older_than: float | str | None = None
+        written = files.get("older_than")
+        if is_template(written):  # rendered and checked when the step runs
+            older_than = str(written)
+        elif "older_than" in files:
+            try:
+                older_than = parse_duration(written)
+            except ValueError:  # the schema says what is wrong with it
+                older_than = None
         action = files.get("action")
         tail, tail_node, match = files.get("tail"), files.at("tail"), files.at("match")
         return FilesConfig(
