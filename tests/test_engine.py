@@ -1240,3 +1240,57 @@ def test_a_hint_names_its_own_steps_values_and_validates(project) -> None:
         "runbook run order-retry --param staging_id=43\n"
         "(2)\n"
     )
+
+
+def test_an_assert_of_severity_unknown_says_the_check_cannot_be_made_here(project, capsys) -> None:
+    from runner.cli.main import main
+
+    project.runbook(
+        "needs_pg",
+        """
+        runbook: needs_pg
+        kind: troubleshooting
+        connection: main
+        steps:
+          - id: engine
+            sql: SELECT 'SQLite' AS engine, 0 AS is_postgresql
+            assert:
+              - that: row.is_postgresql
+                severity: unknown
+                message: "pg_stat_activity needs PostgreSQL, not {{ row.engine }}"
+          - id: stuck
+            sql: SELECT 1 AS n
+        """,
+    )
+    assert main(["validate", str(project.root / "runbooks")]) == 0
+    capsys.readouterr()
+    run = project.run("needs_pg")
+    engine = run.steps[0]
+    assert (run.status, run.exit_code, engine.status) == (Status.UNKNOWN, 3, Status.UNKNOWN)
+    assert [(e.status, e.text) for e in engine.evaluations] == [
+        (Status.UNKNOWN, "pg_stat_activity needs PostgreSQL, not SQLite")
+    ]
+    assert [(s.outcome, s.status) for s in run.steps[1:]] == [("ok", Status.OK)]  # goes on
+    path = project.root / "runbooks" / "needs_pg.yaml"
+    path.write_text(path.read_text().replace("kind: troubleshooting", "kind: maintenance"))
+    assert [s.outcome for s in project.run("needs_pg").steps[1:]] == ["not_run"]  # stops
+    path.write_text(path.read_text().replace("0 AS is_postgresql", "1 AS is_postgresql"))
+    assert project.run("needs_pg").status is Status.OK
+
+
+def test_an_assert_severity_is_one_of_three(project, capsys) -> None:
+    from runner.cli.main import main
+
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        steps:
+          - sql: SELECT 1 AS n
+            assert: [{that: n == 1, severity: ok}]
+        """,
+    )
+    assert main(["validate", str(project.root / "runbooks")]) == 1
+    out = capsys.readouterr().out
+    assert "'ok' is not one of: warning, critical, unknown" in out
