@@ -1294,3 +1294,28 @@ def test_an_assert_severity_is_one_of_three(project, capsys) -> None:
     assert main(["validate", str(project.root / "runbooks")]) == 1
     out = capsys.readouterr().out
     assert "'ok' is not one of: warning, critical, unknown" in out
+
+
+def test_run_root_is_runner_yaml_s_folder_from_any_working_folder(
+    project, tmp_path, monkeypatch
+) -> None:
+    project.runbook(
+        "where",
+        """
+        runbook: where
+        connection: main
+        vars:
+          copy_path: "{{ run.root ~ '/var/copy.db' }}"
+        steps:
+          - id: root
+            sql: SELECT {{ run.root }} AS root, {{ vars.copy_path }} AS copy
+        """,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    step = project.run("where").steps[0]
+    assert step.error is None, step.error
+    row = step.values["row"]
+    root = project.root.resolve()
+    assert row == {"root": str(root), "copy": f"{root}/var/copy.db"}

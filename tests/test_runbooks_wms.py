@@ -442,6 +442,21 @@ def test_backup_then_restore_test_counts_every_row_back(fresh: Wms) -> None:
         assert compare["restored_stock"] == compare["live_stock"] == 24
 
 
+def test_the_sqlite_restore_test_works_from_any_working_folder(
+    sqlite_wms: Wms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # as cron starts it: not in runner.yaml's folder
+    relative = {"WMS_BACKUPS": "var/demo/wms/backups"}  # as written in the environment
+    assert str(sqlite_wms.run("wms-backup", env=relative).status) == "OK"
+    restore = sqlite_wms.run("wms-restore-test", env=relative)
+    assert str(restore.status) == "OK", statuses(restore)
+    compare = next(s for s in restore.steps if s.id == "compare").values["row"]
+    assert compare["restored_stock"] == compare["live_stock"] == 24
+    assert list(elsewhere.iterdir()) == []  # SQLite made no empty copy here
+
+
 def test_restore_test_without_a_backup_is_critical(fresh: Wms, tmp_path: Path) -> None:
     empty = tmp_path / "no-backups"
     empty.mkdir()

@@ -177,6 +177,10 @@ class Engine(Actions, Composites):
                 "started": run.started,
                 "mode": run.mode,
                 "trigger": run.trigger,
+                # runner.yaml's folder, where the relative paths of files:, command's
+                # cwd and sqlite: start: for paths the runner does not open itself (a
+                # bound value SQLite opens, an argument of a command).
+                "root": str(self.config.root),
             },
             "__connection__": runbook.connection,
         }

@@ -18,7 +18,8 @@ are older than a duration ("delete logs older than 30 days"), on Windows as on L
   action would apply to (the folder is read, never changed); `--rehearse` finds the files
   and reports what the action would do to them, changing nothing.
 
-Result: `count` and `bytes` of the files the action applied to (found, deleted or
+Result: `folder` (the folder looked in, absolute: relative paths start at runner.yaml's
+folder), `count` and `bytes` of the files the action applied to (found, deleted or
 archived), `files` (their names relative to the folder, with `/`, at most 100),
 `newest_minutes` (the age of the most recently modified of them; null when none), and
 `failed` and `errors` for files it could not delete or move (in use on Windows, no
