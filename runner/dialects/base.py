@@ -9,12 +9,19 @@ in a table (T-SQL's `GO` batches, MySQL's implicit commits).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from runner.base.abort import RunAbort
 from runner.base.errors import Aborted, StepError, StepTimeout, TransientError
 from runner.dialects.errors import DriverError
 from runner.dialects.scripts import Batch
+
+#: Pieces of the maintenance statements' grammars (`Dialect.maintenance`): a name, maybe
+#: qualified (`public.wms_stock`, `"Stock"`), a list of them, a parenthesised list.
+NAME = r'(?:"[^"]+"|`[^`]+`|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|`[^`]+`|[A-Za-z_][\w$]*))?'
+NAMES = rf"{NAME}(?:\s*,\s*{NAME})*"
+PARENS = r"\([^()]*\)"
 
 
 class Dialect:
@@ -30,6 +37,11 @@ class Dialect:
     sqlglot: ClassVar[str] = ""
     #: The quotes around an identifier; the closing one is doubled inside the name.
     quotes: ClassVar[tuple[str, str]] = ('"', '"')
+
+    #: Maintenance statements sqlglot has no grammar for (it reads them as an opaque
+    #: command): the statement's first words, and a regular expression the rest must
+    #: match in full (case-insensitive), so `runbook validate` judges them itself.
+    maintenance: ClassVar[Mapping[str, str]] = {}
 
     # -- transactions: statements with {name} for the savepoint ---------------------
     savepoint_sql: ClassVar[str] = "SAVEPOINT {name}"

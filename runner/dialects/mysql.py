@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from runner.dialects.base import Dialect
+from runner.dialects.base import NAMES, Dialect
 from runner.dialects.scripts import LEADING_COMMENTS, split_statements
 
 # Statements MySQL/MariaDB commit implicitly, so a rehearsal could not roll them back.
@@ -26,6 +26,8 @@ class MySQL(Dialect):
     # MariaDB Connector/ODBC 3.1 garbles a UTF-16 parameter of 128 characters or more
     # (or fails with "Memory allocation error" in SQLPutData): text goes as UTF-8.
     parameter_encoding = "utf-8"
+    # OPTIMIZE [NO_WRITE_TO_BINLOG | LOCAL] TABLE t, ... (ANALYZE TABLE sqlglot knows).
+    maintenance = {"OPTIMIZE": rf"(?:(?:NO_WRITE_TO_BINLOG|LOCAL)\s+)?TABLES?\s+{NAMES}"}
     # 1205 lock wait timeout, 1213 deadlock, 2002/2003 cannot connect, 2006 server gone
     # away, 2013 connection lost, 1927 connection killed, 1053 server shutting down.
     transient_native = frozenset(("1205", "1213", "2002", "2003", "2006", "2013", "1927", "1053"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from runner.dialects.base import Dialect
+from runner.dialects.base import NAME, PARENS, Dialect
 
 # BoolsAsChar among a connection string's attributes (`;BoolsAsChar=1`, `boolsaschar = 0`).
 _BOOLS_AS_CHAR = re.compile(r"(?:^|;)\s*BoolsAsChar\s*=", re.IGNORECASE)
@@ -18,6 +18,15 @@ class Postgres(Dialect):
     drivers = ("postgres", "psqlodbc")
     sqlglot = "postgres"
     one_result_per_statement = True
+    # VACUUM [(options)] [FULL] [FREEZE] [VERBOSE] [ANALYZE] [table [(columns)], ...] and
+    # REINDEX [(options)] INDEX|TABLE|SCHEMA|DATABASE|SYSTEM [CONCURRENTLY] [name]
+    # (ANALYZE sqlglot knows itself).
+    maintenance = {
+        "VACUUM": rf"(?:{PARENS})?(?:\s*\b(?:FULL|FREEZE|VERBOSE|ANALYZE|ANALYSE)\b)*"
+        rf"(?:\s*{NAME}(?:\s*{PARENS})?(?:\s*,\s*{NAME}(?:\s*{PARENS})?)*)?",
+        "REINDEX": rf"(?:{PARENS})?\s*(?:INDEX|TABLE|SCHEMA|DATABASE|SYSTEM)"
+        rf"(?:\s+CONCURRENTLY)?(?:\s+{NAME})?",
+    }
     # 40P01 deadlock; 57P01-03: the administrator ended the session, the server is
     # shutting down (crash or restart), it cannot take connections yet.
     transient_sqlstates = (*Dialect.transient_sqlstates, "40P01", "57P01", "57P02", "57P03")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runner.base.abort import RunAbort
 from runner.base.errors import Aborted, StepError, StepTimeout, TransientError
-from runner.dialects.base import Dialect
+from runner.dialects.base import NAME, Dialect
 from runner.dialects.scripts import split_statements
 
 
@@ -16,6 +16,11 @@ class SQLite(Dialect):
     drivers = ("sqlite",)
     sqlglot = "sqlite"
     one_result_per_statement = True
+    # VACUUM [schema] [INTO file] and REINDEX [name] (ANALYZE sqlglot knows itself).
+    maintenance = {
+        "VACUUM": rf"(?:(?!INTO\b){NAME})?(?:\s*\bINTO\s+(?:'(?:[^']|'')*'|\?))?",
+        "REINDEX": rf"(?:{NAME})?",
+    }
     #: What Python's sqlite3 says, having no SQLSTATE, when another attempt may succeed.
     transient_messages = ("database is locked", "database table is locked", "disk i/o error")
 

@@ -5,7 +5,9 @@ becomes a bound `?` as at run time. A syntax error is reported where it is: the 
 file's own path, line and column, or the runbook's file and line for inline SQL.
 What sqlglot cannot judge (it falls back to an opaque "command", as for `DO $$...$$` or
 procedure bodies, or it fails inside itself) is a warning, never an error: a valid
-statement must not fail validation because the parser does not know it.
+statement must not fail validation because the parser does not know it. Maintenance
+statements sqlglot has no grammar for (VACUUM, REINDEX, OPTIMIZE TABLE) are matched
+against the grammar their dialect declares (`Dialect.maintenance`) instead.
 
 sqlglot is imported on first use. The check runs for a Library made with `check_sql=True`,
 as `runbook validate` makes it; `runbook run` leaves syntax to the server and starts faster.
@@ -356,6 +358,8 @@ def _parse_one(sql: str, dialect: Dialect) -> list[tuple[str, int, int | None, s
     out = []
     for statement in statements:
         if isinstance(statement, exp.Command):
+            if _maintenance(statement, dialect):
+                continue
             verb = str(statement.this).split()[0].upper() if statement.this else "statement"
             out.append(
                 (
@@ -366,6 +370,17 @@ def _parse_one(sql: str, dialect: Dialect) -> list[tuple[str, int, int | None, s
                 )
             )
     return out
+
+
+def _maintenance(statement: Any, dialect: Dialect) -> bool:
+    """Whether an opaque command is a maintenance statement of the dialect (VACUUM,
+    REINDEX, OPTIMIZE TABLE) written as its grammar says: judged here, not a warning."""
+    family = " ".join(str(statement.this or "").split()).upper()
+    grammar = dialect.maintenance.get(family)
+    if grammar is None:
+        return False
+    rest = statement.expression.this if statement.expression is not None else ""
+    return re.fullmatch(grammar, str(rest).strip().rstrip(";").strip(), re.I | re.S) is not None
 
 
 def _does_not_parse(detail: dict[str, Any], shown: str) -> str:
