@@ -322,10 +322,13 @@ class Composites(ABC):
             **scope,
             "inputs": inputs,
             "steps": {},
-            "vars": {**scope["vars"], **check.vars},
+            "vars": scope["vars"],
             "check": {"name": check.name, "title": check.title},
             "__connection__": step.connection or scope.get("__connection__"),
         }
+        if check.vars:  # rendered like a runbook's (walker.py), with the check's inputs
+            own = templates.render_value(dict(check.vars), local, f"{check.path}: vars")
+            local["vars"] = {**scope["vars"], **own}
         for nested in check.steps:
             mine = tuple(overrides.pop(t.name, t) for t in nested.thresholds)
             child = self._step(

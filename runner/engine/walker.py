@@ -156,11 +156,11 @@ class Engine(Actions, Composites):
         return self.deadline.sleeper(self.options.sleep)
 
     def _scope(self, runbook: Runbook, run: RunResult, inputs: dict[str, Any]) -> dict[str, Any]:
-        return {
+        scope: dict[str, Any] = {
             "inputs": inputs,
             "steps": {},
             "env": self.environ,
-            "vars": {**self.config.vars, **runbook.vars},
+            "vars": {},
             "now": run.started,
             "run": {
                 "id": run.run_id,
@@ -171,6 +171,13 @@ class Engine(Actions, Composites):
             },
             "__connection__": runbook.connection,
         }
+        # A var may be a template of inputs, env, now and run, rendered once as the run
+        # starts: `edi: "{{ env.EDI_URL | default('http://127.0.0.1:5000') }}"` is the
+        # production address when it is set and the demo's otherwise.
+        scope["vars"] = templates.render_value(
+            {**self.config.vars, **runbook.vars}, scope, f"{runbook.path}: vars"
+        )
+        return scope
 
     # ---------------------------------------------------------------- walking
     def _walk(

@@ -37,6 +37,7 @@ from runner.language.steptypes import (
     known_hint,
 )
 from runner.language.transactions import check_transaction
+from runner.language.varchecks import check_vars
 
 __all__ = ["meaning"]
 
@@ -149,6 +150,7 @@ class _Checker:
     def run(self) -> list[Problem]:
         self.check_schedule()
         self.check_runbook_connection()
+        check_vars(self.runbook, self.add)
         placed = self.placed()
         order: list[str] = []
         for item in placed:
