@@ -16,7 +16,9 @@ if TYPE_CHECKING:  # `runbook --help` names the systems without importing them
     from runner.demos.base import DemoSystem
 
 #: name -> module, in the order `runbook demo serve all` starts them.
-SYSTEMS: dict[str, str] = {}
+SYSTEMS: dict[str, str] = {
+    "edi": "runner.demos.edi",
+}
 
 
 def system(name: str) -> DemoSystem:
