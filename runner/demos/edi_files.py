@@ -32,7 +32,7 @@ from runner.demos.edi_scenario import ERROR_CODES, Scenario
 
 DAY = 86400.0
 HISTORY_DAYS = 45  # dated logs kept by the demo (the seed keeps 30: maintenance trims)
-METRICS_DAYS = 100  # metrics history (weekly maintenance keeps 90)
+METRICS_DAYS = 95  # metrics history (weekly maintenance keeps 90)
 PARTNERS = ("ACME", "BIGBOX", "NORTHWIND", "GLOBEX")
 SETS = ("850", "810", "856", "997")
 
@@ -65,6 +65,7 @@ class World:
         self.clock = clock
         self._lock = threading.Lock()
         self._synced: tuple[frozenset[str], int] | None = None
+        self._recent_since: float | None = None  # where the rows this demo wrote begin
 
     def sync(self, faults: frozenset[str], scenario: Scenario) -> None:
         """Make the files say what `scenario` says (once per faults and ten minutes)."""
@@ -142,6 +143,8 @@ class World:
     def _recent_metrics(self, s: Scenario, now: float) -> None:
         database = self.root / "metrics" / "edi_metrics.db"
         since = now - 3600
+        if self._recent_since is None:
+            self._recent_since = since
         rows = []
         total = s.processed_last_hour + s.failed_last_hour
         codes = [code for code, count in s.errors_24h.items() for _ in range(count)] or ["E003"]
@@ -163,7 +166,11 @@ class World:
                 )
             )
         with closing(sqlite3.connect(database)) as db, db:
-            db.execute("DELETE FROM processing_metrics WHERE processed_at >= ?", (_stamp(since),))
+            # the rows written for earlier faults go too, not only the last hour's
+            db.execute(
+                "DELETE FROM processing_metrics WHERE processed_at >= ?",
+                (_stamp(self._recent_since),),
+            )
             db.executemany(_INSERT, rows)
 
     def _backups(self, s: Scenario, now: float) -> None:
@@ -210,7 +217,7 @@ def _make_metrics(database: Path, now: float) -> None:
     n = 0
     while moment < now - 3600:
         seconds = 3.2 if n % 10 == 9 else 1.4
-        failed = n % 97 == 0
+        failed = n % 150 == 0
         rows.append(
             (
                 _name(n, moment),
