@@ -117,7 +117,13 @@ def _build_orders(connection: sqlite3.Connection, now: datetime) -> None:
     build_orders(connection, now)
 
 
-DEMOS: dict[str, Builder] = {"orders": _build_orders}
+def _build_edi_metrics(connection: sqlite3.Connection, now: datetime) -> None:
+    from runner.databases.demo_edi_metrics import build_edi_metrics
+
+    build_edi_metrics(connection, now)
+
+
+DEMOS: dict[str, Builder] = {"orders": _build_orders, "edi_metrics": _build_edi_metrics}
 
 #: What a demo keeps beside its database: called with the database's folder, `now`, and
 #: whether to replace what is there (True when the database was just built).

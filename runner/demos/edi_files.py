@@ -28,13 +28,13 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+from runner.databases.demo import ensure_demo
+from runner.databases.demo_edi_metrics import DAY, INSERT, PARTNERS, SETS
+from runner.databases.demo_edi_metrics import file_name as _name
+from runner.databases.demo_edi_metrics import stamp as _stamp
 from runner.demos.edi_scenario import ERROR_CODES, Scenario
 
-DAY = 86400.0
 HISTORY_DAYS = 45  # dated logs kept by the demo (the seed keeps 30: maintenance trims)
-METRICS_DAYS = 95  # metrics history (weekly maintenance keeps 90)
-PARTNERS = ("ACME", "BIGBOX", "NORTHWIND", "GLOBEX")
-SETS = ("850", "810", "856", "997")
 
 CONFIG = """\
 # EDI processor configuration (demo)
@@ -99,9 +99,8 @@ class World:
                 path = logs / f"edi_processor_{day:%Y%m%d}.log"
                 path.write_text(_day_log(end.timestamp(), days), encoding="utf-8")
                 _touch(path, end.timestamp())
-        database = self.root / "metrics" / "edi_metrics.db"
-        if not database.exists():
-            _make_metrics(database, now)
+        # the edi_metrics connection's demo database (runner.yaml), history included
+        ensure_demo("edi_metrics", self.root / "metrics" / "edi_metrics.db", _utc(now))
 
     # -- rewritten from the scenario -------------------------------------------------
 
@@ -171,7 +170,7 @@ class World:
                 "DELETE FROM processing_metrics WHERE processed_at >= ?",
                 (_stamp(self._recent_since),),
             )
-            db.executemany(_INSERT, rows)
+            db.executemany(INSERT, rows)
 
     def _backups(self, s: Scenario, now: float) -> None:
         folder = self.root / "backups"
@@ -202,63 +201,16 @@ class World:
 
 # -- helpers ---------------------------------------------------------------------------
 
-_INSERT = (
-    "INSERT INTO processing_metrics (file_name, transaction_set, partner, received_at,"
-    " processed_at, duration_ms, status, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _DEMO_MADE = ".demo-made"
 
 
-def _make_metrics(database: Path, now: float) -> None:
-    """METRICS_DAYS of healthy history, a file every 30 minutes (the last hour is the
-    scenario's)."""
-    rows = []
-    moment = now - METRICS_DAYS * DAY
-    n = 0
-    while moment < now - 3600:
-        seconds = 3.2 if n % 10 == 9 else 1.4
-        failed = n % 150 == 0
-        rows.append(
-            (
-                _name(n, moment),
-                SETS[n % len(SETS)],
-                PARTNERS[n % len(PARTNERS)],
-                _stamp(moment - seconds),
-                _stamp(moment),
-                int(seconds * 1000),
-                "failed" if failed else "processed",
-                ("E002", "E003")[n % 2] if failed else None,
-            )
-        )
-        moment += 1800
-        n += 1
-    with closing(sqlite3.connect(database)) as db, db:
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS processing_metrics ("
-            " id INTEGER PRIMARY KEY, file_name TEXT NOT NULL, transaction_set TEXT NOT NULL,"
-            " partner TEXT NOT NULL, received_at TEXT NOT NULL, processed_at TEXT NOT NULL,"
-            " duration_ms INTEGER NOT NULL, status TEXT NOT NULL, error_code TEXT)"
-        )
-        db.execute(
-            "CREATE INDEX IF NOT EXISTS idx_metrics_processed ON processing_metrics (processed_at)"
-        )
-        db.executemany(_INSERT, rows)
+def _utc(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)
 
 
 def _day(moment: float) -> datetime:
     day = datetime.fromtimestamp(moment, UTC)
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _stamp(moment: float) -> str:
-    """As SQLite's datetime() writes it, so `processed_at >= datetime('now', '-1 hour')`."""
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _name(n: int, moment: float) -> str:
-    partner = PARTNERS[n % len(PARTNERS)]
-    kind = SETS[n % len(SETS)]
-    return f"{kind}_{partner}_{datetime.fromtimestamp(moment, UTC):%Y%m%d}_{n:06d}.x12"
 
 
 def _line(moment: float, level: str, message: str) -> str:
