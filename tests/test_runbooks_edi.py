@@ -192,6 +192,9 @@ CASES = [
         {"config_backup": C, "metrics_backup": C, "logs_backup": W},
     ),
     ("edi-backup-check", ["backup-corrupt"], C, {"metrics_restore": C}),
+    ("edi-incident", [], "OK", {}),
+    ("edi-incident", ["files-stuck"], C, {"status": C}),
+    ("edi-incident", ["sterling-down"], C, {"status": C, "connectivity": C}),
     ("edi-monthly-maintenance", [], "OK", {}),
     ("edi-monthly-maintenance", ["high-error-rate"], W, {"performance": W}),
 ]
@@ -324,3 +327,71 @@ def test_production_is_reached_through_edi_home(edi: Edi, monkeypatch, tmp_path)
     code, result = edi.run("edi-backup-check")
     assert code == 2
     assert fired(result) == {"config_backup": C, "metrics_backup": C, "logs_backup": C}
+
+
+class _Hook:
+    """A webhook on 127.0.0.1 that keeps what Apprise's json:// posts to it."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                received.append((self.path.strip("/"), body["title"], body["message"]))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def hook(edi: Edi) -> Iterator[_Hook]:
+    hook = _Hook()
+    urls = {tag: [f"json://127.0.0.1:{hook.port}/{tag}"] for tag in ("ops", "oncall", "dev")}
+    with open(edi.root / "runner.yaml", "a", encoding="utf-8") as config:
+        config.write(f"notifications:\n  urls: {json.dumps(urls)}\n")
+    yield hook
+    hook.server.shutdown()
+    hook.server.server_close()
+
+
+@pytest.mark.parametrize("edi", [["files-stuck"]], indirect=True)
+def test_an_incident_notifies_the_stakeholders_its_severity_names(edi: Edi, hook: _Hook) -> None:
+    assert edi.run("edi-incident", "--param", "summary=files pile up in pickup")[0] == 2
+    stakeholders = {(tag, title) for tag, title, _ in hook.received if "EDI processor" in title}
+    assert stakeholders == {
+        ("ops", "[P1] EDI processor: files pile up in pickup"),
+        ("oncall", "[P1] EDI processor: files pile up in pickup"),
+    }
+    body = next(message for _, title, message in hook.received if "EDI processor" in title)
+    assert "edi-health is CRITICAL" in body and "File monitor stopped" in body
+    hook.received.clear()
+    edi.run("edi-incident", "--param", "severity=P3", "--param", "summary=minor delays")
+    assert [(tag, title) for tag, title, _ in hook.received if "EDI processor" in title] == [
+        ("ops", "[P3] EDI processor: minor delays")
+    ]
+
+
+@pytest.mark.parametrize("edi", [["files-stuck"]], indirect=True)
+def test_the_health_check_pages_p1_and_tells_p2_to_ops(edi: Edi, hook: _Hook) -> None:
+    """files-stuck: the P1 steps (up, processing) page ops and oncall; the P2 ones (rate,
+    pickup) tell ops; the P4 log step tells nobody."""
+    assert edi.run("edi-health")[0] == 2
+    told = sorted({(tag, title.split(": ")[0]) for tag, title, _ in hook.received})
+    assert told == [
+        ("oncall", "[CRITICAL] edi-health/processing"),
+        ("oncall", "[CRITICAL] edi-health/up"),
+        ("ops", "[CRITICAL] edi-health"),
+        ("ops", "[CRITICAL] edi-health/processing"),
+        ("ops", "[CRITICAL] edi-health/up"),
+    ]
+    assert not any("log" in title for _, title, _ in hook.received)

@@ -90,6 +90,7 @@ class World:
         config = self.root / "config" / "config.yaml"
         if not config.exists():
             config.write_text(CONFIG, encoding="utf-8")
+            _touch(config, now - 20 * DAY)  # last changed weeks ago
         logs = self.root / "logs"
         if not any(logs.glob("edi_processor_*.log")):
             for days in range(1, HISTORY_DAYS + 1):
