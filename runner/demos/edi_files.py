@@ -94,12 +94,12 @@ class World:
         logs = self.root / "logs"
         if not any(logs.glob("edi_processor_*.log")):
             for days in range(1, HISTORY_DAYS + 1):
-                moment = now - days * DAY
-                day = _day(moment)
-                end = datetime(day.year, day.month, day.day, 23, 59, 0, tzinfo=UTC)
-                path = logs / f"edi_processor_{day:%Y%m%d}.log"
-                path.write_text(_day_log(end.timestamp(), days), encoding="utf-8")
-                _touch(path, end.timestamp())
+                # A minute younger than `days` days, whatever the time of day: "older
+                # than 30 days" takes the same logs at 00:05 as at 23:55.
+                moment = now - days * DAY + 60
+                path = logs / f"edi_processor_{_day(moment):%Y%m%d}.log"
+                path.write_text(_day_log(moment, days), encoding="utf-8")
+                _touch(path, moment)
         # the edi_metrics connection's demo database (runner.yaml), history included
         ensure_demo("edi_metrics", self.root / "metrics" / "edi_metrics.db", _utc(now))
 
@@ -123,13 +123,18 @@ class World:
             _edi_file(folder / _name(500 + n, now - age), now - age, kb=s.avg_file_kb)
 
     def _today_log(self, s: Scenario, now: float) -> None:
-        path = self.root / "logs" / f"edi_processor_{_day(now):%Y%m%d}.log"
-        midnight = _day(now).timestamp()
+        """The log of the day the processor last wrote: today's, or, when its monitor
+        stopped before midnight, that day's (and none for today)."""
         # A stopped monitor writes nothing after it stopped.
         last = now - s.seconds_since_poll if not s.monitor_running else now
+        path = self.root / "logs" / f"edi_processor_{_day(last):%Y%m%d}.log"
+        today = self.root / "logs" / f"edi_processor_{_day(now):%Y%m%d}.log"
+        if today != path:
+            today.unlink(missing_ok=True)
+        midnight = _day(last).timestamp()
         lines = []
         moment = midnight
-        while moment <= last:
+        while moment < last:
             lines.append(_line(moment, "INFO", f"Processed {_name(int(moment) // 600, moment)}"))
             moment += 600
         incident_at = last if not s.monitor_running else max(midnight, now - 1800)
@@ -138,7 +143,7 @@ class World:
             lines.append(_line(incident_at - n, level, message))
         lines.sort()
         path.write_text("".join(lines), encoding="utf-8")
-        _touch(path, max(midnight, last))
+        _touch(path, last)
 
     def _recent_metrics(self, s: Scenario, now: float) -> None:
         database = self.root / "metrics" / "edi_metrics.db"
