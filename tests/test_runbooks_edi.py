@@ -276,9 +276,9 @@ def test_weekly_maintenance_archives_and_keeps_the_last_30_days(edi: Edi) -> Non
     code, result = edi.run("edi-weekly-maintenance")
     assert (code, fired(result)) == (0, {})
     after = sorted(path.name for path in logs.glob("edi_processor_*.log"))
-    assert after == before[-31:]  # the last 30 days and today's
+    assert after == before[-30:]  # the 29 days before today's, and today's
     steps = {step["id"]: step for step in result["steps"]}
-    assert steps["old_logs"]["values"]["count"] == 15
+    assert steps["old_logs"]["values"]["count"] == 16
     archive = next((edi.home / "backups").glob("logs_backup_*.tar.gz"))
     with tarfile.open(archive) as tar:
         assert f"logs/{before[0]}" in tar.getnames()  # archived before it was deleted
@@ -302,7 +302,7 @@ def test_weekly_maintenance_still_full_after_clean_up_is_critical(edi: Edi) -> N
     code, result = edi.run("edi-weekly-maintenance")
     assert (code, fired(result)) == (2, {"disk": C})
     assert result["error"] == "stopped after 'disk' ended CRITICAL (on_error: stop)"
-    assert len(list((edi.home / "logs").glob("*.log"))) == 31  # cleaned up before it stopped
+    assert len(list((edi.home / "logs").glob("*.log"))) == 30  # cleaned up before it stopped
 
 
 @pytest.mark.parametrize("edi", [["backup-corrupt"]], indirect=True)

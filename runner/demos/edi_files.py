@@ -94,9 +94,9 @@ class World:
         logs = self.root / "logs"
         if not any(logs.glob("edi_processor_*.log")):
             for days in range(1, HISTORY_DAYS + 1):
-                # A minute younger than `days` days, whatever the time of day: "older
-                # than 30 days" takes the same logs at 00:05 as at 23:55.
-                moment = now - days * DAY + 60
+                # A minute older than `days` days, whatever the time of day: "older than
+                # 30 days" takes the same logs at 00:05 as at 23:55, and no two share a name.
+                moment = now - days * DAY - 60
                 path = logs / f"edi_processor_{_day(moment):%Y%m%d}.log"
                 path.write_text(_day_log(moment, days), encoding="utf-8")
                 _touch(path, moment)
