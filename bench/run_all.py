@@ -1,6 +1,6 @@
 """Run every benchmark (start-up, engine overhead, validate at scale, list and status at
 scale, ODBC statement cost, large runs, batches in one transaction, peers when installed,
-linear in runbook length)
+linear in runbook length, the dashboard under 100 clients while runs go on)
 and print one summary.
 
     python bench/run_all.py
@@ -31,6 +31,7 @@ import odbc_overhead  # noqa: E402
 import peers  # noqa: E402
 import startup  # noqa: E402
 import validate_many  # noqa: E402
+import web_load  # noqa: E402
 
 SummaryRow = tuple[str, str, str, bool | None]
 
@@ -44,6 +45,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[SummaryRow]]]] = [
     ("batch", batch.measure),
     ("peers", peers.measure),
     ("linear", linear.measure),
+    ("web_load", web_load.measure),
 ]
 
 

@@ -213,6 +213,24 @@ def test_run_page_shows_the_hint(browser, dashboard):  # noqa: F811
     _accessible(browser)
 
 
+def test_run_page_shows_the_sql_sent_with_its_bound_values_masked(browser, dashboard):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    _load(browser, dashboard + "/runbooks/leaky")
+    run = browser.find_element(By.CSS_SELECTOR, 'a[href^="/runs/"]').get_attribute("href")
+    _load(browser, run)
+    statement = browser.find_element(By.CSS_SELECTOR, "figure.statement")
+    sql = statement.find_element(By.CSS_SELECTOR, "pre.sql")
+    assert sql.text == "SELECT 1 AS n WHERE ? > 0 AND ? <> ? AND ? > 2"
+    bound = [item.text for item in statement.find_elements(By.CSS_SELECTOR, ".params li")]
+    assert bound == ['"***"', '"***"', '"***"', "16"]
+    # the values stand beside the statement, not under it
+    assert statement.find_element(By.CSS_SELECTOR, ".params").location["x"] > sql.location["x"]
+    _screenshot(browser, "run-sql")
+    _console_is_clean(browser)
+    _accessible(browser)
+
+
 def test_history_page_lists_the_runs_and_filters_them(browser, dashboard):  # noqa: F811
     from selenium.webdriver.common.by import By
 

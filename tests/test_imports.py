@@ -54,9 +54,10 @@ NOT_ON_THE_RUN_PATH = {
     "uvicorn": "only for `runbook serve` (runner/web/)",
     "prometheus_client": "only for `runbook metrics` and /metrics",
     "runner.service.metrics": "only for `runbook metrics` and /metrics",
+    "psutil": "only for a `system` step",
     **{
         f"runner.steps.{name}": "a step type is imported when a runbook uses it; the demo's are sql"
-        for name in ("http", "command", "notify", "wait", "files", "tcp")
+        for name in ("http", "command", "notify", "wait", "files", "tcp", "prometheus", "system")
     },
 }
 

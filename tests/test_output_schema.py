@@ -342,3 +342,12 @@ def test_notifications_of_a_run_a_recorded_run_and_notify_test_match_the_schema(
         check(tested, "deliveries")
     finally:
         hook.close()
+
+
+def test_every_step_type_is_an_action_of_the_schema():
+    """A new step type without its action in the schema would make `--format json` of
+    its runs fail the schema (backup was missing so)."""
+    from runner.steps import STEP_TYPES
+
+    actions = SCHEMA["$defs"]["action"]["enum"]
+    assert actions == [*STEP_TYPES.names, "group", "item"]

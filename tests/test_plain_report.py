@@ -287,7 +287,7 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, RunRe
 
     root = tmp_path_factory.mktemp("demo")
     shutil.copy(REPO / "runner.yaml", root / "runner.yaml")
-    for part in ("runbooks", "sql"):
+    for part in ("runbooks", "sql", "checks"):
         shutil.copytree(REPO / part, root / part)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)

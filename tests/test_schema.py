@@ -144,6 +144,15 @@ def test_full_runbook_fixture_uses_every_key() -> None:
         "files": keys([step.get("files") for step in steps]),
         "tcp": keys([step.get("tcp") for step in steps]),
         "backup": keys([step.get("backup") for step in steps]),
+        "prometheus": keys([step.get("prometheus") for step in steps]),
+        "prometheus_selector": keys(
+            [
+                entry
+                for step in steps
+                for entry in step.get("prometheus", {}).get("metrics", {}).values()
+            ]
+        ),
+        "system": keys([step.get("system") for step in steps]),
         "retry": keys([step.get("retry") for step in steps] + [document["defaults"]["retry"]]),
         "threshold": keys([t for step in steps for t in step.get("thresholds", {}).values()]),
         "assertion": keys([a for step in steps for a in step.get("assert", [])]),
@@ -202,7 +211,7 @@ INVALID = [
         [
             "invalid/unknown_key_far_from_any.yaml:4:5: error: steps[0]: unknown key 'query' "
             "(allowed keys: id, title, description, when, sql, http, command, shell, env, cwd, "
-            "check, runbook, with, notify, wait, files, tcp, backup, steps, for_each, as, concurrency, "
+            "check, runbook, with, notify, wait, files, tcp, backup, prometheus, system, steps, for_each, as, concurrency, "
             "on_item_error, record, transaction, connection, timeout, retry, until, thresholds, "
             "assert, hint, confirm, on_error, alert)",
             "invalid/unknown_key_far_from_any.yaml:5:26: error: steps[0].retry: unknown key "

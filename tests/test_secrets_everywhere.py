@@ -49,7 +49,7 @@ notify:
   critical: [ops]
 steps:
   - id: pg
-    sql: SELECT 1 AS one
+    sql: "SELECT 1 AS one WHERE {{{{ inputs.password }}}} <> {{{{ env.DEPLOY_TOKEN }}}}"
     thresholds:
       one: {{critical: 0}}
     hint: "{LEAKS}"

@@ -312,6 +312,60 @@ def test_a_version_2_store_is_migrated_keeping_its_alert_state(
     ]
 
 
+def _indexes(where: Where) -> set[str]:
+    if where.kind == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    return {name for (name,) in where.rows(sql)}
+
+
+def test_a_version_11_store_gets_statements_and_loses_idx_runs_started(
+    where: Where, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 12 keeps the statement a SQL step sent, and drops idx_runs_started, which
+    idx_runs_started_id (11) leads with the same column. The runs kept before read back
+    as they were, without a statement."""
+    import runner.history.store as state_module
+
+    with monkeypatch.context() as older:  # the release before migration 12
+        older.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS[:11])
+        older.setattr(state_module, "SCHEMA_VERSION", 11)
+        where.open().close()
+    where.rows(
+        "INSERT INTO runs (run_id, runbook, status, outcome, mode, started) "
+        "VALUES ('r-old', 'order-health', 'OK', 'completed', 'run', '2026-11-24T09:00:00Z')"
+    )
+    where.rows(
+        "INSERT INTO step_results (run_id, seq, step_id, action, status, outcome, values_json) "
+        "VALUES ('r-old', 1, 'pending', 'sql', 'OK', 'ok', '{\"value\": 3}')"
+    )
+    assert "idx_runs_started" in _indexes(where)
+
+    with where.open() as store:
+        old = store.get_run("r-old")
+        run = order_health_run()
+        run.steps[0].statement = {
+            "connection": "orders",
+            "sql": "SELECT COUNT(*) AS pending_count FROM orders WHERE status = ?",
+            "params": ["pending"],
+            "file": "orders/pending_orders.sql",
+        }
+        store.finish_run(run)
+        new = store.get_run(run.run_id)
+
+    assert old is not None and new is not None
+    (step,) = old["steps"]
+    assert step["values"] == {"value": 3} and "statement" not in step
+    assert new["steps"][0]["statement"] == run.steps[0].statement
+    assert "statement" not in new["steps"][1]  # the HTTP step keeps none
+    indexes = _indexes(where)
+    assert "idx_runs_started" not in indexes and "idx_runs_started_id" in indexes
+    assert where.rows("SELECT version FROM schema_version ORDER BY version") == [
+        (version,) for version in range(1, SCHEMA_VERSION + 1)
+    ]
+
+
 def test_a_file_that_is_not_a_database_is_refused(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     db_path.write_text("these are my notes, not a database\n" * 100)

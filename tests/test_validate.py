@@ -195,7 +195,7 @@ CASES = [
         "step-that-does-nothing",
         "runbook: t\nsteps:\n  - id: a\n    title: nothing here\n",
         [
-            "runbooks/t.yaml:3:5: error: steps[0]: the step does nothing: give it one of sql, http, command, check, runbook, notify, wait, files, tcp, backup or nested steps"
+            "runbooks/t.yaml:3:5: error: steps[0]: the step does nothing: give it one of sql, http, command, check, runbook, notify, wait, files, tcp, backup, prometheus, system or nested steps"
         ],
     ),
     (
@@ -383,8 +383,8 @@ SCHEMA_REJECTED = [
         "invalid/unknown_key_far_from_any.yaml",
         "runbooks",
         [
-            "runbooks/unknown_key_far_from_any.yaml:3:5: error: steps[0]: the step does nothing: give it one of sql, http, command, check, runbook, notify, wait, files, tcp, backup or nested steps",
-            "runbooks/unknown_key_far_from_any.yaml:4:5: error: steps[0]: unknown key 'query' (allowed keys: id, title, description, when, sql, http, command, shell, env, cwd, check, runbook, with, notify, wait, files, tcp, backup, steps, for_each, as, concurrency, on_item_error, record, transaction, connection, timeout, retry, until, thresholds, assert, hint, confirm, on_error, alert)",
+            "runbooks/unknown_key_far_from_any.yaml:3:5: error: steps[0]: the step does nothing: give it one of sql, http, command, check, runbook, notify, wait, files, tcp, backup, prometheus, system or nested steps",
+            "runbooks/unknown_key_far_from_any.yaml:4:5: error: steps[0]: unknown key 'query' (allowed keys: id, title, description, when, sql, http, command, shell, env, cwd, check, runbook, with, notify, wait, files, tcp, backup, prometheus, system, steps, for_each, as, concurrency, on_item_error, record, transaction, connection, timeout, retry, until, thresholds, assert, hint, confirm, on_error, alert)",
             "runbooks/unknown_key_far_from_any.yaml:5:26: error: steps[0].retry: unknown key 'jitter' (allowed keys: attempts, backoff, delay, max_delay)",
         ],
     ),

@@ -27,6 +27,7 @@ from runner.cli.parser import parser_for
 
 SECRET_INPUT = "input-Wombat6621"
 SECRET_ENV = "env-Capybara3307"
+SECRET_PIN = 73310466  # a secret input of type integer: bound into SQL as a number
 
 HEALTHY = """
 runbook: healthy
@@ -71,7 +72,12 @@ tags: [secrets]
 concurrency: allow
 inputs:
   password: {type: string, secret: true}
+  pin: {type: integer, secret: true, default: 73310466}
 steps:
+  - id: lookup
+    sql: >-
+      SELECT 1 AS n WHERE {{ inputs.pin }} > 0
+      AND {{ inputs.password }} <> {{ env.WEB_TOKEN }} AND {{ inputs.password | length }} > 2
   - id: shell
     command: [sh, -c, "exit 1", "{{ inputs.password }}", "{{ env.WEB_TOKEN }}"]
     hint: "pw {{ inputs.password }} token {{ env.WEB_TOKEN }}"
@@ -184,6 +190,54 @@ def test_the_overview_shows_every_runbook_worst_first_with_its_strip(dashboard):
     assert "</html>" in html
 
 
+TITLED = """
+runbook: {name}
+title: {title}
+connection: main
+inputs:
+  limit: {{type: integer, default: 10}}
+  who: {{type: string}}
+  token: {{type: string, secret: true, default: tok-Marmot5150}}
+vars: {{site: north}}
+steps:
+  - id: one
+    sql: SELECT 1 AS n
+"""
+
+
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        ("Pending below {{ inputs.limit }} at {{ vars.site }}", "Pending below 10 at north"),
+        ("Orders of {{ vars.region }}", "Orders of east"),  # runner.yaml's vars
+        ("Stuck for {{ inputs.who }}", "Stuck for {{ inputs.who }}"),  # no default: as written
+        ("Token {{ inputs.token }}", "Token {{ inputs.token }}"),  # secret: never rendered
+        ("Host {{ env.HOME }}", "Host {{ env.HOME }}"),  # env is a run's, not a listing's
+    ],
+    ids=["defaults-and-vars", "config-vars", "required-input", "secret-input", "env"],
+)
+def test_a_templated_title_is_rendered_as_runbook_list_shows_it(project, capsys, title, shown):
+    project.config(
+        """
+        connections:
+          main: {sqlite: data.db}
+        state: var/runner.db
+        vars: {region: east}
+        """
+    )
+    project.runbook("titled", TITLED.format(name="titled", title=json.dumps(title)))
+    with running_dashboard(project.root) as url:
+        page = requests.get(url + "/", timeout=30).text
+        api = requests.get(url + "/api/runbooks", timeout=30).json()
+        book = requests.get(url + "/api/runbooks/titled", timeout=30).json()
+
+    assert f'<span class="title">{shown}</span>' in _rows(page)["titled"]
+    assert [row["title"] for row in api] == [shown] and book["title"] == shown
+    assert main(["list", "--format", "json"]) == 0
+    assert [row["title"] for row in json.loads(capsys.readouterr().out)] == [shown]
+    assert "tok-Marmot5150" not in page + json.dumps(api) + json.dumps(book)
+
+
 def test_htmx_gets_the_table_alone(dashboard):
     response = requests.get(
         dashboard + "/?kind=maintenance", headers={"HX-Request": "true"}, timeout=30
@@ -270,8 +324,11 @@ def test_no_secret_on_any_page(dashboard):
         response = requests.get(dashboard + page, timeout=30)
         assert response.status_code == 200
         assert "leaky" in response.text, page  # the runbook is there, its secrets are not
-        for secret in (SECRET_INPUT, SECRET_ENV):
+        for secret in (SECRET_INPUT, SECRET_ENV, str(SECRET_PIN)):
             assert secret not in response.text, page
+    # the secrets did reach the pages' sources: the SQL that bound them is shown
+    (run_id,) = _run_ids(dashboard, "leaky")
+    assert "&lt;&gt; ?" in requests.get(f"{dashboard}/runs/{run_id}", timeout=30).text
 
 
 def test_metrics_are_served_for_prometheus_with_the_headers(dashboard, filled):
@@ -403,6 +460,36 @@ def test_the_run_page_lists_the_notifications_sent_with_their_urls_masked(dashbo
     assert "<h2>Notifications sent</h2>\n<p>None.</p>" in quiet.text
 
 
+def test_the_run_page_shows_the_sql_each_step_sent_its_secrets_masked(dashboard, capsys):
+    from test_output_schema import check
+
+    (run_id,) = _run_ids(dashboard, "leaky")
+
+    html = requests.get(f"{dashboard}/runs/{run_id}", timeout=30).text
+    api = requests.get(f"{dashboard}/api/runs/{run_id}", timeout=30).json()
+
+    (sent,) = re.findall(r'<figure class="statement">(.*?)</figure>', html, re.S)
+    assert '<figcaption>SQL on <span class="name">main</span></figcaption>' in sent
+    sql = "SELECT 1 AS n WHERE ? &gt; 0 AND ? &lt;&gt; ? AND ? &gt; 2"
+    assert f'<pre class="sql">{sql}</pre>' in sent
+    # beside it, the values bound to the placeholders in order: the secrets masked whole,
+    # the integer one too; a value made from a secret (its length) is not a secret
+    bound = re.findall(r"<li><code>(.*?)</code></li>", sent)
+    assert bound == ["&#34;***&#34;", "&#34;***&#34;", "&#34;***&#34;", "16"]
+    (lookup, shell) = api["steps"]
+    assert lookup["statement"] == {
+        "connection": "main",
+        "sql": "SELECT 1 AS n WHERE ? > 0 AND ? <> ? AND ? > 2",
+        "params": ["***", "***", "***", 16],
+        "file": None,
+    }
+    assert "statement" not in shell  # a command: nothing of the kind
+    check(api, "recorded_run")
+    # `history --run ID --format json` reads the same record
+    assert main(["history", "--run", run_id, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"][0]["statement"] == lookup["statement"]
+
+
 def test_the_run_page_shows_a_failed_steps_error_and_hint_masked(dashboard):
     (run_id,) = _run_ids(dashboard, "leaky")
 
@@ -452,6 +539,13 @@ def test_the_run_page_indents_nested_steps_and_lists_a_loops_bad_items(project):
     assert [int(depth) for depth, _ in depths] == [0, 1, 0, 1, 2, 1, 2]
     assert '<p class="hint"><strong>Hint:</strong> The inner check failed.</p>' in html
     assert '<span class="name">row.n &lt; 2</span>' in html and "<td>assert</td>" in html
+    # an assertion's value as results read it: false, not Python's False
+    assert re.search(
+        r'<span class="name">row.n &lt; 2</span></th><td class="value">false</td>'
+        r"<td>-</td><td>-</td><td>assert</td>",
+        html,
+    )
+    assert not re.search(r">(True|False|None)<", html)
     assert "2 items listed, 20 more not listed" in html
     assert re.search(r'<td class="value">22</td><td>20</td><td>21</td><td>above</td>', html)
 
@@ -467,8 +561,8 @@ def test_the_run_api_is_the_recorded_run_json_and_its_previous_run(dashboard, fi
     assert response.headers["content-type"] == "application/json"
     _has_security_headers(response)
     document = response.json()
-    assert document.pop("previous_run_id") == first
     check(document, "recorded_run")  # the schema of `history --run ID --format json`
+    assert document.pop("previous_run_id") == first
     assert main(["history", "--run", newest, "--format", "json"]) == 0
     assert document == json.loads(capsys.readouterr().out)
     (step,) = document["steps"]
@@ -476,8 +570,8 @@ def test_the_run_api_is_the_recorded_run_json_and_its_previous_run(dashboard, fi
     assert (evaluation["value"], evaluation["warning"], evaluation["critical"]) == (12, 5, 10)
     assert evaluation["direction"] == "above" and evaluation["status"] == "CRITICAL"
     earlier = requests.get(f"{dashboard}/api/runs/{first}", timeout=30).json()
-    assert earlier.pop("previous_run_id") is None
     check(earlier, "recorded_run")
+    assert earlier.pop("previous_run_id") is None
     (sent,) = earlier["notifications"]
     assert sent["url"] == "json://bot:***@127.0.0.1:9/ops" and sent["ok"] is False
 
@@ -947,7 +1041,8 @@ def test_the_history_lists_every_run_newest_first_with_links(dashboard):
     assert [run["started"] for run in runs] == sorted(
         (run["started"] for run in runs), reverse=True
     )
-    assert runs[0]["inputs"] == {"password": "***"} and runs[0]["status"] == "CRITICAL"
+    assert runs[0]["inputs"] == {"password": "***", "pin": "***"}
+    assert runs[0]["status"] == "CRITICAL"
 
     page = requests.get(dashboard + "/history", timeout=30)
     assert page.status_code == 200

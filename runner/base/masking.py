@@ -318,6 +318,7 @@ def _mask_steps(steps: list[Any], mask: Callable[[Any], Any]) -> None:
         step.values = mask(step.values)
         step.error = mask(step.error) if step.error else step.error
         step.rendered = mask(step.rendered) if step.rendered else step.rendered
+        step.statement = mask(step.statement) if step.statement else step.statement
         step.hint = mask(step.hint) if step.hint else step.hint  # a rendered template
         step.title = mask(step.title)
         step.item = mask(step.item)

@@ -19,3 +19,20 @@ def short(value: Any, limit: int = 60) -> str:
         text = str(value)
     text = " ".join(text.split())  # a newline inside a cell breaks every layout
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def number_text(value: float) -> str:
+    """A number as a result's text says it: `2.5`, `37`, `0.33` (two decimals at most)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".") if not value.is_integer() else str(int(value))
+
+
+def value_text(value: Any) -> str:
+    """A value of an evaluation as results read it: a number as `number_text` says it,
+    true/false and null as JSON writes them (not Python's True, False, None)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return number_text(value)
+    return str(value)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from runner.base.errors import ConfigError
@@ -107,27 +106,13 @@ def serving(chosen: Sequence[Served]) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def _serving_one(served: Served) -> Iterator[None]:
-    server = _server(served)
+def _serving_one(served: Served) -> Any:
+    from runner.web.server import in_thread
 
-    def run() -> None:
-        with suppress(SystemExit):  # an address it cannot bind, said on stderr: it ends
-            server.run()
-
-    thread = threading.Thread(target=run, name=f"demo-{served.system.NAME}", daemon=True)
-    thread.start()
-    while not server.started:  # uvicorn says nothing else when it listens
-        if not thread.is_alive():
-            raise ConfigError(
-                f"the {served.system.NAME} demo could not listen on {served.host}:{served.port}"
-            )
-        time.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join()
+    refused = ConfigError(
+        f"the {served.system.NAME} demo could not listen on {served.host}:{served.port}"
+    )
+    return in_thread(_server(served), f"demo-{served.system.NAME}", refused)
 
 
 def serve(chosen: Sequence[Served]) -> None:

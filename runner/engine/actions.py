@@ -18,6 +18,7 @@ from runner.engine import evaluate, retry
 from runner.engine.composites import Services
 from runner.engine.deadline import Deadline
 from runner.engine.options import Options
+from runner.engine.sent import record_statement
 from runner.language import templates
 from runner.language.model import RetryPolicy, Step, Threshold
 from runner.language.results import StepResult
@@ -123,6 +124,7 @@ class Actions(ABC):
             shown = runner.rehearsal(step, ctx, result.values)
             if shown is not None:
                 result.rendered = shown
+        record_statement(runner, step, ctx, result, self.masker)
         self._judge(step, runner, result, values, failure, scope, thresholds)
 
     def _judge(

@@ -13,6 +13,7 @@ from typing import Any
 from runner.base.decimals import is_decimal
 from runner.base.errors import TemplateError
 from runner.base.status import Status
+from runner.base.wording import number_text
 from runner.language import templates
 from runner.language.model import Assertion, Step, Threshold
 from runner.language.results import Evaluation
@@ -37,9 +38,7 @@ def _number(value: Any) -> float | int | None:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".") if not value.is_integer() else str(int(value))
-    return str(value)
+    return number_text(value) if isinstance(value, float) else str(value)
 
 
 def _lookup(name: str, values: Mapping[str, Any]) -> tuple[bool, Any]:
@@ -145,13 +144,20 @@ def evaluate_step(
     scope: Mapping[str, Any],
     thresholds: tuple[Threshold, ...] | None = None,
 ) -> list[Evaluation]:
-    """Every threshold and assertion of `step`; the step's own result is in scope by name."""
+    """Every threshold and assertion of `step`; the step's own result is in scope by name.
+
+    When a critical assert fails (`status == 200` of an HTTP answer that is a 500), the
+    thresholds that find no value in that answer are left out: the assert says what is
+    wrong, and "no key 'metrics' here" beside it for each threshold would only bury it.
+    A threshold that found its value is judged as always."""
     specs = step.thresholds if thresholds is None else thresholds
     if not specs and not step.asserts:
         return []  # most steps: no copy of the scope to build
     row = values.get("row")
     columns = row if isinstance(row, Mapping) else {}
     local = {**scope, **columns, **values, "result": values}
-    out = [threshold(spec, values, local) for spec in specs]
-    out += [assertion(spec, values, local) for spec in step.asserts]
-    return out
+    judged = [threshold(spec, values, local) for spec in specs]
+    asserted = [assertion(spec, values, local) for spec in step.asserts]
+    if any(e.status is Status.CRITICAL for e in asserted):
+        judged = [e for e in judged if not (e.status is Status.UNKNOWN and e.value is None)]
+    return judged + asserted

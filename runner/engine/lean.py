@@ -32,10 +32,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from runner.base.errors import RunbookError, StepError
+from runner.base.masking import Masker
 from runner.base.status import Status
+from runner.base.structs import replace
 from runner.engine.deadline import Deadline
 from runner.engine.items import ItemCollector, item_label
 from runner.engine.options import Options
+from runner.engine.sent import record_statement
 from runner.language.model import Runbook, Step, Threshold
 from runner.language.results import Attempt, StepResult
 from runner.steps import StepType, executor
@@ -52,6 +55,7 @@ class ItemEngine(Protocol):
     step_types: Any
     deadline: Deadline | None
     verify_lock: Callable[[str], None]
+    masker: Masker
 
     def title(self, text: str, scope: Mapping[str, Any]) -> str: ...
 
@@ -88,8 +92,10 @@ class LeanLoop:
         scope: dict[str, Any],
         runbook: Runbook,
         collected: ItemCollector,
+        context: StepContext,
     ) -> None:
         self.engine = engine
+        self.context = context  # the loop's; an item's statement is rendered in its scope
         self.loop_id, self.loop_origin = loop.id, str(loop.origin)
         self.body = body
         self.runner = runner
@@ -133,13 +139,14 @@ class LeanLoop:
             runner = executor(step.action, engine.step_types)
         except KeyError:  # check and runbook calls: the engine's own
             return None
+        context = engine._context(step, scope, services)
         try:
-            statement = runner.prepare(step, engine._context(step, scope, services))
+            statement = runner.prepare(step, context)
         except RunbookError:
             return None  # the general path says what is wrong, for each item
         if statement is None:
             return None
-        return cls(engine, loop, step, runner, statement, scope, runbook, collected)
+        return cls(engine, loop, step, runner, statement, scope, runbook, collected, context)
 
     def children(
         self, items: Iterable[Any], name: str, done: Callable[[], None] | None
@@ -292,6 +299,9 @@ class LeanLoop:
                 engine._judge(body, self.runner, result, values, failure, scope)
             except RunbookError as judging:  # a threshold's template, say
                 engine._failed(result, judging)
+            if result.status.is_bad or not self.collected.folds_ok():  # it will be kept
+                ctx = replace(self.context, scope=scope)
+                record_statement(self.runner, body, ctx, result, engine.masker)
         result.duration = time.perf_counter() - started
         engine._conclude(body, self.runbook, result, scope)
         child.children = [result]

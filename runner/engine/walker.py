@@ -25,7 +25,7 @@ from runner.base.errors import (
     TemplateError,
 )
 from runner.base.hostname import hostname
-from runner.base.masking import Masker
+from runner.base.masking import MASK, Masker
 from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine.actions import Actions
@@ -78,7 +78,7 @@ class Engine(Actions, Composites):
     def new_run(self, runbook: Runbook, inputs: Mapping[str, Any]) -> RunResult:
         """The record of a run about to start (raises ConfirmationRefused first when a step
         needs a confirmation that cannot be asked for)."""
-        self._refuse_unconfirmed(runbook)
+        self._refuse_unconfirmed(runbook, inputs)
         run = RunResult(
             run_id=new_run_id(),
             runbook=runbook.name,
@@ -87,13 +87,22 @@ class Engine(Actions, Composites):
             mode=self.options.mode,
             trigger=self.options.trigger,
             started=datetime.now(UTC),
-            inputs=self.masker.mask(dict(inputs)),
+            inputs=self._masked_inputs(runbook, inputs),
             user=_user(),
             host=hostname(),
             path=runbook.path,
         )
         run.title = self.title(runbook.title, self._scope(runbook, run, dict(inputs)))
         return run
+
+    def _masked_inputs(self, runbook: Runbook, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The inputs as recorded and shown: masked, and a secret one masked whole
+        whatever its type (text masking leaves the number of an integer input as it is)."""
+        masked = self.masker.mask(dict(inputs))
+        for spec in runbook.inputs:
+            if spec.secret and masked.get(spec.name) not in (None, ""):
+                masked[spec.name] = MASK
+        return masked
 
     def title(self, text: str, scope: Mapping[str, Any]) -> str:
         """A `title:` rendered with the run's scope, its secrets masked."""
@@ -331,18 +340,34 @@ class Engine(Actions, Composites):
         answer = self.options.ask(f"{question} [y/N] ").strip().lower()
         return answer in ("y", "yes")
 
-    def _refuse_unconfirmed(self, runbook: Runbook) -> None:
+    def _refuse_unconfirmed(self, runbook: Runbook, inputs: Mapping[str, Any]) -> None:
         if self.options.mode == "dry-run" or self.options.assume_yes:
             return
         interactive = self.options.interactive
         if interactive is None:
             interactive = sys.stdin.isatty()
-        needing = [step.id for step in runbook.all_steps() if step.confirm]
+        needing = [
+            step.id
+            for step in runbook.all_steps()
+            if step.confirm and not self._switched_off(step, inputs)
+        ]
         if needing and not interactive:
             raise ConfirmationRefused(
                 f"{runbook.name}: step{'s' if len(needing) > 1 else ''} {', '.join(needing)} "
                 "must be confirmed, and there is no terminal to ask: run it with --yes to confirm"
             )
+
+    def _switched_off(self, step: Step, inputs: Mapping[str, Any]) -> bool:
+        """Whether the inputs alone say that `step` will not run (`when: inputs.fix` with
+        fix false), so that a run without a terminal need not confirm it: a
+        troubleshooting runbook's opt-in fix does not stop its scheduled diagnosis."""
+        if step.when is None:
+            return False
+        try:
+            scope = {"inputs": inputs, "env": self.environ}
+            return not templates.evaluate(step.when, scope, str(step.origin))
+        except TemplateError:
+            return False  # it reads what only the run makes (steps, vars): ask
 
 
 def _user() -> str:

@@ -33,6 +33,12 @@ step_results (one row per step; for_each items, groups and checks are children)
     attempts_json, attempts   every attempt (number, started, duration, outcome,
                               error) and how many there were
     item_json                 the for_each item a child ran for
+    items_json                a for_each's items counted (engine/items.py); NULL for
+                              other steps and before migration 6
+    statement_json            what a SQL step sent: {connection, sql (placeholders),
+                              params (bound values, masked; at most 50, params_total
+                              when cut), file} (engine/sent.py); NULL for other steps,
+                              a dry run, and before migration 12
 
 runs_summary (a view: one row per runbook, real runs only, dry runs and rehearsals
 left out)
@@ -254,6 +260,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # read in index order a page at a time: idx_runs_started alone left run_id to a
         # sort of every run
         "CREATE INDEX idx_runs_started_id ON runs (started, run_id)",
+    ),
+    (  # 12: what a SQL step sent (its statement and bound values, masked and cut), for
+        # the run page: kept only for the steps a run keeps in full. And idx_runs_started
+        # goes: idx_runs_started_id (11) leads with the same column, so every read by start
+        # time has it; no query needs the narrower one (EXPLAIN on SQLite and PostgreSQL),
+        # which PostgreSQL preferred only to sort its rows again. One migration, not two:
+        # each is a transaction whose pages wait in a new SQLite store's WAL until its
+        # first checkpoint (tests/test_store_faults.py runs on a 512 KB file system)
+        "ALTER TABLE step_results ADD COLUMN statement_json {text}",
+        "DROP INDEX IF EXISTS idx_runs_started",
     ),
 )
 

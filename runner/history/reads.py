@@ -124,12 +124,15 @@ class Reads:
         self, run_ids: Sequence[str], step_ids: Sequence[str]
     ) -> dict[str, dict[str, dict[str, Any]]]:
         """The recorded values of the steps `step_ids` in the runs `run_ids`, as
-        {run_id: {step_id: values}}; a step id used twice in a run gives its first."""
+        {run_id: {step_id: values}}; a step id used twice in a run gives its first.
+        A threshold's value is among them under the threshold's name (when the step's
+        own values have no such name): one computed by `value:`, such as an HTTP
+        answer's `json.metrics.avg_response_ms`, is recorded only with its evaluation."""
         if not run_ids or not step_ids:
             return {}
         runs, steps = ", ".join("?" * len(run_ids)), ", ".join("?" * len(step_ids))
         sql = (
-            "SELECT run_id, step_id, values_json FROM step_results "
+            "SELECT run_id, step_id, values_json, evaluations_json FROM step_results "
             f"WHERE run_id IN ({runs}) AND step_id IN ({steps}) ORDER BY run_id, seq"
         )
         with self._lock:
@@ -138,7 +141,12 @@ class Reads:
         for row in rows:
             mine = found.setdefault(row["run_id"], {})
             if row["step_id"] not in mine:
-                mine[row["step_id"]] = json.loads(row["values_json"] or "{}")
+                values = json.loads(row["values_json"] or "{}")
+                for evaluation in json.loads(row["evaluations_json"] or "[]"):
+                    name = evaluation.get("name")
+                    if evaluation.get("kind") == "threshold" and name not in values:
+                        values[name] = evaluation.get("value")
+                mine[row["step_id"]] = values
         return found
 
     def last_run(

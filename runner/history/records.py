@@ -30,7 +30,7 @@ RUN_COLUMNS = (
 STEP_COLUMNS = (
     "run_id", "seq", "parent_seq", "step_id", "title", "action", "status", "outcome",
     "started", "duration", "values_json", "evaluations_json", "attempts_json", "attempts",
-    "error", "hint", "item_json", "items_json",
+    "error", "hint", "item_json", "items_json", "statement_json",
 )  # fmt: skip
 ALERT_COLUMNS = (
     "runbook", "subject", "status", "announced", "bad_since", "critical_since", "opened",
@@ -226,6 +226,9 @@ def step_tree(rows: list[Row]) -> list[dict[str, Any]]:
         items = _loads(row["items_json"])
         if items is not None:  # a for_each: its items counted (engine/items.py)
             step["items_summary"] = items
+        statement = _loads(row["statement_json"])
+        if statement is not None:  # a SQL step's statement as sent (engine/sent.py)
+            step["statement"] = statement
         by_seq[row["seq"]] = step
         parent = by_seq.get(row["parent_seq"]) if row["parent_seq"] is not None else None
         (parent["children"] if parent is not None else top).append(step)

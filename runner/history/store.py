@@ -349,5 +349,6 @@ class StateStore(Upkeep, Reconcile, Notices, Claims, Reads):
                 "items_json": None
                 if step.items_summary is None
                 else self._json(step.items_summary),
+                "statement_json": None if step.statement is None else self._json(step.statement),
             }
             yield from self._walk_rows(run_id, step.children, mine, seqs)

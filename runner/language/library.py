@@ -247,7 +247,9 @@ class Library:
         errors = sum(1 for problem in problems if problem.severity == "error")
         model = read.runbook
         depends = self.cache.depends_on(self._depends(model) if model is not None else ())
-        self.cache.put(key, Entry(errors, _info(model) if model is not None else {}, depends))
+        self.cache.put(
+            key, Entry(errors, _info(model, self.config) if model is not None else {}, depends)
+        )
         if model is not None and not errors:
             from runner.language import built
 
@@ -293,7 +295,7 @@ class Library:
             if entry is not None:
                 return entry.info, entry.errors
         try:
-            return _info(self.load(path)), 0
+            return _info(self.load(path), self.config), 0
         except InvalidInput as error:
             return {}, len(error.errors)
 
@@ -369,14 +371,31 @@ class _Read(Struct, frozen=True):
     runbook: Runbook | None  # None when the file is not a YAML mapping
 
 
-def _info(model: Runbook) -> dict[str, Any]:
+def listed_title(model: Runbook, config: Config) -> str:
+    """A runbook's `title:` as `runbook list`, `status` and the dashboard show it: a
+    template rendered as a run without `--param` renders it in its header, from the
+    defaults of its inputs and the vars of runner.yaml and the runbook. A title that
+    needs more (an input without a default or declared secret, `env`, `now`, a step's
+    result) is shown as written, as a title that cannot be rendered always is."""
+    from runner.language.templates import is_template, render_title
+
+    if not is_template(model.title):
+        return model.title
+    defaults = {
+        spec.name: spec.default for spec in model.inputs if spec.has_default and not spec.secret
+    }
+    scope = {"inputs": defaults, "vars": {**config.vars, **model.vars}}
+    return render_title(model.title, scope)
+
+
+def _info(model: Runbook, config: Config) -> dict[str, Any]:
     from runner.language.scheduling import effective_grace
 
     grace = effective_grace(model) if model.schedule else None
     return {
         "name": model.name,
         "kind": model.kind,
-        "title": model.title,
+        "title": listed_title(model, config),
         "schedule": model.schedule,
         "tags": list(model.tags),
         # what `runbook status` needs to tell a late runbook (schedule/lateness.py)

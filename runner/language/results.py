@@ -70,6 +70,9 @@ class StepResult(Struct):
     item: Any = None  # the for_each item this result is for
     origin: str | None = None  # file:line of the step
     items_summary: ItemsSummary | None = None  # a for_each: its items counted
+    # What a real (or rehearsed) run sent, masked and cut (engine/sent.py): a SQL step's
+    # connection, sql (placeholders), params (bound values), file; None for others.
+    statement: dict[str, Any] | None = None
 
     @property
     def bad(self) -> bool:
@@ -100,6 +103,8 @@ class StepResult(Struct):
             del data["items_summary"]
         else:
             data["items_summary"] = asdict(self.items_summary)
+        if self.statement is None:
+            del data["statement"]
         return data
 
 
@@ -221,6 +226,7 @@ def step_from_dict(data: dict[str, Any]) -> StepResult:
         item=data.get("item"),
         origin=data.get("origin"),
         items_summary=_items_summary(data.get("items_summary")),
+        statement=data.get("statement"),
     )
 
 

@@ -38,6 +38,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from runner import dialects
 from runner.base.durations import parse_duration
 from runner.base.errors import TemplateError
+from runner.language.filters import hmac_sha256, minutes_since
 from runner.language.sandbox import (
     MAX_OUTPUT,
     BoundedSandbox,
@@ -155,6 +156,8 @@ def environment() -> SandboxedEnvironment:
         format=bounded_format,
         center=bounded_center,
         indent=bounded_indent,
+        hmac_sha256=hmac_sha256,
+        minutes_since=minutes_since,
     )
     return env
 

@@ -42,6 +42,8 @@ STEP_TYPES: StepTypes[StepDeclaration] = StepTypes(
         Deferred("files", "runner.steps.files:FilesStep"),
         Deferred("tcp", "runner.steps.tcp:TcpStep"),
         Deferred("backup", "runner.steps.backup:BackupStep"),
+        Deferred("prometheus", "runner.steps.prometheus:PrometheusStep"),
+        Deferred("system", "runner.steps.system:SystemStep"),
     ]
 )
 

@@ -66,6 +66,12 @@ class StepType(StepDeclaration):
         rows it touched before the rollback); None for nothing."""
         return None
 
+    def statement(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
+        """What an attempt of a real run sent, kept with the step's result for the run
+        page and `history` (a SQL step: its statement and bound values, as `describe`
+        renders them); None for nothing worth keeping (the default)."""
+        return None
+
     def summary(self, values: Mapping[str, Any]) -> str | None:
         """The result in a few words for reports (`exit 0`, `HTTP 200 in 45 ms`); None for
         the generic `name = value` pairs."""

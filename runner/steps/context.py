@@ -8,6 +8,7 @@ from typing import Any
 from runner.base.abort import RunAbort
 from runner.base.structs import Struct, field
 from runner.language import templates
+from runner.language.filters import ON_SECRET
 
 
 class StepContext(Struct):
@@ -33,7 +34,13 @@ class StepContext(Struct):
         return str(root) if root is not None else None
 
     def render(self, value: Any) -> Any:
-        return templates.render_value(value, self.scope, self.where)
+        """`value` with its templates rendered; what a filter such as `hmac_sha256` finds
+        secret is masked for the rest of the run."""
+        scope = self.scope
+        masker = getattr(getattr(self.services, "engine", None), "masker", None)
+        if masker is not None:
+            scope = {**scope, ON_SECRET: masker.add}
+        return templates.render_value(value, scope, self.where)
 
     def evaluate(self, expression: Any) -> Any:
         return templates.evaluate(expression, self.scope, self.where)

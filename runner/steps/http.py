@@ -56,7 +56,7 @@ class HttpConfig(StepConfig, frozen=True):
     """An HTTP request as written: the `http:` mapping (read-only), templates unrendered.
 
     Its keys are the JSON Schema's (`HttpStep.definitions`); they are read, and checked
-    again, once rendered (`_Request.from_config`), since a template may render to any
+    again, once rendered (`Request.from_config`), since a template may render to any
     value."""
 
     request: Any  # a read-only mapping of plain values (anything else the schema refused)
@@ -120,7 +120,7 @@ class HttpStep(StepType):
         return HttpConfig(freeze(http.value), http.origin)
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        request = _Request.from_config(ctx.render(step.config.request), ctx.timeout)
+        request = Request.from_config(ctx.render(step.config.request), ctx.timeout)
         if ctx.mode == "dry-run":
             return {"skipped": True, "reason": f"dry-run: {request.method} not sent"}
         if ctx.mode == "rehearse" and request.method not in SAFE_METHODS:
@@ -129,7 +129,7 @@ class HttpStep(StepType):
         return request.send(self._session())
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        return _Request.from_config(ctx.render(step.config.request), ctx.timeout).describe()
+        return Request.from_config(ctx.render(step.config.request), ctx.timeout).describe()
 
     def summary(self, values: Mapping[str, Any]) -> str | None:
         if "status" in values and "elapsed_ms" in values:
@@ -149,19 +149,24 @@ class HttpStep(StepType):
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            import http.cookiejar
-
-            import requests
-
-            session = requests.Session()
-            # Steps of unrelated runs share this session: a cookie set for one run
-            # must not ride along on another. A step that needs one sends `Cookie:`.
-            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-            self._local.session = session
+            session = self._local.session = new_session()
         return session
 
 
-class _Request:
+def new_session() -> requests.Session:
+    """A requests session for steps (http, prometheus) that keeps no cookies."""
+    import http.cookiejar
+
+    import requests
+
+    session = requests.Session()
+    # Steps of unrelated runs share a session: a cookie set for one run must not ride
+    # along on another. A step that needs one sends `Cookie:`.
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+class Request:
     """A rendered, checked `http:` mapping."""
 
     def __init__(self, config: Mapping[str, Any], step_timeout: float) -> None:
@@ -180,7 +185,7 @@ class _Request:
         self.allow_redirects = bool(config.get("allow_redirects", True))
 
     @classmethod
-    def from_config(cls, config: Any, step_timeout: float) -> _Request:
+    def from_config(cls, config: Any, step_timeout: float) -> Request:
         if not isinstance(config, Mapping):
             raise StepError("http needs a mapping such as {method: GET, url: https://host/health}")
         unknown = sorted(str(key) for key in config if key not in CONFIG_KEYS)
@@ -216,6 +221,20 @@ class _Request:
         return out
 
     def send(self, session: requests.Session) -> dict[str, Any]:
+        response, body, complete, elapsed_ms = self.fetch(session)
+        result = _result(response, body, complete, elapsed_ms)
+        if response.status_code in TRANSIENT_STATUSES:
+            transient = TransientError(
+                f"HTTP {response.status_code} {reason(response)} from {mask_url(response.url)}"
+            )
+            transient.result = result  # shown after the last retry
+            raise transient
+        return result
+
+    def fetch(self, session: requests.Session) -> tuple[requests.Response, bytes, bool, float]:
+        """The answer, whatever its status: the response, its body (up to MAX_BODY),
+        whether that is all of it, and the milliseconds it took. A request that gets no
+        answer raises the StepError (transient or not) its failure stands for."""
         import requests
 
         if self.verify is False:
@@ -246,14 +265,7 @@ class _Request:
         except OSError as error:  # a CA bundle path that does not exist, and the like
             url = mask_url(self.url)
             raise StepError(f"cannot send to {url}: {error}{_VERIFY_HINT}") from error
-        result = _result(response, body, complete, elapsed_ms)
-        if response.status_code in TRANSIENT_STATUSES:
-            transient = TransientError(
-                f"HTTP {response.status_code} {_reason(response)} from {mask_url(response.url)}"
-            )
-            transient.result = result  # shown after the last retry
-            raise transient
-        return result
+        return response, body, complete, elapsed_ms
 
     def _failure(self, error: Exception) -> StepError:
         """The StepError (transient or not) a requests exception stands for."""
@@ -367,7 +379,7 @@ def _charset(response: requests.Response) -> str:
     return "utf-8"  # what JSON and nearly every API sends, declared or not
 
 
-def _reason(response: requests.Response) -> str:
+def reason(response: requests.Response) -> str:
     if response.reason:
         return str(response.reason)
     try:

@@ -202,6 +202,10 @@ class SqlStep(StepType):
         name, sql, params = self.render(step, ctx)
         return {"connection": name, "sql": sql.strip(), "params": params, "file": step.config.file}
 
+    def statement(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
+        # The dry run's rendering: the one renderer, bound values as they were bound.
+        return self.describe(step, ctx)
+
     def rehearsal(
         self, step: Step, ctx: StepContext, values: Mapping[str, Any]
     ) -> dict[str, Any] | None:

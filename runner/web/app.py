@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runner.base.durations import format_duration
 from runner.base.errors import RunbookError
+from runner.base.wording import value_text
 from runner.web.history import STATUSES, BadFilter, history_page, parse_query
 from runner.web.overview import STRIP, Sources, overview
 from runner.web.run import recorded_run, step_rows
@@ -98,6 +99,8 @@ def create_app(sources: Sources) -> ASGIApp:
 
     templates.env.filters["pretty_json"] = lambda value: json.dumps(value, default=str, indent=2)
     templates.env.filters["duration"] = format_duration  # 850ms, 12.3s, 5m: as the CLI says
+    # an evaluation's value, limits: 2.5, true, as results read them (not Python's True)
+    templates.env.filters["shown"] = lambda value: "-" if value is None else value_text(value)
 
     def _problem(request: Request, status: int, page: str, message: str) -> Response:
         """What went wrong, as JSON ({"error": message}) under /api/, else as `page`."""

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.base.timestamps import timestamp, timestamp_text
+from runner.language.library import listed_title
 
 #: How many of a runbook's last runs the page charts.
 SERIES = 100
@@ -51,7 +52,9 @@ def runbook_view(library: Any, name: str, now: datetime | None = None) -> dict[s
         "steps": [],
     }
     if model is not None:
-        document.update(_described(model, now if now is not None else datetime.now(UTC)))
+        document.update(
+            _described(model, library.config, now if now is not None else datetime.now(UTC))
+        )
     shown = [
         {
             "run_id": run["run_id"],
@@ -66,7 +69,7 @@ def runbook_view(library: Any, name: str, now: datetime | None = None) -> dict[s
     return document
 
 
-def _described(model: Any, now: datetime) -> dict[str, Any]:
+def _described(model: Any, config: Any, now: datetime) -> dict[str, Any]:
     """What the runbook's file says of it: never the default of a secret input."""
     schedule = None
     if model.schedule:
@@ -86,7 +89,7 @@ def _described(model: Any, now: datetime) -> dict[str, Any]:
     for part, listed in parts:
         _walk(listed, "", part, 0, steps)
     return {
-        "title": model.title or None,
+        "title": listed_title(model, config) or None,  # as the overview shows it
         "kind": model.kind,
         "tags": list(model.tags),
         "description": model.description or None,

@@ -78,17 +78,25 @@ def serving(sources: Sources, host: str, port: int) -> Iterator[None]:
 
     uvicorn leaves the signals alone outside the main thread: SIGTERM and Ctrl-C stay
     the scheduler's, which stops (draining its runs), and then the dashboard."""
-    server = _server(sources, host, port)
+    with in_thread(_server(sources, host, port), "dashboard", _not_listening(host, port)):
+        yield
+
+
+@contextmanager
+def in_thread(server: Any, name: str, refused: Exception) -> Iterator[None]:
+    """Run a uvicorn `server` in a daemon thread called `name` while the block runs: it
+    listens before the block starts and stops after it; `refused` is raised when it
+    cannot listen (uvicorn said why on stderr)."""
 
     def run() -> None:
         with suppress(SystemExit):  # an address it cannot bind, said on stderr: it ends
             server.run()
 
-    thread = threading.Thread(target=run, name="dashboard", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     while not server.started:  # uvicorn says nothing else when it listens
         if not thread.is_alive():
-            raise _not_listening(host, port)
+            raise refused
         time.sleep(0.02)
     try:
         yield

@@ -1,0 +1,505 @@
+"""Every runbook of runbooks/returns/ through `runbook run ... --format json` against the
+returns demo (seed 004) served on a free 127.0.0.1 port: healthy, and in each fault it is
+meant to catch, with the run's status and the steps that fired checked."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.cli.main import main
+from runner.demos import returns, returns_story
+from runner.demos.base import DemoState
+from runner.demos.server import Served, serving
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "shpss_runbook-test-secret-9f2c"
+DAY = 86400
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The shipped configuration, runbooks and checks in a folder of their own, and the
+    returns demo serving its var/demo/returns there; RETURNS_URL points at it."""
+    root = tmp_path_factory.mktemp("returns")
+    for name in ("runbooks", "checks", "sql"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "runner.yaml", root / "runner.yaml")
+    state = DemoState(root / "var" / "demo" / "returns")
+    demo = Served(returns, state, "127.0.0.1", _free_port())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SHOPIFY_API_SECRET", SECRET)  # the demo's and the runbooks' alike
+        patch.setenv("RETURNS_URL", demo.url)
+        patch.delenv("RUNBOOK_CONFIG", raising=False)
+        patch.delenv("APP_URL", raising=False)
+        with serving([demo]):
+            yield demo
+
+
+@pytest.fixture
+def demo(served: Served, monkeypatch: pytest.MonkeyPatch) -> Served:
+    """The served demo, healthy, its files as new, the runner's folder current."""
+    monkeypatch.chdir(served.state.root.parents[2])
+    served.state.set_faults([])
+    root = served.state.root
+    for folder in ("logs", "backup"):
+        shutil.rmtree(root / folder, ignore_errors=True)
+    returns_story.write_files(root, time.time())
+    return served
+
+
+def run(capsys: pytest.CaptureFixture[str], name: str, *args: str) -> tuple[int, dict[str, Any]]:
+    code = main(["run", name, "--format", "json", *args])
+    out = capsys.readouterr().out
+    assert SECRET not in out
+    return code, json.loads(out)
+
+
+def statuses(result: dict[str, Any]) -> dict[str, str]:
+    """Every step's status by id, nested ones too."""
+    found: dict[str, str] = {}
+
+    def walk(steps: list[dict[str, Any]]) -> None:
+        for step in steps:
+            found[step["id"]] = step["status"]
+            walk(step.get("children") or [])
+
+    walk(result["steps"])
+    return found
+
+
+def fired(result: dict[str, Any]) -> dict[str, str]:
+    """The steps that found something: neither OK nor SKIPPED. The host's own disk and
+    memory are read for real: a step about them counts only when it says something else
+    than the host does now (over 90%: WARNING, the runbooks' threshold)."""
+    found = {k: v for k, v in statuses(result).items() if v not in ("OK", "SKIPPED")}
+    import psutil
+
+    disk = psutil.disk_usage(".").percent > 90
+    memory = psutil.virtual_memory().percent > 90
+    for name, full in (("disk", disk), ("resources", disk or memory)):
+        if full and found.get(name) == "WARNING":
+            del found[name]
+    return found
+
+
+def step(result: dict[str, Any], wanted: str) -> dict[str, Any]:
+    todo = list(result["steps"])
+    while todo:
+        current = todo.pop(0)
+        if current["id"] == wanted:
+            return current
+        todo.extend(current.get("children") or [])
+    raise KeyError(wanted)
+
+
+def check(
+    capsys: pytest.CaptureFixture[str],
+    demo: Served,
+    name: str,
+    faults: list[str],
+    status: str,
+    expected: dict[str, str],
+    *args: str,
+) -> dict[str, Any]:
+    demo.state.set_faults(faults)
+    code, result = run(capsys, name, *args)
+    assert (result["status"], fired(result)) == (status, expected), result["steps"]
+    assert code == {"OK": 0, "WARNING": 1, "CRITICAL": 2}[status]
+    return result
+
+
+def test_every_runbook_is_valid(demo: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "runbooks/returns"]) == 0, capsys.readouterr().out
+    names = sorted(path.stem for path in (REPO / "runbooks" / "returns").glob("*.yaml"))
+    assert names == [
+        "backup-check",
+        "health",
+        "monthly-maintenance",
+        "oauth",
+        "performance",
+        "portal",
+        "sync",
+        "webhooks",
+        "weekly-maintenance",
+    ]
+
+
+# --- returns-health ------------------------------------------------------------------
+
+HEALTH = [
+    ("healthy", [], "OK", {}),
+    ("oauth-down", ["oauth-down"], "CRITICAL", {"shopify": "CRITICAL", "sync": "WARNING"}),
+    ("webhooks-failing", ["webhooks-failing"], "CRITICAL", {"webhooks": "CRITICAL"}),
+    ("sync-stalled", ["sync-stalled"], "WARNING", {"sync": "WARNING"}),
+    (
+        "portal-errors",
+        ["portal-errors"],
+        "CRITICAL",
+        {"load": "WARNING", "metrics": "WARNING", "portal": "CRITICAL"},
+    ),
+    ("slow", ["slow"], "WARNING", {"load": "WARNING", "metrics": "WARNING"}),
+    (
+        "db-down",
+        ["db-down"],
+        "CRITICAL",
+        {"api": "CRITICAL", "shopify": "CRITICAL", "sync": "CRITICAL", "portal": "CRITICAL"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "faults, status, expected", [h[1:] for h in HEALTH], ids=[h[0] for h in HEALTH]
+)
+def test_health(demo, capsys, faults, status, expected) -> None:
+    result = check(capsys, demo, "returns-health", faults, status, expected)
+    if faults == ["webhooks-failing"]:
+        webhooks = step(result, "webhooks")
+        assert "41 of 41 failed in 15 minutes, 126 wait unprocessed" in webhooks["hint"]
+        texts = [e["text"] for e in webhooks["evaluations"]]
+        assert "failure_rate_percent = 100 > critical 10" in texts
+        assert "missing_subscriptions = 2 > warning 0" in texts
+        assert any(t.startswith("minutes_since_processed = 19") for t in texts)
+    if not faults:  # the disk the service writes to, read for real
+        import psutil
+
+        real = psutil.disk_usage(str(demo.state.root)).percent
+        assert abs(step(result, "disk")["values"]["disk_percent"] - real) < 1
+    if faults == ["oauth-down"]:
+        assert "runbook run returns-oauth" in step(result, "shopify")["hint"]
+    if faults == ["slow"]:
+        metrics = step(result, "metrics")
+        texts = [e["text"] for e in metrics["evaluations"]]
+        assert "avg_response_ms = 4200 > warning 3000" in texts
+        assert "db_connections_percent = 88 > warning 80" in texts
+        assert "runbook run returns-performance" in metrics["hint"]
+    if faults == ["portal-errors"]:
+        assert "124 of 1240 requests failed" in step(result, "metrics")["hint"]
+    if faults == ["db-down"]:
+        assert statuses(result)["load"] == statuses(result)["webhooks"] == "SKIPPED"
+
+
+def test_health_names_an_unknown_tenant(demo, capsys) -> None:
+    result = check(
+        capsys,
+        demo,
+        "returns-health",
+        [],
+        "CRITICAL",
+        {"shopify": "CRITICAL", "sync": "CRITICAL", "portal": "WARNING"},
+        "--param",
+        "tenant=tenant-nope",
+    )
+    texts = [e["text"] for e in step(result, "shopify")["evaluations"]]
+    assert "the Shopify status answers 404: Tenant not found: tenant-nope" in texts
+
+
+# --- the troubleshooting runbooks ------------------------------------------------------
+
+
+def test_oauth(demo, capsys) -> None:
+    check(capsys, demo, "returns-oauth", [], "OK", {})
+    result = check(capsys, demo, "returns-oauth", ["oauth-down"], "CRITICAL", {"token": "CRITICAL"})
+    token = step(result, "token")
+    assert "Invalid API key or access token" in " ".join(e["text"] for e in token["evaluations"])
+    assert "Allowed redirection URLs" in token["hint"]
+    assert "db.oauth_states.deleteMany({})" in token["hint"]
+
+
+def test_oauth_finds_a_trailing_slash_in_app_url(demo, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("APP_URL", demo.url + "/")
+    result = check(capsys, demo, "returns-oauth", [], "CRITICAL", {"app_url": "CRITICAL"})
+    assert "ends with a slash" in step(result, "app_url")["evaluations"][0]["text"]
+
+
+def _signature(body: str) -> str:
+    digest = hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def test_webhooks_signed_accepted_bad_refused_and_the_secret_masked(demo, capsys) -> None:
+    result = check(
+        capsys, demo, "returns-webhooks", [], "OK", {}, "--param", "resync=true", "--yes"
+    )
+    assert (step(result, "signed")["values"]["status"], step(result, "resync")["status"]) == (
+        200,
+        "OK",
+    )
+    assert step(result, "bad_signature")["values"]["status"] == 401
+    # --dry-run shows the request: the signature is masked with the key.
+    code = main(["run", "returns-webhooks", "--dry-run", "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0 and SECRET not in out and _signature('{"test": true}') not in out
+    assert json.loads(out)["steps"][1]["rendered"]["headers"]["X-Shopify-Hmac-Sha256"] == "***"
+
+
+def test_webhooks_failing(demo, capsys) -> None:
+    result = check(
+        capsys,
+        demo,
+        "returns-webhooks",
+        ["webhooks-failing"],
+        "CRITICAL",
+        {"registration": "CRITICAL", "signed": "CRITICAL"},
+    )
+    signed = step(result, "signed")
+    assert signed["evaluations"][0]["text"] == (
+        "a correctly signed test webhook gets 401: HMAC verification failed"
+    )
+    assert "compare SHOPIFY_API_SECRET in /app/backend/.env" in signed["hint"]
+    assert "hmac_failures = 41 > warning 0" in [
+        e["text"] for e in step(result, "registration")["evaluations"]
+    ]
+    assert "--param resync=true" in step(result, "registration")["hint"]
+    check(
+        capsys,
+        demo,
+        "returns-webhooks",
+        ["oauth-down"],
+        "CRITICAL",
+        {"resync": "CRITICAL"},
+        "--param",
+        "resync=true",
+        "--yes",
+    )
+
+
+def test_sync(demo, capsys) -> None:
+    check(capsys, demo, "returns-sync", [], "OK", {}, "--param", "resync=true", "--yes")
+    # The fix asks first: without a terminal nor --yes, nothing starts (UNKNOWN).
+    code, result = run(capsys, "returns-sync", "--param", "resync=true")
+    assert code == 3 and "step resync must be confirmed" in result["error"]
+    result = check(capsys, demo, "returns-sync", ["sync-stalled"], "WARNING", {"jobs": "WARNING"})
+    texts = [e["text"] for e in step(result, "jobs")["evaluations"]]
+    assert "running_minutes = 95 > warning 60" in texts
+    assert "db.sync_jobs.updateMany" in step(result, "jobs")["hint"]
+    check(
+        capsys,
+        demo,
+        "returns-sync",
+        ["oauth-down"],
+        "WARNING",
+        {"latest_job": "WARNING", "token": "WARNING"},
+    )
+
+
+def test_portal(demo, capsys) -> None:
+    check(
+        capsys, demo, "returns-portal", [], "OK", {}, "--param", "create_test_return=true", "--yes"
+    )
+    result = check(
+        capsys,
+        demo,
+        "returns-portal",
+        ["portal-errors"],
+        "CRITICAL",
+        {"lookup": "CRITICAL", "create": "CRITICAL"},
+        "--param",
+        "create_test_return=true",
+        "--yes",
+    )
+    assert "return_requests" in step(result, "lookup")["hint"]
+    # An order placed since the stalled sync: "Order not found", and the hint says sync.
+    result = check(
+        capsys,
+        demo,
+        "returns-portal",
+        ["sync-stalled"],
+        "WARNING",
+        {"lookup": "WARNING"},
+        "--param",
+        "order_number=1005",
+        "--param",
+        "customer_email=kim@example.com",
+    )
+    assert "runbook run returns-sync" in step(result, "lookup")["hint"]
+
+
+LOAD = {"load": "WARNING", "metrics": "WARNING"}  # the check returns-load and its step
+
+
+def test_performance(demo, capsys) -> None:
+    check(capsys, demo, "returns-performance", [], "OK", {})
+    check(capsys, demo, "returns-performance", ["portal-errors"], "WARNING", LOAD)
+    # One real slow request: the seed's threshold is the time a request takes.
+    result = check(
+        capsys,
+        demo,
+        "returns-performance",
+        ["slow"],
+        "WARNING",
+        {"returns_api": "WARNING", **LOAD},
+    )
+    assert step(result, "returns_api")["values"]["elapsed_ms"] >= returns.SLOW_SECONDS * 1000
+
+
+# --- backups and maintenance ----------------------------------------------------------
+
+
+def _backups(demo: Served) -> Path:
+    return demo.state.root / "backup"
+
+
+def test_backup_check(demo, capsys) -> None:
+    check(capsys, demo, "returns-backup-check", [], "OK", {})
+    newest = sorted(_backups(demo).glob("2*.tar.gz"))[-1]
+    newest.write_bytes(newest.read_bytes()[:100])  # cut short: gzip's end is missing
+    result = check(capsys, demo, "returns-backup-check", [], "CRITICAL", {"archive": "CRITICAL"})
+    assert newest.name in step(result, "archive")["evaluations"][0]["text"]
+
+
+def test_backup_check_finds_missing_stale_and_old_backups(demo, capsys, tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = {"database_backup": "CRITICAL", "config_backup": "CRITICAL"}
+    result = check(
+        capsys, demo, "returns-backup-check", [], "CRITICAL", missing, "--param", f"folder={empty}"
+    )
+    assert statuses(result)["archive"] == "SKIPPED"
+    for path in _backups(demo).iterdir():  # nothing new for three days
+        moment = path.stat().st_mtime - 3 * DAY
+        os.utime(path, (moment, moment))
+    check(capsys, demo, "returns-backup-check", [], "CRITICAL", missing)
+    for path in sorted(_backups(demo).iterdir())[:2]:  # the weekly clean-up did not run
+        os.utime(path, (time.time() - 20 * DAY,) * 2)
+    result = check(
+        capsys, demo, "returns-backup-check", [], "CRITICAL", {**missing, "retention": "WARNING"}
+    )
+    assert "runbook run returns-weekly-maintenance" in step(result, "retention")["hint"]
+
+
+def test_weekly_maintenance(demo, capsys) -> None:
+    logs = demo.state.root / "logs"
+    before = sorted(p.name for p in _backups(demo).iterdir())
+    result = check(capsys, demo, "returns-weekly-maintenance", [], "OK", {}, "--rehearse", "--yes")
+    assert step(result, "old_backups")["values"]["count"] == 6
+    assert sorted(p.name for p in _backups(demo).iterdir()) == before  # rehearsed: kept
+    result = check(capsys, demo, "returns-weekly-maintenance", [], "OK", {})
+    left = sorted(p.name for p in _backups(demo).glob("2*.tar.gz"))
+    assert len(left) == 7 and left == [n for n in before if n.startswith("2")][-7:]
+    assert sorted(p.name for p in logs.glob("*.log.*")) == ["backend.err.log.3"]
+    assert sorted(p.name for p in (logs / "archive").iterdir()) == [
+        "backend.err.log.10",
+        "backend.err.log.20",
+    ]
+    assert step(result, "old_logs")["values"]["files"] == [
+        "backend.err.log.35",
+        "backend.err.log.50",
+    ]
+    assert statuses(result)["archive"] == "OK"  # the backup check ran inside
+
+
+def test_monthly_maintenance(demo, capsys) -> None:
+    result = check(capsys, demo, "returns-monthly-maintenance", [], "OK", {})
+    assert step(result, "db_size")["evaluations"][0]["value"] == 530.2
+    # The growth month by month, as the README and the hint say to read it.
+    value = ["--value", "db_size.storage_size_mb"]
+    assert main(["history", "returns-monthly-maintenance", *value, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["values"] == {"db_size.storage_size_mb": 530.2}
+    check(
+        capsys,
+        demo,
+        "returns-monthly-maintenance",
+        [],
+        "WARNING",
+        {"db_size": "WARNING"},
+        "--param",
+        "storage_limit_mb=600",
+    )
+    # db-down stops the maintenance at the size (a maintenance runbook stops on CRITICAL).
+    result = check(
+        capsys,
+        demo,
+        "returns-monthly-maintenance",
+        ["db-down"],
+        "CRITICAL",
+        {"db_size": "CRITICAL"},
+    )
+    assert step(result, "after")["outcome"] == "not_run"
+
+
+# --- a service that is down or unreachable: CRITICAL, said plainly ------------------------
+
+RUNBOOKS = [
+    "returns-health",
+    "returns-oauth",
+    "returns-webhooks",
+    "returns-sync",
+    "returns-portal",
+    "returns-performance",
+    "returns-backup-check",
+    "returns-weekly-maintenance",
+    "returns-monthly-maintenance",
+]
+
+
+def _unattended(demo: Served, name: str, environ: dict[str, str]) -> Any:
+    """A run through the run service, as `runbook run` makes it, that never sleeps
+    between retries (an unreachable address is retried)."""
+    from runner.language.config import load_config
+    from runner.service.runs import RunRequest, RunService
+
+    config = load_config(demo.state.root.parents[2] / "runner.yaml")
+    service = RunService(
+        config,
+        sleep=lambda seconds: None,
+        log=lambda message: None,
+        interactive=False,
+        environ={**os.environ, **environ},
+    )
+    return service.run(RunRequest(name, {}, mode="rehearse" if "weekly" in name else "run"))
+
+
+def _said_plainly(run: Any) -> list[str]:
+    """What is wrong with how the run reports: an UNKNOWN step, a hint left unrendered."""
+    found = []
+    todo = list(run.steps)
+    while todo:
+        current = todo.pop(0)
+        todo.extend(current.children)
+        if str(current.status) == "UNKNOWN":
+            found.append(f"{current.id} UNKNOWN: {current.error} {current.evaluations}")
+        bad = str(current.status) in ("WARNING", "CRITICAL")
+        if bad and current.hint and ("{{" in current.hint or "{%" in current.hint):
+            found.append(f"{current.id}: hint not rendered: {current.hint[:80]}")
+    return found
+
+
+@pytest.mark.parametrize("name", RUNBOOKS)
+def test_down_or_unreachable_is_critical_and_said_plainly(demo, name) -> None:
+    demo.state.set_faults(["db-down"])
+    down = _unattended(demo, name, {})
+    assert _said_plainly(down) == []
+    closed = f"http://127.0.0.1:{_free_port()}"
+    unreachable = _unattended(demo, name, {"RETURNS_URL": closed})
+    assert _said_plainly(unreachable) == []
+    if name in ("returns-backup-check", "returns-weekly-maintenance"):  # files only
+        assert str(down.status) == str(unreachable.status) == "OK"
+    else:
+        assert str(down.status) == str(unreachable.status) == "CRITICAL"
+        todo, requests = list(unreachable.steps), []
+        while todo:
+            current = todo.pop(0)
+            todo.extend(current.children)
+            requests += (
+                [current] if current.action == "http" and current.outcome != "skipped" else []
+            )
+        assert requests and all("connection refused" in (r.error or "") for r in requests)
