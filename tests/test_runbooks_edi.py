@@ -78,13 +78,25 @@ def _no_wait(seconds: float) -> None:
     return None
 
 
+#: `system` steps: they measure this machine (its disk, memory, CPU), not the demo, so
+#: they are left out of `fired` and only raise the run's status to their own.
+MEASURED = {"host", "host_disk", "resources"}
+ORDER = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
+
+
 def fired(result: dict[str, Any]) -> dict[str, str]:
-    """The steps that were not OK (nor skipped): id -> status."""
+    """The steps that were not OK (nor skipped), measured ones aside: id -> status."""
     return {
         step["id"]: step["status"]
         for step in result["steps"]
-        if step["status"] not in ("OK", "SKIPPED")
+        if step["status"] not in ("OK", "SKIPPED") and step["id"] not in MEASURED
     }
+
+
+def expected_status(result: dict[str, Any], status: str) -> str:
+    """`status`, or worse when a measured step found this machine worse."""
+    measured = [step["status"] for step in result["steps"] if step["id"] in MEASURED]
+    return max([status, *(m for m in measured if m in ORDER)], key=ORDER.index)
 
 
 C, W = "CRITICAL", "WARNING"
@@ -210,8 +222,9 @@ def test_each_runbook_fires_on_the_faults_it_is_meant_to_catch(
     edi: Edi, runbook: str, status: str, steps: dict[str, str]
 ) -> None:
     code, result = edi.run(runbook)
+    status = expected_status(result, status)
     assert (result["status"], fired(result)) == (status, steps)
-    assert code == {"OK": 0, "WARNING": 1, "CRITICAL": 2}[status]
+    assert code == ORDER.index(status)
 
 
 def test_hints_end_in_the_seeds_resolution(edi: Edi) -> None:
@@ -274,7 +287,7 @@ def test_weekly_maintenance_archives_and_keeps_the_last_30_days(edi: Edi) -> Non
     with closing(sqlite3.connect(edi.home / "metrics" / "edi_metrics.db")) as db:
         oldest = db.execute("SELECT MIN(processed_at) FROM processing_metrics").fetchone()[0]
     code, result = edi.run("edi-weekly-maintenance")
-    assert (code, fired(result)) == (0, {})
+    assert (code, fired(result)) == (ORDER.index(expected_status(result, "OK")), {})
     after = sorted(path.name for path in logs.glob("edi_processor_*.log"))
     assert after == before[-30:]  # the 29 days before today's, and today's
     steps = {step["id"]: step for step in result["steps"]}
@@ -395,3 +408,45 @@ def test_the_health_check_pages_p1_and_tells_p2_to_ops(edi: Edi, hook: _Hook) ->
         ("ops", "[CRITICAL] edi-health/up"),
     ]
     assert not any("log" in title for _, title, _ in hook.received)
+
+
+def test_the_system_steps_measure_this_host_where_edi_home_is(edi: Edi) -> None:
+    import psutil
+
+    _, result = edi.run("edi-health")
+    host = next(step for step in result["steps"] if step["id"] == "host")
+    assert host["values"]["disk_path"] == str(edi.home.resolve())
+    assert host["values"]["disk_total_bytes"] == shutil.disk_usage(edi.home).total
+    assert host["values"]["memory_total_bytes"] == psutil.virtual_memory().total
+    _, result = edi.run("edi-slow-processing")
+    resources = next(step for step in result["steps"] if step["id"] == "resources")
+    assert {"cpu_percent", "memory_percent", "load_per_cpu"} <= set(resources["values"])
+    assert [e["name"] for e in resources["evaluations"]] == [
+        "cpu_percent",
+        "memory_percent",
+        "load_per_cpu",
+    ]
+
+
+def test_the_process_check_finds_the_processor_by_its_command_line(edi: Edi) -> None:
+    """`ps aux | grep`: a stand-in processor whose command line names it runs, then stops."""
+    import subprocess
+    import sys
+    import uuid
+
+    marker = f"edi-monitor-{uuid.uuid4().hex[:8]}"
+    args = ["--param", f"process={marker}"]
+    processor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
+    try:
+        _, result = edi.run("edi-files-not-processing", *args)
+        process = next(step for step in result["steps"] if step["id"] == "process")
+        assert process["status"] == "OK" and process["values"]["process_count"] == 1
+        assert process["values"]["process_pids"] == [processor.pid]
+    finally:
+        processor.kill()
+        processor.wait()
+    code, result = edi.run("edi-files-not-processing", *args)
+    assert code == 2 and fired(result) == {"process": C}
+    process = next(step for step in result["steps"] if step["id"] == "process")
+    assert any(f"no process matches {marker}" in e["text"] for e in process["evaluations"])
+    assert "Resolution: restart the service" in process["hint"]
