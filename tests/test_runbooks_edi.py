@@ -450,3 +450,29 @@ def test_the_process_check_finds_the_processor_by_its_command_line(edi: Edi) -> 
     process = next(step for step in result["steps"] if step["id"] == "process")
     assert any(f"no process matches {marker}" in e["text"] for e in process["evaluations"])
     assert "Resolution: restart the service" in process["hint"]
+
+
+def test_acumatica_and_sterling_are_tested_from_here_with_the_token_masked(
+    edi: Edi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With acumatica_url and sterling_host given, the runbook calls them itself: the
+    bearer token comes from ACUMATICA_TOKEN and shows nowhere; a closed port is CRITICAL."""
+    token = "acu-9f3b2c7d1e"
+    monkeypatch.setenv("ACUMATICA_TOKEN", token)
+    url = os.environ["EDI_URL"]
+    port = url.rsplit(":", 1)[1]
+    args = ["--param", f"acumatica_url={url}/health", "--param", "sterling_host=127.0.0.1"]
+    edi.capsys.readouterr()
+    code = main(["run", "edi-high-error-rate", *args, "--param", f"sterling_port={port}", "-v"])
+    out, err = edi.capsys.readouterr()
+    assert code == 0 and token not in out + err
+    code, result = edi.run("edi-high-error-rate", *args, "--param", f"sterling_port={_free_port()}")
+    assert (code, fired(result)) == (2, {"sterling_port": C})
+    steps = {step["id"]: step for step in result["steps"]}
+    assert steps["acumatica_api"]["status"] == "OK"
+    assert token not in json.dumps(result)
+    history = main(["history", "edi-high-error-rate", "--format", "json"])
+    assert history == 0 and token not in edi.capsys.readouterr().out
+    assert main(["run", "edi-high-error-rate", *args, "--dry-run"]) == 0
+    shown = edi.capsys.readouterr().out
+    assert "Authorization: ***" in shown and token not in shown  # sent, and masked
