@@ -387,6 +387,7 @@ def test_an_incident_notifies_the_stakeholders_its_severity_names(edi: Edi, hook
     }
     body = next(message for _, title, message in hook.received if "EDI processor" in title)
     assert "edi-health is CRITICAL" in body and "File monitor stopped" in body
+    assert "- up: CRITICAL" in body and "- pickup: CRITICAL" in body and "- disk:" not in body
     hook.received.clear()
     edi.run("edi-incident", "--param", "severity=P3", "--param", "summary=minor delays")
     assert [(tag, title) for tag, title, _ in hook.received if "EDI processor" in title] == [
