@@ -477,3 +477,15 @@ def test_acumatica_and_sterling_are_tested_from_here_with_the_token_masked(
     assert main(["run", "edi-high-error-rate", *args, "--dry-run"]) == 0
     shown = edi.capsys.readouterr().out
     assert "Authorization: ***" in shown and token not in shown  # sent, and masked
+
+
+def test_the_days_of_logs_kept_and_the_age_of_a_stuck_file_are_inputs(edi: Edi) -> None:
+    code, result = edi.run("edi-weekly-maintenance", "--param", "log_days=40")
+    steps = {step["id"]: step for step in result["steps"]}
+    assert steps["old_logs"]["values"]["count"] == 6  # 40 to 45 days old
+    assert len(list((edi.home / "logs").glob("*.log"))) == 40
+    edi.state.set_faults(["slow"])  # 36 files waiting, the oldest 25 minutes
+    _, result = edi.run("edi-files-not-processing", "--param", "stuck_after=30m")
+    assert "pickup" not in fired(result)
+    _, result = edi.run("edi-files-not-processing", "--param", "stuck_after=5m")
+    assert fired(result)["pickup"] == C

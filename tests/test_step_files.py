@@ -346,3 +346,45 @@ def test_tail_and_match_are_validated(project) -> None:
         "expression: missing ), unterminated subpattern at position 5",
     ]
     assert len(messages) == 4 and "steps[3].files.tail" in messages[3]
+
+
+def test_older_than_may_be_a_template_of_a_duration(project, logs) -> None:
+    """`older_than: "{{ inputs.keep_days }}d"`: rendered when the step runs; one that does
+    not render to a duration fails the step, naming what it rendered from."""
+    project.runbook(
+        "clean",
+        """
+        runbook: clean
+        inputs:
+          keep_days: {type: integer, default: 30}
+          age: {type: duration, default: 1h}
+        steps:
+          - id: by_days
+            files: {path: logs, glob: "*.log", older_than: "{{ inputs.keep_days }}d"}
+          - id: by_duration
+            files: {path: logs, glob: "*.log", older_than: "{{ inputs.age }}"}
+        """,
+    )
+    result = project.run("clean")
+    assert result.steps[0].values["files"] == ["old.log", "older.log"]
+    assert result.steps[1].values["files"] == ["new.log", "old.log", "older.log"]
+    result = project.run("clean", {"keep_days": 60})
+    assert result.steps[0].values["files"] == ["older.log"]
+    dry = project.run("clean", {"keep_days": 60}, mode="dry-run")
+    assert rendered_summary(dry.steps[0], "dry-run") == (
+        f"would list *.log older than 60d in {project.root / 'logs'}"
+    )
+    project.runbook(
+        "bad",
+        """
+        runbook: bad
+        steps:
+          - files: {path: logs, older_than: "{{ 'a month' }}"}
+        """,
+    )
+    result = project.run("bad")
+    assert str(result.status) == "CRITICAL"
+    assert result.steps[0].error == (
+        "older_than: 'a month' is not a duration: write a number with a unit, such as 30s, "
+        "5m, 1h30m or 2d (rendered from \"{{ 'a month' }}\")"
+    )

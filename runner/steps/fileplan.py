@@ -15,7 +15,7 @@ from collections import deque
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from runner.base.durations import format_duration
+from runner.base.durations import format_duration, parse_duration
 from runner.base.errors import StepError, StepTimeout
 from runner.base.structs import Struct
 from runner.base.wording import plural
@@ -41,7 +41,7 @@ class FilesConfig(StepConfig, frozen=True):
     path: str | None  # None when the document gives no text
     origin: Origin  # of the `files:` mapping
     glob: str = "*"
-    older_than: float | None = None  # seconds; None: any age
+    older_than: float | None = None  # seconds; None: any age (or older_than_text says)
     action: str = "list"
     to: str | None = None  # the archive folder
     glob_origin: Origin | None = None
@@ -50,6 +50,8 @@ class FilesConfig(StepConfig, frozen=True):
     match: str | None = None  # a regular expression the lines kept must match
     tail_origin: Origin | None = None
     match_origin: Origin | None = None
+    older_than_text: str | None = None  # a template of a duration, rendered at run time
+    older_than_origin: Origin | None = None
 
 
 class Found(Struct, frozen=True):
@@ -69,8 +71,10 @@ class Plan:
         glob: str,
         to: Path | None,
         match: re.Pattern[str] | None = None,
+        older_than: float | None = None,
     ) -> None:
         self.config = config
+        self.older_than = older_than  # seconds, rendered; None: any age
         self.action = config.action
         self.folder = folder
         self.glob = glob
@@ -98,12 +102,20 @@ class Plan:
             if problem:
                 raise StepError(f"match: {pattern!r} is not a regular expression: {problem}")
             match = re.compile(pattern)
-        return cls(config, folder, glob, to, match)
+        older_than = config.older_than
+        if config.older_than_text is not None:
+            rendered = ctx.render(config.older_than_text)
+            try:
+                older_than = parse_duration(rendered)
+            except ValueError as error:
+                text = config.older_than_text
+                raise StepError(f"older_than: {error} (rendered from {text!r})") from None
+        return cls(config, folder, glob, to, match, older_than)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "folder": str(self.folder), "glob": self.glob}
-        if self.config.older_than is not None:
-            out["older_than"] = format_duration(self.config.older_than)
+        if self.older_than is not None:
+            out["older_than"] = format_duration(self.older_than)
         if self.to is not None:
             out["to"] = str(self.to)
         if self.config.tail is not None:
@@ -153,7 +165,7 @@ class Plan:
         """The regular files that match, oldest cut-off applied, sorted by name."""
         if not self.folder.is_dir():
             raise StepError(f"the folder {self.folder} does not exist (or is not a folder)")
-        cutoff = None if self.config.older_than is None else now - self.config.older_than
+        cutoff = None if self.older_than is None else now - self.older_than
         found = []
         try:
             matches = self.folder.glob(self.glob)
