@@ -65,3 +65,36 @@ def test_switched_on_or_guarded_by_the_run_it_is_asked_for(table) -> None:
     assert table.query("SELECT COUNT(*) FROM d") == [(1,)]
     run = table.run("t", assume_yes=True)  # confirmed; then its `when` is false: skipped
     assert [str(step.status) for step in run.steps] == ["OK", "SKIPPED"]
+
+
+IN_A_GROUP = """
+runbook: t
+kind: troubleshooting
+connection: main
+inputs:
+  fix: {type: boolean, default: false}
+steps:
+  - id: look
+    sql: SELECT x FROM d
+  - id: fix_each
+    when: inputs.fix and steps.look.rowcount > 0
+    for_each: steps.look.rows
+    as: row
+    steps:
+      - id: wipe
+        confirm: "Delete {{ row.x }}?"
+        sql: DELETE FROM d WHERE x = {{ row.x }}
+"""
+
+
+def test_a_confirm_inside_a_group_the_inputs_switch_off_is_not_asked_for(table) -> None:
+    """wms-stuck-queries' shape: the question is on a for_each's nested step, and the
+    for_each's `when` (inputs first, then a result) is what switches it off."""
+    table.runbook("t", IN_A_GROUP)
+    run = table.run("t")
+    assert [str(step.status) for step in run.steps] == ["OK", "SKIPPED"]
+    with pytest.raises(ConfirmationRefused, match="step wipe must be confirmed"):
+        table.run("t", {"fix": "true"})
+    assert table.query("SELECT COUNT(*) FROM d") == [(1,)]
+    assert table.run("t", {"fix": "true"}, assume_yes=True).status is Status.OK
+    assert table.query("SELECT COUNT(*) FROM d") == [(0,)]

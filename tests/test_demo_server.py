@@ -85,3 +85,51 @@ def test_an_address_taken_is_a_clear_error_and_stops_the_others(tmp_path):
             pass
     with pytest.raises(OSError):
         urllib.request.urlopen(first.url + "/health", timeout=2)
+
+
+def test_runbook_demo_serve_starts_each_system_and_stops_on_ctrl_c(tmp_path):
+    """The command itself, as an operator starts it: it says where each demo listens,
+    answers there with the fault asked for, and Ctrl-C ends it with exit 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "runner.yaml").write_text("state: var/runner.db\n", encoding="utf-8")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    command = [sys.executable, "-m", "runner", "demo", "serve", "returns"]
+    process = subprocess.Popen(
+        [*command, "--listen", f"127.0.0.1:{port}", "--fault", "slow"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # printed once it listens
+        assert line.startswith(
+            f"demo returns: Shopify returns service (seed 004) on "
+            f"http://127.0.0.1:{port} (faults: slow; files in "
+        )
+        assert _get(f"http://127.0.0.1:{port}/_demo/faults")[1]["faults"] == ["slow"]
+        status, body = _get(f"http://127.0.0.1:{port}/api/health")
+        assert status == 200 and body
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "the demos stopped" in err
+    assert "Traceback" not in err
+
+
+def test_several_systems_take_no_listen_address_and_unknown_faults_are_refused(tmp_path):
+    from runner.cli import main
+
+    (tmp_path / "runner.yaml").write_text("state: var/runner.db\n", encoding="utf-8")
+    config = str(tmp_path / "runner.yaml")
+    assert main(["--config", config, "demo", "serve", "all", "--listen", "127.0.0.1:1"]) == 3
+    assert main(["--config", config, "demo", "serve", "returns", "--fault", "slwo"]) == 3

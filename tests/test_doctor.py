@@ -54,7 +54,7 @@ def test_the_sqlite_demo_passes_every_check(demo, capsys):
     assert err == ""
     lines = out.splitlines()
     connections = _shipped_connections()
-    assert {"connection orders", "connection edi_metrics"} <= connections
+    assert {"connection orders", "connection edi_metrics", "connection wms"} <= connections
     total = 6 + len(connections)
     assert [line.split()[0] for line in lines[:-1]] == ["ok"] * total
     checks = lines_of(out)
@@ -71,8 +71,10 @@ def test_the_sqlite_demo_passes_every_check(demo, capsys):
         | connections
     )
     assert "SELECT 1 answered" in checks["connection orders"]
+    assert "SELECT 1 answered" in checks["connection wms"]
     assert (demo / "var" / "demo" / "orders.db").is_file()  # built, as a run builds it
     assert (demo / "var" / "demo" / "edi" / "metrics" / "edi_metrics.db").is_file()
+    assert (demo / "var" / "demo" / "wms.db").is_file()
     assert lines[-1] == f"all {total} checks passed"
 
 

@@ -219,3 +219,20 @@ def test_rows_of_numbers_are_copied_whole_and_any_other_rows_masked_row_by_row()
     ]
     for given, expected in cases:
         assert masker.mask(given) == expected
+
+
+def test_a_number_equal_to_a_secret_number_is_masked_whole() -> None:
+    """A secret input of type integer comes back from `SELECT {{ inputs.pin }} AS pin`
+    as a number, never as text: it is masked by value (not True for 1, not other numbers)."""
+    masker = Masker(["73310466", "2.75e3"])
+    rows = [{"pin": 73310466, "n": 1, "ok": True}, {"pin": 5, "n": 2750.0, "ok": False}]
+    assert masker.mask(rows) == [
+        {"pin": "***", "n": 1, "ok": True},
+        {"pin": 5, "n": "***", "ok": False},
+    ]
+    assert masker.mask({"value": 73310466, "nested": [73310466, 73310467]}) == {
+        "value": "***",
+        "nested": ["***", 73310467],
+    }
+    assert masker.mask(73310466) == "***"
+    assert Masker(["word-Tapir"]).mask([{"pin": 73310466}]) == [{"pin": 73310466}]

@@ -148,7 +148,17 @@ def test_every_shipped_sql_file_parses_in_its_dialect(path: Path) -> None:
     folder = path.relative_to(REPO / "sql").parts[0]
     dialect = folder if folder in DIALECTS else "sqlite"
     problems = sqlcheck.check_file(path, dialect, str(path))
+    unjudged = UNJUDGED.get(path.relative_to(REPO / "sql").as_posix())
+    if unjudged:  # valid SQL sqlglot has no grammar for: a warning, never an error
+        assert [p.message for p in problems] == [
+            f"SQL not checked: sqlglot cannot judge this {unjudged} statement in {dialect}"
+        ]
+        return
     assert problems == []
+
+
+#: Shipped SQL that sqlglot reads as an opaque command, with the statement it names.
+UNJUDGED = {"postgres/wms/vacuum_analyze.sql": "VACUUM"}  # seed 003's weekly VACUUM ANALYZE
 
 
 @pytest.mark.parametrize(

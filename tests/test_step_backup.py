@@ -122,3 +122,29 @@ def test_validation_names_a_connection_that_is_not_sqlite(project: Any) -> None:
         and "pg_dump" in problem
         for problem in problems
     ), problems
+
+
+def test_a_backup_step_with_when_is_left_to_run_time_on_a_server(project: Any) -> None:
+    """`when: inputs.method == 'online'` marks the SQLite case of a runbook that also
+    dumps PostgreSQL (wms-backup): valid on the server's connection; run there, it says why."""
+    project.config(
+        """
+        connections:
+          erp: {odbc: "DRIVER={PostgreSQL Unicode};SERVER=db", dialect: postgres}
+        state: var/runner.db
+        """
+    )
+    path = project.runbook(
+        "copy",
+        """
+        runbook: copy
+        connection: erp
+        inputs:
+          method: {type: string, default: pg_dump}
+        steps:
+          - id: copy
+            when: inputs.method == 'online'
+            backup: {to: backups/erp.db}
+        """,
+    )
+    assert [str(problem) for problem in project.library().problems(path)] == []

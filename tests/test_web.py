@@ -76,7 +76,7 @@ inputs:
 steps:
   - id: lookup
     sql: >-
-      SELECT 1 AS n WHERE {{ inputs.pin }} > 0
+      SELECT 1 AS n, {{ inputs.pin }} AS pin WHERE {{ inputs.pin }} > 0
       AND {{ inputs.password }} <> {{ env.WEB_TOKEN }} AND {{ inputs.password | length }} > 2
   - id: shell
     command: [sh, -c, "exit 1", "{{ inputs.password }}", "{{ env.WEB_TOKEN }}"]
@@ -470,17 +470,17 @@ def test_the_run_page_shows_the_sql_each_step_sent_its_secrets_masked(dashboard,
 
     (sent,) = re.findall(r'<figure class="statement">(.*?)</figure>', html, re.S)
     assert '<figcaption>SQL on <span class="name">main</span></figcaption>' in sent
-    sql = "SELECT 1 AS n WHERE ? &gt; 0 AND ? &lt;&gt; ? AND ? &gt; 2"
+    sql = "SELECT 1 AS n, ? AS pin WHERE ? &gt; 0 AND ? &lt;&gt; ? AND ? &gt; 2"
     assert f'<pre class="sql">{sql}</pre>' in sent
     # beside it, the values bound to the placeholders in order: the secrets masked whole,
     # the integer one too; a value made from a secret (its length) is not a secret
     bound = re.findall(r"<li><code>(.*?)</code></li>", sent)
-    assert bound == ["&#34;***&#34;", "&#34;***&#34;", "&#34;***&#34;", "16"]
+    assert bound == ["&#34;***&#34;"] * 4 + ["16"]
     (lookup, shell) = api["steps"]
     assert lookup["statement"] == {
         "connection": "main",
-        "sql": "SELECT 1 AS n WHERE ? > 0 AND ? <> ? AND ? > 2",
-        "params": ["***", "***", "***", 16],
+        "sql": "SELECT 1 AS n, ? AS pin WHERE ? > 0 AND ? <> ? AND ? > 2",
+        "params": ["***", "***", "***", "***", 16],
         "file": None,
     }
     assert "statement" not in shell  # a command: nothing of the kind

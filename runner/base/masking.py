@@ -89,6 +89,9 @@ class Masker:
         # they were masked with: the 10,000 rows of a query repeat the same few keys.
         self._keys: dict[str, tuple[str, bool]] = {}
         self._keys_for: tuple[str, ...] = ()
+        # Secrets that are numbers (a secret input of type integer, a PIN): a value equal
+        # to one is masked whole, as a number in a row or a result is never text.
+        self._numbers: frozenset[int | float] = frozenset()
         self.add_many(secrets)
 
     def add(self, value: str) -> None:
@@ -105,9 +108,12 @@ class Masker:
         }
         if not kept:
             return
+        numbers = {number for form in kept if (number := _number(form)) is not None}
         with self._lock:
             known = set(self._secrets) | kept
             self._secrets = tuple(sorted(known, key=lambda s: (-len(s), s)))
+            if numbers:
+                self._numbers = self._numbers | numbers
 
     def add_many(self, values: Iterable[str]) -> None:
         for value in values:
@@ -132,15 +138,15 @@ class Masker:
         """A deep copy of str/dict/list/tuple/set data with every secret masked.
 
         Keys are masked too, and the values of credential headers (Authorization,
-        Cookie, ...) are replaced whole. Other types (numbers, datetimes, objects)
-        are returned as they are.
+        Cookie, ...) are replaced whole, as are numbers equal to a secret number. Other
+        types (datetimes, objects) are returned as they are.
         """
         # The copy has the shape of `obj` (one made of any Mapping is a dict).
         return cast(T, self._mask(obj))
 
     def _mask(self, obj: Any) -> Any:
         if obj is None or type(obj) in _SCALARS:  # most values: no ABC checks for them
-            return obj
+            return self._mask_number(obj) if self._numbers else obj
         if isinstance(obj, str):
             return self.mask_text(obj)
         if type(obj) is dict or isinstance(obj, Mapping):
@@ -161,7 +167,7 @@ class Masker:
                 if value and known[1]:
                     masked[key] = MASK
                 elif value is None or type(value) in _SCALARS:  # a number: no call for it
-                    masked[known[0]] = value
+                    masked[known[0]] = self._mask_number(value) if self._numbers else value
                 else:
                     masked[known[0]] = self._mask(value)
             return masked
@@ -177,12 +183,20 @@ class Masker:
             return type(obj)(self._mask(item) for item in obj)
         return obj
 
+    def _mask_number(self, value: Any) -> Any:
+        """`***` for an int or float equal to a secret number (never a bool: True == 1)."""
+        if type(value) in (int, float) and value in self._numbers:
+            return MASK
+        return value
+
     def _mask_rows(self, rows: list[Any]) -> list[dict[Any, Any]] | None:
         """The rows of a query (10,000 of `SELECT id`, say) masked in one go, when every
         row is a dict with the first row's keys and holds only numbers, booleans and
         None: then no value can hold a secret, and the keys, checked once, are left as
         they are by masking and name no credential. The copies equal what masking row
         by row makes; None when some row is otherwise (masked row by row then)."""
+        if self._numbers:  # a value may be a secret number: row by row
+            return None
         keys = rows[0].keys()
         for key in keys:
             if type(key) is not str or is_credential_key(key) or self.mask_text(key) != key:
@@ -197,6 +211,19 @@ class Masker:
                 return None
             copies.append(row.copy())
         return copies
+
+
+def _number(text: str) -> int | float | None:
+    """The number a secret's text spells (`"4711"`, `"3.5"`), or None."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if number == number and number not in (float("inf"), float("-inf")) else None
 
 
 def is_credential_key(key: object) -> bool:

@@ -10,10 +10,15 @@ connection's name; without it every demo connection is rebuilt. Each is replaced
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.base.errors import ConfigError, RunbookError
+
+if TYPE_CHECKING:
+    from runner.language.config import ConnectionSpec
 
 
 class DemoResetFailed(RunbookError):
@@ -40,6 +45,9 @@ def demo_command(args: argparse.Namespace) -> int:
         )
     failed = 0
     for spec in chosen:
+        if spec.kind == "odbc":  # a demo's tables on a server (wms on PostgreSQL)
+            failed += _reset_on_server(spec)
+            continue
         target = Path(spec.resolve()[0])
         shown = _shown(target, config.root)
         try:
@@ -57,6 +65,28 @@ def demo_command(args: argparse.Namespace) -> int:
         print(f"demo {spec.demo} ({spec.name}): rebuilt {shown}{extra}")
     if failed:
         raise DemoResetFailed(f"{failed} of {len(chosen)} demos could not be rebuilt")
+    return 0
+
+
+def _reset_on_server(spec: ConnectionSpec) -> int:
+    """Drop and build again a demo's tables on its server, in one transaction; 1 when it
+    failed (said on stderr, nothing changed), else 0."""
+    from runner.databases.demo import ensure_odbc_demo
+
+    try:
+        import pyodbc
+
+        target, _ = spec.resolve()
+        with contextlib.closing(pyodbc.connect(target, autocommit=True, timeout=15)) as db:
+            ensure_odbc_demo(spec.demo or "", target, db, rebuild=True)
+    except Exception as error:  # the driver's, the server's, or no pyodbc: one line
+        reason = error.args[-1] if getattr(error, "args", None) else error
+        print(
+            f"runbook: demo {spec.demo} ({spec.name}): {reason}; nothing changed",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"demo {spec.demo} ({spec.name}): rebuilt its tables on the server")
     return 0
 
 

@@ -318,6 +318,8 @@ class Connections:
             connection = OdbcConnection(
                 spec, target, abort=self.abort, application=self.application
             )
+            if spec.demo:
+                _ensure_odbc_demo(spec, target, connection)
         if self.rehearse:
             connection.rehearsing = True
             connection.begin()
@@ -404,3 +406,20 @@ class Connections:
         for connection in connections:
             with contextlib.suppress(Exception):  # closing must not hide the run's result
                 connection.close()
+
+
+def _ensure_odbc_demo(spec: ConnectionSpec, target: str, connection: OdbcConnection) -> None:
+    """Build the connection's demo (`demo: wms` on PostgreSQL) on first use; a failure
+    closes the connection and says which demo and connection it was."""
+    from runner.databases.demo import ensure_odbc_demo
+
+    try:
+        ensure_odbc_demo(spec.demo or "", target, connection.db)
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            connection.close()
+        where = f" (defined at {spec.origin})" if spec.origin else ""
+        raise ConfigError(
+            f"cannot build demo {spec.demo!r} on connection {spec.name!r}{where}: "
+            f"{error.args[-1] if error.args else error}"
+        ) from None

@@ -17,8 +17,9 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from runner.base.clock import naive_utc
 
@@ -123,7 +124,50 @@ def _build_edi_metrics(connection: sqlite3.Connection, now: datetime) -> None:
     build_edi_metrics(connection, now)
 
 
-DEMOS: dict[str, Builder] = {"orders": _build_orders, "edi_metrics": _build_edi_metrics}
+def _build_wms(connection: sqlite3.Connection, now: datetime) -> None:
+    from runner.databases.demo_wms import build_wms
+
+    build_wms(connection, now)
+
+
+DEMOS: dict[str, Builder] = {
+    "orders": _build_orders,
+    "edi_metrics": _build_edi_metrics,
+    "wms": _build_wms,
+}
+
+#: The demos that can also be built on a server through ODBC (PostgreSQL): each is given
+#: the open pyodbc connection (autocommit), `now`, and whether to rebuild what is there,
+#: and says whether it built; it builds in one transaction, nothing when already there.
+OdbcBuilder = Callable[[Any, datetime | None, bool], bool]
+
+
+def _build_wms_odbc(db: Any, now: datetime | None, rebuild: bool) -> bool:
+    from runner.databases.demo_wms import ensure_wms_odbc
+
+    return ensure_wms_odbc(db, now, rebuild)
+
+
+ODBC_DEMOS: dict[str, OdbcBuilder] = {"wms": _build_wms_odbc}
+#: (demo, connection string) found or built in this process: asked once per process
+_ODBC_READY: set[tuple[str, str]] = set()
+
+
+def ensure_odbc_demo(
+    name: str, key: str, db: Any, now: datetime | None = None, rebuild: bool = False
+) -> bool:
+    """Build demo `name` on the server behind `db` (an open pyodbc connection; `key`, its
+    connection string, says which database it is) unless it is there; True when built."""
+    builder = ODBC_DEMOS.get(name)
+    if builder is None:
+        known = ", ".join(sorted(ODBC_DEMOS)) or "none"
+        raise ValueError(f"demo {name!r} is SQLite only: demos on ODBC connections are {known}")
+    if not rebuild and (name, key) in _ODBC_READY:
+        return False
+    built = builder(db, now, rebuild)
+    _ODBC_READY.add((name, key))
+    return built
+
 
 #: What a demo keeps beside its database: called with the database's folder, `now`, and
 #: whether to replace what is there (True when the database was just built).
@@ -144,4 +188,15 @@ def _order_logs(folder: Path, now: datetime | None, replace: bool) -> None:
         demo_logs.ensure_order_logs(logs, now)
 
 
-DEMO_FILES: dict[str, FilesBuilder] = {"orders": _order_logs}
+def _wms_files(folder: Path, now: datetime | None, replace: bool) -> None:
+    """The wms demo's folder beside its database: dated logs and an empty backups/."""
+    root = folder / "wms"
+    if not replace and (root / "logs").is_dir():
+        return
+    from runner.databases.demo_wms import write_logs
+
+    (root / "backups").mkdir(parents=True, exist_ok=True)
+    write_logs(root / "logs", naive_utc(now).replace(tzinfo=UTC), frozenset())
+
+
+DEMO_FILES: dict[str, FilesBuilder] = {"orders": _order_logs, "wms": _wms_files}

@@ -346,16 +346,26 @@ class Engine(Actions, Composites):
         interactive = self.options.interactive
         if interactive is None:
             interactive = sys.stdin.isatty()
-        needing = [
-            step.id
-            for step in runbook.all_steps()
-            if step.confirm and not self._switched_off(step, inputs)
-        ]
+        needing: list[str] = []
+        for group in (runbook.steps, runbook.on_failure, runbook.finally_):
+            self._may_confirm(group, inputs, needing)
         if needing and not interactive:
             raise ConfirmationRefused(
                 f"{runbook.name}: step{'s' if len(needing) > 1 else ''} {', '.join(needing)} "
                 "must be confirmed, and there is no terminal to ask: run it with --yes to confirm"
             )
+
+    def _may_confirm(
+        self, steps: tuple[Step, ...], inputs: Mapping[str, Any], into: list[str]
+    ) -> None:
+        """Into `into`, the ids of the steps with `confirm:` that may run: not those that a
+        `when:` of their own, or of a group or for_each around them, switches off."""
+        for step in steps:
+            if self._switched_off(step, inputs):
+                continue  # and everything nested in it
+            if step.confirm:
+                into.append(step.id)
+            self._may_confirm(step.steps, inputs, into)
 
     def _switched_off(self, step: Step, inputs: Mapping[str, Any]) -> bool:
         """Whether the inputs alone say that `step` will not run (`when: inputs.fix` with

@@ -277,7 +277,7 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
                 raw.get("dialect", ""),
                 timeout,
                 query_timeout,
-                None,
+                raw.get("demo"),
                 origin,
             )
     state, state_odbc = _state(document, display)

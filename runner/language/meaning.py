@@ -282,6 +282,7 @@ class _Checker:
                 self.problems,
                 self.input_names,
                 self.lines,
+                conditional=step.when is not None,
             )
             self.step_types[action].check(step.config, checks)
         self.check_thresholds(step)

@@ -123,6 +123,9 @@ class StepChecks(Struct):
     problems: list[Problem] = field(default_factory=list)
     inputs: frozenset[str] | None = None  # the inputs the runbook declares; None: not known
     lines: SourceLines | None = None  # the file's lines, shared by the runbook's steps
+    #: the step has a `when:`, so it may never run: a check of how it fits the
+    #: configuration (a SQLite-only step on a server's connection) leaves it to run time
+    conditional: bool = False
 
     @property
     def config(self) -> Config:

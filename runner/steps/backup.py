@@ -93,7 +93,9 @@ class BackupStep(StepType):
             )
             return
         spec = checks.config.connections.get(name)
-        if spec is not None and spec.kind != "sqlite":
+        # A step with `when:` (method == 'online') may be meant for the SQLite case only:
+        # if it runs on a server's connection after all, running it says so.
+        if spec is not None and spec.kind != "sqlite" and not checks.conditional:
             checks.add(
                 config.origin,
                 f"backup copies a SQLite database; connection {name!r} is {spec.kind}",
