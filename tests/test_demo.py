@@ -123,10 +123,11 @@ def test_someone_elses_file_is_never_replaced(tmp_path: Path) -> None:
 
 
 def test_unknown_demo_names_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"unknown demo database 'shop': known demos are orders"):
+    known = r"known demos are edi_metrics, orders, wms"
+    with pytest.raises(ValueError, match=rf"unknown demo database 'shop': {known}"):
         ensure_demo("shop", tmp_path / "shop.db")
     assert not (tmp_path / "shop.db").exists()
-    assert set(DEMOS) == {"orders", "wms"}
+    assert set(DEMOS) == {"orders", "edi_metrics", "wms"}
 
 
 def test_a_failure_midway_leaves_nothing_behind(

@@ -41,28 +41,41 @@ def lines_of(out):
     return {line[6:].split(":")[0]: line for line in out.splitlines()[:-1]}
 
 
+def _shipped_connections() -> set[str]:
+    """The connections of the shipped runner.yaml (each demo system may add its own)."""
+    from runner.language.config import load_config
+
+    return {f"connection {name}" for name in load_config(REPO / "runner.yaml").connections}
+
+
 def test_the_sqlite_demo_passes_every_check(demo, capsys):
     code, out, err = doctor(capsys)
     assert code == 0, out
     assert err == ""
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 8
+    connections = _shipped_connections()
+    assert {"connection orders", "connection edi_metrics", "connection wms"} <= connections
+    total = 6 + len(connections)
+    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * total
     checks = lines_of(out)
-    assert set(checks) == {
-        "config",
-        "runbooks",
-        "var",
-        "state store",
-        "connection orders",
-        "connection wms",
-        "notifications",
-        "clock",
-    }
+    assert (
+        set(checks)
+        == {
+            "config",
+            "runbooks",
+            "var",
+            "state store",
+            "notifications",
+            "clock",
+        }
+        | connections
+    )
     assert "SELECT 1 answered" in checks["connection orders"]
     assert "SELECT 1 answered" in checks["connection wms"]
     assert (demo / "var" / "demo" / "orders.db").is_file()  # built, as a run builds it
+    assert (demo / "var" / "demo" / "edi" / "metrics" / "edi_metrics.db").is_file()
     assert (demo / "var" / "demo" / "wms.db").is_file()
-    assert lines[-1] == "all 8 checks passed"
+    assert lines[-1] == f"all {total} checks passed"
 
 
 def test_json_lists_every_check_and_the_failed_ones(demo, capsys):
@@ -102,7 +115,8 @@ def test_a_var_folder_under_a_regular_file_cannot_be_created(demo, capsys):
     assert checks["state store"].startswith(
         f"FAIL  state store: {blocker}/var/runner.db cannot be created (see var)"
     )
-    assert out.splitlines()[-1] == "2 of 8 checks failed: var, state store"
+    total = 6 + len(_shipped_connections())
+    assert out.splitlines()[-1] == f"2 of {total} checks failed: var, state store"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes a read-only folder all the same")

@@ -573,7 +573,7 @@ def test_a_runbook_call_with_asserts_is_judged_by_them(project):
     run = project.run("t")
     call = run.steps[0]
     assert (run.status, call.status) == (Status.OK, Status.OK)
-    assert call.values == {"status": "WARNING", "runbook": "inner"}
+    assert (call.values["status"], call.values["runbook"]) == ("WARNING", "inner")
     assert _children(call) == {"fine": Status.OK, "gauge": Status.WARNING}
     assert [(e.text, e.status) for e in call.evaluations] == [
         ("status in ('OK', 'WARNING')", Status.OK)
@@ -616,8 +616,30 @@ def test_a_runbook_call_without_asserts_takes_the_called_runbook_s_status(projec
     run = project.run("t")
     call = run.steps[0]
     assert (run.status, call.status, call.evaluations) == (Status.WARNING, Status.WARNING, [])
-    assert call.values == {"status": "WARNING", "runbook": "inner"}
+    assert (call.values["status"], call.values["runbook"]) == ("WARNING", "inner")
     assert _children(call) == {"fine": Status.OK, "gauge": Status.WARNING}
+
+
+def test_later_steps_read_a_called_runbook_s_steps(project):
+    """As a check's: steps.<call>.steps.<its step>, with ok, severity and its values."""
+    _called_runbook_warns(project)
+    project.runbook(
+        "t",
+        """
+        runbook: t
+        connection: main
+        steps:
+          - id: call
+            runbook: inner
+          - id: report
+            command:
+              - echo
+              - "{% for id, s in steps.call.steps.items() if not s.ok %}{{ id }} {{ s.severity }} n={{ s.row.n }}{% endfor %}"
+        """,
+    )
+    run = project.run("t")
+    assert run.steps[1].values["stdout"] == "gauge WARNING n=7\n"
+    assert run.steps[0].values["steps"]["fine"]["ok"] is True
 
 
 def test_a_runbook_call_with_asserts_in_a_dry_run_is_not_judged(project):

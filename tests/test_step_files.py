@@ -263,50 +263,8 @@ def test_validation_explains_what_is_wrong(project) -> None:
         "folder as path:)",
         "runbooks/clean.yaml:4:51: error: steps[1].files.to: `to:` is only used with action: archive",
         "runbooks/clean.yaml:5:52: error: steps[2].files.older_than: 'a month' is not a duration: "
-        'write 30s, 5m, 1h30m or 2d, or a template that renders to one such as "{{ '
-        'inputs.keep_days }}d"',
+        "write 30s, 5m, 1h30m or 2d",
     ]
-
-
-KEPT = """
-runbook: clean
-kind: maintenance
-inputs:
-  keep_days: {type: integer, default: 30, minimum: 1}
-  keep: {type: duration, default: 60d}
-steps:
-  - id: old_logs
-    files: {path: logs, glob: "*.log", older_than: "{{ inputs.keep_days }}d", action: delete}
-  - id: kept
-    files: {path: logs, glob: "**/*.log", older_than: "{{ inputs.keep }}"}
-"""
-
-
-def test_older_than_may_be_a_template_rendered_when_the_step_runs(project, logs) -> None:
-    project.runbook("clean", KEPT)
-    assert project.library().problems(project.root / "runbooks" / "clean.yaml") == []
-    dry = project.run("clean", {"keep_days": "60"}, mode="dry-run")
-    assert dry.steps[0].rendered["older_than"] == "60d"
-    result = project.run("clean", {"keep_days": "60", "keep": "44d"})
-    assert str(result.status) == "OK"
-    assert result.steps[0].values["files"] == ["older.log"]  # 90 days; old.log is 40
-    assert result.steps[1].values["files"] == ["app/deep.log"]  # 45 days
-    assert names(logs) == ["app/deep.log", "app/fresh.log", "new.log", "old.log", "old.txt"]
-
-
-def test_a_template_of_older_than_that_is_no_duration_fails_its_step_saying_so(
-    project, logs
-) -> None:
-    days = KEPT.replace('"{{ inputs.keep_days }}d"', '"{{ inputs.keep_days }} days"')
-    project.runbook("clean", days)
-    result = project.run("clean")
-    # UNKNOWN, as a threshold that renders to no number: the runbook could not be evaluated
-    assert (str(result.status), result.steps[0].outcome) == ("UNKNOWN", "failed")
-    assert result.steps[0].error == (
-        "runbooks/clean.yaml:7:5: steps[0]: files older_than '{{ inputs.keep_days }} days': "
-        "'30 days' is not a duration: write a number with a unit, such as 30s, 5m, 1h30m or 2d"
-    )
-    assert len(names(logs)) == 6  # nothing deleted
 
 
 def write_log(folder: Path, name: str, age_days: float, lines: list[str]) -> Path:
@@ -388,3 +346,45 @@ def test_tail_and_match_are_validated(project) -> None:
         "expression: missing ), unterminated subpattern at position 5",
     ]
     assert len(messages) == 4 and "steps[3].files.tail" in messages[3]
+
+
+def test_older_than_may_be_a_template_of_a_duration(project, logs) -> None:
+    """`older_than: "{{ inputs.keep_days }}d"`: rendered when the step runs; one that does
+    not render to a duration fails the step, naming what it rendered from."""
+    project.runbook(
+        "clean",
+        """
+        runbook: clean
+        inputs:
+          keep_days: {type: integer, default: 30}
+          age: {type: duration, default: 1h}
+        steps:
+          - id: by_days
+            files: {path: logs, glob: "*.log", older_than: "{{ inputs.keep_days }}d"}
+          - id: by_duration
+            files: {path: logs, glob: "*.log", older_than: "{{ inputs.age }}"}
+        """,
+    )
+    result = project.run("clean")
+    assert result.steps[0].values["files"] == ["old.log", "older.log"]
+    assert result.steps[1].values["files"] == ["new.log", "old.log", "older.log"]
+    result = project.run("clean", {"keep_days": 60})
+    assert result.steps[0].values["files"] == ["older.log"]
+    dry = project.run("clean", {"keep_days": 60}, mode="dry-run")
+    assert rendered_summary(dry.steps[0], "dry-run") == (
+        f"would list *.log older than 60d in {project.root / 'logs'}"
+    )
+    project.runbook(
+        "bad",
+        """
+        runbook: bad
+        steps:
+          - files: {path: logs, older_than: "{{ 'a month' }}"}
+        """,
+    )
+    result = project.run("bad")
+    assert str(result.status) == "CRITICAL"
+    assert result.steps[0].error == (
+        "older_than: 'a month' is not a duration: write a number with a unit, such as 30s, "
+        "5m, 1h30m or 2d (rendered from \"{{ 'a month' }}\")"
+    )

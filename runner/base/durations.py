@@ -8,8 +8,6 @@ import re
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h|d|w)\s*)+$"
-#: A duration, or a template that renders to one at run time ("{{ inputs.keep_days }}d").
-TEMPLATED_PATTERN = PATTERN + r"|\{\{"
 #: The longest duration taken (36500d, about 100 years): every timer and sleep of the
 #: platform can wait that long, and no runbook needs longer.
 MAX_SECONDS = 36500 * 86400

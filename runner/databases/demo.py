@@ -118,13 +118,23 @@ def _build_orders(connection: sqlite3.Connection, now: datetime) -> None:
     build_orders(connection, now)
 
 
+def _build_edi_metrics(connection: sqlite3.Connection, now: datetime) -> None:
+    from runner.databases.demo_edi_metrics import build_edi_metrics
+
+    build_edi_metrics(connection, now)
+
+
 def _build_wms(connection: sqlite3.Connection, now: datetime) -> None:
     from runner.databases.demo_wms import build_wms
 
     build_wms(connection, now)
 
 
-DEMOS: dict[str, Builder] = {"orders": _build_orders, "wms": _build_wms}
+DEMOS: dict[str, Builder] = {
+    "orders": _build_orders,
+    "edi_metrics": _build_edi_metrics,
+    "wms": _build_wms,
+}
 
 #: The demos that can also be built on a server through ODBC (PostgreSQL): each is given
 #: the open pyodbc connection (autocommit), `now`, and whether to rebuild what is there,

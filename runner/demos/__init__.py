@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # `runbook --help` names the systems without importing them
 
 #: name -> module, in the order `runbook demo serve all` starts them.
 SYSTEMS: dict[str, str] = {
+    "edi": "runner.demos.edi",
     "wms": "runner.demos.wms",
     "returns": "runner.demos.returns",
 }

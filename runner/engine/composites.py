@@ -360,7 +360,13 @@ class Composites(ABC):
         )
         self._execute_nested(runbook, nested, inputs, services)
         result.children = nested.steps
-        result.values = {"status": nested.status.value, "runbook": runbook.name}
+        result.values = {
+            "status": nested.status.value,
+            "runbook": runbook.name,
+            # later steps read the called runbook's results as a check's:
+            # steps.<id>.steps.<its step>.ok, .severity, its values
+            "steps": {child.id: child.template_view() for child in nested.steps},
+        }
         if not step.asserts or self.options.mode == "dry-run":  # dry-run: nothing to judge
             result.status = nested.status
             result.error = nested.error

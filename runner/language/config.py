@@ -37,10 +37,21 @@ class ConnectionSpec(Struct, frozen=True):
     query_timeout: float | None = None
     demo: str | None = None
     origin: str = ""  # "runner.yaml:12" for messages
+    root: str = ""  # runner.yaml's folder: a SQLite path ${VAR} makes relative starts there
 
     def resolve(self, environ: Mapping[str, str] | None = None) -> tuple[str, list[str]]:
-        """The target with ${VAR} expanded, and the expanded values (to mask as secrets)."""
-        return expand_vars(self.target, environ, self.origin)
+        """The target with ${VAR} expanded, and the expanded values (to mask as secrets).
+        A SQLite path that is relative once expanded (`${EDI_METRICS_DB:-var/m.db}`) is
+        relative to runner.yaml's folder, as one written without a variable is."""
+        target, used = expand_vars(self.target, environ, self.origin)
+        if (
+            self.kind == "sqlite"
+            and self.root
+            and target != ":memory:"
+            and not Path(target).is_absolute()
+        ):
+            target = str(Path(self.root) / target)
+        return target, used
 
     def sql_dialect(self) -> str:
         """The dialect as written; else sqlite for SQLite, else inferred from the driver
@@ -248,7 +259,15 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
             if "${" not in target and not Path(target).is_absolute() and target != ":memory:":
                 target = str(root / target)
             connections[name] = ConnectionSpec(
-                name, "sqlite", target, "sqlite", timeout, query_timeout, raw.get("demo"), origin
+                name,
+                "sqlite",
+                target,
+                "sqlite",
+                timeout,
+                query_timeout,
+                raw.get("demo"),
+                origin,
+                str(root) if "${" in target else "",
             )
         else:
             connections[name] = ConnectionSpec(

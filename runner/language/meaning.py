@@ -41,7 +41,10 @@ from runner.language.varchecks import check_vars
 
 __all__ = ["meaning"]
 
-_STEP_REF = re.compile(r"\bsteps(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+# `steps.x`, and not the `steps.` inside a check's or a called runbook's: steps.call.steps.y
+_STEP_REF = re.compile(
+    r"(?<!\.)\bsteps(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])"
+)
 _INPUT_REF = re.compile(r"\binputs(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 _CONTEXT_NAMES = {
     "inputs",

@@ -26,8 +26,6 @@ _AFTER = r"^\s*\d+\s+of\s+\d+\s*$"
 # What a value matching each pattern of the schemas looks like, said as an instruction.
 _PATTERN_ADVICE = {
     durations.PATTERN: "is not a duration: write 30s, 5m, 1h30m or 2d",
-    durations.TEMPLATED_PATTERN: "is not a duration: write 30s, 5m, 1h30m or 2d, "
-    'or a template that renders to one such as "{{ inputs.keep_days }}d"',
     _NAME: "is not a valid name: use lowercase letters, digits, '.', '_' and '-', "
     "starting with a letter or digit",
     _IDENTIFIER: "is not a valid identifier: use letters, digits and '_', "
@@ -36,8 +34,6 @@ _PATTERN_ADVICE = {
     "starting with a letter or '_'",
     _AFTER: "is not a count of runs: write a number such as 3, or '3 of 5'",
 }
-
-_DURATIONS = (durations.PATTERN, durations.TEMPLATED_PATTERN)
 
 # Other names people use for an allowed value; spelling distance alone would offer
 # mysql for mssql.
@@ -174,10 +170,10 @@ class Explainer:
         """minimum, maximum, minItems, minLength, uniqueItems and anything unforeseen."""
         validator, limit, value = error.validator, error.validator_value, error.instance
         schema = error.schema if isinstance(error.schema, Mapping) else {}
-        if validator == "minimum" and schema.get("pattern") in _DURATIONS:
+        if validator == "minimum" and schema.get("pattern") == durations.PATTERN:
             message = f"{_literal(value)} is negative: a duration must be 0 or more"
             return self.problem(path, message)
-        if validator == "maximum" and schema.get("pattern") in _DURATIONS:
+        if validator == "maximum" and schema.get("pattern") == durations.PATTERN:
             return self.problem(path, durations.too_long(value))
         if validator in ("minimum", "exclusiveMinimum"):
             return self.problem(path, f"{_literal(value)} is too small: the minimum is {limit}")
@@ -321,7 +317,7 @@ def _takes_text(schema: Any) -> bool:
 
 
 def _expected(schema: Any) -> str:
-    if isinstance(schema, Mapping) and schema.get("pattern") in _DURATIONS:
+    if isinstance(schema, Mapping) and schema.get("pattern") == durations.PATTERN:
         return "a duration such as 30s, 5m, 1h30m or 2d"
     names = [_TYPE_NAMES.get(name, name) for name in _types(schema)]
     if not names:

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from runner.base.durations import format_duration, parse_duration
-from runner.base.errors import StepError, StepTimeout, TemplateError
+from runner.base.errors import StepError, StepTimeout
 from runner.base.structs import Struct
 from runner.base.wording import plural
 from runner.language.model import Origin
@@ -41,7 +41,7 @@ class FilesConfig(StepConfig, frozen=True):
     path: str | None  # None when the document gives no text
     origin: Origin  # of the `files:` mapping
     glob: str = "*"
-    older_than: float | str | None = None  # seconds, or a template of a duration; None: any age
+    older_than: float | None = None  # seconds; None: any age (or older_than_text says)
     action: str = "list"
     to: str | None = None  # the archive folder
     glob_origin: Origin | None = None
@@ -50,6 +50,8 @@ class FilesConfig(StepConfig, frozen=True):
     match: str | None = None  # a regular expression the lines kept must match
     tail_origin: Origin | None = None
     match_origin: Origin | None = None
+    older_than_text: str | None = None  # a template of a duration, rendered at run time
+    older_than_origin: Origin | None = None
 
 
 class Found(Struct, frozen=True):
@@ -72,12 +74,12 @@ class Plan:
         older_than: float | None = None,
     ) -> None:
         self.config = config
+        self.older_than = older_than  # seconds, rendered; None: any age
         self.action = config.action
         self.folder = folder
         self.glob = glob
         self.to = to
         self.match = match
-        self.older_than = older_than  # seconds; None: any age
 
     @classmethod
     def of(cls, config: FilesConfig, ctx: StepContext) -> Plan:
@@ -100,7 +102,15 @@ class Plan:
             if problem:
                 raise StepError(f"match: {pattern!r} is not a regular expression: {problem}")
             match = re.compile(pattern)
-        return cls(config, folder, glob, to, match, _older_than(config.older_than, ctx))
+        older_than = config.older_than
+        if config.older_than_text is not None:
+            rendered = ctx.render(config.older_than_text)
+            try:
+                older_than = parse_duration(rendered)
+            except ValueError as error:
+                text = config.older_than_text
+                raise StepError(f"older_than: {error} (rendered from {text!r})") from None
+        return cls(config, folder, glob, to, match, older_than)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "folder": str(self.folder), "glob": self.glob}
@@ -223,19 +233,6 @@ class Plan:
         if rehearsed:
             values["rehearsed"] = True
         return values
-
-
-def _older_than(written: float | str | None, ctx: StepContext) -> float | None:
-    """`older_than` in seconds; a template is rendered now, and its text must be a duration."""
-    if not isinstance(written, str):
-        return written
-    rendered = ctx.render(written)
-    try:
-        return parse_duration(rendered)
-    except ValueError as error:
-        # as a threshold that renders to no number: the runbook, not the folder, is wrong
-        where = f"{ctx.where}: " if ctx.where else ""
-        raise TemplateError(f"{where}files older_than {written!r}: {error}") from None
 
 
 def resolved(text: str, root: str | None) -> Path:

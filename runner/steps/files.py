@@ -6,9 +6,8 @@ are older than a duration ("delete logs older than 30 days"), on Windows as on L
 
 - `path` is the folder (a template; relative paths start at runner.yaml's folder);
   `glob` picks files in it (`*.log`; `**/*.log` includes subfolders; default `*`), and
-  `older_than` keeps those last modified longer ago than that (default: any age): a
-  duration, or a template rendered when the step runs (`"{{ inputs.keep_days }}d"`, an
-  input of type duration), whose text must then be a duration.
+  `older_than` keeps those last modified longer ago than that (default: any age; a
+  template of a duration, such as "{{ inputs.keep_days }}d", is rendered as it runs).
 - `action: list` (default) only reports them; `delete` deletes them; `archive` moves them
   into the folder `to` (created when missing), keeping their subfolders, and never
   overwrites a file already there. A folder is chosen over a zip file on purpose: a move
@@ -49,6 +48,7 @@ from runner.base.durations import parse_duration
 from runner.base.errors import StepError
 from runner.base.status import Status
 from runner.base.wording import plural
+from runner.language.schema_gen import MEANING
 from runner.language.steptypes import BuildScope, StepChecks
 from runner.language.templates import is_template
 from runner.steps.base import StepType
@@ -98,10 +98,14 @@ class FilesStep(StepType):
                     "subfolders. Default: * (every file of the folder itself).",
                 },
                 "older_than": {
-                    "$ref": "#/$defs/templated_duration",
+                    MEANING: "older_than: takes a duration such as 30d, or a template of one",
+                    "anyOf": [
+                        {"$ref": "#/$defs/duration"},
+                        {"type": "string", "pattern": "\\{\\{"},
+                    ],
                     "description": "Only files last modified longer ago than this, such as "
-                    '30d, or a template rendered when the step runs, such as "{{ '
-                    'inputs.keep_days }}d". Default: any age.',
+                    '30d, or a template of a duration ("{{ inputs.keep_days }}d"). '
+                    "Default: any age.",
                 },
                 "action": {
                     "enum": list(ACTIONS),
@@ -138,15 +142,15 @@ class FilesStep(StepType):
     def build(self, node: Node, scope: BuildScope) -> FilesConfig:
         files = node.child("files")
         glob, to = files.at("glob"), files.at("to")
-        older_than: float | str | None = None
-        written = files.get("older_than")
-        if is_template(written):  # rendered and checked when the step runs
-            older_than = str(written)
-        elif "older_than" in files:
+        raw_age, age_node = files.get("older_than"), files.at("older_than")
+        older_than, older_than_text = None, None
+        if isinstance(raw_age, str) and is_template(raw_age):
+            older_than_text = raw_age  # rendered when the step runs
+        elif age_node is not None:
             try:
-                older_than = parse_duration(written)
-            except ValueError:  # the schema says what is wrong with it
-                older_than = None
+                older_than = parse_duration(raw_age)
+            except ValueError:  # check() says what is wrong with it
+                older_than_text = str(raw_age)
         action = files.get("action")
         tail, tail_node, match = files.get("tail"), files.at("tail"), files.at("match")
         return FilesConfig(
@@ -162,9 +166,20 @@ class FilesStep(StepType):
             match=files.text("match"),
             tail_origin=tail_node.origin if tail_node is not None else None,
             match_origin=match.origin if match is not None else None,
+            older_than_text=older_than_text,
+            older_than_origin=age_node.origin if age_node is not None else None,
         )
 
     def check(self, config: FilesConfig, checks: StepChecks) -> None:
+        age = config.older_than_text
+        if age is not None and not is_template(age) and config.older_than_origin:
+            try:
+                parse_duration(age)
+            except ValueError:  # as the schema words a duration it refuses
+                checks.add(
+                    config.older_than_origin,
+                    f"{age!r} is not a duration: write 30s, 5m, 1h30m or 2d",
+                )
         if config.action == "archive" and config.to is None:
             checks.add(
                 config.origin,

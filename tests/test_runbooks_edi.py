@@ -1,0 +1,491 @@
+"""runbooks/edi end to end: each runbook run through `runbook run` against the edi demo
+(served on a free port, EDI_URL pointing at it), healthy and in each fault it is meant to
+catch: the run's status and exactly which steps fired, at which severity."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import tarfile
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.cli.main import main
+from runner.demos import system
+from runner.demos.base import DemoState
+from runner.demos.server import Served, serving
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Edi:
+    """The shipped configuration, runbooks and SQL in a folder of their own, and the edi
+    demo serving its files from var/demo/edi there."""
+
+    def __init__(self, root: Path, state: DemoState, capsys: pytest.CaptureFixture[str]) -> None:
+        self.root = root
+        self.state = state
+        self.home = state.root
+        self.capsys = capsys
+
+    def run(self, name: str, *args: str) -> tuple[int, dict[str, Any]]:
+        self.capsys.readouterr()
+        code = main(["run", name, *args, "--format", "json"])
+        return code, json.loads(self.capsys.readouterr().out)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def edi(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Edi]:
+    """The demo, started with the faults given as the fixture's parameter (as `runbook demo
+    serve edi --fault F` does: its files say so before the first request)."""
+    for name in ("runbooks", "checks", "sql"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    shutil.copy(REPO / "runner.yaml", tmp_path / "runner.yaml")
+    monkeypatch.chdir(tmp_path)
+    for variable in ("RUNBOOK_CONFIG", "EDI_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    # Retries of a 503 wait without a real clock (as tests/conftest.py's services do).
+    import runner.service.runs as runs
+
+    monkeypatch.setattr(runs, "RunService", functools.partial(runs.RunService, sleep=_no_wait))
+    state = DemoState(tmp_path / "var" / "demo" / "edi", faults=getattr(request, "param", []))
+    served = Served(system("edi"), state, "127.0.0.1", _free_port())
+    with serving([served]):
+        monkeypatch.setenv("EDI_URL", served.url)
+        yield Edi(tmp_path, state, capsys)
+
+
+def _no_wait(seconds: float) -> None:
+    return None
+
+
+#: `system` steps: they measure this machine (its disk, memory, CPU), not the demo, so
+#: they are left out of `fired` and only raise the run's status to their own.
+MEASURED = {"host", "host_disk", "resources"}
+ORDER = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
+
+
+def fired(result: dict[str, Any]) -> dict[str, str]:
+    """The steps that were not OK (nor skipped), measured ones aside: id -> status."""
+    return {
+        step["id"]: step["status"]
+        for step in result["steps"]
+        if step["status"] not in ("OK", "SKIPPED") and step["id"] not in MEASURED
+    }
+
+
+def expected_status(result: dict[str, Any], status: str) -> str:
+    """`status`, or worse when a measured step found this machine worse."""
+    measured = [step["status"] for step in result["steps"] if step["id"] in MEASURED]
+    return max([status, *(m for m in measured if m in ORDER)], key=ORDER.index)
+
+
+C, W = "CRITICAL", "WARNING"
+HTTP_DOWN = {"up", "processing", "rate", "errors", "timing", "dependencies", "disk", "error_codes"}
+
+# (runbook, faults, status, the steps that fire)
+CASES = [
+    ("edi-health", [], "OK", {}),
+    (
+        "edi-health",
+        ["files-stuck"],
+        C,
+        {"up": C, "processing": C, "rate": C, "pickup": C, "log": W},
+    ),
+    (
+        "edi-health",
+        ["permissions"],
+        C,
+        {"processing": C, "rate": W, "errors": C, "pickup": C, "error_codes": W, "log": W},
+    ),
+    (
+        "edi-health",
+        ["high-error-rate"],
+        C,
+        {"errors": C, "error_folder": C, "error_codes": W, "log": W},
+    ),
+    (
+        "edi-health",
+        ["sterling-down"],
+        C,
+        {"errors": C, "dependencies": C, "error_folder": W, "error_codes": W, "log": W},
+    ),
+    (
+        "edi-health",
+        ["acumatica-auth"],
+        C,
+        {"errors": C, "dependencies": C, "error_folder": W, "error_codes": W, "log": W},
+    ),
+    (
+        "edi-health",
+        ["slow"],
+        C,
+        {"rate": W, "errors": W, "timing": C, "dependencies": W, "pickup": C},
+    ),
+    ("edi-health", ["disk-full"], C, {"errors": C, "disk": C, "error_codes": W, "log": W}),
+    ("edi-health", ["api-down"], C, dict.fromkeys(HTTP_DOWN, C)),
+    ("edi-files-not-processing", [], "OK", {}),
+    (
+        "edi-files-not-processing",
+        ["files-stuck"],
+        C,
+        {"queue": C, "pickup": C, "monitor": C, "log_quiet": C, "log_errors": W},
+    ),
+    (
+        "edi-files-not-processing",
+        ["permissions"],
+        C,
+        {"queue": W, "pickup": C, "log_errors": W, "permissions": C},
+    ),
+    ("edi-files-not-processing", ["disk-full"], C, {"log_errors": W, "disk": C}),
+    (
+        "edi-files-not-processing",
+        ["api-down"],
+        C,
+        {"queue": C, "monitor": C, "permissions": C, "disk": C},
+    ),
+    ("edi-high-error-rate", [], "OK", {}),
+    (
+        "edi-high-error-rate",
+        ["high-error-rate"],
+        C,
+        {"error_rate": C, "error_files": C, "error_log": W, "validation": C},
+    ),
+    (
+        "edi-high-error-rate",
+        ["sterling-down"],
+        C,
+        {"error_rate": C, "error_files": W, "error_log": W, "sterling": C, "error_codes": C},
+    ),
+    (
+        "edi-high-error-rate",
+        ["acumatica-auth"],
+        C,
+        {"error_rate": C, "error_files": W, "error_log": W, "acumatica": C, "error_codes": C},
+    ),
+    (
+        "edi-high-error-rate",
+        ["permissions"],
+        C,
+        {"error_rate": C, "error_log": W, "error_codes": C},
+    ),
+    ("edi-slow-processing", [], "OK", {}),
+    (
+        "edi-slow-processing",
+        ["slow"],
+        C,
+        {"timing": C, "trend": C, "workers": C, "database": W, "file_sizes": W},
+    ),
+    ("edi-slow-processing", ["sterling-down"], C, {"network": C}),
+    ("edi-backup-check", [], "OK", {}),
+    (
+        "edi-backup-check",
+        ["backup-stale"],
+        C,
+        {"config_backup": C, "metrics_backup": C, "logs_backup": W},
+    ),
+    ("edi-backup-check", ["backup-corrupt"], C, {"metrics_restore": C}),
+    ("edi-incident", [], "OK", {}),
+    ("edi-incident", ["files-stuck"], C, {"status": C}),
+    ("edi-incident", ["sterling-down"], C, {"status": C, "connectivity": C}),
+    ("edi-monthly-maintenance", [], "OK", {}),
+    ("edi-monthly-maintenance", ["high-error-rate"], W, {"performance": W}),
+]
+
+
+@pytest.mark.parametrize(
+    "runbook, edi, status, steps",
+    CASES,
+    ids=[f"{case[0]}-{'+'.join(case[1]) or 'healthy'}" for case in CASES],
+    indirect=["edi"],
+)
+def test_each_runbook_fires_on_the_faults_it_is_meant_to_catch(
+    edi: Edi, runbook: str, status: str, steps: dict[str, str]
+) -> None:
+    code, result = edi.run(runbook)
+    status = expected_status(result, status)
+    assert (result["status"], fired(result)) == (status, steps)
+    assert code == ORDER.index(status)
+
+
+def test_hints_end_in_the_seeds_resolution(edi: Edi) -> None:
+    """Each troubleshooting runbook's bad steps say what the seed says to do."""
+    hints = {}
+    for fault, runbook in [
+        ("files-stuck", "edi-files-not-processing"),
+        ("acumatica-auth", "edi-high-error-rate"),
+        ("slow", "edi-slow-processing"),
+    ]:
+        edi.state.set_faults([fault])
+        _, result = edi.run(runbook)
+        hints[runbook] = " ".join(
+            " ".join(step["hint"].split()) for step in result["steps"] if step.get("hint")
+        )
+    assert "Resolution: restart the service" in hints["edi-files-not-processing"]
+    assert "Verify API credentials" in hints["edi-high-error-rate"]
+    assert (
+        "E005 API error: 15 -> Verify API credentials and connectivity"
+        in hints["edi-high-error-rate"]
+    )
+    for resolution in (
+        "increase processing workers",
+        "optimize database queries",
+        "check network connectivity",
+        "review file sizes",
+    ):
+        assert resolution in hints["edi-slow-processing"]
+
+
+def test_the_p1_steps_page_at_once_and_p4_steps_tell_nobody(edi: Edi) -> None:
+    """The severity levels as notify policies: `runbook show` prints each step's alert."""
+    from runner.language.config import load_config
+    from runner.language.library import Library
+    from runner.steps import STEP_TYPES
+
+    library = Library(load_config(edi.root / "runner.yaml"), STEP_TYPES)
+    health = library.runbook("edi-health")
+    alerts = {step.id: step.alert for step in health.steps if step.alert is not None}
+    assert set(alerts) == {"up", "processing", "error_codes", "log"}
+    for p1 in ("up", "processing"):
+        assert alerts[p1]["critical"] == ["ops", "oncall"] and "after" not in alerts[p1]
+    for p4 in ("error_codes", "log"):
+        assert alerts[p4]["warning"] == []
+    assert health.notify is not None
+    assert (health.notify["warning"], health.notify["repeat"]) == (["ops"], "24h")  # P3
+
+
+def test_a_wrong_address_is_critical_not_a_traceback(edi: Edi, monkeypatch) -> None:
+    monkeypatch.setenv("EDI_URL", f"http://127.0.0.1:{_free_port()}")
+    code, result = edi.run("edi-slow-processing")
+    assert code == 2 and fired(result)["timing"] == C
+    assert "cannot connect" in result["steps"][0]["error"]
+
+
+def test_weekly_maintenance_archives_and_keeps_the_last_30_days(edi: Edi) -> None:
+    logs = edi.home / "logs"
+    before = sorted(path.name for path in logs.glob("edi_processor_*.log"))
+    assert len(before) == 46  # 45 days and today
+    with closing(sqlite3.connect(edi.home / "metrics" / "edi_metrics.db")) as db:
+        oldest = db.execute("SELECT MIN(processed_at) FROM processing_metrics").fetchone()[0]
+    code, result = edi.run("edi-weekly-maintenance")
+    assert (code, fired(result)) == (ORDER.index(expected_status(result, "OK")), {})
+    after = sorted(path.name for path in logs.glob("edi_processor_*.log"))
+    assert after == before[-30:]  # the 29 days before today's, and today's
+    steps = {step["id"]: step for step in result["steps"]}
+    assert steps["old_logs"]["values"]["count"] == 16
+    archive = next((edi.home / "backups").glob("logs_backup_*.tar.gz"))
+    with tarfile.open(archive) as tar:
+        assert f"logs/{before[0]}" in tar.getnames()  # archived before it was deleted
+    with closing(sqlite3.connect(edi.home / "metrics" / "edi_metrics.db")) as db:
+        left = db.execute(
+            "SELECT COUNT(*) FROM processing_metrics WHERE processed_at < datetime('now', '-90 days')"
+        ).fetchone()[0]
+        assert oldest < db.execute("SELECT MIN(processed_at) FROM processing_metrics").fetchone()[0]
+    assert left == 0 and steps["metrics_cleanup"]["values"]["rowcount"] > 0
+
+
+def test_weekly_maintenance_rehearsed_deletes_nothing(edi: Edi) -> None:
+    logs = sorted((edi.home / "logs").iterdir())
+    code, result = edi.run("edi-weekly-maintenance", "--rehearse", "--yes")
+    assert code == 0
+    assert sorted((edi.home / "logs").iterdir()) == logs
+
+
+@pytest.mark.parametrize("edi", [["disk-full"]], indirect=True)
+def test_weekly_maintenance_still_full_after_clean_up_is_critical(edi: Edi) -> None:
+    code, result = edi.run("edi-weekly-maintenance")
+    assert (code, fired(result)) == (2, {"disk": C})
+    assert result["error"] == "stopped after 'disk' ended CRITICAL (on_error: stop)"
+    assert len(list((edi.home / "logs").glob("*.log"))) == 30  # cleaned up before it stopped
+
+
+@pytest.mark.parametrize("edi", [["backup-corrupt"]], indirect=True)
+def test_a_new_backup_repairs_a_corrupt_one(edi: Edi) -> None:
+    assert edi.run("edi-backup-check")[0] == 2
+    code, result = edi.run("edi-backup")
+    assert (code, fired(result)) == (0, {})
+    steps = {step["id"]: step for step in result["steps"]}
+    assert steps["metrics_backup"]["values"]["integrity"] == "ok"
+    assert steps["remote_copy"]["status"] == "SKIPPED"
+    code, result = edi.run("edi-backup-check")
+    assert (code, fired(result)) == (0, {})
+    names = {step["id"]: step["values"] for step in result["steps"]}
+    assert (
+        names["metrics_backup"]["files"][-1] == Path(steps["metrics_backup"]["values"]["path"]).name
+    )
+
+
+def test_production_is_reached_through_edi_home(edi: Edi, monkeypatch, tmp_path) -> None:
+    """EDI_HOME moves every folder the runbooks read; a folder that is not there says so."""
+    monkeypatch.setenv("EDI_HOME", os.fspath(tmp_path / "elsewhere"))
+    code, result = edi.run("edi-backup-check")
+    assert code == 2
+    assert fired(result) == {"config_backup": C, "metrics_backup": C, "logs_backup": C}
+
+
+class _Hook:
+    """A webhook on 127.0.0.1 that keeps what Apprise's json:// posts to it."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                received.append((self.path.strip("/"), body["title"], body["message"]))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def hook(edi: Edi) -> Iterator[_Hook]:
+    hook = _Hook()
+    urls = {tag: [f"json://127.0.0.1:{hook.port}/{tag}"] for tag in ("ops", "oncall", "dev")}
+    with open(edi.root / "runner.yaml", "a", encoding="utf-8") as config:
+        config.write(f"notifications:\n  urls: {json.dumps(urls)}\n")
+    yield hook
+    hook.server.shutdown()
+    hook.server.server_close()
+
+
+@pytest.mark.parametrize("edi", [["files-stuck"]], indirect=True)
+def test_an_incident_notifies_the_stakeholders_its_severity_names(edi: Edi, hook: _Hook) -> None:
+    assert edi.run("edi-incident", "--param", "summary=files pile up in pickup")[0] == 2
+    stakeholders = {(tag, title) for tag, title, _ in hook.received if "EDI processor" in title}
+    assert stakeholders == {
+        ("ops", "[P1] EDI processor: files pile up in pickup"),
+        ("oncall", "[P1] EDI processor: files pile up in pickup"),
+    }
+    body = next(message for _, title, message in hook.received if "EDI processor" in title)
+    assert "edi-health is CRITICAL" in body and "File monitor stopped" in body
+    assert "- up: CRITICAL" in body and "- pickup: CRITICAL" in body and "- disk:" not in body
+    hook.received.clear()
+    edi.run("edi-incident", "--param", "severity=P3", "--param", "summary=minor delays")
+    assert [(tag, title) for tag, title, _ in hook.received if "EDI processor" in title] == [
+        ("ops", "[P3] EDI processor: minor delays")
+    ]
+
+
+@pytest.mark.parametrize("edi", [["files-stuck"]], indirect=True)
+def test_the_health_check_pages_p1_and_tells_p2_to_ops(edi: Edi, hook: _Hook) -> None:
+    """files-stuck: the P1 steps (up, processing) page ops and oncall; the P2 ones (rate,
+    pickup) tell ops; the P4 log step tells nobody."""
+    assert edi.run("edi-health")[0] == 2
+    told = sorted({(tag, title.split(": ")[0]) for tag, title, _ in hook.received})
+    assert told == [
+        ("oncall", "[CRITICAL] edi-health/processing"),
+        ("oncall", "[CRITICAL] edi-health/up"),
+        ("ops", "[CRITICAL] edi-health"),
+        ("ops", "[CRITICAL] edi-health/processing"),
+        ("ops", "[CRITICAL] edi-health/up"),
+    ]
+    assert not any("log" in title for _, title, _ in hook.received)
+
+
+def test_the_system_steps_measure_this_host_where_edi_home_is(edi: Edi) -> None:
+    import psutil
+
+    _, result = edi.run("edi-health")
+    host = next(step for step in result["steps"] if step["id"] == "host")
+    assert host["values"]["disk_path"] == str(edi.home.resolve())
+    assert host["values"]["disk_total_bytes"] == shutil.disk_usage(edi.home).total
+    assert host["values"]["memory_total_bytes"] == psutil.virtual_memory().total
+    _, result = edi.run("edi-slow-processing")
+    resources = next(step for step in result["steps"] if step["id"] == "resources")
+    assert {"cpu_percent", "memory_percent", "load_per_cpu"} <= set(resources["values"])
+    assert [e["name"] for e in resources["evaluations"]] == [
+        "cpu_percent",
+        "memory_percent",
+        "load_per_cpu",
+    ]
+
+
+def test_the_process_check_finds_the_processor_by_its_command_line(edi: Edi) -> None:
+    """`ps aux | grep`: a stand-in processor whose command line names it runs, then stops."""
+    import subprocess
+    import sys
+    import uuid
+
+    marker = f"edi-monitor-{uuid.uuid4().hex[:8]}"
+    args = ["--param", f"process={marker}"]
+    processor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
+    try:
+        _, result = edi.run("edi-files-not-processing", *args)
+        process = next(step for step in result["steps"] if step["id"] == "process")
+        assert process["status"] == "OK" and process["values"]["process_count"] == 1
+        assert process["values"]["process_pids"] == [processor.pid]
+    finally:
+        processor.kill()
+        processor.wait()
+    code, result = edi.run("edi-files-not-processing", *args)
+    assert code == 2 and fired(result) == {"process": C}
+    process = next(step for step in result["steps"] if step["id"] == "process")
+    assert any(f"no process matches {marker}" in e["text"] for e in process["evaluations"])
+    assert "Resolution: restart the service" in process["hint"]
+
+
+def test_acumatica_and_sterling_are_tested_from_here_with_the_token_masked(
+    edi: Edi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With acumatica_url and sterling_host given, the runbook calls them itself: the
+    bearer token comes from ACUMATICA_TOKEN and shows nowhere; a closed port is CRITICAL."""
+    token = "acu-9f3b2c7d1e"
+    monkeypatch.setenv("ACUMATICA_TOKEN", token)
+    url = os.environ["EDI_URL"]
+    port = url.rsplit(":", 1)[1]
+    args = ["--param", f"acumatica_url={url}/health", "--param", "sterling_host=127.0.0.1"]
+    edi.capsys.readouterr()
+    code = main(["run", "edi-high-error-rate", *args, "--param", f"sterling_port={port}", "-v"])
+    out, err = edi.capsys.readouterr()
+    assert code == 0 and token not in out + err
+    code, result = edi.run("edi-high-error-rate", *args, "--param", f"sterling_port={_free_port()}")
+    assert (code, fired(result)) == (2, {"sterling_port": C})
+    steps = {step["id"]: step for step in result["steps"]}
+    assert steps["acumatica_api"]["status"] == "OK"
+    assert token not in json.dumps(result)
+    history = main(["history", "edi-high-error-rate", "--format", "json"])
+    assert history == 0 and token not in edi.capsys.readouterr().out
+    assert main(["run", "edi-high-error-rate", *args, "--dry-run"]) == 0
+    shown = edi.capsys.readouterr().out
+    assert "Authorization: ***" in shown and token not in shown  # sent, and masked
+
+
+def test_the_days_of_logs_kept_and_the_age_of_a_stuck_file_are_inputs(edi: Edi) -> None:
+    code, result = edi.run("edi-weekly-maintenance", "--param", "log_days=40")
+    steps = {step["id"]: step for step in result["steps"]}
+    assert steps["old_logs"]["values"]["count"] == 6  # 40 to 45 days old
+    assert len(list((edi.home / "logs").glob("*.log"))) == 40
+    edi.state.set_faults(["slow"])  # 36 files waiting, the oldest 25 minutes
+    _, result = edi.run("edi-files-not-processing", "--param", "stuck_after=30m")
+    assert "pickup" not in fired(result)
+    _, result = edi.run("edi-files-not-processing", "--param", "stuck_after=5m")
+    assert fired(result)["pickup"] == C
