@@ -3,7 +3,10 @@ the names that mark a secret in a request a step shows."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -236,3 +239,95 @@ def test_a_number_equal_to_a_secret_number_is_masked_whole() -> None:
     }
     assert masker.mask(73310466) == "***"
     assert Masker(["word-Tapir"]).mask([{"pin": 73310466}]) == [{"pin": 73310466}]
+
+
+PIN = 97531864  # a secret integer input: comes back from SQL as a number
+
+PIN_RUNBOOK = """
+runbook: pin2
+title: Pin
+connection: main
+concurrency: allow
+inputs:
+  pin: {type: integer, secret: true}
+steps:
+  - id: lookup
+    sql: "SELECT {{ inputs.pin }} AS pin_num, 3 AS three, 5 AS five"
+    thresholds:
+      pin_num: {warning: 1}
+      three: {warning: "{{ inputs.pin }}"}
+      five: {warning: 10, critical: "{{ inputs.pin }}"}
+"""
+
+
+def test_a_secret_number_never_reaches_an_evaluation_perfdata_or_the_store(
+    project: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A secret integer selected back is a threshold's value, and templated into a limit
+    it is the limit: neither reaches text, json, nagios perfdata or evaluations_json
+    (reviewer's item 1). A masked value leaves its perfdata datum out; a masked limit
+    leaves its field of the datum empty, as Nagios reads a limit that is not set."""
+    from runner.cli.main import main
+
+    project.runbook("pin2", PIN_RUNBOOK)
+    outputs = {}
+    for fmt in ("text", "json", "nagios"):
+        code = main(["run", "pin2", "--param", f"pin={PIN}", "--format", fmt, "--verbose"])
+        outputs[fmt] = capsys.readouterr()
+        assert code == 1, outputs[fmt]  # pin_num = *** > warning 1
+    for fmt, (out, err) in outputs.items():
+        assert str(PIN) not in out + err, fmt
+    first = outputs["nagios"].out.splitlines()[0]
+    assert first.startswith("PIN2 WARNING - pin_num = *** > warning 1 | ")
+    assert first.split(" | ", 1)[1] == "three=3 five=5;~:10"
+    document = json.loads(outputs["json"].out)
+    (step,) = document["steps"]
+    by_name = {e["name"]: e for e in step["evaluations"]}
+    assert by_name["pin_num"]["value"] == MASK and by_name["pin_num"]["warning"] == 1
+    assert by_name["three"]["value"] == 3 and by_name["three"]["warning"] == MASK
+    assert by_name["five"]["critical"] == MASK and by_name["five"]["warning"] == 10
+    with sqlite3.connect(project.root / "var" / "runner.db") as db:
+        stored = db.execute("SELECT evaluations_json, values_json FROM step_results").fetchall()
+    assert len(stored) == 3 and all(str(PIN) not in "".join(row) for row in stored)
+    assert str(PIN).encode() not in (project.root / "var" / "runner.db").read_bytes()
+
+
+def test_a_secret_number_is_masked_in_the_folded_ok_items_of_a_loop(
+    project: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long for_each folds its OK items into count/min/max/avg per threshold value
+    (engine/items.py): a secret number is masked there too, its count is not."""
+    from runner.cli.main import main
+
+    project.runbook(
+        "loop",
+        """
+        runbook: loop
+        connection: main
+        inputs:
+          pin: {type: integer, secret: true}
+        steps:
+          - id: each
+            for_each: "{{ range(30) | list }}"
+            as: n
+            steps:
+              - id: probe
+                sql: "SELECT {{ inputs.pin }} AS v, {{ n }} AS k"
+                thresholds:
+                  v: {warning: 1000000000}
+                  k: {warning: 28}
+        """,
+    )
+    outputs = {}
+    for fmt in ("text", "json"):
+        assert main(["run", "loop", "--param", f"pin={PIN}", "--format", fmt]) == 1
+        outputs[fmt] = capsys.readouterr().out
+    assert "OK items: probe.v count 29, min ***, max ***, avg ***" in " ".join(
+        outputs["text"].split()
+    )
+    assert "OK items: probe.k count 29, min 0, max 28, avg 14" in " ".join(outputs["text"].split())
+    summary = json.loads(outputs["json"])["steps"][0]["items_summary"]
+    assert summary["ok_values"]["probe.v"] == {"count": 29, "min": MASK, "max": MASK, "avg": MASK}
+    for fmt, out in outputs.items():
+        assert str(PIN) not in out, fmt
+    assert str(PIN).encode() not in (project.root / "var" / "runner.db").read_bytes()

@@ -351,6 +351,19 @@ def _mask_steps(steps: list[Any], mask: Callable[[Any], Any]) -> None:
         step.item = mask(step.item)
         for evaluation in step.evaluations:
             evaluation.text = mask(evaluation.text)
+            # The value (a secret number selected back) and the limits (templated from a
+            # secret input) are numbers: masked whole when they equal a secret number.
+            evaluation.value = mask(evaluation.value)
+            evaluation.warning = mask(evaluation.warning)
+            evaluation.critical = mask(evaluation.critical)
+        summary = step.items_summary
+        if summary is not None and summary.ok_values:  # a for_each's folded OK items
+            summary.ok_values = {
+                name: {
+                    key: number if key == "count" else mask(number) for key, number in agg.items()
+                }
+                for name, agg in summary.ok_values.items()
+            }
         for attempt in step.attempts:
             attempt.error = mask(attempt.error) if attempt.error else attempt.error
         _mask_steps(step.children, mask)
