@@ -292,6 +292,56 @@ def test_a_secret_number_never_reaches_an_evaluation_perfdata_or_the_store(
     assert str(PIN).encode() not in (project.root / "var" / "runner.db").read_bytes()
 
 
+@pytest.mark.parametrize(
+    ("secret", "value", "masked"),
+    [
+        ("0001", 1, False),  # 4 characters of text, but the number is 1
+        (" 12 ", 12, False),
+        ("1.00", 1, False),
+        ("1.00", 1.0, False),
+        ("-123", -123, True),
+        ("12.5", 12.5, True),
+        ("4711", 4711, True),
+        ("4711", 4711.0, True),
+        ("04711", 4711, True),  # the number 4711 is 4 characters: masked as any 4711
+    ],
+    ids=[
+        "leading-zeros",
+        "spaces",
+        "1.00-int",
+        "1.00-float",
+        "neg",
+        "float",
+        "int",
+        "as-float",
+        "0-4711",
+    ],
+)
+def test_a_secret_masks_a_number_only_when_the_number_is_long_enough(
+    secret: str, value: float, masked: bool
+) -> None:
+    """The 4-character minimum applies to the number a secret spells as Python writes it
+    (str of an int, repr of a float), not to the text: "0001" never masks every 1
+    (reviewer's item 3)."""
+    assert Masker([secret]).mask({"count": value}) == {"count": MASK if masked else value}
+
+
+def test_a_decimal_equal_to_a_secret_number_is_masked() -> None:
+    """NUMERIC columns come back through pyodbc as decimal.Decimal (reviewer's item 3)."""
+    from decimal import Decimal
+
+    masker = Masker(["4711", "12.5"])
+    assert masker.mask(Decimal("4711")) == MASK
+    assert masker.mask({"pin": Decimal("4711.00"), "n": Decimal("12.50")}) == {
+        "pin": MASK,
+        "n": MASK,
+    }
+    assert masker.mask([{"pin": Decimal("4712")}]) == [{"pin": Decimal("4712")}]
+    assert masker.mask({"pin": Decimal("NaN")})["pin"].is_nan()
+    assert masker.mask(Decimal("sNaN")).is_snan()  # unhashable: left as it is
+    assert Masker(["word-Tapir"]).mask(Decimal("4711")) == Decimal("4711")
+
+
 def test_a_secret_number_is_masked_in_the_folded_ok_items_of_a_loop(
     project: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
