@@ -52,7 +52,8 @@ notify:
 steps:
   - id: pg
     sql: >-
-      SELECT 1 AS one, {{{{ inputs.pin }}}} AS pin
+      SELECT 1 AS one, {{{{ inputs.pin }}}} AS pin,
+      CAST({{{{ inputs.pin }}}} AS NUMERIC(12, 2)) AS pin_decimal
       WHERE {{{{ inputs.password }}}} <> {{{{ env.DEPLOY_TOKEN }}}}
     thresholds:
       one: {{warning: "{{{{ inputs.pin }}}}", critical: 0}}
