@@ -267,6 +267,8 @@ def test_a_secret_number_never_reaches_an_evaluation_perfdata_or_the_store(
     it is the limit: neither reaches text, json, nagios perfdata or evaluations_json
     (reviewer's item 1). A masked value leaves its perfdata datum out; a masked limit
     leaves its field of the datum empty, as Nagios reads a limit that is not set."""
+    from test_output_schema import check
+
     from runner.cli.main import main
 
     project.runbook("pin2", PIN_RUNBOOK)
@@ -286,6 +288,7 @@ def test_a_secret_number_never_reaches_an_evaluation_perfdata_or_the_store(
     assert by_name["pin_num"]["value"] == MASK and by_name["pin_num"]["warning"] == 1
     assert by_name["three"]["value"] == 3 and by_name["three"]["warning"] == MASK
     assert by_name["five"]["critical"] == MASK and by_name["five"]["warning"] == 10
+    check(document, "run")  # schemas/run-result.schema.json: a limit or value may be ***
     with sqlite3.connect(project.root / "var" / "runner.db") as db:
         stored = db.execute("SELECT evaluations_json, values_json FROM step_results").fetchall()
     assert len(stored) == 3 and all(str(PIN) not in "".join(row) for row in stored)
@@ -347,6 +350,8 @@ def test_a_secret_number_is_masked_in_the_folded_ok_items_of_a_loop(
 ) -> None:
     """A long for_each folds its OK items into count/min/max/avg per threshold value
     (engine/items.py): a secret number is masked there too, its count is not."""
+    from test_output_schema import check
+
     from runner.cli.main import main
 
     project.runbook(
@@ -376,6 +381,7 @@ def test_a_secret_number_is_masked_in_the_folded_ok_items_of_a_loop(
         outputs["text"].split()
     )
     assert "OK items: probe.k count 29, min 0, max 28, avg 14" in " ".join(outputs["text"].split())
+    check(json.loads(outputs["json"]), "run")  # schemas/run-result.schema.json allows ***
     summary = json.loads(outputs["json"])["steps"][0]["items_summary"]
     assert summary["ok_values"]["probe.v"] == {"count": 29, "min": MASK, "max": MASK, "avg": MASK}
     for fmt, out in outputs.items():
