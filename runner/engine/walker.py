@@ -34,6 +34,7 @@ from runner.engine.deadline import Deadline, end_at_deadline
 from runner.engine.options import Options
 from runner.history.store import new_run_id
 from runner.language import templates
+from runner.language.filters import ON_SECRET
 from runner.language.inputs import resolve_inputs
 from runner.language.library import Library
 from runner.language.model import Runbook, Step, Threshold
@@ -78,7 +79,6 @@ class Engine(Actions, Composites):
     def new_run(self, runbook: Runbook, inputs: Mapping[str, Any]) -> RunResult:
         """The record of a run about to start (raises ConfirmationRefused first when a step
         needs a confirmation that cannot be asked for)."""
-        self._refuse_unconfirmed(runbook, inputs)
         run = RunResult(
             run_id=new_run_id(),
             runbook=runbook.name,
@@ -92,7 +92,9 @@ class Engine(Actions, Composites):
             host=hostname(),
             path=runbook.path,
         )
-        run.title = self.title(runbook.title, self._scope(runbook, run, dict(inputs)))
+        scope = self._scope(runbook, run, dict(inputs))
+        self._refuse_unconfirmed(runbook, scope)
+        run.title = self.title(runbook.title, scope)
         return run
 
     def _masked_inputs(self, runbook: Runbook, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,6 +185,10 @@ class Engine(Actions, Composites):
                 "root": str(self.config.root),
             },
             "__connection__": runbook.connection,
+            # What hmac_sha256 (language/filters.py) registers its key and signature
+            # with: every rendering of the run's templates (vars, titles, hints,
+            # confirm questions, conditions) derives its scope from this one.
+            ON_SECRET: self.masker.add,
         }
         # A var may be a template of inputs, env, now and run, rendered once as the run
         # starts: `edi: "{{ env.EDI_URL | default('http://127.0.0.1:5000') }}"` is the
@@ -235,6 +241,8 @@ class Engine(Actions, Composites):
     def _stops_the_run(self, step: Step, result: StepResult, runbook: Runbook) -> bool:
         """CRITICAL (or not evaluable) with on_error: stop; failed for_each items are
         collected instead, unless on_item_error: stop."""
+        if result.outcome == "refused":
+            return True  # not confirmed: whatever on_error says, nothing after it runs
         if result.status.rank < Status.UNKNOWN.rank or self._on_error(step, runbook) != "stop":
             return False
         return step.for_each is None or step.on_item_error == "stop"
@@ -268,8 +276,8 @@ class Engine(Actions, Composites):
             if step.when is not None and not self._condition(step.when, scope, step, result):
                 result.status, result.outcome = Status.SKIPPED, "skipped"
                 return result
-            if step.confirm and not self._confirmed(step, scope):
-                raise ConfirmationRefused(f"{step.id}: not confirmed; the run stops here")
+            if step.confirm:
+                self._confirm(step, scope)
             if not self._composite(step, scope, services, runbook, result):
                 self._action(step, scope, services, result, thresholds)
         except ABORT_OUTCOMES as interruption:
@@ -337,51 +345,72 @@ class Engine(Actions, Composites):
                 return True
         return bool(templates.evaluate(expression, scope, where))
 
-    def _confirmed(self, step: Step, scope: Mapping[str, Any]) -> bool:
-        if self.options.mode == "dry-run" or self.options.assume_yes:
-            return True
-        question = templates.render_value(step.confirm, scope, str(step.origin))
-        answer = self.options.ask(f"{question} [y/N] ").strip().lower()
-        return answer in ("y", "yes")
-
-    def _refuse_unconfirmed(self, runbook: Runbook, inputs: Mapping[str, Any]) -> None:
+    def _confirm(self, step: Step, scope: Mapping[str, Any]) -> None:
+        """Ask for `step`'s confirmation; ConfirmationRefused unless it is given. Without
+        a terminal nothing is asked: an answer read from a pipe (or from a daemon's
+        stdin) is no confirmation, so a step the up-front prediction did not see coming
+        (a `when:` that only the run makes true, a called runbook's step) is refused."""
         if self.options.mode == "dry-run" or self.options.assume_yes:
             return
-        interactive = self.options.interactive
-        if interactive is None:
-            interactive = sys.stdin.isatty()
+        if not self._interactive():
+            raise ConfirmationRefused(
+                f"{step.id}: must be confirmed, and there is no terminal to ask: "
+                "run it with --yes to confirm; the run stops here"
+            )
+        question = templates.render_value(step.confirm, scope, str(step.origin))
+        question = self.masker.mask_text(str(question))  # shown on the terminal
+        answer = self.options.ask(f"{question} [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            raise ConfirmationRefused(f"{step.id}: not confirmed; the run stops here")
+
+    def _interactive(self) -> bool:
+        """Whether a confirmation can be asked: as the options say, else when stdin is a
+        terminal."""
+        if self.options.interactive is not None:
+            return self.options.interactive
+        try:
+            return sys.stdin is not None and sys.stdin.isatty()
+        except ValueError:  # a closed stdin
+            return False
+
+    def _refuse_unconfirmed(self, runbook: Runbook, scope: Mapping[str, Any]) -> None:
+        """ConfirmationRefused before anything runs when a step that may run needs a
+        confirmation and there is no terminal to ask."""
+        if self.options.mode == "dry-run" or self.options.assume_yes or self._interactive():
+            return
         needing: list[str] = []
         for group in (runbook.steps, runbook.on_failure, runbook.finally_):
-            self._may_confirm(group, inputs, needing)
-        if needing and not interactive:
+            self._may_confirm(group, scope, needing)
+        if needing:
             raise ConfirmationRefused(
                 f"{runbook.name}: step{'s' if len(needing) > 1 else ''} {', '.join(needing)} "
                 "must be confirmed, and there is no terminal to ask: run it with --yes to confirm"
             )
 
     def _may_confirm(
-        self, steps: tuple[Step, ...], inputs: Mapping[str, Any], into: list[str]
+        self, steps: tuple[Step, ...], scope: Mapping[str, Any], into: list[str]
     ) -> None:
         """Into `into`, the ids of the steps with `confirm:` that may run: not those that a
         `when:` of their own, or of a group or for_each around them, switches off."""
         for step in steps:
-            if self._switched_off(step, inputs):
+            if self._switched_off(step, scope):
                 continue  # and everything nested in it
             if step.confirm:
                 into.append(step.id)
-            self._may_confirm(step.steps, inputs, into)
+            self._may_confirm(step.steps, scope, into)
 
-    def _switched_off(self, step: Step, inputs: Mapping[str, Any]) -> bool:
-        """Whether the inputs alone say that `step` will not run (`when: inputs.fix` with
-        fix false), so that a run without a terminal need not confirm it: a
-        troubleshooting runbook's opt-in fix does not stop its scheduled diagnosis."""
+    def _switched_off(self, step: Step, scope: Mapping[str, Any]) -> bool:
+        """Whether what the run knows as it starts (inputs, env, vars, now, run: the scope
+        the run itself uses, before any step) says that `step` will not run (`when:
+        inputs.fix` with fix false), so that a run without a terminal need not confirm
+        it: a troubleshooting runbook's opt-in fix does not stop its scheduled diagnosis.
+        A prediction only: a step it misses is refused when it comes (_confirm)."""
         if step.when is None:
             return False
         try:
-            scope = {"inputs": inputs, "env": self.environ}
             return not templates.evaluate(step.when, scope, str(step.origin))
         except TemplateError:
-            return False  # it reads what only the run makes (steps, vars): ask
+            return False  # it reads what only the run makes (steps, an item): ask
 
 
 def _user() -> str:
