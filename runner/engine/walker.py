@@ -190,13 +190,24 @@ class Engine(Actions, Composites):
             # confirm questions, conditions) derives its scope from this one.
             ON_SECRET: self.masker.add,
         }
-        # A var may be a template of inputs, env, now and run, rendered once as the run
-        # starts: `edi: "{{ env.EDI_URL | default('http://127.0.0.1:5000') }}"` is the
-        # production address when it is set and the demo's otherwise.
-        scope["vars"] = templates.render_value(
-            {**self.config.vars, **runbook.vars}, scope, f"{runbook.path}: vars"
-        )
+        scope["vars"] = self._vars(runbook, scope)
         return scope
+
+    def _vars(self, runbook: Runbook, scope: Mapping[str, Any]) -> dict[str, Any]:
+        """runner.yaml's vars and the runbook's own (which win), rendered. A var may be a
+        template of inputs, env, now and run, rendered once as the run starts: `edi: "{{
+        env.EDI_URL | default('http://127.0.0.1:5000') }}"` is the production address when
+        it is set and the demo's otherwise. Var by var, so that a var that fails is named
+        with the file and line it is written at (runner.yaml's or the runbook's)."""
+        rendered: dict[str, Any] = {}
+        for name, value in {**self.config.vars, **runbook.vars}.items():
+            if name in runbook.vars:
+                origin, file = runbook.var_keys.get(name), runbook.path
+            else:
+                origin, file = self.config.var_keys.get(name), self.config.display_path
+            where = str(origin) if origin is not None else f"{file}: vars.{name}"
+            rendered[name] = templates.render_value(value, scope, where)
+        return rendered
 
     # ---------------------------------------------------------------- walking
     def _walk(
