@@ -197,17 +197,13 @@ class Engine(Actions, Composites):
         """runner.yaml's vars and the runbook's own (which win), rendered. A var may be a
         template of inputs, env, now and run, rendered once as the run starts: `edi: "{{
         env.EDI_URL | default('http://127.0.0.1:5000') }}"` is the production address when
-        it is set and the demo's otherwise. Var by var, so that a var that fails is named
-        with the file and line it is written at (runner.yaml's or the runbook's)."""
-        rendered: dict[str, Any] = {}
-        for name, value in {**self.config.vars, **runbook.vars}.items():
-            if name in runbook.vars:
-                origin, file = runbook.var_keys.get(name), runbook.path
-            else:
-                origin, file = self.config.var_keys.get(name), self.config.display_path
-            where = str(origin) if origin is not None else f"{file}: vars.{name}"
-            rendered[name] = templates.render_value(value, scope, where)
-        return rendered
+        it is set and the demo's otherwise."""
+        config = self.config
+        inherited = {name: v for name, v in config.vars.items() if name not in runbook.vars}
+        return {
+            **render_vars(inherited, config.var_keys, config.display_path, scope),
+            **render_vars(runbook.vars, runbook.var_keys, runbook.path, scope),
+        }
 
     # ---------------------------------------------------------------- walking
     def _walk(
@@ -436,3 +432,18 @@ def _user() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except (ImportError, KeyError, OSError):  # no pwd on Windows; a uid with no entry
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def render_vars(
+    variables: Mapping[str, Any], keys: Mapping[str, Any], file: str, scope: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`variables` rendered var by var, so that one that fails is named with the file and
+    line it is written at (`keys`: where each is, Origins; `file` when one is not known):
+    `runner.yaml:7:9: vars.base: undefined: no key 'NOPE_URL' here`. A check's vars can
+    be rendered with it too (check.vars, check.var_keys, check.path)."""
+    rendered: dict[str, Any] = {}
+    for name, value in variables.items():
+        origin = keys.get(name)
+        where = str(origin) if origin is not None else f"{file}: vars.{name}"
+        rendered[name] = templates.render_value(value, scope, where)
+    return rendered
