@@ -10,7 +10,6 @@ and the lock. Reporting and announcing happen after it returns a RunResult.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from runner.base.status import Status, worst
 from runner.databases.connections import Connections
 from runner.engine.actions import Actions
 from runner.engine.composites import Composites, Services
+from runner.engine.confirmations import confirm, refuse_unconfirmed
 from runner.engine.deadline import Deadline, end_at_deadline
 from runner.engine.options import Options
 from runner.history.store import new_run_id
@@ -93,7 +93,7 @@ class Engine(Actions, Composites):
             path=runbook.path,
         )
         scope = self._scope(runbook, run, dict(inputs))
-        self._refuse_unconfirmed(runbook, scope)
+        refuse_unconfirmed(runbook, scope, self.options)
         run.title = self.title(runbook.title, scope)
         return run
 
@@ -353,71 +353,9 @@ class Engine(Actions, Composites):
         return bool(templates.evaluate(expression, scope, where))
 
     def _confirm(self, step: Step, scope: Mapping[str, Any]) -> None:
-        """Ask for `step`'s confirmation; ConfirmationRefused unless it is given. Without
-        a terminal nothing is asked: an answer read from a pipe (or from a daemon's
-        stdin) is no confirmation, so a step the up-front prediction did not see coming
-        (a `when:` that only the run makes true, a called runbook's step) is refused."""
-        if self.options.mode == "dry-run" or self.options.assume_yes:
-            return
-        if not self._interactive():
-            raise ConfirmationRefused(
-                f"{step.id}: must be confirmed, and there is no terminal to ask: "
-                "run it with --yes to confirm; the run stops here"
-            )
-        question = templates.render_value(step.confirm, scope, str(step.origin))
-        question = self.masker.mask_text(str(question))  # shown on the terminal
-        answer = self.options.ask(f"{question} [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            raise ConfirmationRefused(f"{step.id}: not confirmed; the run stops here")
-
-    def _interactive(self) -> bool:
-        """Whether a confirmation can be asked: as the options say, else when stdin is a
-        terminal."""
-        if self.options.interactive is not None:
-            return self.options.interactive
-        try:
-            return sys.stdin is not None and sys.stdin.isatty()
-        except ValueError:  # a closed stdin
-            return False
-
-    def _refuse_unconfirmed(self, runbook: Runbook, scope: Mapping[str, Any]) -> None:
-        """ConfirmationRefused before anything runs when a step that may run needs a
-        confirmation and there is no terminal to ask."""
-        if self.options.mode == "dry-run" or self.options.assume_yes or self._interactive():
-            return
-        needing: list[str] = []
-        for group in (runbook.steps, runbook.on_failure, runbook.finally_):
-            self._may_confirm(group, scope, needing)
-        if needing:
-            raise ConfirmationRefused(
-                f"{runbook.name}: step{'s' if len(needing) > 1 else ''} {', '.join(needing)} "
-                "must be confirmed, and there is no terminal to ask: run it with --yes to confirm"
-            )
-
-    def _may_confirm(
-        self, steps: tuple[Step, ...], scope: Mapping[str, Any], into: list[str]
-    ) -> None:
-        """Into `into`, the ids of the steps with `confirm:` that may run: not those that a
-        `when:` of their own, or of a group or for_each around them, switches off."""
-        for step in steps:
-            if self._switched_off(step, scope):
-                continue  # and everything nested in it
-            if step.confirm:
-                into.append(step.id)
-            self._may_confirm(step.steps, scope, into)
-
-    def _switched_off(self, step: Step, scope: Mapping[str, Any]) -> bool:
-        """Whether what the run knows as it starts (inputs, env, vars, now, run: the scope
-        the run itself uses, before any step) says that `step` will not run (`when:
-        inputs.fix` with fix false), so that a run without a terminal need not confirm
-        it: a troubleshooting runbook's opt-in fix does not stop its scheduled diagnosis.
-        A prediction only: a step it misses is refused when it comes (_confirm)."""
-        if step.when is None:
-            return False
-        try:
-            return not templates.evaluate(step.when, scope, str(step.origin))
-        except TemplateError:
-            return False  # it reads what only the run makes (steps, an item): ask
+        """Ask for `step`'s confirmation (confirmations.py): ConfirmationRefused unless
+        it is given, and at once without a terminal."""
+        confirm(step, scope, self.options, self.masker.mask_text)
 
 
 def _user() -> str:
