@@ -122,7 +122,7 @@ def check(
     demo.state.set_faults(faults)
     code, result = run(capsys, name, *args)
     assert (result["status"], fired(result)) == (status, expected), result["steps"]
-    assert code == {"OK": 0, "WARNING": 1, "CRITICAL": 2}[status]
+    assert code == {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}[status]
     return result
 
 
@@ -235,8 +235,9 @@ def _signature(body: str) -> str:
 
 
 def test_webhooks_signed_accepted_bad_refused_and_the_secret_masked(demo, capsys) -> None:
+    opt_in = ("--param", "send_test_webhook=true")
     result = check(
-        capsys, demo, "returns-webhooks", [], "OK", {}, "--param", "resync=true", "--yes"
+        capsys, demo, "returns-webhooks", [], "OK", {}, *opt_in, "--param", "resync=true", "--yes"
     )
     assert (step(result, "signed")["values"]["status"], step(result, "resync")["status"]) == (
         200,
@@ -244,10 +245,40 @@ def test_webhooks_signed_accepted_bad_refused_and_the_secret_masked(demo, capsys
     )
     assert step(result, "bad_signature")["values"]["status"] == 401
     # --dry-run shows the request: the signature is masked with the key.
-    code = main(["run", "returns-webhooks", "--dry-run", "--format", "json"])
+    code = main(["run", "returns-webhooks", "--dry-run", "--format", "json", *opt_in])
     out = capsys.readouterr().out
     assert code == 0 and SECRET not in out and _signature('{"test": true}') not in out
-    assert json.loads(out)["steps"][1]["rendered"]["headers"]["X-Shopify-Hmac-Sha256"] == "***"
+    signed = step(json.loads(out), "signed")
+    assert signed["rendered"]["headers"]["X-Shopify-Hmac-Sha256"] == "***"
+
+
+def test_webhooks_sends_no_signed_webhook_unless_asked_and_confirmed(demo, capsys) -> None:
+    """A signed orders/create is processed as a real event by the service: never by
+    default, asked first, and never signed with anything but the real secret."""
+    result = check(capsys, demo, "returns-webhooks", [], "OK", {})
+    assert (statuses(result)["secret"], statuses(result)["signed"]) == ("SKIPPED", "SKIPPED")
+    assert step(result, "bad_signature")["values"]["status"] == 401  # refused: harmless
+    code, result = run(capsys, "returns-webhooks", "--param", "send_test_webhook=true")
+    assert code == 3 and "step signed must be confirmed" in result["error"]
+
+
+def test_webhooks_without_the_secret_is_unknown_and_sends_nothing(
+    demo, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("SHOPIFY_API_SECRET")
+    result = check(
+        capsys,
+        demo,
+        "returns-webhooks",
+        [],
+        "UNKNOWN",
+        {"secret": "UNKNOWN"},
+        "--param",
+        "send_test_webhook=true",
+        "--yes",
+    )
+    assert statuses(result)["signed"] == "SKIPPED"
+    assert "SHOPIFY_API_SECRET is not set here" in step(result, "secret")["evaluations"][0]["text"]
 
 
 def test_webhooks_failing(demo, capsys) -> None:
@@ -258,6 +289,9 @@ def test_webhooks_failing(demo, capsys) -> None:
         ["webhooks-failing"],
         "CRITICAL",
         {"registration": "CRITICAL", "signed": "CRITICAL"},
+        "--param",
+        "send_test_webhook=true",
+        "--yes",
     )
     signed = step(result, "signed")
     assert signed["evaluations"][0]["text"] == (
