@@ -423,11 +423,14 @@ def test_weekly_maintenance(demo, capsys) -> None:
     logs = demo.state.root / "logs"
     before = sorted(p.name for p in _backups(demo).iterdir())
     result = check(capsys, demo, "returns-weekly-maintenance", [], "OK", {}, "--rehearse", "--yes")
-    assert step(result, "old_backups")["values"]["count"] == 6
+    deleted = [step(result, f"delete_{kind}_backups")["values"]["count"] for kind in KINDS]
+    assert deleted == [3, 3]
     assert sorted(p.name for p in _backups(demo).iterdir()) == before  # rehearsed: kept
     result = check(capsys, demo, "returns-weekly-maintenance", [], "OK", {})
-    left = sorted(p.name for p in _backups(demo).glob("2*.tar.gz"))
-    assert len(left) == 7 and left == [n for n in before if n.startswith("2")][-7:]
+    assert list(statuses(result))[:2] == ["backups", "database_backup"]  # verified first
+    for prefix in ("2", "config_"):  # the newest 7 of each kind are left
+        left = sorted(p.name for p in _backups(demo).glob(f"{prefix}*.tar.gz"))
+        assert left == [n for n in before if n.startswith(prefix)][-7:]
     assert sorted(p.name for p in logs.glob("*.log.*")) == ["backend.err.log.3"]
     assert sorted(p.name for p in (logs / "archive").iterdir()) == [
         "backend.err.log.10",
@@ -438,6 +441,56 @@ def test_weekly_maintenance(demo, capsys) -> None:
         "backend.err.log.50",
     ]
     assert statuses(result)["archive"] == "OK"  # the backup check ran inside
+
+
+KINDS = ("database", "config")
+
+
+def test_weekly_maintenance_verifies_before_it_deletes(demo, capsys) -> None:
+    """The nightly backup stopped a week ago: the check stops the maintenance before
+    anything is deleted, and the last backups are never the ones that go."""
+    for path in _backups(demo).iterdir():
+        moment = path.stat().st_mtime - 8 * DAY
+        os.utime(path, (moment, moment))
+    before = sorted(p.name for p in _backups(demo).iterdir())
+    result = check(
+        capsys,
+        demo,
+        "returns-weekly-maintenance",
+        [],
+        "CRITICAL",
+        {
+            "backups": "CRITICAL",
+            "database_backup": "CRITICAL",
+            "config_backup": "CRITICAL",
+            "retention": "WARNING",
+        },
+    )
+    assert step(result, "delete_database_backups")["outcome"] == "not_run"
+    assert sorted(p.name for p in _backups(demo).iterdir()) == before
+
+
+def test_weekly_maintenance_keeps_the_newest_backups(demo, capsys) -> None:
+    """Fewer than `keep` backups newer than 7 days: none is deleted, and it says why."""
+    before = sorted(p.name for p in _backups(demo).iterdir())
+    result = check(
+        capsys,
+        demo,
+        "returns-weekly-maintenance",
+        [],
+        "WARNING",
+        {"old_database_backups": "WARNING", "old_config_backups": "WARNING"},
+        "--param",
+        "keep=8",
+    )
+    assert sorted(p.name for p in _backups(demo).iterdir()) == before
+    assert "newer_left = 7 < warning 8" in [
+        e["text"] for e in step(result, "old_database_backups")["evaluations"]
+    ]
+    assert (
+        "Only 7 database backups are newer than 7 days"
+        in step(result, "old_database_backups")["hint"]
+    )
 
 
 def test_monthly_maintenance(demo, capsys) -> None:
