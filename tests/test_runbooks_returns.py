@@ -5,6 +5,7 @@ meant to catch, with the run's status and the steps that fired checked."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -12,6 +13,8 @@ import os
 import shutil
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,10 +123,16 @@ def check(
     *args: str,
 ) -> dict[str, Any]:
     demo.state.set_faults(faults)
+    _request(demo)  # the demo's files follow the faults from its next request
     code, result = run(capsys, name, *args)
     assert (result["status"], fired(result)) == (status, expected), result["steps"]
     assert code == {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}[status]
     return result
+
+
+def _request(demo: Served) -> None:
+    with contextlib.suppress(urllib.error.HTTPError):  # db-down answers 500
+        urllib.request.urlopen(demo.url + "/api/health", timeout=10).close()
 
 
 def test_every_runbook_is_valid(demo: Served, capsys: pytest.CaptureFixture[str]) -> None:
@@ -401,6 +410,25 @@ def test_backup_check(demo, capsys) -> None:
     newest.write_bytes(newest.read_bytes()[:100])  # cut short: gzip's end is missing
     result = check(capsys, demo, "returns-backup-check", [], "CRITICAL", {"archive": "CRITICAL"})
     assert newest.name in step(result, "archive")["evaluations"][0]["text"]
+
+
+def test_backup_check_fires_when_the_nightly_backup_failed(demo, capsys) -> None:
+    stale = {"database_backup": "CRITICAL", "config_backup": "CRITICAL", "archive": "CRITICAL"}
+    result = check(capsys, demo, "returns-backup-check", ["backup-failed"], "CRITICAL", stale)
+    texts = [e["text"] for e in step(result, "database_backup")["evaluations"]]
+    assert any(t.startswith("newest_minutes = ") and "> critical 3000" in t for t in texts)
+    assert "mongodump --db returns_management" in step(result, "database_backup")["hint"]
+    # and the weekly maintenance stops before it deletes anything
+    before = sorted(p.name for p in _backups(demo).iterdir())
+    check(
+        capsys,
+        demo,
+        "returns-weekly-maintenance",
+        ["backup-failed"],
+        "CRITICAL",
+        {"backups": "CRITICAL", **stale},
+    )
+    assert sorted(p.name for p in _backups(demo).iterdir()) == before
 
 
 def test_backup_check_finds_missing_stale_and_old_backups(demo, capsys, tmp_path) -> None:

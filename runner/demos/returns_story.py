@@ -249,7 +249,11 @@ def returns_list(now: float) -> dict[str, Any]:
 # --- files: supervisor logs and backups ----------------------------------------------
 
 
-def write_files(root: Path, now: float) -> None:
+#: Nights the nightly backup has failed under the `backup-failed` fault.
+BACKUP_FAILED_NIGHTS = 3
+
+
+def write_files(root: Path, now: float, has: Has = lambda fault: False) -> None:
     """The app's logs (/var/log/supervisor/*.log in the seed) and its backups
     (/backup/<date>_<time>.tar.gz, nightly at 02:00, and config_<date>.tar.gz)."""
     logs = root / "logs"
@@ -266,16 +270,30 @@ def write_files(root: Path, now: float) -> None:
         path = logs / f"backend.err.log.{days}"
         path.write_text(f"{iso(now - days * DAY)} ERROR webhook retry\n", encoding="utf-8")
         os.utime(path, (now - days * DAY, now - days * DAY))
+    write_backups(root, now, has)
+
+
+def write_backups(root: Path, now: float, has: Has = lambda fault: False) -> None:
+    """Ten nights of backups, nightly at 02:00 (the seed keeps 7); with `backup-failed`
+    the last BACKUP_FAILED_NIGHTS nights wrote nothing (the disk was full) and the dump
+    of the night before was cut short. The backups made before are replaced."""
     backup = root / "backup"
     backup.mkdir(parents=True, exist_ok=True)
+    for old in [*backup.glob("2*.tar.gz"), *backup.glob("config_*.tar.gz")]:
+        old.unlink()
+    skipped = BACKUP_FAILED_NIGHTS if has("backup-failed") else 0
     midnight = now - now % DAY
-    for days in range(10):  # nightly at 02:00, ten nights kept (seed: 7)
-        moment = midnight - days * DAY + 2 * HOUR
-        if moment > now:
+    nights = [m for m in (midnight - d * DAY + 2 * HOUR for d in range(10)) if m <= now]
+    for night, moment in enumerate(nights):
+        if night < skipped:
             continue
         stamp = datetime.fromtimestamp(moment, UTC)
-        _tarball(backup / f"{stamp:%Y%m%d_%H%M%S}.tar.gz", stamp.strftime("%Y%m%d_%H%M%S"), moment)
+        dump = backup / f"{stamp:%Y%m%d_%H%M%S}.tar.gz"
+        _tarball(dump, stamp.strftime("%Y%m%d_%H%M%S"), moment)
         _tarball(backup / f"config_{stamp:%Y%m%d}.tar.gz", "app/backend", moment, ".env")
+        if skipped and night == skipped:  # the newest left: cut short
+            dump.write_bytes(dump.read_bytes()[:100])
+            os.utime(dump, (moment, moment))
 
 
 def _tarball(path: Path, folder: str, moment: float, single: str | None = None) -> None:
