@@ -287,3 +287,24 @@ def test_backup_failed_rewrites_the_backups_at_the_next_request(demo: Served) ->
     faults(demo)
     call(demo, "/api/health")
     assert sorted(path.name for path in backup.iterdir()) == healthy
+
+
+def test_has_a_mongodump_and_the_configuration_the_backup_runbook_needs(demo: Served) -> None:
+    import struct
+    import subprocess
+
+    root = demo.state.root
+    assert (root / "app" / "backend" / ".env").read_text().startswith("APP_URL=")
+    assert (root / "app" / "frontend" / ".env").exists()
+    out = root / "dump"
+    done = subprocess.run(
+        [str(root / "bin" / "mongodump"), "--db", "returns_management", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0 and "done dumping returns_management.orders" in done.stderr
+    data = (out / "returns_management" / "orders.bson").read_bytes()
+    first = struct.unpack("<i", data[:4])[0]  # a BSON document: its length, then its fields
+    assert data[first - 1 : first] == b"\0" and b"orders-0" in data[:first]

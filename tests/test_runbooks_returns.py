@@ -8,10 +8,12 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import io
 import json
 import os
 import shutil
 import socket
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -139,6 +141,7 @@ def test_every_runbook_is_valid(demo: Served, capsys: pytest.CaptureFixture[str]
     assert main(["validate", "runbooks/returns"]) == 0, capsys.readouterr().out
     names = sorted(path.stem for path in (REPO / "runbooks" / "returns").glob("*.yaml"))
     assert names == [
+        "backup",
         "backup-check",
         "health",
         "monthly-maintenance",
@@ -410,6 +413,58 @@ def test_backup_check(demo, capsys) -> None:
     newest.write_bytes(newest.read_bytes()[:100])  # cut short: gzip's end is missing
     result = check(capsys, demo, "returns-backup-check", [], "CRITICAL", {"archive": "CRITICAL"})
     assert newest.name in step(result, "archive")["evaluations"][0]["text"]
+
+
+def test_backup_check_restores_the_newest_into_a_scratch_folder(demo, capsys) -> None:
+    """tar -tzf is not a restore: a backup whose collection dumped empty lists fine but
+    gives back no data; the restore step unpacks it and finds that out."""
+    newest = sorted(_backups(demo).glob("2*.tar.gz"))[-1]
+    folder = newest.name.removesuffix(".tar.gz")
+    with tarfile.open(newest, "w:gz") as tar:
+        for name in ("orders", "returns", "tenants", "sync_jobs", "webhook_events"):
+            data = b"" if name == "orders" else b"\x05\x00\x00\x00\x00"
+            info = tarfile.TarInfo(f"{folder}/returns_management/{name}.bson")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    os.utime(newest, (time.time() - 3600,) * 2)
+    result = check(capsys, demo, "returns-backup-check", [], "CRITICAL", {"restore": "CRITICAL"})
+    assert statuses(result)["archive"] == "OK"  # tar -tzf alone saw nothing wrong
+    texts = [e["text"] for e in step(result, "restore")["evaluations"]]
+    assert f"{newest.name} restores without orders (missing or empty)" in texts
+    assert not (_backups(demo) / ".restore-check").exists()  # the scratch folder is gone
+
+
+def test_backup_takes_the_seeds_backups_and_checks_them(demo, capsys) -> None:
+    tool = ("--param", "mongodump=var/demo/returns/bin/mongodump")
+    before = {p.name for p in _backups(demo).iterdir()}
+    result = check(capsys, demo, "returns-backup", [], "OK", {}, *tool)
+    made = {p.name for p in _backups(demo).iterdir()} - before
+    dump = next(name for name in made if name.startswith("2"))
+    assert statuses(result)["restore"] == "OK"  # the new backup restores
+    with tarfile.open(_backups(demo) / dump) as tar:
+        names = tar.getnames()
+    stamp = dump.removesuffix(".tar.gz")
+    assert f"{stamp}/returns_management/orders.bson" in names
+    assert not (_backups(demo) / stamp).exists()  # the dump folder is removed, as the seed does
+    newest_config = sorted(_backups(demo).glob("config_*.tar.gz"))[-1]
+    with tarfile.open(newest_config) as tar:
+        assert "var/demo/returns/app/backend/.env" in tar.getnames()
+    assert newest_config.stat().st_mtime > time.time() - 600  # written now
+    # mongodump fails: nothing is archived, and the hint says what to look at
+    before = sorted(p.name for p in _backups(demo).iterdir())
+    result = check(
+        capsys,
+        demo,
+        "returns-backup",
+        [],
+        "CRITICAL",
+        {"dump": "CRITICAL"},
+        "--param",
+        "mongodump=false",
+    )
+    assert step(result, "archive")["outcome"] == "not_run"
+    assert "runbook run returns-backup" in step(result, "dump")["hint"]
+    assert sorted(p.name for p in _backups(demo).iterdir()) == before
 
 
 def test_backup_check_fires_when_the_nightly_backup_failed(demo, capsys) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import os
+import sys
 import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -271,6 +272,42 @@ def write_files(root: Path, now: float, has: Has = lambda fault: False) -> None:
         path.write_text(f"{iso(now - days * DAY)} ERROR webhook retry\n", encoding="utf-8")
         os.utime(path, (now - days * DAY, now - days * DAY))
     write_backups(root, now, has)
+    for app in ("backend", "frontend"):  # the configuration the seed backs up
+        env = root / "app" / app / ".env"
+        env.parent.mkdir(parents=True, exist_ok=True)
+        env.write_text(f"APP_URL=http://127.0.0.1:3000\nSERVICE={app}\n", encoding="utf-8")
+    tools = root / "bin"
+    tools.mkdir(exist_ok=True)
+    mongodump = tools / "mongodump"
+    mongodump.write_text(MONGODUMP.replace("PYTHON", sys.executable), encoding="utf-8")
+    mongodump.chmod(0o755)
+
+
+#: The demo's stand-in for MongoDB's mongodump (`mongodump --db DB --out DIR`): it writes
+#: DIR/DB/<collection>.bson (real BSON documents) and .metadata.json as mongodump does.
+MONGODUMP = """#!PYTHON
+import json, os, struct, sys
+
+def bson(doc):
+    body = b""
+    for key, value in doc.items():
+        text = str(value).encode() + b"\\0"
+        body += b"\\x02" + key.encode() + b"\\0" + struct.pack("<i", len(text)) + text
+    return struct.pack("<i", len(body) + 5) + body + b"\\0"
+
+args = sys.argv[1:]
+db = args[args.index("--db") + 1] if "--db" in args else "test"
+out = args[args.index("--out") + 1] if "--out" in args else "dump"
+folder = os.path.join(out, db)
+os.makedirs(folder, exist_ok=True)
+for name in ("orders", "returns", "tenants", "sync_jobs", "webhook_events"):
+    with open(os.path.join(folder, name + ".bson"), "wb") as handle:
+        for n in range(20):
+            handle.write(bson({"_id": f"{name}-{n}", "tenant_id": "tenant-rms34"}))
+    with open(os.path.join(folder, name + ".metadata.json"), "w") as handle:
+        json.dump({"collectionName": name, "indexes": []}, handle)
+    print(f"done dumping {db}.{name} (20 documents)", file=sys.stderr)
+"""
 
 
 def write_backups(root: Path, now: float, has: Has = lambda fault: False) -> None:
