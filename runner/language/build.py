@@ -198,6 +198,9 @@ class _Builder:
             origins[key] = item.origin
             if key == "escalate" and "to" in item:
                 origins["escalate.to"] = item.child("to").origin
+            for index, stage in enumerate(item.elements() if key == "escalate" else ()):
+                if "to" in stage:  # a ladder of stages
+                    origins[f"escalate[{index}].to"] = stage.child("to").origin
         return NotifyPolicy(
             MappingProxyType(plain(node.value)), node.origin, MappingProxyType(origins)
         )
