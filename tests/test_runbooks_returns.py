@@ -554,7 +554,25 @@ def test_weekly_maintenance_verifies_before_it_deletes(demo, capsys) -> None:
         },
     )
     assert step(result, "delete_database_backups")["outcome"] == "not_run"
+    assert step(result, "backups")["hint"].startswith("Nothing was deleted")
     assert sorted(p.name for p in _backups(demo).iterdir()) == before
+
+
+def test_weekly_maintenance_cleans_up_after_a_warning_of_the_check(demo, capsys) -> None:
+    """Backups left over 15 days (the clean-up did not run) are a WARNING of the check,
+    not a reason to keep them: the clean-up it asks for goes on."""
+    for path in sorted(_backups(demo).glob("2*.tar.gz"))[:2]:
+        os.utime(path, (time.time() - 20 * DAY,) * 2)
+    result = check(
+        capsys,
+        demo,
+        "returns-weekly-maintenance",
+        [],
+        "WARNING",
+        {"backups": "WARNING", "retention": "WARNING"},
+    )
+    assert step(result, "delete_database_backups")["values"]["count"] == 3
+    assert "keeps the newest 7 backups" in step(result, "backups")["hint"]
 
 
 def test_weekly_maintenance_keeps_the_newest_backups(demo, capsys) -> None:
