@@ -10,7 +10,8 @@ webhooks `POST /api/webhooks/orders/create` (and `orders/updated`, `app/uninstal
 which verify Shopify's signature (`X-Shopify-Hmac-Sha256`: base64 of HMAC-SHA256 of the
 raw body with the app's secret, `SHOPIFY_API_SECRET`, a demo default when unset) and
 refuse a bad one with 401; and the OAuth install and callback. Under var/demo/returns it
-keeps the supervisor logs (`logs/`) and the nightly backups (`backup/`). What each
+keeps the supervisor logs (`logs/`) and the nightly backups (`backup/`; `backup-failed`
+rewrites them at the first request after it is switched). What each
 answer says comes from returns_story.py.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,6 +42,9 @@ FAULTS = {
     "the error rate is 10% over 5 minutes",
     "slow": "API responses take 3.5 s (the 5-minute average 4.2 s), MongoDB connections at 88%",
     "db-down": "MongoDB is unreachable: /api/health and every database read answer 500",
+    "backup-failed": "the nightly backup has failed for three nights (disk full): the newest "
+    "database and configuration backups are 3 nights old and that last dump is cut short "
+    "(the backup files change at the demo's next request after a switch)",
 }
 
 #: How long `slow` makes the returns list (the seed's timed `curl .../api/returns/`) take.
@@ -53,7 +58,17 @@ def build(state: DemoState) -> Any:
     from starlette.responses import JSONResponse, RedirectResponse, Response
     from starlette.routing import Route
 
-    story.write_files(state.root, state.clock())
+    story.write_files(state.root, state.clock(), state.has)
+    written = {"faults": state.faults}
+    lock = threading.Lock()
+
+    def sync_backups() -> None:
+        """The backups follow `backup-failed` from the first request after a switch."""
+        with lock:
+            faults = state.faults
+            if ("backup-failed" in faults) != ("backup-failed" in written["faults"]):
+                story.write_backups(state.root, state.clock(), state.has)
+            written["faults"] = faults
 
     def error(status: int, detail: str) -> JSONResponse:
         return JSONResponse({"detail": detail}, status)
@@ -166,7 +181,7 @@ def build(state: DemoState) -> Any:
             return Response(status_code=400)
         return error(400, "missing code, shop or state")
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/api/health", health),
             Route("/api/integrations/shopify/status", shopify_status),
@@ -180,6 +195,13 @@ def build(state: DemoState) -> Any:
             Route("/api/auth/shopify/callback", callback, methods=["GET", "HEAD"]),
         ]
     )
+
+    async def synced(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            sync_backups()
+        await app(scope, receive, send)
+
+    return synced
 
 
 async def _json(request: Any) -> Any:
