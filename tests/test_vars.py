@@ -86,6 +86,23 @@ def test_a_check_renders_its_own_vars_with_its_inputs(project):
     assert run.steps[0].children[0].values["stdout"] == "hello edi b\n"
 
 
+def test_a_check_var_that_cannot_be_rendered_is_named_with_its_line(project):
+    project.write(
+        "checks/probe.yaml",
+        """
+        check: probe
+        vars: {where: "{{ env.PROBE_URL }}"}
+        steps:
+          - command: [echo, "{{ vars.where }}"]
+        """,
+    )
+    project.runbook("t", "runbook: t\nsteps:\n  - id: c\n    check: probe\n")
+    run = project.run("t", environ={})
+    assert "checks/probe.yaml:2:15: vars.where: undefined: no key 'PROBE_URL'" in str(
+        run.steps[0].error
+    )
+
+
 @pytest.mark.parametrize(
     "variables, expected",
     [

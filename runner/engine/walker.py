@@ -39,6 +39,7 @@ from runner.language.inputs import resolve_inputs
 from runner.language.library import Library
 from runner.language.model import Runbook, Step, Threshold
 from runner.language.results import RunResult, StepResult
+from runner.language.varchecks import render_vars
 
 ABORT_OUTCOMES = (KeyboardInterrupt, Aborted)
 _CONTINUE_KINDS = ("health-check", "troubleshooting")
@@ -370,18 +371,3 @@ def _user() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except (ImportError, KeyError, OSError):  # no pwd on Windows; a uid with no entry
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-
-
-def render_vars(
-    variables: Mapping[str, Any], keys: Mapping[str, Any], file: str, scope: Mapping[str, Any]
-) -> dict[str, Any]:
-    """`variables` rendered var by var, so that one that fails is named with the file and
-    line it is written at (`keys`: where each is, Origins; `file` when one is not known):
-    `runner.yaml:7:9: vars.base: undefined: no key 'NOPE_URL' here`. A check's vars can
-    be rendered with it too (check.vars, check.var_keys, check.path)."""
-    rendered: dict[str, Any] = {}
-    for name, value in variables.items():
-        origin = keys.get(name)
-        where = str(origin) if origin is not None else f"{file}: vars.{name}"
-        rendered[name] = templates.render_value(value, scope, where)
-    return rendered
