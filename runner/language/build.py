@@ -112,6 +112,7 @@ class _Builder:
         name = doc.get("check" if is_check else "runbook")
         tags = doc.get("tags")
         variables = doc.get("vars")
+        variables_node = root.at("vars")
         notify = root.at("notify")
         return Runbook(
             name="" if name is None else str(name),
@@ -126,6 +127,7 @@ class _Builder:
             connection=connection,
             inputs=self.inputs(root.at("inputs")),
             vars=MappingProxyType(plain(variables)) if isinstance(variables, Mapping) else NOTHING,
+            var_keys=variables_node.positions() if variables_node is not None else NOTHING,
             notify=self.policy(notify) if notify is not None and notify.is_mapping else None,
             steps=self.steps(root.at("steps"), defaults, connection),
             on_failure=on_failure_steps,

@@ -34,18 +34,26 @@ def parse_escalations(value: Any) -> tuple[tuple[float, tuple[str, ...]], ...]:
     before it; ValueError says which is not."""
     if not value:
         return ()
-    items = [value] if isinstance(value, Mapping) else list(value)
+    if isinstance(value, Mapping):
+        items = [value]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return ()  # not a stage at all: the schema says so
     stages: list[tuple[float, tuple[str, ...]]] = []
     for index, item in enumerate(items):
         if not isinstance(item, Mapping) or item.get("after") is None:
             continue  # the schema says what is missing
-        after = parse_duration(item["after"])
+        try:
+            after, tags = parse_duration(item["after"]), tag_list(item.get("to"))
+        except (TypeError, ValueError):
+            continue  # not a duration, not tags: the schema says so
         if stages and after <= stages[-1][0]:
             raise ValueError(
                 f"stage {index + 1} escalates after {item['after']}, not later than stage "
                 f"{index}: each stage of an escalation ladder fires later than the one before"
             )
-        stages.append((after, tag_list(item.get("to"))))
+        stages.append((after, tags))
     return tuple(stages)
 
 
