@@ -41,6 +41,17 @@ PG_ADMIN = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=post
 ALL_FAULTS = frozenset(system("wms").FAULTS)
 
 
+class Clock:
+    """The demo's clock: the real time, moved on by the test (the demo's counters grow
+    by it, the history's runs are stamped by the real one)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
 @dataclass
 class Wms:
     """A project with the shipped runbooks, its `wms` connection, and the demo serving it."""
@@ -53,6 +64,12 @@ class Wms:
     @property
     def url(self) -> str:
         return self.served.url
+
+    def advance(self, seconds: float) -> None:
+        """Move the demo's clock on: its counters grow by that much traffic."""
+        clock = self.served.state.clock
+        assert isinstance(clock, Clock)
+        clock.offset += seconds
 
     def faults(self, *faults: str) -> None:
         """Switch the demo to exactly `faults`, as PUT /_demo/faults does, and make one
@@ -129,7 +146,9 @@ def _serving(root: Path, odbc: str | None) -> Iterator[Wms]:
         f"checks: [{REPO / 'checks'}]\n",
         encoding="utf-8",
     )
-    state = DemoState(root / "var" / "demo" / "wms", config=load_config(root / "runner.yaml"))
+    state = DemoState(
+        root / "var" / "demo" / "wms", config=load_config(root / "runner.yaml"), clock=Clock()
+    )
     served = Served(system("wms"), state, "127.0.0.1", _free_port())
     with serving([served]):
         yield Wms("postgres" if odbc else "sqlite", root, served, odbc)
@@ -183,6 +202,7 @@ def demo(wms: Wms, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wms]:
     the project's folder (relative paths in the runbooks start there)."""
     monkeypatch.chdir(wms.root)
     wms.faults()
+    wms.advance(600)  # ten healthy minutes: the rates since the last run are the healthy ones
     yield wms
     wms.faults()
 
@@ -231,11 +251,15 @@ CASES: list[tuple[str, tuple[str, ...], str, dict[str, str]]] = [
             "resources": "CRITICAL",
             "disk": "CRITICAL",
             "db_connections": "CRITICAL",
+            "celery": "CRITICAL",
             "response_time": "CRITICAL",
             "error_rate": "CRITICAL",
             "logs": "WARNING",
         },
     ),
+    # review item 11: the morning check looks at Celery ("all services Up")
+    ("wms-health", ("celery-down",), "CRITICAL", {"celery": "CRITICAL"}),
+    ("wms-health", ("celery-backlog",), "CRITICAL", {"celery": "CRITICAL"}),
     ("wms-p1-outage", (), "OK", {}),
     ("wms-p1-outage", ("api-down",), "CRITICAL", {"health": "CRITICAL", "logs": "WARNING"}),
     ("wms-p2-error-rate", (), "OK", {}),
@@ -259,6 +283,8 @@ CASES: list[tuple[str, tuple[str, ...], str, dict[str, str]]] = [
     ),
     ("wms-celery-queue", (), "OK", {}),
     ("wms-celery-queue", ("celery-backlog",), "CRITICAL", {"queue": "CRITICAL"}),
+    ("wms-celery-queue", ("celery-down",), "CRITICAL", {"queue": "CRITICAL"}),
+    ("wms-p4-celery", ("celery-down",), "CRITICAL", {"tasks": "CRITICAL"}),
     ("wms-inventory", (), "OK", {}),
     ("wms-inventory", ("low-stock",), "CRITICAL", {"low_stock": "CRITICAL"}),
     ("wms-inventory", ("expiring",), "CRITICAL", {"expiring": "CRITICAL"}),
@@ -275,6 +301,7 @@ def test_runbook_catches_its_fault(
 ) -> None:
     assert set(faults) <= ALL_FAULTS
     demo.faults(*faults)
+    demo.advance(3600)  # an hour of the fault since the last run (if any) of `name`
     run = demo.run(name)
     assert (str(run.status), fired(run)) == (status, bad), statuses(run)
 
@@ -300,11 +327,66 @@ def test_the_health_check_through_the_command_line(
     assert result["status"] == "OK"
     assert [s["id"] for s in result["steps"]] == [
         "health", "frontend", "database", "resources", "disk", "host_disk",
-        "db_connections", "response_time", "error_rate", "logs",
+        "db_connections", "celery", "response_time", "response_time_5m", "last_counts",
+        "error_rate", "error_rate_5m", "logs",
     ]  # fmt: skip
+    skipped = [s["id"] for s in result["steps"] if s["status"] == "SKIPPED"]
+    assert skipped == ["frontend", "response_time_5m", "error_rate_5m"]  # no PROMETHEUS_URL
     assert result["steps"][1]["status"] == "SKIPPED"  # no WMS_FRONTEND_URL
     health = result["steps"][0]
     assert health["title"] == f"Backend health ({demo.url}/health)"  # WMS_URL, not the default
+
+
+def _step(run: Any, step_id: str) -> Any:
+    return next(s for s in run.steps if s.id == step_id)
+
+
+def test_the_error_rate_is_that_since_the_last_run_not_the_backends_lifetime(
+    sqlite_wms: Wms,
+) -> None:
+    """Review item 3: ten minutes of 8 % errors after three days of good traffic are
+    0.2 % of the lifetime counters; the morning check and P2 judge the errors since their
+    last run (the runner's history), P4 the failed Celery tasks likewise."""
+    demo = sqlite_wms
+    demo.advance(3 * 86400)  # three days of uptime
+    first = demo.run("wms-health")  # no earlier run: since the backend started
+    assert (str(first.status), fired(first)) == ("OK", {}), statuses(first)
+    assert _step(first, "last_counts").values["row"]["found"] == 0
+    assert str(demo.run("wms-p2-error-rate").status) == "OK"
+    assert str(demo.run("wms-p4-celery").status) == "OK"
+
+    demo.faults("high-error-rate", "celery-failing")
+    demo.advance(600)
+    health = demo.run("wms-health")
+    rate = _step(health, "error_rate")
+    assert 100 * rate.values["errors"] / rate.values["requests"] < 1  # the lifetime ratio
+    assert (str(health.status), fired(health)) == (
+        "CRITICAL",
+        {"error_rate": "CRITICAL", "logs": "WARNING"},
+    )
+    (evaluation,) = rate.evaluations
+    assert evaluation.value == pytest.approx(8.0, abs=0.1)
+    assert "requests since the last check" in (rate.hint or "")
+    p2 = demo.run("wms-p2-error-rate")
+    assert fired(p2) == {"logs": "WARNING", "error_rate": "CRITICAL"}, statuses(p2)
+    assert "requests since the last run" in (_step(p2, "error_rate").hint or "")
+    p4 = demo.run("wms-p4-celery")
+    assert fired(p4) == {"tasks": "CRITICAL", "worker_log": "WARNING"}, statuses(p4)
+    assert "failed since the last run" in (_step(p4, "tasks").hint or "")
+
+
+def test_without_an_earlier_run_the_error_rate_is_since_the_backend_started(
+    sqlite_wms: Wms,
+) -> None:
+    demo = sqlite_wms
+    demo.faults("high-error-rate")
+    demo.advance(3600)
+    run = demo.run("wms-health")  # an hour of 8 % in 50,000 earlier requests: 4 %
+    assert (str(run.status), fired(run)) == (
+        "WARNING",
+        {"error_rate": "WARNING", "logs": "WARNING"},
+    )
+    assert "requests since the backend started" in (_step(run, "error_rate").hint or "")
 
 
 # -- stuck queries ----------------------------------------------------------------------
@@ -474,10 +556,12 @@ def test_weekly_maintenance(fresh: Wms, tmp_path: Path) -> None:
     assert float(size) > 0
 
     fresh.faults("celery-failing")
+    fresh.advance(3600)  # an hour of failing tasks since the last run
     run = fresh.run("wms-weekly-maintenance")
     assert (str(run.status), fired(run)) == ("CRITICAL", {"celery_stats": "CRITICAL"})
 
     fresh.faults()
+    fresh.advance(3600)  # a healthy hour (a week, in production) until the next run
     empty = tmp_path / "no-backups"
     empty.mkdir()
     run = fresh.run("wms-weekly-maintenance", env={"WMS_BACKUPS": str(empty)})
@@ -606,11 +690,8 @@ def test_debian_prometheus_scrapes_the_wms_demo_and_p2_reads_it_back(
             "100 * sum(rate(wms_errors_total[5m])) / sum(rate(wms_http_requests_total[5m])) > 5"
         )
         run = sqlite_wms.run("wms-p2-error-rate", env=env)
-        assert fired(run) == {
-            "logs": "WARNING",
-            "error_rate": "CRITICAL",
-            "error_rate_5m": "CRITICAL",
-        }, statuses(run)
+        assert fired(run) == {"logs": "WARNING", "error_rate_5m": "CRITICAL"}, statuses(run)
+        assert "error_rate" not in statuses(run)  # the counters' growth: without Prometheus
     finally:
         server.terminate()
         server.wait(timeout=30)
