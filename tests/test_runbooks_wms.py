@@ -453,10 +453,26 @@ def test_stuck_queries_finds_and_terminates_a_real_long_query(pg_wms: Wms) -> No
     ended = demo.run(
         "wms-stuck-queries", {"min_seconds": "1", "terminate": "true"}, assume_yes=True
     )
-    assert str(ended.status) == "WARNING"  # what it found stays reported
-    assert statuses(ended)["terminate"] == "OK"
-    assert statuses(ended)["after"] == "OK"
+    # review item 17: ended, and none left, the run is OK (step `after` is the verdict)
+    assert (str(ended.status), fired(ended)) == ("OK", {}), statuses(ended)
+    assert [statuses(ended)[s] for s in ("found", "terminate", "after")] == ["OK"] * 3
+    (item,) = _step(ended, "terminate").children
+    assert item.title == f"name=pid {pid} (wms-celery-worker)"  # not the row's dict
+    assert "stuck" not in statuses(ended)  # its hint (--param terminate=true) is not shown
     assert _stuck_pids(demo.odbc) == []  # pg_terminate_backend really ended it
+
+
+@pytest.mark.integration
+def test_the_stuck_query_runs_as_soon_as_the_fault_is_switched_on(pg_wms: Wms) -> None:
+    """Review item 19: no request to the demo after the switch, and it runs already."""
+    demo = pg_wms
+    assert demo.odbc is not None
+    demo.served.state.set_faults(["stuck-queries"])  # as PUT /_demo/faults does
+    _await_seconds_old(demo.odbc, 1.0)
+    run = demo.run("wms-stuck-queries", {"min_seconds": "1"})
+    assert (str(run.status), fired(run)) == ("WARNING", {"stuck": "WARNING"})
+    demo.served.state.set_faults([])
+    assert _stuck_pids(demo.odbc) == []  # and ends as soon as it is switched off
 
 
 def test_stuck_queries_terminate_needs_yes_without_a_terminal(demo: Wms) -> None:
