@@ -504,9 +504,11 @@ def _database(odbc: str) -> str:
 
 
 def _backup_params(demo: Wms) -> dict[str, str]:
+    """What the backup needs to reach the test's PostgreSQL; the method is the default,
+    auto: the engine's (review item 4: pg_dump on PostgreSQL, online on SQLite)."""
     if demo.odbc is None:
         return {}
-    return {"method": "pg_dump", "pg_user": "postgres", "pg_database": _database(demo.odbc)}
+    return {"pg_user": "postgres", "pg_database": _database(demo.odbc)}
 
 
 def test_backup_then_restore_test_counts_every_row_back(fresh: Wms) -> None:
@@ -516,7 +518,7 @@ def test_backup_then_restore_test_counts_every_row_back(fresh: Wms) -> None:
     (copy,) = folder.glob("wms-*")
     assert copy.suffix == (".dump" if fresh.odbc else ".db")
 
-    params = {"method": "pg_dump", "pg_user": "postgres"} if fresh.odbc else {}
+    params = {"pg_user": "postgres"} if fresh.odbc else {}
     restore = fresh.run("wms-restore-test", params)
     assert str(restore.status) == "OK", statuses(restore)
     ran = statuses(restore)
@@ -540,6 +542,17 @@ def test_backup_then_restore_test_counts_every_row_back(fresh: Wms) -> None:
         assert compare["restored_stock"] == compare["live_stock"] == 24
 
 
+def test_a_backup_method_that_is_not_the_engines_says_which_to_take(fresh: Wms) -> None:
+    """Review item 4: the wrong method explicitly asked for is CRITICAL with a hint."""
+    wrong = {"method": "online"} if fresh.odbc else {"method": "pg_dump", "pg_user": "nobody"}
+    run = fresh.run("wms-backup", {**_backup_params(fresh), **wrong})
+    step = "online" if fresh.odbc else "pg_dump"
+    assert (str(run.status), fired(run)) == ("CRITICAL", {step: "CRITICAL"}), statuses(run)
+    if fresh.odbc:
+        assert "--param method=pg_dump" in (_step(run, "online").hint or "")
+        assert "PostgreSQL" in (_step(run, "online").hint or "")
+
+
 def test_the_sqlite_restore_test_works_from_any_working_folder(
     sqlite_wms: Wms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -558,7 +571,7 @@ def test_the_sqlite_restore_test_works_from_any_working_folder(
 def test_restore_test_without_a_backup_is_critical(fresh: Wms, tmp_path: Path) -> None:
     empty = tmp_path / "no-backups"
     empty.mkdir()
-    params = {"method": "pg_dump", "pg_user": "postgres"} if fresh.odbc else {}
+    params = {"pg_user": "postgres"} if fresh.odbc else {}
     run = fresh.run("wms-restore-test", params, env={"WMS_BACKUPS": str(empty)})
     assert (str(run.status), fired(run)) == ("CRITICAL", {"newest": "CRITICAL"})
 
@@ -596,7 +609,7 @@ def test_monthly_maintenance_archives_old_logs_and_lists_stale_accounts(fresh: W
     logs = fresh.root / "var" / "demo" / "wms" / "logs"
     old = sorted(p.name for p in logs.glob("*.log") if time.time() - p.stat().st_mtime > 30 * 86400)
     assert len(old) == 2 * 9  # 40 days of two logs: 9 days of each are past 30 days
-    params = {"backup_method": "pg_dump", "pg_user": "postgres"} if fresh.odbc else {}
+    params = {"pg_user": "postgres"} if fresh.odbc else {}
     run = fresh.run("wms-monthly-maintenance", params)
     assert (str(run.status), fired(run)) == ("OK", {}), statuses(run)
     assert sorted(p.name for p in (logs / "archive").glob("*.log")) == old
@@ -630,7 +643,7 @@ def test_the_retentions_are_inputs(fresh: Wms) -> None:
     logs = fresh.root / "var" / "demo" / "wms" / "logs"
     old = sorted(p.name for p in logs.glob("*.log") if time.time() - p.stat().st_mtime > 35 * 86400)
     assert 0 < len(old) < 2 * 9  # fewer than past 30 days
-    params = {"backup_method": "pg_dump", "pg_user": "postgres"} if fresh.odbc else {}
+    params = {"pg_user": "postgres"} if fresh.odbc else {}
     run = fresh.run("wms-monthly-maintenance", {**params, "log_days": "35"})
     assert str(run.status) == "OK", statuses(run)
     assert sorted(p.name for p in (logs / "archive").glob("*.log")) == old
