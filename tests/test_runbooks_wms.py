@@ -389,6 +389,33 @@ def test_without_an_earlier_run_the_error_rate_is_since_the_backend_started(
     assert "requests since the backend started" in (_step(run, "error_rate").hint or "")
 
 
+def test_the_morning_check_reports_to_the_team_and_the_p1_runbook_pages() -> None:
+    """Review item 14: its comment said it does not page, yet it paged on-call."""
+    import yaml
+
+    def notify(name: str) -> Any:
+        text = (REPO / "runbooks" / "wms" / f"{name}.yaml").read_text("utf-8")
+        return yaml.safe_load(text)["notify"]
+
+    assert notify("health")["critical"] == ["ops"]
+    assert "oncall" in notify("p1-outage")["critical"]
+
+
+def test_the_expiry_limits_are_inputs_marked_as_ours(demo: Wms) -> None:
+    """Review item 15: the seed names no expiry limits; 7 and 30 days are ours."""
+    demo.faults("expiring")  # batches expiring in 3 and 10 days
+    run = demo.run("wms-inventory", {"critical_days": "2", "warning_days": "5"})
+    assert (str(run.status), fired(run)) == ("WARNING", {"expiring": "WARNING"}), statuses(run)
+    expiring = _step(run, "expiring")
+    assert expiring.values["row"]["expiring_warning"] == 1  # the one in 3 days
+    assert "1 batches in stock expire within 5 days (0 within 2" in (expiring.hint or "")
+    import yaml
+
+    shipped = yaml.safe_load((REPO / "runbooks" / "wms" / "inventory.yaml").read_text("utf-8"))
+    limits = [t for s in shipped["steps"] for t in (s.get("thresholds") or {}).values()]
+    assert len(limits) == 4 and all("(ours)" in t["description"] for t in limits)
+
+
 # -- stuck queries ----------------------------------------------------------------------
 
 
