@@ -209,6 +209,55 @@ SCENARIOS = [
         ],
     ),
     (
+        "an-escalation-ladder-tells-each-stage-once-in-order",
+        {
+            **BASE,
+            "escalate": [
+                {"after": "30m", "to": ["dev"]},
+                {"after": "2h", "to": ["management"]},
+            ],
+        },
+        [
+            (0, CRIT),
+            (20, CRIT),
+            (31, CRIT),
+            (60, CRIT),
+            (121, CRIT),
+            (180, CRIT),
+            (200, OK),
+            (210, CRIT),
+            (241, CRIT),
+        ],
+        [
+            ["new CRITICAL ops,oncall"],
+            [],
+            ["escalation CRITICAL dev"],
+            [],
+            ["escalation CRITICAL management"],
+            [],
+            ["recovered OK ops"],
+            ["new CRITICAL ops,oncall"],  # a new incident climbs the ladder from the start
+            ["escalation CRITICAL dev"],
+        ],
+    ),
+    (
+        "stages-due-between-two-runs-are-told-in-one-message",
+        {**BASE, "escalate": [{"after": "30m", "to": ["dev"]}, {"after": "2h", "to": ["boss"]}]},
+        [(0, CRIT), (180, CRIT), (240, CRIT)],
+        [["new CRITICAL ops,oncall"], ["escalation CRITICAL dev,boss"], []],
+    ),
+    (
+        "a-ladder-climbs-only-while-critical",
+        {**BASE, "escalate": [{"after": "30m", "to": ["dev"]}, {"after": "2h", "to": ["boss"]}]},
+        [(0, CRIT), (40, CRIT), (100, WARN), (150, WARN)],
+        [
+            ["new CRITICAL ops,oncall"],
+            ["escalation CRITICAL dev"],
+            ["better WARNING ops,oncall"],
+            [],
+        ],
+    ),
+    (
         "after-recovery-a-new-incident-starts-from-nothing",
         BASE,
         [(0, CRIT, "a,b"), (10, OK, ""), (20, CRIT, "b"), (30, CRIT, "a,b")],

@@ -238,6 +238,27 @@ def test_escalation_goes_to_its_tags_once(project: Any, webhook: Webhook) -> Non
     assert title.startswith("[ESCALATED] [CRITICAL] gauge: 1 check failing") and "for 31m" in title
 
 
+def test_an_escalation_ladder_tells_each_stage_once_and_a_lost_stage_again(
+    project: Any, webhook: Webhook
+) -> None:
+    """Seed 002's ladder: the developers after 30 minutes, management after 2 hours. A
+    stage whose message reached nobody is sent again by the next run (that stage, not the
+    one before it, which was heard)."""
+    dead = f"json://127.0.0.1:{free_port()}/management"
+    pipeline = Pipeline(
+        project,
+        {"ops": [webhook.url("ops")], "dev": [webhook.url("dev")], "management": [dead]},
+        "critical: [ops]\nescalate:\n  - {after: 30m, to: [dev]}\n  - {after: 2h, to: [management]}",
+    )
+    said = [kinds(pipeline.run(level=90, minutes=m)[1]) for m in (0, 31, 60, 121)]
+    assert said[:3] == [["new CRITICAL ops ok"], ["escalation CRITICAL dev ok"], []]
+    assert [kind.rsplit(" ", 1)[0] for kind in said[3]] == ["escalation CRITICAL management"]
+    assert not said[3][0].endswith(" ok")  # nobody took it
+    again = kinds(pipeline.run(level=90, minutes=150)[1])
+    assert [kind.rsplit(" ", 1)[0] for kind in again] == ["escalation CRITICAL management"]
+    assert len(webhook.titles("dev")) == 1  # the developers heard once
+
+
 def test_recovery_is_announced_once_naming_how_long_it_was_bad(
     project: Any, webhook: Webhook
 ) -> None:

@@ -95,6 +95,30 @@ def test_a_connection_string_that_sets_bools_as_char_keeps_it() -> None:
 
 
 @pytest.mark.integration
+def test_a_dsn_keeps_the_bools_as_char_of_its_odbc_ini(
+    pg: OdbcConnection,  # skips when PostgreSQL is not reachable
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One odbc.ini for both: unixODBC reads a file once per process.
+    odbc_ini = tmp_path / "odbc.ini"
+    odbc_ini.write_text(
+        "".join(
+            f"[runbook-test-{setting}]\nDriver = PostgreSQL Unicode\nServername = 127.0.0.1\n"
+            f"Port = 5432\nDatabase = test\nUsername = postgres\nBoolsAsChar = {setting}\n"
+            for setting in ("1", "0")
+        )
+    )
+    monkeypatch.setenv("ODBCINI", str(odbc_ini))
+    for setting, true in (("1", "1"), ("0", True)):
+        connection = _odbc(f"DSN=runbook-test-{setting}", dialect="postgres")
+        try:
+            assert connection.execute("SELECT true AS yes", [], 10)["value"] == true, setting
+        finally:
+            connection.close()
+
+
+@pytest.mark.integration
 def test_nested_transactions_are_savepoints(pg: OdbcConnection) -> None:
     pg.execute("CREATE TEMPORARY TABLE sp_test (id INTEGER)", [], 10)
     pg.begin()

@@ -81,6 +81,7 @@ def test_registered_with_the_seeds_port_and_faults() -> None:
         "portal-errors",
         "slow",
         "db-down",
+        "backup-failed",
     }
 
 
@@ -268,3 +269,39 @@ def test_the_command_line_lists_its_faults_and_refuses_an_unknown_one(capsys) ->
     assert "no fault 'oauth-dwon' in returns (did you mean 'oauth-down'?)" in (
         capsys.readouterr().err
     )
+
+
+def test_backup_failed_rewrites_the_backups_as_it_is_switched(demo: Served) -> None:
+    backup = demo.state.root / "backup"
+    healthy = sorted(path.name for path in backup.iterdir())
+    faults(demo, "backup-failed")  # no request needed: the files follow the switch
+    dumps = sorted(backup.glob("2*.tar.gz"))
+    assert [p.name for p in dumps] == [n for n in healthy if n.startswith("2")][:-3]
+    assert dumps[-1].name == "20260525_020000.tar.gz"  # three nights missing
+    assert dumps[-1].stat().st_mtime == NOW - 3 * 86400 - (NOW % 86400) + 2 * 3600
+    with pytest.raises((tarfile.ReadError, EOFError)), tarfile.open(dumps[-1]) as tar:
+        tar.getnames()  # cut short: the disk was full
+    assert sorted(backup.glob("config_*.tar.gz"))[-1].name == "config_20260525.tar.gz"
+    faults(demo)
+    assert sorted(path.name for path in backup.iterdir()) == healthy
+
+
+def test_has_a_mongodump_and_the_configuration_the_backup_runbook_needs(demo: Served) -> None:
+    import struct
+    import subprocess
+
+    root = demo.state.root
+    assert (root / "app" / "backend" / ".env").read_text().startswith("APP_URL=")
+    assert (root / "app" / "frontend" / ".env").exists()
+    out = root / "dump"
+    done = subprocess.run(
+        [str(root / "bin" / "mongodump"), "--db", "returns_management", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0 and "done dumping returns_management.orders" in done.stderr
+    data = (out / "returns_management" / "orders.bson").read_bytes()
+    first = struct.unpack("<i", data[:4])[0]  # a BSON document: its length, then its fields
+    assert data[first - 1 : first] == b"\0" and b"orders-0" in data[:first]

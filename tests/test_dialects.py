@@ -408,12 +408,48 @@ def test_mysql_statements_that_commit_implicitly(sql: str, keyword: str | None) 
             "DRIVER={PostgreSQL Unicode};SERVER=db",
             "DRIVER={PostgreSQL Unicode};SERVER=db;BoolsAsChar=0",
         ),
-        ("DSN=wms;", "DSN=wms;BoolsAsChar=0"),
-        ("DSN=wms;BoolsAsChar=1", "DSN=wms;BoolsAsChar=1"),
-        ("DSN=wms; boolsaschar = 0;UID=x", "DSN=wms; boolsaschar = 0;UID=x"),
+        (
+            "driver={PostgreSQL ANSI(x64)};server=db;",
+            "driver={PostgreSQL ANSI(x64)};server=db;BoolsAsChar=0",
+        ),
+        ("DRIVER=PostgreSQL;SERVER=db", "DRIVER=PostgreSQL;SERVER=db;BoolsAsChar=0"),
+        (
+            "Driver=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so;Server=db",
+            "Driver=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so;Server=db;BoolsAsChar=0",
+        ),
+        # B7 is psqlodbc's TextAsLongVarchar, not BoolsAsChar (B9).
+        (
+            "DRIVER={PostgreSQL Unicode};SERVER=db;B7=0",
+            "DRIVER={PostgreSQL Unicode};SERVER=db;B7=0;BoolsAsChar=0",
+        ),
+        # A password may hold anything, BoolsAsChar= too.
+        (
+            "DRIVER={PostgreSQL Unicode};PWD={x;BoolsAsChar=1}",
+            "DRIVER={PostgreSQL Unicode};PWD={x;BoolsAsChar=1};BoolsAsChar=0",
+        ),
+        # The string sets it itself: by name, by psqlodbc's short name B9, or among the
+        # flags of its abbreviated form CX.
+        ("DRIVER={PostgreSQL Unicode};BoolsAsChar=1", "DRIVER={PostgreSQL Unicode};BoolsAsChar=1"),
+        (
+            "DRIVER={PostgreSQL Unicode}; boolsaschar = 0;UID=x",
+            "DRIVER={PostgreSQL Unicode}; boolsaschar = 0;UID=x",
+        ),
+        ("DRIVER={PostgreSQL Unicode};b9=1", "DRIVER={PostgreSQL Unicode};b9=1"),
+        ("DRIVER={PostgreSQL Unicode};CX=1c305008b", "DRIVER={PostgreSQL Unicode};CX=1c305008b"),
+        # A DSN's odbc.ini may set it: the string is opened as written.
+        ("DSN=wms;", "DSN=wms;"),
+        ("DSN=wms;UID=x", "DSN=wms;UID=x"),
+        ("FILEDSN=/etc/odbc/wms.dsn", "FILEDSN=/etc/odbc/wms.dsn"),
+        ("DSN=wms;DRIVER={PostgreSQL Unicode}", "DSN=wms;DRIVER={PostgreSQL Unicode}"),
+        # Drivers that are not psqlodbc know no BoolsAsChar.
+        (
+            "DRIVER={Devart ODBC Driver for PostgreSQL};Server=db",
+            "DRIVER={Devart ODBC Driver for PostgreSQL};Server=db",
+        ),
+        ("DRIVER={CData ODBC Driver for PostgreSQL}", "DRIVER={CData ODBC Driver for PostgreSQL}"),
     ],
 )
-def test_postgres_connections_read_booleans_as_booleans(written: str, opened: str) -> None:
+def test_psqlodbc_connections_read_booleans_as_booleans(written: str, opened: str) -> None:
     assert get("postgres").odbc_connection_string(written) == opened
 
 

@@ -487,12 +487,17 @@ def test_check_step_runs_reusable_check_with_overridden_threshold(project):
             with: {table: x}
             thresholds:
               n: {warning: 2}
+          - id: seen
+            command: [echo, "{{ steps.rows.steps.count.severity }} {{ steps.rows.steps.count.row.n }}"]
         """,
     )
     run = project.run("t")
     assert run.steps[0].status is Status.WARNING
     assert run.steps[0].title == "x has few rows"
     assert run.steps[0].children[0].evaluations[0].text == "n = 3 > warning 2"
+    # later steps read the check's steps; its values hold no copy of them (its children do)
+    assert run.steps[1].values["stdout"] == "WARNING 3\n"
+    assert run.steps[0].values == {}
 
 
 def test_runbook_step_and_on_failure_runbook(project):
@@ -639,7 +644,71 @@ def test_later_steps_read_a_called_runbook_s_steps(project):
     )
     run = project.run("t")
     assert run.steps[1].values["stdout"] == "gauge WARNING n=7\n"
-    assert run.steps[0].values["steps"]["fine"]["ok"] is True
+    assert run.steps[0].template_view()["steps"]["fine"]["ok"] is True
+    assert "steps" not in run.steps[0].values  # a view for the run: not recorded
+
+
+def test_what_runbook_calls_record_stays_bounded_at_every_level_of_nesting(project):
+    """grand -> parent -> child, whose step selects 5,000 rows: each level's recorded values
+    hold no copy of the rows (the store keeps 100 of them, once, in the child's own row),
+    while later steps still read steps.<call>.steps.<its step> down the levels."""
+    import json
+    import sqlite3
+
+    rows = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)"
+    project.runbook(
+        "child",
+        f"""
+        runbook: child
+        connection: main
+        steps:
+          - id: rows
+            sql: "{rows} SELECT i, 'row number ' || i AS label FROM n"
+        """,
+    )
+    project.runbook(
+        "parent",
+        """
+        runbook: parent
+        connection: main
+        steps:
+          - id: call
+            runbook: child
+          - id: seen
+            command: [echo, "{{ steps.call.steps | list }} {{ steps.call.steps.rows.ok }}"]
+        """,
+    )
+    project.runbook(
+        "grand",
+        """
+        runbook: grand
+        connection: main
+        steps:
+          - id: call
+            runbook: parent
+            assert: ["steps.call.steps.rows.ok", "steps.call.steps.rows.rowcount == 5000"]
+          - id: seen
+            command:
+              - echo
+              - "{{ steps.call.steps.call.steps.rows.ok }} {{ steps.call.steps.call.steps.rows.rows | length }} {{ steps.call.steps.seen.stdout | trim }}"
+        """,
+    )
+    run = project.run("grand")
+    assert run.status is Status.OK, [(s.id, s.status, s.error) for s in run.steps]
+    assert run.steps[1].values["stdout"] == "True 5000 ['rows'] True\n"
+    with sqlite3.connect(project.root / "var" / "runner.db") as db:
+        stored = db.execute(
+            "SELECT step_id, LENGTH(values_json), values_json FROM step_results"
+            " WHERE run_id = ? ORDER BY seq",
+            (run.run_id,),
+        ).fetchall()
+    sizes = [(step, size) for step, size, _ in stored]
+    assert [step for step, _ in sizes] == ["call", "call", "rows", "seen", "seen"]
+    calls = [size for step, size in sizes if step == "call"]
+    assert max(calls) < 100, sizes
+    assert json.loads(stored[0][2]) == {"status": "OK", "runbook": "parent"}
+    rows_step = json.loads(stored[2][2])
+    assert (len(rows_step["rows"]), rows_step["rows_total"]) == (100, 5000)
 
 
 def test_a_runbook_call_with_asserts_in_a_dry_run_is_not_judged(project):

@@ -431,21 +431,20 @@ def test_the_system_steps_measure_this_host_where_edi_home_is(edi: Edi) -> None:
 
 def test_the_process_check_finds_the_processor_by_its_command_line(edi: Edi) -> None:
     """`ps aux | grep`: a stand-in processor whose command line names it runs, then stops."""
-    import subprocess
-    import sys
     import uuid
+
+    from services import start_service, stop_service
 
     marker = f"edi-monitor-{uuid.uuid4().hex[:8]}"
     args = ["--param", f"process={marker}"]
-    processor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
+    processor = start_service(marker)
     try:
         _, result = edi.run("edi-files-not-processing", *args)
         process = next(step for step in result["steps"] if step["id"] == "process")
         assert process["status"] == "OK" and process["values"]["process_count"] == 1
         assert process["values"]["process_pids"] == [processor.pid]
     finally:
-        processor.kill()
-        processor.wait()
+        stop_service(processor)
     code, result = edi.run("edi-files-not-processing", *args)
     assert code == 2 and fired(result) == {"process": C}
     process = next(step for step in result["steps"] if step["id"] == "process")

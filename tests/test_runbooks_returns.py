@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 import os
 import shutil
 import socket
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,10 +121,10 @@ def check(
     expected: dict[str, str],
     *args: str,
 ) -> dict[str, Any]:
-    demo.state.set_faults(faults)
+    demo.state.set_faults(faults)  # its files follow at once (DemoState.on_faults)
     code, result = run(capsys, name, *args)
     assert (result["status"], fired(result)) == (status, expected), result["steps"]
-    assert code == {"OK": 0, "WARNING": 1, "CRITICAL": 2}[status]
+    assert code == {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}[status]
     return result
 
 
@@ -130,6 +132,7 @@ def test_every_runbook_is_valid(demo: Served, capsys: pytest.CaptureFixture[str]
     assert main(["validate", "runbooks/returns"]) == 0, capsys.readouterr().out
     names = sorted(path.stem for path in (REPO / "runbooks" / "returns").glob("*.yaml"))
     assert names == [
+        "backup",
         "backup-check",
         "health",
         "monthly-maintenance",
@@ -149,18 +152,18 @@ HEALTH = [
     ("oauth-down", ["oauth-down"], "CRITICAL", {"shopify": "CRITICAL", "sync": "WARNING"}),
     ("webhooks-failing", ["webhooks-failing"], "CRITICAL", {"webhooks": "CRITICAL"}),
     ("sync-stalled", ["sync-stalled"], "WARNING", {"sync": "WARNING"}),
-    (
+    (  # a High issue of the seed: an email, not a page
         "portal-errors",
         ["portal-errors"],
-        "CRITICAL",
-        {"load": "WARNING", "metrics": "WARNING", "portal": "CRITICAL"},
+        "WARNING",
+        {"load": "WARNING", "metrics": "WARNING", "portal": "WARNING"},
     ),
     ("slow", ["slow"], "WARNING", {"load": "WARNING", "metrics": "WARNING"}),
     (
         "db-down",
         ["db-down"],
         "CRITICAL",
-        {"api": "CRITICAL", "shopify": "CRITICAL", "sync": "CRITICAL", "portal": "CRITICAL"},
+        {"api": "CRITICAL", "shopify": "CRITICAL", "sync": "CRITICAL", "portal": "WARNING"},
     ),
 ]
 
@@ -194,6 +197,10 @@ def test_health(demo, capsys, faults, status, expected) -> None:
         assert "124 of 1240 requests failed" in step(result, "metrics")["hint"]
     if faults == ["db-down"]:
         assert statuses(result)["load"] == statuses(result)["webhooks"] == "SKIPPED"
+        for name in ("shopify", "sync", "portal"):  # the cause is MongoDB, not OAuth
+            hint = step(result, name)["hint"]
+            assert "the API or its MongoDB is down (the api step)" in hint, name
+            assert "OAuth integration down" not in hint and "returns-oauth" not in hint
 
 
 def test_health_names_an_unknown_tenant(demo, capsys) -> None:
@@ -235,8 +242,9 @@ def _signature(body: str) -> str:
 
 
 def test_webhooks_signed_accepted_bad_refused_and_the_secret_masked(demo, capsys) -> None:
+    opt_in = ("--param", "send_test_webhook=true")
     result = check(
-        capsys, demo, "returns-webhooks", [], "OK", {}, "--param", "resync=true", "--yes"
+        capsys, demo, "returns-webhooks", [], "OK", {}, *opt_in, "--param", "resync=true", "--yes"
     )
     assert (step(result, "signed")["values"]["status"], step(result, "resync")["status"]) == (
         200,
@@ -244,10 +252,40 @@ def test_webhooks_signed_accepted_bad_refused_and_the_secret_masked(demo, capsys
     )
     assert step(result, "bad_signature")["values"]["status"] == 401
     # --dry-run shows the request: the signature is masked with the key.
-    code = main(["run", "returns-webhooks", "--dry-run", "--format", "json"])
+    code = main(["run", "returns-webhooks", "--dry-run", "--format", "json", *opt_in])
     out = capsys.readouterr().out
     assert code == 0 and SECRET not in out and _signature('{"test": true}') not in out
-    assert json.loads(out)["steps"][1]["rendered"]["headers"]["X-Shopify-Hmac-Sha256"] == "***"
+    signed = step(json.loads(out), "signed")
+    assert signed["rendered"]["headers"]["X-Shopify-Hmac-Sha256"] == "***"
+
+
+def test_webhooks_sends_no_signed_webhook_unless_asked_and_confirmed(demo, capsys) -> None:
+    """A signed orders/create is processed as a real event by the service: never by
+    default, asked first, and never signed with anything but the real secret."""
+    result = check(capsys, demo, "returns-webhooks", [], "OK", {})
+    assert (statuses(result)["secret"], statuses(result)["signed"]) == ("SKIPPED", "SKIPPED")
+    assert step(result, "bad_signature")["values"]["status"] == 401  # refused: harmless
+    code, result = run(capsys, "returns-webhooks", "--param", "send_test_webhook=true")
+    assert code == 3 and "step signed must be confirmed" in result["error"]
+
+
+def test_webhooks_without_the_secret_is_unknown_and_sends_nothing(
+    demo, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("SHOPIFY_API_SECRET")
+    result = check(
+        capsys,
+        demo,
+        "returns-webhooks",
+        [],
+        "UNKNOWN",
+        {"secret": "UNKNOWN"},
+        "--param",
+        "send_test_webhook=true",
+        "--yes",
+    )
+    assert statuses(result)["signed"] == "SKIPPED"
+    assert "SHOPIFY_API_SECRET is not set here" in step(result, "secret")["evaluations"][0]["text"]
 
 
 def test_webhooks_failing(demo, capsys) -> None:
@@ -258,6 +296,9 @@ def test_webhooks_failing(demo, capsys) -> None:
         ["webhooks-failing"],
         "CRITICAL",
         {"registration": "CRITICAL", "signed": "CRITICAL"},
+        "--param",
+        "send_test_webhook=true",
+        "--yes",
     )
     signed = step(result, "signed")
     assert signed["evaluations"][0]["text"] == (
@@ -365,6 +406,77 @@ def test_backup_check(demo, capsys) -> None:
     assert newest.name in step(result, "archive")["evaluations"][0]["text"]
 
 
+def test_backup_check_restores_the_newest_into_a_scratch_folder(demo, capsys) -> None:
+    """tar -tzf is not a restore: a backup whose collection dumped empty lists fine but
+    gives back no data; the restore step unpacks it and finds that out."""
+    newest = sorted(_backups(demo).glob("2*.tar.gz"))[-1]
+    folder = newest.name.removesuffix(".tar.gz")
+    with tarfile.open(newest, "w:gz") as tar:
+        for name in ("orders", "returns", "tenants", "sync_jobs", "webhook_events"):
+            data = b"" if name == "orders" else b"\x05\x00\x00\x00\x00"
+            info = tarfile.TarInfo(f"{folder}/returns_management/{name}.bson")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    os.utime(newest, (time.time() - 3600,) * 2)
+    result = check(capsys, demo, "returns-backup-check", [], "CRITICAL", {"restore": "CRITICAL"})
+    assert statuses(result)["archive"] == "OK"  # tar -tzf alone saw nothing wrong
+    texts = [e["text"] for e in step(result, "restore")["evaluations"]]
+    assert f"{newest.name} restores without orders (missing or empty)" in texts
+    assert not (_backups(demo) / ".restore-check").exists()  # the scratch folder is gone
+
+
+def test_backup_takes_the_seeds_backups_and_checks_them(demo, capsys) -> None:
+    tool = ("--param", "mongodump=var/demo/returns/bin/mongodump")
+    before = {p.name for p in _backups(demo).iterdir()}
+    result = check(capsys, demo, "returns-backup", [], "OK", {}, *tool)
+    made = {p.name for p in _backups(demo).iterdir()} - before
+    dump = next(name for name in made if name.startswith("2"))
+    assert statuses(result)["restore"] == "OK"  # the new backup restores
+    with tarfile.open(_backups(demo) / dump) as tar:
+        names = tar.getnames()
+    stamp = dump.removesuffix(".tar.gz")
+    assert f"{stamp}/returns_management/orders.bson" in names
+    assert not (_backups(demo) / stamp).exists()  # the dump folder is removed, as the seed does
+    newest_config = sorted(_backups(demo).glob("config_*.tar.gz"))[-1]
+    with tarfile.open(newest_config) as tar:
+        assert "var/demo/returns/app/backend/.env" in tar.getnames()
+    assert newest_config.stat().st_mtime > time.time() - 600  # written now
+    # mongodump fails: nothing is archived, and the hint says what to look at
+    before = sorted(p.name for p in _backups(demo).iterdir())
+    result = check(
+        capsys,
+        demo,
+        "returns-backup",
+        [],
+        "CRITICAL",
+        {"dump": "CRITICAL"},
+        "--param",
+        "mongodump=false",
+    )
+    assert step(result, "archive")["outcome"] == "not_run"
+    assert "runbook run returns-backup" in step(result, "dump")["hint"]
+    assert sorted(p.name for p in _backups(demo).iterdir()) == before
+
+
+def test_backup_check_fires_when_the_nightly_backup_failed(demo, capsys) -> None:
+    stale = {"database_backup": "CRITICAL", "config_backup": "CRITICAL", "archive": "CRITICAL"}
+    result = check(capsys, demo, "returns-backup-check", ["backup-failed"], "CRITICAL", stale)
+    texts = [e["text"] for e in step(result, "database_backup")["evaluations"]]
+    assert any(t.startswith("newest_minutes = ") and "> critical 3000" in t for t in texts)
+    assert "mongodump --db returns_management" in step(result, "database_backup")["hint"]
+    # and the weekly maintenance stops before it deletes anything
+    before = sorted(p.name for p in _backups(demo).iterdir())
+    check(
+        capsys,
+        demo,
+        "returns-weekly-maintenance",
+        ["backup-failed"],
+        "CRITICAL",
+        {"backups": "CRITICAL", **stale},
+    )
+    assert sorted(p.name for p in _backups(demo).iterdir()) == before
+
+
 def test_backup_check_finds_missing_stale_and_old_backups(demo, capsys, tmp_path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -389,11 +501,14 @@ def test_weekly_maintenance(demo, capsys) -> None:
     logs = demo.state.root / "logs"
     before = sorted(p.name for p in _backups(demo).iterdir())
     result = check(capsys, demo, "returns-weekly-maintenance", [], "OK", {}, "--rehearse", "--yes")
-    assert step(result, "old_backups")["values"]["count"] == 6
+    deleted = [step(result, f"delete_{kind}_backups")["values"]["count"] for kind in KINDS]
+    assert deleted == [3, 3]
     assert sorted(p.name for p in _backups(demo).iterdir()) == before  # rehearsed: kept
     result = check(capsys, demo, "returns-weekly-maintenance", [], "OK", {})
-    left = sorted(p.name for p in _backups(demo).glob("2*.tar.gz"))
-    assert len(left) == 7 and left == [n for n in before if n.startswith("2")][-7:]
+    assert list(statuses(result))[:2] == ["backups", "database_backup"]  # verified first
+    for prefix in ("2", "config_"):  # the newest 7 of each kind are left
+        left = sorted(p.name for p in _backups(demo).glob(f"{prefix}*.tar.gz"))
+        assert left == [n for n in before if n.startswith(prefix)][-7:]
     assert sorted(p.name for p in logs.glob("*.log.*")) == ["backend.err.log.3"]
     assert sorted(p.name for p in (logs / "archive").iterdir()) == [
         "backend.err.log.10",
@@ -404,6 +519,74 @@ def test_weekly_maintenance(demo, capsys) -> None:
         "backend.err.log.50",
     ]
     assert statuses(result)["archive"] == "OK"  # the backup check ran inside
+
+
+KINDS = ("database", "config")
+
+
+def test_weekly_maintenance_verifies_before_it_deletes(demo, capsys) -> None:
+    """The nightly backup stopped a week ago: the check stops the maintenance before
+    anything is deleted, and the last backups are never the ones that go."""
+    for path in _backups(demo).iterdir():
+        moment = path.stat().st_mtime - 8 * DAY
+        os.utime(path, (moment, moment))
+    before = sorted(p.name for p in _backups(demo).iterdir())
+    result = check(
+        capsys,
+        demo,
+        "returns-weekly-maintenance",
+        [],
+        "CRITICAL",
+        {
+            "backups": "CRITICAL",
+            "database_backup": "CRITICAL",
+            "config_backup": "CRITICAL",
+            "retention": "WARNING",
+        },
+    )
+    assert step(result, "delete_database_backups")["outcome"] == "not_run"
+    assert step(result, "backups")["hint"].startswith("Nothing was deleted")
+    assert sorted(p.name for p in _backups(demo).iterdir()) == before
+
+
+def test_weekly_maintenance_cleans_up_after_a_warning_of_the_check(demo, capsys) -> None:
+    """Backups left over 15 days (the clean-up did not run) are a WARNING of the check,
+    not a reason to keep them: the clean-up it asks for goes on."""
+    for path in sorted(_backups(demo).glob("2*.tar.gz"))[:2]:
+        os.utime(path, (time.time() - 20 * DAY,) * 2)
+    result = check(
+        capsys,
+        demo,
+        "returns-weekly-maintenance",
+        [],
+        "WARNING",
+        {"backups": "WARNING", "retention": "WARNING"},
+    )
+    assert step(result, "delete_database_backups")["values"]["count"] == 3
+    assert "keeps the newest 7 backups" in step(result, "backups")["hint"]
+
+
+def test_weekly_maintenance_keeps_the_newest_backups(demo, capsys) -> None:
+    """Fewer than `keep` backups newer than 7 days: none is deleted, and it says why."""
+    before = sorted(p.name for p in _backups(demo).iterdir())
+    result = check(
+        capsys,
+        demo,
+        "returns-weekly-maintenance",
+        [],
+        "WARNING",
+        {"old_database_backups": "WARNING", "old_config_backups": "WARNING"},
+        "--param",
+        "keep=8",
+    )
+    assert sorted(p.name for p in _backups(demo).iterdir()) == before
+    assert "newer_left = 7 < warning 8" in [
+        e["text"] for e in step(result, "old_database_backups")["evaluations"]
+    ]
+    assert (
+        "Only 7 database backups are newer than 7 days"
+        in step(result, "old_database_backups")["hint"]
+    )
 
 
 def test_monthly_maintenance(demo, capsys) -> None:

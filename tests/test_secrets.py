@@ -3,7 +3,10 @@ the names that mark a secret in a request a step shows."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -236,3 +239,151 @@ def test_a_number_equal_to_a_secret_number_is_masked_whole() -> None:
     }
     assert masker.mask(73310466) == "***"
     assert Masker(["word-Tapir"]).mask([{"pin": 73310466}]) == [{"pin": 73310466}]
+
+
+PIN = 97531864  # a secret integer input: comes back from SQL as a number
+
+PIN_RUNBOOK = """
+runbook: pin2
+title: Pin
+connection: main
+concurrency: allow
+inputs:
+  pin: {type: integer, secret: true}
+steps:
+  - id: lookup
+    sql: "SELECT {{ inputs.pin }} AS pin_num, 3 AS three, 5 AS five"
+    thresholds:
+      pin_num: {warning: 1}
+      three: {warning: "{{ inputs.pin }}"}
+      five: {warning: 10, critical: "{{ inputs.pin }}"}
+"""
+
+
+def test_a_secret_number_never_reaches_an_evaluation_perfdata_or_the_store(
+    project: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A secret integer selected back is a threshold's value, and templated into a limit
+    it is the limit: neither reaches text, json, nagios perfdata or evaluations_json
+    (reviewer's item 1). A masked value leaves its perfdata datum out; a masked limit
+    leaves its field of the datum empty, as Nagios reads a limit that is not set."""
+    from test_output_schema import check
+
+    from runner.cli.main import main
+
+    project.runbook("pin2", PIN_RUNBOOK)
+    outputs = {}
+    for fmt in ("text", "json", "nagios"):
+        code = main(["run", "pin2", "--param", f"pin={PIN}", "--format", fmt, "--verbose"])
+        outputs[fmt] = capsys.readouterr()
+        assert code == 1, outputs[fmt]  # pin_num = *** > warning 1
+    for fmt, (out, err) in outputs.items():
+        assert str(PIN) not in out + err, fmt
+    first = outputs["nagios"].out.splitlines()[0]
+    assert first.startswith("PIN2 WARNING - pin_num = *** > warning 1 | ")
+    assert first.split(" | ", 1)[1] == "three=3 five=5;~:10"
+    document = json.loads(outputs["json"].out)
+    (step,) = document["steps"]
+    by_name = {e["name"]: e for e in step["evaluations"]}
+    assert by_name["pin_num"]["value"] == MASK and by_name["pin_num"]["warning"] == 1
+    assert by_name["three"]["value"] == 3 and by_name["three"]["warning"] == MASK
+    assert by_name["five"]["critical"] == MASK and by_name["five"]["warning"] == 10
+    check(document, "run")  # schemas/run-result.schema.json: a limit or value may be ***
+    with sqlite3.connect(project.root / "var" / "runner.db") as db:
+        stored = db.execute("SELECT evaluations_json, values_json FROM step_results").fetchall()
+    assert len(stored) == 3 and all(str(PIN) not in "".join(row) for row in stored)
+    assert str(PIN).encode() not in (project.root / "var" / "runner.db").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("secret", "value", "masked"),
+    [
+        ("0001", 1, False),  # 4 characters of text, but the number is 1
+        (" 12 ", 12, False),
+        ("1.00", 1, False),
+        ("1.00", 1.0, False),
+        ("-123", -123, True),
+        ("12.5", 12.5, True),
+        ("4711", 4711, True),
+        ("4711", 4711.0, True),
+        ("04711", 4711, True),  # the number 4711 is 4 characters: masked as any 4711
+    ],
+    ids=[
+        "leading-zeros",
+        "spaces",
+        "1.00-int",
+        "1.00-float",
+        "neg",
+        "float",
+        "int",
+        "as-float",
+        "0-4711",
+    ],
+)
+def test_a_secret_masks_a_number_only_when_the_number_is_long_enough(
+    secret: str, value: float, masked: bool
+) -> None:
+    """The 4-character minimum applies to the number a secret spells as Python writes it
+    (str of an int, repr of a float), not to the text: "0001" never masks every 1
+    (reviewer's item 3)."""
+    assert Masker([secret]).mask({"count": value}) == {"count": MASK if masked else value}
+
+
+def test_a_decimal_equal_to_a_secret_number_is_masked() -> None:
+    """NUMERIC columns come back through pyodbc as decimal.Decimal (reviewer's item 3)."""
+    from decimal import Decimal
+
+    masker = Masker(["4711", "12.5"])
+    assert masker.mask(Decimal("4711")) == MASK
+    assert masker.mask({"pin": Decimal("4711.00"), "n": Decimal("12.50")}) == {
+        "pin": MASK,
+        "n": MASK,
+    }
+    assert masker.mask([{"pin": Decimal("4712")}]) == [{"pin": Decimal("4712")}]
+    assert masker.mask({"pin": Decimal("NaN")})["pin"].is_nan()
+    assert masker.mask(Decimal("sNaN")).is_snan()  # unhashable: left as it is
+    assert Masker(["word-Tapir"]).mask(Decimal("4711")) == Decimal("4711")
+
+
+def test_a_secret_number_is_masked_in_the_folded_ok_items_of_a_loop(
+    project: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long for_each folds its OK items into count/min/max/avg per threshold value
+    (engine/items.py): a secret number is masked there too, its count is not."""
+    from test_output_schema import check
+
+    from runner.cli.main import main
+
+    project.runbook(
+        "loop",
+        """
+        runbook: loop
+        connection: main
+        inputs:
+          pin: {type: integer, secret: true}
+        steps:
+          - id: each
+            for_each: "{{ range(30) | list }}"
+            as: n
+            steps:
+              - id: probe
+                sql: "SELECT {{ inputs.pin }} AS v, {{ n }} AS k"
+                thresholds:
+                  v: {warning: 1000000000}
+                  k: {warning: 28}
+        """,
+    )
+    outputs = {}
+    for fmt in ("text", "json"):
+        assert main(["run", "loop", "--param", f"pin={PIN}", "--format", fmt]) == 1
+        outputs[fmt] = capsys.readouterr().out
+    assert "OK items: probe.v count 29, min ***, max ***, avg ***" in " ".join(
+        outputs["text"].split()
+    )
+    assert "OK items: probe.k count 29, min 0, max 28, avg 14" in " ".join(outputs["text"].split())
+    check(json.loads(outputs["json"]), "run")  # schemas/run-result.schema.json allows ***
+    summary = json.loads(outputs["json"])["steps"][0]["items_summary"]
+    assert summary["ok_values"]["probe.v"] == {"count": 29, "min": MASK, "max": MASK, "avg": MASK}
+    for fmt, out in outputs.items():
+        assert str(PIN) not in out, fmt
+    assert str(PIN).encode() not in (project.root / "var" / "runner.db").read_bytes()

@@ -29,7 +29,8 @@ SECRETS = {
     "DEPLOY_TOKEN": "deploy-Axolotl2264",
 }
 INPUT_SECRET = "input-Pangolin4408"
-ALL = [*SECRETS.values(), INPUT_SECRET]
+PIN = 86420975  # a secret integer input, selected back as a number
+ALL = [*SECRETS.values(), INPUT_SECRET, str(PIN)]
 
 PG = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=postgres;UID=postgres"
 
@@ -45,13 +46,18 @@ connection: pg
 concurrency: allow
 inputs:
   password: {{type: string, secret: true}}
+  pin: {{type: integer, secret: true, default: {PIN}}}
 notify:
   critical: [ops]
 steps:
   - id: pg
-    sql: "SELECT 1 AS one WHERE {{{{ inputs.password }}}} <> {{{{ env.DEPLOY_TOKEN }}}}"
+    sql: >-
+      SELECT 1 AS one, {{{{ inputs.pin }}}} AS pin,
+      CAST({{{{ inputs.pin }}}} AS NUMERIC(12, 2)) AS pin_decimal
+      WHERE {{{{ inputs.password }}}} <> {{{{ env.DEPLOY_TOKEN }}}}
     thresholds:
-      one: {{critical: 0}}
+      one: {{warning: "{{{{ inputs.pin }}}}", critical: 0}}
+      pin: {{warning: 1}}
     hint: "{LEAKS}"
   - id: shell
     command: [echo, "{{{{ inputs.password }}}}", "{{{{ env.DEPLOY_TOKEN }}}}",

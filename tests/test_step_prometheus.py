@@ -31,7 +31,7 @@ from runner.reports.summary import rendered_summary, value_summary
 from runner.steps import STEP_TYPES, executor
 from runner.steps.context import StepContext
 from runner.steps.prometheus import PrometheusStep
-from runner.steps.promselect import Missing, histogram_quantile, query_reading
+from runner.steps.promselect import Missing, histogram_quantile, parse_exposition, query_reading
 
 # -- the exposition: counters, gauges with labels, histograms ------------------------------
 
@@ -332,6 +332,17 @@ def test_what_another_attempt_cannot_change_is_final(
     assert not caught.value.transient
 
 
+def test_a_parse_error_shows_at_most_200_characters_of_the_body() -> None:
+    # A one-line JSON answer of 300 KB: the parser's message quotes the line whole.
+    body = '{"a": "' + "x" * 300_000 + '"}'
+    with pytest.raises(StepError) as caught:
+        parse_exposition(body, "http://h/metrics")
+    message = str(caught.value)
+    prefix = 'http://h/metrics did not answer a Prometheus exposition: Invalid labels: "a": "xxx'
+    assert message.startswith(prefix)
+    assert message.endswith(" more characters)") and len(message) < 320, len(message)
+
+
 def test_headers_are_sent_and_masked_when_shown(exposition: Exposition) -> None:
     config = step(
         url=f"{exposition.url}/private",
@@ -512,6 +523,8 @@ def test_validate_refuses_what_cannot_work_with_line_and_key(project) -> None:
           - prometheus: {url: http://h/metrics, metric: x, quantile: 95}
           - prometheus: {url: http://h/metrics, query: "sum(up)"}
           - prometheus: {url: http://h/metrics, metrics: {series: {metric: x}}}
+          - prometheus: {url: http://h/metrics, metric: x, quantile: 0}
+          - prometheus: {url: http://h/metrics, metric: x, quantile: 1}
         """,
     )
     found = project.library().problems(project.root / "runbooks" / "bad.yaml")
@@ -522,10 +535,12 @@ def test_validate_refuses_what_cannot_work_with_line_and_key(project) -> None:
         'runbooks/bad.yaml:5:43: error: steps[2].prometheus.metric: metric reads a /metrics endpoint (url:), not a server (write the selection in the PromQL query, such as sum(wms_errors_total{service="api"}))',
         "runbooks/bad.yaml:10:7: error: steps[3].prometheus.quantile: quantile reads a histogram's buckets and takes no aggregate (leave out aggregate: the buckets of the series matched are summed per le)",
         "runbooks/bad.yaml:11:63: error: steps[4].prometheus.aggregate: 'median' is not one of: sum, avg, max, min, count",
-        "runbooks/bad.yaml:12:62: error: steps[5].prometheus.quantile: 95 is too large: the maximum is 1",
+        "runbooks/bad.yaml:12:62: error: steps[5].prometheus.quantile: 95 is too large: it must be below 1",
         "runbooks/bad.yaml:13:18: error: steps[6].prometheus.url: reading a /metrics endpoint needs metric: (or metrics:) (such as metric: wms_errors_total)",
         "runbooks/bad.yaml:13:41: error: steps[6].prometheus.query: query is PromQL for a Prometheus server (server:) (to scrape the endpoint, name the metric with metric:)",
         "runbooks/bad.yaml:14:51: error: steps[7].prometheus.metrics.series: the name series is taken: the result's series holds each name's count (give the reading another name)",
+        "runbooks/bad.yaml:15:62: error: steps[8].prometheus.quantile: 0 is too small: it must be above 0",
+        "runbooks/bad.yaml:16:62: error: steps[9].prometheus.quantile: 1 is too large: it must be below 1",
     ]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import psutil
 import pytest
+from services import SLEEPER, services, start_service
 
 from runner.base.abort import RunAbort
 from runner.base.errors import Aborted, StepError, StepTimeout
@@ -49,26 +50,15 @@ def run(
 
 
 @pytest.fixture
-def spawn() -> Iterator[Callable[[str], subprocess.Popen[str]]]:
-    """Starts a Python child that sleeps with `marker` in its argv, ready once it says so
-    (its command line is its own by then, not the forking parent's)."""
-    children: list[subprocess.Popen[str]] = []
+def spawn() -> Iterator[Callable[[str], psutil.Process]]:
+    """Starts a stand-in service with `marker` in its argv (tests/services.py)."""
+    with services() as started:
 
-    def start(marker: str) -> subprocess.Popen[str]:
-        child = subprocess.Popen(
-            [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(120)"]
-            + [marker],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        children.append(child)
-        assert child.stdout is not None and child.stdout.readline() == "ready\n"
-        return child
+        def start(marker: str) -> psutil.Process:
+            started.append(start_service(marker))
+            return started[-1]
 
-    yield start
-    for child in children:
-        child.kill()
-        child.wait()
+        yield start
 
 
 def marker() -> str:
@@ -150,6 +140,49 @@ def test_process_text_may_be_a_template(spawn) -> None:
     child = spawn(text)
     values = run(step(process="{{ inputs.name }}"), inputs={"name": text})
     assert values["process_pids"] == [child.pid]
+
+
+def test_the_runners_own_child_processes_are_not_counted(spawn) -> None:
+    text = marker()
+    other = spawn(text)
+    child = subprocess.Popen([sys.executable, "-c", SLEEPER, text], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and int(child.stdout.readline()) == child.pid
+        assert run(step(process=text))["process_pids"] == [other.pid]
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_processes_that_started_the_runner_are_not_counted(project, spawn) -> None:
+    # How cron and Nagios call it: a shell, timeout, then the runner, the text in each
+    # one's command line. `; exit $?` keeps the shell from handing itself over to timeout.
+    project.runbook(
+        "proc",
+        """
+        runbook: proc
+        inputs:
+          process: {type: string}
+        steps:
+          - id: p
+            system: {process: "{{ inputs.process }}"}
+        """,
+    )
+    text = marker()
+    command = f"timeout 60 {sys.executable} -m runner run proc --param process={text}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for started in (False, True):
+        running = [spawn(text).pid] if started else []
+        ran = subprocess.run(
+            ["sh", "-c", f"{command} --format json; exit $?"],
+            cwd=project.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        values = json.loads(ran.stdout)["steps"][0]["values"]
+        assert values == {"process_count": len(running), "process_pids": running}, ran.stderr
 
 
 def test_cpu_is_sampled_over_the_interval_with_the_runs_sleep() -> None:

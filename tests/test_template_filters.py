@@ -147,3 +147,45 @@ def test_a_signed_webhook_is_accepted_and_its_key_and_signature_are_masked(
     assert run.steps[1].values["status"] == 401
     stored = (project.root / "var" / "runner.db").read_bytes()
     assert KEY.encode() not in stored and _signature(BODY, KEY).encode() not in stored
+
+
+def test_a_signature_made_in_vars_titles_and_questions_is_masked(project, verifier) -> None:
+    """hmac_sha256 registers its key and signature wherever the run renders it: in a var
+    (rendered as the run starts, before any step), a title, a confirm question."""
+    project.runbook(
+        "sig",
+        f"""
+        runbook: sig
+        kind: troubleshooting
+        title: "sig {{{{ vars.sig }}}}"
+        vars:
+          sig: "{{{{ 'payload' | hmac_sha256(env.WEBHOOK_KEY) }}}}"
+        steps:
+          - id: signed
+            title: "signed {{{{ vars.sig }}}}"
+            confirm: "Send {{{{ 'payload' | hmac_sha256(env.WEBHOOK_KEY) }}}}?"
+            http:
+              method: POST
+              url: {verifier}/webhook
+              headers: {{X-Shopify-Hmac-Sha256: "{{{{ vars.sig }}}}"}}
+              body: payload
+            assert:
+              - status == 200
+        """,
+    )
+    signature = _signature("payload", KEY)
+    run = project.run("sig", environ={"WEBHOOK_KEY": KEY}, mode="dry-run")
+    shown = repr(run.steps) + run.title
+    assert "***" in run.title and signature not in shown and KEY not in shown
+    asked: list[str] = []
+    run = project.run(
+        "sig",
+        environ={"WEBHOOK_KEY": KEY},
+        interactive=True,
+        ask=lambda question: asked.append(question) or "y",
+    )
+    assert run.status is Status.OK, run.steps
+    assert asked == ["Send ***? [y/N] "]
+    assert signature not in repr(run.steps) + run.title
+    stored = (project.root / "var" / "runner.db").read_bytes()
+    assert signature.encode() not in stored and KEY.encode() not in stored

@@ -49,11 +49,13 @@ def test_a_var_that_cannot_be_rendered_makes_the_run_unknown_with_the_reason(
           - command: [echo, "{{ vars.base }}"]
         """,
     )
-    with pytest.raises(TemplateError, match=r"runbooks/t.yaml: vars: undefined: no key 'EDI_URL'"):
+    with pytest.raises(
+        TemplateError, match=r"^runbooks/t.yaml:2:14: vars.base: undefined: no key 'EDI_URL'"
+    ):
         project.run("t", environ={})
     monkeypatch.delenv("EDI_URL", raising=False)
     assert main(["run", "t", "--format", "json"]) == 3  # UNKNOWN, the reason said
-    assert "vars: undefined" in json.loads(capsys.readouterr().out)["error"]
+    assert "vars.base: undefined" in json.loads(capsys.readouterr().out)["error"]
 
 
 def test_a_check_renders_its_own_vars_with_its_inputs(project):
@@ -84,28 +86,45 @@ def test_a_check_renders_its_own_vars_with_its_inputs(project):
     assert run.steps[0].children[0].values["stdout"] == "hello edi b\n"
 
 
+def test_a_check_var_that_cannot_be_rendered_is_named_with_its_line(project):
+    project.write(
+        "checks/probe.yaml",
+        """
+        check: probe
+        vars: {where: "{{ env.PROBE_URL }}"}
+        steps:
+          - command: [echo, "{{ vars.where }}"]
+        """,
+    )
+    project.runbook("t", "runbook: t\nsteps:\n  - id: c\n    check: probe\n")
+    run = project.run("t", environ={})
+    assert "checks/probe.yaml:2:15: vars.where: undefined: no key 'PROBE_URL'" in str(
+        run.steps[0].error
+    )
+
+
 @pytest.mark.parametrize(
     "variables, expected",
     [
         (
             '{a: "{{ steps.x.value }}"}',
-            "runbooks/t.yaml:3:7: error: vars: 'steps' cannot be read in vars: "
+            "runbooks/t.yaml:3:11: error: vars.a: 'steps' cannot be read in vars: "
             "'{{ steps.x.value }}' (a var is rendered once as the run starts: it may read "
             "inputs, env, now and run)",
         ),
         (
             '{a: "{{ vars.b }}", b: 1}',
-            "runbooks/t.yaml:3:7: error: vars: 'vars' cannot be read in vars: '{{ vars.b }}' "
+            "runbooks/t.yaml:3:11: error: vars.a: 'vars' cannot be read in vars: '{{ vars.b }}' "
             "(a var is rendered once as the run starts: it may read inputs, env, now and run)",
         ),
         (
             '{a: ["{{ inputs.nope }}"]}',
-            "runbooks/t.yaml:3:7: error: vars: unknown input 'nope' in vars: "
+            "runbooks/t.yaml:3:11: error: vars.a: unknown input 'nope' in vars: "
             "'{{ inputs.nope }}' (declare it under `inputs:`)",
         ),
         (
             '{a: {b: "{{ env.X "}}',
-            "runbooks/t.yaml:3:7: error: vars: template syntax error in '{{ env.X ': "
+            "runbooks/t.yaml:3:11: error: vars.a: template syntax error in '{{ env.X ': "
             "unexpected end of template, expected 'end of print statement'. (check the {{ }} pairs)",
         ),
     ],
@@ -117,3 +136,62 @@ def test_validate_names_what_a_var_cannot_read(project, capsys, variables, expec
     )
     assert main(["validate", "runbooks/t.yaml"]) == 1
     assert capsys.readouterr().out.splitlines()[0] == expected
+
+
+# --- runner.yaml's vars: checked by validate, and a failure names the var and its line ---
+
+CONFIG = """
+state: var/runner.db
+vars:
+  plain: 7
+  base: "{{ env.NOPE_URL }}"
+"""
+RUNBOOK = """
+runbook: t
+vars:
+  own: "{{ env.OWN | default('o') }}"
+  plain: 8
+steps:
+  - command: [echo, "{{ vars.plain }}"]
+"""
+
+
+def test_a_runner_yaml_var_that_cannot_be_rendered_is_blamed_on_runner_yaml(project):
+    project.config(CONFIG)
+    project.runbook("t", RUNBOOK)
+    with pytest.raises(
+        TemplateError, match=r"/runner.yaml:4:9: vars.base: undefined: no key 'NOPE_URL'"
+    ):
+        project.run("t", environ={})
+    run = project.run("t", environ={"NOPE_URL": "http://x"})
+    assert run.steps[0].values["stdout"] == "8\n"  # the runbook's own var wins
+
+
+@pytest.mark.parametrize(
+    "variables, expected",
+    [
+        (
+            '{base: "{{ steps.first.value }}"}',
+            "runner.yaml:2:14: error: vars.base: 'steps' cannot be read in vars: "
+            "'{{ steps.first.value }}' (a var is rendered once as the run starts: it may read "
+            "inputs, env, now and run)",
+        ),
+        (
+            '{base: ["{{ env.X "]}',
+            "runner.yaml:2:14: error: vars.base: template syntax error in '{{ env.X ': "
+            "unexpected end of template, expected 'end of print statement'. (check the {{ }} pairs)",
+        ),
+    ],
+    ids=["steps", "syntax"],
+)
+def test_validate_checks_runner_yaml_vars_as_a_runbooks(project, capsys, variables, expected):
+    project.config(f"state: var/runner.db\nvars: {variables}\n")
+    project.runbook("t", RUNBOOK)
+    assert main(["validate"]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == expected
+    assert main(["run", "t"]) == 3  # refused before anything runs, for the same reason
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[0]
+        .startswith("t: UNKNOWN - invalid: runner.yaml:2:14:")
+    )

@@ -78,6 +78,9 @@ steps:
     sql: >-
       SELECT 1 AS n, {{ inputs.pin }} AS pin WHERE {{ inputs.pin }} > 0
       AND {{ inputs.password }} <> {{ env.WEB_TOKEN }} AND {{ inputs.password | length }} > 2
+    thresholds:
+      pin: {warning: 1}
+      n: {warning: "{{ inputs.pin }}"}
   - id: shell
     command: [sh, -c, "exit 1", "{{ inputs.password }}", "{{ env.WEB_TOKEN }}"]
     hint: "pw {{ inputs.password }} token {{ env.WEB_TOKEN }}"
@@ -329,6 +332,11 @@ def test_no_secret_on_any_page(dashboard):
     # the secrets did reach the pages' sources: the SQL that bound them is shown
     (run_id,) = _run_ids(dashboard, "leaky")
     assert "&lt;&gt; ?" in requests.get(f"{dashboard}/runs/{run_id}", timeout=30).text
+    # the threshold on the secret number and the limit templated from it: shown, masked
+    (lookup, _) = requests.get(f"{dashboard}/api/runs/{run_id}", timeout=30).json()["steps"]
+    checks = {check["name"]: check for check in lookup["evaluations"]}
+    assert (checks["pin"]["value"], checks["pin"]["warning"]) == ("***", 1)
+    assert (checks["n"]["value"], checks["n"]["warning"]) == (1, "***")
 
 
 def test_metrics_are_served_for_prometheus_with_the_headers(dashboard, filled):

@@ -100,6 +100,7 @@ def announce(
     alerting = frozenset(subject for subject in wanted if subject)
     failing = failing_steps(run, alerting)
     told_before: dict[str, tuple[str, ...] | None] = {}
+    escalated_before: dict[str, int] = {}  # stages announced before this run, by subject
 
     def change(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[Alert]]:
         updated: dict[str, dict[str, Any]] = {}
@@ -120,6 +121,7 @@ def announce(
                 updated[subject] = _row_from_state(after)
             alerts.extend(found)
             told_before[subject] = previous.failing if previous else ()
+            escalated_before[subject] = previous.escalated if previous else 0
         return updated, alerts
 
     try:
@@ -144,7 +146,9 @@ def announce(
                 alert.subject,
                 run.run_id,
                 message=alert.kind in _RETRY_AGAIN,
-                escalation=alert.kind == "escalation",
+                escalated=(
+                    escalated_before.get(alert.subject, 0) if alert.kind == "escalation" else None
+                ),
                 failing=(told_before.get(alert.subject) or ()) if alert.kind == "spread" else None,
             )
     state.record_deliveries(deliveries)
@@ -188,7 +192,7 @@ def _state_from_row(row: dict[str, Any] | None) -> AlertState | None:
         critical_since=_time(row.get("critical_since")),
         opened=_time(row.get("opened")),
         last_sent=_time(row.get("last_sent")),
-        escalated=bool(row.get("escalated")),
+        escalated=int(row.get("escalated") or 0),
         streak=int(row.get("streak") or 0),
         recent=tuple(row.get("recent") or ()),
         last_run_id=row.get("last_run_id"),

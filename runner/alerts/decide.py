@@ -16,7 +16,8 @@ What is announced (changes, not noise):
   that recovers while others still fail is not announced (the subject is still bad);
   the next message simply lists the steps failing then;
 - the same failure again only once `repeat` has passed since the last message;
-- an escalation, once per incident, when it has been CRITICAL for `escalate.after`;
+- an escalation, once per stage of `escalate:` in an incident, when it has been CRITICAL
+  for that stage's `after` (one stage, or a ladder: dev after 30m, management after 2h);
 - the recovery (-> OK), once, naming how long it was bad;
 - a run that needed retries but ended OK, when `retried` names someone to tell.
 
@@ -53,7 +54,7 @@ class AlertState:
     critical_since: datetime | None = None  # first CRITICAL run of the current streak
     opened: datetime | None = None  # when the incident was first announced
     last_sent: datetime | None = None  # last message about the incident; None: send again
-    escalated: bool = False
+    escalated: int = 0  # how many stages of `escalate:` were announced in this incident
     streak: int = 0  # bad runs in a row
     recent: tuple[str, ...] = ()  # statuses of the last runs, oldest first
     last_run_id: str | None = None
@@ -157,9 +158,7 @@ def decide(
             alert("recovered", policy.recovered)
         if retried:
             alert("retried", policy.retried)
-        after = replace(
-            after, announced=None, opened=None, last_sent=None, escalated=False, failing=()
-        )
+        after = replace(after, announced=None, opened=None, last_sent=None, escalated=0, failing=())
         return after, alerts
 
     # Every message to the severity's people lists the steps failing now, so from then
@@ -193,14 +192,16 @@ def decide(
         alert("repeat", tags)
         after = replace(after, last_sent=now, failing=current)
 
-    if (
-        after.open
-        and status is Status.CRITICAL
-        and not after.escalated
-        and policy.escalate_after is not None
-        and after.critical_since is not None
-        and (now - after.critical_since).total_seconds() >= policy.escalate_after
-    ):
-        alert("escalation", policy.escalate_to)
-        after = replace(after, escalated=True)
+    if after.open and status is Status.CRITICAL and after.critical_since is not None:
+        # The stages of the ladder now due and not yet announced, told in one message
+        # (a runbook run hourly may pass two stages between two runs).
+        critical_for = (now - after.critical_since).total_seconds()
+        due = [
+            tags
+            for seconds, tags in policy.escalations[after.escalated :]
+            if critical_for >= seconds
+        ]
+        if due:
+            alert("escalation", tuple(dict.fromkeys(tag for tags in due for tag in tags)))
+            after = replace(after, escalated=after.escalated + len(due))
     return after, alerts

@@ -27,11 +27,14 @@ so the path with no secrets registered does two substring tests and returns.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+
+from runner.base.decimals import is_decimal
 
 MASK = "***"
 
@@ -181,12 +184,17 @@ class Masker:
             return tuple(self._mask(item) for item in obj)
         if isinstance(obj, (set, frozenset)):
             return type(obj)(self._mask(item) for item in obj)
+        if self._numbers:  # a Decimal (a NUMERIC column through pyodbc) may be one
+            return self._mask_number(obj)
         return obj
 
     def _mask_number(self, value: Any) -> Any:
-        """`***` for an int or float equal to a secret number (never a bool: True == 1)."""
-        if type(value) in (int, float) and value in self._numbers:
-            return MASK
+        """`***` for an int, float or Decimal equal to a secret number (never a bool:
+        True == 1)."""
+        if type(value) in (int, float):
+            return MASK if value in self._numbers else value
+        if is_decimal(value) and value.is_finite():  # NaN: no number; sNaN: unhashable
+            return MASK if value in self._numbers else value
         return value
 
     def _mask_rows(self, rows: list[Any]) -> list[dict[Any, Any]] | None:
@@ -214,16 +222,22 @@ class Masker:
 
 
 def _number(text: str) -> int | float | None:
-    """The number a secret's text spells (`"4711"`, `"3.5"`), or None."""
+    """The number a secret's text spells (`"4711"`, `"3.5"`), or None; None too when the
+    number, written as Python writes it (`str` of an int, `repr` of a float), is shorter
+    than MIN_SECRET_LENGTH: the text "0001" is long enough to be a secret, but masking
+    every 1 would blank out half of every result, as " 12 " every 12 and "1.00" every 1."""
+    number: int | float
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number if number == number and number not in (float("inf"), float("-inf")) else None
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        if not math.isfinite(number):
+            return None
+        return number if len(repr(number)) >= MIN_SECRET_LENGTH else None
+    return number if len(str(number)) >= MIN_SECRET_LENGTH else None
 
 
 def is_credential_key(key: object) -> bool:
@@ -351,6 +365,19 @@ def _mask_steps(steps: list[Any], mask: Callable[[Any], Any]) -> None:
         step.item = mask(step.item)
         for evaluation in step.evaluations:
             evaluation.text = mask(evaluation.text)
+            # The value (a secret number selected back) and the limits (templated from a
+            # secret input) are numbers: masked whole when they equal a secret number.
+            evaluation.value = mask(evaluation.value)
+            evaluation.warning = mask(evaluation.warning)
+            evaluation.critical = mask(evaluation.critical)
+        summary = step.items_summary
+        if summary is not None and summary.ok_values:  # a for_each's folded OK items
+            summary.ok_values = {
+                name: {
+                    key: number if key == "count" else mask(number) for key, number in agg.items()
+                }
+                for name, agg in summary.ok_values.items()
+            }
         for attempt in step.attempts:
             attempt.error = mask(attempt.error) if attempt.error else attempt.error
         _mask_steps(step.children, mask)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.base.errors import InputError, InvalidInput, Problem
+from runner.base.masking import MASK
 from runner.cli import signals
 from runner.language.config import load_config
 from runner.language.inputs import parse_params
@@ -121,7 +122,8 @@ def show_command(args: argparse.Namespace) -> int:
             {
                 "name": i.name,
                 "type": i.type,
-                "default": i.default,
+                # a secret's default is never shown, only that it has one (as the dashboard)
+                "default": MASK if i.secret and i.default is not None else i.default,
                 "required": i.required,
                 "description": i.description,
             }

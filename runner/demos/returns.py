@@ -10,7 +10,8 @@ webhooks `POST /api/webhooks/orders/create` (and `orders/updated`, `app/uninstal
 which verify Shopify's signature (`X-Shopify-Hmac-Sha256`: base64 of HMAC-SHA256 of the
 raw body with the app's secret, `SHOPIFY_API_SECRET`, a demo default when unset) and
 refuse a bad one with 401; and the OAuth install and callback. Under var/demo/returns it
-keeps the supervisor logs (`logs/`) and the nightly backups (`backup/`). What each
+keeps the supervisor logs (`logs/`) and the nightly backups (`backup/`; `backup-failed`
+rewrites them at the first request after it is switched). What each
 answer says comes from returns_story.py.
 """
 
@@ -40,6 +41,9 @@ FAULTS = {
     "the error rate is 10% over 5 minutes",
     "slow": "API responses take 3.5 s (the 5-minute average 4.2 s), MongoDB connections at 88%",
     "db-down": "MongoDB is unreachable: /api/health and every database read answer 500",
+    "backup-failed": "the nightly backup has failed for three nights (disk full): the newest "
+    "database and configuration backups are 3 nights old and that last dump is cut short "
+    "(the backup files change at the demo's next request after a switch)",
 }
 
 #: How long `slow` makes the returns list (the seed's timed `curl .../api/returns/`) take.
@@ -53,7 +57,16 @@ def build(state: DemoState) -> Any:
     from starlette.responses import JSONResponse, RedirectResponse, Response
     from starlette.routing import Route
 
-    story.write_files(state.root, state.clock())
+    story.write_files(state.root, state.clock(), state.has)
+    written = {"faults": state.faults}
+
+    def sync_backups(faults: frozenset[str]) -> None:
+        """The backups follow `backup-failed` as soon as it is switched."""
+        if ("backup-failed" in faults) != ("backup-failed" in written["faults"]):
+            story.write_backups(state.root, state.clock(), lambda fault: fault in faults)
+        written["faults"] = faults
+
+    state.on_faults(sync_backups)
 
     def error(status: int, detail: str) -> JSONResponse:
         return JSONResponse({"detail": detail}, status)

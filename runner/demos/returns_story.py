@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import os
+import sys
 import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -249,7 +250,11 @@ def returns_list(now: float) -> dict[str, Any]:
 # --- files: supervisor logs and backups ----------------------------------------------
 
 
-def write_files(root: Path, now: float) -> None:
+#: Nights the nightly backup has failed under the `backup-failed` fault.
+BACKUP_FAILED_NIGHTS = 3
+
+
+def write_files(root: Path, now: float, has: Has = lambda fault: False) -> None:
     """The app's logs (/var/log/supervisor/*.log in the seed) and its backups
     (/backup/<date>_<time>.tar.gz, nightly at 02:00, and config_<date>.tar.gz)."""
     logs = root / "logs"
@@ -266,16 +271,66 @@ def write_files(root: Path, now: float) -> None:
         path = logs / f"backend.err.log.{days}"
         path.write_text(f"{iso(now - days * DAY)} ERROR webhook retry\n", encoding="utf-8")
         os.utime(path, (now - days * DAY, now - days * DAY))
+    write_backups(root, now, has)
+    for app in ("backend", "frontend"):  # the configuration the seed backs up
+        env = root / "app" / app / ".env"
+        env.parent.mkdir(parents=True, exist_ok=True)
+        env.write_text(f"APP_URL=http://127.0.0.1:3000\nSERVICE={app}\n", encoding="utf-8")
+    tools = root / "bin"
+    tools.mkdir(exist_ok=True)
+    mongodump = tools / "mongodump"
+    mongodump.write_text(MONGODUMP.replace("PYTHON", sys.executable), encoding="utf-8")
+    mongodump.chmod(0o755)
+
+
+#: The demo's stand-in for MongoDB's mongodump (`mongodump --db DB --out DIR`): it writes
+#: DIR/DB/<collection>.bson (real BSON documents) and .metadata.json as mongodump does.
+MONGODUMP = """#!PYTHON
+import json, os, struct, sys
+
+def bson(doc):
+    body = b""
+    for key, value in doc.items():
+        text = str(value).encode() + b"\\0"
+        body += b"\\x02" + key.encode() + b"\\0" + struct.pack("<i", len(text)) + text
+    return struct.pack("<i", len(body) + 5) + body + b"\\0"
+
+args = sys.argv[1:]
+db = args[args.index("--db") + 1] if "--db" in args else "test"
+out = args[args.index("--out") + 1] if "--out" in args else "dump"
+folder = os.path.join(out, db)
+os.makedirs(folder, exist_ok=True)
+for name in ("orders", "returns", "tenants", "sync_jobs", "webhook_events"):
+    with open(os.path.join(folder, name + ".bson"), "wb") as handle:
+        for n in range(20):
+            handle.write(bson({"_id": f"{name}-{n}", "tenant_id": "tenant-rms34"}))
+    with open(os.path.join(folder, name + ".metadata.json"), "w") as handle:
+        json.dump({"collectionName": name, "indexes": []}, handle)
+    print(f"done dumping {db}.{name} (20 documents)", file=sys.stderr)
+"""
+
+
+def write_backups(root: Path, now: float, has: Has = lambda fault: False) -> None:
+    """Ten nights of backups, nightly at 02:00 (the seed keeps 7); with `backup-failed`
+    the last BACKUP_FAILED_NIGHTS nights wrote nothing (the disk was full) and the dump
+    of the night before was cut short. The backups made before are replaced."""
     backup = root / "backup"
     backup.mkdir(parents=True, exist_ok=True)
+    for old in [*backup.glob("2*.tar.gz"), *backup.glob("config_*.tar.gz")]:
+        old.unlink()
+    skipped = BACKUP_FAILED_NIGHTS if has("backup-failed") else 0
     midnight = now - now % DAY
-    for days in range(10):  # nightly at 02:00, ten nights kept (seed: 7)
-        moment = midnight - days * DAY + 2 * HOUR
-        if moment > now:
+    nights = [m for m in (midnight - d * DAY + 2 * HOUR for d in range(10)) if m <= now]
+    for night, moment in enumerate(nights):
+        if night < skipped:
             continue
         stamp = datetime.fromtimestamp(moment, UTC)
-        _tarball(backup / f"{stamp:%Y%m%d_%H%M%S}.tar.gz", stamp.strftime("%Y%m%d_%H%M%S"), moment)
+        dump = backup / f"{stamp:%Y%m%d_%H%M%S}.tar.gz"
+        _tarball(dump, stamp.strftime("%Y%m%d_%H%M%S"), moment)
         _tarball(backup / f"config_{stamp:%Y%m%d}.tar.gz", "app/backend", moment, ".env")
+        if skipped and night == skipped:  # the newest left: cut short
+            dump.write_bytes(dump.read_bytes()[:100])
+            os.utime(dump, (moment, moment))
 
 
 def _tarball(path: Path, folder: str, moment: float, single: str | None = None) -> None:

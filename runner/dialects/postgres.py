@@ -6,8 +6,18 @@ import re
 
 from runner.dialects.base import NAME, PARENS, Dialect
 
-# BoolsAsChar among a connection string's attributes (`;BoolsAsChar=1`, `boolsaschar = 0`).
-_BOOLS_AS_CHAR = re.compile(r"(?:^|;)\s*BoolsAsChar\s*=", re.IGNORECASE)
+# One attribute of an ODBC connection string: `KEY=value;` or `KEY={value; with ;}`.
+_ATTRIBUTE = re.compile(r"\s*([^=;]*?)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)\s*(?:;|$)")
+# psqlodbc's driver names (Debian's, the Windows installer's, older ones) and libraries.
+_PSQLODBC = re.compile(
+    r"postgresql(?:\s*(?:unicode|ansi))?(?:\s*\(x64\))?|postgresql3\d\w?|.*psqlodbc.*",
+    re.IGNORECASE,
+)
+# What psqlodbc reads BoolsAsChar from: its name, its short name (B9; B7 is
+# TextAsLongVarchar) and CX, the abbreviated form whose flags hold it.
+_SETS_BOOLS_AS_CHAR = frozenset({"boolsaschar", "b9", "cx"})
+# Where the settings come from an odbc.ini or .dsn file this runner does not read.
+_DATA_SOURCE = frozenset({"dsn", "filedsn"})
 
 
 class Postgres(Dialect):
@@ -44,8 +54,24 @@ class Postgres(Dialect):
     def odbc_connection_string(self, text: str) -> str:
         """psqlodbc hands booleans over as the text '1' or '0' (its BoolsAsChar default),
         so `SELECT pg_terminate_backend(pid)` would read as a string: BoolsAsChar=0 makes
-        them Python's True and False. A connection string (or DSN) that sets BoolsAsChar
-        itself is left as it is."""
-        if _BOOLS_AS_CHAR.search(text):
+        them Python's True and False. Added only when the string names a psqlodbc driver
+        and sets no BoolsAsChar itself (as BoolsAsChar, B9 or CX); a DSN or FILEDSN is
+        opened as written, its odbc.ini deciding."""
+        keys = _attributes(text)
+        driver = keys.get("driver", "").strip("{}").strip()
+        if keys.keys() & (_DATA_SOURCE | _SETS_BOOLS_AS_CHAR) or not _PSQLODBC.fullmatch(driver):
             return text
         return f"{text.rstrip().rstrip(';')};BoolsAsChar=0"
+
+
+def _attributes(text: str) -> dict[str, str]:
+    """A connection string's attributes by lower-case key, as far as they parse."""
+    found: dict[str, str] = {}
+    position = 0
+    while position < len(text):
+        match = _ATTRIBUTE.match(text, position)
+        if match is None or match.end() == position:
+            break
+        found.setdefault(match.group(1).lower(), match.group(2))
+        position = match.end()
+    return found

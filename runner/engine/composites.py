@@ -30,6 +30,7 @@ from runner.language.inputs import resolve_inputs
 from runner.language.library import Library
 from runner.language.model import RetryPolicy, Runbook, Step, Threshold
 from runner.language.results import RunResult, StepResult
+from runner.language.varchecks import render_vars
 
 
 class Services(Struct):
@@ -327,7 +328,7 @@ class Composites(ABC):
             "__connection__": step.connection or scope.get("__connection__"),
         }
         if check.vars:  # rendered like a runbook's (walker.py), with the check's inputs
-            own = templates.render_value(dict(check.vars), local, f"{check.path}: vars")
+            own = render_vars(check.vars, check.var_keys, check.path, local)
             local["vars"] = {**scope["vars"], **own}
         for nested in check.steps:
             mine = tuple(overrides.pop(t.name, t) for t in nested.thresholds)
@@ -342,7 +343,7 @@ class Composites(ABC):
             local["steps"][nested.id] = child.template_view()
         if check.title and not step.title:
             result.title = templates.render_value(check.title, local, str(step.origin))
-        result.values = {"steps": local["steps"]}
+        result.steps_view = local["steps"]
         result.status = worst(c.status for c in result.children)
         result.hint = step.hint or next((c.hint for c in result.children if c.bad and c.hint), None)
 
@@ -360,13 +361,11 @@ class Composites(ABC):
         )
         self._execute_nested(runbook, nested, inputs, services)
         result.children = nested.steps
-        result.values = {
-            "status": nested.status.value,
-            "runbook": runbook.name,
-            # later steps read the called runbook's results as a check's:
-            # steps.<id>.steps.<its step>.ok, .severity, its values
-            "steps": {child.id: child.template_view() for child in nested.steps},
-        }
+        result.values = {"status": nested.status.value, "runbook": runbook.name}
+        # Later steps read the called runbook's results as a check's (steps.<id>.steps.
+        # <its step>.ok, .severity, its values): a view for the run, not a copy recorded
+        # at each level of nesting (the children are recorded themselves, their rows cut).
+        result.steps_view = {child.id: child.template_view() for child in nested.steps}
         if not step.asserts or self.options.mode == "dry-run":  # dry-run: nothing to judge
             result.status = nested.status
             result.error = nested.error
@@ -374,7 +373,8 @@ class Composites(ABC):
         # As with the other steps' own verdicts (a command's exit code, a closed port),
         # asserts judge the call: the called runbook's status is then a value, such as
         # `status in ('OK', 'WARNING')`; its steps keep their own statuses as children.
-        result.evaluations = evaluate.evaluate_step(step, result.values, scope, thresholds=())
+        judged = {**result.values, "steps": result.steps_view}  # `steps.up.ok` in an assert
+        result.evaluations = evaluate.evaluate_step(step, judged, scope, thresholds=())
         result.status = worst(e.status for e in result.evaluations)
         if result.bad and nested.error:
             result.error = nested.error

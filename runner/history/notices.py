@@ -79,12 +79,14 @@ class Notices:
         run_id: str,
         *,
         message: bool,
-        escalation: bool,
+        escalated: int | None,
         failing: Sequence[str] | None = None,
     ) -> None:
         """Undo a claim whose message reached nobody, so the next run sends it again.
 
-        `failing`, when given, replaces the failing steps people were told about (what
+        `escalated`, when given, is how many stages of the escalation ladder were
+        announced before the lost message (they are due again). `failing`, when given,
+        replaces the failing steps people were told about (what
         they knew before the lost message). Only while the row is still the one
         `run_id` wrote: a later run's claim is never undone because an earlier run's
         message failed.
@@ -94,8 +96,8 @@ class Notices:
             db.execute(
                 "UPDATE alert_state SET "
                 "last_sent = CASE WHEN ? = 1 THEN NULL ELSE last_sent END, "
-                f"escalated = CASE WHEN ? = 1 THEN 0 ELSE escalated END {where}",
-                (int(message), int(escalation), runbook, subject, run_id),
+                f"escalated = COALESCE(?, escalated) {where}",
+                (int(message), escalated, runbook, subject, run_id),
             )
             if failing is not None:
                 db.execute(

@@ -164,7 +164,7 @@ def _loads(text: str | None) -> Any:
 
 def alert_dict(row: Row) -> dict[str, Any]:
     data = {key: row[key] for key in ALERT_COLUMNS[1:] if not key.endswith("_json")}
-    data["escalated"] = bool(row["escalated"])
+    data["escalated"] = int(row["escalated"] or 0)  # stages of the ladder announced
     data["recent"] = _loads(row["recent_json"]) or []
     data["failing"] = _loads(row["failing_json"])  # None: not known (an older row)
     return data
@@ -176,7 +176,7 @@ def alert_row(runbook: str, subject: str, row: Mapping[str, Any], now: str | Non
         **row,
         "runbook": runbook,
         "subject": subject,
-        "escalated": 1 if row.get("escalated") else 0,
+        "escalated": int(row.get("escalated") or 0),
         "recent_json": json.dumps(list(row.get("recent") or [])),
         "updated": now,
         "failing_json": None if failing is None else json.dumps(list(failing)),

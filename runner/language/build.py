@@ -112,6 +112,7 @@ class _Builder:
         name = doc.get("check" if is_check else "runbook")
         tags = doc.get("tags")
         variables = doc.get("vars")
+        variables_node = root.at("vars")
         notify = root.at("notify")
         return Runbook(
             name="" if name is None else str(name),
@@ -126,6 +127,7 @@ class _Builder:
             connection=connection,
             inputs=self.inputs(root.at("inputs")),
             vars=MappingProxyType(plain(variables)) if isinstance(variables, Mapping) else NOTHING,
+            var_keys=variables_node.positions() if variables_node is not None else NOTHING,
             notify=self.policy(notify) if notify is not None and notify.is_mapping else None,
             steps=self.steps(root.at("steps"), defaults, connection),
             on_failure=on_failure_steps,
@@ -198,6 +200,9 @@ class _Builder:
             origins[key] = item.origin
             if key == "escalate" and "to" in item:
                 origins["escalate.to"] = item.child("to").origin
+            for index, stage in enumerate(item.elements() if key == "escalate" else ()):
+                if "to" in stage:  # a ladder of stages
+                    origins[f"escalate[{index}].to"] = stage.child("to").origin
         return NotifyPolicy(
             MappingProxyType(plain(node.value)), node.origin, MappingProxyType(origins)
         )

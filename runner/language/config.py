@@ -18,7 +18,7 @@ from runner.base.durations import parse_duration
 from runner.base.errors import ConfigError, InvalidInput, Problem
 from runner.base.structs import Struct, field, replace
 from runner.dialects import infer
-from runner.language.model import StepDefaults
+from runner.language.model import Origin, StepDefaults
 
 CONFIG_NAME = "runner.yaml"
 ENV_CONFIG = "RUNBOOK_CONFIG"
@@ -103,6 +103,8 @@ class Config(Struct, frozen=True):
     defaults: StepDefaults = field(default_factory=StepDefaults)
     notifications: Mapping[str, Any] = field(default_factory=dict)
     vars: Mapping[str, Any] = field(default_factory=dict)
+    #: where each var is in runner.yaml (value and key), for the messages of one that fails
+    var_keys: Mapping[str, Origin] = field(default_factory=dict)
     retention: Retention = field(default_factory=Retention)
     #: the IANA zone of schedules whose runbook names none (None: UTC)
     timezone: str | None = None
@@ -188,6 +190,11 @@ def load_config(path: str | os.PathLike[str] | None = None, *, search: bool = Tr
     if problems:
         raise InvalidInput(problems)
     config = _build(document, found.resolve().parent, found, display)
+    from runner.language.varchecks import config_var_problems
+
+    problems = config_var_problems(config.vars, config.var_keys, display)
+    if problems:
+        raise InvalidInput(problems)
     from runner.language.cache import Entry, ValidationCache
 
     cache = ValidationCache(config.var_dir / "cache", found)
@@ -247,6 +254,7 @@ def _paths(root: Path, raw: Any, default: str) -> tuple[Path, ...]:
 
 def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: str = "") -> Config:
     from runner.language.marks import locate
+    from runner.language.nodes import Node
 
     connections: dict[str, ConnectionSpec] = {}
     for name, raw in (document.get("connections") or {}).items():
@@ -281,6 +289,7 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
                 origin,
             )
     state, state_odbc = _state(document, display)
+    variables = Node.root(document, display).at("vars")
     if state_odbc is not None and STATE_CONNECTION not in connections:
         connections[STATE_CONNECTION] = _read_only(state_odbc)
     return Config(
@@ -295,6 +304,7 @@ def _build(document: Mapping[str, Any], root: Path, path: Path | None, display: 
         defaults=StepDefaults().merged(document.get("defaults")),
         notifications=document.get("notifications") or {},
         vars=document.get("vars") or {},
+        var_keys=variables.positions() if variables is not None else {},
         retention=Retention(**(document.get("retention") or {})),
         timezone=_timezone(document, display),
         scheduler=_scheduler(document.get("scheduler") or {}),

@@ -4,7 +4,8 @@
   Shopify (`X-Shopify-Hmac-Sha256`), and many webhook senders, put on a request's raw
   body: `{{ body | hmac_sha256(env.SHOPIFY_API_SECRET) }}`. The key and the signature
   are registered as the run's secrets (masked in output, history and notifications)
-  when the template is rendered for a step, whatever the key's source.
+  wherever the run renders the template (a step's keys, a var, a title, a hint, a
+  confirm question), whatever the key's source.
 - `minutes_since`: how many minutes before the run's `now` an ISO 8601 timestamp lies
   (`{{ json.jobs[0].started_at | minutes_since }}`), the age an API reports as a
   moment; a timestamp without an offset is UTC; none stays none.
@@ -23,7 +24,7 @@ from jinja2 import pass_context
 from runner.base.errors import TemplateError
 
 #: The scope's name of a callable that registers a secret value with the run's masker
-#: (steps/context.py puts it there when it renders a step's templates).
+#: (the run's scope holds it, engine/walker.py; steps/context.py adds it to a step's).
 ON_SECRET = "__on_secret__"
 
 

@@ -316,6 +316,8 @@ class Runbook(Struct, frozen=True):
     connection: str | None = None
     inputs: tuple[InputSpec, ...] = ()
     vars: Mapping[str, Any] = NOTHING  # read-only; its values are plain (templates read them)
+    #: where each var is (value and key), for the messages of a var that fails
+    var_keys: Mapping[str, Origin] = NOTHING
     notify: NotifyPolicy | None = None
     steps: tuple[Step, ...] = ()
     on_failure: tuple[Step, ...] = ()

@@ -12,7 +12,7 @@ from runner.base.errors import InvalidInput
 from runner.language import templates
 from runner.language.model import NotifyPolicy, Origin, Runbook, Step
 from runner.language.nodes import plain
-from runner.language.policy import TAG_KEYS, parse_after, tag_list
+from runner.language.policy import TAG_KEYS, parse_after, parse_escalations, tag_list
 from runner.language.steptypes import Catalog, StepDeclaration, StepTypes, known_hint
 
 #: add(origin, message, hint, at): how the check of meaning (meaning.py) records a problem
@@ -52,6 +52,11 @@ def check_notifications(
                 uses.append((policy.origins[key], policy[key]))
         if "escalate.to" in policy.origins:
             uses.append((policy.origins["escalate.to"], policy["escalate"]["to"]))
+        ladder = policy.get("escalate")
+        for index, stage in enumerate(ladder if isinstance(ladder, (list, tuple)) else ()):
+            origin = policy.origins.get(f"escalate[{index}].to")
+            if origin is not None:
+                uses.append((origin, stage["to"]))
     for step, _ in steps:
         step_type = step_types.get(step.action)
         if step_type is not None and step.config is not None:
@@ -67,6 +72,11 @@ def check_policy(policy: NotifyPolicy, add: Add) -> None:
             parse_after(plain(policy["after"]))
         except ValueError as error:
             add(policy.origins["after"], str(error))
+    if "escalate" in policy:
+        try:
+            parse_escalations(plain(policy["escalate"]))
+        except ValueError as error:
+            add(policy.origins["escalate"], str(error))
     for key in ("title", "body"):
         text = policy.get(key)
         if isinstance(text, str):

@@ -27,6 +27,36 @@ def tag_list(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
 
 
+def parse_escalations(value: Any) -> tuple[tuple[float, tuple[str, ...]], ...]:
+    """`escalate:` as (seconds, tags) stages, in the order they fire: one mapping
+    (`{after: 30m, to: [dev]}`) or a list of them, a ladder (`[{after: 30m, to: [dev]},
+    {after: 2h, to: [management]}]`). Each stage's `after` must be later than the one
+    before it; ValueError says which is not."""
+    if not value:
+        return ()
+    if isinstance(value, Mapping):
+        items = [value]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return ()  # not a stage at all: the schema says so
+    stages: list[tuple[float, tuple[str, ...]]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping) or item.get("after") is None:
+            continue  # the schema says what is missing
+        try:
+            after, tags = parse_duration(item["after"]), tag_list(item.get("to"))
+        except (TypeError, ValueError):
+            continue  # not a duration, not tags: the schema says so
+        if stages and after <= stages[-1][0]:
+            raise ValueError(
+                f"stage {index + 1} escalates after {item['after']}, not later than stage "
+                f"{index}: each stage of an escalation ladder fires later than the one before"
+            )
+        stages.append((after, tags))
+    return tuple(stages)
+
+
 def parse_after(value: Any) -> tuple[int, int | None]:
     """`3` -> (3, None): three bad runs in a row; `"3 of 5"` -> (3, 5)."""
     if value is None:
@@ -57,8 +87,8 @@ class Policy:
     retried: tuple[str, ...] = ()
     late: tuple[str, ...] = ()  # a scheduled runbook LATE, and on time again (scheduler)
     repeat: float | None = None  # seconds; None: never repeat an unchanged failure
-    escalate_after: float | None = None
-    escalate_to: tuple[str, ...] = ()
+    # (seconds CRITICAL, tags) for each stage of escalation, in the order they fire
+    escalations: tuple[tuple[float, tuple[str, ...]], ...] = ()
     after: int = 1
     within: int | None = None  # M of "N of M"; None: N runs in a row
     title: str | None = None
@@ -77,11 +107,7 @@ class Policy:
         if "repeat" in raw:
             changes["repeat"] = parse_duration(raw["repeat"]) if raw["repeat"] else None
         if "escalate" in raw:
-            escalate = raw["escalate"] or {}
-            changes["escalate_after"] = (
-                parse_duration(escalate["after"]) if escalate.get("after") is not None else None
-            )
-            changes["escalate_to"] = tag_list(escalate.get("to"))
+            changes["escalations"] = parse_escalations(raw["escalate"])
         if "after" in raw:
             changes["after"], changes["within"] = parse_after(raw["after"])
         for key in ("title", "body"):
@@ -106,7 +132,7 @@ class Policy:
             *self.recovered,
             *self.retried,
             *self.late,
-            *self.escalate_to,
+            *(tag for _, tags in self.escalations for tag in tags),
         )
         return tuple(dict.fromkeys(tags))
 

@@ -73,19 +73,27 @@ class StepResult(Struct):
     # What a real (or rehearsed) run sent, masked and cut (engine/sent.py): a SQL step's
     # connection, sql (placeholders), params (bound values), file; None for others.
     statement: dict[str, Any] | None = None
+    # A check or runbook call: its steps' template views by id, which later templates
+    # read as steps.<id>.steps.<its step>. Kept for the run only, never in `values`, nor
+    # recorded or reported: the children are there already, their values cut.
+    steps_view: dict[str, Any] | None = None
 
     @property
     def bad(self) -> bool:
         return self.status.is_bad
 
     def template_view(self) -> dict[str, Any]:
-        """What later templates see as steps.<id>: the values, and how the step ended."""
-        return {
+        """What later templates see as steps.<id>: the values, and how the step ended
+        (and a call's steps)."""
+        view = {
             **self.values,
             "ok": not self.status.is_bad,
             "severity": self.status.value,
             "outcome": self.outcome,
         }
+        if self.steps_view is not None:
+            view["steps"] = self.steps_view
+        return view
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -99,6 +107,7 @@ class StepResult(Struct):
             for evaluation in self.evaluations
         ]
         data["children"] = [child.as_dict() for child in self.children]
+        del data["steps_view"]
         if self.items_summary is None:
             del data["items_summary"]
         else:

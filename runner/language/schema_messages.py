@@ -175,10 +175,14 @@ class Explainer:
             return self.problem(path, message)
         if validator == "maximum" and schema.get("pattern") == durations.PATTERN:
             return self.problem(path, durations.too_long(value))
-        if validator in ("minimum", "exclusiveMinimum"):
+        if validator == "minimum":
             return self.problem(path, f"{_literal(value)} is too small: the minimum is {limit}")
-        if validator in ("maximum", "exclusiveMaximum"):
+        if validator == "exclusiveMinimum":
+            return self.problem(path, f"{_literal(value)} is too small: it must be above {limit}")
+        if validator == "maximum":
             return self.problem(path, f"{_literal(value)} is too large: the maximum is {limit}")
+        if validator == "exclusiveMaximum":
+            return self.problem(path, f"{_literal(value)} is too large: it must be below {limit}")
         if validator == "minItems":
             noun = "step" if path and path[-1] in ("steps", "on_failure", "finally") else "item"
             if limit == 1:

@@ -213,12 +213,19 @@ def _unknown_policy_tags(chosen: Settings, services: list[Service]) -> list[Prob
 
     known = {tag for service in services for tag in service.tags}
     raw = chosen.raw.get("policy") or {}
-    uses: list[tuple[tuple[str, ...], Any]] = [
+    uses: list[tuple[tuple[str | int, ...], Any]] = [
         ((key,), raw.get(key)) for key in ("warning", "critical", "unknown", "recovered")
     ]
     uses.append((("retried",), raw.get("retried")))
     escalate = raw.get("escalate") or {}
-    uses.append((("escalate", "to"), escalate.get("to") if isinstance(escalate, dict) else None))
+    stages = (
+        [escalate] if isinstance(escalate, dict) else escalate if isinstance(escalate, list) else []
+    )
+    for index, stage in enumerate(stages):  # one stage, or a ladder of them
+        path: tuple[str | int, ...] = (
+            ("escalate", "to") if isinstance(escalate, dict) else ("escalate", index, "to")
+        )
+        uses.append((path, stage.get("to") if isinstance(stage, dict) else None))
     problems = []
     for path, value in uses:
         for tag in tag_list(value):

@@ -61,12 +61,30 @@ def settings(config: Config) -> Settings:
             Path(item) if Path(item).is_absolute() else config.root / item for item in files
         ),
         urls=urls,
-        policy=Policy.from_raw(raw.get("policy")),
+        policy=_policy(raw, display),
         timeout=parse_duration(raw["timeout"]) if "timeout" in raw else DEFAULT_TIMEOUT,
         attempts=int(raw.get("attempts", DEFAULT_ATTEMPTS)),
         raw=raw,
         display=display,
     )
+
+
+def _policy(raw: Mapping[str, Any], display: str) -> Policy:
+    """runner.yaml's default policy; one that cannot be read (`after: 0`, an escalation
+    ladder out of order) is a ConfigError naming where, never an internal error."""
+    policy = raw.get("policy")
+    try:
+        return Policy.from_raw(policy)
+    except ValueError as error:
+        key = "escalate" if "escalat" in str(error) else "after"
+        path = (
+            ("policy", key)
+            if key and isinstance(policy, Mapping) and key in policy
+            else ("policy",)
+        )
+        mark = locate(raw, path)
+        where = f"{display}:{mark[0]}: " if mark else f"{display}: "
+        raise ConfigError(f"{where}{format_path(('notifications', *path))}: {error}") from None
 
 
 def tag_files(config: Config) -> tuple[Path, ...]:

@@ -69,7 +69,9 @@ def ok_value_lines(step: StepResult) -> list[str]:
     ]
 
 
-def _number(value: float) -> str:
+def _number(value: float | str) -> str:
+    if isinstance(value, str):  # masked: it equals a secret number
+        return value
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.6g}"
     return f"{int(value)}"

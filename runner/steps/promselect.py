@@ -24,6 +24,8 @@ from runner.base.errors import StepError
 from runner.base.suggest import did_you_mean
 
 AGGREGATES = ("sum", "avg", "max", "min", "count")
+#: How much of the parser's complaint a parse error shows (it quotes the line).
+MAX_ERROR_TEXT = 200
 
 
 class Missing(StepError):
@@ -70,9 +72,11 @@ def parse_exposition(text: str, where: str) -> list[Family]:
             for family in text_string_to_metric_families(text)
         ]
     except (ValueError, TypeError, IndexError, KeyError) as error:
-        raise StepError(
-            f"{where} did not answer a Prometheus exposition: {error or type(error).__name__}"
-        ) from None
+        # The parser quotes the offending line, which may be a whole one-line JSON answer.
+        said = str(error) or type(error).__name__
+        if len(said) > MAX_ERROR_TEXT:
+            said = f"{said[:MAX_ERROR_TEXT]}... ({len(said) - MAX_ERROR_TEXT} more characters)"
+        raise StepError(f"{where} did not answer a Prometheus exposition: {said}") from None
 
 
 def select(families: Sequence[Family], selector: Selector, where: str) -> Reading:

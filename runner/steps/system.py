@@ -25,8 +25,9 @@ Any of these keys may be combined in one step; each adds its values to the resul
   run's deadline, and the step's timeout bounds it.
 - `process: TEXT` (a template): `process_count` and `process_pids` (the first 20, in
   order) of the processes whose name or command line contains TEXT, case-sensitive as
-  `grep` is. The runner's own process and its parent (a shell or scheduler that started
-  `runbook run`, whose command line may name the same text) are not counted.
+  `grep` is. Not counted: the runner's own process, every process above it (the shell,
+  `timeout`, sudo or cron job that started `runbook run`, whose command lines carry the
+  same text; a cron daemon or sshd it runs under too) and its own child processes.
 
 Only thresholds and asserts judge the values: `assert: [process_count >= 1]` says that a
 process must run. Nothing is changed, so a rehearsal reads the values too; a dry run
@@ -308,8 +309,10 @@ def _disk(psutil: Any, path: str) -> dict[str, Any]:
 
 def _matching(psutil: Any, text: str) -> list[int]:
     """The ids of the processes whose name or command line contains `text`, in order;
-    not this process nor its parent."""
-    mine = {os.getpid(), os.getppid()}
+    not this process, nor those that started it (the shell, `timeout`, sudo or cron job
+    whose command line holds the runner's and so the text), nor its own children."""
+    me = psutil.Process()
+    mine = {me.pid, *(p.pid for p in me.parents()), *(p.pid for p in me.children(recursive=True))}
     found = []
     for process in psutil.process_iter(["pid", "name", "cmdline"]):
         info = process.info  # a value psutil may not read (another user's) is None
