@@ -12,7 +12,6 @@ from them, the clock and the faults (wms_metrics.py).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from runner.demos.base import DemoState
@@ -106,21 +105,12 @@ def build(state: DemoState) -> Any:
             Route("/api/v1/inventory/stock", stock),
         ]
     )
-    _follow_switches(state, traffic, follow)
-    return app
 
-
-def _follow_switches(state: DemoState, traffic: Any, follow: Callable[[], None]) -> None:
-    """Make switching the faults (PUT /_demo/faults, or a test's set_faults) close the
-    counters' stretch under the faults before, then bring the rows, the log and the stuck
-    query in line at once, with no request needed. DemoState tells a demo nothing when
-    its faults change, so the demo wraps this state's set_faults."""
-    switch = state.set_faults
-
-    def set_faults(faults: Iterable[str]) -> None:
-        traffic.observe()
-        switch(faults)
+    def switched(faults: frozenset[str]) -> None:
+        """A switch (PUT /_demo/faults): the counters' stretch closed under the faults
+        before it, and the rows, the log and the stuck query in line at once."""
         with contextlib.suppress(Exception):  # the database is down: the next request retries
             follow()
 
-    state.set_faults = set_faults  # type: ignore[method-assign]
+    state.on_faults(switched)
+    return app

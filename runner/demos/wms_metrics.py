@@ -52,7 +52,7 @@ class Traffic:
     demo's start by its clock: each stretch of time adds its requests (20 a second, a
     Celery task per 100) and its errors and failures at the share of the faults that
     were on during it. `observe` closes the stretch since the last one: the app calls
-    it on every request and whenever its watcher sees the faults change."""
+    it on every request and on every switch of the faults (DemoState.on_faults)."""
 
     def __init__(self, state: DemoState) -> None:
         self.state = state
