@@ -130,17 +130,18 @@ def postgres() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _serving(root: Path, odbc: str | None) -> Iterator[Wms]:
+def _serving(root: Path, odbc: str | None, state_odbc: str | None = None) -> Iterator[Wms]:
     """The shipped runbooks in `root`, their `wms` connection SQLite or `odbc`, and the
-    demo serving that database."""
+    demo serving that database; the runner's history in var/runner.db or `state_odbc`."""
     connection = (
         f"{{odbc: {odbc!r}, dialect: postgres, demo: wms}}"
         if odbc
         else "{sqlite: var/demo/wms.db, demo: wms}"
     )
+    store = f"{{odbc: {state_odbc!r}, dialect: postgres}}" if state_odbc else "var/runner.db"
     (root / "runner.yaml").write_text(
         f"connections:\n  wms: {connection}\n"
-        "state: var/runner.db\n"
+        f"state: {store}\n"
         f"runbooks: [{REPO / 'runbooks' / 'wms'}]\n"
         f"sql: [{REPO / 'sql'}]\n"
         f"checks: [{REPO / 'checks'}]\n",
@@ -373,6 +374,23 @@ def test_the_error_rate_is_that_since_the_last_run_not_the_backends_lifetime(
     p4 = demo.run("wms-p4-celery")
     assert fired(p4) == {"tasks": "CRITICAL", "worker_log": "WARNING"}, statuses(p4)
     assert "failed since the last run" in (_step(p4, "tasks").hint or "")
+
+
+@pytest.mark.integration
+def test_the_error_rate_since_the_last_run_from_a_postgresql_state_store(
+    postgres: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sql/postgres/wms/last_counts.sql: the history in a shared PostgreSQL store."""
+    monkeypatch.chdir(tmp_path)
+    with _serving(tmp_path, None, state_odbc=postgres) as demo:
+        demo.advance(3 * 86400)
+        assert str(demo.run("wms-p2-error-rate").status) == "OK"
+        demo.faults("high-error-rate")
+        demo.advance(600)
+        run = demo.run("wms-p2-error-rate")
+        last = _step(run, "last_counts").values["row"]
+        assert last["found"] == 1 and last["minutes_ago"] == 0
+        assert fired(run) == {"logs": "WARNING", "error_rate": "CRITICAL"}, statuses(run)
 
 
 def test_without_an_earlier_run_the_error_rate_is_since_the_backend_started(
