@@ -1,6 +1,6 @@
 """The wms demo (seed 003): /health, the seed's Prometheus metrics, each fault, its SQLite
 database and logs. PostgreSQL's side (the same tables there, the stuck query) is
-tests/integration/test_wms_postgres.py."""
+tests/test_runbooks_wms.py."""
 
 from __future__ import annotations
 
