@@ -303,7 +303,7 @@ def test_a_version_2_store_is_migrated_keeping_its_alert_state(
         assert (row["announced"], row["failing"]) == ("CRITICAL", ["pending", "api"])
         # The spread run r2 claimed reached nobody: what people knew before comes back.
         store.send_again(
-            "order-health", "", "r2", message=True, escalation=False, failing=["pending"]
+            "order-health", "", "r2", message=True, escalated=None, failing=["pending"]
         )
         [row] = store.alert_states("order-health")
     assert (row["failing"], row["last_sent"]) == (["pending"], None)
