@@ -177,6 +177,14 @@ FAULT_CASES: dict[str, tuple[Callable[..., bool], Callable[..., bool], Callable[
         lambda s: s["errors_24h"]["E001"] == 12,
         lambda root: "No space left on device" in _log(root),
     ),
+    "quiet-night": (
+        lambda h: h["status"] == "healthy" and h["monitor"]["running"],
+        lambda s: (
+            s["processing"]["processed_last_hour"] == 0
+            and s["queue"] == {"depth": 1, "oldest_seconds": 20}
+        ),
+        lambda root: [NOW - p.stat().st_mtime for p in root.glob("pickup/*.x12")] == [20],
+    ),
     "backup-stale": (
         lambda h: h["status"] == "healthy",
         lambda s: s["status"] == "healthy",
@@ -305,3 +313,37 @@ def test_a_monitor_stopped_before_midnight_left_no_log_for_today(tmp_path: Path)
     assert one_am - last.stat().st_mtime == 3 * 3600
     ages = sorted(one_am - path.stat().st_mtime for path in root.glob("logs/*.log"))
     assert sum(age > 30 * DAY for age in ages) == 16
+
+
+def _sample(root: Path, *args: str) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "main.py", *args], cwd=root, capture_output=True, text=True, check=False
+    )
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+@pytest.mark.parametrize(
+    "faults, expected",
+    [
+        ([], (0, "Processed sample_850.x12: 850 purchase order, 1 transaction set, valid")),
+        (["high-error-rate", "files-stuck"], (0, "Processed sample_850.x12")),
+        (["sterling-down"], (1, "E004 Delivery error: connection to sterling:22 refused")),
+        (["acumatica-auth"], (1, "E005 API error: Acumatica answered 401 Unauthorized")),
+        (["disk-full", "sterling-down"], (1, "E001 File read error: [Errno 28] No space left")),
+    ],
+)
+def test_main_py_processes_the_seeds_sample_file_as_the_faults_say(
+    tmp_path: Path, faults: list[str], expected: tuple[int, str]
+) -> None:
+    """Seed 002's "Test with sample file": python main.py process
+    tests/sample_data/sample_850.x12, in the processor's folder."""
+    root = tmp_path / "edi"
+    with demo(root, faults):
+        pass
+    code, out = _sample(root, "process", "tests/sample_data/sample_850.x12")
+    assert (code, out[: len(expected[1])]) == expected
+    assert _sample(root, "process", "pickup/nothing.x12")[0] == 1
+    assert _sample(root, "validate")[0] == 1

@@ -58,6 +58,8 @@ def test_two_systems_serve_on_their_ports_and_switch_faults(tmp_path):
         _toy("one"), DemoState(tmp_path / "one", faults=["slow"]), "127.0.0.1", _free_port()
     )
     two = Served(_toy("two"), DemoState(tmp_path / "two"), "127.0.0.1", _free_port())
+    heard: list[frozenset[str]] = []
+    two.state.on_faults(heard.append)  # a demo's files follow a switch through this
     with serving([one, two]):
         assert _get(one.url + "/health") == (200, {"slow": True})
         assert _get(two.url + "/health") == (200, {"slow": False})
@@ -69,6 +71,7 @@ def test_two_systems_serve_on_their_ports_and_switch_faults(tmp_path):
         status, body = _get(two.url + "/_demo/faults", "PUT", b"not json")
         assert status == 400
         assert two.state.faults == {"slow"}
+        assert heard == [frozenset({"slow"})]  # once: refused switches change nothing
     with pytest.raises(OSError):  # stopped: nothing listens any more
         urllib.request.urlopen(one.url + "/health", timeout=2)
 

@@ -45,6 +45,7 @@ class DemoState:
         self.clock = clock
         self._faults = frozenset(faults)
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[frozenset[str]], None]] = []
 
     @property
     def faults(self) -> frozenset[str]:
@@ -55,8 +56,18 @@ class DemoState:
         return fault in self._faults
 
     def set_faults(self, faults: Iterable[str]) -> None:
+        """Switch to exactly these faults; each `on_faults` listener hears it before this
+        returns, so a demo's files follow a switch at once, not at its next request."""
         with self._lock:
             self._faults = frozenset(faults)
+            for listener in self._listeners:
+                listener(self._faults)
+
+    def on_faults(self, listener: Callable[[frozenset[str]], None]) -> None:
+        """Call `listener` with the faults each time they are switched (a demo that keeps
+        files rewrites them: the runbooks that read them see the fault at once)."""
+        with self._lock:
+            self._listeners.append(listener)
 
 
 class DemoSystem(Protocol):

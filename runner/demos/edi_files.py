@@ -9,6 +9,9 @@ the backups.
     metrics/edi_metrics.db            SQLite: processing_metrics, a row per file
     backups/                          config_backup_YYYYMMDD.tar.gz, metrics_YYYYMMDD.db,
                                       logs_backup_YYYYMMDD.tar.gz (last night's)
+    main.py                           a stand-in of the processor's command line: `python
+                                      main.py process FILE` ends as the faults say
+    tests/sample_data/sample_850.x12  the seed's sample file
 
 What a fault changes (the pickup and error folders, today's log, the metrics of the last
 hour, the backups the demo made) is rewritten from the `Scenario` when the faults change
@@ -56,6 +59,29 @@ performance:
   cache_size: 1000
 """
 
+#: The processor's command line, as far as seed 002's "Test with sample file" needs it:
+#: `python main.py process FILE` processes FILE and exits 0, or prints the error code
+#: and exits 1; how it ends follows the demo's faults (written to .demo-sample at each
+#: sync). Standard library only: any Python 3 runs it.
+MAIN = """\
+\"\"\"EDI processor (demo stand-in): python main.py process FILE\"\"\"
+import pathlib
+import sys
+
+if len(sys.argv) != 3 or sys.argv[1] != "process":
+    sys.exit("usage: python main.py process FILE")
+path = pathlib.Path(sys.argv[2])
+if not path.is_file():
+    print(f"E001 File read error: {path}: no such file", file=sys.stderr)
+    sys.exit(1)
+if not path.read_text(errors="replace").startswith("ISA*"):
+    print(f"E002 Parse error: {path}: not an X12 interchange", file=sys.stderr)
+    sys.exit(1)
+code, line = (pathlib.Path(__file__).parent / ".demo-sample").read_text().strip().split(" ", 1)
+print(line, file=sys.stdout if code == "0" else sys.stderr)
+sys.exit(int(code))
+"""
+
 
 class World:
     """The demo's files for one root, brought up to date with `sync` before a request."""
@@ -80,6 +106,8 @@ class World:
             self._today_log(scenario, now)
             self._recent_metrics(scenario, now)
             self._backups(scenario, now)
+            code, line = scenario.sample
+            (self.root / _SAMPLE).write_text(f"{code} {line}\n", encoding="utf-8")
             self._synced = key
 
     # -- made once -------------------------------------------------------------------
@@ -87,10 +115,15 @@ class World:
     def _made_once(self, now: float) -> None:
         for folder in ("pickup", "error", "logs", "metrics", "backups", "config"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
+        (self.root / "main.py").write_text(MAIN, encoding="utf-8")
+        sample = self.root / "tests" / "sample_data" / "sample_850.x12"
+        if not sample.exists():
+            sample.parent.mkdir(parents=True, exist_ok=True)
+            _edi_file(sample, now - 20 * DAY, kb=1)
         config = self.root / "config" / "config.yaml"
         if not config.exists():
             config.write_text(CONFIG, encoding="utf-8")
-            _touch(config, now - 20 * DAY)  # last changed weeks ago
+            _touch(config, now - 45 * DAY)  # last changed before last month's review
         logs = self.root / "logs"
         if not any(logs.glob("edi_processor_*.log")):
             for days in range(1, HISTORY_DAYS + 1):
@@ -208,6 +241,7 @@ class World:
 # -- helpers ---------------------------------------------------------------------------
 
 _DEMO_MADE = ".demo-made"
+_SAMPLE = ".demo-sample"
 
 
 def _utc(moment: float) -> datetime:

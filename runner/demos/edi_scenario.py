@@ -37,6 +37,8 @@ FAULTS: dict[str, str] = {
     "disk-full": "the data volume is 96% full: E001 'No space left on device' (System "
     "Resources: disk space)",
     "api-down": "/health and /api/v1/status answer 503 (System down: Critical)",
+    "quiet-night": "no file came for an hour (none processed), then one arrived seconds "
+    "ago: nothing is wrong (Monitoring: a quiet hour is no incident)",
     "backup-stale": "the newest config, metrics and log backups are 9 days old (Backup "
     "and Recovery)",
     "backup-corrupt": "the newest metrics backup is not a SQLite database (Backup and "
@@ -102,6 +104,22 @@ class Scenario:
             or any(d.status != "ok" for d in (self.sterling, self.acumatica, self.database))
         )
         return "degraded" if troubled else "healthy"
+
+    @property
+    def sample(self) -> tuple[int, str]:
+        """What `python main.py process tests/sample_data/sample_850.x12` ends with: its
+        exit code and its last line (the file is parsed, validated, delivered to Sterling
+        and its order sent to Acumatica, so those failures fail it too)."""
+        if self.disk_percent >= 90:
+            return 1, "E001 File read error: [Errno 28] No space left on device"
+        if self.sterling.status != "ok":
+            return 1, "E004 Delivery error: connection to sterling:22 refused"
+        if self.acumatica.status != "ok":
+            return 1, "E005 API error: Acumatica answered 401 Unauthorized"
+        return 0, (
+            f"Processed sample_850.x12: 850 purchase order, 1 transaction set, valid,"
+            f" delivered to Sterling in {self.avg_seconds:.1f}s"
+        )
 
 
 def _more_errors(scenario: Scenario, counts: dict[str, int]) -> dict[str, int]:
@@ -229,6 +247,17 @@ def _api_down(s: Scenario) -> Scenario:
     return replace(s, api_up=False)
 
 
+def _quiet_night(s: Scenario) -> Scenario:
+    return replace(
+        s,
+        processed_last_hour=0,
+        failed_last_hour=0,
+        queue_depth=1,
+        oldest_seconds=20,
+        workers_busy=0,
+    )
+
+
 def _backup_stale(s: Scenario) -> Scenario:
     return replace(s, backup_age_days=max(s.backup_age_days, 9.0))
 
@@ -246,6 +275,7 @@ _APPLY = {
     "slow": _slow,
     "disk-full": _disk_full,
     "api-down": _api_down,
+    "quiet-night": _quiet_night,
     "backup-stale": _backup_stale,
     "backup-corrupt": _backup_corrupt,
 }

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from typing import Any
 from urllib.parse import urlencode
 
@@ -60,15 +59,14 @@ def build(state: DemoState) -> Any:
 
     story.write_files(state.root, state.clock(), state.has)
     written = {"faults": state.faults}
-    lock = threading.Lock()
 
-    def sync_backups() -> None:
-        """The backups follow `backup-failed` from the first request after a switch."""
-        with lock:
-            faults = state.faults
-            if ("backup-failed" in faults) != ("backup-failed" in written["faults"]):
-                story.write_backups(state.root, state.clock(), state.has)
-            written["faults"] = faults
+    def sync_backups(faults: frozenset[str]) -> None:
+        """The backups follow `backup-failed` as soon as it is switched."""
+        if ("backup-failed" in faults) != ("backup-failed" in written["faults"]):
+            story.write_backups(state.root, state.clock(), lambda fault: fault in faults)
+        written["faults"] = faults
+
+    state.on_faults(sync_backups)
 
     def error(status: int, detail: str) -> JSONResponse:
         return JSONResponse({"detail": detail}, status)
@@ -181,7 +179,7 @@ def build(state: DemoState) -> Any:
             return Response(status_code=400)
         return error(400, "missing code, shop or state")
 
-    app = Starlette(
+    return Starlette(
         routes=[
             Route("/api/health", health),
             Route("/api/integrations/shopify/status", shopify_status),
@@ -195,13 +193,6 @@ def build(state: DemoState) -> Any:
             Route("/api/auth/shopify/callback", callback, methods=["GET", "HEAD"]),
         ]
     )
-
-    async def synced(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            sync_backups()
-        await app(scope, receive, send)
-
-    return synced
 
 
 async def _json(request: Any) -> Any:
