@@ -332,6 +332,16 @@ def test_weekly_maintenance_still_full_after_clean_up_is_critical(edi: Edi) -> N
     assert result["steps"][-1]["status"] == "OK"
 
 
+def test_a_backup_fault_switched_while_serving_is_on_disk_at_once(edi: Edi) -> None:
+    """edi-backup-check reads only files, no API: the files follow the switch itself."""
+    assert edi.run("edi-backup-check")[0] == 0
+    edi.state.set_faults(["backup-corrupt"])  # no request to the demo in between
+    code, result = edi.run("edi-backup-check")
+    assert (code, fired(result)) == (2, {"metrics_restore": C})
+    edi.state.set_faults([])
+    assert edi.run("edi-backup-check")[0] == 0
+
+
 @pytest.mark.parametrize("edi", [["backup-corrupt"]], indirect=True)
 def test_a_new_backup_repairs_a_corrupt_one(edi: Edi) -> None:
     assert edi.run("edi-backup-check")[0] == 2

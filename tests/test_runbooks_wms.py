@@ -41,6 +41,17 @@ PG_ADMIN = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=post
 ALL_FAULTS = frozenset(system("wms").FAULTS)
 
 
+class Clock:
+    """The demo's clock: the real time, moved on by the test (the demo's counters grow
+    by it, the history's runs are stamped by the real one)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
 @dataclass
 class Wms:
     """A project with the shipped runbooks, its `wms` connection, and the demo serving it."""
@@ -53,6 +64,12 @@ class Wms:
     @property
     def url(self) -> str:
         return self.served.url
+
+    def advance(self, seconds: float) -> None:
+        """Move the demo's clock on: its counters grow by that much traffic."""
+        clock = self.served.state.clock
+        assert isinstance(clock, Clock)
+        clock.offset += seconds
 
     def faults(self, *faults: str) -> None:
         """Switch the demo to exactly `faults`, as PUT /_demo/faults does, and make one
@@ -113,23 +130,26 @@ def postgres() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _serving(root: Path, odbc: str | None) -> Iterator[Wms]:
+def _serving(root: Path, odbc: str | None, state_odbc: str | None = None) -> Iterator[Wms]:
     """The shipped runbooks in `root`, their `wms` connection SQLite or `odbc`, and the
-    demo serving that database."""
+    demo serving that database; the runner's history in var/runner.db or `state_odbc`."""
     connection = (
         f"{{odbc: {odbc!r}, dialect: postgres, demo: wms}}"
         if odbc
         else "{sqlite: var/demo/wms.db, demo: wms}"
     )
+    store = f"{{odbc: {state_odbc!r}, dialect: postgres}}" if state_odbc else "var/runner.db"
     (root / "runner.yaml").write_text(
         f"connections:\n  wms: {connection}\n"
-        "state: var/runner.db\n"
+        f"state: {store}\n"
         f"runbooks: [{REPO / 'runbooks' / 'wms'}]\n"
         f"sql: [{REPO / 'sql'}]\n"
         f"checks: [{REPO / 'checks'}]\n",
         encoding="utf-8",
     )
-    state = DemoState(root / "var" / "demo" / "wms", config=load_config(root / "runner.yaml"))
+    state = DemoState(
+        root / "var" / "demo" / "wms", config=load_config(root / "runner.yaml"), clock=Clock()
+    )
     served = Served(system("wms"), state, "127.0.0.1", _free_port())
     with serving([served]):
         yield Wms("postgres" if odbc else "sqlite", root, served, odbc)
@@ -183,6 +203,7 @@ def demo(wms: Wms, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wms]:
     the project's folder (relative paths in the runbooks start there)."""
     monkeypatch.chdir(wms.root)
     wms.faults()
+    wms.advance(600)  # ten healthy minutes: the rates since the last run are the healthy ones
     yield wms
     wms.faults()
 
@@ -231,11 +252,15 @@ CASES: list[tuple[str, tuple[str, ...], str, dict[str, str]]] = [
             "resources": "CRITICAL",
             "disk": "CRITICAL",
             "db_connections": "CRITICAL",
+            "celery": "CRITICAL",
             "response_time": "CRITICAL",
             "error_rate": "CRITICAL",
             "logs": "WARNING",
         },
     ),
+    # review item 11: the morning check looks at Celery ("all services Up")
+    ("wms-health", ("celery-down",), "CRITICAL", {"celery": "CRITICAL"}),
+    ("wms-health", ("celery-backlog",), "CRITICAL", {"celery": "CRITICAL"}),
     ("wms-p1-outage", (), "OK", {}),
     ("wms-p1-outage", ("api-down",), "CRITICAL", {"health": "CRITICAL", "logs": "WARNING"}),
     ("wms-p2-error-rate", (), "OK", {}),
@@ -259,6 +284,8 @@ CASES: list[tuple[str, tuple[str, ...], str, dict[str, str]]] = [
     ),
     ("wms-celery-queue", (), "OK", {}),
     ("wms-celery-queue", ("celery-backlog",), "CRITICAL", {"queue": "CRITICAL"}),
+    ("wms-celery-queue", ("celery-down",), "CRITICAL", {"queue": "CRITICAL"}),
+    ("wms-p4-celery", ("celery-down",), "CRITICAL", {"tasks": "CRITICAL"}),
     ("wms-inventory", (), "OK", {}),
     ("wms-inventory", ("low-stock",), "CRITICAL", {"low_stock": "CRITICAL"}),
     ("wms-inventory", ("expiring",), "CRITICAL", {"expiring": "CRITICAL"}),
@@ -275,6 +302,7 @@ def test_runbook_catches_its_fault(
 ) -> None:
     assert set(faults) <= ALL_FAULTS
     demo.faults(*faults)
+    demo.advance(3600)  # an hour of the fault since the last run (if any) of `name`
     run = demo.run(name)
     assert (str(run.status), fired(run)) == (status, bad), statuses(run)
 
@@ -300,11 +328,110 @@ def test_the_health_check_through_the_command_line(
     assert result["status"] == "OK"
     assert [s["id"] for s in result["steps"]] == [
         "health", "frontend", "database", "resources", "disk", "host_disk",
-        "db_connections", "response_time", "error_rate", "logs",
+        "db_connections", "celery", "response_time", "response_time_5m", "last_counts",
+        "error_rate", "error_rate_5m", "logs",
     ]  # fmt: skip
+    skipped = [s["id"] for s in result["steps"] if s["status"] == "SKIPPED"]
+    assert skipped == ["frontend", "response_time_5m", "error_rate_5m"]  # no PROMETHEUS_URL
     assert result["steps"][1]["status"] == "SKIPPED"  # no WMS_FRONTEND_URL
     health = result["steps"][0]
     assert health["title"] == f"Backend health ({demo.url}/health)"  # WMS_URL, not the default
+
+
+def _step(run: Any, step_id: str) -> Any:
+    return next(s for s in run.steps if s.id == step_id)
+
+
+def test_the_error_rate_is_that_since_the_last_run_not_the_backends_lifetime(
+    sqlite_wms: Wms,
+) -> None:
+    """Review item 3: ten minutes of 8 % errors after three days of good traffic are
+    0.2 % of the lifetime counters; the morning check and P2 judge the errors since their
+    last run (the runner's history), P4 the failed Celery tasks likewise."""
+    demo = sqlite_wms
+    demo.advance(3 * 86400)  # three days of uptime
+    first = demo.run("wms-health")  # no earlier run: since the backend started
+    assert (str(first.status), fired(first)) == ("OK", {}), statuses(first)
+    assert _step(first, "last_counts").values["row"]["found"] == 0
+    assert str(demo.run("wms-p2-error-rate").status) == "OK"
+    assert str(demo.run("wms-p4-celery").status) == "OK"
+
+    demo.faults("high-error-rate", "celery-failing")
+    demo.advance(600)
+    health = demo.run("wms-health")
+    rate = _step(health, "error_rate")
+    assert 100 * rate.values["errors"] / rate.values["requests"] < 1  # the lifetime ratio
+    assert (str(health.status), fired(health)) == (
+        "CRITICAL",
+        {"error_rate": "CRITICAL", "logs": "WARNING"},
+    )
+    (evaluation,) = rate.evaluations
+    assert evaluation.value == pytest.approx(8.0, abs=0.1)
+    assert "requests since the last check" in (rate.hint or "")
+    p2 = demo.run("wms-p2-error-rate")
+    assert fired(p2) == {"logs": "WARNING", "error_rate": "CRITICAL"}, statuses(p2)
+    assert "requests since the last run" in (_step(p2, "error_rate").hint or "")
+    p4 = demo.run("wms-p4-celery")
+    assert fired(p4) == {"tasks": "CRITICAL", "worker_log": "WARNING"}, statuses(p4)
+    assert "failed since the last run" in (_step(p4, "tasks").hint or "")
+
+
+@pytest.mark.integration
+def test_the_error_rate_since_the_last_run_from_a_postgresql_state_store(
+    postgres: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sql/postgres/wms/last_counts.sql: the history in a shared PostgreSQL store."""
+    monkeypatch.chdir(tmp_path)
+    with _serving(tmp_path, None, state_odbc=postgres) as demo:
+        demo.advance(3 * 86400)
+        assert str(demo.run("wms-p2-error-rate").status) == "OK"
+        demo.faults("high-error-rate")
+        demo.advance(600)
+        run = demo.run("wms-p2-error-rate")
+        last = _step(run, "last_counts").values["row"]
+        assert last["found"] == 1 and last["minutes_ago"] == 0
+        assert fired(run) == {"logs": "WARNING", "error_rate": "CRITICAL"}, statuses(run)
+
+
+def test_without_an_earlier_run_the_error_rate_is_since_the_backend_started(
+    sqlite_wms: Wms,
+) -> None:
+    demo = sqlite_wms
+    demo.faults("high-error-rate")
+    demo.advance(3600)
+    run = demo.run("wms-health")  # an hour of 8 % in 50,000 earlier requests: 4 %
+    assert (str(run.status), fired(run)) == (
+        "WARNING",
+        {"error_rate": "WARNING", "logs": "WARNING"},
+    )
+    assert "requests since the backend started" in (_step(run, "error_rate").hint or "")
+
+
+def test_the_morning_check_reports_to_the_team_and_the_p1_runbook_pages() -> None:
+    """Review item 14: its comment said it does not page, yet it paged on-call."""
+    import yaml
+
+    def notify(name: str) -> Any:
+        text = (REPO / "runbooks" / "wms" / f"{name}.yaml").read_text("utf-8")
+        return yaml.safe_load(text)["notify"]
+
+    assert notify("health")["critical"] == ["ops"]
+    assert "oncall" in notify("p1-outage")["critical"]
+
+
+def test_the_expiry_limits_are_inputs_marked_as_ours(demo: Wms) -> None:
+    """Review item 15: the seed names no expiry limits; 7 and 30 days are ours."""
+    demo.faults("expiring")  # batches expiring in 3 and 10 days
+    run = demo.run("wms-inventory", {"critical_days": "2", "warning_days": "5"})
+    assert (str(run.status), fired(run)) == ("WARNING", {"expiring": "WARNING"}), statuses(run)
+    expiring = _step(run, "expiring")
+    assert expiring.values["row"]["expiring_warning"] == 1  # the one in 3 days
+    assert "1 batches in stock expire within 5 days (0 within 2" in (expiring.hint or "")
+    import yaml
+
+    shipped = yaml.safe_load((REPO / "runbooks" / "wms" / "inventory.yaml").read_text("utf-8"))
+    limits = [t for s in shipped["steps"] for t in (s.get("thresholds") or {}).values()]
+    assert len(limits) == 4 and all("(ours)" in t["description"] for t in limits)
 
 
 # -- stuck queries ----------------------------------------------------------------------
@@ -371,10 +498,26 @@ def test_stuck_queries_finds_and_terminates_a_real_long_query(pg_wms: Wms) -> No
     ended = demo.run(
         "wms-stuck-queries", {"min_seconds": "1", "terminate": "true"}, assume_yes=True
     )
-    assert str(ended.status) == "WARNING"  # what it found stays reported
-    assert statuses(ended)["terminate"] == "OK"
-    assert statuses(ended)["after"] == "OK"
+    # review item 17: ended, and none left, the run is OK (step `after` is the verdict)
+    assert (str(ended.status), fired(ended)) == ("OK", {}), statuses(ended)
+    assert [statuses(ended)[s] for s in ("found", "terminate", "after")] == ["OK"] * 3
+    (item,) = _step(ended, "terminate").children
+    assert item.title == f"name=pid {pid} (wms-celery-worker)"  # not the row's dict
+    assert "stuck" not in statuses(ended)  # its hint (--param terminate=true) is not shown
     assert _stuck_pids(demo.odbc) == []  # pg_terminate_backend really ended it
+
+
+@pytest.mark.integration
+def test_the_stuck_query_runs_as_soon_as_the_fault_is_switched_on(pg_wms: Wms) -> None:
+    """Review item 19: no request to the demo after the switch, and it runs already."""
+    demo = pg_wms
+    assert demo.odbc is not None
+    demo.served.state.set_faults(["stuck-queries"])  # as PUT /_demo/faults does
+    _await_seconds_old(demo.odbc, 1.0)
+    run = demo.run("wms-stuck-queries", {"min_seconds": "1"})
+    assert (str(run.status), fired(run)) == ("WARNING", {"stuck": "WARNING"})
+    demo.served.state.set_faults([])
+    assert _stuck_pids(demo.odbc) == []  # and ends as soon as it is switched off
 
 
 def test_stuck_queries_terminate_needs_yes_without_a_terminal(demo: Wms) -> None:
@@ -406,9 +549,11 @@ def _database(odbc: str) -> str:
 
 
 def _backup_params(demo: Wms) -> dict[str, str]:
+    """What the backup needs to reach the test's PostgreSQL; the method is the default,
+    auto: the engine's (review item 4: pg_dump on PostgreSQL, online on SQLite)."""
     if demo.odbc is None:
         return {}
-    return {"method": "pg_dump", "pg_user": "postgres", "pg_database": _database(demo.odbc)}
+    return {"pg_user": "postgres", "pg_database": _database(demo.odbc)}
 
 
 def test_backup_then_restore_test_counts_every_row_back(fresh: Wms) -> None:
@@ -418,7 +563,7 @@ def test_backup_then_restore_test_counts_every_row_back(fresh: Wms) -> None:
     (copy,) = folder.glob("wms-*")
     assert copy.suffix == (".dump" if fresh.odbc else ".db")
 
-    params = {"method": "pg_dump", "pg_user": "postgres"} if fresh.odbc else {}
+    params = {"pg_user": "postgres"} if fresh.odbc else {}
     restore = fresh.run("wms-restore-test", params)
     assert str(restore.status) == "OK", statuses(restore)
     ran = statuses(restore)
@@ -442,6 +587,17 @@ def test_backup_then_restore_test_counts_every_row_back(fresh: Wms) -> None:
         assert compare["restored_stock"] == compare["live_stock"] == 24
 
 
+def test_a_backup_method_that_is_not_the_engines_says_which_to_take(fresh: Wms) -> None:
+    """Review item 4: the wrong method explicitly asked for is CRITICAL with a hint."""
+    wrong = {"method": "online"} if fresh.odbc else {"method": "pg_dump", "pg_user": "nobody"}
+    run = fresh.run("wms-backup", {**_backup_params(fresh), **wrong})
+    step = "online" if fresh.odbc else "pg_dump"
+    assert (str(run.status), fired(run)) == ("CRITICAL", {step: "CRITICAL"}), statuses(run)
+    if fresh.odbc:
+        assert "--param method=pg_dump" in (_step(run, "online").hint or "")
+        assert "PostgreSQL" in (_step(run, "online").hint or "")
+
+
 def test_the_sqlite_restore_test_works_from_any_working_folder(
     sqlite_wms: Wms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -460,7 +616,7 @@ def test_the_sqlite_restore_test_works_from_any_working_folder(
 def test_restore_test_without_a_backup_is_critical(fresh: Wms, tmp_path: Path) -> None:
     empty = tmp_path / "no-backups"
     empty.mkdir()
-    params = {"method": "pg_dump", "pg_user": "postgres"} if fresh.odbc else {}
+    params = {"pg_user": "postgres"} if fresh.odbc else {}
     run = fresh.run("wms-restore-test", params, env={"WMS_BACKUPS": str(empty)})
     assert (str(run.status), fired(run)) == ("CRITICAL", {"newest": "CRITICAL"})
 
@@ -474,10 +630,12 @@ def test_weekly_maintenance(fresh: Wms, tmp_path: Path) -> None:
     assert float(size) > 0
 
     fresh.faults("celery-failing")
+    fresh.advance(3600)  # an hour of failing tasks since the last run
     run = fresh.run("wms-weekly-maintenance")
     assert (str(run.status), fired(run)) == ("CRITICAL", {"celery_stats": "CRITICAL"})
 
     fresh.faults()
+    fresh.advance(3600)  # a healthy hour (a week, in production) until the next run
     empty = tmp_path / "no-backups"
     empty.mkdir()
     run = fresh.run("wms-weekly-maintenance", env={"WMS_BACKUPS": str(empty)})
@@ -496,7 +654,7 @@ def test_monthly_maintenance_archives_old_logs_and_lists_stale_accounts(fresh: W
     logs = fresh.root / "var" / "demo" / "wms" / "logs"
     old = sorted(p.name for p in logs.glob("*.log") if time.time() - p.stat().st_mtime > 30 * 86400)
     assert len(old) == 2 * 9  # 40 days of two logs: 9 days of each are past 30 days
-    params = {"backup_method": "pg_dump", "pg_user": "postgres"} if fresh.odbc else {}
+    params = {"pg_user": "postgres"} if fresh.odbc else {}
     run = fresh.run("wms-monthly-maintenance", params)
     assert (str(run.status), fired(run)) == ("OK", {}), statuses(run)
     assert sorted(p.name for p in (logs / "archive").glob("*.log")) == old
@@ -530,7 +688,7 @@ def test_the_retentions_are_inputs(fresh: Wms) -> None:
     logs = fresh.root / "var" / "demo" / "wms" / "logs"
     old = sorted(p.name for p in logs.glob("*.log") if time.time() - p.stat().st_mtime > 35 * 86400)
     assert 0 < len(old) < 2 * 9  # fewer than past 30 days
-    params = {"backup_method": "pg_dump", "pg_user": "postgres"} if fresh.odbc else {}
+    params = {"pg_user": "postgres"} if fresh.odbc else {}
     run = fresh.run("wms-monthly-maintenance", {**params, "log_days": "35"})
     assert str(run.status) == "OK", statuses(run)
     assert sorted(p.name for p in (logs / "archive").glob("*.log")) == old
@@ -606,11 +764,8 @@ def test_debian_prometheus_scrapes_the_wms_demo_and_p2_reads_it_back(
             "100 * sum(rate(wms_errors_total[5m])) / sum(rate(wms_http_requests_total[5m])) > 5"
         )
         run = sqlite_wms.run("wms-p2-error-rate", env=env)
-        assert fired(run) == {
-            "logs": "WARNING",
-            "error_rate": "CRITICAL",
-            "error_rate_5m": "CRITICAL",
-        }, statuses(run)
+        assert fired(run) == {"logs": "WARNING", "error_rate_5m": "CRITICAL"}, statuses(run)
+        assert "error_rate" not in statuses(run)  # the counters' growth: without Prometheus
     finally:
         server.terminate()
         server.wait(timeout=30)

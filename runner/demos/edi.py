@@ -11,7 +11,8 @@
 Its files live in var/demo/edi (see edi_files.py): the pickup and error folders, the
 dated logs, the metrics database and the backups that the seed's troubleshooting and
 maintenance read. Faults (edi_scenario.py) change the numbers and the files; the files
-follow the faults as of the demo's last request (every runbook asks the API first).
+are written as the demo starts, follow a fault as it is switched, and are brought up to
+date with the clock at each request.
 
 The disk the API reports is the processor's data volume, simulated (100 GiB, 42% used;
 96% with `disk-full`), so the fault can be seen without filling a real disk; the
@@ -116,6 +117,8 @@ def build(state: DemoState) -> Any:
     from runner.demos.edi_files import World
 
     world = World(state.root, state.clock)
+    world.sync(state.faults, scenario(state.faults))  # the files are there before a request
+    state.on_faults(lambda faults: world.sync(faults, scenario(faults)))  # and follow a switch
 
     def now_scenario() -> tuple[Scenario, float]:
         faults = state.faults

@@ -3,13 +3,15 @@ metrics and Celery), as its runbooks see it: the backend's `/health` and its Pro
 `/metrics` on port 8000, its database (runner.yaml's `wms` connection: the real
 PostgreSQL when one is configured, else SQLite) and its dated logs in var/demo/wms/logs.
 
-Every request first brings the database rows, today's log and the stuck query in line
-with the faults on (wms_store.py), then answers from them, the clock and the faults
-(wms_metrics.py), so a fault switched with PUT /_demo/faults shows at the next request.
+Switching the faults (PUT /_demo/faults) brings the database rows, today's log and the
+stuck query in line with them at once, with no request needed (the stuck query of
+`stuck-queries` starts running then), and every request does the same before it answers
+from them, the clock and the faults (wms_metrics.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from runner.demos.base import DemoState
@@ -24,6 +26,8 @@ FAULTS = {
     "backend log (P2)",
     "db-connections-high": "wms_db_connections_active is 97 (the seed's critical: > 95)",
     "celery-backlog": "1,500 tasks wait in the Celery queue (wms_celery_queue_length)",
+    "celery-down": "no Celery worker answers: wms_celery_workers_active and /health's "
+    "celery.workers are 0 (the seed's compose ps, P4)",
     "celery-failing": "30 % of Celery tasks fail (wms_celery_tasks_total{status=failure}) (P4)",
     "stuck-queries": "a query runs pg_sleep on its own connection, over 5 s in pg_stat_activity "
     "until pg_terminate_backend ends it (PostgreSQL only)",
@@ -44,13 +48,19 @@ def build(state: DemoState) -> Any:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from runner.demos.wms_metrics import WmsCollector, exposition
+    from runner.demos.wms_metrics import Traffic, WmsCollector, exposition
     from runner.demos.wms_store import WmsStore
 
     store = WmsStore(state)
+    traffic = Traffic(state)
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(WmsCollector(state, store, started=state.clock()))
+    registry.register(WmsCollector(state, store, traffic))
     store.sync()  # faults given at start (--fault) are in the rows before the first request
+
+    def follow() -> None:
+        """What every request does first: the counters' stretch closed, rows in line."""
+        traffic.observe()
+        store.sync()
 
     def down() -> JSONResponse:
         return JSONResponse(
@@ -58,7 +68,7 @@ def build(state: DemoState) -> Any:
         )
 
     def health(request: Request) -> JSONResponse:
-        store.sync()
+        follow()
         if state.has("api-down"):
             return down()
         database = store.database_ok()
@@ -67,28 +77,40 @@ def build(state: DemoState) -> Any:
             "version": "6.0.0",
             "database": "connected" if database else "unreachable",
             "database_engine": "postgresql" if store.is_postgres else "sqlite",
-            "celery": {"workers": 2, "queue_length": 1500 if state.has("celery-backlog") else 3},
+            "celery": {
+                "workers": 0 if state.has("celery-down") else 2,
+                "queue_length": 1500 if state.has("celery-backlog") else 3,
+            },
         }
         return JSONResponse(body, status_code=200 if database else 503)
 
     def metrics(request: Request) -> Response:
-        store.sync()
+        follow()
         if state.has("api-down"):
             return down()
         return Response(exposition(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def stock(request: Request) -> JSONResponse:
-        store.sync()
+        follow()
         if state.has("api-down"):
             return down()
         rows = [{"warehouse_id": w, "product_id": p, "quantity": q} for w, p, q in store.stock()]
         return JSONResponse({"items": rows, "count": len(rows)})
 
     # Sync endpoints: Starlette runs them in its thread pool, where the database calls block.
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/health", health),
             Route("/metrics", metrics),
             Route("/api/v1/inventory/stock", stock),
         ]
     )
+
+    def switched(faults: frozenset[str]) -> None:
+        """A switch (PUT /_demo/faults): the counters' stretch closed under the faults
+        before it, and the rows, the log and the stuck query in line at once."""
+        with contextlib.suppress(Exception):  # the database is down: the next request retries
+            follow()
+
+    state.on_faults(switched)
+    return app

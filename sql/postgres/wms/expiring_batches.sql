@@ -1,7 +1,9 @@
 -- Batches in stock by days to expiry (see sql/wms/expiring_batches.sql).
 SELECT
-    COUNT(*) FILTER (WHERE expiry_date - CURRENT_DATE <= 7) AS expiring_7d,
-    COUNT(*) FILTER (WHERE expiry_date - CURRENT_DATE <= 30) AS expiring_30d,
+    COUNT(*) FILTER (WHERE expiry_date - CURRENT_DATE <= CAST({{ inputs.critical_days }} AS INTEGER))
+        AS expiring_critical,
+    COUNT(*) FILTER (WHERE expiry_date - CURRENT_DATE <= CAST({{ inputs.warning_days }} AS INTEGER))
+        AS expiring_warning,
     COUNT(*) FILTER (WHERE expiry_date < CURRENT_DATE) AS expired
 FROM wms_batches
 WHERE quantity > 0;

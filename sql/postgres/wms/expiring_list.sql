@@ -1,4 +1,4 @@
--- Each batch in stock expiring within 30 days (see sql/wms/expiring_list.sql).
+-- Each batch in stock expiring within warning_days (see sql/wms/expiring_list.sql).
 SELECT
     b.batch_no,
     w.code AS warehouse,
@@ -10,5 +10,5 @@ FROM wms_batches b
 JOIN wms_products p ON p.product_id = b.product_id
 JOIN wms_warehouses w ON w.warehouse_id = b.warehouse_id
 WHERE b.quantity > 0
-  AND b.expiry_date - CURRENT_DATE <= 30
+  AND b.expiry_date - CURRENT_DATE <= CAST({{ inputs.warning_days }} AS INTEGER)
 ORDER BY b.expiry_date, b.batch_no;

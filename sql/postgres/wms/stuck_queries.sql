@@ -1,7 +1,9 @@
 -- Queries of this database running longer than min_seconds (seed 003, P2 step 3:
 -- "(now() - pg_stat_activity.query_start) > interval '5 seconds'"), longest first.
+-- `name` names the query in reports (a for_each item is named by it).
 -- Not this session's own query, nor idle sessions (their query_start is their last one).
 SELECT
+    'pid ' || pid || ' (' || COALESCE(NULLIF(application_name, ''), usename, '?') || ')' AS name,
     pid,
     usename,
     application_name,
