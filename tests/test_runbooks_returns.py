@@ -567,7 +567,8 @@ def test_weekly_maintenance_cleans_up_after_a_warning_of_the_check(demo, capsys)
 
 
 def test_weekly_maintenance_keeps_the_newest_backups(demo, capsys) -> None:
-    """Fewer than `keep` backups newer than 7 days: none is deleted, and it says why."""
+    """Fewer than `keep` backups newer than 7 days: the newest `keep` of each kind stay
+    whatever their age, the older ones go, and the step says how many it kept and why."""
     before = sorted(p.name for p in _backups(demo).iterdir())
     result = check(
         capsys,
@@ -575,17 +576,18 @@ def test_weekly_maintenance_keeps_the_newest_backups(demo, capsys) -> None:
         "returns-weekly-maintenance",
         [],
         "WARNING",
-        {"old_database_backups": "WARNING", "old_config_backups": "WARNING"},
+        {"delete_database_backups": "WARNING", "delete_config_backups": "WARNING"},
         "--param",
         "keep=8",
     )
-    assert sorted(p.name for p in _backups(demo).iterdir()) == before
-    assert "newer_left = 7 < warning 8" in [
-        e["text"] for e in step(result, "old_database_backups")["evaluations"]
-    ]
-    assert (
-        "Only 7 database backups are newer than 7 days"
-        in step(result, "old_database_backups")["hint"]
+    for prefix in ("2", "config_"):  # the newest 8 of each kind are left, one of them old
+        left = sorted(p.name for p in _backups(demo).glob(f"{prefix}*.tar.gz"))
+        assert left == [n for n in before if n.startswith(prefix)][-8:]
+    deleted = step(result, "delete_database_backups")
+    assert (deleted["values"]["count"], deleted["values"]["kept"]) == (2, 1)
+    assert "kept = 1 > warning 0" in [e["text"] for e in deleted["evaluations"]]
+    assert deleted["hint"].startswith(
+        "1 of the newest 8 database backups are older than 7 days and were kept"
     )
 
 

@@ -388,3 +388,189 @@ def test_older_than_may_be_a_template_of_a_duration(project, logs) -> None:
         "older_than: 'a month' is not a duration: write a number with a unit, such as 30s, "
         "5m, 1h30m or 2d (rendered from \"{{ 'a month' }}\")"
     )
+
+
+# -- keep_newest -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def backups(tmp_path: Path) -> Path:
+    """Ten nightly backups, 12.5 days old down to 3.5 (the nightly backup stopped three
+    days ago): six of them are older than 7 days."""
+    folder = tmp_path / "backup"
+    for day in range(10):
+        write(folder, f"2026010{day}.tar.gz", 12.5 - day)
+    write(folder, "notes.txt", 90)
+    return folder
+
+
+def backup(*days: int) -> list[str]:
+    return [f"2026010{day}.tar.gz" for day in days]
+
+
+def delete_old(backups: Path, **keys: Any) -> Step:
+    return step(path=str(backups), glob="*.tar.gz", older_than="7d", action="delete", **keys)
+
+
+def test_keep_newest_never_acts_on_the_newest_of_all_that_match(backups: Path) -> None:
+    """The newest 7 of all ten are kept, old or not: 3 of the 6 old ones go, and `kept`
+    counts the 3 old ones spared."""
+    values = run(delete_old(backups, keep_newest=7))
+    assert values["files"] == backup(0, 1, 2)
+    assert (values["count"], values["bytes"], values["kept"]) == (3, 30, 3)
+    assert names(backups) == [*backup(3, 4, 5, 6, 7, 8, 9), "notes.txt"]
+    assert FilesStep().summary(values) == "deleted 3 files (30 bytes); 3 files kept as the newest"
+    again = run(delete_old(backups, keep_newest=7))  # the same again: nothing more goes
+    assert (again["count"], again["kept"]) == (0, 3)
+    assert FilesStep().summary(again) == "nothing to delete; 3 files kept as the newest"
+
+
+@pytest.mark.parametrize(
+    ("keep", "deleted", "kept"),
+    [
+        (0, backup(0, 1, 2, 3, 4, 5), 0),
+        (4, backup(0, 1, 2, 3, 4, 5), 0),  # the newest 4 are younger than 7 days anyway
+        (5, backup(0, 1, 2, 3, 4), 1),
+        (10, [], 6),
+        (25, [], 6),  # more than there are: every one is kept
+    ],
+    ids=["zero-keeps-none", "all-new-anyway", "one-old-kept", "exactly-all", "more-than-all"],
+)
+def test_keep_newest_counts(backups: Path, keep: int, deleted: list[str], kept: int) -> None:
+    values = run(delete_old(backups, keep_newest=keep))
+    assert (values["files"], values["kept"]) == (deleted, kept)
+    assert sorted(set(names(backups)) | set(deleted)) == [*backup(*range(10)), "notes.txt"]
+    assert not set(deleted) & set(names(backups))
+
+
+def test_without_keep_newest_the_result_has_no_kept(backups: Path) -> None:
+    values = run(delete_old(backups))
+    assert values["count"] == 6 and "kept" not in values
+    assert FilesStep().summary(values) == "deleted 6 files (60 bytes)"
+
+
+def test_keep_newest_without_older_than_keeps_the_newest_of_any_age(backups: Path) -> None:
+    archive = backups.parent / "archive"
+    files = step(
+        path=str(backups), glob="*.tar.gz", action="archive", to=str(archive), keep_newest=2
+    )
+    values = run(files)
+    assert (values["count"], values["kept"]) == (8, 2)
+    assert names(backups) == [*backup(8, 9), "notes.txt"]
+    assert names(archive) == backup(*range(8))
+
+
+def test_on_equal_times_the_name_that_sorts_last_is_the_newer(tmp_path: Path) -> None:
+    """Twelve files of the same time and one a minute newer: whatever order the folder
+    lists them in (ext4 lists by hash), the newer one is kept first, then the names that
+    sort last, the same every time."""
+    stamp = time.time() - 30 * DAY
+    tied = [f"f{number:02d}.log" for number in range(12)]
+    for name in tied:
+        os.utime(write(tmp_path, name, 0), (stamp, stamp))
+    os.utime(write(tmp_path, "a.log", 0), (stamp + 60, stamp + 60))
+
+    def delete(keep: int) -> Step:
+        return step(
+            path=str(tmp_path), glob="*.log", older_than="1d", action="delete", keep_newest=keep
+        )
+
+    for keep in range(1, 14):
+        assert run(delete(keep), mode="rehearse")["files"] == tied[: 13 - keep], keep
+    assert len(names(tmp_path)) == 13  # rehearsed: nothing deleted
+    assert run(delete(3))["kept"] == 3
+    assert names(tmp_path) == ["a.log", "f10.log", "f11.log"]
+
+
+def test_dry_run_and_rehearse_leave_out_the_kept(backups: Path) -> None:
+    files = delete_old(backups, keep_newest=7)
+    ctx = StepContext(scope={}, timeout=30.0, mode="dry-run")
+    described = FilesStep().describe(files, ctx)
+    assert described["keep_newest"] == 7
+    assert (described["count"], described["files"], described["kept"]) == (3, backup(0, 1, 2), 3)
+    assert FilesStep().rendered_summary(described, "dry-run") == (
+        f"would delete 3 files (30 bytes): *.tar.gz older than 7d in {backups}, but the newest 7"
+    )
+    rehearsed = run(files, mode="rehearse")
+    assert (rehearsed["files"], rehearsed["kept"]) == (backup(0, 1, 2), 3)
+    assert FilesStep().summary(rehearsed) == (
+        "would delete 3 files (30 bytes); 3 files kept as the newest"
+    )
+    assert len(names(backups)) == 11  # nothing changed
+
+
+KEEP_RUNBOOK = """
+runbook: prune
+inputs:
+  keep: {type: integer, default: 7}
+  keep_text: {type: string, default: "7"}
+steps:
+  - id: by_input
+    files:
+      path: backup
+      glob: "*.tar.gz"
+      older_than: 7d
+      action: delete
+      keep_newest: "{{ inputs.keep }}"
+"""
+
+
+def test_keep_newest_may_be_a_template(project) -> None:
+    """Rendered as the step runs (an integer input, or text of digits); one that does not
+    render to a whole number 0 or more fails the step, naming what it rendered from."""
+    backups = project.root / "backup"
+    for day in range(10):
+        write(backups, f"2026010{day}.tar.gz", 12.5 - day)
+    project.runbook("prune", KEEP_RUNBOOK)
+    dry = project.run("prune", {"keep": 8}, mode="dry-run")
+    assert dry.steps[0].rendered["keep_newest"] == 8
+    assert dry.steps[0].rendered["files"] == backup(0, 1)
+    rehearsed = project.run("prune", mode="rehearse")
+    assert (rehearsed.steps[0].values["count"], rehearsed.steps[0].values["kept"]) == (3, 3)
+    assert len(names(backups)) == 10
+    project.runbook("prune", KEEP_RUNBOOK.replace("inputs.keep }}", "inputs.keep_text }}"))
+    result = project.run("prune", {"keep_text": "9"})
+    assert (str(result.status), result.steps[0].values["files"]) == ("OK", backup(0))
+    assert names(backups) == backup(*range(1, 10))
+    for bad, shown in (("-1", "'-1'"), ("seven", "'seven'"), ("2.5", "'2.5'")):
+        result = project.run("prune", {"keep_text": bad})
+        assert str(result.status) == "CRITICAL"
+        assert result.steps[0].error == (
+            f"keep_newest: {shown} is not a number of files to keep: write a whole number, "
+            "0 or more, such as 7 (rendered from '{{ inputs.keep_text }}')"
+        )
+    assert names(backups) == backup(*range(1, 10))  # a bad count deletes nothing
+    project.runbook("prune", KEEP_RUNBOOK.replace("inputs.keep }}", "inputs.keep - 10 }}"))
+    result = project.run("prune")
+    assert result.steps[0].error.startswith("keep_newest: -3 is not a number of files to keep")
+
+
+def test_keep_newest_is_validated(project) -> None:
+    project.runbook(
+        "prune",
+        """
+        runbook: prune
+        steps:
+          - files: {path: b, action: delete, keep_newest: -1}
+          - files: {path: b, action: delete, keep_newest: 2.5}
+          - files: {path: b, action: delete, keep_newest: seven}
+          - files: {path: b, action: delete, keep_newest: true}
+          - files: {path: b, keep_newest: 7}
+          - files: {path: b, action: archive, to: a, keep_newest: 0}
+          - files: {path: b, action: delete, keep_newest: "{{ 7 }}"}
+        """,
+    )
+    found = project.library().problems(project.root / "runbooks" / "prune.yaml")
+    assert [p.format() for p in sorted(found, key=lambda p: (p.line, p.col))] == [
+        "runbooks/prune.yaml:3:51: error: steps[0].files.keep_newest: -1 is not a number of "
+        "files to keep: write a whole number, 0 or more, such as 7",
+        "runbooks/prune.yaml:4:51: error: steps[1].files.keep_newest: 2.5 is not a number of "
+        "files to keep: write a whole number, 0 or more, such as 7",
+        "runbooks/prune.yaml:5:51: error: steps[2].files.keep_newest: 'seven' is not a number "
+        "of files to keep: write a whole number, 0 or more, such as 7",
+        "runbooks/prune.yaml:6:51: error: steps[3].files.keep_newest: true is not a number of "
+        "files to keep: write a whole number, 0 or more, such as 7",
+        "runbooks/prune.yaml:7:35: error: steps[4].files.keep_newest: `keep_newest:` spares "
+        "files from action: delete or archive, and action: list changes none (give the step "
+        "action: delete or archive; --dry-run or --rehearse shows what it would keep)",
+    ]

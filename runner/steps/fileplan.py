@@ -13,12 +13,12 @@ import re
 import time
 from collections import deque
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from runner.base.durations import format_duration, parse_duration
 from runner.base.errors import StepError, StepTimeout
 from runner.base.structs import Struct
-from runner.base.wording import plural
+from runner.base.wording import plural, value_text
 from runner.language.model import Origin
 from runner.language.steptypes import StepConfig
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from runner.steps.context import StepContext
 
 ACTIONS = ("list", "delete", "archive")
+#: The actions `keep_newest:` spares files from.
+KEEPS = ("delete", "archive")
 #: Names listed in the result; `count` still counts every file.
 MAX_NAMES = 100
 MAX_ERRORS = 20
@@ -52,6 +54,10 @@ class FilesConfig(StepConfig, frozen=True):
     match_origin: Origin | None = None
     older_than_text: str | None = None  # a template of a duration, rendered at run time
     older_than_origin: Origin | None = None
+    keep_newest: int | None = None  # the newest N matching files are never acted on
+    keep_newest_text: str | None = None  # a template of that count, rendered at run time
+    keep_newest_origin: Origin | None = None
+    keep_newest_bad: str | None = None  # a literal that is no count, as written (refused)
 
 
 class Found(Struct, frozen=True):
@@ -61,8 +67,16 @@ class Found(Struct, frozen=True):
     mtime: float = 0.0
 
 
+class Selection(NamedTuple):
+    """The files an action applies to, and how many more it would have without
+    `keep_newest:` (None when the step has no keep_newest)."""
+
+    files: list[Found]
+    kept: int | None = None
+
+
 class Plan:
-    """A FilesConfig rendered: the folder, the glob, the cut-off and the action."""
+    """A FilesConfig rendered: the folder, the glob, the cut-off, what is kept, the action."""
 
     def __init__(
         self,
@@ -72,9 +86,11 @@ class Plan:
         to: Path | None,
         match: re.Pattern[str] | None = None,
         older_than: float | None = None,
+        keep_newest: int | None = None,
     ) -> None:
         self.config = config
         self.older_than = older_than  # seconds, rendered; None: any age
+        self.keep_newest = keep_newest  # rendered; None: none is kept for being new
         self.action = config.action
         self.folder = folder
         self.glob = glob
@@ -110,12 +126,23 @@ class Plan:
             except ValueError as error:
                 text = config.older_than_text
                 raise StepError(f"older_than: {error} (rendered from {text!r})") from None
-        return cls(config, folder, glob, to, match, older_than)
+        keep_newest = config.keep_newest
+        if config.keep_newest_text is not None:
+            rendered = ctx.render(config.keep_newest_text)
+            keep_newest = keep_count(rendered)
+            if keep_newest is None:
+                raise StepError(
+                    f"keep_newest: {shown(rendered)} {NOT_A_COUNT} "
+                    f"(rendered from {config.keep_newest_text!r})"
+                )
+        return cls(config, folder, glob, to, match, older_than, keep_newest)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "folder": str(self.folder), "glob": self.glob}
         if self.older_than is not None:
             out["older_than"] = format_duration(self.older_than)
+        if self.keep_newest is not None:
+            out["keep_newest"] = self.keep_newest
         if self.to is not None:
             out["to"] = str(self.to)
         if self.config.tail is not None:
@@ -161,12 +188,13 @@ class Plan:
             out["matched"] = matched
         return out
 
-    def find(self, now: float, deadline: float) -> list[Found]:
-        """The regular files that match, oldest cut-off applied, sorted by name."""
+    def find(self, now: float, deadline: float) -> Selection:
+        """The regular files that match, oldest cut-off applied, the newest `keep_newest`
+        of all that match left out, sorted by name."""
         if not self.folder.is_dir():
             raise StepError(f"the folder {self.folder} does not exist (or is not a folder)")
         cutoff = None if self.older_than is None else now - self.older_than
-        found = []
+        matched = []
         try:
             matches = self.folder.glob(self.glob)
         except ValueError as error:  # an empty pattern, and the like
@@ -182,11 +210,19 @@ class Plan:
                 continue  # gone meanwhile
             if not regular(stat.st_mode):
                 continue
-            if cutoff is not None and stat.st_mtime > cutoff:
-                continue
             name = PurePosixPath(*path.relative_to(self.folder).parts).as_posix()
-            found.append(Found(path, name, stat.st_size, stat.st_mtime))
-        return sorted(found, key=lambda item: item.name)
+            matched.append(Found(path, name, stat.st_size, stat.st_mtime))
+        # The newest N of every file that matches, whatever its age ("keep the newest 7
+        # backups"): on equal times the name that sorts last counts as the newer, as for
+        # `tail:` (dated names such as 20260101_0300.tar.gz sort by their date).
+        newest: set[str] = set()
+        if self.keep_newest:
+            by_age = sorted(matched, key=lambda item: (item.mtime, item.name))
+            newest = {item.name for item in by_age[-self.keep_newest :]}
+        old = [item for item in matched if cutoff is None or item.mtime <= cutoff]
+        found = [item for item in old if item.name not in newest]
+        kept = None if self.keep_newest is None else len(old) - len(found)
+        return Selection(sorted(found, key=lambda item: item.name), kept)
 
     def apply(self, found: list[Found], deadline: float) -> tuple[list[Found], list[str]]:
         """Delete or archive each file; (those done, why the others were not)."""
@@ -215,7 +251,11 @@ class Plan:
         return done, errors
 
     def result(
-        self, files: list[Found], errors: list[str], rehearsed: bool = False
+        self,
+        files: list[Found],
+        errors: list[str],
+        rehearsed: bool = False,
+        kept: int | None = None,
     ) -> dict[str, Any]:
         values: dict[str, Any] = {
             "action": self.action,
@@ -230,9 +270,29 @@ class Plan:
                 round((time.time() - max(item.mtime for item in files)) / 60, 1) if files else None
             ),
         }
+        if kept is not None:
+            values["kept"] = kept
         if rehearsed:
             values["rehearsed"] = True
         return values
+
+
+NOT_A_COUNT = "is not a number of files to keep: write a whole number, 0 or more, such as 7"
+
+
+def keep_count(value: Any) -> int | None:
+    """`keep_newest:` as rendered (7, or the text "7"), or None when it is not a whole
+    number 0 or more."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def shown(value: Any) -> str:
+    """A value as the runbook wrote it: text quoted, -1, 2.5, true, null as YAML says them."""
+    return repr(value) if isinstance(value, str) else value_text(value)
 
 
 def resolved(text: str, root: str | None) -> Path:

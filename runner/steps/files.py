@@ -12,6 +12,11 @@ are older than a duration ("delete logs older than 30 days"), on Windows as on L
   into the folder `to` (created when missing), keeping their subfolders, and never
   overwrites a file already there. A folder is chosen over a zip file on purpose: a move
   is all or nothing per file, needs no room for a copy, and is undone by moving back.
+- `keep_newest: N` (with `delete` or `archive`; a whole number, or a template of one such
+  as "{{ inputs.keep }}") never acts on the N newest (by modification time; on equal
+  times the name that sorts last is the newer) of ALL the files the glob matches,
+  whatever their age: "delete backups older than 7 days, but never the newest 7", so
+  that a nightly backup that stopped a week ago does not take the last good ones along.
 - Only regular files are matched: never folders, never symbolic links.
 - `--dry-run` describes the step and, for `delete` and `archive`, lists the files the
   action would apply to (the folder is read, never changed); `--rehearse` finds the files
@@ -23,6 +28,9 @@ archived), `files` (their names relative to the folder, with `/`, at most 100),
 `newest_minutes` (the age of the most recently modified of them; null when none), and
 `failed` and `errors` for files it could not delete or move (in use on Windows, no
 permission): the others are still done, and the step is CRITICAL unless asserts judge.
+With `keep_newest`, `kept` counts the files the action would have applied to (they
+matched, and were old enough) but that were spared as among the newest N: more than 0
+says that fewer than N newer files exist ("the backups stopped").
 
 Reading the newest file ("Get-Content -Tail 50" of the newest log), with action: list:
 
@@ -55,12 +63,16 @@ from runner.steps.base import StepType
 from runner.steps.fileplan import (
     ACTIONS,
     DONE,
+    KEEPS,
     MAX_NAMES,
     MAX_TAIL,
+    NOT_A_COUNT,
     FilesConfig,
     Plan,
     bad_pattern,
     escapes,
+    keep_count,
+    shown,
     size_text,
 )
 
@@ -82,8 +94,9 @@ class FilesStep(StepType):
             "additionalProperties": False,
             "required": ["path"],
             "description": "Files of a folder that match a glob and are older than a "
-            "duration: list them, delete them, or move them into an archive folder. Result: "
-            "count, bytes, files, newest_minutes.",
+            "duration: list them, delete them, or move them into an archive folder (but never "
+            "the newest N with keep_newest). Result: count, bytes, files, newest_minutes, "
+            "kept.",
             "properties": {
                 "path": {
                     "type": "string",
@@ -106,6 +119,17 @@ class FilesStep(StepType):
                     "description": "Only files last modified longer ago than this, such as "
                     '30d, or a template of a duration ("{{ inputs.keep_days }}d"). '
                     "Default: any age.",
+                },
+                "keep_newest": {
+                    MEANING: "keep_newest: takes a whole number, 0 or more, or a template of one",
+                    "anyOf": [
+                        {"type": "integer", "minimum": 0},
+                        {"type": "string", "pattern": "\\{\\{"},
+                    ],
+                    "description": "With action: delete or archive, never the newest N of all "
+                    "the files the glob matches, whatever their age (keep the newest 7 "
+                    'backups), such as 7 or "{{ inputs.keep }}"; the result\'s `kept` counts '
+                    "the files it spared. Default: none.",
                 },
                 "action": {
                     "enum": list(ACTIONS),
@@ -151,6 +175,14 @@ class FilesStep(StepType):
                 older_than = parse_duration(raw_age)
             except ValueError:  # check() says what is wrong with it
                 older_than_text = str(raw_age)
+        raw_keep, keep_node = files.get("keep_newest"), files.at("keep_newest")
+        keep_newest, keep_text, keep_bad = None, None, None
+        if isinstance(raw_keep, str) and is_template(raw_keep):
+            keep_text = raw_keep  # rendered when the step runs
+        elif keep_node is not None:
+            keep_newest = raw_keep if isinstance(raw_keep, int) else None
+            if keep_count(keep_newest) is None:  # check() says what is wrong with it
+                keep_newest, keep_bad = None, shown(raw_keep)
         action = files.get("action")
         tail, tail_node, match = files.get("tail"), files.at("tail"), files.at("match")
         return FilesConfig(
@@ -168,6 +200,10 @@ class FilesStep(StepType):
             match_origin=match.origin if match is not None else None,
             older_than_text=older_than_text,
             older_than_origin=age_node.origin if age_node is not None else None,
+            keep_newest=keep_newest,
+            keep_newest_text=keep_text,
+            keep_newest_origin=keep_node.origin if keep_node is not None else None,
+            keep_newest_bad=keep_bad,
         )
 
     def check(self, config: FilesConfig, checks: StepChecks) -> None:
@@ -180,6 +216,17 @@ class FilesStep(StepType):
                     config.older_than_origin,
                     f"{age!r} is not a duration: write 30s, 5m, 1h30m or 2d",
                 )
+        keep_origin = config.keep_newest_origin
+        if config.keep_newest_bad is not None and keep_origin:
+            checks.add(keep_origin, f"{config.keep_newest_bad} {NOT_A_COUNT}")
+        elif keep_origin and config.action not in KEEPS:
+            checks.add(
+                keep_origin,
+                f"`keep_newest:` spares files from action: delete or archive, and action: "
+                f"{config.action} changes none",
+                "give the step action: delete or archive; --dry-run or --rehearse shows what "
+                "it would keep",
+            )
         if config.action == "archive" and config.to is None:
             checks.add(
                 config.origin,
@@ -222,15 +269,16 @@ class FilesStep(StepType):
         if ctx.mode == "dry-run":
             return {"skipped": True, "reason": "dry-run: files are not looked at"}
         deadline = time.monotonic() + ctx.timeout
-        found = plan.find(time.time(), deadline)
+        found, kept = plan.find(time.time(), deadline)
         if plan.action == "list" or ctx.mode == "rehearse":
-            values = plan.result(found, [], rehearsed=ctx.mode == "rehearse")
+            values = plan.result(found, [], rehearsed=ctx.mode == "rehearse", kept=kept)
             if plan.config.tail is not None and plan.action == "list":
                 values.update(plan.read_newest(found, time.time(), deadline))
             return values
-        ctx.log(f"{plan.action} {plural(len(found), 'file')} in {plan.folder}")
+        spared = f", keeping {plural(kept, 'newest file')}" if kept else ""
+        ctx.log(f"{plan.action} {plural(len(found), 'file')} in {plan.folder}{spared}")
         done, errors = plan.apply(found, deadline)
-        return plan.result(done, errors)
+        return plan.result(done, errors, kept=kept)
 
     def describe(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         plan = Plan.of(step.config, ctx)
@@ -239,12 +287,13 @@ class FilesStep(StepType):
             # "Which logs would go?" is the question a --dry-run of a clean-up asks: the
             # folder is read (never changed) for the files the action would apply to.
             try:
-                found = plan.find(time.time(), time.monotonic() + ctx.timeout)
+                found, kept = plan.find(time.time(), time.monotonic() + ctx.timeout)
             except StepError as error:
                 described["note"] = str(error)
             else:
-                would = plan.result(found, [])
-                described.update({key: would[key] for key in ("count", "bytes", "files")})
+                would = plan.result(found, [], kept=kept)
+                keys = ("count", "bytes", "files", "kept")
+                described.update({key: would[key] for key in keys if key in would})
         return described
 
     def verdict(self, step: Step, values: Mapping[str, Any]) -> tuple[Status, str] | None:
@@ -271,15 +320,19 @@ class FilesStep(StepType):
                     read = f"last {plural(kept, 'line')}"
                 listed += f"; newest {values['newest']}: {read}"
             return listed
+        spared_count = values.get("kept")
+        spared = f"; {plural(spared_count, 'file')} kept as the newest" if spared_count else ""
         if values.get("rehearsed"):
-            return f"would {action} {files}" if count else f"nothing to {action}"
-        return f"{DONE[action]} {files}" if count else f"nothing to {action}"
+            return (f"would {action} {files}" if count else f"nothing to {action}") + spared
+        return (f"{DONE[action]} {files}" if count else f"nothing to {action}") + spared
 
     def rendered_summary(self, rendered: Mapping[str, Any], mode: str) -> str | None:
         if "glob" not in rendered or "folder" not in rendered:
             return None
         older = f" older than {rendered['older_than']}" if rendered.get("older_than") else ""
         what = f"{rendered['glob']}{older} in {rendered['folder']}"
+        if rendered.get("keep_newest"):
+            what += f", but the newest {rendered['keep_newest']}"
         if "count" in rendered:  # a delete or archive, with the files it would apply to
             count = rendered["count"]
             files = f"{plural(count, 'file')} ({size_text(rendered.get('bytes') or 0)})"
