@@ -145,10 +145,10 @@ def print_import_profile(title: str, argv: list[str], top: int = 10, cwd: Path =
 
 
 def project_copy(folder: Path) -> Path:
-    """runner.yaml, runbooks/ and sql/ of the repository in `folder`: runs write their
-    history, locks, cache and demo database under its var/, never the repository's."""
+    """runner.yaml, runbooks/, checks/ and sql/ of the repository in `folder`: runs write
+    their history, locks, cache and demo database under its var/, never the repository's."""
     shutil.copy(REPO / "runner.yaml", folder / "runner.yaml")
-    for part in ("runbooks", "sql"):
+    for part in ("runbooks", "checks", "sql"):
         shutil.copytree(REPO / part, folder / part)
     return folder
 

@@ -55,6 +55,10 @@ NOT_ON_THE_RUN_PATH = {
     "prometheus_client": "only for `runbook metrics` and /metrics",
     "runner.service.metrics": "only for `runbook metrics` and /metrics",
     "psutil": "only for a `system` step",
+    "hmac": "only where a template signs something (hmac_sha256)",
+    "base64": "hmac_sha256's, 0.5 M instructions with hmac",
+    "runner.language.varchecks": "validate's checks of vars; a run renders them (templates)",
+    "runner.demos.base": "only for `runbook demo serve`",
     **{
         f"runner.steps.{name}": "a step type is imported when a runbook uses it; the demo's are sql"
         for name in ("http", "command", "notify", "wait", "files", "tcp", "prometheus", "system")

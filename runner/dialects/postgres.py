@@ -7,12 +7,11 @@ import re
 from runner.dialects.base import NAME, PARENS, Dialect
 
 # One attribute of an ODBC connection string: `KEY=value;` or `KEY={value; with ;}`.
-_ATTRIBUTE = re.compile(r"\s*([^=;]*?)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)\s*(?:;|$)")
+# (Patterns, compiled by re's cache when a PostgreSQL connection opens, not on import:
+# every run imports the dialects.)
+_ATTRIBUTE = r"\s*([^=;]*?)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)\s*(?:;|$)"
 # psqlodbc's driver names (Debian's, the Windows installer's, older ones) and libraries.
-_PSQLODBC = re.compile(
-    r"postgresql(?:\s*(?:unicode|ansi))?(?:\s*\(x64\))?|postgresql3\d\w?|.*psqlodbc.*",
-    re.IGNORECASE,
-)
+_PSQLODBC = r"postgresql(?:\s*(?:unicode|ansi))?(?:\s*\(x64\))?|postgresql3\d\w?|.*psqlodbc.*"
 # What psqlodbc reads BoolsAsChar from: its name, its short name (B9; B7 is
 # TextAsLongVarchar) and CX, the abbreviated form whose flags hold it.
 _SETS_BOOLS_AS_CHAR = frozenset({"boolsaschar", "b9", "cx"})
@@ -59,7 +58,9 @@ class Postgres(Dialect):
         opened as written, its odbc.ini deciding."""
         keys = _attributes(text)
         driver = keys.get("driver", "").strip("{}").strip()
-        if keys.keys() & (_DATA_SOURCE | _SETS_BOOLS_AS_CHAR) or not _PSQLODBC.fullmatch(driver):
+        if keys.keys() & (_DATA_SOURCE | _SETS_BOOLS_AS_CHAR):
+            return text
+        if not re.fullmatch(_PSQLODBC, driver, re.IGNORECASE):
             return text
         return f"{text.rstrip().rstrip(';')};BoolsAsChar=0"
 
@@ -69,7 +70,7 @@ def _attributes(text: str) -> dict[str, str]:
     found: dict[str, str] = {}
     position = 0
     while position < len(text):
-        match = _ATTRIBUTE.match(text, position)
+        match = re.compile(_ATTRIBUTE).match(text, position)
         if match is None or match.end() == position:
             break
         found.setdefault(match.group(1).lower(), match.group(2))

@@ -30,7 +30,6 @@ from runner.language.inputs import resolve_inputs
 from runner.language.library import Library
 from runner.language.model import RetryPolicy, Runbook, Step, Threshold
 from runner.language.results import RunResult, StepResult
-from runner.language.varchecks import render_vars
 
 
 class Services(Struct):
@@ -328,7 +327,7 @@ class Composites(ABC):
             "__connection__": step.connection or scope.get("__connection__"),
         }
         if check.vars:  # rendered like a runbook's (walker.py), with the check's inputs
-            own = render_vars(check.vars, check.var_keys, check.path, local)
+            own = templates.render_vars(check.vars, check.var_keys, check.path, local)
             local["vars"] = {**scope["vars"], **own}
         for nested in check.steps:
             mine = tuple(overrides.pop(t.name, t) for t in nested.thresholds)

@@ -39,7 +39,6 @@ from runner.language.inputs import resolve_inputs
 from runner.language.library import Library
 from runner.language.model import Runbook, Step, Threshold
 from runner.language.results import RunResult, StepResult
-from runner.language.varchecks import render_vars
 
 ABORT_OUTCOMES = (KeyboardInterrupt, Aborted)
 _CONTINUE_KINDS = ("health-check", "troubleshooting")
@@ -202,8 +201,8 @@ class Engine(Actions, Composites):
         config = self.config
         inherited = {name: v for name, v in config.vars.items() if name not in runbook.vars}
         return {
-            **render_vars(inherited, config.var_keys, config.display_path, scope),
-            **render_vars(runbook.vars, runbook.var_keys, runbook.path, scope),
+            **templates.render_vars(inherited, config.var_keys, config.display_path, scope),
+            **templates.render_vars(runbook.vars, runbook.var_keys, runbook.path, scope),
         }
 
     # ---------------------------------------------------------------- walking

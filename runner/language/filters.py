@@ -13,9 +13,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +30,10 @@ def hmac_sha256(context: Any, text: Any, key: Any) -> str:
     if not isinstance(key, str) or not key:
         raise TemplateError("hmac_sha256 needs a key: text | hmac_sha256(env.SECRET_NAME)")
     data = text if isinstance(text, bytes) else str(text).encode()
+    import base64  # only where a runbook signs something: not on every run's path
+    import hashlib
+    import hmac
+
     digest = hmac.new(key.encode(), data, hashlib.sha256).digest()
     signature = base64.b64encode(digest).decode()
     register = context.get(ON_SECRET)

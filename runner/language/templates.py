@@ -395,3 +395,18 @@ def referenced_names(text: str, expression: bool = False) -> set[str]:
 
 def _prefix(where: str) -> str:
     return f"{where}: " if where else ""
+
+
+def render_vars(
+    variables: Mapping[str, Any], keys: Mapping[str, Any], file: str, scope: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`variables` rendered var by var, so that one that fails is named with the file and
+    line it is written at (`keys`: where each is, Origins; `file` when one is not known):
+    `runner.yaml:7:9: vars.base: undefined: no key 'NOPE_URL' here`. A check's vars are
+    rendered with it too (check.vars, check.var_keys, check.path)."""
+    rendered: dict[str, Any] = {}
+    for name, value in variables.items():
+        origin = keys.get(name)
+        where = str(origin) if origin is not None else f"{file}: vars.{name}"
+        rendered[name] = render_value(value, scope, where)
+    return rendered

@@ -78,18 +78,3 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [text for item in value for text in _strings(item)]
     return []
-
-
-def render_vars(
-    variables: Mapping[str, Any], keys: Mapping[str, Any], file: str, scope: Mapping[str, Any]
-) -> dict[str, Any]:
-    """`variables` rendered var by var, so that one that fails is named with the file and
-    line it is written at (`keys`: where each is, Origins; `file` when one is not known):
-    `runner.yaml:7:9: vars.base: undefined: no key 'NOPE_URL' here`. A check's vars are
-    rendered with it too (check.vars, check.var_keys, check.path)."""
-    rendered: dict[str, Any] = {}
-    for name, value in variables.items():
-        origin = keys.get(name)
-        where = str(origin) if origin is not None else f"{file}: vars.{name}"
-        rendered[name] = templates.render_value(value, scope, where)
-    return rendered
