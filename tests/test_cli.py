@@ -160,6 +160,11 @@ def test_list_and_show(demo, capsys):
     assert code == 0 and "order-health" in out
     code, out, _ = cli(capsys, "show", "order-health")
     assert code == 0 and "stale_minutes" in out and "pending_count" in out
+    # a templated title reads as `runbook list` shows it: rendered from the inputs' defaults
+    code, out, _ = cli(capsys, "show", "order-load-test")
+    assert out.splitlines()[0] == (
+        "order-load-test: Order pipeline - load test with 100 orders (demo only)"
+    )
 
 
 def test_every_shipped_runbook_and_check_validates(demo, capsys):

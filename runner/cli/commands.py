@@ -90,11 +90,13 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def show_command(args: argparse.Namespace) -> int:
+    from runner.language.library import listed_title
     from runner.language.scheduling import effective_grace
     from runner.language.worstcase import worst_case
     from runner.reports import render as report
 
-    model = _library(args).runbook(args.name)
+    library = _library(args)
+    model = library.runbook(args.name)
     worst = worst_case(model)
     scheduling = None
     if model.schedule:
@@ -106,7 +108,7 @@ def show_command(args: argparse.Namespace) -> int:
         }
     info = {
         "name": model.name,
-        "title": model.title,
+        "title": listed_title(model, library.config),  # as `runbook list` shows it
         "kind": model.kind,
         "description": model.description,
         "tags": list(model.tags),
