@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 
 DAY = 86400.0
 HISTORY_DAYS = 95  # the weekly clean-up keeps 90
@@ -38,25 +39,29 @@ def build_edi_metrics(connection: sqlite3.Connection, now: datetime) -> None:
     n = 0
     while moment < end - 3600:
         seconds = 3.2 if n % 10 == 9 else 1.4
-        failed = n % 150 == 0
-        rows.append(
-            (
-                file_name(n, moment),
-                SETS[n % len(SETS)],
-                PARTNERS[n % len(PARTNERS)],
-                stamp(moment - seconds),
-                stamp(moment),
-                int(seconds * 1000),
-                "failed" if failed else "processed",
-                ("E002", "E003")[n % 2] if failed else None,
-            )
-        )
+        error = ("E002", "E003")[n % 2] if n % 150 == 0 else None
+        rows.append(metric_row(n, moment, seconds, error))
         moment += 1800
         n += 1
     for statement in SCHEMA:
         connection.execute(statement)
     connection.executemany(INSERT, rows)
     connection.commit()
+
+
+def metric_row(n: int, moment: float, seconds: float, error: str | None) -> tuple[Any, ...]:
+    """The row of INSERT for the n-th file, done at `moment` after `seconds`, failed with
+    the code `error` (None: processed)."""
+    return (
+        file_name(n, moment),
+        SETS[n % len(SETS)],
+        PARTNERS[n % len(PARTNERS)],
+        stamp(moment - seconds),
+        stamp(moment),
+        int(seconds * 1000),
+        "failed" if error else "processed",
+        error,
+    )
 
 
 def stamp(moment: float) -> str:

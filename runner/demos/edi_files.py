@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runner.databases.demo import ensure_demo
-from runner.databases.demo_edi_metrics import DAY, INSERT, PARTNERS, SETS
+from runner.databases.demo_edi_metrics import DAY, INSERT, metric_row
 from runner.databases.demo_edi_metrics import file_name as _name
 from runner.databases.demo_edi_metrics import stamp as _stamp
 from runner.demos.edi_scenario import ERROR_CODES, Scenario
@@ -190,19 +190,8 @@ class World:
             at = since + 3600 * (n + 0.5) / total
             slow = n % 10 == 9  # one file in ten takes the p95 time
             seconds = s.p95_seconds if slow else s.avg_seconds
-            failed = n < s.failed_last_hour
-            rows.append(
-                (
-                    _name(n, at),
-                    SETS[n % len(SETS)],
-                    PARTNERS[n % len(PARTNERS)],
-                    _stamp(at - seconds),
-                    _stamp(at),
-                    int(seconds * 1000),
-                    "failed" if failed else "processed",
-                    codes[n % len(codes)] if failed else None,
-                )
-            )
+            error = codes[n % len(codes)] if n < s.failed_last_hour else None
+            rows.append(metric_row(n, at, seconds, error))
         with closing(sqlite3.connect(database)) as db, db:
             # the rows written for earlier faults go too, not only the last hour's
             db.execute(
